@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with Python 3.11+:
+#   make run    install what is missing into .venv, then open dcgui on the embedded demo collection
+#   make test   install what is missing into .venv, then run ruff, mypy, the import contract and pytest
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# Empty find-links: this machine's pip offers a CPU-only torch wheel that breaks `import torchvision`;
+# the regular PyPI torch runs on CPU and GPU alike. The constraints file pins every version.
+PIP    := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
+STAMP  := $(VENV)/.dcgui-installed
+
+.PHONY: run test install lint package clean-venv demo-screenshots
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c requirements/constraints.txt -e ".[dev]"
+	$(PY) -c "import torch, torchvision, faiss, PySide6, pyqtgraph, sqlite_utils; print('dcgui environment ready: torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py --demo
+
+lint: $(STAMP)
+	$(PY) -m ruff check dcgui tests benchmarks main.py
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+package: $(STAMP)
+	$(PY) packaging/build_bundle.py
+
+clean-venv:
+	rm -rf $(VENV)

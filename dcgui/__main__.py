@@ -1,0 +1,3 @@
+from dcgui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""The one validated configuration of a DeepCluster run.
+
+Stored (as JSON) with every session and every checkpoint, so a model can always be rebuilt.
+Every check raises ``ValueError`` naming the field and saying how to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ARCHS = ("smallnet", "alexnet_bn", "vgg16_bn", "resnet18", "resnet50")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+HEADS = ("reset", "centroids")
+
+Head = Literal["reset", "centroids"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one DeepCluster run. Defaults follow the paper (METHOD.md) where they fit a CPU.
+
+    ``head``: ``"reset"`` is the paper's DeepCluster (a new randomly initialised top layer every
+    epoch); ``"centroids"`` is the DeepCluster-v2 variant whose top layer is set to the
+    normalised k-means centroids each epoch, so label i keeps meaning centroid i.
+    """
+
+    arch: str = "smallnet"
+    k: int = 100
+    epochs: int = 20
+    image_size: int = 32
+    batch_size: int = 256
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    top_lr: float = 0.05  # the new top layer's own momentum-free SGD
+    sobel: bool = True
+    pca_dim: int = 256
+    kmeans_iters: int = 20
+    head: str = "reset"
+    temperature: float = 0.1  # only for head="centroids"
+    crop_scale_min: float = 0.08  # RandomResizedCrop scale range (0.08, 1)
+    samples_per_epoch: int = 0  # 0: as many as there are images (the paper's N)
+    device: str = "auto"
+    seed: int = 31
+    workers: int = 0  # decode threads for the image cache; 0: one per CPU core
+    amp: bool = True  # mixed precision on CUDA only
+    channels_last: bool = True  # on CUDA only
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self, n_images: int | None = None) -> None:
+        """Check every field; with ``n_images`` also check values that depend on the collection."""
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch={self.arch!r} is unknown: choose one of {', '.join(ARCHS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device={self.device!r} is unknown: choose one of {', '.join(DEVICES)}")
+        if self.head not in HEADS:
+            raise ValueError(f"head={self.head!r} is unknown: choose 'reset' (paper) or 'centroids' (v2)")
+        _positive_int("k", self.k, minimum=2, fix="use at least 2 clusters")
+        _positive_int("epochs", self.epochs, minimum=1, fix="train at least 1 epoch")
+        _positive_int("batch_size", self.batch_size, minimum=2, fix="use a batch of at least 2 (BatchNorm needs it)")
+        _positive_int("pca_dim", self.pca_dim, minimum=2, fix="use at least 2 PCA dimensions")
+        _positive_int("kmeans_iters", self.kmeans_iters, minimum=1, fix="use at least 1 k-means iteration (paper: 20)")
+        _positive_int("image_size", self.image_size, minimum=16, fix="use an image size of at least 16 px")
+        if self.image_size > 1024:
+            raise ValueError(f"image_size={self.image_size} is too large: use at most 1024 px (paper: 224)")
+        if self.arch in ("alexnet_bn", "vgg16_bn") and self.image_size < 64:
+            raise ValueError(
+                f"image_size={self.image_size} is too small for arch={self.arch!r}: "
+                "use at least 64 px, or arch='smallnet' for small images"
+            )
+        for name in ("lr", "top_lr", "temperature"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}={value!r} must be a positive number")
+        for name in ("momentum", "weight_decay"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 <= value < 1):
+                raise ValueError(f"{name}={value!r} must be in [0, 1)")
+        if not (0 < self.crop_scale_min <= 1):
+            raise ValueError(f"crop_scale_min={self.crop_scale_min!r} must be in (0, 1] (paper: 0.08)")
+        if self.samples_per_epoch < 0:
+            raise ValueError("samples_per_epoch must be >= 0 (0 means one per image)")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0 (0 means one per CPU core)")
+        if n_images is not None:
+            if n_images < 2:
+                raise ValueError(f"the collection has {n_images} usable image(s): DeepCluster needs at least 2")
+            if self.k > n_images:
+                raise ValueError(
+                    f"k={self.k} is larger than the number of images ({n_images}): "
+                    f"use k <= {n_images} (a good start is {suggest_k(n_images)})"
+                )
+
+    # -- derived values ---------------------------------------------------------------------
+    @property
+    def cache_size(self) -> int:
+        """Side of the square decoded-image cache: the paper's Resize 256 -> CenterCrop 224 ratio."""
+        return int(round(self.image_size / 0.875))
+
+    # -- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}: this session may come from a newer dcgui")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _positive_int(name: str, value: Any, minimum: int, fix: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}={value!r} is invalid: {fix}")
+
+
+def suggest_k(n_images: int, n_classes: int | None = None) -> int:
+    """Over-cluster (the paper's Fig. 2c): ~10x the expected classes, about sqrt(N)/... bounded.
+
+    Without a known class count, aim for clusters of ~30-50 images, clamped to [2, 10000].
+    """
+    if n_classes:
+        k = 10 * n_classes
+    else:
+        k = n_images // 40
+    k = max(min(k, n_images // 5 if n_images >= 10 else n_images, 10_000), 2)
+    return int(min(k, n_images))
+
+
+def default_config(
+    n_images: int, device_type: str = "cpu", n_classes: int | None = None, **overrides: Any
+) -> TrainConfig:
+    """Sensible defaults from the collection size and the device; ``overrides`` win."""
+    if device_type == "cuda":
+        base: dict[str, Any] = dict(arch="resnet18", image_size=128, batch_size=256, epochs=100)
+    else:  # CPU (and MPS): a small convnet at small size keeps an epoch to minutes
+        base = dict(arch="smallnet", image_size=32, batch_size=128, epochs=20)
+    base["k"] = suggest_k(n_images, n_classes)
+    base.update(overrides)
+    cfg = TrainConfig(**base)
+    cfg.validate(n_images)
+    return cfg
+
+
+# Field help shown as tooltips in the GUI and in `--help`; one place so both say the same thing.
+FIELD_HELP: dict[str, str] = {
+    "k": "Number of k-means clusters (pseudo-classes). Over-clustering (k several times the number "
+    "of real categories) gives the best features (paper Fig. 2c; ImageNet used k=10,000).",
+    "arch": "Backbone convnet. alexnet_bn / vgg16_bn are the paper's; resnet18 / resnet50 from "
+    "torchvision; smallnet is a small convnet that trains quickly on a CPU and small images.",
+    "image_size": "Side of the square network input in pixels (paper: 224). Images are decoded "
+    "once and cached at size/0.875; smaller is much faster.",
+    "epochs": "Clustering + training rounds. The paper trains 500 epochs on ImageNet; a small "
+    "collection shows the NMI curve rising within 10-30.",
+    "sobel": "Fixed Sobel front end (grey + edge filters) instead of colour. The paper uses it so "
+    "k-means cannot group images by colour alone.",
+    "batch_size": "Images per SGD step (paper: 256). Lower it if the GPU runs out of memory.",
+    "head": "reset: the paper's new random top layer each epoch. centroids: DeepCluster-v2, top "
+    "layer set to the k-means centroids, more stable on small collections.",
+    "lr": "Learning rate of the body's SGD (paper: 0.05, momentum 0.9, weight decay 1e-5).",
+    "seed": "Random seed; with the same seed a CPU run is repeatable exactly.",
+    "device": "auto picks CUDA, then Apple MPS, then the CPU.",
+}

@@ -1,0 +1,139 @@
+"""Typed events yielded by long-running engine generators.
+
+The same generator drives the command line (progress bars) and the GUI (a worker thread that
+re-emits each event as a Qt signal). Events are small frozen dataclasses; arrays inside them are
+owned by the receiver (the engine never mutates them after yielding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Phases of work, in the order they occur.
+PHASE_SCAN = "scan"  # listing files
+PHASE_CACHE = "cache"  # decoding images into the cache
+PHASE_FEATURES = "features"
+PHASE_CLUSTERING = "clustering"
+PHASE_TRAINING = "training"
+PHASES = (PHASE_SCAN, PHASE_CACHE, PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of every engine event."""
+
+
+@dataclass(frozen=True)
+class PhaseProgress(Event):
+    """``done`` of ``total`` units of ``phase`` (images, or k-means iterations) in ``epoch``.
+
+    ``epoch`` is 0 for phases outside the epoch loop (scan, cache).
+    """
+
+    phase: str
+    done: int
+    total: int
+    epoch: int = 0
+    images_per_second: float = 0.0
+
+
+@dataclass(frozen=True)
+class Message(Event):
+    """Something the user should read: level is "info", "warning" or "error"."""
+
+    text: str
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class CollectionReady(Event):
+    """The collection is scanned and decoded; ``n_images`` are usable, ``skipped`` are not."""
+
+    n_images: int
+    skipped: tuple[tuple[str, str], ...] = ()  # (relative path, reason)
+    n_labels: int = 0  # number of distinct ground-truth labels (0: no labels)
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """Everything measured in one epoch. ``None`` where a value does not exist (no labels, epoch 1)."""
+
+    epoch: int
+    nmi_prev: float | None  # NMI(assignments of t-1, t), geometric normalisation (paper Fig. 2b)
+    nmi_labels: float | None  # NMI against ground-truth labels (paper Fig. 2a)
+    ari_labels: float | None
+    loss: float  # mean training cross-entropy on the pseudo-labels
+    kmeans_objective: float  # faiss k-means final objective (sum of squared distances)
+    k: int
+    empty_clusters: int
+    min_cluster: int  # smallest non-empty cluster
+    max_cluster: int
+    size_entropy: float  # entropy of the cluster-size distribution, normalised to [0, 1]
+    seconds_features: float
+    seconds_clustering: float
+    seconds_training: float
+    images_per_second: float  # images processed by features + training per wall second
+    n_images: int = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_features + self.seconds_clustering + self.seconds_training
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["seconds"] = self.seconds
+        return d
+
+
+@dataclass(frozen=True)
+class EpochFinished(Event):
+    """Epoch ``metrics.epoch`` is trained and checkpointed.
+
+    ``assign_raw``: k-means id per image (int32, row i = image i of the collection).
+    ``assign_matched``: display identity per image, matched to the previous epoch's (Hungarian).
+    ``mapping``: ``mapping[raw_id] = matched_id`` (int32, length k).
+    """
+
+    metrics: EpochMetrics
+    assign_raw: np.ndarray
+    assign_matched: np.ndarray
+    mapping: np.ndarray
+    checkpoint_path: str = ""
+    checkpoint_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class CheckpointWritten(Event):
+    epoch: int
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Paused(Event):
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Stopped(Event):
+    """The user stopped; ``last_completed_epoch`` is saved and the run can be resumed from it."""
+
+    last_completed_epoch: int
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    """All requested epochs are done."""
+
+    last_completed_epoch: int
+    extra: dict[str, Any] = field(default_factory=dict)
