@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -15,7 +15,3 @@ def load_backbone(path: str) -> nn.Module:
     from dcgui.core.export import load_backbone as _load
 
     return _load(path)
-
-
-def __getattr__(name: str) -> Any:
-    raise AttributeError(name)
