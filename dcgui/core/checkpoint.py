@@ -1,0 +1,127 @@
+"""Checkpoints: written atomically, loaded with ``weights_only=True``.
+
+A checkpoint holds the body (no top layer: it is rebuilt every epoch), the body optimiser, the
+RNG states, the config as JSON and the epoch, so a model can be rebuilt from the file alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from dcgui.core.config import TrainConfig
+from dcgui.core.errors import DcguiError
+
+if TYPE_CHECKING:
+    from dcgui.core.models import DeepClusterNet
+
+FORMAT_VERSION = 1
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:04d}.pt"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass  # not every filesystem supports fsync on directories
+    finally:
+        os.close(dir_fd)
+
+
+def rng_state(np_rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """RNG states as tensors / plain values (``weights_only``-loadable)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all()) if torch.cuda.device_count() else None
+    if np_rng is not None:
+        bg = np_rng.bit_generator.state
+        state["numpy"] = {"bit_generator": bg["bit_generator"], "state": {k: int(v) for k, v in bg["state"].items()},
+                          "has_uint32": int(bg["has_uint32"]), "uinteger": int(bg["uinteger"])}
+    return state
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    model: DeepClusterNet,
+    optimizer: torch.optim.Optimizer | None,
+    config: TrainConfig,
+    epoch: int,
+    rng: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Save atomically; return the file's sha256 (hex)."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "epoch": int(epoch),
+        "config": config.to_json(),
+        "model": {k: v.detach().cpu() for k, v in model.backbone_state_dict().items()},
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "rng": rng or {},
+        "extra": extra or {},
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(Path(path), data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``); a bad file gives a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DcguiError(f"checkpoint {path} is missing: the session's data folder was moved or deleted")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise DcguiError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}: {exc}); "
+                         "resume from an earlier epoch or retrain") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise DcguiError(f"checkpoint {path} is not a dcgui checkpoint of format {FORMAT_VERSION}")
+    return payload
+
+
+def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[DeepClusterNet, TrainConfig]:
+    """Rebuild the backbone of a checkpoint (eval mode, no top layer)."""
+    from dcgui.core.models import build_model
+
+    payload = load_checkpoint(path)
+    config = TrainConfig.from_json(payload["config"])
+    model = build_model(config)
+    missing, unexpected = model.load_state_dict(payload["model"], strict=False)
+    missing = [m for m in missing if not m.startswith("top_layer")]
+    if missing or unexpected:
+        raise DcguiError(f"checkpoint {path} does not match arch {config.arch!r} "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.to(device).eval()
+    return model, config

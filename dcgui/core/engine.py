@@ -1,0 +1,340 @@
+"""The DeepCluster loop (Caron et al., ECCV 2018) as a generator of typed events.
+
+One epoch: features of every image (eval mode, unshuffled, centre view) -> PCA-whitening + L2 ->
+k-means (new seed every epoch) -> pseudo-labels -> a new top layer -> one pass of SGD over images
+sampled uniformly across the non-empty clusters -> checkpoint. See METHOD.md for each value.
+
+The generator checks a ``RunControl`` between batches: ``stop()`` ends the run after the current
+batch with the last completed epoch saved, ``pause()`` parks the thread until ``resume()``.
+Every random draw of epoch ``e`` comes from generators seeded by ``(seed, e)``, so a run resumed
+from checkpoint ``e`` continues exactly as an uninterrupted one (on the CPU).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dcgui.core import checkpoint as ckpt
+from dcgui.core.augment import random_resized_crop_flip
+from dcgui.core.clustering import kmeans, pca_whiten_l2
+from dcgui.core.config import TrainConfig
+from dcgui.core.control import RunControl, StopRequested
+from dcgui.core.device import is_oom, oom_error, resolve_device
+from dcgui.core.events import (
+    PHASE_CLUSTERING,
+    PHASE_TRAINING,
+    CheckpointWritten,
+    EpochFinished,
+    EpochMetrics,
+    Event,
+    Finished,
+    Message,
+    Paused,
+    PhaseProgress,
+    Resumed,
+    Stopped,
+)
+from dcgui.core.features import iter_features
+from dcgui.core.matching import match_clusters
+from dcgui.core.metrics import ari, cluster_size_stats, nmi
+from dcgui.core.models import DeepClusterNet, build_model
+from dcgui.core.sampler import uniform_cluster_sample
+
+PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """Where a run continues: the last completed epoch, its checkpoint, its matched assignments."""
+
+    epoch: int
+    checkpoint: Path
+    prev_matched: np.ndarray | None = None
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A distinct, reproducible 31-bit seed per (run seed, epoch, purpose)."""
+    ss = np.random.SeedSequence([seed, epoch, stream])
+    return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+
+
+class CentroidHead(nn.Module):
+    """DeepCluster-v2's head: cosine logits against prototypes initialised to the centroids.
+
+    The prototypes are the normalised means of each cluster's (L2-normalised) backbone features,
+    so label i keeps meaning "the cluster whose centre is prototype i" from the first step.
+    """
+
+    def __init__(self, prototypes: torch.Tensor, temperature: float) -> None:
+        super().__init__()
+        self.prototypes = nn.Parameter(nn.functional.normalize(prototypes, dim=1))
+        self.temperature = temperature
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        z = nn.functional.normalize(emb.float(), dim=1)
+        w = nn.functional.normalize(self.prototypes, dim=1)
+        return z @ w.t() / self.temperature
+
+
+class DeepCluster:
+    """Runs DeepCluster epochs on decoded pixels ``(N, S, S, 3) uint8`` (usually a memmap)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        pixels: np.ndarray,
+        labels: np.ndarray | None = None,
+        checkpoint_dir: Path | None = None,
+        control: RunControl | None = None,
+        resume: ResumeState | None = None,
+    ) -> None:
+        config.validate(n_images=len(pixels))
+        self.config = config
+        self.pixels = pixels
+        self.labels = labels if labels is not None and (labels >= 0).any() else None
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.control = control or RunControl()
+        self.device = resolve_device(config.device)
+        self.cuda = self.device.type == "cuda"
+        self.amp = config.amp and self.cuda
+        self.channels_last = config.channels_last and self.cuda
+
+        torch.manual_seed(config.seed)  # the random initialisation (epoch 0) depends on the seed only
+        self.model: DeepClusterNet = build_model(config).to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(
+            self._body_parameters(), lr=config.lr, momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.epoch = 0  # last completed epoch
+        self.prev_matched: np.ndarray | None = None
+        if resume is not None:
+            self._load(resume)
+
+    # -- state -----------------------------------------------------------------------------
+    def _body_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.model.named_parameters() if not n.startswith("top_layer") and p.requires_grad]
+
+    def _load(self, resume: ResumeState) -> None:
+        payload = ckpt.load_checkpoint(resume.checkpoint, map_location=self.device)
+        saved = TrainConfig.from_json(payload["config"])
+        if saved.arch != self.config.arch or saved.sobel != self.config.sobel or saved.image_size != self.config.image_size:
+            raise ValueError(
+                f"checkpoint {resume.checkpoint} was trained with arch={saved.arch}, sobel={saved.sobel}, "
+                f"image_size={saved.image_size}: resume with the same settings or start a new session"
+            )
+        self.model.load_state_dict(payload["model"], strict=False)
+        if payload.get("optimizer"):
+            self.optimizer.load_state_dict(payload["optimizer"])
+        self.epoch = int(payload["epoch"])
+        self.prev_matched = resume.prev_matched
+
+    def _save(self, epoch: int) -> tuple[str, str]:
+        if self.checkpoint_dir is None:
+            return "", ""
+        path = self.checkpoint_dir / ckpt.checkpoint_name(epoch)
+        sha = ckpt.save_checkpoint(
+            path, model=self.model, optimizer=self.optimizer, config=self.config, epoch=epoch,
+            rng=ckpt.rng_state(),
+        )
+        return str(path), sha
+
+    # -- control ---------------------------------------------------------------------------
+    def _poll(self, epoch: int) -> Iterator[Event]:
+        """Honour stop (raises) and pause (blocks here, announcing it) between batches."""
+        self.control.check()
+        if self.control.paused:
+            yield Paused(epoch)
+            while not self.control.wait_while_paused(0.2):
+                pass
+            self.control.check()
+            yield Resumed(epoch)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, until_epoch: int | None = None) -> Generator[Event, None, None]:
+        """Train from the last completed epoch up to ``until_epoch`` (default: config.epochs)."""
+        until = self.config.epochs if until_epoch is None else until_epoch
+        try:
+            if self.epoch == 0 and self.checkpoint_dir is not None:
+                path = self.checkpoint_dir / ckpt.checkpoint_name(0)
+                if not path.exists():  # the random initialisation, kept for every later comparison
+                    p, sha = self._save(0)
+                    yield CheckpointWritten(0, p, sha)
+            while self.epoch < until:
+                yield from self._run_epoch(self.epoch + 1)
+        except StopRequested:
+            yield Stopped(self.epoch)
+            return
+        except RuntimeError as exc:
+            if is_oom(exc):
+                raise oom_error(exc, self.config) from exc
+            raise
+        yield Finished(self.epoch)
+
+    def _run_epoch(self, epoch: int) -> Generator[Event, None, None]:
+        cfg = self.config
+        n = len(self.pixels)
+
+        # 1. features of every image, in order, with the network as it is after epoch-1
+        t0 = time.perf_counter()
+        feats = yield from iter_features(
+            self.model, self.pixels, cfg.image_size, cfg.batch_size * 2, self.device,
+            control=self.control, epoch=epoch, amp=self.amp, channels_last=self.channels_last,
+        )
+        t_features = time.perf_counter() - t0
+        yield from self._poll(epoch)
+
+        # 2. PCA-whitening + L2 + k-means with a new seed every epoch
+        t0 = time.perf_counter()
+        yield PhaseProgress(PHASE_CLUSTERING, 0, 1, epoch)
+        if not np.isfinite(feats).all():
+            yield Message(f"epoch {epoch}: non-finite features were replaced by 0 before clustering "
+                          "(the training may have diverged: try a lower learning rate)", "warning")
+        head_feats = feats if cfg.head == "centroids" else None
+        x = pca_whiten_l2(feats, cfg.pca_dim)
+        if head_feats is None:
+            del feats  # never hold the raw and the reduced matrix longer than needed
+        km = kmeans(x, cfg.k, niter=cfg.kmeans_iters, seed=epoch_seed(cfg.seed, epoch, 1))
+        del x
+        assign = km.assign.astype(np.int64)
+        stats = cluster_size_stats(assign, cfg.k)
+        mapping = np.asarray(match_clusters(self.prev_matched, assign, cfg.k), dtype=np.int32)
+        matched = mapping[assign].astype(np.int32)
+        nmi_prev = nmi(self.prev_matched, matched) if self.prev_matched is not None else None
+        nmi_labels = ari_labels = None
+        if self.labels is not None:
+            has = self.labels >= 0
+            nmi_labels = nmi(self.labels[has], assign[has])
+            ari_labels = ari(self.labels[has], assign[has])
+        t_clustering = time.perf_counter() - t0
+        yield PhaseProgress(PHASE_CLUSTERING, 1, 1, epoch)
+        if stats["max"] > 0.5 * n and cfg.k > 2:
+            yield Message(f"epoch {epoch}: one cluster holds {stats['max']} of {n} images "
+                          "(collapse): try a larger k, Sobel on, or the 'centroids' head", "warning")
+
+        # 3. train one pass on the pseudo-labels
+        t0 = time.perf_counter()
+        loss, n_trained = yield from self._train_epoch(epoch, assign, head_feats)
+        del head_feats
+        t_training = time.perf_counter() - t0
+        self.epoch = epoch
+        self.prev_matched = matched
+
+        path, sha = self._save(epoch)
+        seconds = t_features + t_clustering + t_training
+        metrics = EpochMetrics(
+            epoch=epoch, nmi_prev=nmi_prev, nmi_labels=nmi_labels, ari_labels=ari_labels,
+            loss=loss, kmeans_objective=float(km.objective), k=cfg.k,
+            empty_clusters=int(stats["empty"]), min_cluster=int(stats["min"]), max_cluster=int(stats["max"]),
+            size_entropy=float(stats["entropy"]), seconds_features=t_features,
+            seconds_clustering=t_clustering, seconds_training=t_training,
+            images_per_second=(n + n_trained) / max(seconds, 1e-9), n_images=n,
+        )
+        if path:
+            yield CheckpointWritten(epoch, path, sha)
+        yield EpochFinished(metrics, assign.astype(np.int32), matched, mapping, path, sha)
+
+    def _make_head(self, epoch: int, assign: np.ndarray, feats: np.ndarray | None) -> nn.Module:
+        cfg = self.config
+        torch.manual_seed(epoch_seed(cfg.seed, epoch, 2))  # top-layer init and dropout of this epoch
+        if cfg.head == "centroids" and feats is not None:
+            z = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+            protos = np.zeros((cfg.k, z.shape[1]), dtype=np.float32)
+            np.add.at(protos, assign, z)
+            empty = ~protos.any(axis=1)
+            if empty.any():  # an empty cluster gets a random unit prototype: it simply wins no image
+                protos[empty] = np.random.default_rng(epoch_seed(cfg.seed, epoch, 3)).standard_normal(
+                    (int(empty.sum()), z.shape[1])).astype(np.float32)
+            self.model.top_layer = None
+            return CentroidHead(torch.from_numpy(protos), cfg.temperature).to(self.device)
+        self.model.set_top_layer(cfg.k)
+        self.model.top_layer.to(self.device)  # type: ignore[union-attr]
+        return self.model.top_layer  # type: ignore[return-value]
+
+    def _train_epoch(
+        self, epoch: int, assign: np.ndarray, feats: np.ndarray | None
+    ) -> Generator[Event, None, tuple[float, int]]:
+        cfg = self.config
+        n = len(self.pixels)
+        head = self._make_head(epoch, assign, feats)
+        # The new top layer has its own momentum-free SGD (METHOD.md step 6).
+        top_opt = torch.optim.SGD(head.parameters(), lr=cfg.top_lr, weight_decay=cfg.weight_decay)
+        rng = np.random.default_rng(epoch_seed(cfg.seed, epoch, 4))
+        ids = uniform_cluster_sample(assign, cfg.samples_per_epoch or n, rng)
+        targets = torch.from_numpy(assign.astype(np.int64))
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(epoch_seed(cfg.seed, epoch, 5))
+        criterion = nn.CrossEntropyLoss()
+        use_model_head = cfg.head == "reset"
+
+        self.model.train()
+        total = len(ids)
+        batches = [ids[i:i + cfg.batch_size] for i in range(0, total, cfg.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm cannot train on a batch of 1
+            batches.pop()
+        loss_sum, seen = 0.0, 0
+        last_report, t_start = 0.0, time.perf_counter()
+        for b, (batch_ids, batch_u8) in enumerate(_prefetch(self.pixels, batches)):
+            yield from self._poll(epoch)
+            xb = batch_u8.to(self.device, non_blocking=True)
+            inputs = random_resized_crop_flip(xb, cfg.image_size, (cfg.crop_scale_min, 1.0), gen)
+            if self.channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            yb = targets[batch_ids].to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, enabled=self.amp):
+                logits = self.model(inputs) if use_model_head else head(self.model.embed(inputs))
+                loss = criterion(logits.float(), yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            top_opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.step(top_opt)
+            self.scaler.update()
+            loss_value = float(loss.detach())
+            if not np.isfinite(loss_value):
+                raise FloatingPointError(
+                    f"the training loss became {loss_value} at epoch {epoch}: lower lr (now {cfg.lr}) "
+                    "or turn mixed precision off"
+                )
+            loss_sum += loss_value * len(batch_ids)
+            seen += len(batch_ids)
+            now = time.perf_counter()
+            if now - last_report >= PROGRESS_INTERVAL_S or b == len(batches) - 1:
+                last_report = now
+                yield PhaseProgress(PHASE_TRAINING, seen, total, epoch, seen / max(now - t_start, 1e-9))
+        self.model.top_layer = None  # the top layer lives one epoch only (METHOD.md step 6)
+        self.model.eval()
+        return loss_sum / max(seen, 1), seen
+
+
+def _prefetch(pixels: np.ndarray, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Read the next batch from the (memory-mapped) cache on a thread while this one trains."""
+    out: list[Any] = [None]
+
+    def load(idx: np.ndarray) -> None:
+        # Sorted reads are kinder to the page cache; the order inside a batch does not matter.
+        order = np.sort(idx)
+        out[0] = (torch.from_numpy(order), torch.from_numpy(np.ascontiguousarray(pixels[order])))
+
+    if not batches:
+        return
+    worker = threading.Thread(target=load, args=(batches[0],), daemon=True)
+    worker.start()
+    for i in range(len(batches)):
+        worker.join()
+        ready = out[0]
+        if i + 1 < len(batches):
+            worker = threading.Thread(target=load, args=(batches[i + 1],), daemon=True)
+            worker.start()
+        yield ready

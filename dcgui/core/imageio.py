@@ -1,0 +1,197 @@
+"""Decode one image file into an 8-bit RGB ``PIL.Image`` the way a photo viewer would show it.
+
+EXIF orientation is applied, every Pillow mode is converted to RGB (transparency composited on
+white, 16-bit and float data scaled rather than clipped), animated files give their first frame,
+and large JPEGs are decoded at a reduced DCT scale when the caller needs fewer pixels.
+Every way a file can fail becomes one ``ImageDecodeError`` with a short human reason, so a
+collection build can skip the file, record why, and go on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dcgui.core.errors import DcguiError
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+)
+
+# Pillow's default (~89 MP) rejects some medium-format camera files; 144 MP (12000 x 12000)
+# admits every consumer photo while a crafted file still cannot make each decode thread
+# allocate gigabytes. Above this Pillow warns (turned into an error below), above twice it raises.
+MAX_IMAGE_PIXELS = 144_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Pillow's documented way to refuse decompression bombs instead of only warning. It is set once
+# at import because changing warning filters per call is not thread-safe (we decode on threads).
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
+
+
+class ImageDecodeError(DcguiError):
+    """``path`` could not be decoded; ``reason`` is short and human ("truncated file")."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason} (the file is skipped; "
+                         "re-save it with an image editor or remove it from the folder)")
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:  # picklable across processes
+        return (type(self), (self.path, self.reason))
+
+
+def load_rgb(path: Path, max_side: int | None = None) -> Image.Image:
+    """Decode ``path`` into an RGB image (EXIF orientation applied; first frame of animations).
+
+    ``max_side``: the caller only needs both sides to be at least this long (it downscales
+    afterwards), which lets a JPEG be decoded at 1/2, 1/4 or 1/8 scale (draft mode), several
+    times faster for camera photos. ``None`` decodes at full size.
+    Raises ``ImageDecodeError`` for every file that cannot be used.
+    """
+    path = Path(path)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; Pillow reads lazily from it
+    except OSError as exc:
+        raise ImageDecodeError(path, f"unreadable: {exc.strerror or exc}") from exc
+    with fh:
+        try:
+            if os.fstat(fh.fileno()).st_size == 0:
+                raise ImageDecodeError(path, "zero bytes")
+            im = _open(path, fh)
+            if max_side is not None and im.format == "JPEG":
+                im.draft("RGB", (max_side, max_side))
+            try:
+                im.load()
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise ImageDecodeError(path, f"decompression bomb ({_pixels(im)} pixels)") from exc
+            except EOFError as exc:
+                raise ImageDecodeError(path, "truncated file") from exc
+            except OSError as exc:
+                if "truncated" in str(exc):
+                    raise ImageDecodeError(path, "truncated file") from exc
+                if exc.errno is not None:  # a read error, not a format complaint
+                    raise ImageDecodeError(path, f"unreadable: {exc.strerror or exc}") from exc
+                raise ImageDecodeError(path, _damaged(exc)) from exc
+            except MemoryError as exc:
+                raise ImageDecodeError(path, f"too large to decode ({_pixels(im)} pixels)") from exc
+            except Exception as exc:  # Pillow's plugins raise many types on corrupt data
+                raise ImageDecodeError(path, _damaged(exc)) from exc
+            _apply_exif_orientation(im)
+            try:
+                return to_rgb(im)
+            except MemoryError as exc:
+                raise ImageDecodeError(path, f"too large to decode ({_pixels(im)} pixels)") from exc
+            except (ValueError, OSError) as exc:
+                raise ImageDecodeError(path, f"unsupported colour mode {im.mode}") from exc
+        except OSError as exc:  # a read error outside decoding (fstat, EXIF tags read late)
+            raise ImageDecodeError(path, f"unreadable: {exc.strerror or exc}") from exc
+
+
+def _open(path: Path, fh: io.BufferedReader) -> Image.Image:
+    try:
+        im = Image.open(fh)
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError(path, "not an image") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(path, f"decompression bomb ({_bomb_pixels(exc)} pixels)") from exc
+    except OSError as exc:
+        if exc.strerror:  # a real I/O error, not a format complaint
+            raise ImageDecodeError(path, f"unreadable: {exc.strerror}") from exc
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    except Exception as exc:  # header parsers raise SyntaxError, struct.error, ...
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    # Backstop when the warning filter above was reset by someone else's warnings context.
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and _pixels(im) > limit:
+        raise ImageDecodeError(path, f"decompression bomb ({_pixels(im)} pixels)")
+    return im
+
+
+def _pixels(im: Image.Image) -> int:
+    return int(im.size[0]) * int(im.size[1])
+
+
+def _bomb_pixels(exc: Exception) -> str:
+    # Pillow's message: "Image size (N pixels) exceeds limit of ..."; keep just N.
+    text = str(exc)
+    start = text.find("(")
+    end = text.find(" pixels)")
+    return text[start + 1:end] if 0 <= start < end else "too many"
+
+
+def _damaged(exc: BaseException) -> str:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(detail) > 60:
+        detail = detail[:57] + "..."
+    return f"damaged file ({detail})"
+
+
+def _apply_exif_orientation(im: Image.Image) -> None:
+    try:
+        ImageOps.exif_transpose(im, in_place=True)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block must not cost the user the photo
+        pass
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB as a viewer would display it.
+
+    Transparency (alpha channel, or a palette / grey transparency key) is composited on white;
+    16-bit data is scaled to 8 bits (``round(v / 257)``); 32-bit integer data that fits 16 bits is
+    treated as 16-bit, anything else (and float data outside [0, 1]) is stretched min..max.
+    CMYK with an embedded ICC profile is colour-managed to sRGB.
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB", "1") and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        out = Image.new("RGB", rgba.size, (255, 255, 255))
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return _grey_to_rgb(np.asarray(im), mode)
+    if mode == "CMYK" and im.info.get("icc_profile"):
+        managed = _cmyk_with_profile(im)
+        if managed is not None:
+            return managed
+    return im.convert("RGB")
+
+
+def _grey_to_rgb(a: np.ndarray, mode: str) -> Image.Image:
+    if mode == "F":
+        f = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = float(f.min()), float(f.max())
+        if lo >= 0.0 and hi <= 1.0:  # the usual normalised float image
+            g = np.rint(f * 255.0)
+        else:
+            g = np.rint((f - lo) * (255.0 / (hi - lo))) if hi > lo else np.zeros_like(f)
+    else:
+        v = a.astype(np.int64)
+        lo, hi = int(v.min()), int(v.max())
+        if lo >= 0 and hi <= 65535:  # 16-bit data (I;16*, or a 16-bit PNG opened as "I")
+            g = (v + 128) // 257  # == round(v * 255 / 65535)
+        else:
+            g = (v - lo) * 255 // (hi - lo) if hi > lo else np.zeros_like(v)
+    g8 = np.ascontiguousarray(np.clip(g, 0, 255).astype(np.uint8))
+    return Image.fromarray(np.repeat(g8[:, :, None], 3, axis=2), "RGB")
+
+
+def _cmyk_with_profile(im: Image.Image) -> Image.Image | None:
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
+        dst = ImageCms.createProfile("sRGB")
+        out = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+    except Exception:  # noqa: BLE001 - a broken profile: fall back to Pillow's plain conversion
+        return None
+    return out if isinstance(out, Image.Image) else None

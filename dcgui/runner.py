@@ -1,0 +1,80 @@
+"""Glue between a session file and the engine, shared by the command line and the GUI worker.
+
+``iter_prepare`` scans the session's folder and brings the decoded cache up to date;
+``iter_train`` then resumes the DeepCluster loop from the last completed epoch and writes every
+finished epoch into the session in one transaction. Both are generators of engine events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+from dcgui.core.cache import ImageCache
+from dcgui.core.collection import iter_scan
+from dcgui.core.control import RunControl
+from dcgui.core.engine import DeepCluster, ResumeState
+from dcgui.core.errors import DcguiError
+from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+
+def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Generator[Event, None, ImageCache]:
+    """Scan the folder, decode new or changed images into the cache, and record the images.
+
+    Once epochs exist, the set of usable images must not change (every stored assignment refers
+    to image indices): an added or removed file is a clear error that suggests a new session.
+    """
+    scan = yield from iter_scan(store.folder, control)
+    cache = yield from ImageCache.iter_build(
+        store.cache_dir, store.folder, scan.images, store.config.cache_size,
+        workers=store.config.workers, control=control,
+    )
+    new_paths = [r.relpath for r in cache.records]
+    skipped = list(scan.skipped) + list(cache.failed)
+    if store.last_epoch() > 0:
+        old_paths = store.image_paths()
+        if new_paths != old_paths:
+            added = sorted(set(new_paths) - set(old_paths))
+            removed = sorted(set(old_paths) - set(new_paths))
+            raise DcguiError(
+                f"the images in {store.folder} changed since this session was trained "
+                f"({len(added)} added, {len(removed)} removed or unreadable"
+                + (f", e.g. {(added or removed)[0]}" if added or removed else "")
+                + "): restore them, or start a new session on the folder"
+            )
+    store.set_images(cache.records, skipped, scan.label_names)
+    yield CollectionReady(len(cache.records), tuple(skipped), len(scan.label_names))
+    return cache
+
+
+def iter_train(
+    store: SessionStore, control: RunControl | None = None, epochs: int | None = None
+) -> Generator[Event, None, None]:
+    """Train the session up to ``epochs`` in total (default: its config), resuming where it ended."""
+    control = control or RunControl()
+    cache = yield from iter_prepare(store, control)
+    config = store.config
+    if epochs is not None and epochs != config.epochs:
+        config = config.replace(epochs=epochs)
+        store.set_config(config)
+    config.validate(n_images=len(cache.records))
+
+    last = store.last_epoch()
+    resume = None
+    ckpt0 = store.checkpoint_dir / "epoch_0000.pt"
+    if last > 0:
+        resume = ResumeState(last, store.checkpoint_path(last), store.assignments(last, matched=True))
+    elif ckpt0.exists():  # epoch 0 recorded but nothing trained yet: keep that random initialisation
+        resume = ResumeState(0, ckpt0, None)
+
+    labels = store.labels()
+    engine = DeepCluster(config, cache.pixels, labels, store.checkpoint_dir, control, resume)
+    for event in engine.run(config.epochs):
+        if isinstance(event, CheckpointWritten) and event.epoch == 0:
+            store.record_checkpoint(0, event.path, event.sha256)
+        elif isinstance(event, EpochFinished):
+            store.record_epoch(event)
+        yield event

@@ -1,0 +1,124 @@
+"""The session file's schema and its migrations.
+
+The schema version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file as
+a dcgui session so another program's SQLite file is recognised and left alone. ``MIGRATIONS[v]``
+upgrades a file from version ``v`` to ``v + 1`` (``MIGRATIONS[0]`` builds the schema of an empty
+file), so ``SCHEMA_VERSION == len(MIGRATIONS)``. Every migration runs inside the caller's
+transaction: a failed upgrade leaves the file as it was.
+
+To change the schema: append a function to ``MIGRATIONS`` (never edit an old one) and teach
+``dcgui.store.session`` the new layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+APPLICATION_ID = 0x64634755  # "dcGU": written into the SQLite header of every session file
+
+# Images per assignment chunk. A chunk of matched ids is one zlib blob: "history of image i"
+# decodes one small blob per epoch and "members of cluster c" decodes N / CHUNK_SIZE blobs.
+CHUNK_SIZE = 4096
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["session"].create(
+        {
+            "id": int,
+            "config": str,  # TrainConfig JSON
+            "folder": str,  # absolute
+            "folder_rel": str,  # relative to the session file's directory (the file may move)
+            "created": str,  # ISO 8601, UTC
+            "dcgui_version": str,
+            "torch_version": str,
+            "python_version": str,
+            "schema_version": int,
+        },
+        pk="id",
+        not_null=["config", "folder", "created"],
+    )
+    # idx: the image index (row of every array) for usable images, NULL for skipped files.
+    db["images"].create(
+        {
+            "id": int,
+            "idx": int,
+            "path": str,  # relative to the session's folder, "/" separators
+            "size": int,
+            "mtime_ns": int,
+            "width": int,
+            "height": int,
+            "label": str,  # ground-truth label name (class sub-folder) or NULL
+            "status": str,  # "ok" or "skipped"
+            "reason": str,  # why a file was skipped
+        },
+        pk="id",
+        not_null=["path", "status"],
+    )
+    db["images"].create_index(["idx"], unique=True)
+    db["images"].create_index(["path"], unique=True)
+    # One column per dcgui.core.events.EpochMetrics field, plus the raw -> matched mapping
+    # (``mapping[raw] = matched``, k ints, zlib) and the dtype of the assignment chunks.
+    db["epochs"].create(
+        {
+            "epoch": int,
+            "nmi_prev": float,
+            "nmi_labels": float,
+            "ari_labels": float,
+            "loss": float,
+            "kmeans_objective": float,
+            "k": int,
+            "empty_clusters": int,
+            "min_cluster": int,
+            "max_cluster": int,
+            "size_entropy": float,
+            "seconds_features": float,
+            "seconds_clustering": float,
+            "seconds_training": float,
+            "images_per_second": float,
+            "n_images": int,
+            "mapping": bytes,
+            "dtype": str,  # numpy dtype string of the chunks: "<u2" when k <= 65535
+            "finished": str,  # ISO 8601, UTC
+        },
+        pk="epoch",
+        not_null=["k", "mapping", "dtype"],
+    )
+    # Matched ids only; raw ids are derived through the epoch's mapping.
+    db["assignments"].create(
+        {"epoch": int, "chunk": int, "data": bytes},
+        pk=("epoch", "chunk"),
+        not_null=["data"],
+        foreign_keys=[("epoch", "epochs", "epoch")],
+    )
+    # History of one image = one row per epoch with the same chunk: this index finds them.
+    db["assignments"].create_index(["chunk", "epoch"])
+    db["clusters"].create(
+        {"epoch": int, "cluster": int, "raw": int, "size": int},
+        pk=("epoch", "cluster"),
+        not_null=["raw", "size"],
+        foreign_keys=[("epoch", "epochs", "epoch")],
+    )
+    # User data keyed by matched cluster id, which is stable across epochs.
+    db["cluster_user"].create(
+        {"cluster": int, "name": str, "tags": str, "notes": str}, pk="cluster"
+    )
+    # Keyed by path so flags survive a rescan that shifts image indices.
+    db["image_flags"].create({"path": str, "flag": str}, pk="path", not_null=["flag"])
+    db["checkpoints"].create(
+        {"epoch": int, "file": str, "sha256": str},  # file: relative to NAME.dcgui.d/
+        pk="epoch",
+        not_null=["file"],
+    )
+    db["exports"].create(
+        {"id": int, "kind": str, "path": str, "details": str, "time": str},
+        pk="id",
+        not_null=["kind", "path", "time"],
+    )
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert({"key": "chunk_size", "value": str(CHUNK_SIZE)})
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)

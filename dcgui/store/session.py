@@ -1,0 +1,774 @@
+"""The session store: one SQLite file per DeepCluster session.
+
+Design (see docs/ARCHITECTURE.md, "dcgui.store"):
+
+* **Crash safety.** WAL journal, ``synchronous=FULL`` and one ``BEGIN IMMEDIATE`` transaction per
+  epoch. WAL alone already survives a killed process at any moment (a commit is one append to the
+  ``-wal`` file; a torn append is ignored on recovery). FULL also fsyncs the WAL at each commit, so
+  an epoch the trainer reported as saved survives a power cut as well. That costs one fsync per
+  commit, and commits are rare here (one per epoch, minutes apart, plus occasional user edits),
+  so the stronger guarantee is nearly free. ``busy_timeout`` lets a viewer's write (a cluster
+  name) wait for the trainer's epoch commit instead of failing.
+* **Readers.** Viewers open the file with a ``mode=ro`` URI: they can never change it, and WAL
+  lets them read while a trainer writes. ``data_version()`` (``PRAGMA data_version``) tells them
+  cheaply whether another connection committed since they last looked.
+* **Compact assignments.** Per (epoch, chunk of ``CHUNK_SIZE`` images) one zlib blob of matched
+  ids in the smallest unsigned dtype; per epoch the ``mapping[raw] = matched`` array. Raw ids are
+  derived (``raw = inverse[matched]``), never stored twice. "Members of cluster c at epoch e"
+  decodes one epoch (N / CHUNK_SIZE blobs, LRU-cached); "history of image i" decodes the start of
+  one blob per epoch.
+* **Never damage a user's file.** A file is first opened read-only and checked (SQLite magic,
+  application id, schema version); a damaged file, another program's database or a file from a
+  newer dcgui raises ``SessionFileError`` and is not touched. Older schemas are migrated in one
+  transaction when the file is opened writable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sqlite3
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import sqlite_utils
+
+from dcgui import __version__
+from dcgui.core.config import TrainConfig
+from dcgui.core.errors import DcguiError, SessionFileError
+from dcgui.core.events import EpochFinished, EpochMetrics
+from dcgui.store import schema
+
+if TYPE_CHECKING:
+    from dcgui.core.collection import ImageRecord
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+IMAGE_FLAGS = ("keep", "exclude", "duplicate")
+BUSY_TIMEOUT_MS = 10_000
+_ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
+_METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
+_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
+
+T = TypeVar("T")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def checkpoint_file_name(epoch: int) -> str:
+    """Same naming as ``dcgui.core.checkpoint.checkpoint_name`` (kept here: no torch import)."""
+    return f"epoch_{epoch:04d}.pt"
+
+
+def _torch_version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _untouched(path: Path) -> str:
+    return f"the file was left untouched; choose another session file or restore {path.name} from a backup"
+
+
+def _encode_ids(ids: np.ndarray, dtype: np.dtype) -> bytes:
+    return zlib.compress(np.ascontiguousarray(ids, dtype=dtype).tobytes(), 6)
+
+
+class SessionStore:
+    """A DeepCluster session on disk: config, images, per-epoch metrics and assignments, user data.
+
+    Thread use: an instance may be handed to another thread (calls are serialised by a lock), but
+    open one instance per concurrent user (e.g. ``open(path, readonly=True)`` for a viewer).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._conn = conn
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self._lock = threading.RLock()
+        self._local_writes = 0  # PRAGMA data_version ignores our own commits: count them here
+        self._cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self._assign_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._assign_cache_key: tuple[int, int] = (-1, -1)
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
+        self.chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
+
+    # ---------------------------------------------------------------------------------------
+    # opening / creating
+    # ---------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], folder: str | os.PathLike[str], config: TrainConfig) -> SessionStore:
+        """Create a new session file (and its ``NAME.dcgui.d`` folder); error if the file exists.
+
+        The file is built under a temporary name and renamed, so a crash never leaves a
+        half-initialised session behind.
+        """
+        path = Path(path).absolute()
+        folder = Path(folder).absolute()
+        if path.exists():
+            raise SessionFileError(f"{path} already exists: open it to continue that session, or choose a new file name")
+        if not path.parent.is_dir():
+            raise SessionFileError(f"cannot create {path}: the folder {path.parent} does not exist")
+        tmp = path.with_name(path.name + ".creating")
+        for stale in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            stale.unlink(missing_ok=True)  # our own leftover from a crashed create
+        conn = _connect(tmp, readonly=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            db = sqlite_utils.Database(conn, execute_plugins=False)
+            with _immediate(conn):
+                for migration in schema.MIGRATIONS:
+                    migration(db)
+                version = len(schema.MIGRATIONS)
+                db["session"].insert(
+                    {
+                        "id": 1,
+                        "config": config.to_json(),
+                        "folder": str(folder),
+                        "folder_rel": _relpath_or_none(folder, path.parent),
+                        "created": _now(),
+                        "dcgui_version": __version__,
+                        "torch_version": _torch_version(),
+                        "python_version": platform.python_version(),
+                        "schema_version": version,
+                    }
+                )
+                conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {version}")
+        finally:
+            conn.close()  # checkpoints the WAL into the main file and removes -wal/-shm
+        if path.exists():  # someone else created it meanwhile: keep theirs
+            tmp.unlink(missing_ok=True)
+            raise SessionFileError(f"{path} already exists: open it to continue that session, or choose a new file name")
+        os.replace(tmp, path)
+        store = cls.open(path)
+        for d in (store.data_dir, store.cache_dir, store.checkpoint_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return store
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> SessionStore:
+        """Open a session file; ``readonly`` for viewers (the file is never written through it).
+
+        Raises ``SessionFileError`` for a missing, damaged or foreign file or one written by a
+        newer dcgui, without modifying it. An older schema is upgraded in one transaction when
+        opened writable.
+        """
+        path = Path(path).absolute()
+        version = _inspect(path)  # read-only checks before any writable connection exists
+        current = len(schema.MIGRATIONS)
+        if readonly:
+            if version < current:
+                raise SessionFileError(
+                    f"{path} uses an older session format (schema {version} < {current}): open it once "
+                    "without read-only (e.g. in the dcgui window) to upgrade it"
+                )
+            conn = _connect(path, readonly=True)
+            return cls(path, conn, readonly=True)
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise SessionFileError(f"{path} (or its folder) is not writable: open it read-only or copy it elsewhere")
+        conn = _connect(path, readonly=False)
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            if version < current:
+                _migrate(conn, path)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SessionFileError(f"{path} cannot be opened for writing ({exc}); {_untouched(path)}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn, readonly=False)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SessionStore({str(self.path)!r}{', readonly' if self.readonly else ''})"
+
+    # ---------------------------------------------------------------------------------------
+    # internals
+    # ---------------------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        """One write transaction. IMMEDIATE takes the write lock up front, so a concurrent writer
+        waits (busy_timeout) instead of failing half-way when upgrading a read lock."""
+        if self.readonly:
+            raise SessionFileError(f"{self.path} was opened read-only: open it writable to change it")
+        with self._lock, _immediate(self._conn):
+            yield self.db
+            self._local_writes += 1
+
+    def _version_key(self) -> tuple[int, int]:
+        return (self.data_version(), self._local_writes)
+
+    def _cached(self, name: str, compute: Callable[[], T]) -> T:
+        """Memoise a whole-table read until this or another connection commits."""
+        with self._lock:
+            key = self._version_key()
+            hit = self._cache.get(name)
+            if hit is not None and hit[0] == key:
+                return hit[1]  # type: ignore[no-any-return]
+            value = compute()
+            self._cache[name] = (key, value)
+            return value
+
+    def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        with self._lock:
+            row = self._conn.execute(sql, tuple(params)).fetchone()
+        return None if row is None else row[0]
+
+    def _session_row(self) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            rows = list(self.db.query("SELECT * FROM session WHERE id = 1"))
+            if not rows:
+                raise SessionFileError(f"{self.path} has no session record; {_untouched(self.path)}")
+            return rows[0]
+
+        return self._cached("session", read)
+
+    # ---------------------------------------------------------------------------------------
+    # session
+    # ---------------------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.path.with_name(self.path.name + ".d")
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
+
+    @property
+    def folder(self) -> Path:
+        """The image folder: the stored absolute path, or, when the session file was moved
+        together with its photos, the stored path relative to the session file."""
+        row = self._session_row()
+        absolute = Path(row["folder"])
+        if absolute.is_dir():
+            return absolute
+        if row.get("folder_rel"):
+            moved = (self.path.parent / row["folder_rel"]).resolve()
+            if moved.is_dir():
+                return moved
+        return absolute
+
+    def set_folder(self, folder: str | os.PathLike[str]) -> None:
+        """Point the session at its images' new location (after the user moved them)."""
+        folder = Path(folder).absolute()
+        with self._write() as db:
+            db["session"].update(1, {"folder": str(folder), "folder_rel": _relpath_or_none(folder, self.path.parent)})
+
+    @property
+    def config(self) -> TrainConfig:
+        text = self._session_row()["config"]
+        try:
+            return TrainConfig.from_json(text)
+        except (ValueError, TypeError) as exc:
+            raise SessionFileError(f"{self.path}: the stored configuration is not usable ({exc})") from exc
+
+    def set_config(self, cfg: TrainConfig) -> None:
+        with self._write() as db:
+            db["session"].update(1, {"config": cfg.to_json()})
+
+    @property
+    def created(self) -> str:
+        return str(self._session_row()["created"])
+
+    @property
+    def versions(self) -> dict[str, Any]:
+        """Versions that created the file, plus the live schema version."""
+        row = self._session_row()
+        return {
+            "dcgui": row["dcgui_version"],
+            "torch": row["torch_version"],
+            "python": row["python_version"],
+            "schema": int(self._scalar("PRAGMA user_version")),
+        }
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if value is None else json.loads(value)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._write() as db:
+            db["meta"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+
+    def data_version(self) -> int:
+        """Changes whenever *another* connection commits (cheap: no disk access)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        """``"ok"`` or SQLite's description of the damage (reads the whole file)."""
+        with self._lock:
+            return "; ".join(str(r[0]) for r in self._conn.execute("PRAGMA integrity_check").fetchall())
+
+    # ---------------------------------------------------------------------------------------
+    # images
+    # ---------------------------------------------------------------------------------------
+    def set_images(
+        self,
+        records: list[ImageRecord],
+        skipped: list[tuple[str, str]],
+        label_names: list[str] | None = None,
+    ) -> None:
+        """Replace the image list (usable ``records`` in image-index order + skipped files).
+
+        User flags of paths that remain are kept. Once epochs are recorded the usable images must
+        stay the same (their indices address every stored assignment): a changed folder raises
+        ``DcguiError`` instead of silently misattributing clusters.
+        """
+        paths = [r.relpath for r in records]
+        if len(set(paths)) != len(paths):
+            raise ValueError("set_images: the image list contains the same path twice")
+        last = self.last_epoch()
+        if last > 0:
+            old = self._paths()
+            if old != paths:
+                added = len(set(paths) - set(old))
+                removed = len(set(old) - set(paths))
+                raise DcguiError(
+                    f"the images in {self.folder} changed since epoch {last} of {self.path.name} was trained "
+                    f"({added} added, {removed} removed or now unreadable): restore the folder, "
+                    "or start a new session for the changed folder"
+                )
+        ok = set(paths)
+        rows: list[tuple[Any, ...]] = [
+            (i, r.relpath, int(r.size), int(r.mtime_ns), getattr(r, "width", None), getattr(r, "height", None),
+             r.label, "ok", None)
+            for i, r in enumerate(records)
+        ]
+        rows += [(None, p, None, None, None, None, None, "skipped", reason) for p, reason in skipped if p not in ok]
+        names = sorted(label_names) if label_names else sorted({r.label for r in records if r.label})
+        with self._write() as db:
+            db.execute("DELETE FROM images")
+            db.conn.executemany(  # plain executemany: 4x faster than insert_all for 200k rows
+                "INSERT INTO images (idx, path, size, mtime_ns, width, height, label, status, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            db.execute("DELETE FROM image_flags WHERE path NOT IN (SELECT path FROM images)")
+            db["meta"].upsert({"key": "label_names", "value": json.dumps(names)}, pk="key")
+
+    @property
+    def n_images(self) -> int:
+        return len(self._paths())
+
+    def _paths(self) -> list[str]:
+        def read() -> list[str]:
+            return [r[0] for r in self._conn.execute("SELECT path FROM images WHERE idx IS NOT NULL ORDER BY idx")]
+
+        return self._cached("image_paths", read)  # shared: callers get a copy
+
+    def image_paths(self) -> list[str]:
+        """Usable images' paths (relative to the folder), in image-index order."""
+        return list(self._paths())
+
+    def skipped(self) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT path, reason FROM images WHERE idx IS NULL ORDER BY path").fetchall()
+        return [(p, r or "") for p, r in rows]
+
+    def label_names(self) -> list[str]:
+        return list(self.get_meta("label_names", []))
+
+    def labels(self) -> np.ndarray | None:
+        """Ground-truth label index per image (int32, -1 = none), or None without labels."""
+        names = self.label_names()
+        if not names:
+            return None
+        lookup = {n: i for i, n in enumerate(names)}
+        with self._lock:
+            rows = self._conn.execute("SELECT label FROM images WHERE idx IS NOT NULL ORDER BY idx").fetchall()
+        return np.array([lookup.get(r[0], -1) for r in rows], dtype=np.int32)
+
+    def image_info(self, i: int) -> dict[str, Any]:
+        """Path, size, mtime_ns, width, height, label and flag of image ``i``."""
+        with self._lock:
+            cur = self._conn.execute(
+                "SELECT i.path, i.size, i.mtime_ns, i.width, i.height, i.label, f.flag FROM images i "
+                "LEFT JOIN image_flags f ON f.path = i.path WHERE i.idx = ?",
+                (int(i),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise IndexError(f"image index {i} is out of range (the session has {self.n_images} images)")
+        keys = ("path", "size", "mtime_ns", "width", "height", "label", "flag")
+        info = dict(zip(keys, row))
+        info["flags"] = info["flag"]
+        return info
+
+    def set_image_flag(self, indices: int | Iterable[int], flag: str | None) -> None:
+        """Flag images ``keep`` / ``exclude`` / ``duplicate``; ``None`` clears the flag."""
+        if flag is not None and flag not in IMAGE_FLAGS:
+            raise ValueError(f"image flag {flag!r} is unknown: use one of {', '.join(IMAGE_FLAGS)} or None")
+        idx = [int(indices)] if isinstance(indices, int | np.integer) else [int(i) for i in indices]
+        paths = self._paths()
+        bad = [i for i in idx if not 0 <= i < len(paths)]
+        if bad:
+            raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
+        with self._write() as db:
+            if flag is None:
+                db.conn.executemany("DELETE FROM image_flags WHERE path = ?", [(paths[i],) for i in idx])
+            else:
+                db["image_flags"].upsert_all([{"path": paths[i], "flag": flag} for i in idx], pk="path")
+
+    def image_flags(self) -> dict[int, str]:
+        """Image index -> flag for every flagged usable image."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT i.idx, f.flag FROM image_flags f JOIN images i ON i.path = f.path WHERE i.idx IS NOT NULL"
+            ).fetchall()
+        return {int(i): str(f) for i, f in rows}
+
+    # ---------------------------------------------------------------------------------------
+    # epochs and assignments
+    # ---------------------------------------------------------------------------------------
+    def record_epoch(self, ev: EpochFinished) -> None:
+        """Store a finished epoch: metrics, assignments, clusters and its checkpoint, atomically.
+
+        Re-recording an epoch replaces it (a resumed run that redid an epoch whose commit was
+        lost). ``assign_matched`` must equal ``mapping[assign_raw]``.
+        """
+        m = ev.metrics
+        epoch = int(m.epoch)
+        if epoch < 1:
+            raise ValueError(f"record_epoch: epoch {epoch} is invalid (epochs start at 1; 0 is only a checkpoint)")
+        k = int(m.k)
+        matched = np.asarray(ev.assign_matched)
+        mapping = np.asarray(ev.mapping).astype(np.int64)
+        raw = np.asarray(ev.assign_raw)
+        n = self.n_images
+        if matched.ndim != 1 or (n and matched.shape[0] != n):
+            raise ValueError(f"record_epoch: epoch {epoch} has {matched.shape[0]} assignments but the session has {n} images")
+        if mapping.shape != (k,) or not np.array_equal(np.sort(mapping), np.arange(k)):
+            raise ValueError(f"record_epoch: the mapping of epoch {epoch} is not a permutation of range(k={k})")
+        if matched.size and (matched.min() < 0 or matched.max() >= k):
+            raise ValueError(f"record_epoch: epoch {epoch} has cluster ids outside [0, {k})")
+        if raw.shape != matched.shape or not np.array_equal(mapping[raw], matched):
+            raise ValueError(f"record_epoch: epoch {epoch}: assign_matched is not mapping[assign_raw]")
+        dtype = np.dtype("<u2") if k <= 0xFFFF else np.dtype("<u4")
+        sizes = np.bincount(matched, minlength=k)
+        inverse = np.empty(k, dtype=np.int64)
+        inverse[mapping] = np.arange(k)
+        cs = self.chunk_size
+        chunks = [(epoch, c, _encode_ids(matched[c * cs:(c + 1) * cs], dtype)) for c in range(-(-matched.size // cs))]
+        row: dict[str, Any] = {f: getattr(m, f) for f in _METRIC_FIELDS}
+        for f, v in row.items():  # SQLite turns NaN into NULL: keep the distinction explicit
+            if isinstance(v, float) and math.isnan(v) and f not in _OPTIONAL_METRICS:
+                row[f] = None
+        row.update(n_images=int(matched.size), mapping=_encode_ids(mapping, np.dtype("<i4")),
+                   dtype=dtype.str, finished=_now())
+        with self._write() as db:
+            conn = db.conn
+            conn.execute("DELETE FROM assignments WHERE epoch = ?", (epoch,))
+            conn.execute("DELETE FROM clusters WHERE epoch = ?", (epoch,))
+            db["epochs"].upsert(row, pk="epoch")
+            conn.executemany("INSERT INTO assignments (epoch, chunk, data) VALUES (?, ?, ?)", chunks)
+            conn.executemany(
+                "INSERT INTO clusters (epoch, cluster, raw, size) VALUES (?, ?, ?, ?)",
+                zip([epoch] * k, range(k), inverse.tolist(), sizes.tolist()),
+            )
+            if ev.checkpoint_path:
+                self._insert_checkpoint(epoch, Path(ev.checkpoint_path), ev.checkpoint_sha256)
+        self._assign_cache.pop(epoch, None)
+
+    def truncate_epochs(self, after: int) -> None:
+        """Forget epochs > ``after`` (rows only; checkpoint files are left on disk)."""
+        with self._write() as db:
+            for table in ("assignments", "clusters", "epochs", "checkpoints"):
+                db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
+        self._assign_cache.clear()
+
+    def epochs(self) -> list[EpochMetrics]:
+        cols = ", ".join(_METRIC_FIELDS)
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {cols} FROM epochs ORDER BY epoch").fetchall()
+        out = []
+        for r in rows:
+            values = dict(zip(_METRIC_FIELDS, r))
+            for f, v in values.items():
+                if v is None and f not in _OPTIONAL_METRICS:
+                    values[f] = math.nan  # a NaN loss (diverged run) was stored as NULL
+            out.append(EpochMetrics(**values))
+        return out
+
+    def last_epoch(self) -> int:
+        """The last fully recorded epoch (0: none)."""
+        return int(self._scalar("SELECT COALESCE(MAX(epoch), 0) FROM epochs"))
+
+    def _epoch_row(self, epoch: int) -> tuple[int, np.ndarray, np.dtype]:
+        with self._lock:
+            row = self._conn.execute("SELECT k, mapping, dtype FROM epochs WHERE epoch = ?", (int(epoch),)).fetchone()
+        if row is None:
+            raise KeyError(f"epoch {epoch} is not recorded in {self.path.name} (last epoch: {self.last_epoch()})")
+        k, blob, dtype = row
+        return int(k), np.frombuffer(zlib.decompress(blob), dtype="<i4"), np.dtype(dtype)
+
+    def _matched(self, epoch: int) -> np.ndarray:
+        """Decoded matched ids of ``epoch`` (shared, read-only; LRU-cached)."""
+        with self._lock:
+            key = self._version_key()
+            if key != self._assign_cache_key:  # another connection may have re-recorded an epoch
+                self._assign_cache.clear()
+                self._assign_cache_key = key
+            hit = self._assign_cache.get(epoch)
+            if hit is not None:
+                self._assign_cache.move_to_end(epoch)
+                return hit
+            _, _, dtype = self._epoch_row(epoch)
+            blobs = self._conn.execute(
+                "SELECT data FROM assignments WHERE epoch = ? ORDER BY chunk", (int(epoch),)
+            ).fetchall()
+            parts = [np.frombuffer(zlib.decompress(b[0]), dtype=dtype) for b in blobs]
+            arr = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+            arr.setflags(write=False)
+            self._assign_cache[epoch] = arr
+            while len(self._assign_cache) > _ASSIGN_CACHE:
+                self._assign_cache.popitem(last=False)
+            return arr
+
+    def assignments(self, epoch: int, matched: bool = True) -> np.ndarray:
+        """Cluster id per image at ``epoch`` (int32): matched (display) ids, or k-means' raw ids."""
+        ids = self._matched(epoch)
+        if matched:
+            return ids.copy()
+        k, mapping, _ = self._epoch_row(epoch)
+        inverse = np.empty(k, dtype=np.int32)
+        inverse[mapping] = np.arange(k, dtype=np.int32)
+        return inverse[ids]
+
+    def cluster_members(self, epoch: int, cluster: int) -> np.ndarray:
+        """Image indices in matched cluster ``cluster`` at ``epoch`` (int64, ascending)."""
+        return np.flatnonzero(self._matched(epoch) == int(cluster)).astype(np.int64)
+
+    def image_history(self, i: int) -> np.ndarray:
+        """Matched cluster id of image ``i`` at epochs 1..last (int32; -1 where an epoch is missing)."""
+        n = self.n_images
+        if not 0 <= i < n:
+            raise IndexError(f"image index {i} is out of range (the session has {n} images)")
+        cs = self.chunk_size
+        chunk, offset = divmod(int(i), cs)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT a.epoch, a.data, e.dtype FROM assignments a JOIN epochs e ON e.epoch = a.epoch "
+                "WHERE a.chunk = ? ORDER BY a.epoch",
+                (chunk,),
+            ).fetchall()
+        last = rows[-1][0] if rows else 0
+        out = np.full(last, -1, dtype=np.int32)
+        for epoch, blob, dtype in rows:
+            dt = np.dtype(dtype)
+            need = (offset + 1) * dt.itemsize
+            # Only inflate up to image i: on average half a chunk per epoch.
+            head = zlib.decompressobj().decompress(blob, need)
+            out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+        return out
+
+    def cluster_sizes(self, epoch: int) -> np.ndarray:
+        """Images per matched cluster id at ``epoch`` (int64, length k)."""
+        k, _, _ = self._epoch_row(epoch)
+        sizes = np.zeros(k, dtype=np.int64)
+        with self._lock:
+            rows = self._conn.execute("SELECT cluster, size FROM clusters WHERE epoch = ?", (int(epoch),)).fetchall()
+        if rows:
+            ids, vals = zip(*rows)
+            sizes[list(ids)] = vals
+        return sizes
+
+    def cluster_raw_ids(self, epoch: int) -> np.ndarray:
+        """k-means' raw id of each matched cluster at ``epoch`` (int64, length k)."""
+        k, mapping, _ = self._epoch_row(epoch)
+        inverse = np.empty(k, dtype=np.int64)
+        inverse[mapping] = np.arange(k)
+        return inverse
+
+    # ---------------------------------------------------------------------------------------
+    # checkpoints
+    # ---------------------------------------------------------------------------------------
+    def _insert_checkpoint(self, epoch: int, path: Path, sha256: str) -> None:
+        path = Path(path)
+        if not path.is_absolute():
+            path = self.data_dir / path
+        stored = _relpath_or_none(path, self.data_dir, inside_only=True) or str(path)
+        self.db["checkpoints"].upsert({"epoch": int(epoch), "file": stored, "sha256": sha256 or None}, pk="epoch")
+
+    def record_checkpoint(self, epoch: int, path: str | os.PathLike[str], sha256: str) -> None:
+        with self._write():
+            self._insert_checkpoint(epoch, Path(path), sha256)
+
+    def checkpoints(self) -> list[tuple[int, Path, str]]:
+        """(epoch, absolute path, sha256) of every recorded checkpoint, by epoch."""
+        with self._lock:
+            rows = self._conn.execute("SELECT epoch, file, sha256 FROM checkpoints ORDER BY epoch").fetchall()
+        return [(int(e), self.data_dir / f, s or "") for e, f, s in rows]
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        """The recorded checkpoint of ``epoch``, else where the engine writes it."""
+        f = self._scalar("SELECT file FROM checkpoints WHERE epoch = ?", (int(epoch),))
+        return self.data_dir / f if f else self.checkpoint_dir / checkpoint_file_name(epoch)
+
+    # ---------------------------------------------------------------------------------------
+    # user data
+    # ---------------------------------------------------------------------------------------
+    def _set_cluster_field(self, c: int, field: str, value: Any) -> None:
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO cluster_user (cluster, {field}) VALUES (?, ?) "
+                f"ON CONFLICT(cluster) DO UPDATE SET {field} = excluded.{field}",
+                (int(c), value),
+            )
+            db.execute("DELETE FROM cluster_user WHERE name IS NULL AND tags IS NULL AND notes IS NULL")
+
+    def set_cluster_name(self, c: int, name: str | None) -> None:
+        self._set_cluster_field(c, "name", (name or "").strip() or None)
+
+    def set_cluster_tags(self, c: int, tags: list[str]) -> None:
+        clean = [t.strip() for t in tags if t and t.strip()]
+        self._set_cluster_field(c, "tags", json.dumps(clean) if clean else None)
+
+    def set_cluster_notes(self, c: int, text: str | None) -> None:
+        self._set_cluster_field(c, "notes", text or None)
+
+    def cluster_user_data(self) -> dict[int, dict[str, Any]]:
+        """Matched cluster id -> {"name": str | None, "tags": list[str], "notes": str}."""
+        with self._lock:
+            rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
+        return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
+
+    # ---------------------------------------------------------------------------------------
+    # exports
+    # ---------------------------------------------------------------------------------------
+    def record_export(self, kind: str, path: str | os.PathLike[str], details: dict[str, Any]) -> None:
+        with self._write() as db:
+            db["exports"].insert(
+                {"kind": kind, "path": str(Path(path).absolute()), "details": json.dumps(details, default=str), "time": _now()}
+            )
+
+    def exports(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT kind, path, details, time FROM exports ORDER BY id").fetchall()
+        return [{"kind": k, "path": p, "details": json.loads(d) if d else {}, "time": t} for k, p, d, t in rows]
+
+
+# -------------------------------------------------------------------------------------------
+# module helpers
+# -------------------------------------------------------------------------------------------
+def _relpath_or_none(path: Path, start: Path, inside_only: bool = False) -> str | None:
+    try:
+        rel = os.path.relpath(path, start)
+    except ValueError:  # another drive on Windows
+        return None
+    if inside_only and (rel == os.pardir or rel.startswith(os.pardir + os.sep)):
+        return None
+    return rel
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), with our pragmas."""
+    if readonly:
+        uri = path.absolute().as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            # A WAL file in a folder we cannot write (no -shm can be made): nobody can be
+            # writing it either, so reading it as immutable is safe.
+            if os.access(path.parent, os.W_OK):
+                raise
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not readonly:
+        conn.execute("PRAGMA synchronous = FULL")  # see the module docstring
+        conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _inspect(path: Path) -> int:
+    """Check a session file without modifying it; return its schema version."""
+    if not path.exists():
+        raise SessionFileError(f"{path} does not exist: check the path, or create a new session")
+    if path.is_dir():
+        raise SessionFileError(f"{path} is a folder, not a session file: choose the .dcgui file")
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except OSError as exc:
+        raise SessionFileError(f"{path} cannot be read ({exc.strerror}): check its permissions") from exc
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise SessionFileError(f"{path} is damaged or not a dcgui session file (no SQLite header); {_untouched(path)}")
+    try:
+        conn = _connect(path, readonly=True)
+    except sqlite3.DatabaseError as exc:
+        raise SessionFileError(f"{path} is damaged and cannot be opened ({exc}); {_untouched(path)}") from exc
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != schema.APPLICATION_ID:
+            raise SessionFileError(f"{path} is an SQLite database but not a dcgui session; {_untouched(path)}")
+        current = len(schema.MIGRATIONS)
+        if version > current:
+            raise SessionFileError(
+                f"{path} was written by a newer dcgui (schema {version} > {current}): update dcgui to open it"
+            )
+        if version >= 1:  # reading the core tables catches most damage early
+            conn.execute("SELECT config, folder FROM session WHERE id = 1").fetchone()
+            conn.execute("SELECT COUNT(*) FROM epochs").fetchone()
+        return int(version)
+    except sqlite3.DatabaseError as exc:
+        raise SessionFileError(f"{path} is damaged ({exc}); {_untouched(path)}") from exc
+    finally:
+        conn.close()
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    with _immediate(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the write lock
+        for target in range(version, len(schema.MIGRATIONS)):
+            schema.MIGRATIONS[target](db)
+        current = len(schema.MIGRATIONS)
+        if "session" in db.table_names():
+            db.execute("UPDATE session SET schema_version = ? WHERE id = 1", (current,))
+        conn.execute(f"PRAGMA user_version = {current}")

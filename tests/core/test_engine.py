@@ -1,0 +1,169 @@
+"""The DeepCluster loop on tiny real data: events, metrics, determinism, resume, stop and pause."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dcgui.core.checkpoint import load_checkpoint, load_model
+from dcgui.core.config import TrainConfig
+from dcgui.core.control import RunControl
+from dcgui.core.engine import DeepCluster, ResumeState, epoch_seed
+from dcgui.core.events import (
+    CheckpointWritten,
+    EpochFinished,
+    Finished,
+    Paused,
+    PhaseProgress,
+    Resumed,
+    Stopped,
+)
+from tests.conftest import make_shape_image
+
+CFG = TrainConfig(arch="smallnet", k=4, epochs=2, image_size=32, batch_size=16, seed=3, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 12)
+    pixels = np.stack([make_shape_image(int(c), rng, CFG.cache_size) for c in labels])
+    return pixels, labels
+
+
+def _run(cfg: TrainConfig, pixels, labels, ckdir: Path, resume=None, until=None, control=None):
+    engine = DeepCluster(cfg, pixels, labels, ckdir, control=control, resume=resume)
+    return engine, list(engine.run(until))
+
+
+def test_two_epochs_yield_metrics_assignments_and_checkpoints(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    _, events = _run(CFG, pixels, labels, tmp_path)
+    finished = [e for e in events if isinstance(e, EpochFinished)]
+    assert [e.metrics.epoch for e in finished] == [1, 2]
+    assert isinstance(events[-1], Finished) and events[-1].last_completed_epoch == 2
+    phases = {e.phase for e in events if isinstance(e, PhaseProgress)}
+    assert {"features", "clustering", "training"} <= phases
+    first, second = finished
+    assert first.metrics.nmi_prev is None and second.metrics.nmi_prev is not None
+    assert 0.0 <= second.metrics.nmi_prev <= 1.0
+    assert first.metrics.nmi_labels is not None and first.metrics.ari_labels is not None
+    for ev in finished:
+        assert ev.assign_raw.shape == (48,) and ev.assign_raw.dtype == np.int32
+        assert sorted(ev.mapping.tolist()) == list(range(4))  # a permutation of the cluster ids
+        assert np.array_equal(ev.mapping[ev.assign_raw], ev.assign_matched)
+        m = ev.metrics
+        assert m.loss > 0 and np.isfinite(m.loss) and m.kmeans_objective >= 0
+        assert m.empty_clusters + (m.k - m.empty_clusters) == 4 and m.max_cluster >= m.min_cluster
+        assert m.seconds > 0 and m.images_per_second > 0 and m.n_images == 48
+    ckpts = [e for e in events if isinstance(e, CheckpointWritten)]
+    assert [c.epoch for c in ckpts] == [0, 1, 2]  # epoch 0 = the random initialisation
+    assert (tmp_path / "epoch_0000.pt").exists() and (tmp_path / "epoch_0002.pt").exists()
+    payload = load_checkpoint(tmp_path / "epoch_0002.pt")
+    assert payload["epoch"] == 2 and TrainConfig.from_json(payload["config"]) == CFG
+    assert not any(k.startswith("top_layer") for k in payload["model"])
+
+
+def test_training_changes_the_backbone_and_epoch0_is_the_init(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    _run(CFG.replace(epochs=1), pixels, labels, tmp_path)
+    m0, _ = load_model(tmp_path / "epoch_0000.pt")
+    m1, _ = load_model(tmp_path / "epoch_0001.pt")
+    torch.manual_seed(CFG.seed)
+    diffs = [(a - b).abs().max().item() for a, b in zip(m0.state_dict().values(), m1.state_dict().values())
+             if a.dtype.is_floating_point]
+    assert max(diffs) > 1e-4
+
+
+def test_cpu_run_is_deterministic(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    _, ev1 = _run(CFG, pixels, labels, tmp_path / "a")
+    _, ev2 = _run(CFG, pixels, labels, tmp_path / "b")
+    f1 = [e for e in ev1 if isinstance(e, EpochFinished)]
+    f2 = [e for e in ev2 if isinstance(e, EpochFinished)]
+    for a, b in zip(f1, f2, strict=True):
+        assert np.array_equal(a.assign_raw, b.assign_raw)
+        assert a.metrics.loss == b.metrics.loss
+    sa = load_checkpoint(tmp_path / "a" / "epoch_0002.pt")["model"]
+    sb = load_checkpoint(tmp_path / "b" / "epoch_0002.pt")["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_resume_equals_an_uninterrupted_run(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    cfg = CFG.replace(epochs=3)
+    _, straight = _run(cfg, pixels, labels, tmp_path / "straight")
+    _, part = _run(cfg, pixels, labels, tmp_path / "resumed", until=2)
+    last = [e for e in part if isinstance(e, EpochFinished)][-1]
+    resume = ResumeState(2, tmp_path / "resumed" / "epoch_0002.pt", last.assign_matched)
+    _, rest = _run(cfg, pixels, labels, tmp_path / "resumed", resume=resume)
+    assert [e.metrics.epoch for e in rest if isinstance(e, EpochFinished)] == [3]
+    s = load_checkpoint(tmp_path / "straight" / "epoch_0003.pt")["model"]
+    r = load_checkpoint(tmp_path / "resumed" / "epoch_0003.pt")["model"]
+    assert all(torch.equal(s[k], r[k]) for k in s)
+    e3s = [e for e in straight if isinstance(e, EpochFinished)][-1]
+    e3r = [e for e in rest if isinstance(e, EpochFinished)][-1]
+    assert np.array_equal(e3s.assign_matched, e3r.assign_matched)
+    assert e3s.metrics.nmi_prev == e3r.metrics.nmi_prev
+
+
+def test_stop_between_batches_keeps_the_last_completed_epoch(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    control = RunControl()
+    engine = DeepCluster(CFG.replace(epochs=5), pixels, labels, tmp_path, control=control)
+    events = []
+    for ev in engine.run():
+        events.append(ev)
+        if isinstance(ev, PhaseProgress) and ev.phase == "training" and ev.epoch == 2:
+            control.stop()
+    assert isinstance(events[-1], Stopped) and events[-1].last_completed_epoch == 1
+    assert (tmp_path / "epoch_0001.pt").exists() and not (tmp_path / "epoch_0002.pt").exists()
+
+
+def test_pause_blocks_until_resume(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    control = RunControl()
+    engine = DeepCluster(CFG.replace(epochs=1), pixels, labels, tmp_path, control=control)
+    seen: list[object] = []
+    control.pause()
+    timer = threading.Timer(0.5, control.resume)
+    timer.start()
+    for ev in engine.run():
+        seen.append(ev)
+    timer.join()
+    kinds = [type(e) for e in seen]
+    assert Paused in kinds and Resumed in kinds and kinds.index(Paused) < kinds.index(Resumed)
+    assert isinstance(seen[-1], Finished)
+
+
+def test_empty_clusters_never_crash(tmp_path: Path) -> None:
+    # 6 distinct images repeated: k=12 > distinct points leaves clusters empty
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (6, CFG.cache_size, CFG.cache_size, 3), dtype=np.uint8)
+    pixels = np.repeat(base, 4, axis=0)
+    _, events = _run(CFG.replace(k=12, epochs=1), pixels, None, tmp_path)
+    fin = [e for e in events if isinstance(e, EpochFinished)][0]
+    assert fin.metrics.empty_clusters >= 1 and fin.metrics.nmi_labels is None
+    assert len(np.unique(fin.assign_raw)) <= 6
+
+
+def test_centroid_head_trains(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    _, events = _run(CFG.replace(head="centroids", epochs=2), pixels, labels, tmp_path)
+    fin = [e for e in events if isinstance(e, EpochFinished)]
+    assert len(fin) == 2 and all(np.isfinite(e.metrics.loss) for e in fin)
+
+
+def test_config_checked_against_collection(tmp_path: Path) -> None:
+    pixels = np.zeros((3, CFG.cache_size, CFG.cache_size, 3), np.uint8)
+    with pytest.raises(ValueError, match="k=4 is larger than the number of images"):
+        DeepCluster(CFG, pixels, None, tmp_path)
+
+
+def test_epoch_seeds_differ_per_epoch_and_purpose() -> None:
+    seeds = {epoch_seed(1, e, s) for e in range(5) for s in range(3)}
+    assert len(seeds) == 15

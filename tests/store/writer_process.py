@@ -1,0 +1,54 @@
+"""A separate process that records synthetic epochs into a session in a loop.
+
+Used by the crash-safety test (killed with SIGKILL mid-write) and the concurrent-reader test.
+Every epoch's data derives from its number, so the parent can check exactly what was stored.
+
+    python tests/store/writer_process.py SESSION N_IMAGES K FIRST_EPOCH LAST_EPOCH
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dcgui.core.events import EpochFinished, EpochMetrics
+
+
+def expected_epoch(epoch: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(matched ids, mapping[raw] = matched) of ``epoch``."""
+    rng = np.random.default_rng(epoch)
+    return rng.integers(0, k, n).astype(np.int32), rng.permutation(k).astype(np.int32)
+
+
+def epoch_event(epoch: int, n: int, k: int, checkpoint_dir: Path) -> EpochFinished:
+    matched, mapping = expected_epoch(epoch, n, k)
+    inverse = np.argsort(mapping).astype(np.int32)
+    sizes = np.bincount(matched, minlength=k)
+    m = EpochMetrics(
+        epoch=epoch, nmi_prev=None if epoch == 1 else 0.5, nmi_labels=None, ari_labels=None,
+        loss=1.0 / epoch, kmeans_objective=float(epoch), k=k, empty_clusters=int((sizes == 0).sum()),
+        min_cluster=int(sizes[sizes > 0].min()), max_cluster=int(sizes.max()), size_entropy=0.9,
+        seconds_features=0.1, seconds_clustering=0.1, seconds_training=0.1, images_per_second=1.0,
+        n_images=n,
+    )
+    ckpt = checkpoint_dir / f"epoch_{epoch:04d}.pt"
+    return EpochFinished(m, inverse[matched], matched, mapping, str(ckpt), f"{epoch:064x}")
+
+
+def main(argv: list[str]) -> int:
+    from dcgui.store import SessionStore
+
+    path, n, k, first, last = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
+    store = SessionStore.open(path)
+    print("ready", flush=True)
+    for epoch in range(first, last + 1):
+        store.record_epoch(epoch_event(epoch, n, k, store.checkpoint_dir))
+        print(f"committed {epoch}", flush=True)
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
