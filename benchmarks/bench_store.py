@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dcgui.core.collection import ImageRecord  # noqa: E402
 from dcgui.core.config import TrainConfig  # noqa: E402
 from dcgui.core.events import EpochFinished, EpochMetrics  # noqa: E402
 from dcgui.store import SessionStore  # noqa: E402
-
-
-@dataclass
-class _Record:  # same fields as dcgui.core.collection.ImageRecord
-    relpath: str
-    size: int
-    mtime_ns: int
-    label: str | None
 
 
 def synthetic_epochs(n: int, k: int, epochs: int, seed: int = 0):  # type: ignore[no-untyped-def]
@@ -100,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(1)
     try:
         store = SessionStore.create(path, work / "photos", TrainConfig(k=k))
-        records = [_Record(f"class_{i * (k // 10) // n:04d}/img_{i:07d}.jpg", 100_000, 0, None) for i in range(n)]
+        records = [ImageRecord(f"class_{i * (k // 10) // n:04d}/img_{i:07d}.jpg", 100_000, 0, None) for i in range(n)]
         t = time.perf_counter()
         store.set_images(records, [], None)
         t_images = time.perf_counter() - t

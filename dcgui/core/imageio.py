@@ -9,6 +9,7 @@ collection build can skip the file, record why, and go on.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
@@ -54,6 +55,8 @@ def load_rgb(path: Path, max_side: int | None = None) -> Image.Image:
     ``max_side``: the caller only needs both sides to be at least this long (it downscales
     afterwards), which lets a JPEG be decoded at 1/2, 1/4 or 1/8 scale (draft mode), several
     times faster for camera photos. ``None`` decodes at full size.
+    ``result.info["original_size"]`` is the (width, height) of the full-resolution image as
+    displayed (after EXIF rotation), whatever scale it was decoded at.
     Raises ``ImageDecodeError`` for every file that cannot be used.
     """
     path = Path(path)
@@ -66,6 +69,7 @@ def load_rgb(path: Path, max_side: int | None = None) -> Image.Image:
             if os.fstat(fh.fileno()).st_size == 0:
                 raise ImageDecodeError(path, "zero bytes")
             im = _open(path, fh)
+            full_size = im.size
             if max_side is not None and im.format == "JPEG":
                 im.draft("RGB", (max_side, max_side))
             try:
@@ -84,9 +88,14 @@ def load_rgb(path: Path, max_side: int | None = None) -> Image.Image:
                 raise ImageDecodeError(path, f"too large to decode ({_pixels(im)} pixels)") from exc
             except Exception as exc:  # Pillow's plugins raise many types on corrupt data
                 raise ImageDecodeError(path, _damaged(exc)) from exc
+            decoded_size = im.size
             _apply_exif_orientation(im)
+            if im.size != decoded_size:  # rotated by 90 degrees: the displayed size swaps too
+                full_size = (full_size[1], full_size[0])
             try:
-                return to_rgb(im)
+                out = to_rgb(im)
+                out.info["original_size"] = full_size
+                return out
             except MemoryError as exc:
                 raise ImageDecodeError(path, f"too large to decode ({_pixels(im)} pixels)") from exc
             except (ValueError, OSError) as exc:
@@ -99,6 +108,9 @@ def _open(path: Path, fh: io.BufferedReader) -> Image.Image:
     try:
         im = Image.open(fh)
     except UnidentifiedImageError as exc:
+        fh.seek(0)
+        if _has_image_signature(fh.read(16)):
+            raise ImageDecodeError(path, "damaged file (unreadable header)") from exc
         raise ImageDecodeError(path, "not an image") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(path, f"decompression bomb ({_bomb_pixels(exc)} pixels)") from exc
@@ -113,6 +125,14 @@ def _open(path: Path, fh: io.BufferedReader) -> Image.Image:
     if limit is not None and _pixels(im) > limit:
         raise ImageDecodeError(path, f"decompression bomb ({_pixels(im)} pixels)")
     return im
+
+
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _has_image_signature(head: bytes) -> bool:
+    """A known format's magic bytes: the file is a damaged image rather than something else."""
+    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def _pixels(im: Image.Image) -> int:
@@ -135,10 +155,9 @@ def _damaged(exc: BaseException) -> str:
 
 
 def _apply_exif_orientation(im: Image.Image) -> None:
-    try:
+    # A malformed EXIF block must not cost the user the photo: show it unrotated instead.
+    with contextlib.suppress(Exception):
         ImageOps.exif_transpose(im, in_place=True)
-    except Exception:  # noqa: BLE001 - a malformed EXIF block must not cost the user the photo
-        pass
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -192,6 +211,6 @@ def _cmyk_with_profile(im: Image.Image) -> Image.Image | None:
         src = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
         dst = ImageCms.createProfile("sRGB")
         out = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
-    except Exception:  # noqa: BLE001 - a broken profile: fall back to Pillow's plain conversion
+    except Exception:  # a broken profile: fall back to Pillow's plain conversion
         return None
     return out if isinstance(out, Image.Image) else None

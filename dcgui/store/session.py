@@ -35,7 +35,7 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -335,11 +335,15 @@ class SessionStore:
     # ---------------------------------------------------------------------------------------
     def set_images(
         self,
-        records: list[ImageRecord],
+        records: Sequence[ImageRecord],
         skipped: list[tuple[str, str]],
         label_names: list[str] | None = None,
+        sizes: np.ndarray | None = None,
     ) -> None:
         """Replace the image list (usable ``records`` in image-index order + skipped files).
+
+        ``sizes``: optional (N, 2) full-resolution (width, height) per record, e.g. the cache's
+        ``original_sizes``.
 
         User flags of paths that remain are kept. Once epochs are recorded the usable images must
         stay the same (their indices address every stored assignment): a changed folder raises
@@ -359,14 +363,19 @@ class SessionStore:
                     f"({added} added, {removed} removed or now unreadable): restore the folder, "
                     "or start a new session for the changed folder"
                 )
+        if sizes is not None and np.shape(sizes) != (len(records), 2):
+            raise ValueError(f"set_images: sizes has shape {np.shape(sizes)}, expected ({len(records)}, 2)")
+        dims = [(int(w), int(h)) for w, h in sizes] if sizes is not None else [(None, None)] * len(records)
         ok = set(paths)
         rows: list[tuple[Any, ...]] = [
-            (i, r.relpath, int(r.size), int(r.mtime_ns), getattr(r, "width", None), getattr(r, "height", None),
-             r.label, "ok", None)
-            for i, r in enumerate(records)
+            (i, r.relpath, int(r.size), int(r.mtime_ns), w, h, r.label, "ok", None)
+            for i, (r, (w, h)) in enumerate(zip(records, dims))
         ]
         rows += [(None, p, None, None, None, None, None, "skipped", reason) for p, reason in skipped if p not in ok]
-        names = sorted(label_names) if label_names else sorted({r.label for r in records if r.label})
+        if label_names is not None:
+            names = sorted(label_names)
+        else:  # the scanner's rule: labels only when every image has one
+            names = sorted({r.label for r in records if r.label}) if all(r.label for r in records) else []
         with self._write() as db:
             db.execute("DELETE FROM images")
             db.conn.executemany(  # plain executemany: 4x faster than insert_all for 200k rows
@@ -691,17 +700,23 @@ def _relpath_or_none(path: Path, start: Path, inside_only: bool = False) -> str 
     return rel
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), with our pragmas."""
+def _connect(path: Path, readonly: bool, immutable: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), with our pragmas.
+
+    ``immutable`` (read-only inspection of a file without a ``-wal``) creates no ``-shm`` /
+    ``-wal`` files beside the file, so inspecting a file we then refuse leaves no trace.
+    """
     if readonly:
         uri = path.absolute().as_uri() + "?mode=ro"
         try:
+            if immutable:
+                raise sqlite3.OperationalError("inspect without side files")
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         except sqlite3.OperationalError:
-            # A WAL file in a folder we cannot write (no -shm can be made): nobody can be
+            # Also a WAL file in a folder we cannot write (no -shm can be made): nobody can be
             # writing it either, so reading it as immutable is safe.
-            if os.access(path.parent, os.W_OK):
+            if not immutable and os.access(path.parent, os.W_OK):
                 raise
             conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
     else:
@@ -738,8 +753,20 @@ def _inspect(path: Path) -> int:
         raise SessionFileError(f"{path} cannot be read ({exc.strerror}): check its permissions") from exc
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         raise SessionFileError(f"{path} is damaged or not a dcgui session file (no SQLite header); {_untouched(path)}")
-    try:
-        conn = _connect(path, readonly=True)
+    page_size = int.from_bytes(header[16:18], "big")
+    if not (page_size == 1 or (512 <= page_size <= 32768 and page_size & (page_size - 1) == 0)):
+        raise SessionFileError(f"{path} is damaged (invalid SQLite header); {_untouched(path)}")
+    # Header fields first: a foreign or newer file is refused before SQLite even opens it.
+    current = len(schema.MIGRATIONS)
+    if int.from_bytes(header[68:72], "big") != schema.APPLICATION_ID:
+        raise SessionFileError(f"{path} is an SQLite database but not a dcgui session; {_untouched(path)}")
+    if int.from_bytes(header[60:64], "big") > current:
+        raise SessionFileError(
+            f"{path} was written by a newer dcgui (schema {int.from_bytes(header[60:64], 'big')} > {current}): "
+            "update dcgui to open it"
+        )
+    try:  # the -wal may hold newer pages than the header: ask SQLite as well
+        conn = _connect(path, readonly=True, immutable=not Path(str(path) + "-wal").exists())
     except sqlite3.DatabaseError as exc:
         raise SessionFileError(f"{path} is damaged and cannot be opened ({exc}); {_untouched(path)}") from exc
     try:
@@ -747,7 +774,6 @@ def _inspect(path: Path) -> int:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if app_id != schema.APPLICATION_ID:
             raise SessionFileError(f"{path} is an SQLite database but not a dcgui session; {_untouched(path)}")
-        current = len(schema.MIGRATIONS)
         if version > current:
             raise SessionFileError(
                 f"{path} was written by a newer dcgui (schema {version} > {current}): update dcgui to open it"

@@ -37,8 +37,27 @@ def epoch_event(epoch: int, n: int, k: int, checkpoint_dir: Path) -> EpochFinish
     return EpochFinished(m, inverse[matched], matched, mapping, str(ckpt), f"{epoch:064x}")
 
 
+def _announce_transactions() -> None:
+    """Print "begin" when a write transaction starts, so a test knows where its kill landed."""
+    from contextlib import contextmanager
+
+    from dcgui.store import session
+
+    inner = session._immediate
+
+    @contextmanager
+    def announced(conn):  # type: ignore[no-untyped-def]
+        with inner(conn):
+            print("begin", flush=True)
+            yield
+
+    session._immediate = announced  # type: ignore[assignment]
+
+
 def main(argv: list[str]) -> int:
     from dcgui.store import SessionStore
+
+    _announce_transactions()
 
     path, n, k, first, last = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
     store = SessionStore.open(path)

@@ -1,0 +1,101 @@
+"""The 2-D map of a collection: PCA to 50 dims, then UMAP, as a generator with progress.
+
+UMAP's cost grows with the number of points; above ``fit_limit`` images it is fitted on a random
+subsample and the remaining images are placed with ``transform`` in chunks (progress and stop
+between chunks). Measured times are in ``benchmarks/results_explore.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+
+from dcgui.core.control import RunControl
+from dcgui.core.events import PhaseProgress
+from dcgui.core.explore import drain, normalize_rows
+
+PHASE_MAP = "map"
+FIT_LIMIT = 50_000  # fit on all images up to here, on a subsample above
+FIT_SAMPLE = 20_000  # size of that subsample
+TRANSFORM_CHUNK = 10_000
+
+
+def pca_reduce(x: np.ndarray, dim: int = 50, fit_rows: int = 20_000, seed: int = 0) -> np.ndarray:
+    """Project rows onto their top ``dim`` principal axes (no whitening), float32.
+
+    The axes are fitted on at most ``fit_rows`` random rows (a 4096-d covariance from all rows of
+    a large collection would cost more than UMAP itself, for the same axes).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n, d = x.shape
+    if d <= dim:
+        return np.ascontiguousarray(x - x.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    sample = x[np.sort(rng.choice(n, size=fit_rows, replace=False))] if n > fit_rows else x
+    mean = sample.mean(axis=0, dtype=np.float64)
+    centred = (sample - mean).astype(np.float64)
+    cov = centred.T @ centred / max(len(sample) - 1, 1)
+    _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues
+    axes = vecs[:, ::-1][:, :dim].astype(np.float32)
+    return np.ascontiguousarray((x - mean.astype(np.float32)) @ axes)
+
+
+def iter_map_2d(
+    features: np.ndarray,
+    *,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    pca_dim: int = 50,
+    fit_limit: int = FIT_LIMIT,
+    fit_sample: int = FIT_SAMPLE,
+    control: RunControl | None = None,
+) -> Generator[PhaseProgress, None, np.ndarray]:
+    """2-D coordinates (float32 (N, 2)) of L2-normalised ``features``; yields ``PhaseProgress``
+    in images placed (``done`` jumps when a fit ends: UMAP's fit cannot report inside itself)."""
+    n = len(features)
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.float32)
+    yield PhaseProgress(PHASE_MAP, 0, n)
+    if n < 4:  # UMAP needs a few points; a line keeps the map defined for tiny collections
+        coords = np.zeros((n, 2), dtype=np.float32)
+        coords[:, 0] = np.arange(n)
+        yield PhaseProgress(PHASE_MAP, n, n)
+        return coords
+    t0 = time.perf_counter()
+    x = pca_reduce(normalize_rows(features), pca_dim, seed=seed)
+    if control is not None:
+        control.check()
+    import umap  # lazy: importing umap compiles numba code (seconds)
+
+    fit_idx = np.arange(n)
+    if n > fit_limit:
+        fit_idx = np.sort(np.random.default_rng(seed).choice(n, size=fit_sample, replace=False))
+    reducer = umap.UMAP(
+        n_neighbors=min(n_neighbors, len(fit_idx) - 1),
+        min_dist=min_dist,
+        random_state=seed,  # reproducible maps (UMAP then runs single-threaded)
+        init="spectral" if len(fit_idx) > n_neighbors + 1 else "random",
+    )
+    coords = np.empty((n, 2), dtype=np.float32)
+    coords[fit_idx] = reducer.fit_transform(x[fit_idx])
+    done = len(fit_idx)
+    yield PhaseProgress(PHASE_MAP, done, n, images_per_second=done / (time.perf_counter() - t0))
+    if done < n:
+        rest = np.setdiff1d(np.arange(n), fit_idx, assume_unique=True)
+        for start in range(0, len(rest), TRANSFORM_CHUNK):
+            if control is not None:
+                control.check()
+            part = rest[start:start + TRANSFORM_CHUNK]
+            coords[part] = reducer.transform(x[part])
+            done += len(part)
+            yield PhaseProgress(PHASE_MAP, done, n, images_per_second=done / (time.perf_counter() - t0))
+    return coords
+
+
+def map_2d(features: np.ndarray, **kwargs: Any) -> np.ndarray:
+    """``iter_map_2d`` run to the end."""
+    return drain(iter_map_2d(features, **kwargs))

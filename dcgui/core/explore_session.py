@@ -1,0 +1,411 @@
+"""Session-level exploration: a session's features at an epoch, and the queries built on them.
+
+Every long step is a generator of events that *returns* its result, so the same code drives the
+CLI (progress bars) and the GUI (a ``GeneratorWorker``). Features and 2-D maps are cached as
+``.npy`` files in ``store.cache_dir/explore``, keyed by the epoch, the checkpoint's sha256 and
+the image list, so a retrained epoch or a changed folder never reuses stale rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
+from dcgui.core.events import Event, Message, PhaseProgress
+from dcgui.core.explore import (
+    PHASE_OUTLIERS,
+    DuplicateGroup,
+    DuplicateIndex,
+    FeatureIndex,
+    drain,
+    iter_duplicate_index,
+    normalize_rows,
+    outlier_scores,
+    top_outliers,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from dcgui.core.config import TrainConfig
+    from dcgui.core.models import DeepClusterNet
+    from dcgui.store import SessionStore
+
+EXPLORE_DIR = "explore"
+FEATURES_VERSION = 1  # bump when the way features are computed changes: old files are ignored
+
+
+# ---------------------------------------------------------------------------------------------
+# epochs, keys, files
+# ---------------------------------------------------------------------------------------------
+def resolve_epoch(store: SessionStore, epoch: int | None) -> int:
+    """``epoch`` checked against the session's checkpoints; None = the latest trained epoch
+    (0, the random initialisation, when none is trained yet)."""
+    available = sorted(e for e, path, _ in store.checkpoints() if Path(path).is_file())
+    if epoch is None:
+        last = store.last_epoch()
+        candidates = [e for e in available if e <= last] if available else []
+        if not candidates:
+            raise DcguiError(f"{store.path.name} has no checkpoint yet: train it first "
+                             f"(dcgui train {store.path}) so there is a network to compute features with")
+        return candidates[-1]
+    epoch = int(epoch)
+    if epoch not in available:
+        shown = ", ".join(str(e) for e in available) or "none"
+        raise DcguiError(f"{store.path.name} has no checkpoint of epoch {epoch} (available: {shown}): "
+                         "choose one of those epochs")
+    return epoch
+
+
+def _checkpoint_identity(store: SessionStore, epoch: int) -> str:
+    for e, path, sha in store.checkpoints():
+        if e == epoch:
+            if sha:
+                return sha
+            st = Path(path).stat()  # no recorded hash: size + mtime still change on rewrite
+            return f"{st.st_size}:{st.st_mtime_ns}"
+    raise DcguiError(f"{store.path.name} has no checkpoint of epoch {epoch}")
+
+
+def cache_key(store: SessionStore, epoch: int) -> str:
+    """Short hash of everything the features of ``epoch`` depend on."""
+    cfg = store.config
+    h = hashlib.sha1()
+    h.update(json.dumps([FEATURES_VERSION, epoch, cfg.arch, cfg.image_size, cfg.cache_size,
+                         _checkpoint_identity(store, epoch)]).encode())
+    h.update("\n".join(store.image_paths()).encode())
+    return h.hexdigest()[:16]
+
+
+def explore_dir(store: SessionStore) -> Path:
+    return Path(store.cache_dir) / EXPLORE_DIR
+
+
+def features_path(store: SessionStore, epoch: int) -> Path:
+    return explore_dir(store) / f"features_e{epoch:04d}_{cache_key(store, epoch)}.npy"
+
+
+def map_path(store: SessionStore, epoch: int) -> Path:
+    return explore_dir(store) / f"map_e{epoch:04d}_{cache_key(store, epoch)}.npy"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """Atomic: a reader (the GUI and the CLI at once) sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, path)
+    # Older files of the same epoch (other checkpoint / image list) are dead weight.
+    prefix = path.name.split("_")[0] + "_" + path.name.split("_")[1] + "_"
+    for old in path.parent.glob(prefix + "*.npy"):
+        if old != path:
+            old.unlink(missing_ok=True)
+
+
+def _load_npy(path: Path, rows: int) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # damaged (a crash mid-write of an old version): recompute
+    return arr if arr.ndim == 2 and len(arr) == rows else None
+
+
+# ---------------------------------------------------------------------------------------------
+# features
+# ---------------------------------------------------------------------------------------------
+def _device(store: SessionStore, device: str | None) -> torch.device:
+    from dcgui.core.device import resolve_device
+
+    return resolve_device(device or store.config.device)
+
+
+def load_session_model(store: SessionStore, epoch: int, device: str | None = None
+                       ) -> tuple[DeepClusterNet, TrainConfig, torch.device]:
+    """The backbone of checkpoint ``epoch`` in eval mode, on ``device`` (default: the session's)."""
+    from dcgui.core.checkpoint import load_model
+
+    dev = _device(store, device)
+    model, config = load_model(store.checkpoint_path(epoch), dev)
+    return model, config, dev
+
+
+def open_pixels(store: SessionStore) -> np.ndarray:
+    """The session's decoded-image cache (uint8 (N, S, S, 3)), checked against its image list."""
+    from dcgui.core.cache import ImageCache
+
+    size = store.config.cache_size
+    try:
+        cache = ImageCache.open(store.cache_dir, size)
+    except DcguiError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise DcguiError(f"the image cache of {store.path.name} in {store.cache_dir} cannot be read ({exc}): "
+                         "open the session in dcgui or run `dcgui train` once to rebuild it") from exc
+    paths = [r.relpath for r in cache.records]
+    if paths != store.image_paths():
+        raise DcguiError(f"the image cache in {store.cache_dir} does not match the images of {store.path.name} "
+                         "(the folder changed): open the session again to rebuild the cache")
+    return cache.pixels
+
+
+def iter_pixels_features(
+    store: SessionStore, epoch: int, pixels: np.ndarray, device: str | None = None,
+    control: RunControl | None = None,
+) -> Generator[Event, None, np.ndarray]:
+    """L2-normalised backbone features (float32 (N, d)) of ``pixels`` with checkpoint ``epoch``:
+    the same centre view and ``embed`` as the engine's feature pass."""
+    from dcgui.core.features import iter_features
+
+    model, config, dev = load_session_model(store, epoch, device)
+    feats = yield from iter_features(model, pixels, config.image_size, max(2 * config.batch_size, 2), dev,
+                                     control=control, epoch=epoch)
+    return normalize_rows(feats)
+
+
+def iter_session_features(
+    store: SessionStore, epoch: int | None = None, device: str | None = None,
+    control: RunControl | None = None,
+) -> Generator[Event, None, np.ndarray]:
+    """Normalised features of every image of the session at ``epoch`` (default: latest), cached."""
+    epoch = resolve_epoch(store, epoch)
+    path = features_path(store, epoch)
+    cached = _load_npy(path, store.n_images)
+    if cached is not None:
+        return cached
+    pixels = open_pixels(store)
+    yield Message(f"computing features of {len(pixels)} images with the network of epoch {epoch}")
+    feats = yield from iter_pixels_features(store, epoch, pixels, device, control)
+    _save_npy(path, feats)
+    return feats
+
+
+def session_features(store: SessionStore, epoch: int | None = None, device: str | None = None) -> np.ndarray:
+    return drain(iter_session_features(store, epoch, device))
+
+
+# ---------------------------------------------------------------------------------------------
+# new images
+# ---------------------------------------------------------------------------------------------
+def image_to_pixels(path: Path, size: int) -> np.ndarray:
+    """Decode a file as the cache does: shorter side to ``size``, centre ``size``×``size`` crop."""
+    from PIL import Image
+
+    from dcgui.core.imageio import load_rgb
+
+    im = load_rgb(Path(path), max_side=size)
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def find_image_index(store: SessionStore, path: Path) -> int | None:
+    """Image index of ``path`` when it is one of the session's usable images, else None."""
+    try:
+        rel = Path(path).resolve().relative_to(Path(store.folder).resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
+    try:
+        return store.image_paths().index(rel)
+    except ValueError:
+        return None
+
+
+def embed_image_file(store: SessionStore, path: Path, epoch: int | None = None,
+                     device: str | None = None) -> np.ndarray:
+    """Normalised feature (float32 (d,)) of any image file under the network of ``epoch``."""
+    epoch = resolve_epoch(store, epoch)
+    pixels = image_to_pixels(Path(path), store.config.cache_size)[None]
+    return drain(iter_pixels_features(store, epoch, pixels, device))[0]  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------------
+# queries
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Neighbour:
+    rank: int
+    index: int
+    score: float
+    path: str  # relative to the session's folder
+
+
+@dataclass(frozen=True)
+class SimilarResult:
+    epoch: int
+    query: str  # the query's path (relative when inside the folder)
+    query_index: int | None  # its image index when it is one of the session's images
+    neighbours: list[Neighbour]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "query": self.query, "query_index": self.query_index,
+                "results": [n.__dict__ for n in self.neighbours]}
+
+
+def iter_similar(
+    store: SessionStore, query: int | str | os.PathLike[str], n: int = 20, epoch: int | None = None,
+    device: str | None = None, control: RunControl | None = None,
+    features: np.ndarray | None = None, index: FeatureIndex | None = None,
+) -> Generator[Event, None, SimilarResult]:
+    """The ``n`` most similar images of the session to ``query`` (an image index, or an image file
+    inside or outside the folder). Pass ``features``/``index`` of ``epoch`` to reuse them."""
+    epoch = resolve_epoch(store, epoch)
+    if features is None:
+        features = yield from iter_session_features(store, epoch, device, control)
+    index = index or FeatureIndex(features)
+    paths = store.image_paths()
+    if isinstance(query, int | np.integer):
+        qi: int | None = int(query)
+        if not 0 <= int(query) < len(paths):
+            raise IndexError(f"image index {query} is out of range (the session has {len(paths)} images)")
+        label = paths[int(query)]
+    else:
+        qpath = Path(query)
+        if not qpath.is_file():
+            raise DcguiError(f"the query image {qpath} does not exist: give the path of an image file")
+        qi = find_image_index(store, qpath)
+        label = paths[qi] if qi is not None else str(qpath)
+    if qi is not None:
+        sims, ids = index.neighbours_of(qi, n)
+    else:
+        pixels = image_to_pixels(Path(query), store.config.cache_size)[None]
+        q = yield from iter_pixels_features(store, epoch, pixels, device, control)
+        s, i = index.search(q, n)
+        sims, ids = s[0], i[0]
+    out = [Neighbour(r + 1, int(i), float(s), paths[int(i)])
+           for r, (s, i) in enumerate(zip(sims, ids)) if i >= 0]
+    return SimilarResult(epoch, label, qi, out)
+
+
+def iter_session_duplicates(
+    store: SessionStore, epoch: int | None = None, device: str | None = None,
+    control: RunControl | None = None, k: int = 8, features: np.ndarray | None = None,
+) -> Generator[Event, None, tuple[np.ndarray, DuplicateIndex]]:
+    """(features, ``DuplicateIndex``) of the session at ``epoch``: counts for any threshold."""
+    if features is None:
+        features = yield from iter_session_features(store, epoch, device, control)
+    dup = yield from iter_duplicate_index(features, k=k, control=control)
+    return features, dup
+
+
+def file_sizes(store: SessionStore, indices: np.ndarray) -> np.ndarray:
+    """File size in bytes of each image in ``indices`` (0 where unknown)."""
+    return np.array([store.image_info(int(i)).get("size") or 0 for i in indices], dtype=np.float64)
+
+
+def duplicate_groups(store: SessionStore, dup: DuplicateIndex, features: np.ndarray, threshold: float
+                     ) -> list[DuplicateGroup]:
+    """Groups at ``threshold``; in each, the largest file (least compressed copy) comes first,
+    ties broken by path order."""
+    labels = dup.group_labels(threshold)
+    grouped = np.flatnonzero(labels >= 0)
+    prefer = np.zeros(dup.n, dtype=np.float64)
+    prefer[grouped] = file_sizes(store, grouped)
+    return dup.groups(threshold, features, prefer=prefer)
+
+
+def flag_duplicates(store: SessionStore, groups: list[DuplicateGroup]) -> int:
+    """"Keep the first, flag the rest": sets the ``duplicate`` flag; never touches a file.
+
+    Returns the number of images flagged."""
+    rest = [int(i) for g in groups for i in g.rest]
+    if rest:
+        store.set_image_flag(rest, "duplicate")
+    return len(rest)
+
+
+@dataclass(frozen=True)
+class Outlier:
+    rank: int
+    index: int
+    score: float  # 1 - cosine similarity to the nearest centroid
+    cluster: int  # its own (matched) cluster at that epoch
+    path: str
+
+
+def iter_session_outliers(
+    store: SessionStore, epoch: int | None = None, n: int = 50, device: str | None = None,
+    control: RunControl | None = None, features: np.ndarray | None = None,
+) -> Generator[Event, None, list[Outlier]]:
+    """The ``n`` images farthest from every cluster centroid of ``epoch`` (default: latest).
+
+    Centroids: mean of the normalised features of each (matched) cluster's members at ``epoch``.
+    """
+    epoch = resolve_epoch(store, epoch)
+    if epoch == 0 or epoch > store.last_epoch():
+        raise DcguiError(f"epoch {epoch} of {store.path.name} has no clusters: outliers need a trained "
+                         f"epoch (1..{store.last_epoch()})")
+    if features is None:
+        features = yield from iter_session_features(store, epoch, device, control)
+    yield PhaseProgress(PHASE_OUTLIERS, 0, 1, epoch)
+    assign = store.assignments(epoch)
+    scores = outlier_scores(features, assign)
+    yield PhaseProgress(PHASE_OUTLIERS, 1, 1, epoch)
+    paths = store.image_paths()
+    return [Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)])
+            for r, i in enumerate(top_outliers(scores, n))]
+
+
+def iter_session_map(
+    store: SessionStore, epoch: int | None = None, device: str | None = None,
+    control: RunControl | None = None, features: np.ndarray | None = None,
+) -> Generator[Event, None, np.ndarray]:
+    """2-D UMAP coordinates (float32 (N, 2)) of the session at ``epoch``, cached on disk."""
+    from dcgui.core.explore_map import iter_map_2d
+
+    epoch = resolve_epoch(store, epoch)
+    path = map_path(store, epoch)
+    cached = _load_npy(path, store.n_images)
+    if cached is not None:
+        return cached
+    if features is None:
+        features = yield from iter_session_features(store, epoch, device, control)
+    yield Message(f"computing the 2-D map of {len(features)} images (UMAP)")
+    coords = yield from iter_map_2d(features, control=control)
+    _save_npy(path, coords)
+    return coords
+
+
+# ---------------------------------------------------------------------------------------------
+# another (labelled) folder, for evaluation
+# ---------------------------------------------------------------------------------------------
+def iter_folder_pixels(
+    store: SessionStore, folder: Path, control: RunControl | None = None,
+) -> Generator[Event, None, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """Decoded pixels (the session's cache size), label per image and class names of a folder
+    with one sub-folder per class. Cached under the session's data folder for the next run."""
+    from dcgui.core.cache import ImageCache
+    from dcgui.core.collection import iter_scan
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DcguiError(f"the labelled folder {folder} does not exist: give a folder with one sub-folder per class")
+    result = yield from iter_scan(folder, control)
+    labels = result.labels
+    if not result.label_names or labels is None:
+        raise DcguiError(f"the folder {folder} has no class sub-folders (every image must sit in a top-level "
+                         "sub-folder named after its class, with at least 2 classes)")
+    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
+    cache_dir = Path(store.data_dir) / "eval_cache" / digest
+    cache = yield from ImageCache.iter_build(cache_dir, folder, result.images, store.config.cache_size,
+                                             workers=store.config.workers, control=control)
+    by_path = dict(zip((r.relpath for r in result.images), labels))
+    y = np.array([by_path[r.relpath] for r in cache.records], dtype=np.int64)
+    if cache.failed:
+        yield Message(f"{len(cache.failed)} image(s) of {folder} could not be decoded and are left out", "warning")
+    return cache.pixels, y, list(result.label_names)

@@ -1,0 +1,355 @@
+"""The image pane: one image at full resolution, its facts, and its cluster across epochs.
+
+The original file is decoded in a worker thread (``dcgui.core.imageio.load_rgb``: EXIF
+orientation, any colour mode) at most at screen resolution; the GUI thread only scales the
+decoded image to the pane, at the screen's device pixel ratio so it stays sharp on high-DPI
+displays, and only once the user stops resizing.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QPoint, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dcgui.gui.thumbnails import fit_rect
+
+DECODE_MAX_SIDE = 2560  # enough for a full-screen pane on a 4K display at scale 1.5
+
+
+def cluster_colour(c: int) -> QColor:
+    """A stable, well-spread colour per matched cluster id (golden-ratio hues)."""
+    if c < 0:
+        return QColor(150, 150, 150)
+    h = (c * 0.618033988749895) % 1.0
+    s = 0.55 + 0.3 * ((c * 7) % 3) / 2
+    v = 0.92 - 0.18 * ((c * 5) % 2)
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return QColor.fromRgbF(r, g, b)
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"
+
+
+def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QImage, tuple[int, int]]:
+    """Decode ``path`` (worker thread): the display image and the original size after EXIF rotation."""
+    from PIL import Image
+
+    from dcgui.core.imageio import load_rgb
+
+    with Image.open(path) as im:  # header only: the true pixel size, before draft-mode shrinking
+        w, h = im.size
+        orientation = im.getexif().get(0x0112, 1)
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    rgb = load_rgb(path, max_side=max_side)
+    if max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    data = rgb.tobytes()
+    image = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+    return image, (w, h)
+
+
+class _Relay(QObject):
+    done = Signal(int, object, object, str)  # request id, QImage | None, (w, h) | None, error
+
+
+class ImageView(QWidget):
+    """Paints one image scaled to fit, re-scaled smoothly once resizing pauses."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._scaled: QPixmap | None = None
+        self._message = ""
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(80)
+        self._timer.timeout.connect(self._rescale)
+        self.setMinimumSize(120, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_image(self, image: QImage | None, message: str = "") -> None:
+        self._image = image
+        self._message = message
+        self._scaled = None
+        self._rescale()
+
+    def image(self) -> QImage | None:
+        return self._image
+
+    def scaled_pixmap(self) -> QPixmap | None:
+        return self._scaled
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, 320)
+
+    def _target(self) -> QRectF:
+        assert self._image is not None
+        return fit_rect(self._image.size(), QRectF(self.rect()).adjusted(4, 4, -4, -4))
+
+    def _rescale(self) -> None:
+        if self._image is None or self._image.isNull():
+            self._scaled = None
+            self.update()
+            return
+        target = self._target()
+        dpr = self.devicePixelRatioF()
+        w, h = max(1, round(target.width() * dpr)), max(1, round(target.height() * dpr))
+        if w >= self._image.width() or h >= self._image.height():
+            pixmap = QPixmap.fromImage(self._image)  # never upscale: drawn 1:1 or smaller
+        else:
+            pixmap = QPixmap.fromImage(self._image.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio,
+                                                          Qt.TransformationMode.SmoothTransformation))
+        pixmap.setDevicePixelRatio(dpr if pixmap.width() == w else pixmap.width() / max(1.0, target.width()))
+        self._scaled = pixmap
+        self.update()
+
+    def resizeEvent(self, e: QResizeEvent) -> None:
+        super().resizeEvent(e)
+        self._timer.start()  # rescale once the user stops dragging the splitter
+
+    def paintEvent(self, e: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Window).darker(104))
+        if self._image is not None and not self._image.isNull() and self._scaled is not None:
+            target = self._target()
+            size = self._scaled.deviceIndependentSize()
+            if abs(size.width() - target.width()) < 1.5 and abs(size.height() - target.height()) < 1.5:
+                painter.drawPixmap(target.topLeft(), self._scaled)
+            else:  # mid-resize: stretch the last pixmap (fast) until the timer rescales it
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+                painter.drawPixmap(target, self._scaled, QRectF(self._scaled.rect()))
+        elif self._message:
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect().adjusted(8, 8, -8, -8), int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self._message)
+        painter.end()
+
+
+class ClusterHistoryStrip(QWidget):
+    """One cell per epoch, coloured by the image's matched cluster; the current epoch outlined."""
+
+    epochClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._history = np.zeros(0, dtype=np.int32)
+        self._epoch = 0
+        self._names: Callable[[int], str] = lambda c: f"#{c}"
+        self.setMinimumHeight(22)
+        self.setMaximumHeight(26)
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_history(self, history: np.ndarray, epoch: int, names: Callable[[int], str] | None = None) -> None:
+        self._history = np.asarray(history, dtype=np.int32)
+        self._epoch = epoch
+        if names is not None:
+            self._names = names
+        changes = int(np.count_nonzero(np.diff(self._history[self._history >= 0]))) if self._history.size > 1 else 0
+        self.setToolTip(f"Cluster of this image at each epoch; it changed cluster {changes} time(s)")
+        self.update()
+
+    def history(self) -> np.ndarray:
+        return self._history
+
+    def _cell(self, x: float) -> int | None:
+        n = self._history.size
+        if n == 0 or self.width() <= 0:
+            return None
+        j = int(x / (self.width() / n))
+        return j if 0 <= j < n else None
+
+    def paintEvent(self, e: QPaintEvent) -> None:
+        painter = QPainter(self)
+        n = self._history.size
+        if n == 0:
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignVCenter), "no epoch yet")
+            return
+        w = self.width() / n
+        h = self.height()
+        for j, c in enumerate(self._history.tolist()):
+            painter.fillRect(QRectF(j * w, 2, max(1.0, w - (1 if w > 4 else 0)), h - 4), cluster_colour(int(c)))
+        if 1 <= self._epoch <= n:
+            painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Text), 2))
+            painter.drawRect(QRectF((self._epoch - 1) * w + 1, 1, max(2.0, w - 2), h - 2))
+        painter.end()
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        j = self._cell(e.position().x())
+        if j is not None:
+            c = int(self._history[j])
+            text = f"epoch {j + 1}: " + (self._names(c) if c >= 0 else "not recorded")
+            QToolTip.showText(e.globalPosition().toPoint(), text, self, QRect(), 3000)
+        super().mouseMoveEvent(e)
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        j = self._cell(e.position().x())
+        if j is not None and e.button() == Qt.MouseButton.LeftButton:
+            self.epochClicked.emit(j + 1)
+        super().mousePressEvent(e)
+
+
+class ImagePane(QWidget):
+    """Full image + path, pixel size, file size, label, flag, cluster history and "More like this"."""
+
+    moreLikeThis = Signal(int)
+    epochClicked = Signal(int)
+    openFolderRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._folder: Path | None = None
+        self._index: int | None = None
+        self._requests = itertools.count(1)
+        self._current_request = 0
+        self._relay = _Relay()
+        self._relay.done.connect(self._on_decoded, Qt.ConnectionType.QueuedConnection)
+        self._pool = QThreadPool.globalInstance()
+
+        self.view = ImageView(self)
+        self.path_label = QLabel(self)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label.setWordWrap(True)
+        self.size_label = QLabel(self)
+        self.label_label = QLabel(self)
+        self.flag_label = QLabel(self)
+        self.cluster_label = QLabel(self)
+        self.history = ClusterHistoryStrip(self)
+        self.history.epochClicked.connect(self.epochClicked)
+        self.more_button = QPushButton("More like this", self)
+        self.more_button.setToolTip("Find the images nearest to this one in the network's feature space")
+        self.more_button.clicked.connect(self._more)
+        self.folder_button = QPushButton("Show in folder", self)
+        self.folder_button.setToolTip("Open the folder holding this file in the system file manager")
+        self.folder_button.clicked.connect(self._open_folder)
+
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.addRow("File", self.path_label)
+        form.addRow("Size", self.size_label)
+        form.addRow("Label", self.label_label)
+        form.addRow("Flag", self.flag_label)
+        form.addRow("Cluster", self.cluster_label)
+        form.addRow("History", self.history)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.more_button)
+        buttons.addWidget(self.folder_button)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.view, 1)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        self.clear()
+
+    # -- API ----------------------------------------------------------------------------------------
+    @property
+    def image_index(self) -> int | None:
+        return self._index
+
+    def set_folder(self, folder: Path | None) -> None:
+        self._folder = folder
+
+    def clear(self, message: str = "Select an image to see it here") -> None:
+        self._index = None
+        self._current_request = next(self._requests)  # late decodes of the old image are ignored
+        self.view.set_image(None, message)
+        for w in (self.path_label, self.size_label, self.label_label, self.flag_label, self.cluster_label):
+            w.setText("")
+        self.history.set_history(np.zeros(0, dtype=np.int32), 0)
+        self.more_button.setEnabled(False)
+        self.folder_button.setEnabled(False)
+
+    def show_image(self, i: int, info: dict, history: np.ndarray, epoch: int, cluster: int | None,
+                   cluster_title: Callable[[int], str] | None = None, label_names: Sequence[str] = ()) -> None:
+        """Show image ``i`` (``info``: ``SessionStore.image_info(i)``); decoding starts off-thread."""
+        title = cluster_title or (lambda c: f"#{c}")
+        same = i == self._index
+        self._index = i
+        rel = str(info.get("path") or "")
+        path = (self._folder / rel) if self._folder is not None else Path(rel)
+        self.path_label.setText(rel)
+        self.path_label.setToolTip(str(path))
+        self._set_size_text(info, None)
+        self.label_label.setText(str(info.get("label") or "—"))
+        flag = info.get("flag") or info.get("flags")
+        self.flag_label.setText(str(flag) if flag else "—")
+        self.cluster_label.setText(f"{title(cluster)} at epoch {epoch}" if cluster is not None else "—")
+        self.history.set_history(history, epoch, title)
+        self.more_button.setEnabled(True)
+        self.folder_button.setEnabled(self._folder is not None)
+        self._info = info
+        if same and self.view.image() is not None:
+            return  # only the facts changed (a flag, another epoch): keep the decoded pixels
+        self.view.set_image(None, "Loading…")
+        request = self._current_request = next(self._requests)
+        dpr = self.devicePixelRatioF()
+        max_side = min(DECODE_MAX_SIDE, max(512, round(max(self.view.width(), self.view.height()) * dpr * 1.5)))
+        relay = self._relay
+
+        def job() -> None:
+            try:
+                image, size = decode_for_display(path, max_side)
+                relay.done.emit(request, image, size, "")
+            except Exception as exc:  # shown in the pane; the file name is in the message
+                relay.done.emit(request, None, None, str(exc) or type(exc).__name__)
+
+        self._pool.start(job)
+
+    def wait_for_image(self, timeout_ms: int = 5000) -> bool:
+        """For tests and scripts: True once the current image is decoded (or failed)."""
+        return self._pool.waitForDone(timeout_ms)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _set_size_text(self, info: dict, size: tuple[int, int] | None) -> None:
+        w, h = size if size else (info.get("width"), info.get("height"))
+        pixels = f"{w} × {h} px" if w and h else "… px"
+        self.size_label.setText(f"{pixels} · {human_bytes(info.get('size'))}")
+
+    def _on_decoded(self, request: int, image: QImage | None, size: tuple[int, int] | None, error: str) -> None:
+        if request != self._current_request:
+            return  # the user moved on to another image
+        if image is None:
+            self.view.set_image(None, f"Cannot show this image: {error}")
+            return
+        self.view.set_image(image)
+        self._set_size_text(getattr(self, "_info", {}), size)
+
+    def _more(self) -> None:
+        if self._index is not None:
+            self.moreLikeThis.emit(self._index)
+
+    def _open_folder(self) -> None:
+        if self._index is not None:
+            self.openFolderRequested.emit(self._index)
+
+
+__all__ = ["ClusterHistoryStrip", "ImagePane", "ImageView", "cluster_colour", "decode_for_display", "human_bytes"]
+
+_ = QPoint  # re-exported type used in annotations of subclasses

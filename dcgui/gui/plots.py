@@ -1,0 +1,499 @@
+"""Live training plots (pyqtgraph): stability, NMI against labels, loss, cluster sizes, time.
+
+Every curve is created once and updated with ``setData`` (pyqtgraph ``scrollingPlots`` pattern).
+The panel reads the session store: ``refresh()`` after an epoch is committed reloads the (small)
+per-epoch table, ``set_epoch()`` redraws the cluster-size distribution of the selected epoch.
+Hovering shows the values at the nearest epoch; every plot can be saved as a PNG (right-click
+"Save plot as PNG…" or the "Save plots…" button). Colours follow the palette (light/dark).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter
+from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dcgui.core.events import EpochMetrics
+from dcgui.gui import errors, theme
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+PLOT_NAMES = ("stability", "labels", "loss", "sizes", "time")
+TITLES = {
+    "stability": "Stability: NMI(t−1, t)",
+    "labels": "Agreement with labels",
+    "loss": "Training loss",
+    "sizes": "Cluster sizes",
+    "time": "Seconds per epoch",
+}
+_SYMBOLS_UP_TO = 60  # draw point symbols while there are few epochs; lines only beyond
+
+# (light, dark) colour per series: saturated enough on white, light enough on near-black.
+_COLOURS = {
+    "nmi_prev": ("#1f6fb4", "#5aa9e6"),
+    "nmi_labels": ("#2e8b3a", "#6cc070"),
+    "ari_labels": ("#b5651d", "#f0a35e"),
+    "loss": ("#c0392b", "#ff7b72"),
+    "sizes": ("#6a4fb3", "#b39cf0"),
+    "features": ("#1f6fb4", "#5aa9e6"),
+    "clustering": ("#b5651d", "#f0a35e"),
+    "training": ("#2e8b3a", "#6cc070"),
+    "empty": ("#c0392b", "#ff7b72"),
+    "marker": ("#808080", "#9a9a9a"),
+}
+
+
+def _colour(key: str, dark: bool) -> QColor:
+    return QColor(_COLOURS[key][1 if dark else 0])
+
+
+@dataclass
+class _Series:
+    """The data behind one plot, for hover text: x values and named y columns."""
+
+    x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    fmt: dict[str, str] = field(default_factory=dict)
+    x_label: str = "epoch"
+
+
+class PlotsPanel(QWidget):
+    """The "Plots" tab. ``epochSelected(int)`` fires when the user clicks an epoch in a plot."""
+
+    epochSelected = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._store: SessionStore | None = None
+        self._metrics: list[EpochMetrics] = []
+        self._epoch = 0
+        self._has_labels = False
+        self.plots: dict[str, pg.PlotWidget] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._series: dict[str, _Series] = {n: _Series() for n in PLOT_NAMES}
+        self._hover: dict[str, tuple[pg.InfiniteLine, pg.TextItem]] = {}
+        self._markers: dict[str, pg.InfiniteLine] = {}
+        self._fills: list[pg.FillBetweenItem] = []
+        self._legends: list[pg.LegendItem] = []
+        self._sizes_title = TITLES["sizes"]
+
+        self.summary = QLabel("No epochs yet.")
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        save_all = QPushButton("Save plots as PNG…")
+        save_all.setToolTip("Write every plot as a PNG file into a folder you choose")
+        save_all.clicked.connect(self._save_all_clicked)
+        self.save_all_button = save_all
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(save_all)
+
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        for name in PLOT_NAMES:
+            self.plots[name] = self._make_plot(name)
+        grid.addWidget(self.plots["stability"], 0, 0)
+        grid.addWidget(self.plots["labels"], 0, 1)
+        grid.addWidget(self.plots["loss"], 0, 2)
+        grid.addWidget(self.plots["sizes"], 1, 0, 1, 2)
+        grid.addWidget(self.plots["time"], 1, 2)
+        for c in range(3):
+            grid.setColumnStretch(c, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(grid, 1)
+
+        self._build_curves()
+        self._no_labels_text = pg.TextItem("No labels: put the images in class sub-folders\n"
+                                           "to measure NMI against them (paper Fig. 2a).", anchor=(0.5, 0.5))
+        self.plots["labels"].addItem(self._no_labels_text, ignoreBounds=True)
+        self._empty_text = pg.TextItem("", anchor=(1, 0))
+        self.plots["sizes"].addItem(self._empty_text, ignoreBounds=True)
+        self._apply_palette()
+        self._update_all()
+
+    # ---------------------------------------------------------------------------------------
+    # public API
+    # ---------------------------------------------------------------------------------------
+    def set_session(self, store: SessionStore | None) -> None:
+        self._store = store
+        self._epoch = 0
+        self._has_labels = bool(store is not None and store.label_names())
+        self.refresh()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select ``epoch`` (marker on the epoch plots, size distribution of that epoch)."""
+        if epoch == self._epoch:
+            return
+        self._epoch = int(epoch)
+        self._update_markers()
+        self._update_sizes()
+
+    def refresh(self) -> None:
+        """Reload the per-epoch metrics from the store (cheap: one row per epoch)."""
+        metrics = self._store.epochs() if self._store is not None else []
+        if self._store is not None and not self._has_labels:
+            self._has_labels = bool(self._store.label_names())
+        self.set_metrics(metrics)
+
+    def set_metrics(self, metrics: list[EpochMetrics]) -> None:
+        self._metrics = list(metrics)
+        if self._metrics and not (1 <= self._epoch <= self._metrics[-1].epoch):
+            self._epoch = self._metrics[-1].epoch
+        if any(m.nmi_labels is not None for m in self._metrics):
+            self._has_labels = True
+        self._update_all()
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def export_png(self, name: str, path: str | Path, width: int = 1200) -> Path:
+        """Write plot ``name`` (one of ``PLOT_NAMES``) as a PNG ``width`` pixels wide."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        exporter = ImageExporter(self.plots[name].getPlotItem())
+        exporter.parameters()["width"] = int(width)
+        exporter.export(str(path))
+        if not path.exists():
+            raise OSError(f"pyqtgraph did not write {path}: check that the folder is writable")
+        return path
+
+    def export_all(self, folder: str | Path, width: int = 1200) -> list[Path]:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return [self.export_png(name, folder / f"{name}.png", width) for name in PLOT_NAMES]
+
+    # ---------------------------------------------------------------------------------------
+    # construction
+    # ---------------------------------------------------------------------------------------
+    def _make_plot(self, name: str) -> pg.PlotWidget:
+        w = pg.PlotWidget()
+        w.setMinimumSize(220, 160)
+        item = w.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setMenuEnabled(True)
+        item.hideButtons()  # the "A" auto-range button overlaps the axis at small sizes
+        vb = item.getViewBox()
+        if vb.menu is not None:
+            vb.menu.addSeparator()
+            action = vb.menu.addAction("Save plot as PNG…")
+            action.triggered.connect(lambda _checked=False, n=name: self._save_one_clicked(n))
+        w.setToolTip("")
+        line = pg.InfiniteLine(angle=90, movable=False)
+        line.setVisible(False)
+        text = pg.TextItem("", anchor=(0, 1))
+        text.setVisible(False)
+        item.addItem(line, ignoreBounds=True)
+        item.addItem(text, ignoreBounds=True)
+        self._hover[name] = (line, text)
+        if name != "sizes":
+            marker = pg.InfiniteLine(angle=90, movable=False)
+            marker.setVisible(False)
+            marker.setZValue(-5)
+            item.addItem(marker, ignoreBounds=True)
+            self._markers[name] = marker
+        w.scene().sigMouseMoved.connect(lambda pos, n=name: self._on_mouse_moved(n, pos))
+        w.scene().sigMouseClicked.connect(lambda ev, n=name: self._on_mouse_clicked(n, ev))
+        return w
+
+    def _build_curves(self) -> None:
+        p = self.plots
+        for name in ("stability", "labels", "loss", "time"):
+            p[name].setLabel("bottom", "epoch")
+        p["stability"].setLabel("left", "NMI")
+        p["stability"].setYRange(0, 1, padding=0.02)
+        p["labels"].setLabel("left", "NMI / ARI")
+        p["labels"].setYRange(0, 1, padding=0.02)
+        p["loss"].setLabel("left", "cross-entropy")
+        p["sizes"].setLabel("bottom", "cluster rank (largest first)")
+        p["sizes"].setLabel("left", "images")
+        p["sizes"].setLogMode(x=False, y=True)
+        p["time"].setLabel("left", "seconds")
+
+        self.curves["nmi_prev"] = p["stability"].plot(name="NMI(t−1, t)", connect="finite")
+        self._legends.append(p["labels"].addLegend(offset=(-10, -10)))
+        self.curves["nmi_labels"] = p["labels"].plot(name="NMI", connect="finite")
+        self.curves["ari_labels"] = p["labels"].plot(name="ARI", connect="finite")
+        self.curves["loss"] = p["loss"].plot(name="loss", connect="finite")
+        self.curves["sizes"] = p["sizes"].plot(name="size", stepMode="center", fillLevel=0)
+        self.empty_line = pg.InfiniteLine(angle=90, movable=False)
+        self.empty_line.setVisible(False)
+        p["sizes"].addItem(self.empty_line, ignoreBounds=True)
+
+        # Seconds per epoch, stacked: features, + clustering, + training.
+        self._legends.append(p["time"].addLegend(offset=(10, 10)))
+        self.curves["time_zero"] = pg.PlotDataItem()
+        self.curves["features"] = p["time"].plot(name="features")
+        self.curves["clustering"] = p["time"].plot(name="clustering")
+        self.curves["training"] = p["time"].plot(name="training")
+        below = self.curves["time_zero"]
+        for key in ("features", "clustering", "training"):
+            fill = pg.FillBetweenItem(below, self.curves[key])
+            fill.setZValue(-10)
+            p["time"].addItem(fill)
+            self._fills.append(fill)
+            below = self.curves[key]
+
+    # ---------------------------------------------------------------------------------------
+    # data
+    # ---------------------------------------------------------------------------------------
+    def _update_all(self) -> None:
+        ms = self._metrics
+        x = np.array([m.epoch for m in ms], dtype=float)
+
+        def col(attr: str) -> np.ndarray:
+            return np.array([_num(getattr(m, attr)) for m in ms], dtype=float)
+
+        nmi_prev, nmi_labels, ari_labels = col("nmi_prev"), col("nmi_labels"), col("ari_labels")
+        loss = col("loss")
+        t_feat, t_clu, t_train = col("seconds_features"), col("seconds_clustering"), col("seconds_training")
+        symbols = len(ms) <= _SYMBOLS_UP_TO
+        self._set(self.curves["nmi_prev"], x, nmi_prev, symbols)
+        self._set(self.curves["nmi_labels"], x, nmi_labels, symbols)
+        self._set(self.curves["ari_labels"], x, ari_labels, symbols)
+        self._set(self.curves["loss"], x, loss, symbols)
+        self.curves["time_zero"].setData(x, np.zeros_like(x))
+        self._set(self.curves["features"], x, t_feat, False)
+        self._set(self.curves["clustering"], x, t_feat + t_clu, False)
+        self._set(self.curves["training"], x, t_feat + t_clu + t_train, symbols)
+
+        self._series["stability"] = _Series(x, {"NMI(t−1, t)": nmi_prev}, {"NMI(t−1, t)": "{:.3f}"})
+        self._series["labels"] = _Series(x, {"NMI": nmi_labels, "ARI": ari_labels}, {"NMI": "{:.3f}", "ARI": "{:.3f}"})
+        self._series["loss"] = _Series(x, {"loss": loss}, {"loss": "{:.4f}"})
+        self._series["time"] = _Series(
+            x, {"features": t_feat, "clustering": t_clu, "training": t_train, "total": t_feat + t_clu + t_train},
+            {k: "{:.1f} s" for k in ("features", "clustering", "training", "total")},
+        )
+        labels_visible = self._has_labels or not ms
+        self.curves["nmi_labels"].setVisible(self._has_labels)
+        self.curves["ari_labels"].setVisible(self._has_labels)
+        self._no_labels_text.setVisible(not labels_visible)
+        if not labels_visible:
+            self._no_labels_text.setPos(max(1.0, (x[-1] + 1) / 2 if len(x) else 1.0), 0.5)
+            self.plots["labels"].setXRange(0.5, max(2.0, x[-1] + 0.5 if len(x) else 2.0), padding=0)
+        if len(x):
+            last = ms[-1]
+            parts = [f"{len(ms)} epoch{'s' if len(ms) != 1 else ''}"]
+            if last.nmi_prev is not None:
+                parts.append(f"NMI(t−1, t) {last.nmi_prev:.3f}")
+            if last.nmi_labels is not None:
+                parts.append(f"NMI vs labels {last.nmi_labels:.3f}")
+            parts.append(f"loss {last.loss:.3f}")
+            parts.append(f"{last.seconds:.1f} s/epoch")
+            self.summary.setText("Last epoch: " + " · ".join(parts))
+        else:
+            self.summary.setText("No epochs yet: the plots fill in as training finishes each epoch.")
+        self._update_markers()
+        self._update_sizes()
+
+    @staticmethod
+    def _set(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, symbols: bool) -> None:
+        curve.setData(x, y)
+        curve.setSymbol("o" if symbols else None)
+
+    def _update_markers(self) -> None:
+        for marker in self._markers.values():
+            marker.setVisible(self._epoch > 0 and len(self._metrics) > 1)
+            marker.setPos(self._epoch)
+
+    def _update_sizes(self) -> None:
+        plot = self.plots["sizes"]
+        sizes = None
+        if self._store is not None and self._epoch > 0:
+            try:
+                sizes = np.asarray(self._store.cluster_sizes(self._epoch))
+            except KeyError:  # the epoch is not (yet) in this store
+                sizes = None
+        if sizes is None or sizes.size == 0:
+            self.curves["sizes"].setData([], [])
+            self.empty_line.setVisible(False)
+            self._empty_text.setVisible(False)
+            self._sizes_title = TITLES["sizes"]
+            plot.setTitle(self._sizes_title, color=self._fg().name())
+            self._series["sizes"] = _Series(x_label="rank")
+            return
+        ordered = np.sort(sizes)[::-1]
+        nonempty = ordered[ordered > 0]
+        n_empty = int(ordered.size - nonempty.size)
+        ranks = np.arange(1, nonempty.size + 1, dtype=float)
+        # stepMode="center" wants len(x) == len(y) + 1: bars centred on each rank.
+        edges = np.arange(0.5, nonempty.size + 1.0, 1.0)
+        self.curves["sizes"].setData(edges, nonempty.astype(float))
+        k = int(ordered.size)
+        self._sizes_title = f"{TITLES['sizes']}, epoch {self._epoch} (k = {k}, sorted)"
+        plot.setTitle(self._sizes_title, color=self._fg().name())
+        self.empty_line.setPos(nonempty.size + 0.5)
+        self.empty_line.setVisible(n_empty > 0)
+        self._empty_text.setText(f"{n_empty} empty cluster{'s' if n_empty != 1 else ''}"
+                                 if n_empty else "no empty clusters")
+        self._empty_text.setVisible(True)
+        plot.setXRange(0.5, k + 0.5, padding=0.01)
+        top = math.log10(max(float(nonempty.max()), 1.0))
+        self._empty_text.setPos(k + 0.5, top + 0.05)
+        self._series["sizes"] = _Series(ranks, {"size": nonempty.astype(float)}, {"size": "{:.0f} images"}, "rank")
+
+    # ---------------------------------------------------------------------------------------
+    # hover / click
+    # ---------------------------------------------------------------------------------------
+    def _nearest(self, name: str, scene_pos: QPointF) -> tuple[int, float] | None:
+        plot = self.plots[name]
+        vb = plot.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        series = self._series[name]
+        if series.x.size == 0:
+            return None
+        x = vb.mapSceneToView(scene_pos).x()
+        i = int(np.argmin(np.abs(series.x - x)))
+        return i, float(series.x[i])
+
+    def _on_mouse_moved(self, name: str, scene_pos: QPointF) -> None:
+        line, text = self._hover[name]
+        hit = self._nearest(name, scene_pos)
+        if hit is None:
+            line.setVisible(False)
+            text.setVisible(False)
+            return
+        i, x = hit
+        series = self._series[name]
+        rows = [f"{series.x_label} {x:.0f}"]
+        y_top = -math.inf
+        for label, values in series.columns.items():
+            v = values[i]
+            rows.append(f"{label}: {series.fmt[label].format(v) if math.isfinite(v) else '–'}")
+            if math.isfinite(v):
+                y_top = max(y_top, v)
+        text.setText("\n".join(rows))
+        vb = self.plots[name].getPlotItem().getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        # Keep the label inside the view: flip it to the left of the line in the right half.
+        text.setAnchor((1, 0) if x > (x0 + x1) / 2 else (0, 0))
+        text.setPos(x, y1)
+        line.setPos(x)
+        line.setVisible(True)
+        text.setVisible(True)
+
+    def _on_mouse_clicked(self, name: str, ev: Any) -> None:
+        if name == "sizes" or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        hit = self._nearest(name, ev.scenePos())
+        if hit is not None:
+            epoch = int(round(hit[1]))
+            self.set_epoch(epoch)
+            self.epochSelected.emit(epoch)
+
+    # ---------------------------------------------------------------------------------------
+    # saving
+    # ---------------------------------------------------------------------------------------
+    def _save_one_clicked(self, name: str) -> None:
+        start = str(Path(str(QSettings().value("paths/last_export_folder", str(Path.home())))) / f"{name}.png")
+        path, _ = QFileDialog.getSaveFileName(self, f"Save the {TITLES[name]} plot", start, "PNG image (*.png)")
+        if not path:
+            return
+        try:
+            out = self.export_png(name, path)
+        except Exception as exc:
+            errors.show_error(self, exc, "Saving the plot failed")
+            return
+        QSettings().setValue("paths/last_export_folder", str(out.parent))
+
+    def _save_all_clicked(self) -> None:
+        start = str(QSettings().value("paths/last_export_folder", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "Save every plot as PNG into…", start)
+        if not folder:
+            return
+        try:
+            written = self.export_all(folder)
+        except Exception as exc:
+            errors.show_error(self, exc, "Saving the plots failed")
+            return
+        QSettings().setValue("paths/last_export_folder", folder)
+        self.summary.setText(f"Saved {len(written)} plots in {folder}")
+
+    # ---------------------------------------------------------------------------------------
+    # theme
+    # ---------------------------------------------------------------------------------------
+    def _fg(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.Text)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        dark = theme.is_dark(pal)
+        bg = pal.color(QPalette.ColorRole.Base)
+        fg = pal.color(QPalette.ColorRole.Text)
+        for name, w in self.plots.items():
+            w.setBackground(bg)
+            item = w.getPlotItem()
+            for axis in ("left", "bottom"):
+                ax = item.getAxis(axis)
+                ax.setPen(pg.mkPen(fg))
+                ax.setTextPen(pg.mkPen(fg))
+            if name != "sizes":
+                item.setTitle(TITLES[name], color=fg.name())
+            line, text = self._hover[name]
+            line.setPen(pg.mkPen(fg, width=1, style=Qt.PenStyle.DotLine))
+            fill = QColor(bg)
+            fill.setAlpha(220)
+            text.fill = pg.mkBrush(fill)
+            text.border = pg.mkPen(fg)
+            text.setColor(fg)
+        for marker in self._markers.values():
+            marker.setPen(pg.mkPen(_colour("marker", dark), width=1, style=Qt.PenStyle.DashLine))
+        for key in ("nmi_prev", "nmi_labels", "ari_labels", "loss"):
+            c = _colour(key, dark)
+            self.curves[key].setPen(pg.mkPen(c, width=2))
+            self.curves[key].setSymbolBrush(pg.mkBrush(c))
+            self.curves[key].setSymbolPen(pg.mkPen(c))
+            self.curves[key].setSymbolSize(6)
+        sizes = _colour("sizes", dark)
+        self.curves["sizes"].setPen(pg.mkPen(sizes, width=1))
+        fill_sizes = QColor(sizes)
+        fill_sizes.setAlpha(110)
+        self.curves["sizes"].setBrush(pg.mkBrush(fill_sizes))
+        self.empty_line.setPen(pg.mkPen(_colour("empty", dark), width=2, style=Qt.PenStyle.DashLine))
+        self._empty_text.setColor(_colour("empty", dark))
+        for key, fill_item in zip(("features", "clustering", "training"), self._fills):
+            c = _colour(key, dark)
+            self.curves[key].setPen(pg.mkPen(c, width=1.5))
+            self.curves[key].setSymbolBrush(pg.mkBrush(c))
+            self.curves[key].setSymbolPen(pg.mkPen(c))
+            self.curves[key].setSymbolSize(5)
+            area = QColor(c)
+            area.setAlpha(90)
+            fill_item.setBrush(pg.mkBrush(area))
+        self._no_labels_text.setColor(theme.muted_colour(pal))
+        for legend in self._legends:
+            legend.setLabelTextColor(fg)
+            box = QColor(bg)
+            box.setAlpha(200)
+            legend.setBrush(pg.mkBrush(box))
+            legend.setPen(pg.mkPen(theme.muted_colour(pal)))
+        self.plots["sizes"].setTitle(self._sizes_title, color=fg.name())
+
+def _num(value: float | None) -> float:
+    return math.nan if value is None else float(value)
