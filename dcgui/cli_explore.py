@@ -20,6 +20,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from dcgui.core.config import DEVICES
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import Message, PhaseProgress
 from dcgui.core.explore import DEFAULT_DUPLICATE_THRESHOLD
@@ -88,7 +89,8 @@ def register(subparsers: Any) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epoch", type=int, default=None, help="epoch of the network (default: the latest)")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the session's)")
+    p.add_argument("--device", choices=DEVICES, default=None,
+                   help="where to compute features (default: the session's setting)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,7 +115,9 @@ def _drive(gen: Generator[Any, Any, Any], quiet: bool = False) -> Any:
                     if bar is not None:
                         bar.close()
                     phase = ev.phase
-                    bar = tqdm(total=ev.total, desc=ev.phase, unit="img", file=sys.stderr, leave=False)
+                    # disable=None: bars only on a terminal, so logs and pipes stay clean
+                    bar = tqdm(total=ev.total, desc=ev.phase, unit="img", file=sys.stderr, leave=False,
+                               disable=None, dynamic_ncols=True, mininterval=0.2)
                 bar.total = ev.total
                 bar.n = ev.done
                 bar.refresh()
@@ -132,9 +136,12 @@ def _open(path: Path, readonly: bool = True) -> Any:
     return SessionStore.open(path, readonly=readonly)
 
 
+EXIT_USAGE = 2  # user errors, as the main `dcgui` command and argparse do
+
+
 def _fail(exc: BaseException) -> int:
     print(f"dcgui: error: {exc}", file=sys.stderr)
-    return 1
+    return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace, body: Any, readonly: bool = True) -> int:

@@ -9,6 +9,7 @@ such folders, the sub-folder name is kept as a ground-truth label, used only for
 
 from __future__ import annotations
 
+import heapq
 import os
 import stat
 import time
@@ -85,16 +86,33 @@ def iter_scan(
     except OSError as exc:
         raise UnusableCollectionError(f"cannot open the folder {folder}: {exc.strerror or exc}") from exc
     visited = {(root_stat.st_dev, root_stat.st_ino)}
-    stack: list[tuple[str, str]] = [(str(folder), "")]  # (real path to list, relpath prefix)
+    # Real folders are walked first and symbolic links to folders only afterwards (smallest
+    # relpath first), so a folder reachable both ways keeps its real path, and the result does
+    # not depend on directory listing order.
+    stack: list[tuple[str, str]] = [(str(folder), "")]  # (path to list, relpath prefix)
+    links: list[tuple[str, str]] = []  # heap of (relpath, path) of symlinked folders
     last_report = time.perf_counter()
     yield PhaseProgress(PHASE_SCAN, 0, 0)
-    while stack:
+    while stack or links:
         if control is not None:
             control.check()
-        dir_path, prefix = stack.pop()
+        if stack:
+            dir_path, prefix = stack.pop()
+        else:
+            rel_link, link_path = heapq.heappop(links)
+            try:
+                st = os.stat(link_path)
+            except OSError as exc:
+                skipped.append((rel_link, f"folder unreadable: {exc.strerror or exc}"))
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in visited:  # a symlink loop, or a second route to a folder already listed
+                continue
+            visited.add(key)
+            dir_path, prefix = link_path, rel_link + "/"
         try:
             with os.scandir(dir_path) as it:
-                entries = list(it)
+                entries = sorted(it, key=lambda e: e.name, reverse=True)  # popped in name order
         except OSError as exc:
             skipped.append((prefix.rstrip("/") or ".", f"folder unreadable: {exc.strerror or exc}"))
             continue
@@ -110,15 +128,15 @@ def iter_scan(
             if is_dir:
                 if name in _IGNORED_DIRS:
                     continue
+                if entry.is_symlink():
+                    heapq.heappush(links, (rel, entry.path))
+                    continue
                 try:
                     st = entry.stat()
                 except OSError as exc:
                     skipped.append((rel, f"folder unreadable: {exc.strerror or exc}"))
                     continue
-                key = (st.st_dev, st.st_ino)
-                if key in visited:  # a symlink loop, or a second link to a folder already listed
-                    continue
-                visited.add(key)
+                visited.add((st.st_dev, st.st_ino))
                 stack.append((entry.path, rel + "/"))
                 continue
             if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:

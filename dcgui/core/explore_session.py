@@ -92,25 +92,46 @@ def explore_dir(store: SessionStore) -> Path:
 
 
 def features_path(store: SessionStore, epoch: int) -> Path:
-    return explore_dir(store) / f"features_e{epoch:04d}_{cache_key(store, epoch)}.npy"
+    return explore_dir(store) / f"features_e{epoch:04d}_{cache_key(store, epoch)}.npz"
 
 
 def map_path(store: SessionStore, epoch: int) -> Path:
     return explore_dir(store) / f"map_e{epoch:04d}_{cache_key(store, epoch)}.npy"
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def _atomic_save(path: Path, write: Any) -> None:
     """Atomic: a reader (the GUI and the CLI at once) sees the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as fh:
-        np.save(fh, array)
+        write(fh)
     os.replace(tmp, path)
-    # Older files of the same epoch (other checkpoint / image list) are dead weight.
-    prefix = path.name.split("_")[0] + "_" + path.name.split("_")[1] + "_"
-    for old in path.parent.glob(prefix + "*.npy"):
+    # Older files of the same kind and epoch (another checkpoint / image list) are dead weight.
+    kind, ep = path.name.split("_")[:2]
+    for old in path.parent.glob(f"{kind}_{ep}_*{path.suffix}"):
         if old != path:
             old.unlink(missing_ok=True)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    _atomic_save(path, lambda fh: np.save(fh, array))
+
+
+def _save_features(path: Path, features: np.ndarray, mean: np.ndarray) -> None:
+    _atomic_save(path, lambda fh: np.savez(fh, features=features, mean=mean))
+
+
+def _load_features(path: Path, rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            feats, mean = z["features"], z["mean"]
+    except (OSError, ValueError, KeyError):
+        return None  # damaged or from an older layout: recompute
+    if feats.ndim != 2 or len(feats) != rows or mean.shape != (feats.shape[1],):
+        return None
+    return feats, mean
 
 
 def _load_npy(path: Path, rows: int) -> np.ndarray | None:
@@ -165,31 +186,69 @@ def iter_pixels_features(
     store: SessionStore, epoch: int, pixels: np.ndarray, device: str | None = None,
     control: RunControl | None = None,
 ) -> Generator[Event, None, np.ndarray]:
-    """L2-normalised backbone features (float32 (N, d)) of ``pixels`` with checkpoint ``epoch``:
-    the same centre view and ``embed`` as the engine's feature pass."""
+    """Raw backbone features (float32 (N, d)) of ``pixels`` with checkpoint ``epoch``: the same
+    centre view and ``embed`` as the engine's feature pass."""
     from dcgui.core.features import iter_features
 
     model, config, dev = load_session_model(store, epoch, device)
     feats = yield from iter_features(model, pixels, config.image_size, max(2 * config.batch_size, 2), dev,
                                      control=control, epoch=epoch)
-    return normalize_rows(feats)
+    return feats
+
+
+def centre_normalize(raw: np.ndarray, mean: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(L2-normalised ``raw - mean``, mean); ``mean`` defaults to the rows' own mean.
+
+    Pooled post-ReLU features are all non-negative, so raw cosine similarities crowd near 1 for
+    every pair (0.94 between different classes on the test shapes) and no threshold separates a
+    copy from a neighbour; with the collection mean removed they spread over [-1, 1] (-0.2).
+    """
+    raw = np.nan_to_num(np.asarray(raw, dtype=np.float32))
+    if mean is None:
+        mean = raw.mean(axis=0, dtype=np.float64).astype(np.float32) if len(raw) else np.zeros(raw.shape[1], np.float32)
+    return normalize_rows(raw - mean), mean
+
+
+@dataclass(frozen=True)
+class SessionFeatures:
+    """A session's features at one epoch: ``features`` (N, d) are ``raw - mean``, L2-normalised.
+
+    ``project`` maps the raw features of any other image (a new file) into the same space.
+    """
+
+    epoch: int
+    features: np.ndarray
+    mean: np.ndarray
+
+    def project(self, raw: np.ndarray) -> np.ndarray:
+        return centre_normalize(np.atleast_2d(raw), self.mean)[0]
+
+
+def iter_session_embedding(
+    store: SessionStore, epoch: int | None = None, device: str | None = None,
+    control: RunControl | None = None,
+) -> Generator[Event, None, SessionFeatures]:
+    """``SessionFeatures`` of every image at ``epoch`` (default: latest); cached on disk."""
+    epoch = resolve_epoch(store, epoch)
+    path = features_path(store, epoch)
+    cached = _load_features(path, store.n_images)
+    if cached is not None:
+        return SessionFeatures(epoch, *cached)
+    pixels = open_pixels(store)
+    yield Message(f"computing features of {len(pixels)} images with the network of epoch {epoch}")
+    raw = yield from iter_pixels_features(store, epoch, pixels, device, control)
+    feats, mean = centre_normalize(raw)
+    _save_features(path, feats, mean)
+    return SessionFeatures(epoch, feats, mean)
 
 
 def iter_session_features(
     store: SessionStore, epoch: int | None = None, device: str | None = None,
     control: RunControl | None = None,
 ) -> Generator[Event, None, np.ndarray]:
-    """Normalised features of every image of the session at ``epoch`` (default: latest), cached."""
-    epoch = resolve_epoch(store, epoch)
-    path = features_path(store, epoch)
-    cached = _load_npy(path, store.n_images)
-    if cached is not None:
-        return cached
-    pixels = open_pixels(store)
-    yield Message(f"computing features of {len(pixels)} images with the network of epoch {epoch}")
-    feats = yield from iter_pixels_features(store, epoch, pixels, device, control)
-    _save_npy(path, feats)
-    return feats
+    """Centred, L2-normalised features (float32 (N, d)) of the session at ``epoch``, cached."""
+    emb = yield from iter_session_embedding(store, epoch, device, control)
+    return emb.features
 
 
 def session_features(store: SessionStore, epoch: int | None = None, device: str | None = None) -> np.ndarray:
@@ -200,18 +259,13 @@ def session_features(store: SessionStore, epoch: int | None = None, device: str 
 # new images
 # ---------------------------------------------------------------------------------------------
 def image_to_pixels(path: Path, size: int) -> np.ndarray:
-    """Decode a file as the cache does: shorter side to ``size``, centre ``size``×``size`` crop."""
-    from PIL import Image
-
+    """Decode a file exactly as the image cache does (same draft scale, shorter side to ``size``,
+    centre ``size``×``size`` square), so a copy of a collection image gets the same feature."""
+    from dcgui.core.cache import THUMB_SIDE, square_crop
     from dcgui.core.imageio import load_rgb
 
-    im = load_rgb(Path(path), max_side=size)
-    w, h = im.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    im = load_rgb(Path(path), max_side=max(size, THUMB_SIDE))
+    return square_crop(im, size)
 
 
 def find_image_index(store: SessionStore, path: Path) -> int | None:
@@ -228,10 +282,12 @@ def find_image_index(store: SessionStore, path: Path) -> int | None:
 
 def embed_image_file(store: SessionStore, path: Path, epoch: int | None = None,
                      device: str | None = None) -> np.ndarray:
-    """Normalised feature (float32 (d,)) of any image file under the network of ``epoch``."""
-    epoch = resolve_epoch(store, epoch)
+    """Feature (float32 (d,)) of any image file under the network of ``epoch``, in the space of
+    the session's features (centred by the collection mean, L2-normalised)."""
+    emb = drain(iter_session_embedding(store, epoch, device))
     pixels = image_to_pixels(Path(path), store.config.cache_size)[None]
-    return drain(iter_pixels_features(store, epoch, pixels, device))[0]  # type: ignore[no-any-return]
+    raw = drain(iter_pixels_features(store, emb.epoch, pixels, device))
+    return emb.project(raw)[0]  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,14 +316,14 @@ class SimilarResult:
 def iter_similar(
     store: SessionStore, query: int | str | os.PathLike[str], n: int = 20, epoch: int | None = None,
     device: str | None = None, control: RunControl | None = None,
-    features: np.ndarray | None = None, index: FeatureIndex | None = None,
+    features: SessionFeatures | None = None, index: FeatureIndex | None = None,
 ) -> Generator[Event, None, SimilarResult]:
     """The ``n`` most similar images of the session to ``query`` (an image index, or an image file
-    inside or outside the folder). Pass ``features``/``index`` of ``epoch`` to reuse them."""
-    epoch = resolve_epoch(store, epoch)
+    inside or outside the folder). Pass ``features``/``index`` (of ``features.epoch``) to reuse them."""
     if features is None:
-        features = yield from iter_session_features(store, epoch, device, control)
-    index = index or FeatureIndex(features)
+        features = yield from iter_session_embedding(store, epoch, device, control)
+    epoch = features.epoch
+    index = index or FeatureIndex(features.features)
     paths = store.image_paths()
     if isinstance(query, int | np.integer):
         qi: int | None = int(query)
@@ -284,8 +340,8 @@ def iter_similar(
         sims, ids = index.neighbours_of(qi, n)
     else:
         pixels = image_to_pixels(Path(query), store.config.cache_size)[None]
-        q = yield from iter_pixels_features(store, epoch, pixels, device, control)
-        s, i = index.search(q, n)
+        raw = yield from iter_pixels_features(store, epoch, pixels, device, control)
+        s, i = index.search(features.project(raw), n)
         sims, ids = s[0], i[0]
     out = [Neighbour(r + 1, int(i), float(s), paths[int(i)])
            for r, (s, i) in enumerate(zip(sims, ids)) if i >= 0]

@@ -38,7 +38,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.gui.thumbnails import AsyncPixmapCache, compose_mosaic, image_from_jpeg, paint_placeholder
+from dcgui.gui.thumbnails import (
+    AsyncPixmapCache,
+    compose_mosaic,
+    image_from_jpeg,
+    paint_placeholder,
+)
 
 ClusterIdRole = Qt.ItemDataRole.UserRole + 1  # matched cluster id (stable across epochs)
 MosaicRole = Qt.ItemDataRole.UserRole + 2  # cached 2×2 preview QPixmap, or None (never loads)
@@ -505,7 +510,7 @@ class ClusterListView(QTableView):
         hh.setHighlightSections(False)
         hh.setStretchLastSection(True)
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in ((COL_CLUSTER, MOSAIC_SIDE + 64), (COL_NAME, 110), (COL_SIZE, 64), (COL_PURITY, 110)):
+        for col, width in ((COL_CLUSTER, MOSAIC_SIDE + 58), (COL_NAME, 100), (COL_SIZE, 56), (COL_PURITY, 104)):
             self.setColumnWidth(col, width)
         model.mosaics.wanted = self._mosaic_wanted
         model.modelReset.connect(self._update_columns)

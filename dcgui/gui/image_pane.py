@@ -14,8 +14,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QPoint, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QResizeEvent
+from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -77,6 +87,31 @@ class _Relay(QObject):
     done = Signal(int, object, object, str)  # request id, QImage | None, (w, h) | None, error
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that elides in the middle instead of widening its layout (long paths)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
+        self._full = text
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def _elide(self) -> None:
+        width = max(20, self.width())
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, width))
+
+    def resizeEvent(self, e: QResizeEvent) -> None:
+        super().resizeEvent(e)
+        self._elide()
+
+
 class ImageView(QWidget):
     """Paints one image scaled to fit, re-scaled smoothly once resizing pauses."""
 
@@ -119,12 +154,10 @@ class ImageView(QWidget):
         target = self._target()
         dpr = self.devicePixelRatioF()
         w, h = max(1, round(target.width() * dpr)), max(1, round(target.height() * dpr))
-        if w >= self._image.width() or h >= self._image.height():
-            pixmap = QPixmap.fromImage(self._image)  # never upscale: drawn 1:1 or smaller
-        else:
-            pixmap = QPixmap.fromImage(self._image.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio,
-                                                          Qt.TransformationMode.SmoothTransformation))
-        pixmap.setDevicePixelRatio(dpr if pixmap.width() == w else pixmap.width() / max(1.0, target.width()))
+        # Scaled once to the pane's physical pixels, so paint() is a 1:1 blit, sharp at any DPR.
+        pixmap = QPixmap.fromImage(self._image.scaled(w, h, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                      Qt.TransformationMode.SmoothTransformation))
+        pixmap.setDevicePixelRatio(dpr)
         self._scaled = pixmap
         self.update()
 
@@ -225,6 +258,7 @@ class ImagePane(QWidget):
         super().__init__(parent)
         self._folder: Path | None = None
         self._index: int | None = None
+        self._info: dict = {}
         self._requests = itertools.count(1)
         self._current_request = 0
         self._relay = _Relay()
@@ -232,9 +266,7 @@ class ImagePane(QWidget):
         self._pool = QThreadPool.globalInstance()
 
         self.view = ImageView(self)
-        self.path_label = QLabel(self)
-        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.path_label.setWordWrap(True)
+        self.path_label = ElidedLabel(self)
         self.size_label = QLabel(self)
         self.label_label = QLabel(self)
         self.flag_label = QLabel(self)
@@ -322,10 +354,6 @@ class ImagePane(QWidget):
 
         self._pool.start(job)
 
-    def wait_for_image(self, timeout_ms: int = 5000) -> bool:
-        """For tests and scripts: True once the current image is decoded (or failed)."""
-        return self._pool.waitForDone(timeout_ms)
-
     # -- internals ---------------------------------------------------------------------------------
     def _set_size_text(self, info: dict, size: tuple[int, int] | None) -> None:
         w, h = size if size else (info.get("width"), info.get("height"))
@@ -339,7 +367,7 @@ class ImagePane(QWidget):
             self.view.set_image(None, f"Cannot show this image: {error}")
             return
         self.view.set_image(image)
-        self._set_size_text(getattr(self, "_info", {}), size)
+        self._set_size_text(self._info, size)
 
     def _more(self) -> None:
         if self._index is not None:
@@ -350,6 +378,4 @@ class ImagePane(QWidget):
             self.openFolderRequested.emit(self._index)
 
 
-__all__ = ["ClusterHistoryStrip", "ImagePane", "ImageView", "cluster_colour", "decode_for_display", "human_bytes"]
-
-_ = QPoint  # re-exported type used in annotations of subclasses
+__all__ = ["ClusterHistoryStrip", "ElidedLabel", "ImagePane", "ImageView", "cluster_colour", "decode_for_display", "human_bytes"]

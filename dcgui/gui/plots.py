@@ -308,6 +308,8 @@ class PlotsPanel(QWidget):
 
     @staticmethod
     def _set(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, symbols: bool) -> None:
+        if not np.isfinite(y).any():  # nothing to draw yet (epoch 1 has no NMI(t-1, t))
+            x, y = x[:0], y[:0]
         curve.setData(x, y)
         curve.setSymbol("o" if symbols else None)
 
@@ -377,15 +379,12 @@ class PlotsPanel(QWidget):
         i, x = hit
         series = self._series[name]
         rows = [f"{series.x_label} {x:.0f}"]
-        y_top = -math.inf
         for label, values in series.columns.items():
             v = values[i]
             rows.append(f"{label}: {series.fmt[label].format(v) if math.isfinite(v) else '–'}")
-            if math.isfinite(v):
-                y_top = max(y_top, v)
         text.setText("\n".join(rows))
         vb = self.plots[name].getPlotItem().getViewBox()
-        (x0, x1), (y0, y1) = vb.viewRange()
+        (x0, x1), (_y0, y1) = vb.viewRange()
         # Keep the label inside the view: flip it to the left of the line in the right half.
         text.setAnchor((1, 0) if x > (x0 + x1) / 2 else (0, 0))
         text.setPos(x, y1)
@@ -398,7 +397,7 @@ class PlotsPanel(QWidget):
             return
         hit = self._nearest(name, ev.scenePos())
         if hit is not None:
-            epoch = int(round(hit[1]))
+            epoch = round(hit[1])
             self.set_epoch(epoch)
             self.epochSelected.emit(epoch)
 

@@ -22,7 +22,16 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPalette, QPen, QPolygonF, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPolygonF,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -328,6 +337,7 @@ class ThumbnailGrid(QListView):
         n = self._model.rowCount()
         if n == 0:
             return range(0)
+        self.executeDelayedItemsLayout()  # a fresh model is laid out lazily: geometry first
         first = self.visualRect(self._model.index(0))
         grid = self.gridSize()
         cols = max(1, (self.viewport().width() - first.left()) // max(1, grid.width()))

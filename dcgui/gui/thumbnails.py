@@ -48,7 +48,7 @@ def thumbnail_pool() -> QThreadPool:
 
 def image_from_jpeg(data: bytes) -> QImage:
     """Decode JPEG bytes (thread-safe). Raises ``ValueError`` for data Qt cannot decode."""
-    image = QImage.fromData(data, "JPG")
+    image = QImage.fromData(data, "JPG")  # type: ignore[arg-type]  # PySide6 takes str here, not bytes
     if image.isNull():
         image = QImage.fromData(data)  # not a JPEG after all: let Qt sniff the format
     if image.isNull():

@@ -89,7 +89,7 @@ class _Runner(QObject):
                 if isinstance(event, PhaseProgress):
                     now = time.monotonic()
                     # Throttle, but never swallow the end of a phase.
-                    if now - last_progress >= self._min_interval or event.done >= event.total:
+                    if now - last_progress >= self._min_interval or 0 < event.total <= event.done:
                         self.out.emit("event", event)
                         last_progress, pending = now, None
                     else:

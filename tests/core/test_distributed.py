@@ -63,7 +63,8 @@ def test_single_process_context_is_a_no_op() -> None:
     assert not ctx.is_distributed and ctx.is_main and ctx.world_size == 1 and ctx.backend is None
     ctx.barrier()
     local = np.arange(12, dtype=np.float32).reshape(4, 3)
-    assert np.array_equal(gather_features(local, 4, ctx), local)
+    gathered = gather_features(local, 4, ctx)
+    assert gathered is not None and np.array_equal(gathered, local)
     arr = np.array([3, 1, 2])
     out = broadcast_array(arr, ctx, np.int64, (3,))
     assert out.dtype == np.int64 and out.tolist() == [3, 1, 2]
@@ -172,7 +173,7 @@ def _worker(rank: int, out_dir: str, port: int) -> None:
         _ddp_step(wrapped, *_ddp_batch(rank))
         res["params"] = torch.cat([p.detach().reshape(-1) for p in wrapped.parameters()]).numpy()
         ctx.barrier()
-        np.savez(Path(out_dir) / f"rank{rank}.npz", **res)
+        np.savez(Path(out_dir) / f"rank{rank}.npz", **res)  # type: ignore[arg-type]
 
 
 def _free_port() -> int:

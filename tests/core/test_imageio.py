@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +73,32 @@ def test_text_file_named_jpg(tmp_path: Path) -> None:
     assert _reason(path) == "not an image"
 
 
-@pytest.mark.parametrize("side", [100, 40])  # > 2x the limit: Pillow raises; > 1x: warns
-def test_decompression_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int) -> None:
+@pytest.mark.parametrize(
+    ("side", "warning_action"),
+    [
+        (100, "default"),  # > 2x the limit: Pillow raises DecompressionBombError
+        (40, "error"),  # > 1x: Pillow warns; dcgui.core.imageio turns the warning into an error
+        (40, "ignore"),  # ... and still refuses the file when someone reset the warning filters
+    ],
+)
+def test_decompression_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int,
+                            warning_action: str) -> None:
     path = tmp_path / "bomb.png"
     Image.new("RGB", (side, side)).save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    assert _reason(path) == f"decompression bomb ({side * side} pixels)"
+    with warnings.catch_warnings():
+        warnings.simplefilter(warning_action, Image.DecompressionBombWarning)  # type: ignore[arg-type]
+        assert _reason(path) == f"decompression bomb ({side * side} pixels)"
+
+
+def test_bomb_warning_is_an_error_after_import() -> None:
+    import subprocess
+    import sys
+
+    code = ("import warnings; from PIL import Image; import dcgui.core.imageio; "
+            "print(any(f[0] == 'error' and f[2] is Image.DecompressionBombWarning for f in warnings.filters))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
 
 
 def test_bomb_limit_admits_large_camera_photos() -> None:
@@ -95,8 +116,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
         path.chmod(0o644)
 
 
-def test_missing_file_is_unreadable(tmp_path: Path) -> None:
-    assert _reason(tmp_path / "gone.jpg").startswith("unreadable: ")
+def test_os_errors_are_unreadable(tmp_path: Path) -> None:
+    """Runs as root too: errors the OS reports whoever asks (a file deleted after the scan, a
+    folder where a file was expected)."""
+    assert _reason(tmp_path / "gone.jpg") == "unreadable: No such file or directory"
+    (tmp_path / "dir.jpg").mkdir()
+    assert _reason(tmp_path / "dir.jpg").startswith("unreadable: ")  # "Is a directory" on POSIX
 
 
 def test_error_is_a_user_error() -> None:

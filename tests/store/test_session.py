@@ -29,11 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer_process.py")
 
 
-Rec = ImageRecord
-
-
 def records(n: int, labelled: bool = True) -> list[ImageRecord]:
-    return [Rec(f"class_{i % 3}/img_{i:05d}.png", 1000 + i, 10**18 + i, f"class_{i % 3}" if labelled else None)
+    return [ImageRecord(f"class_{i % 3}/img_{i:05d}.png", 1000 + i, 10**18 + i, f"class_{i % 3}" if labelled else None)
             for i in range(n)]
 
 
@@ -242,7 +239,7 @@ def test_flags_follow_paths_across_a_rescan(tmp_path: Path) -> None:
     recs = records(6)
     flagged = {recs[i].relpath for i in (0, 2, 4)}
     # Rescan: a new first file shifts every index, and image 4 is gone.
-    new = [Rec("a_new.png", 1, 1, None), *recs[:4], recs[5]]
+    new = [ImageRecord("a_new.png", 1, 1, None), *recs[:4], recs[5]]
     store.set_images(new, [], None)
     assert store.image_paths()[0] == "a_new.png"
     got = {store.image_paths()[i] for i in store.image_flags()}
@@ -255,7 +252,7 @@ def test_set_images_refuses_a_changed_folder_after_training(tmp_path: Path) -> N
     store.record_epoch(event(1, np.arange(8) % 2, np.arange(2)))
     store.set_images(records(8), [], None)  # same images (e.g. metadata refresh): fine
     with pytest.raises(DcguiError, match=r"changed since epoch 1 .*1 added, 0 removed.*new session"):
-        store.set_images([*records(8), Rec("new.png", 1, 1, None)], [], None)
+        store.set_images([*records(8), ImageRecord("new.png", 1, 1, None)], [], None)
 
 
 def test_create_refuses_an_existing_file(tmp_path: Path) -> None:

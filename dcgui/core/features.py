@@ -1,0 +1,152 @@
+"""Features of every image, in image order: DeepCluster's step 2 (METHOD.md).
+
+Eval mode (dropout off, BatchNorm statistics frozen), no shuffling (row i = image i: shuffling
+here would scramble the pseudo-labels silently), the deterministic centre view. A background
+thread reads the next uint8 batch from the (memory-mapped) cache while the current one runs, and
+the result is written into one preallocated float32 array, never held twice.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Generator, Iterator
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from dcgui.core.augment import center_view
+from dcgui.core.control import RunControl
+from dcgui.core.events import PHASE_FEATURES, PhaseProgress
+
+PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
+_PREFETCH = 2  # batches read ahead; bounded so a paused run does not read the whole cache
+
+
+class _Prefetcher:
+    """Reads ``pixels[start:stop]`` slices on a thread, in order, into a bounded queue."""
+
+    def __init__(self, pixels: np.ndarray, batch_size: int, pin: bool) -> None:
+        self._pixels = pixels
+        self._batch = batch_size
+        self._pin = pin
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_PREFETCH)
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dcgui-features-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._cancel.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for start in range(0, len(self._pixels), self._batch):
+                stop = min(start + self._batch, len(self._pixels))
+                # An explicit copy: a contiguous memmap slice would otherwise stay a lazy view
+                # (read later on the consumer's thread) and may be read-only.
+                t = torch.from_numpy(np.array(self._pixels[start:stop], dtype=np.uint8, copy=True))
+                if self._pin:
+                    t = t.pin_memory()
+                if not self._put((start, stop, t)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[int, int, torch.Tensor]]:
+        n = len(self._pixels)
+        received = 0
+        while received < n:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            received = item[1]
+            yield item
+
+    def close(self) -> None:
+        self._cancel.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=5.0)
+
+
+def _wait_if_paused(control: RunControl) -> float:
+    """Honour stop and pause between batches; return the seconds spent paused."""
+    control.check()
+    if not control.paused:
+        return 0.0
+    t0 = time.perf_counter()
+    while not control.wait_while_paused(0.2):
+        control.check()
+    control.check()
+    return time.perf_counter() - t0
+
+
+def iter_features(
+    model: Any,
+    pixels: np.ndarray,
+    image_size: int,
+    batch_size: int,
+    device: torch.device | str,
+    control: RunControl | None = None,
+    epoch: int = 0,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> Generator[PhaseProgress, None, np.ndarray]:
+    """Yield progress while embedding every image; return float32 ``(N, model.feat_dim)``.
+
+    ``model`` is a ``DeepClusterNet`` (anything with ``embed`` and ``feat_dim``) already on
+    ``device``. ``amp`` (autocast) applies on CUDA only. The model's train/eval mode is restored
+    afterwards. Raises ``StopRequested`` (from ``control.check``) when stopped.
+    """
+    if pixels.ndim != 4 or pixels.shape[3] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(f"pixels must be uint8 (N, S, S, 3), got {pixels.dtype} {pixels.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be at least 1")
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    n = len(pixels)
+    out = np.empty((n, int(model.feat_dim)), dtype=np.float32)
+    yield PhaseProgress(PHASE_FEATURES, 0, n, epoch, 0.0)
+    if n == 0:
+        return out
+
+    was_training = model.training
+    model.eval()
+    prefetch = _Prefetcher(pixels, batch_size, pin=cuda)
+    t_start = time.perf_counter()
+    paused_s = 0.0
+    last_report = t_start
+    try:
+        for start, stop, batch in prefetch:
+            if control is not None:
+                paused_s += _wait_if_paused(control)
+            # The grad / autocast contexts are entered and left around each batch, never held
+            # across a yield: they are thread-local and would leak into the consumer's code.
+            autocast = torch.autocast(device.type, dtype=torch.float16) if (amp and cuda) else nullcontext()
+            with torch.inference_mode(), autocast:
+                x = center_view(batch.to(device, non_blocking=cuda), image_size)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                feats = model.embed(x)
+                out[start:stop] = feats.float().cpu().numpy()
+            now = time.perf_counter()
+            if now - last_report >= PROGRESS_INTERVAL_S or stop == n:
+                last_report = now
+                rate = stop / max(now - t_start - paused_s, 1e-9)
+                yield PhaseProgress(PHASE_FEATURES, stop, n, epoch, rate)
+    finally:
+        prefetch.close()
+        model.train(was_training)
+    return out

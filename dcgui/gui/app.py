@@ -1,0 +1,79 @@
+"""Start the desktop application: ``run_gui()`` (used by ``main.py`` and ``dcgui gui``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+from dcgui import __version__
+from dcgui.gui import errors, theme
+
+APP_NAME = "dcgui"
+ORG_NAME = "dcgui"
+ORG_DOMAIN = "dcgui.org"
+
+
+def icon_dir() -> Path:
+    """``resources/icons`` (source checkout, or the bundle's copy; see ``demo.resources_dir``)."""
+    from dcgui.core.demo import resources_dir
+
+    return resources_dir() / "icons"
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    for name in ("dcgui.svg", "dcgui.png"):
+        path = icon_dir() / name
+        if path.is_file():
+            icon.addFile(str(path))
+    return icon
+
+
+def set_app_identity() -> None:
+    """Names QSettings uses for the per-user settings file."""
+    QCoreApplication.setApplicationName(APP_NAME)
+    QCoreApplication.setOrganizationName(ORG_NAME)
+    QCoreApplication.setOrganizationDomain(ORG_DOMAIN)
+    QCoreApplication.setApplicationVersion(__version__)
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication with dcgui's identity, icon and saved theme (reused if one exists)."""
+    existing = QApplication.instance()
+    if existing is None:
+        # Fractional scale factors (125 %, 150 %) as they are: no rounding to whole pixels.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(list(sys.argv[:1] if argv is None else argv) or [APP_NAME])
+    elif isinstance(existing, QApplication):
+        app = existing
+    else:
+        raise RuntimeError("a non-widget Qt application already exists in this process")
+    set_app_identity()
+    app.setApplicationDisplayName(APP_NAME)
+    QGuiApplication.setDesktopFileName(APP_NAME)  # the Wayland / taskbar icon from dcgui.desktop
+    app.setWindowIcon(app_icon())
+    theme.apply_theme(app, persist=False)
+    return app
+
+
+def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | None = None) -> int:
+    """Open the main window; ``demo`` opens (and trains) the demo collection, ``session`` a file.
+
+    Returns the application's exit code.
+    """
+    app = create_application(argv)
+    errors.install_excepthook()
+    from dcgui.gui.main_window import MainWindow
+
+    window = MainWindow(icon=app.windowIcon())
+    window.show()
+    if session:
+        path = Path(session).expanduser()
+        QTimer.singleShot(0, lambda: window.open_session(path))
+    elif demo:
+        QTimer.singleShot(0, window.open_demo)
+    return int(app.exec())

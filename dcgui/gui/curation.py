@@ -1,0 +1,377 @@
+"""Curation actions of the cluster browser: clipboard, file manager, exports.
+
+File operations are planned and performed by ``dcgui.core.curate`` (never overwriting a file);
+this module only shows the plan (a dry run) and runs it on a worker thread with progress.
+Dialogs are opened with ``open()``, not ``exec()``, so no nested event loop runs and tests
+drive them directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QDir, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressDialog,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dcgui.core.control import RunControl
+from dcgui.core.events import PhaseProgress
+from dcgui.gui.worker import GeneratorWorker, WorkerError
+
+if TYPE_CHECKING:
+    from dcgui.core.curate import CurateResult
+    from dcgui.store import SessionStore
+
+Status = Callable[[str], None]
+EXPORT_MODES = {"copy": "Copy the files", "symlink": "Symbolic links to the originals"}
+
+
+# ---------------------------------------------------------------------------------------------
+# clipboard and file manager
+# ---------------------------------------------------------------------------------------------
+def copy_paths_to_clipboard(paths: Sequence[Path]) -> str:
+    """Put one absolute path per line on the clipboard; returns the text."""
+    text = "\n".join(str(p) for p in paths)
+    QGuiApplication.clipboard().setText(text)
+    return text
+
+
+def open_containing_folder(path: Path) -> bool:
+    """Open the folder holding ``path`` in the system file manager (False if none could)."""
+    folder = path if path.is_dir() else path.parent
+    return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
+
+
+# ---------------------------------------------------------------------------------------------
+# export clusters to folders
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ExportPlan:
+    """A dry run of "export clusters to folders": what would be created, nothing touched yet."""
+
+    folder: Path  # the session's photo folder
+    epoch: int
+    out_dir: Path
+    mode: str
+    clusters: list[int]
+    ops: list[tuple[Path, Path]]
+    renamed: int  # destinations that got a _1, _2 ... suffix (a file of that name exists or repeats)
+    left_out: int  # images flagged "exclude" that are not exported
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""  # a target that is refused (no export possible)
+
+    @property
+    def n_files(self) -> int:
+        return len(self.ops)
+
+    @property
+    def n_folders(self) -> int:
+        return len({dst.parent for _, dst in self.ops})
+
+    def summary(self) -> str:
+        if self.error:
+            return self.error
+        n = len(self.clusters)
+        verb = "copied" if self.mode == "copy" else "linked"
+        lines = [
+            f"{n} cluster{'s' if n != 1 else ''}, {self.n_files:,} file{'s' if self.n_files != 1 else ''} "
+            f"will be {verb} into {self.n_folders} folder{'s' if self.n_folders != 1 else ''} of",
+            f"    {self.out_dir}",
+        ]
+        if self.renamed:
+            lines.append(f"{self.renamed:,} name conflict{'s' if self.renamed != 1 else ''}: those files get a _1, _2 … "
+                         "suffix (existing files are never overwritten)")
+        else:
+            lines.append("No name conflicts: no existing file is touched.")
+        if self.left_out:
+            lines.append(f"{self.left_out:,} image{'s' if self.left_out != 1 else ''} flagged “exclude” left out.")
+        lines += self.warnings
+        return "\n".join(lines)
+
+
+def plan_export(store: SessionStore, epoch: int, clusters: Sequence[int], out_dir: Path, mode: str = "copy",
+                leave_out_excluded: bool = True) -> ExportPlan:
+    """Plan exporting ``clusters`` of ``epoch`` into ``out_dir`` (one sub-folder per cluster)."""
+    from dcgui.core import curate
+
+    folder = store.folder
+    out_dir = Path(out_dir)
+    clusters = sorted(set(int(c) for c in clusters))
+    try:
+        warnings = curate.check_target(folder, out_dir, mode)
+    except ValueError as exc:
+        return ExportPlan(folder, epoch, out_dir, mode, clusters, [], 0, 0, [], str(exc))
+    assign = store.assignments(epoch)
+    flags = store.image_flags()
+    excluded = [i for i, f in flags.items() if f == "exclude"] if leave_out_excluded else []
+    names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
+    ops = curate.plan_curation(folder, store.image_paths(), assign, out_dir, clusters=clusters, names=names,
+                               excluded=excluded)
+    chosen = set(clusters)
+    left_out = sum(1 for i in excluded if 0 <= i < assign.size and int(assign[i]) in chosen)
+    renamed = sum(1 for src, dst in ops if src.name != dst.name)
+    return ExportPlan(folder, epoch, out_dir, mode, clusters, ops, renamed, left_out, warnings)
+
+
+def _apply_job(plan: ExportPlan) -> Callable[[RunControl], Generator[Any, None, CurateResult]]:
+    def job(control: RunControl) -> Generator[Any, None, CurateResult]:
+        from dcgui.core import curate
+
+        return (yield from curate.iter_apply(plan.ops, plan.mode, control))
+
+    return job
+
+
+class ExportClustersDialog(QDialog):
+    """Target folder + mode, a live dry-run summary, then the export with progress."""
+
+    def __init__(self, parent: QWidget | None, store: SessionStore, epoch: int, clusters: Sequence[int],
+                 titles: Callable[[int], str] | None = None, status: Status | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export clusters to folders")
+        self.store = store
+        self.epoch = epoch
+        self.clusters = sorted(set(int(c) for c in clusters))
+        self.status = status or (lambda _m: None)
+        self.plan: ExportPlan | None = None
+        self.worker: GeneratorWorker | None = None
+        self.result_: CurateResult | None = None
+        self.progress: QProgressDialog | None = None
+        titles = titles or (lambda c: f"#{c}")
+
+        shown = ", ".join(titles(c) for c in self.clusters[:8]) + (" …" if len(self.clusters) > 8 else "")
+        self.target = QLineEdit(self)
+        self.target.setPlaceholderText("Choose an empty or new folder")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        self.mode = QComboBox(self)
+        for key, text in EXPORT_MODES.items():
+            self.mode.addItem(text, key)
+        self.leave_out = QCheckBox("Leave out images flagged “exclude”", self)
+        self.leave_out.setChecked(True)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setMinimumWidth(460)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
+        export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        assert export_button is not None
+        self.export_button: QPushButton = export_button
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        row = QHBoxLayout()
+        row.addWidget(self.target, 1)
+        row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Clusters", QLabel(f"{shown} (epoch {epoch})", self))
+        form.addRow("Into", row)
+        form.addRow("How", self.mode)
+        form.addRow("", self.leave_out)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.buttons)
+        self.target.textChanged.connect(self.update_plan)
+        self.mode.currentIndexChanged.connect(self.update_plan)
+        self.leave_out.toggled.connect(self.update_plan)
+        self.update_plan()
+
+    def set_target(self, path: Path | str) -> None:
+        self.target.setText(str(path))
+
+    def set_mode(self, mode: str) -> None:
+        self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
+
+    def update_plan(self) -> None:
+        """Recompute the dry run for the current options (lists the target folders only)."""
+        text = self.target.text().strip()
+        if not text:
+            self.plan = None
+            self.summary.setText("Choose the folder to export into: one sub-folder per cluster is created in it.")
+            self.export_button.setEnabled(False)
+            return
+        out = Path(os.path.expanduser(text))
+        if not out.is_absolute():
+            self.plan = None
+            self.summary.setText(f"{text} is not an absolute path: choose the folder with Browse…")
+            self.export_button.setEnabled(False)
+            return
+        self.plan = plan_export(self.store, self.epoch, self.clusters, out, str(self.mode.currentData()),
+                                self.leave_out.isChecked())
+        self.summary.setText(self.plan.summary())
+        self.export_button.setEnabled(not self.plan.error and self.plan.n_files > 0)
+
+    def _browse(self) -> None:
+        start = self.target.text() or str(self.store.folder.parent)
+        chosen = QFileDialog.getExistingDirectory(self, "Export clusters into", start)
+        if chosen:
+            self.set_target(chosen)
+
+    def accept(self) -> None:
+        """Run the planned export on a worker thread (the dialog closes, a progress dialog shows)."""
+        self.update_plan()  # the folder may have changed since the summary was shown
+        plan = self.plan
+        if plan is None or plan.error or not plan.n_files:
+            return
+        super().accept()
+        self.worker = start_export(self.parentWidget(), self.store, plan, self.status, self)
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Tests: block until the export thread has ended."""
+        return self.worker.wait(timeout_ms) if self.worker is not None else True
+
+
+def start_export(parent: QWidget | None, store: SessionStore, plan: ExportPlan, status: Status,
+                 owner: ExportClustersDialog | None = None) -> GeneratorWorker:
+    """Apply ``plan`` on a worker with a progress dialog; record the export in the session."""
+    worker = GeneratorWorker(_apply_job(plan), name="export-clusters", parent=parent)
+    progress = QProgressDialog(f"Exporting {plan.n_files:,} files…", "Stop", 0, max(1, plan.n_files), parent)
+    progress.setWindowTitle("Export clusters")
+    progress.setMinimumDuration(400)  # no flash for a handful of files
+    progress.setAutoClose(False)
+    progress.setAutoReset(False)
+    progress.canceled.connect(worker.stop)
+    if owner is not None:
+        owner.progress = progress
+
+    def on_event(ev: object) -> None:
+        if isinstance(ev, PhaseProgress):
+            progress.setValue(ev.done)
+
+    def on_returned(result: CurateResult) -> None:
+        if owner is not None:
+            owner.result_ = result
+        details = {"epoch": plan.epoch, "clusters": plan.clusters, "mode": plan.mode,
+                   "files": len(result.done), "failed": len(result.failed)}
+        try:
+            store.record_export("clusters", plan.out_dir, details)
+        except Exception as exc:  # the export itself succeeded: only the log entry is missing
+            status(f"Exported, but could not record it in {store.path.name}: {exc}")
+        msg = f"Exported {len(result.done):,} files into {plan.out_dir}"
+        if result.failed:
+            msg += f"; {len(result.failed)} failed (first: {result.failed[0][0].name}: {result.failed[0][1]})"
+            from dcgui.gui.errors import show_error
+
+            lines = "\n".join(f"{src}: {why}" for src, why in result.failed[:50])
+            show_error(parent, f"{len(result.failed)} of {plan.n_files} files could not be exported into "
+                               f"{plan.out_dir}. The others were exported.", title="Export clusters", details=lines)
+        status(msg)
+
+    def on_errored(err: WorkerError) -> None:
+        from dcgui.gui.errors import show_error
+
+        show_error(parent, err, title="Export clusters")
+
+    worker.event.connect(on_event)
+    worker.returned.connect(on_returned)
+    worker.stopped.connect(lambda: status(f"Export into {plan.out_dir} stopped; the files exported so far are kept"))
+    worker.errored.connect(on_errored)
+    worker.finished.connect(progress.close)
+    worker.finished.connect(progress.deleteLater)
+    worker.start()
+    return worker
+
+
+def export_clusters(parent: QWidget, store: SessionStore, epoch: int, clusters: Sequence[int],
+                    status: Status, titles: Callable[[int], str] | None = None) -> ExportClustersDialog:
+    """Open the export dialog (non-blocking); the export starts when the user accepts it."""
+    dialog = ExportClustersDialog(parent, store, epoch, clusters, titles, status)
+    dialog.open()
+    return dialog
+
+
+# ---------------------------------------------------------------------------------------------
+# export assignments as CSV
+# ---------------------------------------------------------------------------------------------
+def assignments_csv_text(store: SessionStore, epoch: int) -> str:
+    """``path,cluster,cluster_name`` for every usable image at ``epoch`` (absolute paths)."""
+    folder = store.folder
+    assign = store.assignments(epoch)
+    names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "cluster", "cluster_name"])
+    for rel, c in zip(store.image_paths(), assign.tolist()):
+        w.writerow([str(folder / rel), c, names.get(c, "")])
+    return buf.getvalue()
+
+
+def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
+    """Ask where to save the CSV (tests replace this)."""
+    path, _ = QFileDialog.getSaveFileName(parent, "Export cluster assignments", str(suggested), "CSV files (*.csv)")
+    if not path:
+        return None
+    out = Path(path)
+    return out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".csv")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: int, status: Status,
+                           path: Path | None = None) -> GeneratorWorker | None:
+    """Write ``path,cluster,cluster_name`` of ``epoch``; asks for the file unless ``path`` is given."""
+    if path is None:
+        suggested = Path(QDir.homePath()) / f"{store.path.stem}_epoch{epoch:03d}_clusters.csv"
+        path = ask_save_path(parent, suggested)
+        if path is None:
+            return None
+    text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+    out = path
+    n_rows = text.count("\n") - 1
+
+    def job(control: RunControl) -> Generator[Any, None, Path]:
+        _write_text_atomic(out, text)
+        return out
+        yield  # pragma: no cover - makes this a generator
+
+    worker = GeneratorWorker(job, name="export-csv", parent=parent)
+
+    def done(_result: object) -> None:
+        try:
+            store.record_export("csv", out, {"epoch": epoch, "rows": n_rows})
+        except Exception as exc:
+            status(f"Wrote {out}, but could not record it in {store.path.name}: {exc}")
+            return
+        status(f"Wrote {n_rows:,} rows to {out}")
+
+    def failed(err: WorkerError) -> None:
+        from dcgui.gui.errors import show_error
+
+        show_error(parent, f"Could not write {out}: {err.message}", title="Export CSV", details=err.details)
+
+    worker.returned.connect(done)
+    worker.errored.connect(failed)
+    worker.start()
+    return worker

@@ -1,0 +1,347 @@
+"""The "New session" dialog: choose a folder, scan it in the background, set up, create.
+
+Scanning runs in a ``GeneratorWorker`` over ``collection.iter_scan`` (with progress and Cancel)
+and ends with the counts and the skipped files with their reasons. The settings form then gets
+the collection's size and class count for its defaults; the devices detected on this machine
+(``device.available_devices()``, which imports torch) are looked up in the same worker, so the
+dialog opens at once. "Create session" writes the ``.dcgui`` file (default: beside the folder,
+named after it) and records the scanned image list.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dcgui.core.control import RunControl
+from dcgui.core.events import PhaseProgress
+from dcgui.gui import errors, theme
+from dcgui.gui.settings_form import SettingsForm
+from dcgui.gui.worker import GeneratorWorker, WorkerError
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from dcgui.core.collection import ScanResult
+
+LAST_FOLDER_KEY = "paths/last_folder"
+LAST_SESSION_DIR_KEY = "paths/last_session_dir"
+SESSION_SUFFIX = ".dcgui"
+
+
+@dataclass(frozen=True)
+class DevicesFound:
+    """Yielded by the scan job before scanning: what ``available_devices()`` detected."""
+
+    devices: list[tuple[str, str]]
+
+
+def scan_job(folder: Path) -> Any:
+    """Factory for the worker: detect devices, then ``iter_scan(folder)``; returns the ScanResult."""
+
+    def job(control: RunControl) -> Generator[Any, None, ScanResult]:
+        from dcgui.core.collection import iter_scan
+        from dcgui.core.device import available_devices
+
+        yield DevicesFound(list(available_devices()))
+        result: ScanResult = yield from iter_scan(folder, control)
+        return result
+
+    return job
+
+
+def default_session_path(folder: Path) -> Path:
+    """``<parent>/<folder name>.dcgui`` beside the folder (``-2``, ``-3``... if taken); the per-user
+    data folder when the parent cannot be written (a read-only card, a system folder)."""
+    folder = Path(folder)
+    parent = folder.parent
+    if not os.access(parent, os.W_OK):
+        import platformdirs
+
+        parent = Path(platformdirs.user_data_dir("dcgui")) / "sessions"
+    name = folder.name or "photos"
+    candidate = parent / f"{name}{SESSION_SUFFIX}"
+    n = 2
+    while candidate.exists() or Path(str(candidate) + ".d").exists():
+        candidate = parent / f"{name}-{n}{SESSION_SUFFIX}"
+        n += 1
+    return candidate
+
+
+class NewSessionDialog(QDialog):
+    """``sessionCreated(str)`` carries the new session file's path once it is written."""
+
+    sessionCreated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, folder: Path | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New session from a folder of images")
+        self.setMinimumWidth(640)
+        self._worker: GeneratorWorker | None = None
+        self._scan: ScanResult | None = None
+        self._devices_known = False
+        self._session_path_edited = False
+        self.created_path: Path | None = None
+
+        # 1. Folder
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("The folder that holds your images (sub-folders included)")
+        self.folder_edit.returnPressed.connect(lambda: self.set_folder(Path(self.folder_edit.text())))
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self.choose_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(choose)
+
+        # 2. Scan
+        self.scan_label = QLabel("Choose a folder to scan.")
+        self.scan_label.setWordWrap(True)
+        self.scan_progress = QProgressBar()
+        self.scan_progress.setTextVisible(False)
+        self.scan_progress.setMaximumHeight(14)
+        self.scan_progress.setVisible(False)
+        self.cancel_scan_button = QPushButton("Cancel scan")
+        self.cancel_scan_button.setVisible(False)
+        self.cancel_scan_button.clicked.connect(self.cancel_scan)
+        scan_row = QHBoxLayout()
+        scan_row.addWidget(self.scan_progress, 1)
+        scan_row.addWidget(self.cancel_scan_button)
+        self.skipped_tree = QTreeWidget()
+        self.skipped_tree.setHeaderLabels(["Skipped file", "Reason"])
+        self.skipped_tree.setRootIsDecorated(False)
+        self.skipped_tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.skipped_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.skipped_tree.setMaximumHeight(130)
+        self.skipped_tree.setVisible(False)
+
+        folder_box = QGroupBox("1. Images")
+        fl = QVBoxLayout(folder_box)
+        fl.addLayout(folder_row)
+        fl.addWidget(self.scan_label)
+        fl.addLayout(scan_row)
+        fl.addWidget(self.skipped_tree)
+
+        # 3. Settings
+        self.form = SettingsForm()
+        self.form.validityChanged.connect(lambda _v: self._update_buttons())
+        settings_box = QGroupBox("2. Training settings")
+        sl = QVBoxLayout(settings_box)
+        sl.addWidget(self.form)
+        self.settings_box = settings_box
+        settings_box.setEnabled(False)
+
+        # 4. Where to save
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("Where the session file (.dcgui) is saved")
+        self.path_edit.textEdited.connect(self._path_edited)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self.choose_session_path)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        self.path_hint = QLabel("A folder named like the file plus “.d” is created beside it for the "
+                                "image cache and checkpoints.")
+        self.path_hint.setWordWrap(True)
+        self.path_hint.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
+        self.start_check = QCheckBox("Start training right away")
+        self.start_check.setChecked(True)
+        save_box = QGroupBox("3. Session file")
+        vl = QVBoxLayout(save_box)
+        vl.addLayout(path_row)
+        vl.addWidget(self.path_hint)
+        vl.addWidget(self.start_check)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.create_button = QPushButton("Create session")
+        self.buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.create_button.setDefault(True)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(folder_box)
+        layout.addWidget(settings_box)
+        layout.addWidget(save_box)
+        layout.addWidget(self.buttons)
+        self._update_buttons()
+        if folder is not None:
+            self.set_folder(Path(folder))
+
+    # ---------------------------------------------------------------------------------------
+    # folder + scan
+    # ---------------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        start = str(QSettings().value(LAST_FOLDER_KEY, str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "Choose the folder of images", start)
+        if folder:
+            self.set_folder(Path(folder))
+
+    def set_folder(self, folder: Path) -> None:
+        """Show ``folder`` and scan it in the background (a running scan is cancelled)."""
+        folder = Path(folder).expanduser()
+        self.cancel_scan()
+        self.folder_edit.setText(str(folder))
+        self._scan = None
+        self.skipped_tree.clear()
+        self.skipped_tree.setVisible(False)
+        self.settings_box.setEnabled(False)
+        QSettings().setValue(LAST_FOLDER_KEY, str(folder.parent if folder.parent != folder else folder))
+        if not self._session_path_edited:
+            self.path_edit.setText(str(default_session_path(folder)))
+        self.scan_label.setText(f"Scanning {folder} …")
+        self.scan_progress.setRange(0, 0)  # busy: the total is unknown while walking folders
+        self.scan_progress.setVisible(True)
+        self.cancel_scan_button.setVisible(True)
+        worker = GeneratorWorker(scan_job(folder), name="scan")
+        worker.event.connect(self._on_scan_event)
+        worker.returned.connect(self._on_scan_done)
+        worker.errored.connect(self._on_scan_error)
+        worker.stopped.connect(lambda: self.scan_label.setText("Scan cancelled. Choose the folder again to rescan."))
+        worker.finished.connect(self._on_scan_finished)
+        self._worker = worker
+        self._update_buttons()
+        worker.start()
+
+    def cancel_scan(self) -> None:
+        if self._worker is not None and self._worker.is_running:
+            self._worker.stop()
+
+    @property
+    def scanning(self) -> bool:
+        return self._worker is not None and self._worker.is_running
+
+    @property
+    def scan_result(self) -> ScanResult | None:
+        return self._scan
+
+    def _on_scan_event(self, ev: object) -> None:
+        if isinstance(ev, DevicesFound):
+            self.form.set_devices(ev.devices)
+            self._devices_known = True
+        elif isinstance(ev, PhaseProgress):
+            self.scan_label.setText(f"Scanning {self.folder_edit.text()} … {ev.done:,} images found")
+
+    def _on_scan_done(self, result: ScanResult) -> None:
+        self._scan = result
+        n = len(result.images)
+        n_classes = len(result.label_names)
+        parts = [f"{n:,} image{'s' if n != 1 else ''} found"]
+        if n_classes:
+            parts.append(f"in {n_classes} class folders (used as labels to measure NMI)")
+        if result.skipped:
+            parts.append(f"{len(result.skipped):,} file{'s' if len(result.skipped) != 1 else ''} skipped (listed below)")
+        self.scan_label.setText("; ".join(parts) + ".")
+        for path, reason in result.skipped:
+            item = QTreeWidgetItem([path, reason])
+            item.setToolTip(0, path)
+            item.setToolTip(1, reason)
+            self.skipped_tree.addTopLevelItem(item)
+        self.skipped_tree.setVisible(bool(result.skipped))
+        self.form.set_collection(n, n_classes or None)
+        self.settings_box.setEnabled(True)
+
+    def _on_scan_error(self, err: WorkerError) -> None:
+        # A folder without images is an expected outcome: say it inline, keep the dialog usable.
+        self.scan_label.setText(err.message)
+        self.scan_label.setStyleSheet(f"color: {theme.error_colour(self.palette()).name()};")
+        if not err.user_facing:
+            errors.show_error(self, err, "Scanning the folder failed")
+
+    def _on_scan_finished(self) -> None:
+        self.scan_progress.setVisible(False)
+        self.cancel_scan_button.setVisible(False)
+        if self._scan is not None:
+            self.scan_label.setStyleSheet("")
+        self._update_buttons()
+
+    # ---------------------------------------------------------------------------------------
+    # session file
+    # ---------------------------------------------------------------------------------------
+    def _path_edited(self, _text: str) -> None:
+        self._session_path_edited = True
+        self._update_buttons()
+
+    def choose_session_path(self) -> None:
+        start = self.path_edit.text() or str(QSettings().value(LAST_SESSION_DIR_KEY, str(Path.home())))
+        path, _ = QFileDialog.getSaveFileName(self, "Save the session as", start, "dcgui session (*.dcgui)")
+        if path:
+            if not path.endswith(SESSION_SUFFIX):
+                path += SESSION_SUFFIX
+            self.path_edit.setText(path)
+            self._session_path_edited = True
+            self._update_buttons()
+
+    def session_path(self) -> Path:
+        text = self.path_edit.text().strip()
+        path = Path(text).expanduser()
+        if text and path.suffix != SESSION_SUFFIX:
+            path = path.with_name(path.name + SESSION_SUFFIX)
+        return path
+
+    def _update_buttons(self) -> None:
+        ok = (self._scan is not None and not self.scanning and self.form.is_valid
+              and bool(self.path_edit.text().strip()))
+        self.create_button.setEnabled(ok)
+
+    # ---------------------------------------------------------------------------------------
+    # accept / reject
+    # ---------------------------------------------------------------------------------------
+    def accept(self) -> None:
+        if self._scan is None or self.scanning:
+            return
+        cfg = self.form.config()
+        if cfg is None:
+            return  # the form already shows why
+        path = self.session_path()
+        try:
+            from dcgui.store import SessionStore
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store = SessionStore.create(path, self._scan.folder, cfg)
+            try:
+                store.set_images(self._scan.images, self._scan.skipped, self._scan.label_names)
+            finally:
+                store.close()
+        except Exception as exc:
+            errors.show_error(self, exc, "Creating the session failed")
+            return
+        QSettings().setValue(LAST_SESSION_DIR_KEY, str(path.parent))
+        self.created_path = path
+        self.sessionCreated.emit(str(path))
+        super().accept()
+
+    def reject(self) -> None:
+        self.cancel_scan()
+        super().reject()
+
+    def done(self, result: int) -> None:
+        self.cancel_scan()
+        super().done(result)
+
+    def keyPressEvent(self, event: Any) -> None:
+        # Enter in the folder field rescans; it must not also press "Create session".
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.folder_edit.hasFocus():
+            return
+        super().keyPressEvent(event)

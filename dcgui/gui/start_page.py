@@ -1,0 +1,238 @@
+"""The start page: recent sessions and the three ways in (new, demo, open).
+
+Recent sessions are kept in QSettings (path + when last opened). Each row also shows how many
+epochs the file holds, read through a read-only connection when the page is refreshed; files that
+no longer exist are greyed out and say so, and can be removed from the list.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QFont, QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCommandLinkButton,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dcgui import __version__
+from dcgui.gui import theme
+
+RECENT_KEY = "recent/sessions"
+MAX_RECENT = 12
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclass(frozen=True)
+class RecentEntry:
+    path: Path
+    last_opened: str  # ISO timestamp (local time)
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+
+class RecentSessions:
+    """The recent-session list in QSettings, newest first, at most ``MAX_RECENT``."""
+
+    @staticmethod
+    def entries() -> list[RecentEntry]:
+        raw = QSettings().value(RECENT_KEY, "[]")
+        try:
+            items = json.loads(raw if isinstance(raw, str) else "[]")
+        except json.JSONDecodeError:
+            items = []
+        out = []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                out.append(RecentEntry(Path(item["path"]), str(item.get("last_opened", ""))))
+        return out
+
+    @staticmethod
+    def _save(entries: list[RecentEntry]) -> None:
+        data = [{"path": str(e.path), "last_opened": e.last_opened} for e in entries[:MAX_RECENT]]
+        QSettings().setValue(RECENT_KEY, json.dumps(data))
+
+    @classmethod
+    def add(cls, path: Path) -> None:
+        path = Path(path).absolute()
+        now = _dt.datetime.now().isoformat(timespec="seconds")
+        rest = [e for e in cls.entries() if e.path != path]
+        cls._save([RecentEntry(path, now), *rest])
+
+    @classmethod
+    def remove(cls, path: Path) -> None:
+        path = Path(path).absolute()
+        cls._save([e for e in cls.entries() if e.path != path])
+
+
+def session_summary(path: Path) -> tuple[str, str]:
+    """(epochs text, tooltip) for a session file, read-only; never raises."""
+    if not path.is_file():
+        return "—", f"{path} no longer exists (moved or deleted)"
+    try:
+        from dcgui.store import SessionStore
+
+        with SessionStore.open(path, readonly=True) as store:
+            last = store.last_epoch()
+            target = store.config.epochs
+            n = store.n_images
+        return f"{last} / {target}", f"{path}\n{n:,} images, {last} of {target} epochs trained"
+    except Exception as exc:  # a damaged or newer file: show it, let opening explain in full
+        return "?", f"{path}\ncannot be read: {exc}"
+
+
+def _when(iso: str) -> str:
+    try:
+        t = _dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    today = _dt.date.today()
+    if t.date() == today:
+        return f"today {t:%H:%M}"
+    if (today - t.date()).days == 1:
+        return f"yesterday {t:%H:%M}"
+    return f"{t:%Y-%m-%d %H:%M}"
+
+
+class StartPage(QWidget):
+    """Signals: ``newSessionRequested()``, ``openDemoRequested()``, ``openSessionRequested()``
+    (show a file chooser), ``openRecentRequested(str)`` (a path)."""
+
+    newSessionRequested = Signal()
+    openDemoRequested = Signal()
+    openSessionRequested = Signal()
+    openRecentRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, icon: QIcon | None = None) -> None:
+        super().__init__(parent)
+        logo = QLabel()
+        if icon is not None and not icon.isNull():
+            logo.setPixmap(icon.pixmap(QSize(96, 96)))
+        title = QLabel("dcgui")
+        f = QFont(title.font())
+        f.setPointSizeF(f.pointSizeF() * 2.2)
+        f.setBold(True)
+        title.setFont(f)
+        tagline = QLabel("DeepCluster on your own photos: train a network without labels, "
+                         "watch its clusters form, browse, curate and export.")
+        tagline.setWordWrap(True)
+        version = QLabel(f"version {__version__}")
+        version.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
+
+        self.new_button = QCommandLinkButton("New session from folder…",
+                                             "Pick a folder of images; dcgui scans it and suggests settings.")
+        self.demo_button = QCommandLinkButton("Open demo collection",
+                                              "4,000 Fashion-MNIST images in 10 classes: see NMI rise within minutes.")
+        self.open_button = QCommandLinkButton("Open session…", "Continue a .dcgui session file.")
+        self.new_button.clicked.connect(self.newSessionRequested)
+        self.demo_button.clicked.connect(self.openDemoRequested)
+        self.open_button.clicked.connect(self.openSessionRequested)
+
+        left = QVBoxLayout()
+        head = QHBoxLayout()
+        head.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
+        titles = QVBoxLayout()
+        titles.addWidget(title)
+        titles.addWidget(version)
+        titles.addStretch(1)
+        head.addLayout(titles, 1)
+        left.addLayout(head)
+        left.addWidget(tagline)
+        left.addSpacing(16)
+        left.addWidget(self.new_button)
+        left.addWidget(self.demo_button)
+        left.addWidget(self.open_button)
+        left.addStretch(1)
+
+        recent_title = QLabel("Recent sessions")
+        rf = QFont(recent_title.font())
+        rf.setBold(True)
+        rf.setPointSizeF(rf.pointSizeF() * 1.2)
+        recent_title.setFont(rf)
+        self.recent_tree = QTreeWidget()
+        self.recent_tree.setHeaderLabels(["Session", "Epochs", "Last opened", "Folder"])
+        self.recent_tree.setRootIsDecorated(False)
+        self.recent_tree.setAlternatingRowColors(True)
+        self.recent_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.recent_tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.recent_tree.itemActivated.connect(self._activated)
+        self.recent_tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.recent_tree.customContextMenuRequested.connect(self._context_menu)
+        self.empty_label = QLabel("No recent sessions yet. Start with the demo collection or a folder of your photos.")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
+        right = QVBoxLayout()
+        right.addWidget(recent_title)
+        right.addWidget(self.recent_tree, 1)
+        right.addWidget(self.empty_label)
+        hint = QLabel("Double-click to open · right-click to remove from the list")
+        hint.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
+        right.addWidget(hint)
+        self.hint_label = hint
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(32, 28, 32, 28)
+        layout.setSpacing(32)
+        layout.addLayout(left, 2)
+        layout.addLayout(right, 3)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the recent list (and each file's epochs)."""
+        self.recent_tree.clear()
+        muted = theme.muted_colour(self.palette())
+        entries = RecentSessions.entries()
+        for e in entries:
+            epochs, tip = session_summary(e.path)
+            name = e.path.name.removesuffix(".dcgui")
+            item = QTreeWidgetItem([name, epochs, _when(e.last_opened), str(e.path.parent)])
+            item.setData(0, PATH_ROLE, str(e.path))
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignCenter)
+            for col in range(4):
+                item.setToolTip(col, tip)
+            if not e.exists:
+                for col in range(4):
+                    item.setForeground(col, muted)
+                item.setText(0, f"{name} (missing)")
+            self.recent_tree.addTopLevelItem(item)
+        self.empty_label.setVisible(not entries)
+        self.hint_label.setVisible(bool(entries))
+
+    def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        self.openRecentRequested.emit(str(item.data(0, PATH_ROLE)))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.recent_tree.itemAt(pos)
+        if item is None:
+            return
+        path = Path(str(item.data(0, PATH_ROLE)))
+        menu = QMenu(self)
+        open_action = QAction("Open", menu)
+        open_action.setEnabled(path.is_file())
+        remove_action = QAction("Remove from list", menu)
+        menu.addAction(open_action)
+        menu.addAction(remove_action)
+        chosen = menu.exec(self.recent_tree.viewport().mapToGlobal(pos))
+        if chosen is open_action:
+            self.openRecentRequested.emit(str(path))
+        elif chosen is remove_action:
+            RecentSessions.remove(path)
+            self.refresh()

@@ -1,0 +1,454 @@
+"""Start / pause / resume / stop training, with progress for the phase and the run.
+
+The panel owns the training ``GeneratorWorker`` (``worker.training_job``: its own SessionStore in
+its thread, ``runner.iter_train``) and turns its events into two progress bars, images per
+second, an ETA and a status line. Per-event work is a few label updates, so the GUI thread stays
+free while torch trains. Every finished epoch is re-emitted as ``epochFinished`` for the views,
+every error as ``errorOccurred`` for the window's error dialog.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QSpinBox,
+    QStyle,
+    QToolButton,
+    QWidget,
+)
+
+from dcgui.core.events import (
+    PHASE_CACHE,
+    PHASE_CLUSTERING,
+    PHASE_FEATURES,
+    PHASE_SCAN,
+    PHASE_TRAINING,
+    CollectionReady,
+    EpochFinished,
+    Finished,
+    Message,
+    PhaseProgress,
+    Stopped,
+)
+from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
+PHASE_TEXT = {
+    PHASE_SCAN: "Scanning the folder",
+    PHASE_CACHE: "Decoding images into the cache",
+    PHASE_FEATURES: "Computing features",
+    PHASE_CLUSTERING: "k-means clustering",
+    PHASE_TRAINING: "Training",
+}
+# Share of an epoch's time per phase until a finished epoch gives real numbers.
+_DEFAULT_WEIGHTS = {PHASE_FEATURES: 0.25, PHASE_CLUSTERING: 0.1, PHASE_TRAINING: 0.65}
+_EPOCH_PHASES = (PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h} h {m:02d} min"
+    if m:
+        return f"{m} min {s:02d} s"
+    return f"{s} s"
+
+
+class TrainingPanel(QWidget):
+    """Signals: ``stateChanged(str)`` (idle/running/paused/stopping), ``epochFinished(object)``,
+    ``collectionReady(object)``, ``runEnded(str)`` ("finished", "stopped" or "error"),
+    ``errorOccurred(object)`` (a ``WorkerError``), ``message(str)``."""
+
+    stateChanged = Signal(str)
+    epochFinished = Signal(object)
+    collectionReady = Signal(object)
+    runEnded = Signal(str)
+    errorOccurred = Signal(object)
+    message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._path: Path | None = None
+        self._store: SessionStore | None = None
+        self._readonly = False
+        self._worker: GeneratorWorker | None = None
+        self._state = IDLE
+        self._last_epoch = 0
+        self._target = 0
+        self._weights = dict(_DEFAULT_WEIGHTS)
+        self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
+        self._current_epoch = 0
+        self._run_start_units: float | None = None
+        self._run_start_time = 0.0
+        self._end_reason = ""
+
+        style = self.style()
+        self.start_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training", self)
+        self.start_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.start_action.triggered.connect(self.start_or_resume)
+        self.pause_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause", self)
+        self.pause_action.setShortcut(QKeySequence("Ctrl+P"))
+        self.pause_action.setToolTip("Pause after the current batch (Ctrl+P); nothing is lost")
+        self.pause_action.triggered.connect(self.pause)
+        self.stop_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop", self)
+        self.stop_action.setShortcut(QKeySequence("Ctrl+."))
+        self.stop_action.setToolTip("Stop after the current batch (Ctrl+.); finished epochs are kept "
+                                    "and training can be resumed later")
+        self.stop_action.triggered.connect(self.stop)
+        for action in (self.start_action, self.pause_action, self.stop_action):
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            self.addAction(action)
+
+        def tool(action: QAction) -> QToolButton:
+            b = QToolButton()
+            b.setDefaultAction(action)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+            return b
+
+        self.start_button = tool(self.start_action)
+        self.pause_button = tool(self.pause_action)
+        self.stop_button = tool(self.stop_action)
+
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 100_000)
+        self.epochs_spin.setPrefix("until epoch ")
+        self.epochs_spin.setToolTip("Train until this many epochs are done in total (the session's "
+                                    "setting is updated when training starts)")
+        self.epochs_spin.valueChanged.connect(lambda _v: self._update_actions())
+
+        self.status_label = QLabel("No session open.")
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.speed_label = QLabel("")
+        self.eta_label = QLabel("")
+        for label in (self.speed_label, self.eta_label):
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+        self.phase_label = QLabel("Phase")
+        self.phase_bar = QProgressBar()
+        self.phase_bar.setFormat("%p%")
+        self.epoch_label = QLabel("Run")
+        self.epoch_bar = QProgressBar()
+        self.epoch_bar.setRange(0, 1000)
+        self.epoch_bar.setFormat("")
+        for bar in (self.phase_bar, self.epoch_bar):
+            bar.setMaximumHeight(18)
+
+        top = QHBoxLayout()
+        top.addWidget(self.start_button)
+        top.addWidget(self.pause_button)
+        top.addWidget(self.stop_button)
+        top.addWidget(self.epochs_spin)
+        top.addSpacing(8)
+        top.addWidget(self.status_label, 1)
+        top.addWidget(self.speed_label)
+        top.addSpacing(8)
+        top.addWidget(self.eta_label)
+        bars = QGridLayout()
+        bars.addWidget(self.phase_label, 0, 0)
+        bars.addWidget(self.phase_bar, 0, 1)
+        bars.addWidget(self.epoch_label, 1, 0)
+        bars.addWidget(self.epoch_bar, 1, 1)
+        bars.setColumnStretch(1, 1)
+        bars.setColumnMinimumWidth(0, 260)
+        layout = QGridLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(top, 0, 0)
+        layout.addLayout(bars, 1, 0)
+        self._reset_progress()
+        self._update_actions()
+
+    # ---------------------------------------------------------------------------------------
+    # session
+    # ---------------------------------------------------------------------------------------
+    def set_session(self, path: Path | None, store: SessionStore | None, readonly: bool = False) -> None:
+        """Show ``store`` (the GUI thread's connection); training opens its own connection to ``path``."""
+        if self.is_busy:
+            raise RuntimeError("stop training before switching sessions")
+        self._path = Path(path) if path is not None else None
+        self._store = store
+        self._readonly = readonly
+        self._weights = dict(_DEFAULT_WEIGHTS)
+        if store is not None:
+            self._last_epoch = store.last_epoch()
+            target = store.config.epochs
+            self._target = target if target > self._last_epoch else self._last_epoch + target
+            self.epochs_spin.setValue(self._target)
+            epochs = store.epochs()
+            if epochs:
+                self._learn_weights(epochs[-1])
+        else:
+            self._last_epoch = self._target = 0
+        self._reset_progress()
+        self._set_status(self._idle_text())
+        self._update_actions()
+
+    def sync_epochs(self, last_epoch: int) -> None:
+        """The store now holds ``last_epoch`` epochs (from our run or another process)."""
+        self._last_epoch = last_epoch
+        if self._state == IDLE:
+            if self.epochs_spin.value() <= last_epoch and self._store is not None:
+                self.epochs_spin.setValue(last_epoch + self._store.config.epochs)
+            self._set_status(self._idle_text())
+            self._show_run_progress(0.0)
+        self._update_actions()
+
+    def _idle_text(self) -> str:
+        if self._store is None:
+            return "No session open."
+        n = self._last_epoch
+        target = self._store.config.epochs
+        if self._readonly:
+            return f"{n} epoch{'s' if n != 1 else ''} trained. Opened read-only: training is off."
+        if n == 0:
+            return "Not trained yet. Press Start training (Ctrl+Enter)."
+        if n < target:
+            return f"{n} of {target} epochs trained. Resume training to continue from epoch {n + 1}."
+        return f"{n} epochs trained. Raise “until epoch” and resume to train more."
+
+    # ---------------------------------------------------------------------------------------
+    # control
+    # ---------------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def is_busy(self) -> bool:
+        """A training worker exists and has not finished (running, paused or stopping)."""
+        return self._worker is not None and self._worker.is_running
+
+    @property
+    def worker(self) -> GeneratorWorker | None:
+        return self._worker
+
+    def start_or_resume(self) -> None:
+        if self._state == PAUSED:
+            self.resume()
+        elif self._state == IDLE:
+            self.start()
+
+    def start(self, epochs: int | None = None) -> bool:
+        """Start (or continue) training up to ``epochs`` in total (default: the spin box)."""
+        if self.is_busy or self._path is None or self._readonly:
+            return False
+        target = int(epochs if epochs is not None else self.epochs_spin.value())
+        if target <= self._last_epoch:
+            target = self._last_epoch + 1
+        self.epochs_spin.setValue(target)
+        self._target = target
+        worker = GeneratorWorker(training_job(self._path, target), name="training", close_on_stop=False)
+        worker.event.connect(self._on_event)
+        worker.paused.connect(lambda: self._set_state(PAUSED))
+        worker.resumed.connect(lambda: self._set_state(RUNNING))
+        worker.stopped.connect(self._on_stopped)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._end_reason = ""
+        self._run_start_units = None
+        self._reset_progress()
+        self._set_status("Preparing: scanning the folder and decoding new images…")
+        self._set_state(RUNNING)
+        worker.start()
+        return True
+
+    def pause(self) -> None:
+        if self._worker is not None and self._state == RUNNING:
+            self._worker.pause()
+            self._set_status("Pausing after the current batch…")
+
+    def resume(self) -> None:
+        if self._worker is not None and self._state == PAUSED:
+            self._worker.resume()
+
+    def toggle_pause(self) -> None:
+        if self._state == PAUSED:
+            self.resume()
+        else:
+            self.pause()
+
+    def stop(self) -> None:
+        """Stop at the next batch; the last finished epoch stays saved (``runEnded`` follows)."""
+        if self._worker is not None and self._worker.is_running and self._state != STOPPING:
+            self._worker.stop()
+            self._set_state(STOPPING)
+            self._set_status("Stopping after the current batch… finished epochs are saved.")
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        return self._worker.wait(timeout_ms) if self._worker is not None else True
+
+    # ---------------------------------------------------------------------------------------
+    # events (GUI thread, keep them cheap)
+    # ---------------------------------------------------------------------------------------
+    def _on_event(self, ev: object) -> None:
+        if isinstance(ev, PhaseProgress):
+            self._on_progress(ev)
+        elif isinstance(ev, EpochFinished):
+            m = ev.metrics
+            self._last_epoch = m.epoch
+            self._learn_weights(m)
+            self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
+            nmi = f", NMI(t−1, t) {m.nmi_prev:.3f}" if m.nmi_prev is not None else ""
+            self._set_status(f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
+                             f" (loss {m.loss:.3f}{nmi}).")
+            self._show_run_progress(0.0)
+            self.epochFinished.emit(ev)
+        elif isinstance(ev, CollectionReady):
+            skipped = f", {len(ev.skipped):,} skipped" if ev.skipped else ""
+            self._set_status(f"{ev.n_images:,} images ready{skipped}. Starting epoch {self._last_epoch + 1}…")
+            self.collectionReady.emit(ev)
+        elif isinstance(ev, Message):
+            self._set_status(ev.text)
+            self.message.emit(ev.text)
+        elif isinstance(ev, Stopped | Finished):
+            self._last_epoch = ev.last_completed_epoch
+
+    def _on_progress(self, ev: PhaseProgress) -> None:
+        phase = ev.phase
+        self.phase_bar.setFormat("%p%")
+        if ev.total > 0:
+            self.phase_bar.setRange(0, ev.total)
+            self.phase_bar.setValue(min(ev.done, ev.total))
+        else:
+            self.phase_bar.setRange(0, 0)  # busy indicator: total unknown (scanning)
+        unit = "iterations" if phase == PHASE_CLUSTERING else "images"
+        if phase == PHASE_SCAN:
+            text = f"{PHASE_TEXT[phase]}: {ev.done:,} images found"
+        elif phase == PHASE_CACHE:
+            text = f"{PHASE_TEXT[phase]}: {ev.done:,} / {ev.total:,}"
+        else:
+            text = f"Epoch {ev.epoch}/{self._target} · {PHASE_TEXT.get(phase, phase)}"
+            if phase != PHASE_CLUSTERING:
+                text += f": {ev.done:,} / {ev.total:,} {unit}"
+        self.phase_label.setText(text)
+        if ev.images_per_second > 0:
+            self.speed_label.setText(f"{ev.images_per_second:,.0f} images/s")
+        if phase in _EPOCH_PHASES:
+            self._current_epoch = ev.epoch
+            self._phase_frac[phase] = ev.done / ev.total if ev.total else 0.0
+            order = _EPOCH_PHASES.index(phase)
+            for p in _EPOCH_PHASES[:order]:  # earlier phases of this epoch are complete
+                self._phase_frac[p] = 1.0
+            frac = sum(self._weights[p] * self._phase_frac[p] for p in _EPOCH_PHASES)
+            self._show_run_progress(frac)
+            if self._state == RUNNING and self.status_label.text().startswith(("Preparing", "Resuming")):
+                self._set_status(f"Training epoch {ev.epoch} of {self._target}.")
+
+    def _show_run_progress(self, frac: float) -> None:
+        done_units = self._last_epoch + min(max(frac, 0.0), 1.0)
+        target = max(self._target, 1)
+        self.epoch_bar.setValue(int(1000 * min(done_units / target, 1.0)))
+        self.epoch_bar.setFormat(f"{self._last_epoch} / {self._target} epochs")
+        self.epoch_label.setText(f"Run: epoch {min(self._last_epoch + 1, self._target)} of {self._target}"
+                                 if self._state in (RUNNING, PAUSED) else "Run")
+        if self._state != RUNNING:
+            return
+        now = time.monotonic()
+        if self._run_start_units is None:
+            self._run_start_units, self._run_start_time = done_units, now
+            return
+        gained = done_units - self._run_start_units
+        elapsed = now - self._run_start_time
+        if gained > 0.02 and elapsed > 1.0:
+            eta = elapsed / gained * (self._target - done_units)
+            self.eta_label.setText(f"ETA {format_duration(eta)}")
+
+    def _learn_weights(self, m: object) -> None:
+        secs = {PHASE_FEATURES: getattr(m, "seconds_features", 0.0),
+                PHASE_CLUSTERING: getattr(m, "seconds_clustering", 0.0),
+                PHASE_TRAINING: getattr(m, "seconds_training", 0.0)}
+        total = sum(secs.values())
+        if total > 0:
+            self._weights = {p: s / total for p, s in secs.items()}
+
+    def _on_stopped(self) -> None:
+        self._end_reason = "stopped"
+        self._set_status(f"Stopped. Epoch {self._last_epoch} is saved; resume training to continue.")
+
+    def _on_returned(self, _value: object) -> None:
+        self._end_reason = "finished"
+        self._set_status(f"Finished: {self._last_epoch} epochs trained.")
+
+    def _on_errored(self, err: WorkerError) -> None:
+        self._end_reason = "error"
+        first = err.message.splitlines()[0] if err.message else "error"
+        self._set_status(f"Training stopped with an error: {first}")
+        self.errorOccurred.emit(err)
+
+    def _on_finished(self) -> None:
+        reason = self._end_reason or "finished"
+        self._set_state(IDLE)
+        self.speed_label.setText("")
+        self.eta_label.setText("")
+        self.phase_bar.setRange(0, 1)
+        self.phase_bar.setValue(0)
+        self.phase_bar.setFormat("")
+        self.phase_label.setText("Phase")
+        self._show_run_progress(0.0)
+        self.runEnded.emit(reason)
+
+    # ---------------------------------------------------------------------------------------
+    # display
+    # ---------------------------------------------------------------------------------------
+    def _reset_progress(self) -> None:
+        self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
+        self.phase_bar.setRange(0, 1)
+        self.phase_bar.setValue(0)
+        self.phase_bar.setFormat("")
+        self.phase_label.setText("Phase")
+        self.speed_label.setText("")
+        self.eta_label.setText("")
+        self._show_run_progress(0.0)
+
+    def _set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.status_label.setToolTip(text)
+
+    def _set_state(self, state: str) -> None:
+        if state == self._state:
+            return
+        if state == PAUSED:
+            self._set_status("Paused. Resume (Ctrl+Enter) continues from the same batch.")
+            self.eta_label.setText("")
+            self._run_start_units = None
+        elif state == RUNNING and self._state == PAUSED:
+            self._set_status("Resuming…")
+        self._state = state
+        self._update_actions()
+        self.stateChanged.emit(state)
+
+    def _update_actions(self) -> None:
+        has_session = self._path is not None and self._store is not None and not self._readonly
+        s = self._state
+        if s == PAUSED:
+            self.start_action.setText("Resume")
+            self.start_action.setToolTip("Resume training (Ctrl+Enter)")
+        elif self._last_epoch > 0:
+            self.start_action.setText("Resume training")
+            self.start_action.setToolTip(f"Continue from epoch {self._last_epoch + 1} (Ctrl+Enter)")
+        else:
+            self.start_action.setText("Start training")
+            self.start_action.setToolTip("Start training (Ctrl+Enter)")
+        self.start_action.setEnabled(has_session and s in (IDLE, PAUSED))
+        self.pause_action.setEnabled(s == RUNNING)
+        self.stop_action.setEnabled(s in (RUNNING, PAUSED))
+        self.epochs_spin.setEnabled(has_session and s == IDLE)
+        self.epochs_spin.setMinimum(max(1, self._last_epoch + 1) if s == IDLE else 1)

@@ -1,0 +1,155 @@
+"""dcgui.core.curate on real files: plans never collide, applying never replaces or deletes a file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dcgui.core.curate import apply_curation, check_target, cluster_folder_name, iter_apply, plan_curation
+from dcgui.core.events import PhaseProgress
+
+
+def make_folder(root: Path) -> tuple[Path, list[str]]:
+    folder = root / "photos"
+    paths = ["a/x.jpg", "b/x.jpg", "b/X.JPG", "c/y.png", "c/z.png", "top.gif"]
+    for p in paths:
+        (folder / p).parent.mkdir(parents=True, exist_ok=True)
+        (folder / p).write_bytes(f"pixels of {p}".encode())
+    return folder, paths
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (None, "cluster_0042"),
+        ("", "cluster_0042"),
+        ("  Beach / sea: 2024?  ", "Beach _ sea_ 2024_"),
+        ("..", "cluster_0042"),
+        ("...hidden.", "hidden"),
+        ("CON", "CON_"),
+        ("nul.txt", "nul.txt_"),
+        ("tab\tand\nnewline", "tab_and_newline"),
+        ("x" * 200, "x" * 80),
+        ("Café", "Café"),
+    ],
+)
+def test_cluster_folder_names_are_safe(name: str | None, expected: str) -> None:
+    assert cluster_folder_name(42, name) == expected
+
+
+def test_plan_names_never_collide(tmp_path: Path) -> None:
+    folder, paths = make_folder(tmp_path)
+    out = tmp_path / "sorted"
+    (out / "cluster_0001").mkdir(parents=True)
+    (out / "cluster_0001" / "x.jpg").write_bytes(b"user file")  # already there: must not be reused
+    assign = np.array([1, 1, 1, 2, 3, 2])
+    ops = plan_curation(folder, paths, assign, out, names={3: "Pets"}, excluded=[5])
+    assert ops == [
+        (folder / "a/x.jpg", out / "cluster_0001" / "x_1.jpg"),
+        (folder / "b/x.jpg", out / "cluster_0001" / "x_2.jpg"),
+        (folder / "b/X.JPG", out / "cluster_0001" / "X_3.JPG"),  # case-insensitive file systems
+        (folder / "c/y.png", out / "cluster_0002" / "y.png"),
+        (folder / "c/z.png", out / "Pets" / "z.png"),
+    ]
+    # A subset of clusters, and two clusters the user gave the same name share a folder.
+    ops = plan_curation(folder, paths, assign, out, clusters=[2, 3], names={2: "Pets", 3: "Pets"})
+    assert sorted(dst.name for _, dst in ops) == ["top.gif", "y.png", "z.png"]
+    assert {dst.parent for _, dst in ops} == {out / "Pets"}
+    with pytest.raises(ValueError, match="must match"):
+        plan_curation(folder, paths, assign[:3], out)
+
+
+def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
+    folder, paths = make_folder(tmp_path)
+    out = tmp_path / "sorted"
+    assign = np.array([0, 0, 1, 1, 1, 0])
+    ops = plan_curation(folder, paths, assign, out)
+    # A file appears at a planned destination after planning: it must survive.
+    (out / "cluster_0000").mkdir(parents=True)
+    (out / "cluster_0000" / "x.jpg").write_bytes(b"arrived later")
+    before = snapshot(folder)
+    events = []
+    gen = iter_apply(ops, "copy")
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert all(isinstance(e, PhaseProgress) and e.phase == "curate" for e in events)
+    assert events[-1].done == events[-1].total == len(ops)
+    assert snapshot(folder) == before  # sources untouched
+    assert (out / "cluster_0000" / "x.jpg").read_bytes() == b"arrived later"
+    assert len(result.done) == len(paths) and not result.failed
+    for src, dst in result.done:
+        assert dst.read_bytes() == src.read_bytes()
+        assert dst.stat().st_mtime_ns == src.stat().st_mtime_ns  # metadata copied too
+    moved_name = dict(result.done)[folder / "a/x.jpg"]
+    assert moved_name.name == "x_1.jpg"
+    # Running the same plan again adds suffixed copies and replaces nothing.
+    first = snapshot(out)
+    again = apply_curation(ops, "copy")
+    assert all(dst.name != planned.name for (_, dst), (_, planned) in zip(again.done, ops))
+    assert {k: v for k, v in snapshot(out).items() if k in first} == first
+
+
+def test_symlink(tmp_path: Path) -> None:
+    folder, paths = make_folder(tmp_path)
+    ops = plan_curation(folder, paths, np.zeros(len(paths), int), tmp_path / "links")
+    result = apply_curation(ops, "symlink")
+    assert len(result.done) == len(paths)
+    for src, dst in result.done:
+        assert dst.is_symlink() and Path(os.readlink(dst)) == src.absolute()
+        assert dst.read_bytes() == src.read_bytes()
+
+
+def test_move_moves_only_planned_files(tmp_path: Path) -> None:
+    folder, paths = make_folder(tmp_path)
+    (folder / "notes.txt").write_text("not an image, not in the plan")
+    out = tmp_path / "sorted"
+    (out / "cluster_0001").mkdir(parents=True)
+    (out / "cluster_0001" / "y.png").write_bytes(b"user file")
+    contents = {p: (folder / p).read_bytes() for p in paths}
+    assign = np.array([0, 0, 0, 1, 1, 1])
+    ops = plan_curation(folder, paths, assign, out, excluded=[4])
+    result = apply_curation(ops, "move")
+    assert not result.failed and len(result.done) == 5
+    for src, dst in result.done:
+        assert not src.exists()
+        assert dst.read_bytes() == contents[str(src.relative_to(folder))]
+    assert (folder / "c/z.png").read_bytes() == contents["c/z.png"]  # excluded: stays
+    assert (folder / "notes.txt").read_text() == "not an image, not in the plan"
+    assert (out / "cluster_0001" / "y.png").read_bytes() == b"user file"
+    assert (folder / "a").is_dir()  # emptied folders are not deleted either
+
+
+def test_missing_source_is_reported_and_others_continue(tmp_path: Path) -> None:
+    folder, paths = make_folder(tmp_path)
+    ops = plan_curation(folder, paths, np.zeros(len(paths), int), tmp_path / "out")
+    (folder / "c/y.png").unlink()
+    result = apply_curation(ops, "copy")
+    assert [src for src, _ in result.failed] == [folder / "c/y.png"]
+    assert "No such file" in result.failed[0][1]
+    assert len(result.done) == len(paths) - 1
+
+
+def test_targets(tmp_path: Path) -> None:
+    folder, _ = make_folder(tmp_path)
+    with pytest.raises(ValueError, match="inside the photo folder .* refused"):
+        check_target(folder, folder / "sorted", "move")
+    with pytest.raises(ValueError, match="inside the photo folder"):
+        check_target(folder, folder, "move")
+    assert "rescan" in check_target(folder, folder / "sorted", "copy")[0]
+    assert check_target(folder, tmp_path / "sorted", "move") == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        check_target(folder, tmp_path / "file", "copy")
+    with pytest.raises(ValueError, match="mode 'delete' is unknown"):
+        check_target(folder, tmp_path / "x", "delete")

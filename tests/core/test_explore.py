@@ -1,0 +1,274 @@
+"""Similar images, near-duplicates, outliers and the 2-D map on features with planted structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dcgui.core.control import RunControl, StopRequested
+from dcgui.core.events import PhaseProgress
+from dcgui.core.explore import (
+    DuplicateIndex,
+    FeatureIndex,
+    cluster_centroids,
+    drain,
+    duplicate_index,
+    iter_knn_graph,
+    knn_graph,
+    normalize_rows,
+    outlier_scores,
+    top_outliers,
+)
+
+
+def clustered(n_clusters: int = 5, per: int = 40, d: int = 64, noise: float = 0.1, seed: int = 0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm cluster centres + Gaussian noise: within-cluster cosine ~0.6, across ~0."""
+    rng = np.random.default_rng(seed)
+    centres = normalize_rows(rng.normal(size=(n_clusters, d)))
+    labels = np.repeat(np.arange(n_clusters), per)
+    x = centres[labels] + noise * rng.normal(size=(len(labels), d)).astype(np.float32)
+    return x.astype(np.float32), labels
+
+
+@pytest.fixture
+def planted() -> dict:
+    """200 clustered images + 3 near-duplicate pairs, one triple, one exact copy, one outlier."""
+    x, labels = clustered()
+    rng = np.random.default_rng(1)
+    extra, groups = [], []
+    n = len(x)
+    for src in (3, 50, 120):  # pairs: a slightly perturbed copy (a re-encoded photo)
+        extra.append(x[src] + 0.004 * rng.normal(size=x.shape[1]))
+        groups.append({src, n + len(extra) - 1})
+    triple = {170}
+    for _ in range(2):
+        extra.append(x[170] + 0.004 * rng.normal(size=x.shape[1]))
+        triple.add(n + len(extra) - 1)
+    groups.append(triple)
+    extra.append(x[10].copy())  # an exact copy
+    groups.append({10, n + len(extra) - 1})
+    centres = np.stack([normalize_rows(x[labels == c])[:].mean(0) for c in range(5)])
+    # outlier: orthogonal to every cluster centre
+    v = rng.normal(size=x.shape[1])
+    q, _ = np.linalg.qr(centres.T)
+    v = v - q @ (q.T @ v)
+    extra.append(v)
+    outlier = n + len(extra) - 1
+    feats = np.vstack([x, np.array(extra, dtype=np.float32)])
+    assign = np.concatenate([labels, labels[[3, 50, 120, 170, 170, 10]], [0]])
+    return {"x": feats, "groups": [sorted(g) for g in groups], "outlier": outlier, "assign": assign}
+
+
+def test_normalize_rows_handles_zero_and_nan_rows() -> None:
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [np.nan, 1.0]])
+    out = normalize_rows(x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0], [0.6, 0.8], rtol=1e-6)
+    assert (out[1:] == 0).all()
+
+
+def test_neighbours_find_the_same_cluster_and_exclude_self() -> None:
+    x, labels = clustered()
+    index = FeatureIndex(x)
+    sims, ids = index.neighbours_of(7, 10)
+    assert 7 not in ids
+    assert (labels[ids] == labels[7]).all()
+    assert np.all(np.diff(sims) <= 1e-6)  # best first
+    # a query from outside: its nearest image is the one it was derived from
+    q = x[42] + 0.01 * np.random.default_rng(3).normal(size=x.shape[1])
+    s, i = index.search(q, 3)
+    assert i[0, 0] == 42 and s[0, 0] > 0.99
+
+
+def test_search_rejects_features_of_another_network() -> None:
+    index = FeatureIndex(clustered()[0])
+    with pytest.raises(ValueError, match="64"):
+        index.search(np.ones((1, 32)), 3)
+
+
+def test_self_exclusion_with_exact_duplicates() -> None:
+    x = np.repeat(np.eye(4, dtype=np.float32), 3, axis=0)  # 4 groups of 3 identical rows
+    index = FeatureIndex(x)
+    sims, ids = index.search_excluding(np.arange(12), 2)
+    assert not (ids == np.arange(12)[:, None]).any()
+    assert (ids // 3 == np.arange(12)[:, None] // 3).all()  # the other two copies
+    np.testing.assert_allclose(sims, 1.0, atol=1e-6)
+
+
+def test_ivf_index_agrees_with_exact_on_clustered_data() -> None:
+    x, _ = clustered(n_clusters=20, per=100, d=32, noise=0.05)
+    exact = FeatureIndex(x)
+    approx = FeatureIndex(x, exact_limit=100, nprobe=32)
+    assert exact.exact and not approx.exact
+    _, ie = exact.search_excluding(np.arange(0, 2000, 20), 10)
+    _, ia = approx.search_excluding(np.arange(0, 2000, 20), 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ie, ia)])
+    assert recall > 0.9
+
+
+def test_knn_graph_yields_progress_and_can_be_stopped() -> None:
+    x, _ = clustered()
+    index = FeatureIndex(x)
+    events = []
+    gen = iter_knn_graph(index, 5, batch=50)
+    sims, ids = None, None
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            sims, ids = stop.value
+            break
+    assert all(isinstance(e, PhaseProgress) for e in events)
+    assert [e.done for e in events] == [0, 50, 100, 150, 200]
+    assert ids.shape == (200, 5) and sims.shape == (200, 5)
+    control = RunControl()
+    control.stop()
+    with pytest.raises(StopRequested):
+        drain(iter_knn_graph(index, 5, control=control))
+
+
+def _brute_force_groups(x: np.ndarray, t: float) -> tuple[int, int]:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    f = normalize_rows(x)
+    adj = (f @ f.T) >= t
+    np.fill_diagonal(adj, False)
+    _, comp = connected_components(csr_matrix(adj), directed=False)
+    sizes = np.bincount(comp)
+    return int((sizes > 1).sum()), int(sizes[sizes > 1].sum())
+
+
+@pytest.mark.parametrize("t", [0.3, 0.5, 0.62, 0.7, 0.8, 0.99])
+def test_duplicate_counts_equal_brute_force_components(t: float) -> None:
+    """With every pair as an edge (k = N-1) the forest's counts are exact for any threshold."""
+    x, _ = clustered(n_clusters=4, per=30, d=16, noise=0.15)
+    dup = duplicate_index(x, k=len(x) - 1, min_similarity=-1.0)
+    assert dup.count(t) == _brute_force_groups(x, t)
+
+
+def test_planted_duplicates_are_found(planted: dict) -> None:
+    x = planted["x"]
+    dup = duplicate_index(x, k=8)
+    groups, images = dup.count(0.99)
+    assert (groups, images) == (5, 11)
+    assert dup.removable(0.99) == 6
+    found = [sorted(g.members.tolist()) for g in dup.groups(0.99, x)]
+    assert sorted(found) == sorted(planted["groups"])
+    # a lower threshold merges whole clusters; 1.01 finds nothing
+    assert dup.count(0.3)[1] > 150
+    assert dup.count(1.01) == (0, 0)
+    # the count never falls as the threshold is lowered (a slider moving left)
+    counts = [dup.count(t)[1] for t in np.linspace(1.0, 0.0, 41)]
+    assert counts == sorted(counts)
+
+
+def test_duplicate_groups_keep_the_preferred_image_first(planted: dict) -> None:
+    x = planted["x"]
+    dup = duplicate_index(x, k=8)
+    prefer = np.zeros(len(x))
+    prefer[204] = 10.0  # the second copy of image 170 is, say, the largest file
+    groups = dup.groups(0.99, x, prefer=prefer)
+    assert len(groups[0].members) == 3  # largest group first
+    assert groups[0].keep == 204 and set(groups[0].rest.tolist()) == {170, 203}
+    assert groups[0].similarity_to_first[0] == 1.0
+    assert (groups[0].similarity_to_first > 0.99).all()
+    # without preference: path order (lowest index) first
+    pairs = {g.keep: g for g in dup.groups(0.99, x)}
+    assert 3 in pairs and pairs[3].rest.tolist() == [200]
+
+
+def test_duplicate_index_counts_are_fast_for_a_slider() -> None:
+    import time
+
+    x, _ = clustered(n_clusters=50, per=200, d=32, noise=0.2)
+    dup = duplicate_index(x, k=5)
+    t0 = time.perf_counter()
+    for t in np.linspace(0.5, 1.0, 1000):
+        dup.count(float(t))
+    assert time.perf_counter() - t0 < 0.5  # 1000 slider positions: microseconds each
+
+
+def test_duplicate_index_ignores_missing_neighbours() -> None:
+    sims = np.array([[0.99, -np.inf], [0.99, 0.2], [0.2, 0.1]], dtype=np.float32)
+    ids = np.array([[1, -1], [0, 2], [1, 0]])
+    dup = DuplicateIndex(3, sims, ids, min_similarity=0.0)
+    assert dup.count(0.9) == (1, 2)
+    assert dup.count(0.15) == (1, 3)
+    assert dup.group_labels(0.9).tolist()[2] == -1
+
+
+def test_outlier_is_ranked_first(planted: dict) -> None:
+    x, assign = planted["x"], planted["assign"]
+    scores = outlier_scores(x, assign)
+    assert scores.shape == (len(x),)
+    top = top_outliers(scores, 5)
+    assert top[0] == planted["outlier"]
+    assert scores[planted["outlier"]] > 0.9  # orthogonal to every centroid: similarity ~0
+    assert np.median(scores) < 0.4
+
+
+def test_centroids_skip_empty_clusters() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]], dtype=np.float32)
+    c, nonempty = cluster_centroids(x, np.array([0, 2, 0]), k=4)
+    assert nonempty.tolist() == [True, False, True, False]
+    np.testing.assert_allclose(np.linalg.norm(c[nonempty], axis=1), 1.0, rtol=1e-6)
+    # empty clusters (zero rows, similarity 0) never count as "nearest": a point pointing away
+    # from the only centroid scores above 1
+    x = np.array([[1.0, 0.0], [1.0, 0.2], [-1.0, -0.3]], dtype=np.float32)
+    scores = outlier_scores(x, np.array([0, 0, 0]), k=3)
+    c = normalize_rows(normalize_rows(x).sum(0, keepdims=True))[0]
+    assert scores[2] == pytest.approx(1 - normalize_rows(x)[2] @ c, rel=1e-5)
+    assert scores[2] > 1
+
+
+def test_outliers_need_matching_assignments() -> None:
+    with pytest.raises(ValueError, match="same epoch"):
+        outlier_scores(np.ones((3, 2)), np.array([0, 1]))
+
+
+def test_knn_graph_shape_and_symmetry_of_nearest_pairs() -> None:
+    x, _ = clustered()
+    sims, ids = knn_graph(FeatureIndex(x), 3)
+    assert ids.shape == (200, 3)
+    assert (ids != np.arange(200)[:, None]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-D map
+# ---------------------------------------------------------------------------------------------
+def _separation(coords: np.ndarray, labels: np.ndarray) -> float:
+    """Mean distance to the own cluster's 2-D centre / mean distance between 2-D centres."""
+    centres = np.stack([coords[labels == c].mean(0) for c in np.unique(labels)])
+    within = np.mean([np.linalg.norm(coords[labels == c] - centres[c], axis=1).mean() for c in np.unique(labels)])
+    between = np.mean([np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1:]])
+    return float(within / between)
+
+
+@pytest.mark.slow
+def test_map_separates_clusters_and_subsample_path_places_everyone() -> None:
+    from dcgui.core.explore_map import iter_map_2d, pca_reduce
+
+    x, labels = clustered(n_clusters=3, per=100, d=64, noise=0.1)
+    assert pca_reduce(x, 10).shape == (300, 10)
+    events: list[PhaseProgress] = []
+    gen = iter_map_2d(x, fit_limit=200, fit_sample=150, seed=0)
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            coords = stop.value
+            break
+    assert coords.shape == (300, 2) and np.isfinite(coords).all()
+    assert events[0].done == 0 and events[-1].done == 300
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert _separation(coords, labels) < 0.3
+
+
+def test_map_of_tiny_collections() -> None:
+    from dcgui.core.explore_map import map_2d
+
+    assert map_2d(np.zeros((0, 8))).shape == (0, 2)
+    coords = map_2d(np.eye(3, 8))
+    assert coords.shape == (3, 2) and len(np.unique(coords[:, 0])) == 3

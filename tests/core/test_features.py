@@ -1,0 +1,158 @@
+"""Feature extraction on a real smallnet and real (memory-mapped) pixels: order, progress, stop, pause."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dcgui.core.augment import center_view
+from dcgui.core.control import RunControl, StopRequested
+from dcgui.core.events import PhaseProgress
+from dcgui.core.features import iter_features
+from dcgui.core.models import create_model
+
+SIZE = 32
+CACHE = 37  # TrainConfig(image_size=32).cache_size
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model("smallnet", sobel=True, input_size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def pixels() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (23, CACHE, CACHE, 3), dtype=np.uint8)
+
+
+def _run(gen):
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            return events, stop.value
+
+
+def _prefetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "dcgui-features-prefetch"]
+
+
+def test_features_are_the_eval_mode_embedding_of_the_centre_view(model, pixels) -> None:
+    model.train()
+    events, feats = _run(iter_features(model, pixels, SIZE, 5, "cpu", epoch=3))
+    assert feats.shape == (23, 256) and feats.dtype == np.float32
+    assert model.training  # the caller's mode is restored
+    model.eval()
+    with torch.no_grad():
+        expected = model.embed(center_view(torch.from_numpy(pixels), SIZE)).numpy()
+    np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
+    assert all(isinstance(e, PhaseProgress) and e.phase == "features" and e.epoch == 3 for e in events)
+    assert events[0].done == 0 and events[-1].done == events[-1].total == 23
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert events[-1].images_per_second > 0
+    assert not _prefetch_threads()
+
+
+def test_rows_follow_the_image_order(model, pixels) -> None:
+    _, feats = _run(iter_features(model, pixels, SIZE, 4, "cpu"))
+    perm = np.random.default_rng(1).permutation(len(pixels))
+    _, permuted = _run(iter_features(model, pixels[perm], SIZE, 7, "cpu"))
+    np.testing.assert_allclose(permuted, feats[perm], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(permuted, feats, atol=1e-3)  # the test would see a shuffle
+
+
+def test_reads_a_read_only_memmap(model, pixels, tmp_path: Path) -> None:
+    path = tmp_path / "pixels.u8"
+    mm = np.memmap(path, dtype=np.uint8, mode="w+", shape=pixels.shape)
+    mm[:] = pixels
+    mm.flush()
+    del mm
+    ro = np.memmap(path, dtype=np.uint8, mode="r", shape=pixels.shape)
+    _, from_file = _run(iter_features(model, ro, SIZE, 8, "cpu"))
+    _, in_memory = _run(iter_features(model, pixels, SIZE, 8, "cpu"))
+    np.testing.assert_allclose(from_file, in_memory, rtol=1e-5, atol=1e-6)
+
+
+def test_no_images_and_bad_input(model) -> None:
+    _, feats = _run(iter_features(model, np.zeros((0, CACHE, CACHE, 3), np.uint8), SIZE, 4, "cpu"))
+    assert feats.shape == (0, 256)
+    with pytest.raises(ValueError, match="uint8"):
+        _run(iter_features(model, np.zeros((2, CACHE, CACHE, 3), np.float32), SIZE, 4, "cpu"))
+
+
+def test_stop_between_batches_ends_the_thread(model, pixels) -> None:
+    control = RunControl()
+    gen = iter_features(model, pixels, SIZE, 2, "cpu", control=control)
+    assert next(gen).done == 0
+    control.stop()
+    with pytest.raises(StopRequested):
+        _run(gen)
+    deadline = time.monotonic() + 5
+    while _prefetch_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _prefetch_threads()
+
+
+def test_closing_the_generator_early_ends_the_thread(model, pixels) -> None:
+    gen = iter_features(model, pixels, SIZE, 2, "cpu")
+    next(gen)
+    gen.close()
+    assert not _prefetch_threads()
+
+
+def test_pause_blocks_until_resumed_and_stop_ends_a_pause(model, pixels) -> None:
+    control = RunControl()
+    control.pause()
+    result: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            result["feats"] = _run(iter_features(model, pixels, SIZE, 4, "cpu", control=control))[1]
+        except StopRequested:
+            result["stopped"] = True
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(0.6)
+    assert worker.is_alive() and not result  # parked while paused
+    control.resume()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and result["feats"].shape == (23, 256)  # type: ignore[union-attr]
+
+    control = RunControl()
+    control.pause()
+    result.clear()
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(0.3)
+    control.stop()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and result == {"stopped": True}
+
+
+def test_progress_is_throttled(model) -> None:
+    many = np.random.default_rng(2).integers(0, 256, (64, CACHE, CACHE, 3), dtype=np.uint8)
+    t0 = time.perf_counter()
+    events, _ = _run(iter_features(model, many, SIZE, 1, "cpu"))
+    elapsed = time.perf_counter() - t0
+    assert events[-1].done == 64
+    assert len(events) <= 2 + elapsed / 0.1 + 1  # start, end, and at most one per 0.1 s
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_amp_channels_last_match_cpu(model, pixels) -> None:
+    _, cpu = _run(iter_features(model, pixels, SIZE, 8, "cpu"))
+    gpu_model = model.to("cuda").to(memory_format=torch.channels_last)
+    try:
+        _, gpu = _run(iter_features(gpu_model, pixels, SIZE, 8, "cuda", amp=True, channels_last=True))
+    finally:
+        model.to("cpu").to(memory_format=torch.contiguous_format)
+    cos = (gpu * cpu).sum(1) / (np.linalg.norm(gpu, axis=1) * np.linalg.norm(cpu, axis=1))
+    assert cos.min() > 0.99
