@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=50, help="queries per measurement")
     ap.add_argument("--keep", type=Path, help="build the session in this folder and keep it")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_store.md")
+    ap.add_argument("--append", action="store_true", help="add this run's table to --out instead of replacing it")
     args = ap.parse_args(argv)
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="dcgui-bench-"))
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         ("open read-only + image_paths()", f"{t_open:.0f} ms"),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    text = f"""# Session store benchmark
+    title = "# Session store benchmark\n\n" if not args.append else "\n"
+    text = title + f"""## {n:,} images x {n_epochs} epochs, k = {k}
 
 Synthetic session: **{n:,} images x {n_epochs} epochs, k = {k}** (`benchmarks/bench_store.py
 --images {n} --epochs {n_epochs} --k {k}`). Assignments are realistic rather than uniform: images
@@ -169,6 +171,8 @@ Machine: {platform.machine()}, {platform.system()}, Python {platform.python_vers
 |---|---|
 {table}
 """
+    if args.append and args.out.exists():
+        text = args.out.read_text() + text
     args.out.write_text(text)
     print(text)
     return 0

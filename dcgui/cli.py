@@ -17,6 +17,7 @@ Progress bars go to stderr (only on a terminal); results go to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -78,9 +79,10 @@ class Progress:
     Bars show only on a terminal (``enabled=None``), so logs and pipes stay clean.
     """
 
-    def __init__(self, enabled: bool | None = None, file: TextIO | None = None) -> None:
+    def __init__(self, enabled: bool | None = None, file: TextIO | None = None, mininterval: float = 0.2) -> None:
         self.disable = None if enabled is None else not enabled
         self.file = file or sys.stderr
+        self.mininterval = mininterval
         self._bar: Any = None
         self._key: tuple[str, int] | None = None
 
@@ -94,7 +96,8 @@ class Progress:
             if ev.epoch:
                 label = f"epoch {ev.epoch}{f'/{epochs}' if epochs else ''} {label}"
             self._bar = tqdm(total=ev.total or None, desc=label, unit=unit, file=self.file,
-                             disable=self.disable, leave=False, dynamic_ncols=True, mininterval=0.2)
+                             disable=self.disable, leave=False, dynamic_ncols=True,
+                             mininterval=self.mininterval)
             self._key = key
         bar = self._bar
         if ev.total and bar.total != ev.total:
@@ -102,6 +105,8 @@ class Progress:
         if ev.images_per_second:
             bar.set_postfix_str(f"{ev.images_per_second:.0f} img/s", refresh=False)
         bar.update(max(ev.done - bar.n, 0))
+        if ev.total and ev.done >= ev.total:
+            bar.refresh()  # show the completed state even within mininterval
 
     def write(self, text: str, file: TextIO | None = None) -> None:
         """Print a line without breaking an active bar."""
@@ -223,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = Progress(args.progress)
     control = RunControl()
 
+    created = False
     if session.exists():
         store = SessionStore.open(session)
         if folder.resolve() != store.folder.resolve():
@@ -254,7 +260,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         provisional = default_config(1_000_000, device_type, None, **overrides)
         store = SessionStore.create(session, folder, provisional)
         store.set_meta("config_pending", True)
-        pending = True
+        pending = created = True
         progress.write(f"created session {session}", sys.stderr)
 
     with store, _sigint_stops(control, progress):
@@ -279,6 +285,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                       f"train more with --epochs {done + 10}")
                 return 0
             return _train_loop(store, control, progress, folder, session, target)
+        except (DcguiError, ValueError):
+            if created and store.last_epoch() == 0 and not store.checkpoints():
+                _discard_new_session(store)  # made seconds ago by this command: leave no half session
+            raise
         except StopRequested:  # stopped while scanning or decoding, before any epoch ran
             progress.close()
             _err(f"stopped; epoch {store.last_epoch()} is saved. Resume with:\n  "
@@ -289,6 +299,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             _err(f"aborted; epoch {store.last_epoch()} is saved. Resume with:\n  "
                  f"{_resume_command(folder, session, args.epochs or store.config.epochs)}")
             return EXIT_INTERRUPTED
+
+
+def _discard_new_session(store: SessionStore) -> None:
+    """Remove a session this command created before anything was trained (the image cache in
+    its data folder is kept: a corrected command reuses it)."""
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(store.path) + suffix).unlink(missing_ok=True)
+    for d in (store.cache_dir, store.checkpoint_dir, store.data_dir):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty
 
 
 def _train_loop(store: SessionStore, control: RunControl, progress: Progress, folder: Path, session: Path,

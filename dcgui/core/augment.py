@@ -125,9 +125,9 @@ def center_view(batch: torch.Tensor, out_size: int) -> torch.Tensor:
     cache side is cropped in the same proportion and resized (bilinear, antialiased).
     """
     _check_batch(batch)
-    n, height, width, _ = batch.shape
+    _, height, width, _ = batch.shape
     side = min(height, width)
-    crop = max(1, int(round(side * CENTRE_FRACTION)))
+    crop = max(1, round(side * CENTRE_FRACTION))
     top = (height - crop) // 2
     left = (width - crop) // 2
     x = _to_nchw_float(batch[:, top:top + crop, left:left + crop, :])

@@ -186,6 +186,7 @@ class DeepCluster:
         cfg = self.config
         n = len(self.pixels)
 
+        yield from self._poll(epoch)
         # 1. features of every image, in order, with the network as it is after epoch-1
         t0 = time.perf_counter()
         feats = yield from iter_features(

@@ -106,7 +106,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float = 0.5, seed: int =
     test: list[np.ndarray] = []
     for c in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == c))
-        n_test = min(int(round(len(members) * test_fraction)), len(members) - 1)
+        n_test = min(round(len(members) * test_fraction), len(members) - 1)
         test.append(members[:n_test])
         train.append(members[n_test:])
     return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(test)).astype(np.int64)

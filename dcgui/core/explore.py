@@ -366,3 +366,32 @@ def top_outliers(scores: np.ndarray, n: int = 50) -> np.ndarray:
     n = max(0, min(int(n), len(scores)))
     order = np.lexsort((np.arange(len(scores)), -scores))
     return order[:n].astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-D selections (the map's lasso)
+# ---------------------------------------------------------------------------------------------
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Boolean mask of the (N, 2) ``points`` inside the closed ``polygon`` (M, 2) (even-odd rule).
+
+    Vectorised over points, one pass per edge; points outside the polygon's bounding box are
+    rejected first, so a small lasso on 100k points costs a few milliseconds.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    poly = np.asarray(polygon, dtype=np.float64)
+    inside = np.zeros(len(pts), dtype=bool)
+    if len(poly) < 3 or len(pts) == 0:
+        return inside
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    cand = np.flatnonzero((pts[:, 0] >= lo[0]) & (pts[:, 0] <= hi[0]) & (pts[:, 1] >= lo[1]) & (pts[:, 1] <= hi[1]))
+    x, y = pts[cand, 0], pts[cand, 1]
+    hit = np.zeros(len(cand), dtype=bool)
+    xj, yj = poly[-1]
+    for xi, yi in poly:
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = (xj - xi) * (y - yi) / (yj - yi) + xi
+        hit ^= crosses & (x < x_at)
+        xj, yj = xi, yi
+    inside[cand] = hit
+    return inside

@@ -37,6 +37,7 @@ from dcgui.core.explore import (
 if TYPE_CHECKING:
     import torch
 
+    from dcgui.core.cache import ImageCache
     from dcgui.core.config import TrainConfig
     from dcgui.core.models import DeepClusterNet
     from dcgui.store import SessionStore
@@ -163,8 +164,8 @@ def load_session_model(store: SessionStore, epoch: int, device: str | None = Non
     return model, config, dev
 
 
-def open_pixels(store: SessionStore) -> np.ndarray:
-    """The session's decoded-image cache (uint8 (N, S, S, 3)), checked against its image list."""
+def open_cache(store: SessionStore) -> ImageCache:
+    """The session's decoded-image cache (read-only), checked against its image list."""
     from dcgui.core.cache import ImageCache
 
     size = store.config.cache_size
@@ -175,11 +176,15 @@ def open_pixels(store: SessionStore) -> np.ndarray:
     except (OSError, ValueError, KeyError) as exc:
         raise DcguiError(f"the image cache of {store.path.name} in {store.cache_dir} cannot be read ({exc}): "
                          "open the session in dcgui or run `dcgui train` once to rebuild it") from exc
-    paths = [r.relpath for r in cache.records]
-    if paths != store.image_paths():
+    if [r.relpath for r in cache.records] != store.image_paths():
         raise DcguiError(f"the image cache in {store.cache_dir} does not match the images of {store.path.name} "
                          "(the folder changed): open the session again to rebuild the cache")
-    return cache.pixels
+    return cache
+
+
+def open_pixels(store: SessionStore) -> np.ndarray:
+    """Decoded pixels of every image (uint8 (N, S, S, 3) memory map), row i = image i."""
+    return open_cache(store).pixels
 
 
 def iter_pixels_features(
@@ -325,6 +330,7 @@ def iter_similar(
     epoch = features.epoch
     index = index or FeatureIndex(features.features)
     paths = store.image_paths()
+    qpath: Path | None = None
     if isinstance(query, int | np.integer):
         qi: int | None = int(query)
         if not 0 <= int(query) < len(paths):
@@ -339,7 +345,8 @@ def iter_similar(
     if qi is not None:
         sims, ids = index.neighbours_of(qi, n)
     else:
-        pixels = image_to_pixels(Path(query), store.config.cache_size)[None]
+        assert qpath is not None  # an index query always has qi
+        pixels = image_to_pixels(qpath, store.config.cache_size)[None]
         raw = yield from iter_pixels_features(store, epoch, pixels, device, control)
         s, i = index.search(features.project(raw), n)
         sims, ids = s[0], i[0]
@@ -359,20 +366,16 @@ def iter_session_duplicates(
     return features, dup
 
 
-def file_sizes(store: SessionStore, indices: np.ndarray) -> np.ndarray:
-    """File size in bytes of each image in ``indices`` (0 where unknown)."""
-    return np.array([store.image_info(int(i)).get("size") or 0 for i in indices], dtype=np.float64)
+def file_sizes(store: SessionStore) -> np.ndarray:
+    """File size in bytes of every image (float64 (N,)), from the cache's records (one read)."""
+    return np.array([r.size for r in open_cache(store).records], dtype=np.float64)
 
 
-def duplicate_groups(store: SessionStore, dup: DuplicateIndex, features: np.ndarray, threshold: float
-                     ) -> list[DuplicateGroup]:
-    """Groups at ``threshold``; in each, the largest file (least compressed copy) comes first,
-    ties broken by path order."""
-    labels = dup.group_labels(threshold)
-    grouped = np.flatnonzero(labels >= 0)
-    prefer = np.zeros(dup.n, dtype=np.float64)
-    prefer[grouped] = file_sizes(store, grouped)
-    return dup.groups(threshold, features, prefer=prefer)
+def duplicate_groups(store: SessionStore, dup: DuplicateIndex, features: np.ndarray, threshold: float,
+                     sizes: np.ndarray | None = None) -> list[DuplicateGroup]:
+    """Groups at ``threshold``; in each, the largest file (the least compressed copy) comes first,
+    ties broken by path order. ``sizes``: ``file_sizes(store)``, when already read."""
+    return dup.groups(threshold, features, prefer=file_sizes(store) if sizes is None else sizes)
 
 
 def flag_duplicates(store: SessionStore, groups: list[DuplicateGroup]) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
@@ -60,6 +62,34 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+# Modules the first training (or scan) needs. Importing torch loads large C++ libraries while
+# holding the GIL: done in the worker at "Start", the window would stall for up to a second.
+_WARM_MODULES = ("torch", "torchvision", "faiss", "dcgui.core.engine", "dcgui.runner", "dcgui.core.device")
+warmed_up = threading.Event()
+
+
+def warm_up_imports() -> threading.Thread:
+    """Import the engine's heavy modules in the background while the user reads the start page.
+
+    Not a daemon thread: interpreter shutdown in the middle of a C-extension import can crash,
+    so a quit right after launch waits for the import to finish.
+    """
+
+    def run() -> None:
+        try:
+            for name in _WARM_MODULES:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # the real import (in the worker) reports the problem to the user
+                    errors.log.debug("warm-up import of %s failed", name, exc_info=True)
+        finally:
+            warmed_up.set()
+
+    thread = threading.Thread(target=run, name="dcgui-warm-up")
+    thread.start()
+    return thread
+
+
 def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | None = None) -> int:
     """Open the main window; ``demo`` opens (and trains) the demo collection, ``session`` a file.
 
@@ -71,6 +101,7 @@ def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | No
 
     window = MainWindow(icon=app.windowIcon())
     window.show()
+    QTimer.singleShot(200, warm_up_imports)  # after the first paint
     if session:
         path = Path(session).expanduser()
         QTimer.singleShot(0, lambda: window.open_session(path))

@@ -225,7 +225,7 @@ class SettingsForm(QWidget):
 
     @property
     def error_text(self) -> str:
-        return self.error_label.text() if self.error_label.isVisible() else ""
+        return self.error_label.text() if not self.error_label.isHidden() else ""
 
     # ---------------------------------------------------------------------------------------
     # internals

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen, QPixmap
 
 # A loader turns a key into an image; it runs in a worker thread, so it must only touch
@@ -162,6 +162,12 @@ class AsyncPixmapCache(QObject):
         self._current = next(self._generation)
         self._relay = _Relay()  # no parent: jobs hold a Python reference while they run
         self._relay.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
+        # Requests made while a view paints are started right after the paint, in one go: the
+        # paint is never slowed by workers starting (and taking the GIL) under it.
+        self._pump_timer = QTimer(self)
+        self._pump_timer.setSingleShot(True)
+        self._pump_timer.setInterval(0)
+        self._pump_timer.timeout.connect(self._pump)
         self.decoded = 0  # keys decoded since construction (for tests and benchmarks)
         self.dropped = 0  # stale keys dropped before decoding
 
@@ -196,13 +202,19 @@ class AsyncPixmapCache(QObject):
         if key not in self._in_flight:
             self._queue[key] = None
             self._queue.move_to_end(key)
-            self._pump()
+            if not self._pump_timer.isActive():
+                self._pump_timer.start()
         return None
 
     def discard_pending(self) -> None:
         """Forget every queued key (running jobs finish and are cached)."""
         self.dropped += len(self._queue)
         self._queue.clear()
+
+    def clear_cache(self) -> None:
+        """Forget decoded pixmaps and errors (keys load again when painted); the source stays."""
+        self._lru.clear()
+        self._errors.clear()
 
     def reset(self, load: LoadFunction | None) -> None:
         """Use another source: drop queued keys, cached pixmaps and errors; ignore old results."""

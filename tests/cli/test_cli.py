@@ -29,7 +29,7 @@ TRAIN = ["--epochs", "2", "--k", "4", "--arch", "smallnet", "--image-size", "32"
          "--device", "cpu", "--seed", "3", "--workers", "1"]
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
@@ -143,8 +143,7 @@ def test_export_three_formats(trained: tuple[Path, Path], tmp_path: Path, capsys
     from dcgui.core.export import load_backbone
     from tests.cli.test_export import run_without_dcgui
 
-    folder, session = trained
-    folder2, session2 = clone(trained, tmp_path)  # export records itself in the session
+    _, session2 = clone(trained, tmp_path)  # export records itself in the session
     with SessionStore.open(session2, readonly=True) as s:
         model, _ = load_model(s.checkpoint_path(2))
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -302,6 +301,7 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     (empty / "notes.txt").write_text("no images here")
     rc, _, err = run(capsys, "train", empty, "--session", tmp_path / "e.dcgui", "--device", "cpu")
     assert rc == 2 and "dcgui: error:" in err and str(empty) in err
+    assert not (tmp_path / "e.dcgui").exists() and not (tmp_path / "e.dcgui.d").exists()  # nothing half-made
     rc, _, err = run(capsys, "train", tmp_path, "--session", tmp_path / "x.dcgui", "--k", "1")
     assert rc == 2 and "k=1 is invalid" in err
     rc, _, err = run(capsys, "train")
@@ -309,8 +309,8 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_too_large_k_can_be_fixed_by_rerunning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The config is decided after the scan; a k that does not fit leaves a session that a
-    corrected command continues (no need to delete anything)."""
+    """The config is decided after the scan; a k that does not fit removes the session the
+    command had just created (keeping the decoded cache), and a corrected command succeeds."""
     folder = write_image_folder(tmp_path / "photos", n_per_class=2)
     session = tmp_path / "s.dcgui"
     base = [*TRAIN]
@@ -318,8 +318,9 @@ def test_too_large_k_can_be_fixed_by_rerunning(tmp_path: Path, capsys: pytest.Ca
     base[3] = "50"
     rc, _, err = run(capsys, "train", folder, "--session", session, *base)
     assert rc == 2 and "k=50 is larger than the number of images (8)" in err
+    assert not session.exists() and (tmp_path / "s.dcgui.d" / "cache").is_dir()  # the decoded cache is kept
     base[3] = "2"
-    rc, out, err = run(capsys, "train", folder, "--session", session, *base)
+    rc, _, err = run(capsys, "train", folder, "--session", session, *base)
     assert rc == 0, err
     with SessionStore.open(session, readonly=True) as s:
         assert s.config.k == 2 and s.last_epoch() == 1
@@ -339,8 +340,13 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_without_a_command_the_window_opens(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[object, ...]] = []
+
+    def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | None = None) -> int:
+        calls.append((argv, demo, session))
+        return 0
+
     fake = types.ModuleType("dcgui.gui.app")
-    fake.run_gui = lambda argv=None, demo=False, session=None: calls.append((argv, demo, session)) or 0  # type: ignore[attr-defined]
+    fake.run_gui = run_gui  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dcgui.gui.app", fake)
     assert main([]) == 0
     assert main(["--demo"]) == 0
@@ -353,7 +359,7 @@ def test_without_a_command_the_window_opens(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_progress_bars_follow_phases() -> None:
     buf = io.StringIO()
-    p = Progress(enabled=True, file=buf)
+    p = Progress(enabled=True, file=buf, mininterval=0)
     p.update(PhaseProgress("scan", 10, 0))
     for done in (0, 16, 32):
         p.update(PhaseProgress("training", done, 32, epoch=1, images_per_second=100.0), epochs=2)
@@ -362,3 +368,20 @@ def test_progress_bars_follow_phases() -> None:
     text = buf.getvalue()
     assert "scanning files" in text and "epoch 1/2 training" in text and "32/32" in text
     assert "epoch 2/2 features" in text and "100 img/s" in text
+
+
+def test_session_stopped_before_its_config_was_decided(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A first `train` stopped while decoding leaves a session whose config is still provisional:
+    the next command decides it from the collection (and the options given now)."""
+    from dcgui.core.config import TrainConfig
+
+    folder = write_image_folder(tmp_path / "photos", n_per_class=3)
+    session = tmp_path / "s.dcgui"
+    with SessionStore.create(session, folder, TrainConfig(k=500, image_size=32)) as s:
+        s.set_meta("config_pending", True)
+    args = [*TRAIN]
+    args[1], args[3] = "1", "3"
+    rc, _, err = run(capsys, "train", folder, "--session", session, *args)
+    assert rc == 0, err
+    with SessionStore.open(session, readonly=True) as s:
+        assert s.config.k == 3 and s.get_meta("config_pending") is False and s.last_epoch() == 1

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgui.core.curate import apply_curation, check_target, cluster_folder_name, iter_apply, plan_curation
+from dcgui.core.curate import (
+    apply_curation,
+    check_target,
+    cluster_folder_name,
+    iter_apply,
+    plan_curation,
+)
 from dcgui.core.events import PhaseProgress
 
 
@@ -142,7 +148,7 @@ def test_missing_source_is_reported_and_others_continue(tmp_path: Path) -> None:
 
 def test_targets(tmp_path: Path) -> None:
     folder, _ = make_folder(tmp_path)
-    with pytest.raises(ValueError, match="inside the photo folder .* refused"):
+    with pytest.raises(ValueError, match=r"inside the photo folder .* refused"):
         check_target(folder, folder / "sorted", "move")
     with pytest.raises(ValueError, match="inside the photo folder"):
         check_target(folder, folder, "move")

@@ -120,7 +120,7 @@ def test_export_errors(model_and_config: tuple[torch.nn.Module, TrainConfig], tm
         load_backbone(tmp_path / "junk.pt")
     ts = tmp_path / "m.ts"
     export_backbone(model, config, 1, "torchscript", ts)
-    with pytest.raises(DcguiError, match="is a TorchScript export: load it with torch.jit.load"):
+    with pytest.raises(DcguiError, match=r"is a TorchScript export: load it with torch\.jit\.load"):
         load_backbone(ts)
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
     extra = {EXTRA_FILE: ""}

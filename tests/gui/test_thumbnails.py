@@ -84,7 +84,13 @@ def test_async_loader_decodes_real_cache_off_thread_and_stays_bounded(qtbot: Any
 def test_stale_requests_are_dropped_and_failures_reported(qtbot: Any) -> None:
     from dcgui.gui.thumbnails import AsyncPixmapCache
 
+    import threading
+
+    release = threading.Event()
+
     def load(key: int) -> QImage:
+        if key == 0:
+            release.wait(5)  # the first job runs while the user "scrolls away"
         if key == 3:
             raise ValueError("image 3 is truncated")
         img = QImage(4, 4, QImage.Format.Format_RGB32)
@@ -95,8 +101,10 @@ def test_stale_requests_are_dropped_and_failures_reported(qtbot: Any) -> None:
     loader = AsyncPixmapCache(load, max_in_flight=1, batch=1, wanted=lambda k: k in wanted)
     for key in range(10):
         loader.request(key)
+    qtbot.waitUntil(lambda: loader.in_flight() == 1, timeout=5000)
     wanted.clear()  # "the user scrolled away": keys still queued are never decoded
     wanted.add(3)
+    release.set()
     qtbot.waitUntil(loader.is_idle, timeout=5000)
     assert loader.decoded == 1  # key 0 was already running when the others became stale
     assert loader.pixmap(0) is not None and loader.pixmap(1) is None
@@ -165,6 +173,7 @@ def test_grid_paints_placeholders_then_thumbnails_of_visible_rows_only(qtbot: An
     frames: list[tuple[int, int]] = []
     grid.framePainted.connect(lambda a, b: frames.append((a, b)))
     grid.grid_model().set_images(np.arange(len(image_cache)))
+    qtbot.waitUntil(lambda: bool(frames), timeout=5000)  # laid out and painted once (scroll bar shown)
     visible = list(grid.visible_rows())
     assert 0 < len(visible) < len(image_cache)
     qtbot.waitUntil(lambda: all(grid.grid_model().index(r).data(ThumbnailRole) is not None for r in visible),

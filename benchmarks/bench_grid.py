@@ -1,0 +1,278 @@
+"""Benchmark of the cluster browser's thumbnail grid at 100k images.
+
+Setup: a real ``SessionStore`` of N images (default 100,000) with two epochs and a real
+``ImageCache`` object whose thumbnail pack holds P distinct 128-px JPEG thumbnails that the
+N rows point into (row i -> thumbnail i mod P), so every thumbnail read goes through the
+cache's memory-mapped pack exactly as in a real session without decoding 100k files first.
+
+* Epoch 1: ten clusters of N/10 images (10,000 at N = 100k).
+* Epoch 2: one cluster holding all images but one.
+
+Measured, in a shown ``ClusterBrowser`` (1280x800, offscreen raster platform):
+
+1. **Switch to a 10k cluster** (the target: < 200 ms): time from selecting the cluster's row in
+   the cluster list to the end of the first paint in which every visible cell shows its
+   thumbnail. Thumbnails are decoded cold (the LRU is emptied before each trial); median of
+   ``--trials``. Also the first paint at all (placeholders) and a warm switch back.
+2. **Scrolling at 100k**: the all-images cluster; page-down steps and small wheel-like steps,
+   each followed by a synchronous repaint: the frame time (what decides smoothness), then the
+   time until that page's thumbnails are all painted. And the LRU's size afterwards (bounded).
+
+Writes ``benchmarks/results_grid.md``.
+
+    python benchmarks/bench_grid.py [--images 100000] [--trials 9] [--pages 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PIL import Image  # noqa: E402
+from PySide6 import __version__ as pyside_version  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from dcgui.core.cache import ImageCache  # noqa: E402
+from dcgui.core.collection import ImageRecord  # noqa: E402
+from dcgui.core.config import TrainConfig  # noqa: E402
+from dcgui.core.events import EpochFinished, EpochMetrics  # noqa: E402
+from dcgui.store import SessionStore  # noqa: E402
+from tests.conftest import make_shape_image  # noqa: E402
+
+N_CLASSES = 10
+
+
+def _jpeg(i: int, rng: np.random.Generator) -> bytes:
+    """A 128x96 (or 96x128) JPEG like the cache's thumbnails, from a generated shape image."""
+    img = Image.fromarray(make_shape_image(i % 4, rng, 128))
+    img = img.resize((128, 96) if i % 3 else (96, 128))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def build(tmp: Path, n: int, pool: int) -> tuple[SessionStore, ImageCache]:
+    rng = np.random.default_rng(0)
+    thumbs = [_jpeg(i, rng) for i in range(pool)]
+    pack = tmp / "thumbs.bin"
+    pack.write_bytes(b"".join(thumbs))
+    lengths = np.array([len(t) for t in thumbs], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    folder = tmp / "photos"
+    folder.mkdir()
+    records = [ImageRecord(f"class_{i * N_CLASSES // n}/img_{i:06d}.jpg", 150_000 + i % 997, 0,
+                           f"class_{i * N_CLASSES // n}") for i in range(n)]
+    cache = ImageCache(
+        tmp, 1, np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (n, 1, 1, 3)), records, [],
+        original_sizes=np.tile(np.array([[4000, 3000]], np.int32), (n, 1)),
+        thumbs=np.memmap(pack, np.uint8, "r"),
+        thumb_offsets=offsets[np.arange(n) % pool], thumb_lengths=lengths[np.arange(n) % pool],
+    )
+    store = SessionStore.create(tmp / "bench.dcgui", folder, TrainConfig(k=N_CLASSES, image_size=32))
+    store.set_images(records, [], [f"class_{c}" for c in range(N_CLASSES)])
+    a1 = (np.arange(n) % N_CLASSES).astype(np.int32)  # ten clusters of n/10, interleaved
+    a2 = np.zeros(n, np.int32)
+    a2[-1] = 1
+    for e, a in ((1, a1), (2, a2)):
+        m = EpochMetrics(epoch=e, nmi_prev=None, nmi_labels=None, ari_labels=None, loss=1.0, kmeans_objective=1.0,
+                         k=N_CLASSES, empty_clusters=0, min_cluster=1, max_cluster=n, size_entropy=1.0,
+                         seconds_features=1, seconds_clustering=1, seconds_training=1, images_per_second=1,
+                         n_images=n)
+        store.record_epoch(EpochFinished(m, a, a, np.arange(N_CLASSES, dtype=np.int32)))
+    return store, cache
+
+
+class Frames:
+    """Records (time, cells painted with a thumbnail, placeholders) of every grid paint."""
+
+    def __init__(self, grid: Any) -> None:
+        self.log: list[tuple[float, int, int]] = []
+        grid.framePainted.connect(self._on)
+
+    def _on(self, pix: int, placeholders: int) -> None:
+        self.log.append((time.perf_counter(), pix, placeholders))
+
+    def wait_complete(self, since: int, timeout_s: float = 10.0) -> tuple[float, float] | None:
+        """(time of the first paint after ``since``, time of the first paint with no placeholder)."""
+        loop = QEventLoop()
+        end = time.perf_counter() + timeout_s
+        while time.perf_counter() < end:
+            new = self.log[since:]
+            done = [t for t, pix, ph in new if ph == 0 and pix > 0]
+            if done:
+                return new[0][0], done[0]
+            QTimer.singleShot(1, loop.quit)
+            loop.exec()
+        return None
+
+
+def select(browser: Any, c: int) -> None:
+    m = browser.cluster_model
+    browser.cluster_view.setCurrentIndex(m.index(m.row_of_cluster(c), 0))
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=100_000)
+    ap.add_argument("--pool", type=int, default=2000, help="distinct thumbnails in the pack")
+    ap.add_argument("--trials", type=int, default=9)
+    ap.add_argument("--pages", type=int, default=60)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_grid.md")
+    args = ap.parse_args()
+
+    app = QApplication.instance() or QApplication([])
+    from dcgui.gui.cluster_browser import ClusterBrowser
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_grid_"))
+    t = time.perf_counter()
+    store, cache = build(tmp, args.images, args.pool)
+    print(f"built a session of {args.images:,} images in {time.perf_counter() - t:.1f} s", flush=True)
+
+    browser = ClusterBrowser()
+    browser.resize(1280, 800)
+    browser.show()
+    QCoreApplication.processEvents()
+    t = time.perf_counter()
+    browser.set_session(store)
+    browser.set_image_cache(cache)
+    set_session_s = time.perf_counter() - t
+    browser.follow_live = False
+    browser.set_epoch(1)
+    frames = Frames(browser.grid)
+    grid = browser.grid
+    QCoreApplication.processEvents()
+
+    # 1. switching to a 10k cluster, cold thumbnails
+    cold, first_paint, warm = [], [], []
+    for trial in range(args.trials):
+        c = trial % N_CLASSES
+        other = (c + 1) % N_CLASSES
+        select(browser, other)
+        frames.wait_complete(len(frames.log))
+        browser.thumbnails.clear_cache()  # decode cold
+        mark = len(frames.log)
+        t0 = time.perf_counter()
+        select(browser, c)
+        got = frames.wait_complete(mark)
+        if got is None:
+            print("timed out waiting for thumbnails", file=sys.stderr)
+            return 1
+        first_paint.append(got[0] - t0)
+        cold.append(got[1] - t0)
+        assert browser.grid_model.rowCount() == int(store.cluster_sizes(1)[c])
+        select(browser, other)  # warm: back to a cluster whose first screen is cached
+        frames.wait_complete(len(frames.log))
+        mark = len(frames.log)
+        t0 = time.perf_counter()
+        select(browser, c)
+        got = frames.wait_complete(mark)
+        assert got is not None
+        warm.append(got[1] - t0)
+        print(f"trial {trial}: cold {cold[-1] * 1e3:.1f} ms, first paint {first_paint[-1] * 1e3:.1f} ms, "
+              f"warm {warm[-1] * 1e3:.1f} ms", flush=True)
+    visible = len(grid.visible_rows())
+    cluster_size = int(store.cluster_sizes(1)[0])
+
+    # 2. the 100k cluster: switching, then scrolling
+    mark = len(frames.log)
+    t0 = time.perf_counter()
+    browser.set_epoch(2)
+    select(browser, 0)
+    got = frames.wait_complete(mark)
+    assert got is not None
+    big_switch = got[1] - t0
+    big_rows = browser.grid_model.rowCount()
+    bar = grid.verticalScrollBar()
+    page_frames, page_complete = [], []
+    for _ in range(args.pages):
+        mark = len(frames.log)
+        timer = QElapsedTimer()
+        timer.start()
+        bar.setValue(bar.value() + bar.pageStep())
+        grid.viewport().repaint()
+        page_frames.append(timer.nsecsElapsed() / 1e6)
+        got = frames.wait_complete(mark)
+        assert got is not None
+        page_complete.append((got[1] - got[0]) * 1e3 + page_frames[-1])
+    step_frames = []
+    for _ in range(300):  # wheel-like steps: thumbnails of the next line arrive as it scrolls in
+        timer = QElapsedTimer()
+        timer.start()
+        bar.setValue(bar.value() + bar.singleStep())
+        grid.viewport().repaint()
+        step_frames.append(timer.nsecsElapsed() / 1e6)
+        QCoreApplication.processEvents()
+    lru = len(browser.thumbnails.cache)
+    lru_mb = browser.thumbnails.cache.nbytes / 2**20
+    jump_frames = []
+    for frac in np.linspace(0.05, 0.95, 19):  # dragging the scroll bar far: nothing decoded yet
+        timer = QElapsedTimer()
+        timer.start()
+        bar.setValue(int(bar.maximum() * frac))
+        grid.viewport().repaint()
+        jump_frames.append(timer.nsecsElapsed() / 1e6)
+    QCoreApplication.processEvents()
+
+    load = os.getloadavg()
+    lines = [
+        "# Thumbnail grid benchmark (`benchmarks/bench_grid.py`)",
+        "",
+        f"{args.images:,} images, a real `SessionStore` and `ImageCache` (thumbnail pack of {args.pool:,} distinct "
+        f"128-px JPEGs, rows pointing into it); `ClusterBrowser` 1280x800, {visible} cells visible at the default "
+        f"thumbnail size; platform `{app.platformName()}`, PySide6 {pyside_version}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPU cores (load average {load[0]:.1f} during the run: the machine is shared, so these are "
+        "upper bounds).",
+        "",
+        "| measurement | median | p90 | target |",
+        "|---|---|---|---|",
+        f"| select a cluster of {cluster_size:,} → first paint with every visible thumbnail (cold decode) | "
+        f"{statistics.median(cold) * 1e3:.1f} ms | {pct(cold, 90) * 1e3:.1f} ms | < 200 ms |",
+        f"| select a cluster of {cluster_size:,} → first paint (placeholders) | "
+        f"{statistics.median(first_paint) * 1e3:.1f} ms | {pct(first_paint, 90) * 1e3:.1f} ms | |",
+        f"| select a cluster of {cluster_size:,} → complete paint (thumbnails cached) | "
+        f"{statistics.median(warm) * 1e3:.1f} ms | {pct(warm, 90) * 1e3:.1f} ms | |",
+        f"| select the cluster of {big_rows:,} images → complete paint (one run) | {big_switch * 1e3:.1f} ms | | |",
+        f"| scroll one page in the {big_rows:,}-image cluster: frame time | {statistics.median(page_frames):.2f} ms | "
+        f"{pct(page_frames, 90):.2f} ms | < 16 ms |",
+        f"| scroll one page: until that page's thumbnails are all painted | {statistics.median(page_complete):.1f} ms | "
+        f"{pct(page_complete, 90):.1f} ms | |",
+        f"| wheel step ({bar.singleStep()} px): frame time | {statistics.median(step_frames):.2f} ms | "
+        f"{pct(step_frames, 90):.2f} ms | < 16 ms |",
+        f"| jump far with the scroll bar: frame time (placeholders) | {statistics.median(jump_frames):.2f} ms | "
+        f"{pct(jump_frames, 90):.2f} ms | < 16 ms |",
+        "",
+        f"After scrolling {args.pages} pages and 300 wheel steps the thumbnail LRU holds {lru:,} pixmaps "
+        f"({lru_mb:.0f} MB; bound: {browser.thumbnails.cache.capacity:,} pixmaps / "
+        f"{browser.thumbnails.cache.max_bytes / 2**20:.0f} MB). `set_session` took {set_session_s * 1e3:.0f} ms "
+        f"(paths, labels and flags of {args.images:,} images; the cache opens off the GUI thread). "
+        f"{args.trials} trials per cold/warm switch.",
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    browser.close()
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

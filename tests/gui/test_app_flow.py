@@ -1,0 +1,380 @@
+"""The whole desktop flow on real parts: a generated folder on disk, a real SQLite session, real
+training (smallnet, 32 px, k=4) through the real worker thread, the real main window offscreen.
+
+No modal dialog can block: QMessageBox / QFileDialog statics are replaced, the error dialog is
+captured, and the "stop training?" question is answered by the test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from dcgui.core.config import TrainConfig
+from dcgui.core.events import PhaseProgress
+from dcgui.gui import errors, main_window, theme
+from dcgui.gui.app import set_app_identity
+from dcgui.gui.export_dialog import ExportDialog
+from dcgui.gui.main_window import MainWindow
+from dcgui.gui.new_session import NewSessionDialog, default_session_path
+from dcgui.gui.start_page import RecentSessions
+from dcgui.gui.training_panel import IDLE, PAUSED, RUNNING
+from dcgui.store import SessionStore
+from tests.conftest import write_image_folder
+
+TRAIN_TIMEOUT_MS = 240_000  # two epochs of 32 images take seconds; generous for a loaded CI box
+SMALL = dict(arch="smallnet", image_size=32, k=4, batch_size=16, epochs=2)
+
+
+class GuiEnv:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.errors: list[tuple[str, str, str]] = []
+        self.stop_answer = True
+        self.asked: list[str] = []
+        self.existing_dir = ""
+        self.save_file = ""
+        self.open_file = ""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp: QApplication) -> Iterator[GuiEnv]:
+    e = GuiEnv(tmp_path)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    set_app_identity()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "userdata"))  # platformdirs: the demo goes here
+    monkeypatch.setattr(errors, "_present", lambda parent, title, message, details: e.errors.append((title, message, details)))
+
+    def ask(parent: Any, action: str) -> bool:
+        e.asked.append(action)
+        return e.stop_answer
+
+    monkeypatch.setattr(main_window, "ask_stop_training", ask)
+    for name in ("question", "warning", "information", "critical"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(lambda *a, **k: QMessageBox.StandardButton.Cancel))
+    monkeypatch.setattr(QMessageBox, "about", staticmethod(lambda *a, **k: None))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: e.existing_dir))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (e.save_file, "")))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (e.open_file, "")))
+    yield e
+    theme.apply_theme(qapp, "system", persist=False)
+
+
+def _window(qtbot: Any) -> MainWindow:
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def _close(qtbot: Any, w: MainWindow) -> None:
+    """Close the window, stopping training if needed, and wait for the worker to end."""
+    w.close()
+    qtbot.waitUntil(lambda: not w.training.is_busy and not w.isVisible(), timeout=120_000)
+
+
+def _make_session(tmp: Path, folder: Path, **cfg: Any) -> Path:
+    path = tmp / "photos.dcgui"
+    SessionStore.create(path, folder, TrainConfig(**{**SMALL, **cfg})).close()
+    return path
+
+
+# -------------------------------------------------------------------------------------------------
+def test_new_session_dialog_scans_validates_and_creates(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
+    os.symlink(env.tmp / "nowhere.png", image_folder / "class_0" / "broken.png")
+    env.existing_dir = str(image_folder)
+    dialog = NewSessionDialog()
+    qtbot.addWidget(dialog)
+    dialog.choose_folder()  # the (patched) folder chooser answers image_folder
+    assert QSettings().value("paths/last_folder") == str(image_folder.parent)
+    qtbot.waitUntil(lambda: dialog.scan_result is not None and not dialog.scanning, timeout=60_000)
+    text = dialog.scan_label.text()
+    assert "32 images found" in text and "4 class folders" in text and "1 file skipped" in text
+    assert dialog.skipped_tree.topLevelItemCount() == 1
+    assert dialog.skipped_tree.topLevelItem(0).text(1) == "broken symbolic link"
+    # Smart defaults for 32 images in 4 classes on this machine's device.
+    form = dialog.form
+    assert form.editors["k"].value() == 6 and form.editors["arch"].currentData() == "smallnet"
+    assert form.editors["device"].count() >= 2 and form.editors["k"].toolTip().startswith("Number of k-means")
+    assert dialog.session_path() == default_session_path(image_folder) == image_folder.parent / "photos.dcgui"
+    assert dialog.create_button.isEnabled()
+
+    # An invalid value is explained inline (field and fix) and blocks "Create", never raises.
+    form.editors["k"].setValue(500)
+    assert not dialog.create_button.isEnabled()
+    assert "k=500" in form.error_text and "k <= 32" in form.error_text
+    assert "bold" in form.labels["k"].styleSheet()
+    form.editors["arch"].setCurrentIndex(form.editors["arch"].findData("alexnet_bn"))
+    form.editors["k"].setValue(4)
+    assert "too small for arch='alexnet_bn'" in form.error_text
+    form.editors["arch"].setCurrentIndex(form.editors["arch"].findData("smallnet"))
+    form.editors["epochs"].setValue(3)
+    assert form.is_valid and form.error_text == ""
+
+    created: list[str] = []
+    dialog.sessionCreated.connect(created.append)
+    dialog.accept()
+    path = image_folder.parent / "photos.dcgui"
+    assert created == [str(path)] and path.is_file()
+    with SessionStore.open(path, readonly=True) as store:
+        assert store.n_images == 32 and store.config.k == 4 and store.config.epochs == 3
+        assert store.skipped() == [("class_0/broken.png", "broken symbolic link")]
+        assert store.label_names() == ["class_0", "class_1", "class_2", "class_3"]
+    # The next suggestion does not overwrite the session just made.
+    assert default_session_path(image_folder).name == "photos-2.dcgui"
+
+
+def test_folder_without_images_is_reported_inline(qtbot: Any, env: GuiEnv) -> None:
+    empty = env.tmp / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    dialog = NewSessionDialog(folder=empty)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: not dialog.scanning, timeout=60_000)
+    assert str(empty) in dialog.scan_label.text() and not dialog.create_button.isEnabled()
+    assert env.errors == []  # an expected outcome, not an error dialog
+
+
+def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
+    w = _window(qtbot)
+    w.new_session()
+    dialog = w.findChild(NewSessionDialog)
+    assert dialog is not None
+    dialog.set_folder(image_folder)
+    qtbot.waitUntil(lambda: dialog.scan_result is not None and not dialog.scanning, timeout=60_000)
+    form = dialog.form
+    form.editors["k"].setValue(4)
+    form.editors["epochs"].setValue(2)
+    form.editors["batch_size"].setValue(16)
+    form.editors["image_size"].setValue(32)
+    assert dialog.start_check.isChecked()
+    progress: list[PhaseProgress] = []
+    with qtbot.waitSignal(w.training.stateChanged, timeout=10_000):
+        dialog.accept()  # creates the file, opens it, starts training
+    w.training.worker.event.connect(lambda ev: progress.append(ev) if isinstance(ev, PhaseProgress) else None)
+    assert w.session_path == image_folder.parent / "photos.dcgui"
+    with qtbot.waitSignal(w.training.runEnded, timeout=TRAIN_TIMEOUT_MS) as ended:
+        pass
+    assert ended.args == ["finished"], env.errors
+    assert env.errors == []
+
+    # Plots, epoch control and cluster browser show the two epochs.
+    plots = w.view.plots
+    x, loss = plots.curves["loss"].getData()
+    assert list(x) == [1.0, 2.0] and np.isfinite(loss).all()
+    nx, ny = plots.curves["nmi_prev"].getData()
+    assert list(nx[np.isfinite(ny)]) == [2.0]  # epoch 1 has no NMI(t-1, t)
+    assert len(plots.curves["nmi_labels"].getData()[0]) == 2  # the class folders are labels
+    assert plots.curves["sizes"].yData.sum() == 32
+    assert w.epoch == 2 and w.view.epoch_spin.maximum() == 2
+    assert getattr(w.view.clusters, "epoch", 2) == 2
+    assert {p.phase for p in progress} >= {"features", "training"}
+    assert "Finished: 2 epochs" in w.training.status_label.text()
+    assert w.training.start_action.text() == "Resume training"
+
+    # Browsing back in time stops following live; every tab moves together.
+    w.view.epoch_spin.setValue(1)
+    assert w.epoch == 1 and plots.epoch == 1 and not w.view.follow_check.isChecked()
+    assert getattr(w.view.clusters, "epoch", 1) == 1
+
+    # Export the backbone of epoch 2 (ONNX is covered by the export module's own tests).
+    out = env.tmp / "backbone.pt"
+    dialog2 = ExportDialog(w.store, w, epoch=2)
+    qtbot.addWidget(dialog2)
+    assert dialog2.selected_epoch() == 2 and dialog2.epoch_combo.count() == 3  # epochs 2, 1, 0
+    dialog2.set_output(out)
+    dialog2.start_export()
+    assert dialog2._worker is not None
+    with qtbot.waitSignal(dialog2._worker.finished, timeout=120_000):
+        pass
+    assert env.errors == []
+    assert out.is_file() and Path(str(out) + ".json").is_file()
+    assert "Wrote" in dialog2.result_label.text()
+    exports = w.store.exports()
+    assert exports and exports[-1]["kind"] == "backbone-state-dict" and exports[-1]["details"]["epoch"] == 2
+    import dcgui
+
+    backbone = dcgui.load_backbone(str(out))
+    import torch
+
+    assert backbone(torch.rand(2, 3, 32, 32)).shape[0] == 2
+
+    _close(qtbot, w)
+    # Reopening shows everything as it was and offers to resume.
+    w2 = _window(qtbot)
+    entries = RecentSessions.entries()
+    assert entries and entries[0].path == image_folder.parent / "photos.dcgui"
+    assert w2.start_page.recent_tree.topLevelItem(0).text(1) == "2 / 2"
+    assert w2.open_session(entries[0].path)
+    assert list(w2.view.plots.curves["loss"].getData()[0]) == [1.0, 2.0]
+    assert w2.epoch == 2 and w2.training.start_action.text() == "Resume training"
+    assert w2.training.epochs_spin.value() == 4  # finished: offers two more epochs
+    assert "2 epochs trained" in w2.training.status_label.text()
+    _close(qtbot, w2)
+
+
+def test_pause_resume_then_close_while_training(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
+    path = _make_session(env.tmp, image_folder, epochs=200)
+    w = _window(qtbot)
+    assert w.open_session(path)
+    training = w.training
+    assert training.start()
+    qtbot.waitUntil(lambda: training.epoch_bar.value() > 0 or w.store.last_epoch() >= 1, timeout=TRAIN_TIMEOUT_MS)
+
+    with qtbot.waitSignal(training.worker.paused, timeout=60_000):
+        training.pause()
+    assert training.state == PAUSED and training.start_action.text() == "Resume"
+    with qtbot.waitSignal(training.worker.resumed, timeout=10_000):
+        training.start_or_resume()
+    assert training.state == RUNNING
+
+    # "Cancel" keeps the window and the training.
+    env.stop_answer = False
+    w.close()
+    assert w.isVisible() and training.is_busy and env.asked == ["quit"]
+    # "Stop and quit": stops at the next batch, then closes; nothing hangs.
+    env.stop_answer = True
+    _close(qtbot, w)
+    assert env.asked == ["quit", "quit"] and training.state == IDLE
+    assert env.errors == []
+    with SessionStore.open(path) as store:
+        assert store.integrity_check() == "ok"
+        done = store.last_epoch()
+        assert done < 200 and len(store.epochs()) == done
+
+
+def test_follows_a_session_trained_by_another_process(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
+    """A trainer outside the window (the CLI) writes through its own connection; the window's
+    1-second data_version poll picks each epoch up."""
+    import threading
+
+    from dcgui import runner
+
+    path = _make_session(env.tmp, image_folder, epochs=2)
+    w = _window(qtbot)
+    assert w.open_session(path)
+    failures: list[BaseException] = []
+
+    def cli() -> None:
+        try:
+            with SessionStore.open(path) as store:
+                for _ev in runner.iter_train(store):
+                    pass
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    t = threading.Thread(target=cli, name="fake-cli")
+    t.start()
+    try:
+        qtbot.waitUntil(lambda: w.epoch == 2, timeout=TRAIN_TIMEOUT_MS)
+    finally:
+        t.join(TRAIN_TIMEOUT_MS / 1000)
+    assert not failures
+    assert not w.training.is_busy  # the window never trained itself
+    assert list(w.view.plots.curves["loss"].getData()[0]) == [1.0, 2.0]
+    assert getattr(w.view.clusters, "epoch", 2) == 2
+    _close(qtbot, w)
+
+
+def test_training_error_reaches_the_error_dialog(qtbot: Any, env: GuiEnv, tmp_path: Path) -> None:
+    folder = write_image_folder(tmp_path / "gone", n_per_class=2)
+    path = _make_session(tmp_path, folder)
+    w = _window(qtbot)
+    assert w.open_session(path)
+    for f in folder.rglob("*.png"):
+        f.unlink()
+    with qtbot.waitSignal(w.training.runEnded, timeout=60_000) as ended:
+        w.training.start()
+    assert ended.args == ["error"]
+    assert len(env.errors) == 1
+    title, message, details = env.errors[0]
+    assert title == "Training stopped" and str(folder) in message and "Traceback" in details
+    assert "error" in w.training.status_label.text() and w.training.state == IDLE
+    _close(qtbot, w)
+
+
+def test_open_demo_creates_and_trains_then_reopens(qtbot: Any, env: GuiEnv, image_folder: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import dcgui.core.demo
+
+    # The real demo is 4,000 images: use the small folder and settings, same code path.
+    monkeypatch.setattr(dcgui.core.demo, "extract_demo", lambda target=None: image_folder)
+    monkeypatch.setattr(main_window, "demo_config", lambda device_type: TrainConfig(**{**SMALL, "epochs": 1}))
+    w = _window(qtbot)
+    with qtbot.waitSignal(w.training.runEnded, timeout=TRAIN_TIMEOUT_MS) as ended:
+        w.open_demo()
+    assert ended.args == ["finished"], env.errors
+    demo_path = main_window.demo_session_path()
+    assert demo_path.is_file() and str(demo_path).startswith(str(env.tmp / "userdata"))
+    assert w.session_path == demo_path and w.store.last_epoch() == 1
+    w.close_session()
+    assert w.stack.currentWidget() is w.start_page
+    w.open_demo()  # reopens the same session; it is complete, so nothing starts
+    qtbot.waitUntil(lambda: w.session_path == demo_path, timeout=60_000)
+    assert not w.training.is_busy and w.store.last_epoch() == 1
+    _close(qtbot, w)
+
+
+def test_start_page_greys_missing_sessions_and_opens_recent(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
+    path = _make_session(env.tmp, image_folder)
+    RecentSessions.add(env.tmp / "vanished.dcgui")
+    RecentSessions.add(path)
+    w = _window(qtbot)
+    tree = w.start_page.recent_tree
+    assert tree.topLevelItemCount() == 2
+    first, missing = tree.topLevelItem(0), tree.topLevelItem(1)
+    assert first.text(0) == "photos" and first.text(1) == "0 / 2"
+    assert missing.text(0).endswith("(missing)") and "no longer exists" in missing.toolTip(0)
+    assert missing.foreground(0).color() == theme.muted_colour(w.start_page.palette())
+    w.start_page.openRecentRequested.emit(str(path))
+    assert w.session_path == path and w.stack.currentWidget() is w.view
+    assert "Not trained yet" in w.training.status_label.text()
+    assert w.open_session(env.tmp / "vanished.dcgui") is False
+    assert env.errors and "does not exist" in env.errors[-1][1]
+    _close(qtbot, w)
+
+
+def test_theme_toggle_is_persisted(qtbot: Any, env: GuiEnv, qapp: QApplication) -> None:
+    w = _window(qtbot)
+    w.theme_actions["dark"].trigger()
+    assert QSettings().value(theme.SETTINGS_KEY) == "dark" and theme.is_dark()
+    w.theme_actions["light"].trigger()
+    assert QSettings().value(theme.SETTINGS_KEY) == "light" and not theme.is_dark()
+    w.show_about()  # patched static: must not block
+    _close(qtbot, w)
+
+
+def test_main_py_and_run_gui(qtbot: Any, env: GuiEnv, image_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import main as main_py
+    from dcgui.gui import app as app_module
+
+    with pytest.raises(SystemExit):
+        main_py.main(["--demo", "some.dcgui"])
+    path = _make_session(env.tmp, image_folder)
+    seen: list[Any] = []
+
+    def fake_exec(self: QApplication) -> int:  # instead of the event loop: check, then quit
+        QApplication.processEvents()
+        windows = [x for x in QApplication.topLevelWidgets() if isinstance(x, MainWindow) and x.isVisible()]
+        seen.extend(windows)
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    monkeypatch.setattr(app_module.errors, "install_excepthook", lambda: None)
+    assert main_py.main([str(path)]) == 0
+    assert seen and not seen[-1].windowIcon().isNull()
+    qtbot.waitUntil(lambda: seen[-1].session_path == path, timeout=10_000)
+    for win in seen:
+        qtbot.addWidget(win)
+        _close(qtbot, win)
