@@ -214,3 +214,20 @@ def drop_page_cache_hint(folder: Path) -> None:
                     os.close(fd)
             except (OSError, AttributeError):
                 return
+
+
+RESULTS = Path(__file__).resolve().parent / "results.md"
+
+
+def write_section(name: str, text: str, path: Path = RESULTS) -> None:
+    """Replace the block between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in results.md
+    (appended when absent), so each script refreshes its own table and leaves the rest alone."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    old = path.read_text() if path.exists() else "# dcgui benchmark results\n"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip() + "\n\n" + block + "\n"
+    path.write_text(new)

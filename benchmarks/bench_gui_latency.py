@@ -119,6 +119,7 @@ def main() -> int:
 
     import torch
 
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     lines = [
         "# GUI responsiveness while training (`benchmarks/bench_gui_latency.py`)",
         "",
@@ -127,7 +128,8 @@ def main() -> int:
         "",
         f"- date: {_dt.datetime.now().isoformat(timespec='minutes')}",
         f"- machine: {platform.platform()}, {os.cpu_count()} CPU cores (shared with other jobs), "
-        f"Python {platform.python_version()}, torch {torch.__version__}",
+        f"Python {platform.python_version()}, torch {torch.__version__}; load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)",
         f"- run: {args.images} generated 48 px images, smallnet 32 px, k={args.k}, batch 64, "
         f"{args.epochs} epochs, tab shown: {args.tab}; torch threads in the worker: {torch_threads_for_worker()}",
         f"- outcome: {ended[0] if ended else 'timeout'}, {last} epochs in {wall:.1f} s, {row['n']} probes",

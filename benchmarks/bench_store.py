@@ -16,8 +16,10 @@ writes a markdown table to ``benchmarks/results_store.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = path.stat().st_size / 1e6
 
         reader = SessionStore.open(path, readonly=True)
+        chunk = reader.chunk_size
         epochs = rng.integers(1, n_epochs + 1, args.reps)
         clusters = rng.integers(0, k, args.reps)
         images = rng.integers(0, n, args.reps)
@@ -164,8 +167,9 @@ permutation every epoch.
 
 Medians over {args.reps} random queries, on a read-only connection opened after writing.
 "Cold" clears the store's small LRU of decoded epochs before each query.
-Machine: {platform.machine()}, {platform.system()}, Python {platform.python_version()}, shared CPU
-(other processes were running), local disk.
+Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores shared with other work (load
+average {os.getloadavg()[0]:.1f} at the end of the run), Python {platform.python_version()}, SQLite
+{sqlite3.sqlite_version}, local disk. Chunk size {chunk} images.
 
 | measurement | result |
 |---|---|

@@ -231,26 +231,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     created = False
     if session.exists():
         store = SessionStore.open(session)
-        if folder.resolve() != store.folder.resolve():
-            raise DcguiError(
-                f"{session} belongs to the folder {store.folder}, not {folder}: give that folder to resume, "
-                "or a new --session file to train on this one"
-            )
-        pending = bool(store.get_meta("config_pending", False))
-        if not pending:
-            config = store.config
-            changes = {k: v for k, v in overrides.items() if getattr(config, k) != v}
-            trained = store.last_epoch() > 0 or bool(store.checkpoints())
-            fixed = sorted(set(changes) - RESUMABLE_CHANGES)
-            if trained and fixed:
-                name = fixed[0]
-                flag = "--no-sobel" if name == "sobel" else f"--{name.replace('_', '-')} {changes[name]}"
-                raise DcguiError(
-                    f"{flag} differs from the session's {name}={getattr(config, name)!r}: a session's settings "
-                    f"are fixed once it has trained; use a new --session file to train with other settings"
-                )
-            if changes:
-                store.set_config(config.replace(**changes))
+        try:
+            pending = _check_resume(store, folder, overrides)
+        except BaseException:
+            store.close()
+            raise
     else:
         if not folder.is_dir():
             raise DcguiError(f"the folder {folder} does not exist: give the folder that holds your photos")
@@ -299,6 +284,33 @@ def cmd_train(args: argparse.Namespace) -> int:
             _err(f"aborted; epoch {store.last_epoch()} is saved. Resume with:\n  "
                  f"{_resume_command(folder, session, args.epochs or store.config.epochs)}")
             return EXIT_INTERRUPTED
+
+
+def _check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> bool:
+    """Check an existing session against the command line; apply allowed changes.
+
+    Returns True when the session's config is still provisional (decided after the scan)."""
+    if folder.resolve() != store.folder.resolve():
+        raise DcguiError(
+            f"{store.path} belongs to the folder {store.folder}, not {folder}: give that folder to resume, "
+            "or a new --session file to train on this one"
+        )
+    if store.get_meta("config_pending", False):
+        return True
+    config = store.config
+    changes = {k: v for k, v in overrides.items() if getattr(config, k) != v}
+    trained = store.last_epoch() > 0 or bool(store.checkpoints())
+    fixed = sorted(set(changes) - RESUMABLE_CHANGES)
+    if trained and fixed:
+        name = fixed[0]
+        flag = "--no-sobel" if name == "sobel" else f"--{name.replace('_', '-')} {changes[name]}"
+        raise DcguiError(
+            f"{flag} differs from the session's {name}={getattr(config, name)!r}: a session's settings "
+            "are fixed once it has trained; use a new --session file to train with other settings"
+        )
+    if changes:
+        store.set_config(config.replace(**changes))
+    return False
 
 
 def _discard_new_session(store: SessionStore) -> None:

@@ -98,6 +98,9 @@ class ExportPlan:
             f"will be {verb} into {self.n_folders} folder{'s' if self.n_folders != 1 else ''} of",
             f"    {self.out_dir}",
         ]
+        folders = sorted({dst.parent.name for _, dst in self.ops})
+        if folders:
+            lines.append("Folders: " + ", ".join(folders[:6]) + (f" and {len(folders) - 6} more" if len(folders) > 6 else ""))
         if self.renamed:
             lines.append(f"{self.renamed:,} name conflict{'s' if self.renamed != 1 else ''}: those files get a _1, _2 … "
                          "suffix (existing files are never overwritten)")

@@ -15,12 +15,22 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap, QShowEvent
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QImage,
+    QImageReader,
+    QPixmap,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -48,7 +58,12 @@ from PySide6.QtWidgets import (
 from dcgui.core import explore_session as es
 from dcgui.core.control import RunControl
 from dcgui.core.events import Message, PhaseProgress
-from dcgui.core.explore import DEFAULT_DUPLICATE_THRESHOLD, DuplicateGroup, DuplicateIndex, FeatureIndex
+from dcgui.core.explore import (
+    DEFAULT_DUPLICATE_THRESHOLD,
+    DuplicateGroup,
+    DuplicateIndex,
+    FeatureIndex,
+)
 from dcgui.core.imageio import IMAGE_EXTENSIONS
 from dcgui.gui.explore_mapview import MapView
 from dcgui.gui.thumbnails import AsyncPixmapCache, image_from_jpeg
@@ -66,6 +81,13 @@ MAX_SELECTION_THUMBS = 300
 _PHASE_TEXT = {"features": "Computing features", "neighbours": "Finding neighbours", "map": "Computing the 2-D map",
                "outliers": "Scoring outliers", "evaluation": "Evaluating", "scan": "Scanning the labelled folder",
                "cache": "Decoding the labelled folder"}
+
+
+@dataclass(frozen=True)
+class _Job:
+    factory: Callable[[RunControl], Generator[Any, Any, Any]]
+    deliver: Callable[[Any], None]
+    failed: Callable[[WorkerError], None]
 
 
 class _ThumbSource:
@@ -184,11 +206,13 @@ class ExplorePanel(QWidget):
         self._generation = 0
         self._paths: list[str] = []
         self._worker: GeneratorWorker | None = None
-        self._queue: OrderedDict[str, tuple[Callable[[RunControl], Generator[Any, Any, Any]], Callable[[Any], None]]] = OrderedDict()
+        self._queue: OrderedDict[str, _Job] = OrderedDict()
         self._reset_results()
         self._query: int | Path | None = None
         self._eval_folder: Path | None = None
+        self.labels_available = False
         self.loader = AsyncPixmapCache(None, capacity=3000, max_bytes=128 * 1024 * 1024)
+        self.loader.ready.connect(self._query_thumb_ready)
         self.setAcceptDrops(True)
 
         self.tabs = QTabWidget()
@@ -227,6 +251,7 @@ class ExplorePanel(QWidget):
         self._coords: np.ndarray | None = None
         self._outliers: list[es.Outlier] | None = None
         self._report: EvalReport | None = None
+        self._similar_shown = False
 
     # =========================================================================================
     # building the sub-tabs
@@ -340,11 +365,11 @@ class ExplorePanel(QWidget):
         explain = QLabel("Images far from every cluster of this epoch, most unusual first. Score = 1 − cosine "
                          "similarity to the nearest cluster centroid (the mean feature of its members).")
         explain.setWordWrap(True)
+        self.outlier_list = ThumbList(self.loader)
+        self.outlier_list.imageActivated.connect(self.show_similar)
         self.exclude_button = QPushButton("Flag selected as 'exclude'")
         self.exclude_button.setToolTip("Mark the selected images so exports and curation leave them out")
         self.exclude_button.clicked.connect(lambda: self._flag(self.outlier_list.selected_images(), "exclude"))
-        self.outlier_list = ThumbList(self.loader)
-        self.outlier_list.imageActivated.connect(self.show_similar)
         top = QHBoxLayout()
         top.addWidget(explain, 1)
         top.addWidget(self.outlier_count)
@@ -465,8 +490,6 @@ class ExplorePanel(QWidget):
         self._clear_views(keep_query=True)
         self._update_enabled()
         self._refresh()
-        if self._query is not None and self.tabs.currentIndex() == TAB_SIMILAR:
-            self._run_similar()
 
     @property
     def epoch(self) -> int:
@@ -538,8 +561,12 @@ class ExplorePanel(QWidget):
                 self._feats = f
             on_result(result)
 
+        def failed(err: WorkerError) -> None:
+            if generation == self._generation:
+                self._on_error(err)
+
         self._queue.pop(kind, None)
-        self._queue[kind] = (factory, deliver)
+        self._queue[kind] = _Job(factory, deliver, failed)
         if self._worker is None:
             self._start_next()
 
@@ -547,11 +574,12 @@ class ExplorePanel(QWidget):
         if not self._queue:
             self._set_busy(False)
             return
-        kind, (factory, deliver) = self._queue.popitem(last=False)
-        worker = GeneratorWorker(factory, name=f"explore-{kind}", progress_hz=10.0, parent=self)
+        kind, job = self._queue.popitem(last=False)
+        # No Qt parent: the worker module keeps it alive until its thread has ended.
+        worker = GeneratorWorker(job.factory, name=f"explore-{kind}", progress_hz=10.0)
         worker.event.connect(self._on_event)
-        worker.returned.connect(deliver)
-        worker.errored.connect(self._on_error)
+        worker.returned.connect(job.deliver)
+        worker.errored.connect(job.failed)
         worker.stopped.connect(lambda: self.status.setText("Stopped."))
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
@@ -591,7 +619,7 @@ class ExplorePanel(QWidget):
     # =========================================================================================
     # per-tab refresh
     # =========================================================================================
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt name
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._refresh()
 
@@ -606,7 +634,9 @@ class ExplorePanel(QWidget):
         if not self._trained():
             self.status.setText("Train at least one epoch: exploring uses the network trained on your images.")
             return
-        if tab == TAB_DUPLICATES and self._dup is None:
+        if tab == TAB_SIMILAR and self._query is not None and not self._similar_shown:
+            self._run_similar()
+        elif tab == TAB_DUPLICATES and self._dup is None:
             self._run_duplicates()
         elif tab == TAB_OUTLIERS and self._outliers is None:
             self._run_outliers()
@@ -634,18 +664,19 @@ class ExplorePanel(QWidget):
     def _show_query(self) -> None:
         q = self._query
         if isinstance(q, int):
-            pixmap = self.loader.request(q)
+            pixmap = self.loader.request(q)  # None: it arrives through _query_thumb_ready
             self.query_image.setPixmap(pixmap if pixmap is not None else QPixmap())
-            if pixmap is None:  # arrives from the loader: look again shortly
-                self.loader.ready.connect(self._query_thumb_ready)
             self.query_caption.setText(f"Images most similar to <b>{_escape(self._paths[q])}</b> (image {q}, "
                                        f"epoch {self._epoch})")
         elif isinstance(q, Path):
-            image = QImage(str(q))
-            if not image.isNull():
-                self.query_image.setPixmap(QPixmap.fromImage(image.scaled(
-                    ICON_SIZE + 24, ICON_SIZE + 24, Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation)))
+            # Decoded at thumbnail scale (a camera JPEG at full size would stall the GUI thread).
+            reader = QImageReader(str(q))
+            reader.setAutoTransform(True)
+            size = reader.size()
+            if size.isValid():
+                reader.setScaledSize(size.scaled(ICON_SIZE + 24, ICON_SIZE + 24, Qt.AspectRatioMode.KeepAspectRatio))
+            image = reader.read()
+            self.query_image.setPixmap(QPixmap.fromImage(image) if not image.isNull() else QPixmap())
             self.query_caption.setText(f"Images most similar to <b>{_escape(str(q))}</b> (not in the collection; "
                                        f"epoch {self._epoch})")
 
@@ -654,9 +685,9 @@ class ExplorePanel(QWidget):
             pixmap = self.loader.pixmap(self._query)
             if pixmap is not None:
                 self.query_image.setPixmap(pixmap)
-            self.loader.ready.disconnect(self._query_thumb_ready)
 
     def _show_similar_result(self, res: es.SimilarResult) -> None:
+        self._similar_shown = True
         flags = self._store.image_flags() if self._store is not None else {}
         self.similar_list.set_images([
             (nb.index, f"{nb.rank}. {nb.score:.3f}" + (f"\n{flags[nb.index]}" if nb.index in flags else ""),
@@ -671,13 +702,13 @@ class ExplorePanel(QWidget):
             self.query_file(Path(path))
 
     # -- drag and drop --------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt name
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._store is not None and _image_files(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt name
+    def dropEvent(self, event: QDropEvent) -> None:
         files = _image_files(event)
         if self._store is None or not files:
             event.ignore()
@@ -704,7 +735,10 @@ class ExplorePanel(QWidget):
         return self.dup_slider.value() / 1000.0
 
     def set_threshold(self, t: float) -> None:
+        """Move the slider to ``t`` and regroup now (a drag regroups once the slider rests)."""
         self.dup_slider.setValue(round(t * 1000))
+        self._groups_timer.stop()
+        self._update_groups()
 
     def duplicate_count(self) -> tuple[int, int]:
         """(groups, images) at the slider's threshold (0, 0 before the index exists)."""

@@ -64,23 +64,28 @@ def human_bytes(n: int | None) -> str:
     return f"{n} bytes"
 
 
-def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QImage, tuple[int, int]]:
-    """Decode ``path`` (worker thread): the display image and the original size after EXIF rotation."""
+def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QImage, tuple[int, int] | None]:
+    """Decode ``path`` (worker thread): the display image and the original size after EXIF rotation.
+
+    Raises ``ImageDecodeError`` whose message names the file and says what is wrong with it.
+    """
     from PIL import Image
 
     from dcgui.core.imageio import load_rgb
 
-    with Image.open(path) as im:  # header only: the true pixel size, before draft-mode shrinking
-        w, h = im.size
-        orientation = im.getexif().get(0x0112, 1)
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w
-    rgb = load_rgb(path, max_side=max_side)
+    rgb = load_rgb(path, max_side=max_side)  # EXIF orientation applied, any mode -> RGB
+    size: tuple[int, int] | None = None
+    try:
+        with Image.open(path) as im:  # header only: the true pixel size before draft-mode shrinking
+            w, h = im.size
+            size = (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+    except (OSError, ValueError):
+        pass  # decodable by load_rgb but odd header: the size line falls back to the cache's
     if max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     data = rgb.tobytes()
     image = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
-    return image, (w, h)
+    return image, size
 
 
 class _Relay(QObject):
@@ -93,12 +98,19 @@ class ElidedLabel(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._full = ""
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
+    def minimumSizeHint(self) -> QSize:
+        return QSize(24, super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:
+        return QSize(min(240, self.fontMetrics().horizontalAdvance(self._full) + 4), super().sizeHint().height())
+
+    def setText(self, text: str) -> None:
         self._full = text
         self._elide()
+        self.updateGeometry()
 
     def full_text(self) -> str:
         return self._full

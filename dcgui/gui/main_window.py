@@ -55,7 +55,7 @@ from dcgui.gui.plots import PlotsPanel
 from dcgui.gui.settings_form import device_type_of
 from dcgui.gui.start_page import RecentSessions, StartPage
 from dcgui.gui.training_panel import STOPPING, TrainingPanel
-from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job
+from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job, stop_all_workers
 
 if TYPE_CHECKING:
     from dcgui.core.config import TrainConfig
@@ -208,7 +208,6 @@ class MainWindow(QMainWindow):
         self._data_version = -1
         self._known_last = 0
         self._epoch = 0
-        self._explore_epoch_dirty = False  # Explore is updated when shown (it may be costly)
         self._syncing = False
         self._pending_after_stop: Callable[[], None] | None = None
         self._quitting = False
@@ -238,13 +237,14 @@ class MainWindow(QMainWindow):
         v.epoch_spin.valueChanged.connect(self._on_epoch_control)
         v.follow_check.toggled.connect(self._on_follow_toggled)
         v.plots.epochSelected.connect(self._user_selected_epoch)
-        v.tabs.currentChanged.connect(self._on_tab_changed)
         if hasattr(v.clusters, "epochChanged"):
             v.clusters.epochChanged.connect(self._user_selected_epoch)
         if hasattr(v.clusters, "moreLikeThis"):
             v.clusters.moreLikeThis.connect(self.show_similar)
         if hasattr(v.clusters, "statusMessage"):
             v.clusters.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        if hasattr(v.explore, "flagsChanged"):  # flags set in Explore show in the cluster grid
+            v.explore.flagsChanged.connect(lambda _images: self._call_view(v.clusters, "refresh"))
 
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_MS)
@@ -645,9 +645,8 @@ class MainWindow(QMainWindow):
         v.plots.set_epoch(epoch)
         if getattr(v.clusters, "epoch", None) != epoch:
             self._call_view(v.clusters, "set_epoch", epoch)
-        if v.tabs.currentIndex() == TAB_EXPLORE:
-            self._call_view(v.explore, "set_epoch", epoch)
-        self._explore_epoch_dirty = v.tabs.currentIndex() != TAB_EXPLORE
+        # Cheap: Explore only recomputes what its visible sub-tab shows, when it is shown.
+        self._call_view(v.explore, "set_epoch", epoch)
 
     def _on_epoch_control(self, value: int) -> None:
         if self._syncing:
@@ -671,11 +670,6 @@ class MainWindow(QMainWindow):
                 errors.show_error(self, exc, "The cluster browser failed to update")
         if on and self._known_last:
             self.set_epoch(self._known_last)
-
-    def _on_tab_changed(self, index: int) -> None:
-        if index == TAB_EXPLORE and self._explore_epoch_dirty and self._epoch:
-            self._explore_epoch_dirty = False
-            self._call_view(self.view.explore, "set_epoch", self._epoch)
 
     def show_similar(self, image_index: int) -> None:
         """"More like this" from the cluster browser: show the image's neighbours in Explore."""
@@ -786,8 +780,12 @@ class MainWindow(QMainWindow):
         self._save_window()
         self._poll_timer.stop()
         self._call_view(self.view.clusters, "set_session", None)
-        self._call_view(self.view.explore, "set_session", None)
+        self._call_view(self.view.explore, "set_session", None)  # cancels its jobs
         self.view.training.set_session(None, None)
         self._close_stores()
         event.accept()
+        # Background jobs (Explore, thumbnails) end at their next check; wait for them so no
+        # thread outlives the window (a QThread destroyed while running aborts the process).
+        self.hide()
+        stop_all_workers(timeout_ms=15_000)
 

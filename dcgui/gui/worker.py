@@ -236,6 +236,26 @@ class GeneratorWorker(QObject):
         _ALIVE.discard(self)
 
 
+def running_workers() -> list[GeneratorWorker]:
+    return [w for w in list(_ALIVE) if w.is_running]
+
+
+def stop_all_workers(timeout_ms: int = 15_000) -> bool:
+    """Ask every running worker to stop and wait for their threads (application shutdown).
+
+    Returns False if some thread did not end within ``timeout_ms`` in total.
+    """
+    workers = list(_ALIVE)
+    for w in workers:
+        w.stop()
+    deadline = time.monotonic() + timeout_ms / 1000
+    ok = True
+    for w in workers:
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        ok = w.wait(left) and ok
+    return ok
+
+
 def torch_threads_for_worker() -> int:
     """Intra-op threads for training next to a live GUI: leave one core to the GUI thread.
 

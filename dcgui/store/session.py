@@ -585,16 +585,17 @@ class SessionStore:
             raise IndexError(f"image index {i} is out of range (the session has {n} images)")
         cs = self.chunk_size
         chunk, offset = divmod(int(i), cs)
+        dtypes = self._cached("dtypes", lambda: {
+            int(e): np.dtype(d) for e, d in self._conn.execute("SELECT epoch, dtype FROM epochs")
+        })
         with self._lock:
             rows = self._conn.execute(
-                "SELECT a.epoch, a.data, e.dtype FROM assignments a JOIN epochs e ON e.epoch = a.epoch "
-                "WHERE a.chunk = ? ORDER BY a.epoch",
-                (chunk,),
+                "SELECT epoch, data FROM assignments WHERE chunk = ? ORDER BY epoch", (chunk,)
             ).fetchall()
         last = rows[-1][0] if rows else 0
         out = np.full(last, -1, dtype=np.int32)
-        for epoch, blob, dtype in rows:
-            dt = np.dtype(dtype)
+        for epoch, blob in rows:
+            dt = dtypes[epoch]
             need = (offset + 1) * dt.itemsize
             # Only inflate up to image i: on average half a chunk per epoch.
             head = zlib.decompressobj().decompress(blob, need)

@@ -185,6 +185,30 @@ def test_rename_and_tags_persist(browser: Any, session: Any) -> None:
     assert m.index(row, COL_NAME).data() == "green squares"
 
 
+def test_notes_persist(browser: Any, session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    from dcgui.gui.cluster_list import NotesRole
+    from dcgui.store import SessionStore
+
+    browser.select_cluster(3)
+    monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("crosses on dark ground", True))
+    browser.edit_current_notes()
+    with SessionStore.open(session.path, readonly=True) as again:
+        assert again.cluster_user_data()[3]["notes"] == "crosses on dark ground"
+    m = browser.cluster_model
+    assert m.index(m.row_of_cluster(3), 0).data(NotesRole) == "crosses on dark ground"
+
+
+def test_unreadable_original_is_reported_in_the_pane(qtbot: Any, browser: Any, session: Any) -> None:
+    i = int(browser.grid_model.indices[0])
+    (session.folder / session.image_paths()[i]).write_bytes(b"")  # broken after the cache was built
+    browser.grid.setCurrentIndex(browser.grid_model.index(0))
+    view = browser.image_pane.view
+    qtbot.waitUntil(lambda: "Cannot show this image" in view._message, timeout=5000)
+    assert view.image() is None and "zero bytes" in view._message
+
+
 def test_flag_images_with_shortcuts_persists(qtbot: Any, browser: Any, session: Any) -> None:
     from dcgui.gui.thumbnail_grid import FlagRole
     from dcgui.store import SessionStore
@@ -326,3 +350,20 @@ def test_no_session_and_no_epoch(qtbot: Any, tmp_path: Path, errors: list[str]) 
         w.refresh()
         w.set_session(None)
     assert errors == []
+
+
+def test_full_image_decode_applies_exif_orientation(qtbot: Any, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dcgui.gui.image_pane import decode_for_display
+
+    img = Image.new("RGB", (60, 20), (200, 10, 10))
+    img.paste((10, 10, 200), (0, 0, 10, 20))  # a blue band on the left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / "rotated.jpg"
+    img.save(path, exif=exif, quality=95)
+    image, size = decode_for_display(path)
+    assert (image.width(), image.height()) == (20, 60) and size == (20, 60)
+    top = image.pixelColor(10, 2)
+    assert top.blue() > 150 and top.red() < 80  # the left band is now at the top

@@ -82,9 +82,9 @@ def test_async_loader_decodes_real_cache_off_thread_and_stays_bounded(qtbot: Any
 
 
 def test_stale_requests_are_dropped_and_failures_reported(qtbot: Any) -> None:
-    from dcgui.gui.thumbnails import AsyncPixmapCache
-
     import threading
+
+    from dcgui.gui.thumbnails import AsyncPixmapCache
 
     release = threading.Event()
 
@@ -134,7 +134,8 @@ def test_reset_ignores_results_of_the_previous_source(qtbot: Any) -> None:
     assert loader.pixmap(1) is None
     loader.request(1)
     qtbot.waitUntil(lambda: loader.pixmap(1) is not None, timeout=5000)
-    assert loader.pixmap(1).toImage().pixelColor(0, 0).red() == 50
+    pixmap = loader.pixmap(1)
+    assert pixmap is not None and pixmap.toImage().pixelColor(0, 0).red() == 50
 
 
 def test_grid_model_emits_data_changed_for_exactly_the_loaded_rows(qtbot: Any, image_cache: Any) -> None:
@@ -180,5 +181,5 @@ def test_grid_paints_placeholders_then_thumbnails_of_visible_rows_only(qtbot: An
                     timeout=5000)
     qtbot.waitUntil(lambda: bool(frames) and frames[-1][1] == 0, timeout=5000)
     assert frames[0][1] > 0  # the first frame showed placeholders: decoding never blocked painting
-    loaded = {k for k in loader.cache.keys()}
+    loaded = set(loader.cache.keys())
     assert loaded >= set(visible) and len(loaded) <= 2 * len(visible)  # lazily, only rows on screen

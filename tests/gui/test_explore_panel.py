@@ -1,0 +1,277 @@
+"""The Explore panel offscreen on a real tiny trained session: duplicates, flags, map, similar, drop."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+
+from dcgui.gui.explore_mapview import MapView  # noqa: E402
+from dcgui.gui.explore_panel import TAB_DUPLICATES, TAB_EVAL, TAB_MAP, TAB_OUTLIERS, ExplorePanel  # noqa: E402
+from tests.conftest import make_shape_image, write_image_folder  # noqa: E402
+
+WAIT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """32 shapes in 4 class folders + an exact copy and a re-encoded copy, trained 2 epochs."""
+    from PIL import Image
+
+    from dcgui.cli import main
+
+    root = tmp_path_factory.mktemp("explore_gui")
+    folder = write_image_folder(root / "photos")
+    shutil.copy(folder / "class_0" / "img_000.png", folder / "class_0" / "img_000_copy.png")
+    Image.open(folder / "class_2" / "img_001.png").save(folder / "class_2" / "img_001_again.jpg", quality=92)
+    path = root / "s.dcgui"
+    rc = main(["train", str(folder), "--session", str(path), "--epochs", "2", "--k", "4", "--arch", "smallnet",
+               "--image-size", "32", "--device", "cpu", "--batch-size", "16", "--no-progress"])
+    assert rc == 0
+    return path
+
+
+@pytest.fixture
+def store(session: Path):
+    from dcgui.store import SessionStore
+
+    s = SessionStore.open(session)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def panel(qtbot, store) -> ExplorePanel:
+    p = ExplorePanel()
+    qtbot.addWidget(p)
+    p.resize(900, 600)
+    p.set_session(store)
+    p.set_epoch(2)
+    yield p
+    p.stop()
+    qtbot.waitUntil(lambda: not p.busy, timeout=WAIT_MS)
+
+
+def _idle(qtbot, panel: ExplorePanel) -> None:
+    qtbot.waitUntil(lambda: not panel.busy, timeout=WAIT_MS)
+    assert "color:#c0392b" not in panel.status.text(), panel.status.text()
+
+
+def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: ExplorePanel, store) -> None:
+    panel.show()
+    panel.tabs.setCurrentIndex(TAB_DUPLICATES)
+    qtbot.waitUntil(lambda: panel._dup is not None, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    paths = store.image_paths()
+    copy, orig = paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
+
+    panel.set_threshold(0.999)
+    strict = panel.duplicate_count()
+    assert strict[0] >= 1 and strict[1] >= 2  # at least the exact copy
+    assert "groups" in panel.dup_count.text()
+    text_strict = panel.dup_count.text()
+    panel.set_threshold(0.5)
+    loose = panel.duplicate_count()
+    assert loose[1] > strict[1]  # a lower threshold groups more images
+    assert panel.dup_count.text() != text_strict  # the live count follows the slider
+
+    panel.set_threshold(0.999)
+    row = next(r for r, g in enumerate(panel._groups) if {copy, orig} <= set(g.members.tolist()))
+    panel.group_list.setCurrentRow(row)
+    assert set(panel.group_members.image_indices()) == set(panel._groups[row].members.tolist())
+    keep = panel._groups[row].keep
+    with qtbot.waitSignal(panel.flagsChanged):
+        panel.keep_first_button.click()
+    flags = store.image_flags()
+    assert keep not in flags
+    assert all(flags[int(i)] == "duplicate" for i in panel._groups[row].rest)
+    # nothing was deleted: both files are still there
+    assert (store.folder / paths[copy]).is_file() and (store.folder / paths[orig]).is_file()
+    panel.unflag_button.click()
+    assert not store.image_flags()
+    flagged = panel.flag_all_groups()
+    assert flagged == strict[1] - strict[0] and len(store.image_flags()) == flagged
+    store.set_image_flag(list(store.image_flags()), None)
+
+
+def test_map_has_one_point_per_image_and_lasso_selects(qtbot, panel: ExplorePanel, store) -> None:
+    panel.show()
+    panel.tabs.setCurrentIndex(TAB_MAP)
+    qtbot.waitUntil(lambda: panel._coords is not None, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    n = store.n_images
+    assert panel.map_view.point_count == n
+    assert panel.map_view.drawn_points == n
+    # colour by label: 4 classes -> legend entries
+    panel.colour_by.setCurrentIndex(1)
+    assert panel.map_view.legend is not None
+    c = panel._coords
+    lo, hi = c.min(0) - 1, c.max(0) + 1
+    box = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+    with qtbot.waitSignal(panel.selectionChanged) as sig:
+        panel.map_view.select_polygon(box)
+    assert sorted(sig.args[0]) == list(range(n))
+    assert panel.selection_strip.count() == n
+    assert panel.exclude_selection_button.isEnabled()
+
+
+def test_map_drag_in_rectangle_mode_selects_points(qtbot) -> None:
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [10.0, 10.0]])
+    view.set_points(coords, np.array([0, 0, 1, 1]))
+    view.set_mode("rect")
+    vb = view.view_box
+
+    class Drag:  # the parts of pyqtgraph's MouseDragEvent the view box reads
+        def __init__(self, start: QPointF, pos: QPointF, finish: bool) -> None:
+            self._start, self._pos, self._finish = start, pos, finish
+
+        def button(self):
+            return Qt.MouseButton.LeftButton
+
+        def accept(self) -> None:
+            pass
+
+        def scenePos(self) -> QPointF:
+            return self._pos
+
+        def buttonDownScenePos(self) -> QPointF:
+            return self._start
+
+        def isStart(self) -> bool:
+            return self._pos == self._start
+
+        def isFinish(self) -> bool:
+            return self._finish
+
+        def modifiers(self):
+            return Qt.KeyboardModifier.NoModifier
+
+    a, b = vb.mapViewToScene(QPointF(-0.5, -0.5)), vb.mapViewToScene(QPointF(2.5, 2.5))
+    with qtbot.waitSignal(view.selectionChanged) as sig:
+        vb.mouseDragEvent(Drag(a, a, False))
+        vb.mouseDragEvent(Drag(a, b, True))
+    assert sig.args[0] == [0, 1, 2]
+    # hover finds the point under the cursor
+    assert view.point_at(vb.mapViewToScene(QPointF(10.0, 10.0))) == 3
+    view._on_mouse_moved(vb.mapViewToScene(QPointF(10.0, 10.0)))
+    assert view.hovered == 3 and view.preview.isVisible()
+
+
+def test_map_stays_usable_at_100k_points(qtbot) -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=10, size=(50, 2))
+    ids = rng.integers(0, 50, 100_000)
+    coords = centres[ids] + rng.normal(size=(100_000, 2))
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    t0 = time.perf_counter()
+    view.set_points(coords, ids)
+    t_set = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    view.grab()  # a full paint
+    t_paint = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    view.select_polygon(np.array([[-5.0, -5.0], [5.0, -5.0], [5.0, 5.0], [-5.0, 5.0]]))
+    t_sel = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    view.set_colours(ids[::-1].copy())
+    t_recolour = time.perf_counter() - t0
+    print(f"\n100k points: set {t_set:.2f}s, paint {t_paint:.2f}s, select {t_sel:.3f}s, recolour {t_recolour:.2f}s")
+    assert view.point_count == 100_000 and view.drawn_points == 100_000
+    assert t_set < 10 and t_paint < 10 and t_sel < 2
+
+
+def test_similar_finds_the_copy_first(qtbot, panel: ExplorePanel, store) -> None:
+    panel.show()
+    paths = store.image_paths()
+    orig = paths.index("class_0/img_000.png")
+    panel.show_similar(orig)
+    qtbot.waitUntil(lambda: panel.similar_list.count() > 0, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    got = panel.similar_list.image_indices()
+    assert got[0] == paths.index("class_0/img_000_copy.png")
+    assert orig not in got and len(got) == min(40, store.n_images - 1)
+    assert panel.similar_list.item(0).text().startswith("1. 1.000")
+    # thumbnails arrive from the loader
+    qtbot.waitUntil(lambda: panel.similar_list.has_icon(got[0]), timeout=10_000)
+
+
+def test_dropping_an_outside_image_queries_it(qtbot, panel: ExplorePanel, store, tmp_path: Path) -> None:
+    from PIL import Image
+
+    panel.show()
+    outside = tmp_path / "new photo.jpg"
+    Image.fromarray(make_shape_image(3, np.random.default_rng(7), 64)).save(outside, quality=90)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside))])
+    enter = QDragEnterEvent(QPointF(10, 10).toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    panel.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    text = QMimeData()
+    text.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
+    refuse = QDragEnterEvent(QPointF(10, 10).toPoint(), Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier)
+    panel.dragEnterEvent(refuse)
+    assert not refuse.isAccepted()
+
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    panel.dropEvent(drop)
+    assert panel._query == outside
+    qtbot.waitUntil(lambda: panel.similar_list.count() > 0, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    assert "not in the collection" in panel.query_caption.text()
+    labels = store.labels()
+    top = panel.similar_list.image_indices()[:5]
+    assert (labels[top] == 3).sum() >= 3  # a cross: its neighbours are mostly crosses
+
+
+def test_outliers_and_evaluation_fill_their_tabs(qtbot, panel: ExplorePanel, store) -> None:
+    panel.show()
+    panel.outlier_count.setValue(5)
+    panel.tabs.setCurrentIndex(TAB_OUTLIERS)
+    qtbot.waitUntil(lambda: panel.outlier_list.count() == 5, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    panel.outlier_list.item(0).setSelected(True)
+    first = panel.outlier_list.selected_images()[0]
+    panel.exclude_button.click()
+    assert store.image_flags() == {first: "exclude"}
+    store.set_image_flag(first, None)
+
+    panel.tabs.setCurrentIndex(TAB_EVAL)
+    assert panel.eval_button.isEnabled()
+    panel.eval_button.click()
+    qtbot.waitUntil(lambda: panel.eval_table.rowCount() == 2, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    assert panel.eval_table.item(0, 0).text() == "epoch 2"
+    assert panel.eval_table.item(1, 0).text() == "random init (epoch 0)"
+    assert 0.0 <= float(panel.eval_table.item(0, 1).text()) <= 1.0
+    assert "chance 0.250" in panel.eval_notes.text()
+
+
+def test_epoch_change_discards_running_work_and_no_session_is_quiet(qtbot, panel: ExplorePanel, store) -> None:
+    panel.show()
+    panel.tabs.setCurrentIndex(TAB_OUTLIERS)
+    panel.set_epoch(1)  # cancels the epoch-2 job; epoch 1 is computed instead
+    qtbot.waitUntil(lambda: panel.outlier_list.count() > 0, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    assert panel._feats is not None and panel._feats.epoch == 1
+    panel.set_session(None)
+    assert panel.outlier_list.count() == 0 and not panel.busy
+    panel.show_similar(0)  # no session: nothing happens, nothing raises
+    assert panel.similar_list.count() == 0
