@@ -39,19 +39,19 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _data  # noqa: E402
+import _data
 
-import dcgui.core.engine as engine_mod  # noqa: E402
-from dcgui.core.augment import center_view, random_resized_crop_flip  # noqa: E402
-from dcgui.core.cache import ImageCache  # noqa: E402
-from dcgui.core.clustering import kmeans, pca_whiten_l2  # noqa: E402
-from dcgui.core.collection import scan  # noqa: E402
-from dcgui.core.config import TrainConfig, default_config  # noqa: E402
-from dcgui.core.engine import DeepCluster, epoch_seed  # noqa: E402
-from dcgui.core.events import EpochFinished  # noqa: E402
-from dcgui.core.metrics import nmi  # noqa: E402
-from dcgui.core.models import MEAN, STD, build_model  # noqa: E402
-from dcgui.core.sampler import uniform_cluster_sample  # noqa: E402
+import dcgui.core.engine as engine_mod
+from dcgui.core.augment import center_view, random_resized_crop_flip
+from dcgui.core.cache import ImageCache
+from dcgui.core.clustering import kmeans, pca_whiten_l2
+from dcgui.core.collection import scan
+from dcgui.core.config import TrainConfig, default_config
+from dcgui.core.engine import DeepCluster, epoch_seed
+from dcgui.core.events import EpochFinished
+from dcgui.core.metrics import nmi
+from dcgui.core.models import MEAN, STD, build_model
+from dcgui.core.sampler import uniform_cluster_sample
 
 
 # -- the conventional pipeline ------------------------------------------------------------------
@@ -140,7 +140,7 @@ class Conventional:
             loss.backward()
             self.optimizer.step()
             top_opt.step()
-            loss_sum += float(loss) * len(x)
+            loss_sum += float(loss.detach()) * len(x)
             seen += len(x)
         self.model.top_layer = None
         t3 = time.perf_counter()
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     labels_names = sorted({r.relpath.split("/")[0] for r in records})
     labels = np.array([labels_names.index(r.relpath.split("/")[0]) for r in records], np.int64)
     stats = _data.folder_stats(folder)
-    print(f"{args.dataset}: {len(records)} images from {folder} (mean {stats['mean_kb']:.0f} KB/file); "
+    print(f"{args.dataset}: {len(records)} images from {folder} (mean {stats['mean_kb']:.1f} KB/file); "
           f"{cfg.arch} {cfg.image_size} px, cache {cfg.cache_size} px, k={cfg.k}, batch {cfg.batch_size}", flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="dcgui_bench_epoch_"))
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"### Epoch throughput: {args.dataset}, {cfg.arch} {cfg.image_size} px, N={n} "
              f"({time.strftime('%Y-%m-%d %H:%M')})", "",
              f"{args.dataset} ({'JPEG q90, 500x375 / 375x500' if args.dataset == 'photos' else 'PNG 28x28 grey'}, "
-             f"mean {stats['mean_kb']:.0f} KB/file); k={cfg.k}, batch {cfg.batch_size} (features "
+             f"mean {stats['mean_kb']:.1f} KB/file); k={cfg.k}, batch {cfg.batch_size} (features "
              f"{cfg.batch_size * 2}), cache {cfg.cache_size} px; torch threads {args.threads}; conventional "
              f"DataLoader workers {args.workers}; medians of {args.rounds} epochs per variant, variants "
              "alternating within each round (order flipped every round).", "",
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{_data.median(pipe['ours']):.0f} img/s, conventional {_data.median(pipe['conventional']):.0f} img/s "
               f"({_data.median(pipe['ours']) / _data.median(pipe['conventional']):.1f}x); medians of "
               f"{args.pipeline_reps} alternating repetitions.",
-              f"Per-round epoch seconds: " + "; ".join(
+              "Per-round epoch seconds: " + "; ".join(
                   f"{v} " + ", ".join(f"{x['wall']:.1f}" for x in results[v]) for v in variants) + ".",
               f"Machine: {_data.machine()}."]
     text = "\n".join(lines)

@@ -34,13 +34,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _data  # noqa: E402
+import _data
 
-from dcgui.core.augment import random_resized_crop_flip  # noqa: E402
-from dcgui.core.config import TrainConfig  # noqa: E402
-from dcgui.core.engine import DeepCluster  # noqa: E402
-from dcgui.core.events import EpochFinished  # noqa: E402
-from dcgui.core.models import build_model  # noqa: E402
+from dcgui.core.augment import random_resized_crop_flip
+from dcgui.core.config import TrainConfig
+from dcgui.core.engine import DeepCluster
+from dcgui.core.events import EpochFinished
+from dcgui.core.models import build_model
 
 
 def _sync(device: torch.device) -> None:
@@ -94,7 +94,7 @@ def model_rates(cfg: TrainConfig, device: torch.device, steps: int, warmup: int)
         _sync(device)
     feats = steps * cfg.batch_size / (time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
-    del model, opt, x
+    model.cpu()  # free the GPU memory before the next measurement
     if cuda:
         torch.cuda.empty_cache()
     return {"train": train, "features": feats, "peak_gib": peak}
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
              "| arch | model train img/s | model features img/s | pipeline img/s (pageable) | pipeline img/s (pinned) "
              "| epoch: features img/s | epoch: training img/s | clustering s | epoch s | GPU util | peak GiB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
-    cache_size = int(round(args.size / 0.875))
+    cache_size = round(args.size / 0.875)
     with tempfile.TemporaryDirectory() as tmp:
         import os
 

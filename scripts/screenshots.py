@@ -101,9 +101,9 @@ def main() -> int:
     save(window, "start_page.png")
 
     dialog = NewSessionDialog(window, folder=folder)
-    dialog.resize(720, 780)
     dialog.show()
     wait(app, 60, lambda: dialog.scan_result is not None and not dialog.scanning)
+    dialog.adjustSize()
     wait(app, 0.5)
     save(dialog, "new_session.png")
     dialog.reject()

@@ -58,7 +58,7 @@ class FeatureIndex:
     """Nearest neighbours by cosine similarity over a fixed set of features.
 
     Exact (``IndexFlatIP``) up to ``exact_limit`` images; above it an ``IndexIVFFlat`` with
-    ``4*sqrt(N)`` lists probed ``nprobe`` at a time (approximate, much faster for the all-pairs
+    ``4*sqrt(N)`` lists (at most N/39) probed ``nprobe`` at a time (approximate, much faster for the all-pairs
     kNN graph). ``features`` are normalised here; pass raw or normalised rows.
     """
 
@@ -73,7 +73,7 @@ class FeatureIndex:
         if self.exact:
             index = faiss.IndexFlatIP(d)
         else:
-            nlist = int(4 * math.sqrt(n))
+            nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))  # >= 39 training points per list
             quantizer = faiss.IndexFlatIP(d)
             index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(seed)
@@ -335,11 +335,16 @@ def cluster_centroids(features: np.ndarray, assign: np.ndarray, k: int | None = 
     if len(assign) != len(x):
         raise ValueError(f"{len(assign)} assignments for {len(x)} feature rows: use the same epoch's "
                          "assignments and features")
-    valid = assign >= 0
-    k = int(k if k is not None else (assign[valid].max() + 1 if valid.any() else 0))
-    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, assign[valid], x[valid])
+    valid = np.flatnonzero(assign >= 0)
+    k = int(k if k is not None else (assign[valid].max() + 1 if len(valid) else 0))
+    sums = np.zeros((k, x.shape[1]), dtype=np.float32)
     counts = np.bincount(assign[valid], minlength=k)
+    if len(valid):
+        # members sorted by cluster, summed per run (np.add.at would be ~50x slower)
+        order = valid[np.argsort(assign[valid], kind="stable")]
+        ids = assign[order]
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        sums[ids[starts]] = np.add.reduceat(x[order], starts, axis=0)
     return normalize_rows(sums), counts > 0
 
 

@@ -20,11 +20,24 @@ def _contingency(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     b = np.asarray(b).ravel()
     if a.shape != b.shape:
         raise ValueError(f"the two labelings have different lengths ({a.size} and {b.size})")
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    nb = int(ib.max()) + 1 if ib.size else 1
-    keys, cells = np.unique(ia.astype(np.int64) * nb + ib, return_counts=True)
-    return np.bincount(ia), np.bincount(ib), keys // nb, keys % nb, cells
+    ia, ib = _dense_ids(a), _dense_ids(b)
+    rows, cols = np.bincount(ia), np.bincount(ib)
+    nb = max(len(cols), 1)
+    if len(rows) * nb >= 2**62:  # the paired key would overflow: renumber both (never for real sizes)
+        ia, ib = np.unique(ia, return_inverse=True)[1].ravel(), np.unique(ib, return_inverse=True)[1].ravel()
+        rows, cols, nb = np.bincount(ia), np.bincount(ib), max(int(ib.max()) + 1, 1)
+    keys, cells = np.unique(ia * nb + ib, return_counts=True)  # the one sort
+    return rows, cols, keys // nb, keys % nb, cells
+
+
+def _dense_ids(labels: np.ndarray) -> np.ndarray:
+    """Labels as int64 ids in [0, m): used as they are when already small non-negative ints
+    (cluster ids, skipping a sort; absent ids are empty rows), else renumbered."""
+    if labels.size and np.issubdtype(labels.dtype, np.integer):
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo >= 0 and hi < 4 * labels.size + 1024:
+            return labels.astype(np.int64, copy=False)
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64).ravel()
 
 
 def _entropy(counts: np.ndarray, n: int) -> float:
@@ -41,7 +54,8 @@ def nmi(a: np.ndarray, b: np.ndarray) -> float:
     """
     rows, cols, r, c, cells = _contingency(a, b)
     n = int(rows.sum())
-    if len(rows) == len(cols) and len(rows) <= 1:
+    n_a, n_b = np.count_nonzero(rows), np.count_nonzero(cols)
+    if n_a == n_b and n_a <= 1:
         return 1.0
     h_a, h_b = _entropy(rows, n), _entropy(cols, n)
     if h_a == 0.0 or h_b == 0.0:

@@ -96,9 +96,8 @@ def _vgg16_bn(in_channels: int, input_size: int) -> Body:
         if v == "M":
             layers.append(nn.MaxPool2d(2, 2))
         else:
-            assert isinstance(v, int)
-            layers += _conv_bn_relu(c, v, 3, 1, 1)
-            c = v
+            layers += _conv_bn_relu(c, int(v), 3, 1, 1)
+            c = int(v)
     module = nn.Sequential(
         nn.Sequential(*layers),
         nn.AdaptiveAvgPool2d((7, 7)),
@@ -276,8 +275,9 @@ class DeepClusterNet(nn.Module):
             with torch.no_grad():
                 layer.weight.copy_(weight.detach().to(torch.float32).cpu())
         nn.init.zeros_(layer.bias)
-        self.top_layer = layer.to(self.mean.device)
-        return self.top_layer
+        layer = layer.to(self.mean.device)
+        self.top_layer = layer
+        return layer
 
     # -- export -----------------------------------------------------------------------------
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:

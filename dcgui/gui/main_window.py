@@ -428,6 +428,15 @@ class MainWindow(QMainWindow):
         QSettings().setValue(LAST_SESSION_DIR_KEY, str(path.parent))
         RecentSessions.add(path)
 
+        try:
+            self._show_session(path, store, readonly)
+        except Exception as exc:  # a view could not read this file: say so, keep the app usable
+            errors.show_error(self, exc, "Cannot show the session")
+            self._close_now()
+            return False
+        return True
+
+    def _show_session(self, path: Path, store: SessionStore, readonly: bool) -> None:
         v = self.view
         v.training.set_session(path, store, readonly)
         v.plots.set_session(store)
@@ -442,11 +451,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{path.name.removesuffix('.dcgui')} — dcgui" + (" (read-only)" if readonly else ""))
         self.setWindowFilePath(str(path))
         self.stack.setCurrentWidget(self.view)
-        if self._known_last == 0:
-            v.tabs.setCurrentIndex(TAB_PLOTS if v.tabs.currentIndex() == TAB_SKIPPED else v.tabs.currentIndex())
         self._poll_timer.start()
         self._update_actions()
-        return True
 
     def close_session(self) -> None:
         self._when_not_training(self._close_now, "close the session")
@@ -571,7 +577,7 @@ class MainWindow(QMainWindow):
                 return
             self._data_version = version
             self._sync_epochs()
-        except sqlite3.Error as exc:  # the file vanished or was damaged under us
+        except Exception as exc:  # the file vanished or was damaged under us: say it once
             self._poll_timer.stop()
             errors.show_error(self, exc, "Lost the session file",
                               details=f"{self._path}: {exc}\nReopen the session once the file is back.")

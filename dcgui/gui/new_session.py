@@ -184,6 +184,7 @@ class NewSessionDialog(QDialog):
         layout.addWidget(folder_box)
         layout.addWidget(settings_box)
         layout.addWidget(save_box)
+        layout.addStretch(1)  # extra height goes below the boxes, not into them
         layout.addWidget(self.buttons)
         self._update_buttons()
         if folder is not None:
@@ -247,12 +248,13 @@ class NewSessionDialog(QDialog):
         self._scan = result
         n = len(result.images)
         n_classes = len(result.label_names)
-        parts = [f"{n:,} image{'s' if n != 1 else ''} found"]
-        if n_classes:
-            parts.append(f"in {n_classes} class folders (used as labels to measure NMI)")
+        text = f"{n:,} image{'s' if n != 1 else ''} found"
+        text += (f" in {n_classes} class folders (used as labels to measure NMI)." if n_classes
+                 else " (no class sub-folders: no labels to compare with, which is fine).")
         if result.skipped:
-            parts.append(f"{len(result.skipped):,} file{'s' if len(result.skipped) != 1 else ''} skipped (listed below)")
-        self.scan_label.setText("; ".join(parts) + ".")
+            m = len(result.skipped)
+            text += f" {m:,} file{'s' if m != 1 else ''} skipped, listed below."
+        self.scan_label.setText(text)
         for path, reason in result.skipped:
             item = QTreeWidgetItem([path, reason])
             item.setToolTip(0, path)

@@ -64,6 +64,23 @@ def _colour(key: str, dark: bool) -> QColor:
     return QColor(_COLOURS[key][1 if dark else 0])
 
 
+def _swatch(key: str, dark: bool, text: str, mark: str = "━") -> str:
+    """A coloured legend entry inside a plot title (legends inside the plot hide the data)."""
+    return f'<span style="color:{_colour(key, dark).name()}">{mark}&nbsp;{text}</span>'
+
+
+class _IntegerAxis(pg.AxisItem):
+    """An axis of whole numbers (epochs, cluster ranks): no ticks at 1.5."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        out: list[tuple[float, float]] = []
+        for spacing, _offset in super().tickSpacing(minVal, maxVal, size):
+            whole = max(1.0, float(np.ceil(spacing)))
+            if all(whole != s for s, _ in out):
+                out.append((whole, 0.0))
+        return out
+
+
 @dataclass
 class _Series:
     """The data behind one plot, for hover text: x values and named y columns."""
@@ -91,8 +108,8 @@ class PlotsPanel(QWidget):
         self._hover: dict[str, tuple[pg.InfiniteLine, pg.TextItem]] = {}
         self._markers: dict[str, pg.InfiniteLine] = {}
         self._fills: list[pg.FillBetweenItem] = []
-        self._legends: list[pg.LegendItem] = []
         self._sizes_title = TITLES["sizes"]
+        self._empty_colour = (QColor("red"), QColor("gray"))  # (empty clusters, none), set by the palette
 
         self.summary = QLabel("No epochs yet.")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -187,7 +204,7 @@ class PlotsPanel(QWidget):
     # construction
     # ---------------------------------------------------------------------------------------
     def _make_plot(self, name: str) -> pg.PlotWidget:
-        w = pg.PlotWidget()
+        w = pg.PlotWidget(axisItems={"bottom": _IntegerAxis("bottom")})
         w.setMinimumSize(220, 160)
         item = w.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.25)
@@ -231,7 +248,6 @@ class PlotsPanel(QWidget):
         p["time"].setLabel("left", "seconds")
 
         self.curves["nmi_prev"] = p["stability"].plot(name="NMI(t−1, t)", connect="finite")
-        self._legends.append(p["labels"].addLegend(offset=(-10, -10)))
         self.curves["nmi_labels"] = p["labels"].plot(name="NMI", connect="finite")
         self.curves["ari_labels"] = p["labels"].plot(name="ARI", connect="finite")
         self.curves["loss"] = p["loss"].plot(name="loss", connect="finite")
@@ -241,7 +257,6 @@ class PlotsPanel(QWidget):
         p["sizes"].addItem(self.empty_line, ignoreBounds=True)
 
         # Seconds per epoch, stacked: features, + clustering, + training.
-        self._legends.append(p["time"].addLegend(offset=(10, 10)))
         self.curves["time_zero"] = pg.PlotDataItem()
         self.curves["features"] = p["time"].plot(name="features")
         self.curves["clustering"] = p["time"].plot(name="clustering")
@@ -349,6 +364,7 @@ class PlotsPanel(QWidget):
         self._empty_text.setText(f"{n_empty} empty cluster{'s' if n_empty != 1 else ''}"
                                  if n_empty else "no empty clusters")
         self._empty_text.setVisible(True)
+        self._empty_text.setColor(self._empty_colour[0] if n_empty else self._empty_colour[1])
         plot.setXRange(0.5, k + 0.5, padding=0.01)
         top = math.log10(max(float(nonempty.max()), 1.0))
         self._empty_text.setPos(k + 0.5, top + 0.05)
@@ -432,6 +448,15 @@ class PlotsPanel(QWidget):
     # ---------------------------------------------------------------------------------------
     # theme
     # ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _title(name: str, dark: bool) -> str:
+        if name == "labels":
+            return f"{TITLES[name]}&nbsp;&nbsp;{_swatch('nmi_labels', dark, 'NMI')}&nbsp;&nbsp;{_swatch('ari_labels', dark, 'ARI')}"
+        if name == "time":
+            parts = "&nbsp;&nbsp;".join(_swatch(k, dark, k, "■") for k in ("features", "clustering", "training"))
+            return f"{TITLES[name]}&nbsp;&nbsp;{parts}"
+        return TITLES[name]
+
     def _fg(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Text)
 
@@ -453,7 +478,7 @@ class PlotsPanel(QWidget):
                 ax.setPen(pg.mkPen(fg))
                 ax.setTextPen(pg.mkPen(fg))
             if name != "sizes":
-                item.setTitle(TITLES[name], color=fg.name())
+                item.setTitle(self._title(name, dark), color=fg.name())
             line, text = self._hover[name]
             line.setPen(pg.mkPen(fg, width=1, style=Qt.PenStyle.DotLine))
             fill = QColor(bg)
@@ -475,7 +500,8 @@ class PlotsPanel(QWidget):
         fill_sizes.setAlpha(110)
         self.curves["sizes"].setBrush(pg.mkBrush(fill_sizes))
         self.empty_line.setPen(pg.mkPen(_colour("empty", dark), width=2, style=Qt.PenStyle.DashLine))
-        self._empty_text.setColor(_colour("empty", dark))
+        self._empty_colour = (_colour("empty", dark), theme.muted_colour(pal))
+        self._empty_text.setColor(self._empty_colour[0] if self.empty_line.isVisible() else self._empty_colour[1])
         for key, fill_item in zip(("features", "clustering", "training"), self._fills):
             c = _colour(key, dark)
             self.curves[key].setPen(pg.mkPen(c, width=1.5))
@@ -486,12 +512,6 @@ class PlotsPanel(QWidget):
             area.setAlpha(90)
             fill_item.setBrush(pg.mkBrush(area))
         self._no_labels_text.setColor(theme.muted_colour(pal))
-        for legend in self._legends:
-            legend.setLabelTextColor(fg)
-            box = QColor(bg)
-            box.setAlpha(200)
-            legend.setBrush(pg.mkBrush(box))
-            legend.setPen(pg.mkPen(theme.muted_colour(pal)))
         self.plots["sizes"].setTitle(self._sizes_title, color=fg.name())
 
 def _num(value: float | None) -> float:

@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -109,16 +109,20 @@ class SettingsForm(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in MAIN_FIELDS:
             form.addRow(self._label(name), self.editors[name])
-        advanced = QGroupBox("Advanced")
-        advanced.setCheckable(True)
-        advanced.setChecked(False)
-        adv_form = QFormLayout(advanced)
+        # "Advanced" is a disclosure button: the rarely changed fields stay out of the way.
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.toggled.connect(self._show_advanced)
+        self.advanced = QWidget()
+        adv_form = QFormLayout(self.advanced)
+        adv_form.setContentsMargins(0, 0, 0, 0)
         for name in ADVANCED_FIELDS:
             adv_form.addRow(self._label(name), self.editors[name])
-        # A collapsed "Advanced" box: its fields show only when ticked.
-        advanced.toggled.connect(self._show_advanced)
-        self.advanced = advanced
-        self._show_advanced(False)
+        self.advanced.setVisible(False)
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -136,7 +140,8 @@ class SettingsForm(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
-        layout.addWidget(advanced)
+        layout.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.advanced)
         layout.addLayout(hint_row)
         layout.addWidget(self.error_label)
 
@@ -155,9 +160,8 @@ class SettingsForm(QWidget):
         self.set_config(self._base)
 
     def _show_advanced(self, on: bool) -> None:
-        for n in ADVANCED_FIELDS:
-            self.editors[n].setVisible(on)
-            self.labels[n].setVisible(on)
+        self.advanced.setVisible(on)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
     def _label(self, name: str) -> QLabel:
         label = QLabel(LABELS[name] + ":")

@@ -96,6 +96,7 @@ class TrainingPanel(QWidget):
         self._run_start_units: float | None = None
         self._run_start_time = 0.0
         self._end_reason = ""
+        self._status_epoch = 0  # the epoch the status line last announced
 
         style = self.style()
         self.start_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training", self)
@@ -264,6 +265,7 @@ class TrainingPanel(QWidget):
         self._worker = worker
         self._end_reason = ""
         self._run_start_units = None
+        self._status_epoch = 0
         self._reset_progress()
         self._set_status("Preparing: scanning the folder and decoding new images…")
         self._set_state(RUNNING)
@@ -349,8 +351,10 @@ class TrainingPanel(QWidget):
                 self._phase_frac[p] = 1.0
             frac = sum(self._weights[p] * self._phase_frac[p] for p in _EPOCH_PHASES)
             self._show_run_progress(frac)
-            if self._state == RUNNING and self.status_label.text().startswith(("Preparing", "Resuming")):
-                self._set_status(f"Training epoch {ev.epoch} of {self._target}.")
+            if self._state == RUNNING and ev.epoch != self._status_epoch:
+                self._status_epoch = ev.epoch
+                self._set_status(f"Training epoch {ev.epoch} of {self._target}. Pause or stop at any time; "
+                                 "finished epochs are saved.")
 
     def _show_run_progress(self, frac: float) -> None:
         done_units = self._last_epoch + min(max(frac, 0.0), 1.0)
@@ -431,6 +435,7 @@ class TrainingPanel(QWidget):
             self._run_start_units = None
         elif state == RUNNING and self._state == PAUSED:
             self._set_status("Resuming…")
+            self._status_epoch = 0  # the next progress event announces the epoch again
         self._state = state
         self._update_actions()
         self.stateChanged.emit(state)

@@ -61,8 +61,8 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db["images"].create_index(["idx"], unique=True)
     db["images"].create_index(["path"], unique=True)
-    # One column per dcgui.core.events.EpochMetrics field, plus the raw -> matched mapping
-    # (``mapping[raw] = matched``, k ints, zlib) and the dtype of the assignment chunks.
+    # One column per dcgui.core.events.EpochMetrics field. Small rows: the GUI re-reads all of
+    # them whenever a new epoch arrives; the per-epoch blobs live in epoch_mappings.
     db["epochs"].create(
         {
             "epoch": int,
@@ -81,12 +81,18 @@ def _v1(db: sqlite_utils.Database) -> None:
             "seconds_training": float,
             "images_per_second": float,
             "n_images": int,
-            "mapping": bytes,
-            "dtype": str,  # numpy dtype string of the chunks: "<u2" when k <= 65535
             "finished": str,  # ISO 8601, UTC
         },
         pk="epoch",
-        not_null=["k", "mapping", "dtype"],
+        not_null=["k"],
+    )
+    # The raw -> matched mapping (``mapping[raw] = matched``, k int32, zlib) and the dtype of
+    # the epoch's assignment chunks.
+    db["epoch_mappings"].create(
+        {"epoch": int, "mapping": bytes, "dtype": str},  # dtype: "<u2" when k <= 65535, else "<u4"
+        pk="epoch",
+        not_null=["mapping", "dtype"],
+        foreign_keys=[("epoch", "epochs", "epoch")],
     )
     # Matched ids only; raw ids are derived through the epoch's mapping.
     db["assignments"].create(

@@ -493,13 +493,14 @@ class SessionStore:
         for f, v in row.items():  # SQLite turns NaN into NULL: keep the distinction explicit
             if isinstance(v, float) and math.isnan(v) and f not in _OPTIONAL_METRICS:
                 row[f] = None
-        row.update(n_images=int(matched.size), mapping=_encode_ids(mapping, np.dtype("<i4")),
-                   dtype=dtype.str, finished=_now())
+        row.update(n_images=int(matched.size), finished=_now())
+        mapping_row = {"epoch": epoch, "mapping": _encode_ids(mapping, np.dtype("<i4")), "dtype": dtype.str}
         with self._write() as db:
             conn = db.conn
             conn.execute("DELETE FROM assignments WHERE epoch = ?", (epoch,))
             conn.execute("DELETE FROM clusters WHERE epoch = ?", (epoch,))
             db["epochs"].upsert(row, pk="epoch")
+            db["epoch_mappings"].upsert(mapping_row, pk="epoch")
             conn.executemany("INSERT INTO assignments (epoch, chunk, data) VALUES (?, ?, ?)", chunks)
             conn.executemany(
                 "INSERT INTO clusters (epoch, cluster, raw, size) VALUES (?, ?, ?, ?)",
@@ -512,7 +513,7 @@ class SessionStore:
     def truncate_epochs(self, after: int) -> None:
         """Forget epochs > ``after`` (rows only; checkpoint files are left on disk)."""
         with self._write() as db:
-            for table in ("assignments", "clusters", "epochs", "checkpoints"):
+            for table in ("assignments", "clusters", "epoch_mappings", "epochs", "checkpoints"):
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
         self._assign_cache.clear()
 
@@ -535,7 +536,10 @@ class SessionStore:
 
     def _epoch_row(self, epoch: int) -> tuple[int, np.ndarray, np.dtype]:
         with self._lock:
-            row = self._conn.execute("SELECT k, mapping, dtype FROM epochs WHERE epoch = ?", (int(epoch),)).fetchone()
+            row = self._conn.execute(
+                "SELECT e.k, m.mapping, m.dtype FROM epochs e JOIN epoch_mappings m ON m.epoch = e.epoch "
+                "WHERE e.epoch = ?", (int(epoch),)
+            ).fetchone()
         if row is None:
             raise KeyError(f"epoch {epoch} is not recorded in {self.path.name} (last epoch: {self.last_epoch()})")
         k, blob, dtype = row
@@ -556,8 +560,7 @@ class SessionStore:
             blobs = self._conn.execute(
                 "SELECT data FROM assignments WHERE epoch = ? ORDER BY chunk", (int(epoch),)
             ).fetchall()
-            parts = [np.frombuffer(zlib.decompress(b[0]), dtype=dtype) for b in blobs]
-            arr = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+            arr = np.frombuffer(b"".join(zlib.decompress(b[0]) for b in blobs), dtype=dtype).astype(np.int32)
             arr.setflags(write=False)
             self._assign_cache[epoch] = arr
             while len(self._assign_cache) > _ASSIGN_CACHE:
@@ -586,7 +589,7 @@ class SessionStore:
         cs = self.chunk_size
         chunk, offset = divmod(int(i), cs)
         dtypes = self._cached("dtypes", lambda: {
-            int(e): np.dtype(d) for e, d in self._conn.execute("SELECT epoch, dtype FROM epochs")
+            int(e): np.dtype(d) for e, d in self._conn.execute("SELECT epoch, dtype FROM epoch_mappings")
         })
         with self._lock:
             rows = self._conn.execute(

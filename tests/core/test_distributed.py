@@ -13,6 +13,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+from dcgui.core.clustering import pca_whiten_l2
 from dcgui.core.distributed import (
     DistContext,
     broadcast_array,
@@ -109,6 +110,22 @@ def test_sharded_pca_matches_faiss_pca_matrix_single_process() -> None:
     assert ours.shape == (N_PCA, PCA_DIM) and ours.dtype == np.float32
     # equal up to the sign of each component: compare the Gram matrices (what k-means sees)
     np.testing.assert_allclose(ours @ ours.T, ref @ ref.T, atol=2e-3)
+    same = pca_whiten_l2(x, PCA_DIM)  # and the engine's own single-process function
+    np.testing.assert_allclose(ours @ ours.T, same @ same.T, atol=2e-3)
+
+
+def test_sharded_pca_drops_degenerate_directions_like_pca_whiten_l2() -> None:
+    rng = np.random.default_rng(2)
+    x = np.zeros((40, 10), np.float32)
+    x[:, :3] = rng.standard_normal((40, 3))  # only 3 directions vary
+    x[5] = np.nan  # a broken row counts as zeros
+    ctx = DistContext.from_env("cpu", env={})
+    ours = sharded_pca_whiten_l2(x, ctx, 8)
+    same = pca_whiten_l2(x, 8)
+    assert ours.shape == same.shape == (40, 3)
+    np.testing.assert_allclose(ours @ ours.T, same @ same.T, atol=2e-3)
+    constant = sharded_pca_whiten_l2(np.ones((6, 4), np.float32), ctx, 8)
+    assert constant.shape == (6, 1) and not constant.any()
 
 
 # -- two real processes over gloo --------------------------------------------------------------

@@ -124,7 +124,8 @@ def test_pause_blocks_until_resumed_and_stop_ends_a_pause(model, pixels) -> None
     assert worker.is_alive() and not result  # parked while paused
     control.resume()
     worker.join(timeout=30)
-    assert not worker.is_alive() and result["feats"].shape == (23, 256)  # type: ignore[union-attr]
+    feats = result["feats"]
+    assert not worker.is_alive() and isinstance(feats, np.ndarray) and feats.shape == (23, 256)
 
     control = RunControl()
     control.pause()

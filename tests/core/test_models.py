@@ -186,9 +186,10 @@ def test_top_layer_random_and_centroid_head() -> None:
     torch.manual_seed(0)
     model = create_model("smallnet", input_size=32)
     top = model.set_top_layer(1000)
-    assert model.top_layer is top and top.weight.shape == (1000, 256)
-    assert top.weight.std().item() == pytest.approx(0.01, rel=0.02)
-    assert torch.count_nonzero(top.bias) == 0
+    weight, bias = top.weight, top.bias
+    assert model.top_layer is top and weight.shape == (1000, 256)
+    assert weight.std().item() == pytest.approx(0.01, rel=0.02)
+    assert torch.count_nonzero(bias) == 0
     centroids = torch.randn(7, 256)
     head = model.set_top_layer(7, weight=centroids)
     assert torch.equal(head.weight.data, centroids) and torch.count_nonzero(head.bias) == 0

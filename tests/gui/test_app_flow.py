@@ -100,7 +100,7 @@ def test_new_session_dialog_scans_validates_and_creates(qtbot: Any, env: GuiEnv,
     assert QSettings().value("paths/last_folder") == str(image_folder.parent)
     qtbot.waitUntil(lambda: dialog.scan_result is not None and not dialog.scanning, timeout=60_000)
     text = dialog.scan_label.text()
-    assert "32 images found" in text and "4 class folders" in text and "1 file skipped" in text
+    assert "32 images found in 4 class folders" in text and "1 file skipped" in text
     assert dialog.skipped_tree.topLevelItemCount() == 1
     assert dialog.skipped_tree.topLevelItem(0).text(1) == "broken symbolic link"
     # Smart defaults for 32 images in 4 classes on this machine's device.
