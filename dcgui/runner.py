@@ -45,7 +45,7 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
                 + (f", e.g. {(added or removed)[0]}" if added or removed else "")
                 + "): restore them, or start a new session on the folder"
             )
-    store.set_images(cache.records, skipped, scan.label_names)
+    store.set_images(cache.records, skipped, scan.label_names, sizes=cache.original_sizes)
     yield CollectionReady(len(cache.records), tuple(skipped), len(scan.label_names))
     return cache
 

@@ -1,9 +1,10 @@
 """Session-level exploration: a session's features at an epoch, and the queries built on them.
 
 Every long step is a generator of events that *returns* its result, so the same code drives the
-CLI (progress bars) and the GUI (a ``GeneratorWorker``). Features and 2-D maps are cached as
-``.npy`` files in ``store.cache_dir/explore``, keyed by the epoch, the checkpoint's sha256 and
-the image list, so a retrained epoch or a changed folder never reuses stale rows.
+CLI (progress bars) and the GUI (a ``GeneratorWorker``). Features (``.npz``: rows + the mean
+removed) and 2-D maps (``.npy``) are cached in ``store.cache_dir/explore``, keyed by the epoch,
+the checkpoint's sha256 and the image list, so a retrained epoch or a changed folder never
+reuses stale rows. Writes are atomic, so the GUI and the CLI can share them.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def resolve_epoch(store: SessionStore, epoch: int | None) -> int:
         candidates = [e for e in available if e <= last] if available else []
         if not candidates:
             raise DcguiError(f"{store.path.name} has no checkpoint yet: train it first "
-                             f"(dcgui train {store.path}) so there is a network to compute features with")
+                             f"(dcgui train {store.folder} --session {store.path}) so there is a network "
+                             "to compute features with")
         return candidates[-1]
     epoch = int(epoch)
     if epoch not in available:

@@ -11,7 +11,6 @@ from torchvision.transforms import RandomResizedCrop
 
 from dcgui.core.augment import center_view, random_resized_crop_flip, sample_crop_boxes
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def _batch(n: int = 6, size: int = 37, seed: int = 0) -> torch.Tensor:
@@ -120,7 +119,8 @@ def test_center_view_resizes_other_cache_sizes() -> None:
     assert (view[0, 0, :, -1] - view[0, 0, :, 0]).mean().item() / 2 == pytest.approx(88 * 31 / 32, abs=2.5)
 
 
-@CUDA
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_views_run_on_cuda_like_on_cpu() -> None:
     batch = _batch(8, 37)
     gen = torch.Generator(device="cuda")

@@ -147,6 +147,7 @@ def test_progress_is_throttled(model) -> None:
     assert len(events) <= 2 + elapsed / 0.1 + 1  # start, end, and at most one per 0.1 s
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_amp_channels_last_match_cpu(model, pixels) -> None:
     _, cpu = _run(iter_features(model, pixels, SIZE, 8, "cpu"))

@@ -20,6 +20,13 @@ from dcgui.core.models import (
     sobel_kernel,
 )
 
+@pytest.fixture(scope="module")
+def alexnet() -> DeepClusterNet:
+    """One AlexNet shared by the tests that only read it (its fc6 alone has 38M weights)."""
+    torch.manual_seed(0)
+    return create_model("alexnet_bn", sobel=True, input_size=64).eval()
+
+
 FEAT_DIMS = {"smallnet": 256, "alexnet_bn": 4096, "vgg16_bn": 4096, "resnet18": 512, "resnet50": 2048}
 
 
@@ -118,9 +125,8 @@ def test_sobel_is_fixed_and_not_trained() -> None:
     assert not torch.equal(next(m for m in model.body.modules() if isinstance(m, nn.Conv2d)).weight, conv1)
 
 
-def test_initialisation_follows_the_paper() -> None:
-    torch.manual_seed(0)
-    model = create_model("alexnet_bn", sobel=True, input_size=64)
+def test_initialisation_follows_the_paper(alexnet: DeepClusterNet) -> None:
+    model = alexnet
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 5
     for conv in convs:
@@ -138,8 +144,8 @@ def test_initialisation_follows_the_paper() -> None:
         assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
 
 
-def test_alexnet_structure_matches_the_reference() -> None:
-    model = create_model("alexnet_bn", sobel=True, input_size=224)
+def test_alexnet_structure_matches_the_reference(alexnet: DeepClusterNet) -> None:
+    model = alexnet  # the conv stack does not depend on the input size
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     spec = [(c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0]) for c in convs]
     assert spec == [(96, 11, 4, 2), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1)]
@@ -152,15 +158,15 @@ def test_alexnet_structure_matches_the_reference() -> None:
         assert conv_stack(model.prepare(torch.rand(1, 3, 224, 224))).shape == (1, 256, 6, 6)
 
 
-def test_embed_is_fc7_before_relu_and_forward_adds_relu_then_top_layer() -> None:
-    torch.manual_seed(0)
-    model = create_model("alexnet_bn", sobel=True, input_size=64).eval()
+def test_embed_is_fc7_before_relu_and_forward_adds_relu_then_top_layer(alexnet: DeepClusterNet) -> None:
+    model = alexnet
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         z = model.embed(x)
         assert (z < 0).any()  # not yet through the ReLU
         top = model.set_top_layer(3)
         assert torch.allclose(model(x), top(torch.relu(z)), atol=1e-6)
+    model.top_layer = None
     small = create_model("smallnet", input_size=32).eval()
     with torch.no_grad():
         top = small.set_top_layer(3)
