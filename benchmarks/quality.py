@@ -66,6 +66,9 @@ def main() -> int:
     p.add_argument("--head", default="reset", choices=["reset", "centroids"])
     p.add_argument("--k", type=int, default=0, help="0: the default for the collection")
     p.add_argument("--sobel", type=int, default=-1, help="-1: default, 0 off, 1 on")
+    p.add_argument("--crop-min", type=float, default=0.0, help="RandomResizedCrop min scale (0: default)")
+    p.add_argument("--lr", type=float, default=0.0, help="0: default")
+    p.add_argument("--arch", default="", help="default: the CPU default")
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--fm-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("out/quality"))
@@ -83,13 +86,20 @@ def main() -> int:
     overrides: dict = {"epochs": args.epochs, "head": args.head, "seed": args.seed}
     if args.k:
         overrides["k"] = args.k
+    if args.crop_min:
+        overrides["crop_scale_min"] = args.crop_min
+    if args.lr:
+        overrides["lr"] = args.lr
+    if args.arch:
+        overrides["arch"] = args.arch
     if args.sobel >= 0:
         overrides["sobel"] = bool(args.sobel)
     cfg = default_config(args.n, "cpu", n_classes=10, **overrides)
     side = cfg.cache_size
     pix_tr, pix_te = to_cache_pixels(xtr[tr], side), to_cache_pixels(xte[te], side)
     labels_tr, labels_te = ytr[tr], yte[te]
-    tag = f"{args.head}_k{cfg.k}_sobel{int(cfg.sobel)}_n{args.n}_e{args.epochs}"
+    tag = (f"{args.head}_k{cfg.k}_sobel{int(cfg.sobel)}_crop{cfg.crop_scale_min}_lr{cfg.lr}_{cfg.arch}"
+           f"_n{args.n}_e{args.epochs}")
     out = args.out / tag
     out.mkdir(parents=True, exist_ok=True)
     print(f"config: {cfg.to_json()}", flush=True)

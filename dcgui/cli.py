@@ -222,11 +222,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dcgui.core.config import default_config
     from dcgui.store import SessionStore
 
+    from dcgui.core.distributed import DistContext
+
     folder = Path(args.folder).expanduser().absolute()
     session = Path(args.session).expanduser().absolute()
     overrides = _overrides(args)
-    progress = Progress(args.progress)
     control = RunControl()
+    # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
+    # wait for it at a barrier, then train their share of every epoch with DDP.
+    dist = DistContext.from_env(overrides.get("device", "auto"))
+    if dist.is_distributed and not dist.is_main:
+        with dist, _sigint_stops(control, Progress(False)):
+            for ev in runner.iter_train_rank(session, dist, control):
+                if isinstance(ev, Stopped):
+                    return EXIT_INTERRUPTED
+        return 0
+    progress = Progress(args.progress)
 
     created = False
     if session.exists():
@@ -248,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pending = created = True
         progress.write(f"created session {session}", sys.stderr)
 
-    with store, _sigint_stops(control, progress):
+    with dist, store, _sigint_stops(control, progress):
         try:
             if pending:
                 cache = _run(runner.iter_prepare(store, control), progress)
@@ -265,11 +276,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             config = store.config
             target = config.epochs if args.epochs is None else args.epochs
             done = store.last_epoch()
-            if done >= target:
+            if done >= target and not dist.is_distributed:  # other ranks wait for the engine
                 print(f"{session} already has {done} trained epochs (target {target}); "
                       f"train more with --epochs {done + 10}")
                 return 0
-            return _train_loop(store, control, progress, folder, session, target)
+            return _train_loop(store, control, progress, folder, session, target, dist)
         except (DcguiError, ValueError):
             if created and store.last_epoch() == 0 and not store.checkpoints():
                 _discard_new_session(store)  # made seconds ago by this command: leave no half session
@@ -325,11 +336,11 @@ def _discard_new_session(store: SessionStore) -> None:
 
 
 def _train_loop(store: SessionStore, control: RunControl, progress: Progress, folder: Path, session: Path,
-                target: int) -> int:
+                target: int, dist: Any = None) -> int:
     from dcgui import runner
 
     k = store.config.k
-    for ev in runner.iter_train(store, control, epochs=target):
+    for ev in runner.iter_train(store, control, epochs=target, dist=dist):
         if isinstance(ev, PhaseProgress):
             progress.update(ev, target)
         elif isinstance(ev, EpochFinished):

@@ -8,11 +8,13 @@ finished epoch into the session in one transaction. Both are generators of engin
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dcgui.core.cache import ImageCache
 from dcgui.core.collection import iter_scan
 from dcgui.core.control import RunControl
+from dcgui.core.distributed import DistContext
 from dcgui.core.engine import DeepCluster, ResumeState
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event
@@ -50,11 +52,28 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
     return cache
 
 
+def _resume_state(store: SessionStore, with_assignments: bool) -> ResumeState | None:
+    last = store.last_epoch()
+    ckpt0 = store.checkpoint_dir / "epoch_0000.pt"
+    if last > 0:
+        prev = store.assignments(last, matched=True) if with_assignments else None
+        return ResumeState(last, store.checkpoint_path(last), prev)
+    if ckpt0.exists():  # epoch 0 recorded but nothing trained yet: keep that random initialisation
+        return ResumeState(0, ckpt0, None)
+    return None
+
+
 def iter_train(
-    store: SessionStore, control: RunControl | None = None, epochs: int | None = None
+    store: SessionStore, control: RunControl | None = None, epochs: int | None = None,
+    dist: DistContext | None = None,
 ) -> Generator[Event, None, None]:
-    """Train the session up to ``epochs`` in total (default: its config), resuming where it ended."""
+    """Train the session up to ``epochs`` in total (default: its config), resuming where it ended.
+
+    Under torchrun this runs on rank 0 (the only writer); the other ranks run
+    ``iter_train_rank`` and wait at a barrier until the collection and config are ready.
+    """
     control = control or RunControl()
+    dist = dist or DistContext()
     cache = yield from iter_prepare(store, control)
     config = store.config
     if epochs is not None and epochs != config.epochs:
@@ -62,19 +81,29 @@ def iter_train(
         store.set_config(config)
     config.validate(n_images=len(cache.records))
 
-    last = store.last_epoch()
-    resume = None
-    ckpt0 = store.checkpoint_dir / "epoch_0000.pt"
-    if last > 0:
-        resume = ResumeState(last, store.checkpoint_path(last), store.assignments(last, matched=True))
-    elif ckpt0.exists():  # epoch 0 recorded but nothing trained yet: keep that random initialisation
-        resume = ResumeState(0, ckpt0, None)
-
+    resume = _resume_state(store, with_assignments=True)
+    dist.barrier()  # the other ranks may now read the cache and the config
     labels = store.labels()
-    engine = DeepCluster(config, cache.pixels, labels, store.checkpoint_dir, control, resume)
+    engine = DeepCluster(config, cache.pixels, labels, store.checkpoint_dir, control, resume, dist)
     for event in engine.run(config.epochs):
         if isinstance(event, CheckpointWritten) and event.epoch == 0:
             store.record_checkpoint(0, event.path, event.sha256)
         elif isinstance(event, EpochFinished):
             store.record_epoch(event)
         yield event
+
+
+def iter_train_rank(
+    session: Path, dist: DistContext, control: RunControl | None = None
+) -> Generator[Event, None, None]:
+    """A non-zero rank of a distributed run: same engine, reads the session, writes nothing."""
+    from dcgui.store import SessionStore
+
+    dist.barrier()  # rank 0 has scanned, decoded and configured
+    with SessionStore.open(session, readonly=True) as store:
+        config = store.config
+        resume = _resume_state(store, with_assignments=True)
+        cache = ImageCache.open(store.cache_dir, config.cache_size)
+        checkpoint_dir = store.checkpoint_dir
+    engine = DeepCluster(config, cache.pixels, None, checkpoint_dir, control, resume, dist)
+    yield from engine.run(config.epochs)

@@ -29,6 +29,16 @@ from dcgui.core.clustering import kmeans, pca_whiten_l2
 from dcgui.core.config import TrainConfig
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.device import is_oom, oom_error, resolve_device
+from dcgui.core.distributed import (
+    DistContext,
+    all_reduce_sum,
+    broadcast_array,
+    gather_features,
+    shard_range,
+    sharded_pca_whiten_l2,
+    split_for_rank,
+    wrap_for_training,
+)
 from dcgui.core.events import (
     PHASE_CLUSTERING,
     PHASE_TRAINING,
@@ -96,14 +106,18 @@ class DeepCluster:
         checkpoint_dir: Path | None = None,
         control: RunControl | None = None,
         resume: ResumeState | None = None,
+        dist: DistContext | None = None,
     ) -> None:
         config.validate(n_images=len(pixels))
+        # Under torchrun every rank runs this engine: features in shards, k-means on rank 0,
+        # DistributedDataParallel training; only rank 0 writes checkpoints (and the session).
+        self.dist = dist or DistContext()
         self.config = config
         self.pixels = pixels
         self.labels = labels if labels is not None and (labels >= 0).any() else None
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.control = control or RunControl()
-        self.device = resolve_device(config.device)
+        self.device = self.dist.device if self.dist.is_distributed else resolve_device(config.device)
         self.cuda = self.device.type == "cuda"
         self.amp = config.amp and self.cuda
         self.channels_last = config.channels_last and self.cuda
@@ -141,7 +155,7 @@ class DeepCluster:
         self.prev_matched = resume.prev_matched
 
     def _save(self, epoch: int) -> tuple[str, str]:
-        if self.checkpoint_dir is None:
+        if self.checkpoint_dir is None or not self.dist.is_main:
             return "", ""
         path = self.checkpoint_dir / ckpt.checkpoint_name(epoch)
         sha = ckpt.save_checkpoint(
@@ -153,6 +167,11 @@ class DeepCluster:
     # -- control ---------------------------------------------------------------------------
     def _poll(self, epoch: int) -> Iterator[Event]:
         """Honour stop (raises) and pause (blocks here, announcing it) between batches."""
+        # Every rank must stop at the same batch, or the others would wait in an all-reduce.
+        if self.dist.is_distributed and all_reduce_sum(
+            np.array([int(self.control.stop_requested)]), self.dist
+        )[0] > 0:
+            raise StopRequested
         self.control.check()
         if self.control.paused:
             yield Paused(epoch)
@@ -166,7 +185,7 @@ class DeepCluster:
         """Train from the last completed epoch up to ``until_epoch`` (default: config.epochs)."""
         until = self.config.epochs if until_epoch is None else until_epoch
         try:
-            if self.epoch == 0 and self.checkpoint_dir is not None:
+            if self.epoch == 0 and self.checkpoint_dir is not None and self.dist.is_main:
                 path = self.checkpoint_dir / ckpt.checkpoint_name(0)
                 if not path.exists():  # the random initialisation, kept for every later comparison
                     p, sha = self._save(0)
@@ -189,8 +208,10 @@ class DeepCluster:
         yield from self._poll(epoch)
         # 1. features of every image, in order, with the network as it is after epoch-1
         t0 = time.perf_counter()
+        start, stop = shard_range(n, self.dist.rank, self.dist.world_size)
         feats = yield from iter_features(
-            self.model, self.pixels, cfg.image_size, cfg.batch_size * 2, self.device,
+            self.model, self.pixels[start:stop] if self.dist.is_distributed else self.pixels,
+            cfg.image_size, cfg.batch_size * 2, self.device,
             control=self.control, epoch=epoch, amp=self.amp, channels_last=self.channels_last,
         )
         t_features = time.perf_counter() - t0
@@ -203,12 +224,21 @@ class DeepCluster:
             yield Message(f"epoch {epoch}: non-finite features were replaced by 0 before clustering "
                           "(the training may have diverged: try a lower learning rate)", "warning")
         head_feats = feats if cfg.head == "centroids" else None
-        x = pca_whiten_l2(feats, cfg.pca_dim)
+        if self.dist.is_distributed:
+            # PCA from moments summed over ranks; only the reduced rows travel to rank 0.
+            x = gather_features(sharded_pca_whiten_l2(feats, self.dist, cfg.pca_dim), n, self.dist)
+        else:
+            x = pca_whiten_l2(feats, cfg.pca_dim)
         if head_feats is None:
             del feats  # never hold the raw and the reduced matrix longer than needed
-        km = kmeans(x, cfg.k, niter=cfg.kmeans_iters, seed=epoch_seed(cfg.seed, epoch, 1))
+        km = None
+        if self.dist.is_main:
+            assert x is not None
+            km = kmeans(x, cfg.k, niter=cfg.kmeans_iters, seed=epoch_seed(cfg.seed, epoch, 1))
+            assign = km.assign.astype(np.int64)
         del x
-        assign = km.assign.astype(np.int64)
+        if self.dist.is_distributed:
+            assign = broadcast_array(assign if self.dist.is_main else None, self.dist, np.int64, (n,))
         stats = cluster_size_stats(assign, cfg.k)
         mapping = np.asarray(match_clusters(self.prev_matched, assign, cfg.k), dtype=np.int32)
         matched = mapping[assign].astype(np.int32)
@@ -236,7 +266,7 @@ class DeepCluster:
         seconds = t_features + t_clustering + t_training
         metrics = EpochMetrics(
             epoch=epoch, nmi_prev=nmi_prev, nmi_labels=nmi_labels, ari_labels=ari_labels,
-            loss=loss, kmeans_objective=float(km.objective), k=cfg.k,
+            loss=loss, kmeans_objective=float(km.objective) if km is not None else 0.0, k=cfg.k,
             empty_clusters=int(stats["empty"]), min_cluster=int(stats["min"]), max_cluster=int(stats["max"]),
             size_entropy=float(stats["entropy"]), seconds_features=t_features,
             seconds_clustering=t_clustering, seconds_training=t_training,
@@ -252,7 +282,12 @@ class DeepCluster:
         if cfg.head == "centroids" and feats is not None:
             z = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
             protos = np.zeros((cfg.k, z.shape[1]), dtype=np.float32)
-            np.add.at(protos, assign, z)
+            if self.dist.is_distributed:  # this rank holds the features of its shard only
+                start, stop = shard_range(len(assign), self.dist.rank, self.dist.world_size)
+                np.add.at(protos, assign[start:stop], z)
+                protos = all_reduce_sum(protos, self.dist)
+            else:
+                np.add.at(protos, assign, z)
             empty = ~protos.any(axis=1)
             if empty.any():  # an empty cluster gets a random unit prototype: it simply wins no image
                 protos[empty] = np.random.default_rng(epoch_seed(cfg.seed, epoch, 3)).standard_normal(
@@ -273,11 +308,15 @@ class DeepCluster:
         top_opt = torch.optim.SGD(head.parameters(), lr=cfg.top_lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(epoch_seed(cfg.seed, epoch, 4))
         ids = uniform_cluster_sample(assign, cfg.samples_per_epoch or n, rng)
+        # Every rank draws the same sample (same seed) and trains on its own share of it.
+        ids = split_for_rank(ids, self.dist.rank, self.dist.world_size)
         targets = torch.from_numpy(assign.astype(np.int64))
         gen = torch.Generator(device=self.device)
         gen.manual_seed(epoch_seed(cfg.seed, epoch, 5))
         criterion = nn.CrossEntropyLoss()
-        use_model_head = cfg.head == "reset"
+        # The module to call: the model with its new top layer, or body + centroid head, under DDP
+        # when distributed (re-wrapped every epoch since the top layer is new each epoch).
+        net = wrap_for_training(self.model, self.dist, None if cfg.head == "reset" else head)
 
         self.model.train()
         total = len(ids)
@@ -294,7 +333,7 @@ class DeepCluster:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             yb = targets[batch_ids].to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, enabled=self.amp):
-                logits = self.model(inputs) if use_model_head else head(self.model.embed(inputs))
+                logits = net(inputs)
                 loss = criterion(logits.float(), yb)
             self.optimizer.zero_grad(set_to_none=True)
             top_opt.zero_grad(set_to_none=True)
@@ -316,7 +355,10 @@ class DeepCluster:
                 yield PhaseProgress(PHASE_TRAINING, seen, total, epoch, seen / max(now - t_start, 1e-9))
         self.model.top_layer = None  # the top layer lives one epoch only (METHOD.md step 6)
         self.model.eval()
-        return loss_sum / max(seen, 1), seen
+        if self.dist.is_distributed:
+            total_loss, total_seen = all_reduce_sum(np.array([loss_sum, seen], np.float64), self.dist)
+            loss_sum, seen = float(total_loss), int(total_seen)
+        return loss_sum / max(seen, 1), int(seen)
 
 
 def _prefetch(pixels: np.ndarray, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

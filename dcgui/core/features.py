@@ -134,13 +134,16 @@ def iter_features(
                 paused_s += _wait_if_paused(control)
             # The grad / autocast contexts are entered and left around each batch, never held
             # across a yield: they are thread-local and would leak into the consumer's code.
-            autocast = torch.autocast(device.type, dtype=torch.float16) if (amp and cuda) else nullcontext()
-            with torch.inference_mode(), autocast:
+            use_amp = amp and cuda
+            with torch.inference_mode():
                 x = center_view(batch.to(device, non_blocking=cuda), image_size)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                feats = model.embed(x)
-                out[start:stop] = feats.float().cpu().numpy()
+                with torch.autocast(device.type, dtype=torch.float16) if use_amp else nullcontext():
+                    feats = model.embed(x).float()
+                if use_amp and not torch.isfinite(feats).all():  # float16 overflow: redo in float32
+                    feats = model.embed(x).float()
+                out[start:stop] = feats.cpu().numpy()
             now = time.perf_counter()
             if now - last_report >= PROGRESS_INTERVAL_S or stop == n:
                 last_report = now

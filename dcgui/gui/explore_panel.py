@@ -559,7 +559,10 @@ class ExplorePanel(QWidget):
             f, result = value
             if f is not None and self._feats is None:
                 self._feats = f
-            on_result(result)
+            try:
+                on_result(result)
+            except Exception as exc:  # shown in place: a broken view must not take the window down
+                self._on_error(WorkerError.from_exception(exc))
 
         def failed(err: WorkerError) -> None:
             if generation == self._generation:

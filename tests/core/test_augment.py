@@ -12,7 +12,6 @@ from torchvision.transforms import RandomResizedCrop
 from dcgui.core.augment import center_view, random_resized_crop_flip, sample_crop_boxes
 
 
-
 def _batch(n: int = 6, size: int = 37, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8))
 

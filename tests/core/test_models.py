@@ -20,6 +20,7 @@ from dcgui.core.models import (
     sobel_kernel,
 )
 
+
 @pytest.fixture(scope="module")
 def alexnet() -> DeepClusterNet:
     """One AlexNet shared by the tests that only read it (its fc6 alone has 38M weights)."""
