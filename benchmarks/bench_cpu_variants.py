@@ -10,7 +10,7 @@ for these variants, interleaved in random order within each round, medians over 
 * ``bf16_cl``         -- both
 * ``fp32_fused``      -- features only: Conv+BatchNorm folded for the eval pass
 * ``fp32_b64`` / ``fp32_b256`` -- other training batch sizes (the CPU default is 128)
-* ``fp32_t1``         -- one intra-op thread instead of two
+* ``fp32_t1``         -- one intra-op thread instead of two (``_t1`` works with any variant)
 
     python benchmarks/bench_cpu_variants.py [--arch smallnet] [--size 32] [--rounds 5]
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import statistics
 import sys
 import time
@@ -45,7 +46,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
 
     def walk(mod: nn.Module) -> None:
         names = list(mod._modules)
-        for a, b in zip(names, names[1:]):
+        for a, b in itertools.pairwise(names):
             ca, cb = mod._modules[a], mod._modules[b]
             if isinstance(ca, nn.Conv2d) and isinstance(cb, nn.BatchNorm2d):
                 mod._modules[a] = fuse_conv_bn_eval(ca, cb)
@@ -118,13 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     for r in range(args.rounds):
         for v in rng.permutation(variants):
-            torch.set_num_threads(1 if v == "fp32_t1" else args.threads)
-            bf16, cl = v.startswith("bf16"), v.endswith("_cl")
-            batch = 64 if v.endswith("_b64") else 256 if v.endswith("_b256") else 128
-            if v != "fp32_fused":
+            parts = set(v.split("_"))
+            torch.set_num_threads(1 if "t1" in parts else args.threads)
+            bf16, cl, fused = "bf16" in parts, "cl" in parts, "fused" in parts
+            batch = 64 if "b64" in parts else 256 if "b256" in parts else 128
+            if not fused:
                 train[v].append(bench.train_rate(batch, bf16, cl, args.steps))
-            if v not in ("fp32_b64", "fp32_b256"):
-                feats[v].append(bench.feature_rate(bf16, cl, v == "fp32_fused", args.steps))
+            if not ({"b64", "b256"} & parts):
+                feats[v].append(bench.feature_rate(bf16, cl, fused, args.steps))
         torch.set_num_threads(args.threads)
         print(f"round {r + 1}: " + ", ".join(
             f"{v} {train[v][-1] if train[v] else float('nan'):.0f}/{feats[v][-1] if feats[v] else float('nan'):.0f}"
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'yes' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'no'}."]
     text = "\n".join(lines)
     print("\n" + text)
-    _data.write_section(f"cpu_variants_{args.arch}_{args.size}", text)
+    _data.write_section(f"cpu_variants_{args.arch}_{args.size}_t{args.threads}", text)
     return 0
 
 

@@ -8,8 +8,9 @@ JPEG/PNG and running PIL transforms for the feature pass (Resize(cache side) + C
 ToTensor + Normalize) and again for the training pass (RandomResizedCrop + flip + ToTensor +
 Normalize), same network (dcgui's ``build_model``), same batch sizes, same PCA-whitening +
 k-means (``dcgui.core.clustering``), same uniform sampler, same SGD settings.
-Optional *ours_bf16*: the engine with the CPU bfloat16 autocast patch proposed in
-results.md (applied here by wrapping, not in the engine).
+Optional *ours_bf16* / *conventional_bf16*: the same with CPU bfloat16 autocast + channels-last
+(the CPU patch proposed in results.md; applied to the engine here from outside, by setting its
+CUDA-only ``amp``/``channels_last`` flags and wrapping ``embed`` for the feature pass).
 
 Variants alternate within each round (the order flips every round) and the table reports
 medians over rounds; the cache build is timed once, from scratch, before the first round.
@@ -73,7 +74,8 @@ class _Pseudo(torch.utils.data.Dataset):
 class Conventional:
     """DeepCluster epochs the reference way: decode + PIL-transform every image, every pass."""
 
-    def __init__(self, cfg: TrainConfig, folder: Path, relpaths: list[str], workers: int) -> None:
+    def __init__(self, cfg: TrainConfig, folder: Path, relpaths: list[str], workers: int,
+                 bf16: bool = False) -> None:
         import torchvision.transforms as T
         from torchvision.datasets import ImageFolder
 
@@ -89,10 +91,19 @@ class Conventional:
         self.cfg, self.workers = cfg, workers
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg)
+        self.bf16 = bf16
+        if bf16:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(self.model.body_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         self.prev: np.ndarray | None = None
         self.epoch = 0
+
+    def _autocast(self) -> Any:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.bf16 else x
 
     def feature_loader(self) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(self.dataset, batch_size=self.cfg.batch_size * 2, shuffle=False,
@@ -111,9 +122,9 @@ class Conventional:
         self.model.eval()
         feats = np.empty((n, self.model.feat_dim), np.float32)
         i = 0
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             for x, _ in self.feature_loader():
-                feats[i:i + len(x)] = self.model.embed(x).numpy()
+                feats[i:i + len(x)] = self.model.embed(self._layout(x)).float().numpy()
                 i += len(x)
         t1 = time.perf_counter()
         xr = pca_whiten_l2(feats, cfg.pca_dim)
@@ -134,7 +145,8 @@ class Conventional:
         for x, y in self.train_loader(ids, assign):
             if len(x) < 2:
                 continue
-            loss = crit(self.model(x), y)
+            with self._autocast():
+                loss = crit(self.model(self._layout(x)).float(), y)
             self.optimizer.zero_grad(set_to_none=True)
             top_opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -199,8 +211,10 @@ class Ours:
     def __init__(self, cfg: TrainConfig, pixels: np.ndarray, labels: np.ndarray | None, bf16: bool) -> None:
         self.engine = DeepCluster(cfg, pixels, labels, None)
         self.bf16 = bf16
-        if bf16:
+        if bf16:  # the proposed CPU patch: bf16 autocast + channels-last (flags the engine has for CUDA)
             self.engine.amp = True  # the training autocast; on the CPU its dtype is bfloat16
+            self.engine.channels_last = True  # inputs of training and feature batches
+            self.engine.model.to(memory_format=torch.channels_last)  # in place: the optimiser keeps its params
         self.epoch = 0
 
     def run_epoch(self) -> dict[str, float]:
@@ -249,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default=None, help="default: the CPU default config (smallnet)")
     ap.add_argument("--size", type=int, default=None, help="image size (default: the CPU default, 32)")
     ap.add_argument("--rounds", type=int, default=3, help="epochs of each variant (median reported)")
-    ap.add_argument("--variants", default="ours,conventional", help="comma list of ours, conventional, ours_bf16")
+    ap.add_argument("--variants", default="ours,conventional", help="comma list of ours, conventional, ours_bf16, conventional_bf16")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader worker processes of the conventional pipeline")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (this machine: 2 cores)")
     ap.add_argument("--pipeline-reps", type=int, default=2, help="repetitions of the pipeline-only measurement")
@@ -294,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
                 runners[v] = Ours(cfg, pixels, labels, bf16=False)
             elif v == "ours_bf16":
                 runners[v] = Ours(cfg, pixels, labels, bf16=True)
-            elif v == "conventional":
-                runners[v] = Conventional(cfg, folder, [r.relpath for r in records], args.workers)
+            elif v in ("conventional", "conventional_bf16"):
+                runners[v] = Conventional(cfg, folder, [r.relpath for r in records], args.workers,
+                                          bf16=v.endswith("bf16"))
             else:
                 raise SystemExit(f"unknown variant {v!r}")
 

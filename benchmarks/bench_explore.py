@@ -185,8 +185,8 @@ def main() -> None:
     lines = [
         "# Exploration benchmark",
         "",
-        f"`python benchmarks/bench_explore.py --sizes {' '.join(map(str, args.sizes))}`"
-        + (" --umap-full" if args.umap_full else ""),
+        f"`python benchmarks/bench_explore.py --sizes {' '.join(map(str, args.sizes))}"
+        + (" --umap-full" if args.umap_full else "") + "`",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
         f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, faiss threads {faiss.omp_get_max_threads()}), "

@@ -89,7 +89,11 @@ def main() -> int:
     idle_ticks = list(ticks)
     ticks.clear()
     ended: list[str] = []
-    window.training.runEnded.connect(lambda reason: (ended.append(reason), loop.quit()))
+    def on_end(reason: str) -> None:
+        ended.append(reason)
+        loop.quit()
+
+    window.training.runEnded.connect(on_end)
     t0 = time.perf_counter()
     window.training.start()
     QTimer.singleShot(30 * 60 * 1000, loop.quit)  # safety net
@@ -100,8 +104,8 @@ def main() -> int:
     window.close()
 
     def lateness(ts: list[int]) -> list[float]:
-        gaps = np.diff(np.asarray(ts, dtype=np.int64)) / 1e9
-        return list(np.maximum(gaps - 0.010, 0.0))
+        gaps = np.diff(np.asarray(ts, dtype=np.float64)) / 1e9
+        return [float(g) for g in np.maximum(gaps - 0.010, 0.0)]
 
     warm, idle, busy = lateness(warm_ticks), lateness(idle_ticks), lateness(ticks)
     # Where the worst stalls happened (seconds after Start), to tell one-off costs from steady ones.

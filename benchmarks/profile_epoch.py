@@ -15,8 +15,8 @@
 from __future__ import annotations
 
 import argparse
-import cProfile
 import collections
+import cProfile
 import os
 import pstats
 import shutil
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(phases.values())
         lines += ["Epoch 2 phases (engine metrics): " + ", ".join(
             f"{k} {v:.1f} s ({100 * v / total:.0f}%)" for k, v in phases.items()) + f"; total {total:.1f} s.", ""]
-        lines += body + [""]
+        lines += [*body, ""]
         lines += torch_ops(cfg, pixels, args.steps, args.top)
         lines += ["", f"Machine: {_data.machine()}."]
     finally:

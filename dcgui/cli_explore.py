@@ -25,16 +25,19 @@ from dcgui.core.errors import DcguiError
 from dcgui.core.events import Message, PhaseProgress
 from dcgui.core.explore import DEFAULT_DUPLICATE_THRESHOLD
 
+_SESSION_HELP = "session file (.dcgui)"
+
 
 def register(subparsers: Any) -> None:
     """Add the exploration commands to the main parser's sub-parsers action."""
     p = subparsers.add_parser(
         "similar", help="the images most similar to IMAGE under the session's network",
-        description="Nearest neighbours (cosine similarity of backbone features) of IMAGE, a file inside "
+        description="Nearest neighbours of IMAGE (cosine similarity of the backbone features, centred on the "
+                    "collection mean), a file inside "
                     "or outside the session's folder. Prints rank, score and path.")
-    p.add_argument("session", type=Path, help="the session file (NAME.dcgui)")
-    p.add_argument("image", type=Path, help="the query image file")
-    p.add_argument("-n", type=int, default=20, help="number of results (default 20)")
+    p.add_argument("session", type=Path, metavar="SESSION", help=_SESSION_HELP)
+    p.add_argument("image", type=Path, metavar="IMAGE", help="the query image file (inside or outside the folder)")
+    p.add_argument("-n", type=int, default=20, metavar="N", help="number of results (default 20)")
     _common(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_similar)
@@ -44,9 +47,10 @@ def register(subparsers: Any) -> None:
         description="Groups of images whose features have cosine similarity >= THRESHOLD (joined through "
                     "chains of nearest neighbours). In each group the largest file is kept; with --flag the "
                     "others get the 'duplicate' flag in the session. No file is ever deleted.")
-    p.add_argument("session", type=Path)
-    p.add_argument("--csv", type=Path, required=True, help="output CSV: group,path,similarity_to_first,keep")
-    p.add_argument("--threshold", type=float, default=DEFAULT_DUPLICATE_THRESHOLD,
+    p.add_argument("session", type=Path, metavar="SESSION", help=_SESSION_HELP)
+    p.add_argument("--csv", type=Path, required=True, metavar="OUT",
+                   help="output CSV: group,path,similarity_to_first,keep (path relative to the folder)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_DUPLICATE_THRESHOLD, metavar="T",
                    help=f"cosine similarity in (0, 1] (default {DEFAULT_DUPLICATE_THRESHOLD})")
     p.add_argument("--flag", action="store_true", help="also flag every image but the first of each group as "
                    "'duplicate' in the session")
@@ -57,8 +61,8 @@ def register(subparsers: Any) -> None:
         "outliers", help="images far from every cluster, for review",
         description="Score = 1 - cosine similarity to the nearest cluster centroid of the epoch (centroid = "
                     "mean of the normalised features of the cluster's members). Highest first.")
-    p.add_argument("session", type=Path)
-    p.add_argument("-n", type=int, default=20, help="number of images (default 20)")
+    p.add_argument("session", type=Path, metavar="SESSION", help=_SESSION_HELP)
+    p.add_argument("-n", type=int, default=20, metavar="N", help="number of images (default 20)")
     _common(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_outliers)
@@ -67,8 +71,8 @@ def register(subparsers: Any) -> None:
         "map", help="compute (and cache) the 2-D UMAP map of the session",
         description="UMAP of the features (PCA to 50 dims first); cached in the session's data folder, so "
                     "the GUI's Map tab opens at once afterwards.")
-    p.add_argument("session", type=Path)
-    p.add_argument("--csv", type=Path, help="write index,path,x,y,cluster,label")
+    p.add_argument("session", type=Path, metavar="SESSION", help=_SESSION_HELP)
+    p.add_argument("--csv", type=Path, metavar="OUT", help="also write index,path,x,y,cluster,label")
     _common(p)
     p.set_defaults(func=cmd_map)
 
@@ -79,8 +83,8 @@ def register(subparsers: Any) -> None:
                     "the session's own folder, a stratified 50/50 split otherwise), a linear probe (logistic "
                     "regression on standardised features, stratified 50/50 split, fixed seed) and NMI of "
                     "k-means (k = number of classes) against the labels.")
-    p.add_argument("session", type=Path)
-    p.add_argument("labeled_folder", type=Path, nargs="?", default=None,
+    p.add_argument("session", type=Path, metavar="SESSION", help=_SESSION_HELP)
+    p.add_argument("labeled_folder", type=Path, nargs="?", default=None, metavar="LABELED_FOLDER",
                    help="folder with class sub-folders (default: the session's own folder)")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -88,7 +92,8 @@ def register(subparsers: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epoch", type=int, default=None, help="epoch of the network (default: the latest)")
+    p.add_argument("--epoch", type=int, default=None, metavar="E",
+                   help="epoch of the network (default: the latest; 0 = random initialisation)")
     p.add_argument("--device", choices=DEVICES, default=None,
                    help="where to compute features (default: the session's setting)")
 

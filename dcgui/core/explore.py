@@ -30,9 +30,12 @@ T = TypeVar("T")
 PHASE_NEIGHBOURS = "neighbours"
 PHASE_OUTLIERS = "outliers"
 
-# Above this many images an IVF index replaces the exact one (see benchmarks/results_explore.md:
-# one exact query at 200k x 256 takes a few ms, but the all-pairs kNN graph grows as N^2).
+# Above this many images an IVF index replaces the exact one for single queries ("more like
+# this": 20 ms at 100k x 256 on one core), and above GRAPH_EXACT_LIMIT for the all-pairs kNN
+# graph of near-duplicates, which grows as N^2: at 100k on 2 busy cores 292 s exact, 25 s IVF
+# with recall@8 1.000 on clustered features (benchmarks/results_explore.md).
 EXACT_LIMIT = 200_000
+GRAPH_EXACT_LIMIT = 50_000
 # Backbone features of two copies of one photo (resized, recompressed) sit above this.
 DEFAULT_DUPLICATE_THRESHOLD = 0.95
 SMALL_BATCH = 64  # fewer queries than this run single-threaded (see _one_omp_thread)
@@ -48,6 +51,17 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     np.divide(x, norms, out=x, where=norms > 1e-12)
     return x
+
+
+def as_normalized(x: np.ndarray) -> np.ndarray:
+    """``x`` itself when it already is float32, C-contiguous, finite, with unit (or zero) rows;
+    else ``normalize_rows(x)``. Saves a copy of a 100k x 4096 matrix (1.6 GB) per index."""
+    if (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype == np.float32 and x.flags.c_contiguous
+            and len(x) and np.isfinite(x).all()):
+        norms = np.linalg.norm(x, axis=1)
+        if np.all((np.abs(norms - 1.0) < 1e-4) | (norms == 0.0)):
+            return x
+    return normalize_rows(x)
 
 
 @contextmanager
@@ -78,14 +92,15 @@ class FeatureIndex:
     """Nearest neighbours by cosine similarity over a fixed set of features.
 
     Exact (``IndexFlatIP``) up to ``exact_limit`` images; above it an ``IndexIVFFlat`` with
-    ``4*sqrt(N)`` lists (at most N/39) probed ``nprobe`` at a time (approximate, much faster for the all-pairs
-    kNN graph). ``features`` are normalised here; pass raw or normalised rows.
+    ``4*sqrt(N)`` lists (at most N/39) probed ``nprobe`` at a time (approximate, much faster
+    for the all-pairs kNN graph). ``features`` are normalised here (not copied when they
+    already are); pass raw or normalised rows.
     """
 
     def __init__(self, features: np.ndarray, exact_limit: int = EXACT_LIMIT, nprobe: int = 16,
                  seed: int = 0) -> None:
         faiss = _faiss()
-        self.features = normalize_rows(features)
+        self.features = as_normalized(features)
         n, d = self.features.shape
         if n == 0:
             raise ValueError("cannot build a neighbour index over 0 images")
@@ -333,8 +348,9 @@ def iter_duplicate_index(
     control: RunControl | None = None,
 ) -> Generator[PhaseProgress, None, DuplicateIndex]:
     """Build a ``DuplicateIndex`` from each image's ``k`` nearest neighbours (k small suffices:
-    a group larger than k+1 stays connected through chains of neighbours)."""
-    index = index or FeatureIndex(features)
+    a group larger than k+1 stays connected through chains of neighbours). Exact up to
+    ``GRAPH_EXACT_LIMIT`` images, IVF above."""
+    index = index or FeatureIndex(features, exact_limit=GRAPH_EXACT_LIMIT)
     sims, ids = yield from iter_knn_graph(index, k, control=control)
     return DuplicateIndex(index.n, sims, ids, min_similarity)
 
@@ -354,21 +370,22 @@ def cluster_centroids(features: np.ndarray, assign: np.ndarray, k: int | None = 
     A centroid is the mean of its members' normalised features, re-normalised; an empty cluster
     has a zero row and ``False`` in the mask.
     """
-    x = normalize_rows(features)
+    return _centroids(as_normalized(features), assign, k)
+
+
+def _centroids(x: np.ndarray, assign: np.ndarray, k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.sparse import csr_matrix
+
     assign = np.asarray(assign, dtype=np.int64)
     if len(assign) != len(x):
         raise ValueError(f"{len(assign)} assignments for {len(x)} feature rows: use the same epoch's "
                          "assignments and features")
     valid = np.flatnonzero(assign >= 0)
     k = int(k if k is not None else (assign[valid].max() + 1 if len(valid) else 0))
-    sums = np.zeros((k, x.shape[1]), dtype=np.float32)
     counts = np.bincount(assign[valid], minlength=k)
-    if len(valid):
-        # members sorted by cluster, summed per run (np.add.at would be ~50x slower)
-        order = valid[np.argsort(assign[valid], kind="stable")]
-        ids = assign[order]
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-        sums[ids[starts]] = np.add.reduceat(x[order], starts, axis=0)
+    # sums per cluster as one sparse one-hot (k x N) product: no copy of x, no np.add.at
+    onehot = csr_matrix((np.ones(len(valid), dtype=np.float32), (assign[valid], valid)), shape=(k, len(x)))
+    sums = np.asarray(onehot @ x, dtype=np.float32)
     return normalize_rows(sums), counts > 0
 
 
@@ -378,8 +395,8 @@ def outlier_scores(features: np.ndarray, assign: np.ndarray, k: int | None = Non
     High = far from every cluster: an image no cluster describes well.
     """
     faiss = _faiss()
-    x = normalize_rows(features)
-    centroids, nonempty = cluster_centroids(x, assign, k)
+    x = as_normalized(features)
+    centroids, nonempty = _centroids(x, assign, k)
     c = np.ascontiguousarray(centroids[nonempty])
     if len(c) == 0:
         raise ValueError("no cluster has a member: outliers need the assignments of a trained epoch")
@@ -403,24 +420,30 @@ def top_outliers(scores: np.ndarray, n: int = 50) -> np.ndarray:
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Boolean mask of the (N, 2) ``points`` inside the closed ``polygon`` (M, 2) (even-odd rule).
 
-    Vectorised over points, one pass per edge; points outside the polygon's bounding box are
-    rejected first, so a small lasso on 100k points costs a few milliseconds.
+    A point's horizontal ray toggles at each edge spanning its y: with the points sorted by y,
+    each edge touches only the points of its y-span (a ``searchsorted`` slice), so the cost is
+    about N x (edges crossing a horizontal line) instead of N x M: a 200-vertex lasso over 100k
+    points takes tens of milliseconds.
     """
-    pts = np.asarray(points, dtype=np.float64)
-    poly = np.asarray(polygon, dtype=np.float64)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
     inside = np.zeros(len(pts), dtype=bool)
     if len(poly) < 3 or len(pts) == 0:
         return inside
     lo, hi = poly.min(axis=0), poly.max(axis=0)
     cand = np.flatnonzero((pts[:, 0] >= lo[0]) & (pts[:, 0] <= hi[0]) & (pts[:, 1] >= lo[1]) & (pts[:, 1] <= hi[1]))
-    x, y = pts[cand, 0], pts[cand, 1]
-    hit = np.zeros(len(cand), dtype=bool)
+    order = cand[np.argsort(pts[cand, 1], kind="stable")]
+    ys = pts[order, 1]
+    hit = np.zeros(len(pts), dtype=bool)
     xj, yj = poly[-1]
     for xi, yi in poly:
-        crosses = (yi > y) != (yj > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = (xj - xi) * (y - yi) / (yj - yi) + xi
-        hit ^= crosses & (x < x_at)
+        if yi != yj:
+            # (yi > y) != (yj > y)  <=>  min(yi, yj) <= y < max(yi, yj)
+            a, b = np.searchsorted(ys, [min(yi, yj), max(yi, yj)], side="left")
+            if b > a:
+                idx = order[a:b]
+                x_at = (xj - xi) * (pts[idx, 1] - yi) / (yj - yi) + xi
+                hit[idx] ^= pts[idx, 0] < x_at
         xj, yj = xi, yi
-    inside[cand] = hit
+    inside[cand] = hit[cand]
     return inside

@@ -23,7 +23,7 @@ from dcgui.gui.thumbnails import AsyncPixmapCache
 
 MODES = ("pan", "lasso", "rect")
 HOVER_RADIUS_PX = 8
-POINT_SIZE = 5
+POINT_SIZE = 6
 UNASSIGNED = QColor(150, 150, 150)
 
 
@@ -120,7 +120,7 @@ class MapView(QWidget):
         self.plot.setMenuEnabled(False)
         self.layers: list[pg.ScatterPlotItem] = []  # one per colour, created on demand
         self.selected_scatter = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 4, antialias=False,
-                                                   brush=None, pen=pg.mkPen(QColor(20, 20, 20), width=1.5))
+                                                   brush=None, pen=pg.mkPen(QColor(255, 150, 0), width=2))
         self.outline = pg.PlotCurveItem(pen=pg.mkPen(QColor(230, 120, 0), width=1.5, style=Qt.PenStyle.DashLine))
         for item in (self.selected_scatter, self.outline):
             self.plot.addItem(item)

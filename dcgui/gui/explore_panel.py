@@ -211,6 +211,7 @@ class ExplorePanel(QWidget):
         self._query: int | Path | None = None
         self._eval_folder: Path | None = None
         self.labels_available = False
+        self._transient = False
         self.loader = AsyncPixmapCache(None, capacity=3000, max_bytes=128 * 1024 * 1024)
         self.loader.ready.connect(self._query_thumb_ready)
         self.setAcceptDrops(True)
@@ -453,8 +454,11 @@ class ExplorePanel(QWidget):
         top.addWidget(self.eval_button)
         lay = QVBoxLayout(w)
         lay.addLayout(top)
+        self.eval_table.setMaximumHeight(120)
+        self.eval_notes.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         lay.addWidget(self.eval_table)
-        lay.addWidget(self.eval_notes, 1)
+        lay.addWidget(self.eval_notes)
+        lay.addStretch(1)
         return w
 
     # =========================================================================================
@@ -520,7 +524,7 @@ class ExplorePanel(QWidget):
         self._queue.clear()
         if self._worker is not None:
             self._worker.stop()
-            self.status.setText("Stopping…")
+            self._say("Stopping…", transient=True)
 
     @property
     def busy(self) -> bool:
@@ -583,16 +587,24 @@ class ExplorePanel(QWidget):
         worker.event.connect(self._on_event)
         worker.returned.connect(job.deliver)
         worker.errored.connect(job.failed)
-        worker.stopped.connect(lambda: self.status.setText("Stopped."))
+        worker.stopped.connect(lambda: self._say("Stopped."))
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
         self._set_busy(True)
-        self.status.setText("Working…")
+        self._say("Working…", transient=True)
         worker.start()
 
     def _on_worker_finished(self) -> None:
         self._worker = None
+        if self._transient:  # "Working…" / a progress message of the job that just ended
+            self._say("")
         self._start_next()
+
+    def _say(self, text: str, transient: bool = False) -> None:
+        """Show ``text`` in the status line; a transient one is cleared when the job ends."""
+        self.status.setText(text)
+        self.status.setToolTip("")
+        self._transient = transient
 
     def _cancel_jobs(self) -> None:
         self._generation += 1
@@ -606,10 +618,10 @@ class ExplorePanel(QWidget):
             self.progress.setValue(min(ev.done, max(ev.total, 1)))
             self.progress.setFormat(f"{_PHASE_TEXT.get(ev.phase, ev.phase)} %p%")
         elif isinstance(ev, Message):
-            self.status.setText(ev.text)
+            self._say(ev.text, transient=True)
 
     def _on_error(self, err: WorkerError) -> None:
-        self.status.setText(f"<span style='color:#c0392b'>{_escape(err.message)}</span>")
+        self._say(f"<span style='color:#c0392b'>{_escape(err.message)}</span>")
         self.status.setToolTip(err.details)
 
     def _set_busy(self, busy: bool) -> None:
@@ -635,7 +647,7 @@ class ExplorePanel(QWidget):
             return
         tab = self.tabs.currentIndex()
         if not self._trained():
-            self.status.setText("Train at least one epoch: exploring uses the network trained on your images.")
+            self._say("Train at least one epoch: exploring uses the network trained on your images.")
             return
         if tab == TAB_SIMILAR and self._query is not None and not self._similar_shown:
             self._run_similar()
@@ -695,7 +707,7 @@ class ExplorePanel(QWidget):
         self.similar_list.set_images([
             (nb.index, f"{nb.rank}. {nb.score:.3f}" + (f"\n{flags[nb.index]}" if nb.index in flags else ""),
              f"{nb.path}\nsimilarity {nb.score:.4f}") for nb in res.neighbours])
-        self.status.setText(f"{len(res.neighbours)} nearest images (epoch {res.epoch}). "
+        self._say(f"{len(res.neighbours)} nearest images (epoch {res.epoch}). "
                             "Double-click one for its own neighbours.")
 
     def _choose_query_file(self) -> None:
@@ -729,6 +741,8 @@ class ExplorePanel(QWidget):
             self._dup, self._sizes = value
             self._on_slider(self.dup_slider.value())
             self._update_groups()
+            self._say(f"Near-duplicates among {self._dup.n:,} images (epoch {self._epoch}): move the slider; "
+                      "groups are joined through each image's 8 nearest neighbours.")
 
         self.dup_count.setText("Finding neighbours…")
         self._job("duplicates", work, done)
@@ -827,10 +841,10 @@ class ExplorePanel(QWidget):
         try:
             self._store.set_image_flag(list(indices), flag)
         except Exception as exc:  # a locked or read-only file: tell the user in place
-            self.status.setText(f"<span style='color:#c0392b'>Could not save the flags: {_escape(str(exc))}</span>")
+            self._say(f"<span style='color:#c0392b'>Could not save the flags: {_escape(str(exc))}</span>")
             return
         verb = f"flagged '{flag}'" if flag else "unflagged"
-        self.status.setText(f"{len(indices)} image(s) {verb} (no file was changed).")
+        self._say(f"{len(indices)} image(s) {verb} (no file was changed).")
         self.flagsChanged.emit([int(i) for i in indices])
         if self.tabs.currentIndex() == TAB_DUPLICATES:
             row = self.group_list.currentRow()
@@ -849,6 +863,8 @@ class ExplorePanel(QWidget):
 
         def done(result: list[es.Outlier]) -> None:
             self._outliers = result
+            self._say(f"The {len(result)} images farthest from every cluster of epoch {self._epoch}. "
+                      "Double-click one for its neighbours.")
             self.outlier_list.set_images([(o.index, f"{o.rank}. {o.score:.3f}\ncluster {o.cluster}",
                                            f"{o.path}\noutlier score {o.score:.4f} (cluster {o.cluster})")
                                           for o in result])
@@ -866,7 +882,7 @@ class ExplorePanel(QWidget):
         self._coords = coords
         ids, names = self._map_colours()
         self.map_view.set_points(coords, ids, names, captions=self._paths)
-        self.status.setText(f"2-D map of {len(coords):,} images (UMAP of the epoch-{self._epoch} features). "
+        self._say(f"2-D map of {len(coords):,} images (UMAP of the epoch-{self._epoch} features). "
                             "Hover for a preview; double-click a point for its neighbours.")
 
     def _map_colours(self) -> tuple[np.ndarray | None, list[str] | None]:
@@ -933,6 +949,7 @@ class ExplorePanel(QWidget):
 
     def _show_report(self, report: EvalReport) -> None:
         self._report = report
+        self._say(f"Evaluation of epoch {report.epoch} against its random initialisation done.")
         self.eval_table.setRowCount(len(report.rows))
         for r, row in enumerate(report.rows):
             for c, value in enumerate((row.model, f"{row.knn_acc:.3f}", f"{row.linear_acc:.3f}", f"{row.nmi:.3f}")):
@@ -964,7 +981,7 @@ class ExplorePanel(QWidget):
         self.selection_label.setText("No selection")
         self.eval_table.setRowCount(0)
         self.eval_notes.setText("")
-        self.status.setText("")
+        self._say("")
 
     def _update_enabled(self) -> None:
         has = self._store is not None

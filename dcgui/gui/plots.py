@@ -81,6 +81,34 @@ class _IntegerAxis(pg.AxisItem):
         return out
 
 
+class _TitleLabel(pg.LabelItem):
+    """A plot title that never widens its plot: pyqtgraph's makes its text width the minimum
+    width, so in a narrow window a long title pushed the plot's right edge out of the widget."""
+
+    def resizeEvent(self, ev: Any) -> None:
+        # Centred while it fits; left-aligned when clipped, so its start stays readable.
+        fits = self.item.boundingRect().width() <= self.rect().width()
+        self.opts["justify"] = "center" if fits else "left"
+        super().resizeEvent(ev)
+
+    def updateMin(self) -> None:
+        super().updateMin()
+        self.setMinimumWidth(0)
+        _w, h = self._sizeHint[Qt.SizeHint.MinimumSize]
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, h)
+        self.updateGeometry()
+
+
+def _install_title_label(item: pg.PlotItem) -> None:
+    old = item.titleLabel
+    item.layout.removeItem(old)
+    old.setParentItem(None)
+    if old.scene() is not None:
+        old.scene().removeItem(old)
+    item.titleLabel = _TitleLabel("", size="11pt", parent=item)
+    item.layout.addItem(item.titleLabel, 0, 1)
+
+
 @dataclass
 class _Series:
     """The data behind one plot, for hover text: x values and named y columns."""
@@ -207,6 +235,7 @@ class PlotsPanel(QWidget):
         w = pg.PlotWidget(axisItems={"bottom": _IntegerAxis("bottom")})
         w.setMinimumSize(220, 160)
         item = w.getPlotItem()
+        _install_title_label(item)
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setMenuEnabled(True)
         item.hideButtons()  # the "A" auto-range button overlaps the axis at small sizes
@@ -346,7 +375,7 @@ class PlotsPanel(QWidget):
             self.empty_line.setVisible(False)
             self._empty_text.setVisible(False)
             self._sizes_title = TITLES["sizes"]
-            plot.setTitle(self._sizes_title, color=self._fg().name())
+            _set_title(plot.getPlotItem(), self._sizes_title, self._fg())
             self._series["sizes"] = _Series(x_label="rank")
             return
         ordered = np.sort(sizes)[::-1]
@@ -358,7 +387,7 @@ class PlotsPanel(QWidget):
         self.curves["sizes"].setData(edges, nonempty.astype(float))
         k = int(ordered.size)
         self._sizes_title = f"{TITLES['sizes']}, epoch {self._epoch} (k = {k}, sorted)"
-        plot.setTitle(self._sizes_title, color=self._fg().name())
+        _set_title(plot.getPlotItem(), self._sizes_title, self._fg())
         self.empty_line.setPos(nonempty.size + 0.5)
         self.empty_line.setVisible(n_empty > 0)
         self._empty_text.setText(f"{n_empty} empty cluster{'s' if n_empty != 1 else ''}"
@@ -453,8 +482,9 @@ class PlotsPanel(QWidget):
         if name == "labels":
             return f"{TITLES[name]}&nbsp;&nbsp;{_swatch('nmi_labels', dark, 'NMI')}&nbsp;&nbsp;{_swatch('ari_labels', dark, 'ARI')}"
         if name == "time":
-            parts = "&nbsp;&nbsp;".join(_swatch(k, dark, k, "■") for k in ("features", "clustering", "training"))
-            return f"{TITLES[name]}&nbsp;&nbsp;{parts}"
+            names = {"features": "features", "clustering": "k-means", "training": "training"}
+            parts = "&nbsp;&nbsp;".join(_swatch(k, dark, text, "■") for k, text in names.items())
+            return f"Time:&nbsp;&nbsp;{parts}"
         return TITLES[name]
 
     def _fg(self) -> QColor:
@@ -478,7 +508,7 @@ class PlotsPanel(QWidget):
                 ax.setPen(pg.mkPen(fg))
                 ax.setTextPen(pg.mkPen(fg))
             if name != "sizes":
-                item.setTitle(self._title(name, dark), color=fg.name())
+                _set_title(item, self._title(name, dark), fg)
             line, text = self._hover[name]
             line.setPen(pg.mkPen(fg, width=1, style=Qt.PenStyle.DotLine))
             fill = QColor(bg)
@@ -512,7 +542,11 @@ class PlotsPanel(QWidget):
             area.setAlpha(90)
             fill_item.setBrush(pg.mkBrush(area))
         self._no_labels_text.setColor(theme.muted_colour(pal))
-        self.plots["sizes"].setTitle(self._sizes_title, color=fg.name())
+        _set_title(self.plots["sizes"].getPlotItem(), self._sizes_title, fg)
+
+def _set_title(item: pg.PlotItem, html: str, colour: QColor) -> None:
+    item.setTitle(html, color=colour.name())
+
 
 def _num(value: float | None) -> float:
     return math.nan if value is None else float(value)

@@ -17,6 +17,7 @@ from dcgui.core.explore import (
     knn_graph,
     normalize_rows,
     outlier_scores,
+    points_in_polygon,
     top_outliers,
 )
 
@@ -66,6 +67,15 @@ def test_normalize_rows_handles_zero_and_nan_rows() -> None:
     assert out.dtype == np.float32
     np.testing.assert_allclose(out[0], [0.6, 0.8], rtol=1e-6)
     assert (out[1:] == 0).all()
+
+
+def test_index_does_not_copy_features_that_are_already_normalised() -> None:
+    x = normalize_rows(clustered()[0])
+    assert FeatureIndex(x).features is x
+    raw = clustered()[0]
+    index = FeatureIndex(raw)
+    assert index.features is not raw
+    np.testing.assert_allclose(np.linalg.norm(index.features, axis=1), 1.0, rtol=1e-5)
 
 
 def test_neighbours_find_the_same_cluster_and_exclude_self() -> None:
@@ -234,6 +244,33 @@ def test_knn_graph_excludes_self_and_sorts_best_first() -> None:
     assert ids.shape == (200, 3)
     assert (ids != np.arange(200)[:, None]).all()
     assert (np.diff(sims, axis=1) <= 1e-6).all()
+
+
+def test_points_in_a_concave_polygon() -> None:
+    """An L shape: the notch is outside; vertices given in either orientation."""
+    ell = np.array([[0, 0], [4, 0], [4, 1], [1, 1], [1, 4], [0, 4]], dtype=float)
+    pts = np.array([[0.5, 0.5], [3.5, 0.5], [0.5, 3.5], [2.5, 2.5], [5, 5], [-1, 0.5], [3.9, 0.99]])
+    expected = [True, True, True, False, False, False, True]
+    assert points_in_polygon(pts, ell).tolist() == expected
+    assert points_in_polygon(pts, ell[::-1]).tolist() == expected
+    assert not points_in_polygon(pts, ell[:2]).any()  # fewer than 3 vertices: nothing
+
+
+def test_points_in_polygon_matches_plain_ray_casting() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(20_000, 2)) * 5
+    angles = np.linspace(0, 2 * np.pi, 150, endpoint=False)
+    radius = 4 + 5 * rng.random(150)  # a spiky star: many concave vertices
+    poly = np.c_[radius * np.cos(angles), radius * np.sin(angles)]
+    x, y = pts[:, 0], pts[:, 1]
+    ref = np.zeros(len(pts), dtype=bool)
+    xj, yj = poly[-1]
+    for xi, yi in poly:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref ^= ((yi > y) != (yj > y)) & (x < (xj - xi) * (y - yi) / (yj - yi) + xi)
+        xj, yj = xi, yi
+    got = points_in_polygon(pts, poly)
+    assert (got == ref).all() and 0 < got.sum() < len(pts)
 
 
 # ---------------------------------------------------------------------------------------------

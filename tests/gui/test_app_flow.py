@@ -29,11 +29,12 @@ from dcgui.gui.main_window import MainWindow
 from dcgui.gui.new_session import NewSessionDialog, default_session_path
 from dcgui.gui.start_page import RecentSessions
 from dcgui.gui.training_panel import IDLE, PAUSED, RUNNING
+from dcgui.gui.worker import GeneratorWorker
 from dcgui.store import SessionStore
 from tests.conftest import write_image_folder
 
 TRAIN_TIMEOUT_MS = 240_000  # two epochs of 32 images take seconds; generous for a loaded CI box
-SMALL = dict(arch="smallnet", image_size=32, k=4, batch_size=16, epochs=2)
+SMALL: dict[str, Any] = dict(arch="smallnet", image_size=32, k=4, batch_size=16, epochs=2)
 
 
 class GuiEnv:
@@ -78,6 +79,16 @@ def _window(qtbot: Any) -> MainWindow:
     return w
 
 
+def _store(w: MainWindow) -> SessionStore:
+    assert w.store is not None
+    return w.store
+
+
+def _worker(w: MainWindow) -> GeneratorWorker:
+    assert w.training.worker is not None
+    return w.training.worker
+
+
 def _close(qtbot: Any, w: MainWindow) -> None:
     """Close the window, stopping training if needed, and wait for the worker to end."""
     w.close()
@@ -102,7 +113,8 @@ def test_new_session_dialog_scans_validates_and_creates(qtbot: Any, env: GuiEnv,
     text = dialog.scan_label.text()
     assert "32 images found in 4 class folders" in text and "1 file skipped" in text
     assert dialog.skipped_tree.topLevelItemCount() == 1
-    assert dialog.skipped_tree.topLevelItem(0).text(1) == "broken symbolic link"
+    skipped_item = dialog.skipped_tree.topLevelItem(0)
+    assert skipped_item is not None and skipped_item.text(1) == "broken symbolic link"
     # Smart defaults for 32 images in 4 classes on this machine's device.
     form = dialog.form
     assert form.editors["k"].value() == 6 and form.editors["arch"].currentData() == "smallnet"
@@ -162,7 +174,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     progress: list[PhaseProgress] = []
     with qtbot.waitSignal(w.training.stateChanged, timeout=10_000):
         dialog.accept()  # creates the file, opens it, starts training
-    w.training.worker.event.connect(lambda ev: progress.append(ev) if isinstance(ev, PhaseProgress) else None)
+    _worker(w).event.connect(lambda ev: progress.append(ev) if isinstance(ev, PhaseProgress) else None)
     assert w.session_path == image_folder.parent / "photos.dcgui"
     with qtbot.waitSignal(w.training.runEnded, timeout=TRAIN_TIMEOUT_MS) as ended:
         pass
@@ -190,7 +202,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
 
     # Export the backbone of epoch 2 (ONNX is covered by the export module's own tests).
     out = env.tmp / "backbone.pt"
-    dialog2 = ExportDialog(w.store, w, epoch=2)
+    dialog2 = ExportDialog(_store(w), w, epoch=2)
     qtbot.addWidget(dialog2)
     assert dialog2.selected_epoch() == 2 and dialog2.epoch_combo.count() == 3  # epochs 2, 1, 0
     dialog2.set_output(out)
@@ -201,7 +213,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     assert env.errors == []
     assert out.is_file() and Path(str(out) + ".json").is_file()
     assert "Wrote" in dialog2.result_label.text()
-    exports = w.store.exports()
+    exports = _store(w).exports()
     assert exports and exports[-1]["kind"] == "backbone-state-dict" and exports[-1]["details"]["epoch"] == 2
     import dcgui
 
@@ -215,7 +227,8 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     w2 = _window(qtbot)
     entries = RecentSessions.entries()
     assert entries and entries[0].path == image_folder.parent / "photos.dcgui"
-    assert w2.start_page.recent_tree.topLevelItem(0).text(1) == "2 / 2"
+    recent_item = w2.start_page.recent_tree.topLevelItem(0)
+    assert recent_item is not None and recent_item.text(1) == "2 / 2"
     assert w2.open_session(entries[0].path)
     assert list(w2.view.plots.curves["loss"].getData()[0]) == [1.0, 2.0]
     assert w2.epoch == 2 and w2.training.start_action.text() == "Resume training"
@@ -230,12 +243,12 @@ def test_pause_resume_then_close_while_training(qtbot: Any, env: GuiEnv, image_f
     assert w.open_session(path)
     training = w.training
     assert training.start()
-    qtbot.waitUntil(lambda: training.epoch_bar.value() > 0 or w.store.last_epoch() >= 1, timeout=TRAIN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: training.epoch_bar.value() > 0 or _store(w).last_epoch() >= 1, timeout=TRAIN_TIMEOUT_MS)
 
-    with qtbot.waitSignal(training.worker.paused, timeout=60_000):
+    with qtbot.waitSignal(_worker(w).paused, timeout=60_000):
         training.pause()
     assert training.state == PAUSED and training.start_action.text() == "Resume"
-    with qtbot.waitSignal(training.worker.resumed, timeout=10_000):
+    with qtbot.waitSignal(_worker(w).resumed, timeout=10_000):
         training.start_or_resume()
     assert training.state == RUNNING
 
@@ -317,12 +330,12 @@ def test_open_demo_creates_and_trains_then_reopens(qtbot: Any, env: GuiEnv, imag
     assert ended.args == ["finished"], env.errors
     demo_path = main_window.demo_session_path()
     assert demo_path.is_file() and str(demo_path).startswith(str(env.tmp / "userdata"))
-    assert w.session_path == demo_path and w.store.last_epoch() == 1
+    assert w.session_path == demo_path and _store(w).last_epoch() == 1
     w.close_session()
     assert w.stack.currentWidget() is w.start_page
     w.open_demo()  # reopens the same session; it is complete, so nothing starts
     qtbot.waitUntil(lambda: w.session_path == demo_path, timeout=60_000)
-    assert not w.training.is_busy and w.store.last_epoch() == 1
+    assert not w.training.is_busy and _store(w).last_epoch() == 1
     _close(qtbot, w)
 
 
@@ -334,6 +347,7 @@ def test_start_page_greys_missing_sessions_and_opens_recent(qtbot: Any, env: Gui
     tree = w.start_page.recent_tree
     assert tree.topLevelItemCount() == 2
     first, missing = tree.topLevelItem(0), tree.topLevelItem(1)
+    assert first is not None and missing is not None
     assert first.text(0) == "photos" and first.text(1) == "0 / 2"
     assert missing.text(0).endswith("(missing)") and "no longer exists" in missing.toolTip(0)
     assert missing.foreground(0).color() == theme.muted_colour(w.start_page.palette())

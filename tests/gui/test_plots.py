@@ -54,7 +54,7 @@ def _epoch(e: int, rng: np.random.Generator, empty: int = 0, labels: bool = True
 def _store(tmp_path: Path, epochs: int, labels: bool = True, empty: int = 0) -> SessionStore:
     store = SessionStore.create(tmp_path / "s.dcgui", tmp_path, TrainConfig(k=K))
     recs = [_Record(f"c{i % 2}/img{i:03d}.png", 100, 1, f"c{i % 2}" if labels else None) for i in range(N)]
-    store.set_images(recs, [("bad.png", "zero bytes")], ["c0", "c1"] if labels else [])
+    store.set_images(recs, [("bad.png", "zero bytes")], ["c0", "c1"] if labels else [])  # type: ignore[arg-type]
     rng = np.random.default_rng(0)
     for e in range(1, epochs + 1):
         store.record_epoch(_epoch(e, rng, empty if e == epochs else 0, labels))
@@ -166,3 +166,16 @@ def test_background_follows_the_palette(qtbot: Any, tmp_path: Path, qapp: QAppli
             assert axis_pen == panel.palette().color(QPalette.ColorRole.Text)
     finally:
         theme.apply_theme(qapp, "system")
+
+
+def test_titles_never_push_a_plot_out_of_its_widget(qtbot: Any, tmp_path: Path) -> None:
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(760, 480)  # narrower than the titles want
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_session(_store(tmp_path, 3))
+    QApplication.processEvents()
+    for name, w in panel.plots.items():
+        item_rect = w.getPlotItem().sceneBoundingRect()
+        assert item_rect.right() <= w.viewport().width() + 1, name
