@@ -347,13 +347,15 @@ def main(argv: list[str] | None = None) -> int:
              f"{cfg.batch_size * 2}), cache {cfg.cache_size} px; torch threads {args.threads}; conventional "
              f"DataLoader workers {args.workers}; medians of {args.rounds} epochs per variant, variants "
              "alternating within each round (order flipped every round).", "",
-             "| variant | epoch s | images/s (N / epoch s) | vs conventional | features s | clustering s | "
-             "training s | loss |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| variant | epoch s | images/s (N / epoch s) | vs conventional | vs conventional, same precision "
+             "| features s | clustering s | training s | loss |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for v in variants:
         m = med[v]
         ratio = f"{base['wall'] / m['wall']:.2f}x" if base else "-"
-        lines.append(f"| {v} | {m['wall']:.1f} | {n / m['wall']:.0f} | {ratio} | {m['features']:.1f} | "
+        twin = med.get("conventional_bf16" if v.endswith("bf16") else "conventional")
+        same = f"{twin['wall'] / m['wall']:.2f}x" if twin else "-"
+        lines.append(f"| {v} | {m['wall']:.1f} | {n / m['wall']:.0f} | {ratio} | {same} | {m['features']:.1f} | "
                      f"{m['clustering']:.1f} | {m['training']:.1f} | {m['loss']:.3f} |")
     lines += ["",
               f"Decode cache built once from scratch: {t_cache:.1f} s ({n / t_cache:.0f} img/s, "

@@ -151,8 +151,11 @@ def main() -> int:
         "Worst stalls during training (seconds after Start: ms): "
         + ", ".join(f"{t:.1f} s: {ms:.0f}" for t, ms in worst) + ".",
         "",
-        "The background imports load torch's C++ libraries while holding the GIL; `run_gui` starts them "
-        "right after the first paint, so their stalls fall on the start page instead of on the Start button.",
+        "The background imports (torch, faiss, the engine, Pillow's format plugins) run Python module code "
+        "and load C++ libraries while holding the GIL; `run_gui` starts them right after the first paint, "
+        "so their stalls fall on the start page instead of on the Start button. Before that warm-up, the "
+        "first cache build's decode threads imported Pillow's plugins and froze the window for 0.3-0.7 s "
+        "(found with `faulthandler.dump_traceback_later` re-armed by the probe).",
         "",
     ]
     args.out.write_text("\n".join(lines), encoding="utf-8")

@@ -103,12 +103,15 @@ def iter_features(
     epoch: int = 0,
     amp: bool = False,
     channels_last: bool = False,
+    autocast_dtype: torch.dtype | None = None,
 ) -> Generator[PhaseProgress, None, np.ndarray]:
     """Yield progress while embedding every image; return float32 ``(N, model.feat_dim)``.
 
     ``model`` is a ``DeepClusterNet`` (anything with ``embed`` and ``feat_dim``) already on
-    ``device``. ``amp`` (autocast) applies on CUDA only. The model's train/eval mode is restored
-    afterwards. Raises ``StopRequested`` (from ``control.check``) when stopped.
+    ``device``. ``amp`` (float16 autocast) applies on CUDA only; ``autocast_dtype`` instead
+    autocasts on any device with that dtype (e.g. ``torch.bfloat16`` on a CPU with bf16 kernels).
+    A batch whose reduced-precision features overflow is recomputed in float32. The model's
+    train/eval mode is restored afterwards. Raises ``StopRequested`` (from ``control.check``).
     """
     if pixels.ndim != 4 or pixels.shape[3] != 3 or pixels.dtype != np.uint8:
         raise ValueError(f"pixels must be uint8 (N, S, S, 3), got {pixels.dtype} {pixels.shape}")
@@ -134,12 +137,13 @@ def iter_features(
                 paused_s += _wait_if_paused(control)
             # The grad / autocast contexts are entered and left around each batch, never held
             # across a yield: they are thread-local and would leak into the consumer's code.
-            use_amp = amp and cuda
+            use_amp = autocast_dtype is not None or (amp and cuda)
+            dtype = autocast_dtype if autocast_dtype is not None else torch.float16
             with torch.inference_mode():
                 x = center_view(batch.to(device, non_blocking=cuda), image_size)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.float16) if use_amp else nullcontext():
+                with torch.autocast(device.type, dtype=dtype) if use_amp else nullcontext():
                     feats = model.embed(x).float()
                 if use_amp and not torch.isfinite(feats).all():  # float16 overflow: redo in float32
                     feats = model.embed(x).float()

@@ -82,6 +82,11 @@ def warm_up_imports() -> threading.Thread:
                     importlib.import_module(name)
                 except Exception:  # the real import (in the worker) reports the problem to the user
                     errors.log.debug("warm-up import of %s failed", name, exc_info=True)
+            # Pillow imports its ~40 format plugins on the first Image.open: in the decode threads
+            # of the first cache build that stalled the window for half a second.
+            from PIL import Image
+
+            Image.init()
         finally:
             warmed_up.set()
 

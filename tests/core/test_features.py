@@ -80,6 +80,14 @@ def test_reads_a_read_only_memmap(model, pixels, tmp_path: Path) -> None:
     np.testing.assert_allclose(from_file, in_memory, rtol=1e-5, atol=1e-6)
 
 
+def test_bfloat16_autocast_on_the_cpu_stays_close(model, pixels) -> None:
+    _, exact = _run(iter_features(model, pixels, SIZE, 8, "cpu"))
+    _, reduced = _run(iter_features(model, pixels, SIZE, 8, "cpu", autocast_dtype=torch.bfloat16))
+    assert reduced.dtype == np.float32 and np.isfinite(reduced).all()
+    cos = (exact * reduced).sum(1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(reduced, axis=1))
+    assert cos.min() > 0.98
+
+
 def test_no_images_and_bad_input(model) -> None:
     _, feats = _run(iter_features(model, np.zeros((0, CACHE, CACHE, 3), np.uint8), SIZE, 4, "cpu"))
     assert feats.shape == (0, 256)

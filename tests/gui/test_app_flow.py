@@ -158,6 +158,31 @@ def test_folder_without_images_is_reported_inline(qtbot: Any, env: GuiEnv) -> No
     assert env.errors == []  # an expected outcome, not an error dialog
 
 
+def test_scan_can_be_cancelled(qtbot: Any, env: GuiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import dcgui.core.collection
+
+    def endless_scan(folder: Path, control: Any = None) -> Any:
+        found = 0
+        while True:  # a huge folder on a slow disk
+            time.sleep(0.01)
+            if control is not None:
+                control.check()
+            found += 10
+            yield PhaseProgress("scan", found, 0)
+
+    monkeypatch.setattr(dcgui.core.collection, "iter_scan", endless_scan)
+    dialog = NewSessionDialog(folder=env.tmp)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "images found" in dialog.scan_label.text(), timeout=30_000)
+    assert dialog.scanning and not dialog.cancel_scan_button.isHidden()
+    dialog.cancel_scan_button.click()
+    qtbot.waitUntil(lambda: not dialog.scanning, timeout=10_000)
+    assert "cancelled" in dialog.scan_label.text() and not dialog.create_button.isEnabled()
+    assert dialog.cancel_scan_button.isHidden() and env.errors == []
+
+
 def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
     w = _window(qtbot)
     w.new_session()
