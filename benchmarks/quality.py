@@ -25,7 +25,7 @@ from PIL import Image
 from dcgui.core.checkpoint import load_model
 from dcgui.core.config import default_config
 from dcgui.core.engine import DeepCluster
-from dcgui.core.evaluate import knn_split_accuracy
+from dcgui.core.evaluate import knn_split_accuracy, linear_probe_accuracy
 from dcgui.core.events import EpochFinished, Message
 from dcgui.core.features import iter_features
 
@@ -124,8 +124,9 @@ def main() -> int:
         ck = out / "checkpoints" / f"epoch_{epoch:04d}.pt"
         f_tr, f_te = features_of(ck, pix_tr), features_of(ck, pix_te)
         acc = knn_split_accuracy(f_tr, labels_tr, f_te, labels_te)
-        evals.append({"epoch": epoch, "knn_acc": acc})
-        print(f"kNN (k=20, cosine) at epoch {epoch}: {acc:.4f}", flush=True)
+        lin = linear_probe_accuracy(f_tr, labels_tr, f_te, labels_te)
+        evals.append({"epoch": epoch, "knn_acc": acc, "linear_acc": lin})
+        print(f"epoch {epoch}: kNN (k=20, cosine) {acc:.4f}  linear probe {lin:.4f}", flush=True)
     result = {"config": cfg.to_dict(), "n_train": args.n, "n_test": args.n_test, "epochs": rows,
               "knn": evals, "train_seconds": train_seconds}
     (out / "result.json").write_text(json.dumps(result, indent=1))

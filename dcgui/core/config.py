@@ -47,8 +47,8 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 31
     workers: int = 0  # decode threads for the image cache; 0: one per CPU core
-    amp: bool = True  # mixed precision on CUDA only
-    channels_last: bool = True  # on CUDA only
+    amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with bf16 kernels
+    channels_last: bool = True  # with CUDA or CPU mixed precision
 
     def __post_init__(self) -> None:
         self.validate()

@@ -71,6 +71,19 @@ class ResumeState:
     prev_matched: np.ndarray | None = None
 
 
+def mixed_precision_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype worth using on ``device``, or None where it would not pay off."""
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        try:
+            if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+                return torch.bfloat16
+        except (AttributeError, RuntimeError):  # older torch without the query
+            return None
+    return None
+
+
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     """A distinct, reproducible 31-bit seed per (run seed, epoch, purpose)."""
     ss = np.random.SeedSequence([seed, epoch, stream])
@@ -119,8 +132,11 @@ class DeepCluster:
         self.control = control or RunControl()
         self.device = self.dist.device if self.dist.is_distributed else resolve_device(config.device)
         self.cuda = self.device.type == "cuda"
-        self.amp = config.amp and self.cuda
-        self.channels_last = config.channels_last and self.cuda
+        # Mixed precision: float16 + loss scaling on CUDA; bfloat16 on a CPU with bf16 kernels
+        # (benchmarks/results.md: with channels-last ~3x the float32 rate of smallnet on the CPU).
+        self.amp_dtype = mixed_precision_dtype(self.device) if config.amp else None
+        self.amp = self.amp_dtype is not None
+        self.channels_last = config.channels_last and (self.cuda or self.amp)
 
         torch.manual_seed(config.seed)  # the random initialisation (epoch 0) depends on the seed only
         self.model: DeepClusterNet = build_model(config).to(self.device)
@@ -130,7 +146,7 @@ class DeepCluster:
             self._body_parameters(), lr=config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay,
         )
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.epoch = 0  # last completed epoch
         self.prev_matched: np.ndarray | None = None
         if resume is not None:
@@ -212,7 +228,8 @@ class DeepCluster:
         feats = yield from iter_features(
             self.model, self.pixels[start:stop] if self.dist.is_distributed else self.pixels,
             cfg.image_size, cfg.batch_size * 2, self.device,
-            control=self.control, epoch=epoch, amp=self.amp, channels_last=self.channels_last,
+            control=self.control, epoch=epoch, channels_last=self.channels_last,
+            autocast_dtype=self.amp_dtype,
         )
         t_features = time.perf_counter() - t0
         yield from self._poll(epoch)
@@ -332,7 +349,7 @@ class DeepCluster:
             if self.channels_last:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             yb = targets[batch_ids].to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, enabled=self.amp):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp):
                 logits = net(inputs)
                 loss = criterion(logits.float(), yb)
             self.optimizer.zero_grad(set_to_none=True)

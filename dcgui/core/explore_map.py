@@ -8,7 +8,10 @@ instead of UMAP's NN-descent. Measured times are in ``benchmarks/results_explore
 
 from __future__ import annotations
 
+import re
+import threading
 import time
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -72,6 +75,61 @@ def _place_by_neighbours(fit_x: np.ndarray, fit_coords: np.ndarray, x: np.ndarra
     return np.einsum("nk,nkd->nd", w, fit_coords[ids]).astype(np.float32)
 
 
+class _EpochSink:
+    """A file for UMAP's tqdm bar (format "{n}/{total}"): remembers the latest epoch count."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.total = 0
+
+    def write(self, text: str) -> None:
+        m = _EPOCHS.search(text)
+        if m:
+            self.done, self.total = int(m.group(1)), int(m.group(2))
+
+    def flush(self) -> None:
+        pass
+
+
+_EPOCHS = re.compile(r"(\d+)/(\d+)")
+
+
+def _fit_with_progress(reducer: Any, x: np.ndarray, sink: _EpochSink, n: int, control: RunControl | None,
+                       t0: float) -> Generator[PhaseProgress, None, np.ndarray]:
+    """``reducer.fit_transform(x)`` on a helper thread, yielding progress (UMAP's epochs mapped
+    onto the images being fitted) and checking ``control`` every 0.25 s.
+
+    On stop the generator ends at once; the helper finishes its fit in the background (numba's
+    loop cannot be interrupted) and its result is dropped.
+    """
+    out: dict[str, Any] = {}
+
+    def fit() -> None:
+        try:
+            with warnings.catch_warnings():
+                # UMAP warns it cannot `transform` without its NN-descent index: never asked to
+                warnings.filterwarnings("ignore", message=".*transform.*", category=UserWarning)
+                warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+                out["coords"] = reducer.fit_transform(x)
+        except BaseException as exc:  # re-raised in the generator's thread below
+            out["error"] = exc
+
+    helper = threading.Thread(target=fit, name="dcgui-umap-fit", daemon=True)
+    helper.start()
+    m = len(x)
+    while helper.is_alive():
+        helper.join(0.25)
+        if control is not None:
+            control.check()
+        frac = sink.done / sink.total if sink.total else 0.0
+        done = int(frac * m)
+        yield PhaseProgress(PHASE_MAP, min(done, m - 1), n,
+                            images_per_second=done / max(time.perf_counter() - t0, 1e-9))
+    if "error" in out:
+        raise out["error"]
+    return np.asarray(out["coords"], dtype=np.float32)
+
+
 def iter_map_2d(
     features: np.ndarray,
     *,
@@ -85,7 +143,7 @@ def iter_map_2d(
     control: RunControl | None = None,
 ) -> Generator[PhaseProgress, None, np.ndarray]:
     """2-D coordinates (float32 (N, 2)) of L2-normalised ``features``; yields ``PhaseProgress``
-    in images placed (``done`` jumps when the fit ends: UMAP's fit cannot report inside itself).
+    in images placed (during the fit: UMAP's optimisation epochs, mapped onto the fitted images).
 
     Up to ``fit_limit`` images UMAP is fitted on all of them; above, on ``fit_sample`` random
     images, and the others are placed from their nearest fitted neighbours in chunks.
@@ -110,21 +168,19 @@ def iter_map_2d(
     knn = _umap_knn(fit_x, k)
     if control is not None:
         control.check()
-    import warnings
 
     import umap  # lazy: importing umap loads numba (about 2 s)
 
+    sink = _EpochSink()
     reducer = umap.UMAP(
         n_neighbors=k, min_dist=min_dist, n_epochs=n_epochs,
         random_state=seed, n_jobs=1,  # reproducible maps (a seed makes UMAP single-threaded anyway)
         init="spectral" if len(fit_idx) > 2 * k + 2 else "random",
         precomputed_knn=knn,
+        # UMAP's epoch bar, enabled without `verbose` (no prints), written into our sink
+        tqdm_kwds={"disable": False, "file": sink, "bar_format": "{n}/{total}", "mininterval": 0.2},
     )
-    with warnings.catch_warnings():
-        # UMAP warns that it cannot `transform` without its NN-descent index: we never ask it to
-        warnings.filterwarnings("ignore", message=".*transform.*", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
-        fitted = reducer.fit_transform(fit_x).astype(np.float32)
+    fitted = yield from _fit_with_progress(reducer, fit_x, sink, n, control, t0)
     coords = np.empty((n, 2), dtype=np.float32)
     coords[fit_idx] = fitted
     done = len(fit_idx)

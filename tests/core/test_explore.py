@@ -304,6 +304,17 @@ def test_map_separates_clusters_and_subsample_path_places_everyone() -> None:
     assert _separation(coords, labels) < 0.3
 
 
+def test_map_stops_when_asked() -> None:
+    from dcgui.core.explore_map import iter_map_2d
+
+    control = RunControl()
+    gen = iter_map_2d(clustered()[0], control=control)
+    assert next(gen).done == 0
+    control.stop()
+    with pytest.raises(StopRequested):
+        drain(gen)
+
+
 def test_map_of_tiny_collections() -> None:
     from dcgui.core.explore_map import map_2d
 
