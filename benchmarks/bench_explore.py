@@ -13,7 +13,7 @@ outliers. Times, per size:
 
 Writes ``benchmarks/results_explore.md``.
 
-    python benchmarks/bench_explore.py [--sizes 10000 100000] [--no-umap] [--no-gui] [--umap-full]
+    python benchmarks/bench_explore.py [--sizes 10000 100000] [--no-umap] [--no-gui] [--umap-full] [--out F]
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ def main() -> None:
     ap.add_argument("--no-umap", action="store_true")
     ap.add_argument("--no-gui", action="store_true")
     ap.add_argument("--umap-full", action="store_true", help="also time UMAP on all points above 50k")
+    ap.add_argument("--out", type=Path, default=RESULTS, help=f"markdown file to write (default {RESULTS})")
     args = ap.parse_args()
     import faiss
 
@@ -211,8 +212,8 @@ def main() -> None:
         "call of a process also pays numba's JIT compile.",
         "",
     ]
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
-    print(f"written to {RESULTS}")
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -220,9 +220,8 @@ def _resume_command(folder: Path, session: Path, epochs: int) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from dcgui import runner
     from dcgui.core.config import default_config
-    from dcgui.store import SessionStore
-
     from dcgui.core.distributed import DistContext
+    from dcgui.store import SessionStore
 
     folder = Path(args.folder).expanduser().absolute()
     session = Path(args.session).expanduser().absolute()

@@ -6,9 +6,8 @@ import pkgutil
 import subprocess
 import sys
 
-import dcgui
 import dcgui.core
-import dcgui.store
+import dcgui.store  # noqa: F401
 
 HEADLESS_PACKAGES = ("dcgui.core", "dcgui.store")
 

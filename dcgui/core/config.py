@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 ARCHS = ("smallnet", "alexnet_bn", "vgg16_bn", "resnet18", "resnet50")
@@ -102,7 +102,7 @@ class TrainConfig:
     @property
     def cache_size(self) -> int:
         """Side of the square decoded-image cache: the paper's Resize 256 -> CenterCrop 224 ratio."""
-        return int(round(self.image_size / 0.875))
+        return round(self.image_size / 0.875)
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

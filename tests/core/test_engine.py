@@ -146,7 +146,7 @@ def test_empty_clusters_never_crash(tmp_path: Path) -> None:
     base = rng.integers(0, 255, (6, CFG.cache_size, CFG.cache_size, 3), dtype=np.uint8)
     pixels = np.repeat(base, 4, axis=0)
     _, events = _run(CFG.replace(k=12, epochs=1), pixels, None, tmp_path)
-    fin = [e for e in events if isinstance(e, EpochFinished)][0]
+    fin = next(e for e in events if isinstance(e, EpochFinished))
     used = len(np.unique(fin.assign_raw))
     assert fin.metrics.empty_clusters == 12 - used >= 1 and fin.metrics.nmi_labels is None
     assert np.isfinite(fin.metrics.loss)
