@@ -42,6 +42,7 @@ from dcgui.core.collection import ImageRecord
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError, UnusableCollectionError
 from dcgui.core.events import PHASE_CACHE, Event, Message, Paused, PhaseProgress, Resumed
+from dcgui.core.fsutil import atomic_write_bytes
 
 FORMAT = 1
 THUMB_SIDE = 128  # long side of a thumbnail, in pixels (never upscaled)
@@ -604,32 +605,3 @@ def _write_index(cache_dir: Path, index: _Index) -> None:
     path = _index_path(cache_dir, index.size)
     data = json.dumps(_index_doc(index), separators=(",", ":")).encode("utf-8")
     atomic_write_bytes(path, data)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix,
-    even after a crash: temporary file, fsync, rename, fsync of the folder."""
-    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        for attempt in range(20):
-            try:
-                os.replace(tmp, path)
-                break
-            except PermissionError:  # Windows: a reader has the old file open for a moment
-                if attempt == 19:
-                    raise
-                time.sleep(0.05)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if os.name == "posix":
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ import torch
 
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError
+from dcgui.core.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
     from dcgui.core.models import DeepClusterNet
@@ -26,27 +26,6 @@ FORMAT_VERSION = 1
 
 def checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:04d}.pt"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass  # not every filesystem supports fsync on directories
-    finally:
-        os.close(dir_fd)
 
 
 def rng_state(np_rng: np.random.Generator | None = None) -> dict[str, Any]:
@@ -84,7 +63,9 @@ def save_checkpoint(
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
-    atomic_write_bytes(Path(path), data)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

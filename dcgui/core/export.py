@@ -29,6 +29,7 @@ from torch import nn
 from dcgui import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError
+from dcgui.core.fsutil import atomic_write_bytes
 
 FORMATS = ("state-dict", "torchscript", "onnx")
 SUFFIXES = {"state-dict": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -88,7 +89,7 @@ def export_backbone(
         }
         buf = io.BytesIO()
         torch.save(payload, buf)
-        _atomic_write(out, buf.getvalue())
+        atomic_write_bytes(out, buf.getvalue())
     elif fmt == "torchscript":
         with torch.no_grad(), warnings.catch_warnings():
             # TorchScript is deprecated upstream but is still the format that runs with torch alone.
@@ -96,10 +97,10 @@ def export_backbone(
             traced = torch.jit.trace(wrapper, example, check_trace=False)
             buf = io.BytesIO()
             torch.jit.save(traced, buf, _extra_files={EXTRA_FILE: json.dumps(meta)})
-        _atomic_write(out, buf.getvalue())
+        atomic_write_bytes(out, buf.getvalue())
     else:
         _export_onnx(wrapper, example, out, meta)
-    _atomic_write(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write_bytes(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
     return meta
 
 
@@ -134,7 +135,7 @@ def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict
             prop.value = value if isinstance(value, str) else json.dumps(value)
         proto.producer_name = "dcgui"
         proto.producer_version = __version__
-        _atomic_write(out, proto.SerializeToString())
+        atomic_write_bytes(out, proto.SerializeToString())
 
 
 def load_backbone(path: str | os.PathLike[str]) -> Backbone:
@@ -165,15 +166,3 @@ def load_backbone(path: str | os.PathLike[str]) -> Backbone:
     if missing or unexpected:
         raise DcguiError(f"{path} does not match arch {config.arch!r} (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return Backbone(net, dict(payload["preprocessing"])).eval()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

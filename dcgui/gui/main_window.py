@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self._known_last = 0
         self._epoch = 0
         self._syncing = False
+        self._in_sync = False
         self._pending_after_stop: Callable[[], None] | None = None
         self._quitting = False
         self._demo_worker: GeneratorWorker | None = None
@@ -584,8 +585,15 @@ class MainWindow(QMainWindow):
 
     def _sync_epochs(self) -> None:
         store = self._store
-        if store is None:
+        if store is None or self._in_sync:
             return
+        self._in_sync = True  # a view's refresh may report an epoch back to us: no re-entry
+        try:
+            self._sync_epochs_now(store)
+        finally:
+            self._in_sync = False
+
+    def _sync_epochs_now(self, store: SessionStore) -> None:
         last = store.last_epoch()
         if last == self._known_last:
             return
@@ -648,11 +656,15 @@ class MainWindow(QMainWindow):
         if epoch == self._epoch:
             return
         self._epoch = epoch
-        v.plots.set_epoch(epoch)
-        if getattr(v.clusters, "epoch", None) != epoch:
-            self._call_view(v.clusters, "set_epoch", epoch)
-        # Cheap: Explore only recomputes what its visible sub-tab shows, when it is shown.
-        self._call_view(v.explore, "set_epoch", epoch)
+        self._syncing = True  # the views echo the change (epochChanged): not a user's choice
+        try:
+            v.plots.set_epoch(epoch)
+            if getattr(v.clusters, "epoch", None) != epoch:
+                self._call_view(v.clusters, "set_epoch", epoch)
+            # Cheap: Explore only recomputes what its visible sub-tab shows, when it is shown.
+            self._call_view(v.explore, "set_epoch", epoch)
+        finally:
+            self._syncing = False
 
     def _on_epoch_control(self, value: int) -> None:
         if self._syncing:
@@ -662,8 +674,12 @@ class MainWindow(QMainWindow):
     def _user_selected_epoch(self, epoch: int) -> None:
         if self._syncing or self._store is None:
             return
+        if epoch > self._known_last:
+            # A view read the store after a commit we have not polled yet: catch up first, so
+            # a new epoch is not mistaken for the user leaving the newest one.
+            self._sync_epochs()
         # Going back in time stops following; choosing the newest epoch keeps it.
-        if epoch != self._known_last and self.view.follow_check.isChecked():
+        if epoch < self._known_last and self.view.follow_check.isChecked():
             self.view.follow_check.setChecked(False)
         self.set_epoch(epoch)
 

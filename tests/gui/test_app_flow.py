@@ -315,13 +315,37 @@ def test_follows_a_session_trained_by_another_process(qtbot: Any, env: GuiEnv, i
     t = threading.Thread(target=cli, name="fake-cli")
     t.start()
     try:
-        qtbot.waitUntil(lambda: w.epoch == 2, timeout=TRAIN_TIMEOUT_MS)
+        qtbot.waitUntil(lambda: w.epoch == 2 or not t.is_alive(), timeout=TRAIN_TIMEOUT_MS)
     finally:
         t.join(TRAIN_TIMEOUT_MS / 1000)
-    assert not failures
+    assert not failures, failures
+    qtbot.waitUntil(lambda: w.epoch == 2 or bool(env.errors), timeout=5000)  # one poll after the commit
+    assert env.errors == [] and w.epoch == 2
     assert not w.training.is_busy  # the window never trained itself
     assert list(w.view.plots.curves["loss"].getData()[0]) == [1.0, 2.0]
     assert getattr(w.view.clusters, "epoch", 2) == 2
+    _close(qtbot, w)
+
+
+def test_a_view_seeing_a_new_epoch_first_keeps_following(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
+    """The cluster browser may read a newly committed epoch before the window's poll does and
+    report it (epochChanged): that must not count as the user leaving the newest epoch."""
+    from dcgui import runner
+
+    path = _make_session(env.tmp, image_folder, epochs=1)
+    with SessionStore.open(path) as store:
+        for _ev in runner.iter_train(store):
+            pass
+    w = _window(qtbot)
+    assert w.open_session(path) and w.epoch == 1
+    with SessionStore.open(path) as store:  # another process commits epoch 2 (no event loop runs)
+        for _ev in runner.iter_train(store, epochs=2):
+            pass
+    w.view.plots.epochSelected.emit(2)  # a view reports epoch 2 before the poll has seen it
+    assert w.epoch == 2 and w.view.follow_check.isChecked()
+    assert w.view.epoch_spin.maximum() == 2
+    w.view.plots.epochSelected.emit(1)  # the user going back does stop following
+    assert w.epoch == 1 and not w.view.follow_check.isChecked()
     _close(qtbot, w)
 
 
