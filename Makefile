@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
 STAMP  := $(VENV)/.dcgui-installed
 
-.PHONY: run test install lint package clean-venv demo-screenshots
+.PHONY: run test install lint package clean-venv screenshots
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,7 @@ package: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Screenshots of the main windows for the README (needs Debian's xvfb: apt-get install xvfb)
+screenshots: $(STAMP)
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots.py

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dcgui.gui.app import run_gui
 
-    return run_gui([sys.argv[0], *qt_args], demo=args.demo, session=args.session)
+    return run_gui(qt_args, demo=args.demo, session=args.session)
 
 
 if __name__ == "__main__":

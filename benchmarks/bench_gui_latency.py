@@ -6,7 +6,7 @@ ticks minus 10 ms. The run covers preparing (scan + decode in threads), features
 training and the per-epoch view refreshes (plots, cluster browser). Results go to
 ``benchmarks/results_gui.md``.
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_latency.py [--images 400] [--epochs 3]
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_latency.py [--images 800] [--epochs 5]
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def percentile_ms(gaps: list[float], q: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=400, help="generated images (4 classes)")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--images", type=int, default=800, help="generated images (4 classes)")
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--tab", choices=["clusters", "plots"], default="clusters", help="tab shown while training")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_gui.md")
@@ -52,7 +52,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dcgui-bench-"))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
-    app = create_application([sys.argv[0]])
+    app = create_application()
     folder = write_image_folder(tmp / "photos", n_per_class=max(args.images // 4, 2), size=48)
     cfg = TrainConfig(arch="smallnet", image_size=32, k=args.k, batch_size=64, epochs=args.epochs)
     path = tmp / "bench.dcgui"

@@ -69,7 +69,7 @@ def main() -> int:
 
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(args.work / "settings"))
-    app = create_application([sys.argv[0]])
+    app = create_application()
     QSettings().clear()
 
     from dcgui.gui import main_window, theme

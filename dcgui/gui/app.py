@@ -44,12 +44,17 @@ def set_app_identity() -> None:
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
-    """The QApplication with dcgui's identity, icon and saved theme (reused if one exists)."""
+    """The QApplication with dcgui's identity, icon and saved theme (reused if one exists).
+
+    ``argv``: Qt's own options (``-style fusion``, ``-platform offscreen``...), without the
+    program name.
+    """
     existing = QApplication.instance()
     if existing is None:
         # Fractional scale factors (125 %, 150 %) as they are: no rounding to whole pixels.
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-        app = QApplication(list(sys.argv[:1] if argv is None else argv) or [APP_NAME])
+        program = sys.argv[0] if sys.argv and sys.argv[0] else APP_NAME
+        app = QApplication([program, *(argv or [])])
     elif isinstance(existing, QApplication):
         app = existing
     else:
@@ -98,7 +103,7 @@ def warm_up_imports() -> threading.Thread:
 def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | None = None) -> int:
     """Open the main window; ``demo`` opens (and trains) the demo collection, ``session`` a file.
 
-    Returns the application's exit code.
+    ``argv``: extra Qt options, without the program name. Returns the application's exit code.
     """
     app = create_application(argv)
     errors.install_excepthook()
