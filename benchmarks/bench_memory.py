@@ -78,7 +78,10 @@ class RssSampler:
         self._thread.join()
 
 
-def child(n: int, size: int, samples: int, arch: str) -> dict:
+def child(n: int, size: int, samples: int, arch: str, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
     pixels, labels = _data.synthetic_pixels(n, round(size / 0.875))
     cfg = default_config(n, "cpu", arch=arch, image_size=size, device="cpu", epochs=1,
                          samples_per_epoch=samples)
@@ -127,17 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=16, help="image size (smallnet min 16)")
     ap.add_argument("--samples", type=int, default=4096, help="samples_per_epoch of the training pass")
     ap.add_argument("--arch", default="smallnet")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (memory does not depend on it)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.size, args.samples, args.arch)), flush=True)
+        print("RESULT " + json.dumps(child(args.child, args.size, args.samples, args.arch, args.threads)), flush=True)
         return 0
 
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         _data.synthetic_pixels(n, round(args.size / 0.875))  # build outside the measured process
         cmd = [sys.executable, __file__, "--child", str(n), "--size", str(args.size),
-               "--samples", str(args.samples), "--arch", args.arch]
+               "--samples", str(args.samples), "--arch", args.arch, "--threads", str(args.threads)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if proc.returncode != 0 or not line:
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = ["features", "clustering", "training"]
     lines = [f"### Memory of one epoch vs N ({time.strftime('%Y-%m-%d %H:%M')})", "",
              f"{args.arch} at {args.size} px (cache {round(args.size / 0.875)} px, synthetic uint8 memmap), "
-             f"k = suggest_k(N), samples_per_epoch {args.samples}, one epoch in a fresh process per N. "
+             f"k = suggest_k(N), samples_per_epoch {args.samples}, torch threads {args.threads}, one epoch in a fresh process per N. "
              "F = N x feat_dim x 4 bytes (the feature matrix). numpy = tracemalloc peak inside the "
              "phase (numpy allocations only; torch and faiss internals are not traced); anon = max "
              "RssAnon sampled every 10 ms (everything the process allocated); file = max RssFile (the "
