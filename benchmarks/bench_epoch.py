@@ -8,9 +8,10 @@ JPEG/PNG and running PIL transforms for the feature pass (Resize(cache side) + C
 ToTensor + Normalize) and again for the training pass (RandomResizedCrop + flip + ToTensor +
 Normalize), same network (dcgui's ``build_model``), same batch sizes, same PCA-whitening +
 k-means (``dcgui.core.clustering``), same uniform sampler, same SGD settings.
-Optional *ours_bf16* / *conventional_bf16*: the same with CPU bfloat16 autocast + channels-last
-(the CPU patch proposed in results.md; applied to the engine here from outside, by setting its
-CUDA-only ``amp``/``channels_last`` flags and wrapping ``embed`` for the feature pass).
+*ours* is the engine as configured by default: on a CPU with bf16 kernels (AVX512-BF16 / AMX)
+that means bfloat16 autocast + channels-last; *ours_fp32* is the same engine with ``amp=False``.
+*conventional* runs in float32 as the reference code does; *conventional_bf16* gives it the
+same bfloat16 autocast + channels-last, for a same-numerics comparison.
 
 Variants alternate within each round (the order flips every round) and the table reports
 medians over rounds; the cache build is timed once, from scratch, before the first round.
@@ -24,16 +25,13 @@ Also measured, side by side: the input pipeline alone (no network), images/s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import torch
@@ -48,7 +46,7 @@ from dcgui.core.cache import ImageCache
 from dcgui.core.clustering import kmeans, pca_whiten_l2
 from dcgui.core.collection import scan
 from dcgui.core.config import TrainConfig, default_config
-from dcgui.core.engine import DeepCluster, epoch_seed
+from dcgui.core.engine import DeepCluster, epoch_seed, mixed_precision_dtype
 from dcgui.core.events import EpochFinished
 from dcgui.core.metrics import nmi
 from dcgui.core.models import MEAN, STD, build_model
@@ -172,60 +170,21 @@ class Conventional:
 
 
 # -- ours ------------------------------------------------------------------------------------------
-class _Bf16Embed:
-    """Wraps a model so ``iter_features`` runs its ``embed`` under CPU bfloat16 autocast."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.feat_dim = model.feat_dim  # type: ignore[attr-defined]
-
-    @property
-    def training(self) -> bool:
-        return self.model.training
-
-    def eval(self) -> _Bf16Embed:
-        self.model.eval()
-        return self
-
-    def train(self, mode: bool = True) -> _Bf16Embed:
-        self.model.train(mode)
-        return self
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.model.embed(x)  # type: ignore[operator]
-
-
-@contextlib.contextmanager
-def bf16_features() -> Iterator[None]:
-    original = engine_mod.iter_features
-
-    def patched(model: Any, *args: Any, **kwargs: Any) -> Any:
-        return original(_Bf16Embed(model), *args, **kwargs)
-
-    with mock.patch.object(engine_mod, "iter_features", patched):
-        yield
-
-
 class Ours:
-    def __init__(self, cfg: TrainConfig, pixels: np.ndarray, labels: np.ndarray | None, bf16: bool) -> None:
-        self.engine = DeepCluster(cfg, pixels, labels, None)
-        self.bf16 = bf16
-        if bf16:  # the proposed CPU patch: bf16 autocast + channels-last (flags the engine has for CUDA)
-            self.engine.amp = True  # the training autocast; on the CPU its dtype is bfloat16
-            self.engine.channels_last = True  # inputs of training and feature batches
-            self.engine.model.to(memory_format=torch.channels_last)  # in place: the optimiser keeps its params
+    """The engine as shipped; ``amp=False`` is its float32 path (the default ``amp=True`` means
+    bfloat16 autocast + channels-last on a CPU with bf16 kernels, see ``mixed_precision_dtype``)."""
+
+    def __init__(self, cfg: TrainConfig, pixels: np.ndarray, labels: np.ndarray | None, amp: bool) -> None:
+        self.engine = DeepCluster(cfg.replace(amp=amp), pixels, labels, None)
         self.epoch = 0
 
     def run_epoch(self) -> dict[str, float]:
         self.epoch += 1
-        ctx = bf16_features() if self.bf16 else contextlib.nullcontext()
         t0 = time.perf_counter()
-        with ctx:
-            m = None
-            for ev in self.engine.run(self.epoch):
-                if isinstance(ev, EpochFinished):
-                    m = ev.metrics
+        m = None
+        for ev in self.engine.run(self.epoch):
+            if isinstance(ev, EpochFinished):
+                m = ev.metrics
         wall = time.perf_counter() - t0
         assert m is not None
         return {"wall": wall, "features": m.seconds_features, "clustering": m.seconds_clustering,
@@ -263,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default=None, help="default: the CPU default config (smallnet)")
     ap.add_argument("--size", type=int, default=None, help="image size (default: the CPU default, 32)")
     ap.add_argument("--rounds", type=int, default=3, help="epochs of each variant (median reported)")
-    ap.add_argument("--variants", default="ours,conventional", help="comma list of ours, conventional, ours_bf16, conventional_bf16")
+    ap.add_argument("--variants", default="ours,ours_fp32,conventional,conventional_bf16", help="comma list of ours, ours_fp32, conventional, conventional_bf16")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader worker processes of the conventional pipeline")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (this machine: 2 cores)")
     ap.add_argument("--pipeline-reps", type=int, default=2, help="repetitions of the pipeline-only measurement")
@@ -304,10 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
         runners: dict[str, Any] = {}
         for v in variants:
-            if v == "ours":
-                runners[v] = Ours(cfg, pixels, labels, bf16=False)
-            elif v == "ours_bf16":
-                runners[v] = Ours(cfg, pixels, labels, bf16=True)
+            if v in ("ours", "ours_fp32"):
+                runners[v] = Ours(cfg, pixels, labels, amp=v == "ours")
             elif v in ("conventional", "conventional_bf16"):
                 runners[v] = Conventional(cfg, folder, [r.relpath for r in records], args.workers,
                                           bf16=v.endswith("bf16"))
@@ -353,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     for v in variants:
         m = med[v]
         ratio = f"{base['wall'] / m['wall']:.2f}x" if base else "-"
-        twin = med.get("conventional_bf16" if v.endswith("bf16") else "conventional")
+        bf16_engine = v == "ours" and mixed_precision_dtype(torch.device("cpu")) == torch.bfloat16
+        twin = med.get("conventional_bf16" if (v.endswith("bf16") or bf16_engine) else "conventional")
         same = f"{twin['wall'] / m['wall']:.2f}x" if twin else "-"
         lines.append(f"| {v} | {m['wall']:.1f} | {n / m['wall']:.0f} | {ratio} | {same} | {m['features']:.1f} | "
                      f"{m['clustering']:.1f} | {m['training']:.1f} | {m['loss']:.3f} |")

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,14 +107,14 @@ def summarise_pyspy(raw: Path, rate: int, top: int) -> list[str]:
             continue
         c = int(count)
         frames = stack.split(";")
-        thread[frames[0].split(" ")[0] if frames[0].startswith("thread") else frames[0][:40]] += c
-        ours = [f for f in frames if "dcgui/" in f or "benchmarks/" in f]
+        # with --threads the first frame is "thread (TID): NAME"; the next one is the thread name too
+        label = frames[0].split(":", 1)[-1].strip() if frames[0].startswith("thread") else frames[0][:40]
+        thread[label.split(" (")[0]] += c
         deepest = next((f for f in reversed(frames) if "dcgui/" in f), None)
         if deepest and "idle" not in deepest:
             incl[deepest] += c
         leaf[frames[-1]] += c
         total += c
-        del ours
     s = 1.0 / rate
     lines = [f"py-spy: {total} samples at {rate} Hz over all threads ({total * s:.0f} thread-seconds, idle "
              "waits included).", "", "Samples per thread:", ""]
@@ -139,13 +140,28 @@ def cprofile_epoch(engine: DeepCluster, epoch: int, top: int) -> tuple[dict[str,
 
 
 def torch_ops(cfg: TrainConfig, pixels: np.ndarray, steps: int, top: int) -> list[str]:
-    """Self CPU time per operator over ``steps`` training steps and feature batches, engine-style."""
+    """Self CPU time per operator over ``steps`` training steps and feature batches, engine-style
+    (the engine's autocast dtype and memory format on this device)."""
+    from contextlib import nullcontext
+
     from torch.profiler import ProfilerActivity, profile
 
+    from dcgui.core.engine import mixed_precision_dtype
     from dcgui.core.models import build_model
+
+    dtype = mixed_precision_dtype(torch.device("cpu")) if cfg.amp else None
+    cl = cfg.channels_last and dtype is not None
+
+    def autocast() -> Any:
+        return torch.autocast("cpu", dtype=dtype) if dtype is not None else nullcontext()
+
+    def layout(x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if cl else x
 
     torch.manual_seed(0)
     model = build_model(cfg)
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
     model.set_top_layer(cfg.k)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(0)
@@ -155,16 +171,17 @@ def torch_ops(cfg: TrainConfig, pixels: np.ndarray, steps: int, top: int) -> lis
     def train_step() -> None:
         ids = np.sort(rng.choice(len(pixels), cfg.batch_size, replace=False))
         xb = torch.from_numpy(np.ascontiguousarray(pixels[ids]))
-        x = random_resized_crop_flip(xb, cfg.image_size, (cfg.crop_scale_min, 1.0), gen)
+        x = layout(random_resized_crop_flip(xb, cfg.image_size, (cfg.crop_scale_min, 1.0), gen))
         y = torch.randint(0, cfg.k, (len(ids),))
-        loss = crit(model(x), y)
+        with autocast():
+            loss = crit(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     def feature_batch(a: int) -> None:
-        with torch.inference_mode():
-            x = center_view(torch.from_numpy(np.array(pixels[a:a + 2 * cfg.batch_size])), cfg.image_size)
+        with torch.inference_mode(), autocast():
+            x = layout(center_view(torch.from_numpy(np.array(pixels[a:a + 2 * cfg.batch_size])), cfg.image_size))
             model.embed(x).float().numpy()
 
     model.train()
@@ -179,9 +196,11 @@ def torch_ops(cfg: TrainConfig, pixels: np.ndarray, steps: int, top: int) -> lis
         for i in range(steps):
             feature_batch((i * 2 * cfg.batch_size) % max(1, len(pixels) - 2 * cfg.batch_size))
     feat_table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=45)
-    return [f"torch.profiler, {steps} training steps of {cfg.batch_size} (augment + forward + backward + SGD):",
+    mode = f"autocast {dtype}, channels-last {cl}"
+    return [f"torch.profiler, {steps} training steps of {cfg.batch_size} (augment + forward + backward + SGD; "
+            f"{mode}):",
             "", "```", train_table.strip(), "```", "",
-            f"torch.profiler, {steps} feature batches of {2 * cfg.batch_size} (centre view + embed):", "",
+            f"torch.profiler, {steps} feature batches of {2 * cfg.batch_size} (centre view + embed; {mode}):", "",
             "```", feat_table.strip(), "```"]
 
 
