@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default=None, help="default: the CPU default config (smallnet)")
     ap.add_argument("--size", type=int, default=None, help="image size (default: the CPU default, 32)")
     ap.add_argument("--rounds", type=int, default=3, help="epochs of each variant (median reported)")
-    ap.add_argument("--variants", default="ours,ours_fp32,conventional,conventional_bf16", help="comma list of ours, ours_fp32, conventional, conventional_bf16")
+    ap.add_argument("--variants", default="ours,ours_fp32,conventional,conventional_bf16", help="comma list of ours, ours_fp32, conventional, conventional_bf16; NAME@T runs it with T torch threads")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader worker processes of the conventional pipeline")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (this machine: 2 cores)")
     ap.add_argument("--pipeline-reps", type=int, default=2, help="repetitions of the pipeline-only measurement")
@@ -263,11 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
         runners: dict[str, Any] = {}
         for v in variants:
-            if v in ("ours", "ours_fp32"):
-                runners[v] = Ours(cfg, pixels, labels, amp=v == "ours")
-            elif v in ("conventional", "conventional_bf16"):
+            base_name = v.split("@")[0]  # "ours@1": the variant "ours" run with 1 torch thread
+            if base_name in ("ours", "ours_fp32"):
+                runners[v] = Ours(cfg, pixels, labels, amp=base_name == "ours")
+            elif base_name in ("conventional", "conventional_bf16"):
                 runners[v] = Conventional(cfg, folder, [r.relpath for r in records], args.workers,
-                                          bf16=v.endswith("bf16"))
+                                          bf16=base_name.endswith("bf16"))
             else:
                 raise SystemExit(f"unknown variant {v!r}")
 
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             order = variants if r % 2 == 0 else variants[::-1]
             for v in order:
+                torch.set_num_threads(int(v.split("@")[1]) if "@" in v else args.threads)
                 res = runners[v].run_epoch()
                 results[v].append(res)
                 print(f"round {r + 1} {v:13s} epoch {res['wall']:7.1f} s  (features {res['features']:.1f}, "
@@ -310,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     for v in variants:
         m = med[v]
         ratio = f"{base['wall'] / m['wall']:.2f}x" if base else "-"
-        bf16_engine = v == "ours" and mixed_precision_dtype(torch.device("cpu")) == torch.bfloat16
-        twin = med.get("conventional_bf16" if (v.endswith("bf16") or bf16_engine) else "conventional")
+        base_name = v.split("@")[0]
+        bf16_engine = base_name == "ours" and mixed_precision_dtype(torch.device("cpu")) == torch.bfloat16
+        twin = med.get("conventional_bf16" if (base_name.endswith("bf16") or bf16_engine) else "conventional")
         same = f"{twin['wall'] / m['wall']:.2f}x" if twin else "-"
         lines.append(f"| {v} | {m['wall']:.1f} | {n / m['wall']:.0f} | {ratio} | {same} | {m['features']:.1f} | "
                      f"{m['clustering']:.1f} | {m['training']:.1f} | {m['loss']:.3f} |")

@@ -52,6 +52,8 @@ def model_rates(cfg: TrainConfig, device: torch.device, steps: int, warmup: int)
     """Training and feature images/s with inputs already on the device (no input pipeline)."""
     cuda = device.type == "cuda"
     amp, cl = cfg.amp and cuda, cfg.channels_last and cuda
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)  # the peak of this architecture only
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
     if cl:

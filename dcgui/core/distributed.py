@@ -48,6 +48,7 @@ class DistContext:
     backend: str | None = None  # "nccl" (CUDA) or "gloo" (CPU); None when single-process
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     _owns_group: bool = False
+    _control_group: Any = None  # a gloo group for small CPU-side messages (see any_rank)
 
     @classmethod
     def from_env(
@@ -114,11 +115,24 @@ class DistContext:
             else:
                 dist.barrier()
 
+    def control_group(self) -> Any:
+        """A gloo process group over the same ranks, for control messages that live on the CPU.
+
+        On NCCL every collective runs on the GPU stream and reading its result back on the host
+        synchronises that stream; a per-batch "did anyone press stop?" check through NCCL would
+        stall the CUDA pipeline each step. Created on first use (collectively: call it on every
+        rank at the same point), ``None`` when gloo is the main backend already.
+        """
+        if self.backend == "nccl" and self._control_group is None:
+            self._control_group = dist.new_group(backend="gloo")
+        return self._control_group
+
     def close(self) -> None:
         """Leave the process group (only if this context created it)."""
         if self._owns_group and dist.is_initialized():
             dist.destroy_process_group()
         self._owns_group = False
+        self._control_group = None
 
     def __enter__(self) -> DistContext:
         return self
@@ -250,6 +264,20 @@ def all_reduce_sum(arr: np.ndarray, ctx: DistContext) -> np.ndarray:
     wire = ctx._wire(t)
     dist.all_reduce(wire, op=dist.ReduceOp.SUM)
     return wire.cpu().numpy() if wire is not t else t.numpy()
+
+
+def any_rank(flag: bool, ctx: DistContext) -> bool:
+    """True on every rank if ``flag`` is True on any rank (e.g. the user pressed stop on rank 0).
+
+    Runs on the CPU (gloo, through ``ctx.control_group()`` under NCCL), so calling it between
+    training batches does not synchronise the GPU stream. Collective: every rank must call it at
+    the same batch.
+    """
+    if not ctx.is_distributed:
+        return bool(flag)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=ctx.control_group())
+    return bool(t.item())
 
 
 def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,

@@ -16,6 +16,7 @@ from torch import nn
 from dcgui.core.clustering import pca_whiten_l2
 from dcgui.core.distributed import (
     DistContext,
+    any_rank,
     broadcast_array,
     gather_features,
     shard_range,
@@ -71,6 +72,7 @@ def test_single_process_context_is_a_no_op() -> None:
     assert out.dtype == np.int64 and out.tolist() == [3, 1, 2]
     model = nn.Linear(3, 2)
     assert wrap_for_training(model, ctx) is model
+    assert any_rank(True, ctx) and not any_rank(False, ctx)
     ctx.close()
 
 
@@ -189,6 +191,7 @@ def _worker(rank: int, out_dir: str, port: int) -> None:
         assert unwrap(wrapped) is net
         _ddp_step(wrapped, *_ddp_batch(rank))
         res["params"] = torch.cat([p.detach().reshape(-1) for p in wrapped.parameters()]).numpy()
+        res["any"] = np.array([any_rank(rank == 1, ctx), any_rank(False, ctx)])
         ctx.barrier()
         np.savez(Path(out_dir) / f"rank{rank}.npz", **res)  # type: ignore[arg-type]
 
@@ -226,6 +229,11 @@ def test_sharded_pca_over_two_ranks_matches_faiss_on_all_rows(two_ranks) -> None
     ours = two_ranks[0]["pca"]
     ref = _faiss_pca_whiten_l2(_pca_data(), PCA_DIM)
     np.testing.assert_allclose(ours @ ours.T, ref @ ref.T, atol=2e-3)
+
+
+def test_any_rank_sees_a_flag_raised_on_another_rank(two_ranks) -> None:
+    for r in two_ranks:  # rank 1 raised it, rank 0 sees it too; nobody raised the second
+        assert r["any"].tolist() == [True, False]
 
 
 def test_ddp_step_equals_one_process_step_on_both_batches(two_ranks) -> None:
