@@ -16,7 +16,6 @@ from dcgui.core.collection import iter_scan
 from dcgui.core.control import RunControl
 from dcgui.core.distributed import DistContext
 from dcgui.core.engine import DeepCluster, ResumeState
-from dcgui.core.errors import DcguiError
 from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event
 
 if TYPE_CHECKING:
@@ -27,26 +26,15 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
     """Scan the folder, decode new or changed images into the cache, and record the images.
 
     Once epochs exist, the set of usable images must not change (every stored assignment refers
-    to image indices): an added or removed file is a clear error that suggests a new session.
+    to image indices): ``store.set_images`` raises a clear error that suggests a new session.
     """
     scan = yield from iter_scan(store.folder, control)
     cache = yield from ImageCache.iter_build(
         store.cache_dir, store.folder, scan.images, store.config.cache_size,
         workers=store.config.workers, control=control,
     )
-    new_paths = [r.relpath for r in cache.records]
     skipped = list(scan.skipped) + list(cache.failed)
-    if store.last_epoch() > 0:
-        old_paths = store.image_paths()
-        if new_paths != old_paths:
-            added = sorted(set(new_paths) - set(old_paths))
-            removed = sorted(set(old_paths) - set(new_paths))
-            raise DcguiError(
-                f"the images in {store.folder} changed since this session was trained "
-                f"({len(added)} added, {len(removed)} removed or unreadable"
-                + (f", e.g. {(added or removed)[0]}" if added or removed else "")
-                + "): restore them, or start a new session on the folder"
-            )
+    # set_images refuses a changed image list once epochs exist (indices address assignments)
     store.set_images(cache.records, skipped, scan.label_names, sizes=cache.original_sizes)
     yield CollectionReady(len(cache.records), tuple(skipped), len(scan.label_names))
     return cache

@@ -356,12 +356,13 @@ class SessionStore:
         if last > 0:
             old = self._paths()
             if old != paths:
-                added = len(set(paths) - set(old))
-                removed = len(set(old) - set(paths))
+                added = sorted(set(paths) - set(old))
+                removed = sorted(set(old) - set(paths))
+                example = f", e.g. {(added or removed)[0]}" if added or removed else ""
                 raise DcguiError(
                     f"the images in {self.folder} changed since epoch {last} of {self.path.name} was trained "
-                    f"({added} added, {removed} removed or now unreadable): restore the folder, "
-                    "or start a new session for the changed folder"
+                    f"({len(added)} added, {len(removed)} removed or now unreadable{example}): restore the "
+                    "folder, or start a new session for the changed folder"
                 )
         if sizes is not None and np.shape(sizes) != (len(records), 2):
             raise ValueError(f"set_images: sizes has shape {np.shape(sizes)}, expected ({len(records)}, 2)")
