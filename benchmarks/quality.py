@@ -69,6 +69,8 @@ def main() -> int:
     p.add_argument("--crop-min", type=float, default=0.0, help="RandomResizedCrop min scale (0: default)")
     p.add_argument("--lr", type=float, default=0.0, help="0: default")
     p.add_argument("--arch", default="", help="default: the CPU default")
+    p.add_argument("--spe", type=float, default=0.0, help="samples per epoch as a multiple of N (0: default)")
+    p.add_argument("--batch", type=int, default=0, help="batch size (0: default)")
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--fm-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("out/quality"))
@@ -93,6 +95,10 @@ def main() -> int:
         overrides["lr"] = args.lr
     if args.arch:
         overrides["arch"] = args.arch
+    if args.spe:
+        overrides["samples_per_epoch"] = round(args.spe * args.n)
+    if args.batch:
+        overrides["batch_size"] = args.batch
     if args.sobel >= 0:
         overrides["sobel"] = bool(args.sobel)
     cfg = default_config(args.n, "cpu", n_classes=10, **overrides)
@@ -100,7 +106,7 @@ def main() -> int:
     pix_tr, pix_te = to_cache_pixels(xtr[tr], side), to_cache_pixels(xte[te], side)
     labels_tr, labels_te = ytr[tr], yte[te]
     tag = (f"{args.head}_k{cfg.k}_sobel{int(cfg.sobel)}_crop{cfg.crop_scale_min}_lr{cfg.lr}_{cfg.arch}"
-           f"_n{args.n}_e{args.epochs}")
+           f"_spe{cfg.samples_per_epoch}_b{cfg.batch_size}_n{args.n}_e{args.epochs}")
     out = args.out / tag
     out.mkdir(parents=True, exist_ok=True)
     print(f"config: {cfg.to_json()}", flush=True)

@@ -57,7 +57,7 @@ T = TypeVar("T")
 EXIT_USAGE = 2  # user errors, as argparse does
 EXIT_INTERRUPTED = 130  # stopped with Ctrl-C (128 + SIGINT)
 # Settings that may change when a trained session resumes: they do not change what is learnt.
-RESUMABLE_CHANGES = {"epochs", "device", "workers"}
+RESUMABLE_CHANGES = {"epochs", "device", "workers", "threads"}
 
 _PHASE_LABELS = {
     "scan": ("scanning files", "files"),
@@ -202,6 +202,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     given = {
         "epochs": args.epochs, "k": args.k, "arch": args.arch, "image_size": args.image_size,
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
+        "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
         "head": args.head, "sobel": False if args.no_sobel else None,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -696,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, help=FIELD_HELP["device"] + " (default: auto)")
     p.add_argument("--seed", type=int, metavar="S", help=FIELD_HELP["seed"] + f" (default: {TrainConfig().seed})")
     p.add_argument("--workers", type=int, metavar="W", help="Threads decoding images into the cache; 0 = one per CPU core. (default: 0)")
+    p.add_argument("--threads", type=int, metavar="T", help=FIELD_HELP["threads"] + " (default: 0)")
+    p.add_argument("--samples-per-epoch", type=int, metavar="S",
+                   help=FIELD_HELP["samples_per_epoch"] + " (default: from the collection size)")
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
     p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
     _progress_flags(p)

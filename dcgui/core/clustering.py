@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
+import torch
 
 # Whitened directions whose variance is below this fraction of the largest are numerically zero
 # (float32 round-off, collapsed or duplicated features); whitening them would blow noise up to
@@ -14,23 +16,24 @@ RANK_TOLERANCE = 1e-6
 _EPS = 1e-12
 
 
-def _finite_float32(x: np.ndarray) -> np.ndarray:
-    """C-contiguous float32 without NaN/inf (non-finite values become 0; the input is not modified)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if not np.isfinite(x).all():
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)  # a copy
-    return x
+FINITE_CHUNK_ROWS = 65_536  # rows per step of the finiteness check: never a bool copy of it all
+
+
+def all_finite(x: np.ndarray, chunk_rows: int = FINITE_CHUNK_ROWS) -> bool:
+    """``np.isfinite(x).all()`` without a full-size boolean temporary."""
+    return all(bool(np.isfinite(x[a:a + chunk_rows]).all()) for a in range(0, len(x), chunk_rows))
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation in place; zero rows stay zero instead of becoming NaN."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x /= np.maximum(norms, _EPS)
+    # einsum gives the (n,) norms directly; np.linalg.norm would first build x * x, a full copy
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    x /= np.maximum(norms, _EPS)[:, None]
     return x
 
 
 def pca_output_dim(n: int, d: int, dim: int) -> int:
-    """The number of whitened dimensions to ask faiss for: ``min(dim, d, n - 1)``.
+    """The number of whitened dimensions to keep at most: ``min(dim, d, n - 1)``.
 
     ``n`` centred rows span at most ``n - 1`` directions, so asking for more would whiten
     directions of zero variance (division by zero). Directions that are numerically zero for
@@ -39,36 +42,84 @@ def pca_output_dim(n: int, d: int, dim: int) -> int:
     return max(0, min(dim, d, n - 1))
 
 
-def pca_whiten_l2(x: np.ndarray, dim: int = 256) -> np.ndarray:
-    """PCA to ``dim`` dimensions with whitening (eigen_power -0.5), then row-wise L2 normalisation.
+# Sums a float64 tensor over the ranks of a distributed run (``distributed.sharded_pca_whiten_l2``).
+Reduce = Callable[[torch.Tensor], torch.Tensor]
 
-    Fitted on all rows (faiss's ``max_points_per_d`` subsampling is disabled). Output width is
-    ``min(dim, d, n - 1)`` minus any numerically-zero directions; when nothing varies (every row
-    equal) the result is one all-zero column. NaN/inf in the input are treated as 0 and the
-    input array is never modified. Returns float32 ``(n, width)``.
+
+def pca_whiten_l2(
+    x: np.ndarray,
+    dim: int = 256,
+    *,
+    inplace: bool = False,
+    chunk_rows: int = 16_384,
+    device: torch.device | None = None,
+    reduce: Reduce | None = None,
+) -> np.ndarray:
+    """PCA to ``dim`` dimensions with whitening (each component scaled by eigenvalue**-0.5), then L2.
+
+    The same transform as faiss ``PCAMatrix(d, dim, eigen_power=-0.5)`` fitted on every row (no
+    subsampling), up to the sign of each component, which k-means ignores. The mean and the
+    covariance are accumulated in float64 over chunks of ``chunk_rows`` rows (on ``device``), and
+    the transform is applied chunk by chunk, so no full-size temporary is ever made: the output is
+    the only other ``n x width`` matrix, and with ``inplace=True`` (float32 C-contiguous input)
+    it is written over the input's own buffer, so the features are never held twice.
+
+    Output width is ``min(dim, d, n - 1)`` minus any numerically-zero directions (below
+    ``RANK_TOLERANCE`` of the largest variance); when nothing varies the result is one all-zero
+    column. NaN/inf count as 0 and zero rows stay zero. Without ``inplace`` the input is never
+    modified. ``reduce`` (distributed runs) sums the moments over ranks, so every rank gets the
+    transform fitted on all rows and applies it to its own. Returns float32 ``(n, width)``.
     """
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array (images x dims), got shape {x.shape}")
     if dim < 1:
         raise ValueError(f"pca dim={dim} must be at least 1")
-    x = _finite_float32(x)
-    n, d = x.shape
-    k = pca_output_dim(n, d, dim)
-    if k == 0:
-        return np.zeros((n, 1), dtype=np.float32)
-    pca = faiss.PCAMatrix(d, k, -0.5)
-    pca.max_points_per_d = n // d + 2  # train on every row, never a subsample
-    pca.train(x)
-    eig = faiss.vector_to_array(pca.eigenvalues)[:k]  # descending
-    top = float(eig[0]) if len(eig) else 0.0
+    n_local, d = x.shape
+    dev = device or torch.device("cpu")
+    s1 = torch.zeros(d, dtype=torch.float64, device=dev)
+    s2 = torch.zeros((d, d), dtype=torch.float64, device=dev)
+    for a in range(0, n_local, chunk_rows):
+        c = _clean_chunk(x[a:a + chunk_rows], dev).double()
+        s1 += c.sum(dim=0)
+        s2.addmm_(c.T, c)
+    stats = torch.cat([torch.tensor([float(n_local)], dtype=torch.float64, device=dev), s1, s2.reshape(-1)])
+    del s1, s2
+    if reduce is not None:
+        stats = reduce(stats)
+    n = int(stats[0])
+    out_dim = pca_output_dim(n, d, dim)
+    if n < 1 or out_dim == 0:
+        return np.zeros((n_local, 1), dtype=np.float32)
+    mean = stats[1:1 + d] / n
+    cov = stats[1 + d:].reshape(d, d) / n - torch.outer(mean, mean)
+    evals, evecs = torch.linalg.eigh((cov + cov.T) / 2)  # ascending
+    order = torch.argsort(evals, descending=True)[:out_dim]
+    evals = evals[order]
+    top = float(evals[0])
     if not np.isfinite(top) or top <= 0:
-        return np.zeros((n, 1), dtype=np.float32)
-    rank = int(np.count_nonzero(eig > RANK_TOLERANCE * top))
-    y = pca.apply(x)
-    if rank < k:
-        y = np.ascontiguousarray(y[:, :rank])
-    np.nan_to_num(y, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return l2_normalise(y)
+        return np.zeros((n_local, 1), dtype=np.float32)
+    keep = int((evals > RANK_TOLERANCE * top).sum())
+    proj = (evecs[:, order[:keep]] * torch.rsqrt(evals[:keep])).float()  # (d, keep)
+    mean32 = mean.float()
+    writable = inplace and x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
+    if writable:
+        # Row i of the output lands at flat offset i*keep <= i*d, i.e. over input rows already
+        # read (each chunk is read into a tensor before its output is written).
+        out = x.reshape(-1)[: n_local * keep].reshape(n_local, keep)
+    else:
+        out = np.empty((n_local, keep), dtype=np.float32)
+    for a in range(0, n_local, chunk_rows):
+        c = _clean_chunk(x[a:a + chunk_rows], dev)
+        y = torch.nan_to_num((c - mean32) @ proj, nan=0.0, posinf=0.0, neginf=0.0)
+        y = y / y.norm(dim=1, keepdim=True).clamp_min(_EPS)
+        out[a:a + len(y)] = y.cpu().numpy()
+    return out
+
+
+def _clean_chunk(rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A float32 copy of ``rows`` on ``device`` with NaN/inf replaced by 0 (the input is untouched)."""
+    t = torch.from_numpy(np.array(rows, dtype=np.float32))  # a copy: safe for read-only memmaps
+    return t.to(device).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
 
 @dataclass
@@ -95,7 +146,7 @@ def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0) -> KMeansResul
     if niter < 1:
         raise ValueError(f"niter={niter} must be at least 1 (paper: 20)")
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if not np.isfinite(x).all():
+    if not all_finite(x):
         raise ValueError("k-means input contains NaN or inf: clean the features first (pca_whiten_l2 does)")
     clus = faiss.Clustering(d, k)
     clus.niter = int(niter)

@@ -43,10 +43,11 @@ class TrainConfig:
     head: str = "reset"
     temperature: float = 0.1  # only for head="centroids"
     crop_scale_min: float = 0.08  # RandomResizedCrop scale range (0.08, 1)
-    samples_per_epoch: int = 0  # 0: as many as there are images (the paper's N)
+    samples_per_epoch: int = 0  # images drawn per epoch; 0: as many as there are images (the paper's N)
     device: str = "auto"
     seed: int = 31
     workers: int = 0  # decode threads for the image cache; 0: one per CPU core
+    threads: int = 0  # torch intra-op threads for the CPU; 0: torch's default (the GUI leaves one core free)
     amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with bf16 kernels
     channels_last: bool = True  # with CUDA or CPU mixed precision
 
@@ -89,6 +90,8 @@ class TrainConfig:
             raise ValueError("samples_per_epoch must be >= 0 (0 means one per image)")
         if self.workers < 0:
             raise ValueError("workers must be >= 0 (0 means one per CPU core)")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+            raise ValueError(f"threads={self.threads!r} is invalid: use 0 (automatic) or a number of CPU threads")
         if n_images is not None:
             if n_images < 2:
                 raise ValueError(f"the collection has {n_images} usable image(s): DeepCluster needs at least 2")
@@ -145,6 +148,26 @@ def suggest_k(n_images: int, n_classes: int | None = None) -> int:
     return int(min(k, n_images))
 
 
+# A new clustering every ~N/batch steps is the paper's schedule (ImageNet: ~5,000 steps). On a few
+# thousand images that is a few dozen steps: the paper's freshly initialised top layer barely
+# learns before it is thrown away and the body gets mostly noise. Measured on Fashion-MNIST
+# (docs/QUALITY.md): at one pass per clustering the trained features were *worse* than the random
+# initialisation; with more steps per clustering they are better.
+MIN_STEPS_PER_EPOCH = 250
+MAX_PASSES_PER_EPOCH = 4  # ...but tiny collections are not drawn more than 4x per clustering
+
+
+def suggest_samples_per_epoch(n_images: int, batch_size: int) -> int:
+    """0 (one pass over the images, as the paper) unless that is under ``MIN_STEPS_PER_EPOCH`` batches.
+
+    Then ``min(MIN_STEPS_PER_EPOCH * batch_size, MAX_PASSES_PER_EPOCH * n_images)`` images.
+    """
+    minimum = MIN_STEPS_PER_EPOCH * batch_size
+    if n_images >= minimum:
+        return 0
+    return max(min(minimum, MAX_PASSES_PER_EPOCH * n_images), n_images)
+
+
 def default_config(
     n_images: int, device_type: str = "cpu", n_classes: int | None = None, **overrides: Any
 ) -> TrainConfig:
@@ -154,6 +177,7 @@ def default_config(
     else:  # CPU (and MPS): a small convnet at small size keeps an epoch to minutes
         base = dict(arch="smallnet", image_size=32, batch_size=128, epochs=20)
     base["k"] = suggest_k(n_images, n_classes)
+    base["samples_per_epoch"] = suggest_samples_per_epoch(n_images, base["batch_size"])
     base.update(overrides)
     cfg = TrainConfig(**base)
     cfg.validate(n_images)
@@ -178,4 +202,9 @@ FIELD_HELP: dict[str, str] = {
     "lr": "Learning rate of the body's SGD (paper: 0.05, momentum 0.9, weight decay 1e-5).",
     "seed": "Random seed; with the same seed a CPU run is repeatable exactly.",
     "device": "auto picks CUDA, then Apple MPS, then the CPU.",
+    "samples_per_epoch": "Training images drawn (uniformly over clusters) between two clusterings; 0 means "
+    "one per image, as in the paper. Small collections get up to 250 batches (at most 4 passes) so that "
+    "each clustering is learned from (docs/QUALITY.md).",
+    "threads": "CPU threads for the network (0: automatic). On a busy or shared machine 1 thread can "
+    "be several times faster than all of them (benchmarks/results.md).",
 }

@@ -281,58 +281,24 @@ def any_rank(flag: bool, ctx: DistContext) -> bool:
 
 
 def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,
-                          chunk_rows: int = 16384) -> np.ndarray:
+                          chunk_rows: int = 16384, inplace: bool = False) -> np.ndarray:
     """``clustering.pca_whiten_l2`` fitted on the rows of *all* ranks, applied to this rank's rows.
 
-    The same transform as faiss ``PCAMatrix(D, dim, eigen_power=-0.5)`` fitted on the whole
-    matrix (mean and covariance over all N rows, eigenvectors by decreasing eigenvalue, each
-    component scaled by ``eigenvalue**-0.5``), up to the sign of each component, which k-means
-    ignores; like ``pca_whiten_l2`` it keeps ``min(dim, D, N - 1)`` components and drops those
-    whose variance is below ``RANK_TOLERANCE`` of the largest (all-zero column when nothing
-    varies). Only ``N``, ``sum x`` (D) and ``sum x x^T`` (D x D, float64) cross the network, so
-    the raw ``N x D`` features never leave their rank and rank 0 later gathers ``N x dim``
-    instead of ``N x D``. Moments are accumulated in float64 chunks of ``chunk_rows`` on
-    ``ctx.device`` (the GPU on NCCL ranks). Non-finite values count as 0; zero rows stay zero.
+    Only ``N``, ``sum x`` (D) and ``sum x x^T`` (D x D, float64) cross the network (summed over
+    ranks on ``ctx.device``, the GPU on NCCL ranks), so the raw ``N x D`` features never leave
+    their rank and rank 0 later gathers ``N x dim`` instead of ``N x D``.
     """
-    from dcgui.core.clustering import RANK_TOLERANCE, pca_output_dim
+    from dcgui.core.clustering import pca_whiten_l2
 
-    x = np.asarray(local, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"sharded_pca_whiten_l2: features must be 2-D (rows, dim), got shape {x.shape}")
-    d = x.shape[1]
-    dev = ctx.device
-    s1 = torch.zeros(d, dtype=torch.float64, device=dev)
-    s2 = torch.zeros((d, d), dtype=torch.float64, device=dev)
-    for a, b in _chunks(0, x.shape[0], chunk_rows):
-        c = torch.nan_to_num(torch.from_numpy(x[a:b]).to(dev), nan=0.0, posinf=0.0, neginf=0.0).double()
-        s1 += c.sum(dim=0)
-        s2.addmm_(c.T, c)
-    stats = torch.cat([torch.tensor([float(x.shape[0])], dtype=torch.float64, device=dev), s1, s2.reshape(-1)])
-    del s1, s2
-    if ctx.is_distributed:
-        dist.all_reduce(stats, op=dist.ReduceOp.SUM)  # already on the wire device (ctx.device)
-    n = int(stats[0])
-    out_dim = pca_output_dim(n, d, dim)
-    if n < 1 or out_dim == 0:
-        return np.zeros((x.shape[0], 1), dtype=np.float32)
-    mean = stats[1:1 + d] / n
-    cov = stats[1 + d:].reshape(d, d) / n - torch.outer(mean, mean)
-    evals, evecs = torch.linalg.eigh((cov + cov.T) / 2)  # ascending
-    order = torch.argsort(evals, descending=True)[:out_dim]
-    evals = evals[order]
-    top = float(evals[0])
-    if not np.isfinite(top) or top <= 0:
-        return np.zeros((x.shape[0], 1), dtype=np.float32)
-    keep = int((evals > RANK_TOLERANCE * top).sum())
-    proj = (evecs[:, order[:keep]] * torch.rsqrt(evals[:keep])).float()  # (D, keep)
-    mean32 = mean.float()
-    out = np.empty((x.shape[0], keep), dtype=np.float32)
-    for a, b in _chunks(0, x.shape[0], chunk_rows):
-        c = torch.nan_to_num(torch.from_numpy(x[a:b]).to(dev), nan=0.0, posinf=0.0, neginf=0.0)
-        y = torch.nan_to_num((c - mean32) @ proj, nan=0.0, posinf=0.0, neginf=0.0)
-        y = y / y.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        out[a:b] = y.cpu().numpy()
-    return out
+    if local.ndim != 2:
+        raise ValueError(f"sharded_pca_whiten_l2: features must be 2-D (rows, dim), got shape {local.shape}")
+
+    def reduce(stats: torch.Tensor) -> torch.Tensor:
+        if ctx.is_distributed:
+            dist.all_reduce(stats, op=dist.ReduceOp.SUM)
+        return stats
+
+    return pca_whiten_l2(local, dim, inplace=inplace, chunk_rows=chunk_rows, device=ctx.device, reduce=reduce)
 
 
 class _EmbedHead(nn.Module):

@@ -25,13 +25,14 @@ from torch import nn
 
 from dcgui.core import checkpoint as ckpt
 from dcgui.core.augment import random_resized_crop_flip
-from dcgui.core.clustering import kmeans, pca_whiten_l2
+from dcgui.core.clustering import all_finite, kmeans, pca_whiten_l2
 from dcgui.core.config import TrainConfig
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.device import is_oom, oom_error, resolve_device
 from dcgui.core.distributed import (
     DistContext,
     all_reduce_sum,
+    any_rank,
     broadcast_array,
     gather_features,
     shard_range,
@@ -60,6 +61,7 @@ from dcgui.core.models import DeepClusterNet, build_model
 from dcgui.core.sampler import uniform_cluster_sample
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
+PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's prototypes
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class DeepCluster:
         self.amp = self.amp_dtype is not None
         self.channels_last = config.channels_last and (self.cuda or self.amp)
 
+        if config.threads > 0:  # process-wide: torch has one intra-op pool
+            torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)  # the random initialisation (epoch 0) depends on the seed only
         self.model: DeepClusterNet = build_model(config).to(self.device)
         if self.channels_last:
@@ -183,10 +187,9 @@ class DeepCluster:
     # -- control ---------------------------------------------------------------------------
     def _poll(self, epoch: int) -> Iterator[Event]:
         """Honour stop (raises) and pause (blocks here, announcing it) between batches."""
-        # Every rank must stop at the same batch, or the others would wait in an all-reduce.
-        if self.dist.is_distributed and all_reduce_sum(
-            np.array([int(self.control.stop_requested)]), self.dist
-        )[0] > 0:
+        # Every rank must stop at the same batch, or the others would wait in an all-reduce. The
+        # vote runs on a CPU (gloo) group, so under NCCL it does not synchronise the GPU stream.
+        if self.dist.is_distributed and any_rank(self.control.stop_requested, self.dist):
             raise StopRequested
         self.control.check()
         if self.control.paused:
@@ -237,17 +240,19 @@ class DeepCluster:
         # 2. PCA-whitening + L2 + k-means with a new seed every epoch
         t0 = time.perf_counter()
         yield PhaseProgress(PHASE_CLUSTERING, 0, 1, epoch)
-        if not np.isfinite(feats).all():
+        if not all_finite(feats):
             yield Message(f"epoch {epoch}: non-finite features were replaced by 0 before clustering "
                           "(the training may have diverged: try a lower learning rate)", "warning")
-        head_feats = feats if cfg.head == "centroids" else None
+        # The paper's head needs nothing but the assignments: the whitened rows are written over
+        # the raw features (never two feature matrices); the centroid head still needs the raw
+        # features afterwards for its prototypes.
+        keep_raw = cfg.head == "centroids"
         if self.dist.is_distributed:
             # PCA from moments summed over ranks; only the reduced rows travel to rank 0.
-            x = gather_features(sharded_pca_whiten_l2(feats, self.dist, cfg.pca_dim), n, self.dist)
+            x = gather_features(
+                sharded_pca_whiten_l2(feats, self.dist, cfg.pca_dim, inplace=not keep_raw), n, self.dist)
         else:
-            x = pca_whiten_l2(feats, cfg.pca_dim)
-        if head_feats is None:
-            del feats  # never hold the raw and the reduced matrix longer than needed
+            x = pca_whiten_l2(feats, cfg.pca_dim, inplace=not keep_raw)
         km = None
         if self.dist.is_main:
             assert x is not None
@@ -256,6 +261,8 @@ class DeepCluster:
         del x
         if self.dist.is_distributed:
             assign = broadcast_array(assign if self.dist.is_main else None, self.dist, np.int64, (n,))
+        prototypes = self._prototypes(epoch, feats, assign) if keep_raw else None
+        del feats  # from here on only the assignments (and the k prototypes) are held
         stats = cluster_size_stats(assign, cfg.k)
         mapping = np.asarray(match_clusters(self.prev_matched, assign, cfg.k), dtype=np.int32)
         matched = mapping[assign].astype(np.int32)
@@ -273,8 +280,7 @@ class DeepCluster:
 
         # 3. train one pass on the pseudo-labels
         t0 = time.perf_counter()
-        loss, n_trained = yield from self._train_epoch(epoch, assign, head_feats)
-        del head_feats
+        loss, n_trained = yield from self._train_epoch(epoch, assign, prototypes)
         t_training = time.perf_counter() - t0
         self.epoch = epoch
         self.prev_matched = matched
@@ -293,38 +299,48 @@ class DeepCluster:
             yield CheckpointWritten(epoch, path, sha)
         yield EpochFinished(metrics, assign.astype(np.int32), matched, mapping, path, sha)
 
-    def _make_head(self, epoch: int, assign: np.ndarray, feats: np.ndarray | None) -> nn.Module:
+    def _prototypes(self, epoch: int, feats: np.ndarray, assign: np.ndarray) -> torch.Tensor:
+        """The centroid head's prototypes: per cluster, the sum of its L2-normalised features.
+
+        Accumulated in chunks (no second feature matrix); under torchrun each rank sums its shard
+        and the sums are added over ranks. Empty clusters get a random unit prototype: they simply
+        win no image.
+        """
+        cfg = self.config
+        start = shard_range(len(assign), self.dist.rank, self.dist.world_size)[0] if self.dist.is_distributed else 0
+        protos = np.zeros((cfg.k, feats.shape[1]), dtype=np.float32)
+        for a in range(0, len(feats), PROTOTYPE_CHUNK_ROWS):
+            chunk = feats[a:a + PROTOTYPE_CHUNK_ROWS].astype(np.float32)  # a copy, cleaned in place
+            np.nan_to_num(chunk, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            chunk /= np.maximum(np.sqrt(np.einsum("ij,ij->i", chunk, chunk)), 1e-12)[:, None]
+            np.add.at(protos, assign[start + a:start + a + len(chunk)], chunk)
+        if self.dist.is_distributed:
+            protos = all_reduce_sum(protos, self.dist)
+        empty = ~protos.any(axis=1)
+        if empty.any():
+            protos[empty] = np.random.default_rng(epoch_seed(cfg.seed, epoch, 3)).standard_normal(
+                (int(empty.sum()), protos.shape[1])).astype(np.float32)
+        return torch.from_numpy(protos)
+
+    def _make_head(self, epoch: int, prototypes: torch.Tensor | None) -> nn.Module:
         cfg = self.config
         torch.manual_seed(epoch_seed(cfg.seed, epoch, 2))  # top-layer init and dropout of this epoch
-        if cfg.head == "centroids" and feats is not None:
-            z = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-            protos = np.zeros((cfg.k, z.shape[1]), dtype=np.float32)
-            if self.dist.is_distributed:  # this rank holds the features of its shard only
-                start, stop = shard_range(len(assign), self.dist.rank, self.dist.world_size)
-                np.add.at(protos, assign[start:stop], z)
-                protos = all_reduce_sum(protos, self.dist)
-            else:
-                np.add.at(protos, assign, z)
-            empty = ~protos.any(axis=1)
-            if empty.any():  # an empty cluster gets a random unit prototype: it simply wins no image
-                protos[empty] = np.random.default_rng(epoch_seed(cfg.seed, epoch, 3)).standard_normal(
-                    (int(empty.sum()), z.shape[1])).astype(np.float32)
+        if cfg.head == "centroids" and prototypes is not None:
             self.model.top_layer = None
-            return CentroidHead(torch.from_numpy(protos), cfg.temperature).to(self.device)
+            return CentroidHead(prototypes, cfg.temperature).to(self.device)
         self.model.set_top_layer(cfg.k)
         self.model.top_layer.to(self.device)  # type: ignore[union-attr]
         return self.model.top_layer  # type: ignore[return-value]
 
     def _train_epoch(
-        self, epoch: int, assign: np.ndarray, feats: np.ndarray | None
+        self, epoch: int, assign: np.ndarray, prototypes: torch.Tensor | None
     ) -> Generator[Event, None, tuple[float, int]]:
         cfg = self.config
-        n = len(self.pixels)
-        head = self._make_head(epoch, assign, feats)
+        head = self._make_head(epoch, prototypes)
         # The new top layer has its own momentum-free SGD (METHOD.md step 6).
         top_opt = torch.optim.SGD(head.parameters(), lr=cfg.top_lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(epoch_seed(cfg.seed, epoch, 4))
-        ids = uniform_cluster_sample(assign, cfg.samples_per_epoch or n, rng)
+        ids = uniform_cluster_sample(assign, cfg.samples_per_epoch or len(assign), rng)
         # Every rank draws the same sample (same seed) and trains on its own share of it.
         ids = split_for_rank(ids, self.dist.rank, self.dist.world_size)
         targets = torch.from_numpy(assign.astype(np.int64))
@@ -341,8 +357,9 @@ class DeepCluster:
         if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm cannot train on a batch of 1
             batches.pop()
         loss_sum, seen = 0.0, 0
+        loss_acc = torch.zeros((), dtype=torch.float32, device=self.device)  # MPS has no float64
         last_report, t_start = 0.0, time.perf_counter()
-        for b, (batch_ids, batch_u8) in enumerate(_prefetch(self.pixels, batches)):
+        for b, (batch_ids, batch_u8) in enumerate(_prefetch(self.pixels, batches, pin=self.cuda)):
             yield from self._poll(epoch)
             xb = batch_u8.to(self.device, non_blocking=True)
             inputs = random_resized_crop_flip(xb, cfg.image_size, (cfg.crop_scale_min, 1.0), gen)
@@ -358,17 +375,19 @@ class DeepCluster:
             self.scaler.step(self.optimizer)
             self.scaler.step(top_opt)
             self.scaler.update()
-            loss_value = float(loss.detach())
-            if not np.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"the training loss became {loss_value} at epoch {epoch}: lower lr (now {cfg.lr}) "
-                    "or turn mixed precision off"
-                )
-            loss_sum += loss_value * len(batch_ids)
+            # Summed on the device and read back only at progress reports: reading it every step
+            # would make the host wait for the GPU after each batch.
+            loss_acc += loss.detach().float() * len(batch_ids)
             seen += len(batch_ids)
             now = time.perf_counter()
             if now - last_report >= PROGRESS_INTERVAL_S or b == len(batches) - 1:
                 last_report = now
+                loss_sum = float(loss_acc)
+                if not np.isfinite(loss_sum):
+                    raise FloatingPointError(
+                        f"the training loss became {loss_sum / max(seen, 1)} at epoch {epoch}: lower lr "
+                        f"(now {cfg.lr}) or turn mixed precision off"
+                    )
                 yield PhaseProgress(PHASE_TRAINING, seen, total, epoch, seen / max(now - t_start, 1e-9))
         self.model.top_layer = None  # the top layer lives one epoch only (METHOD.md step 6)
         self.model.eval()
@@ -378,14 +397,21 @@ class DeepCluster:
         return loss_sum / max(seen, 1), int(seen)
 
 
-def _prefetch(pixels: np.ndarray, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Read the next batch from the (memory-mapped) cache on a thread while this one trains."""
+def _prefetch(
+    pixels: np.ndarray, batches: list[np.ndarray], pin: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Read the next batch from the (memory-mapped) cache on a thread while this one trains.
+
+    ``pin`` (CUDA) puts the batch in page-locked memory, so the ``non_blocking`` copy to the GPU
+    really overlaps with compute.
+    """
     out: list[Any] = [None]
 
     def load(idx: np.ndarray) -> None:
         # Sorted reads are kinder to the page cache; the order inside a batch does not matter.
         order = np.sort(idx)
-        out[0] = (torch.from_numpy(order), torch.from_numpy(np.ascontiguousarray(pixels[order])))
+        batch = torch.from_numpy(np.ascontiguousarray(pixels[order]))
+        out[0] = (torch.from_numpy(order), batch.pin_memory() if pin else batch)
 
     if not batches:
         return

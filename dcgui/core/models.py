@@ -110,7 +110,10 @@ def _vgg16_bn(in_channels: int, input_size: int) -> Body:
     return Body(module, 4096, relu_before_top=True)
 
 
-SMALL_INPUT = 96  # below this the ResNets use a CIFAR-style stem (3x3 stride 1, no max-pool)
+# Below this the ResNets use a CIFAR-style stem (3x3 stride 1, no max-pool). At 64 px and up the
+# ImageNet stem (/4) still leaves layer4 a 2x2 map, while the CIFAR stem would cost more FLOPs at
+# 64 px than the ImageNet stem at 224 px (~2.2 vs 1.8 GFLOPs for ResNet-18; benchmarks/results.md).
+SMALL_INPUT = 64
 
 
 def _resnet(factory: Callable[..., nn.Module], feat_dim: int) -> Callable[[int, int], Body]:

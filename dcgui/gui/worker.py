@@ -283,8 +283,9 @@ def training_job(session_path: Path, epochs: int | None = None) -> GeneratorFact
         from dcgui import runner
         from dcgui.store import SessionStore
 
-        torch.set_num_threads(torch_threads_for_worker())
         store = SessionStore.open(session_path)
+        # The session's own setting wins; the engine applies it when it is built.
+        torch.set_num_threads(store.config.threads or torch_threads_for_worker())
         try:
             yield from runner.iter_train(store, control, epochs)
         finally:

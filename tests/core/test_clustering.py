@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcgui.core.clustering import KMeansResult, kmeans, pca_output_dim, pca_whiten_l2
+from dcgui.core.clustering import (
+    KMeansResult,
+    all_finite,
+    kmeans,
+    l2_normalise,
+    pca_output_dim,
+    pca_whiten_l2,
+)
 
 
 def _correlated(n: int, d: int, seed: int = 0, spread: float = 1e3) -> np.ndarray:
@@ -120,3 +127,33 @@ def test_kmeans_rejects_bad_input() -> None:
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         kmeans(bad, 3)
+
+
+def test_inplace_whitening_reuses_the_feature_buffer_and_matches_the_copy() -> None:
+    x = _correlated(3000, 64)
+    x[7] = np.nan  # a broken row counts as zeros in both
+    expected = pca_whiten_l2(x.copy(), 48)
+    buffer = x.copy()
+    y = pca_whiten_l2(buffer, 48, inplace=True, chunk_rows=500)  # several chunks
+    assert np.shares_memory(y, buffer)  # the features are never held twice
+    np.testing.assert_array_equal(y, expected)
+    # without inplace the same call leaves its input alone
+    before = x.copy()
+    pca_whiten_l2(x, 48, chunk_rows=500)
+    np.testing.assert_array_equal(np.isnan(x), np.isnan(before))
+    # inputs that cannot take the output (read-only, float64) fall back to a new array
+    ro = x.copy()
+    ro.setflags(write=False)
+    assert not np.shares_memory(pca_whiten_l2(ro, 8, inplace=True), ro)
+    assert pca_whiten_l2(x.astype(np.float64), 8, inplace=True).dtype == np.float32
+
+
+def test_all_finite_and_l2_normalise_without_full_temporaries() -> None:
+    x = np.ones((10, 3), np.float32)
+    assert all_finite(x, chunk_rows=3)
+    x[9, 2] = np.inf  # in the last, partial chunk
+    assert not all_finite(x, chunk_rows=3)
+    y = np.array([[3.0, 4.0], [0.0, 0.0]], np.float32)
+    out = l2_normalise(y)
+    assert out is y
+    np.testing.assert_allclose(y, [[0.6, 0.8], [0.0, 0.0]])  # the zero row stays zero, not NaN

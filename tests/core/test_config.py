@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dcgui.core.config import TrainConfig, default_config, suggest_k
+from dcgui.core.config import TrainConfig, default_config, suggest_k, suggest_samples_per_epoch
 
 
 def test_defaults_follow_the_paper() -> None:
@@ -49,3 +49,22 @@ def test_default_config_over_clusters_and_fits_the_device() -> None:
     assert 2 <= suggest_k(30) <= 30
     assert suggest_k(5_000_000) == 10_000
     assert default_config(1000, "cpu", k=3).k == 3
+
+
+def test_threads_field_is_validated_and_round_trips() -> None:
+    assert TrainConfig().threads == 0
+    assert TrainConfig.from_json(TrainConfig(threads=1).to_json()).threads == 1
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            TrainConfig(threads=bad)  # type: ignore[arg-type]
+
+
+def test_small_collections_get_enough_steps_per_clustering() -> None:
+    # ImageNet-sized collections: one pass per epoch, as the paper (0 = N)
+    assert default_config(1_000_000, "cpu").samples_per_epoch == 0
+    assert suggest_samples_per_epoch(32_000, 128) == 0
+    # 20k images at batch 128: 156 batches per pass -> 250 batches
+    assert default_config(20_000, "cpu", n_classes=10).samples_per_epoch == 250 * 128
+    # tiny collections: at most 4 passes per clustering
+    assert suggest_samples_per_epoch(100, 128) == 400
+    assert default_config(100, "cpu", samples_per_epoch=0).samples_per_epoch == 0  # overrides win

@@ -168,3 +168,28 @@ def test_config_checked_against_collection(tmp_path: Path) -> None:
 def test_epoch_seeds_differ_per_epoch_and_purpose() -> None:
     seeds = {epoch_seed(1, e, s) for e in range(5) for s in range(3)}
     assert len(seeds) == 15
+
+
+def test_threads_setting_sets_torchs_intra_op_pool(data, tmp_path: Path) -> None:
+    pixels, labels = data
+    before = torch.get_num_threads()
+    try:
+        DeepCluster(CFG.replace(threads=1), pixels, labels, tmp_path)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_centroid_prototypes_are_chunked_sums_of_unit_features(data, tmp_path: Path, monkeypatch) -> None:
+    pixels, labels = data
+    engine = DeepCluster(CFG.replace(head="centroids", k=5), pixels, labels, tmp_path)
+    rng = np.random.default_rng(4)
+    feats = rng.standard_normal((48, 16)).astype(np.float32) * 3
+    assign = np.repeat(np.arange(4), 12)  # cluster 4 is empty
+    monkeypatch.setattr("dcgui.core.engine.PROTOTYPE_CHUNK_ROWS", 7)  # several, uneven chunks
+    protos = engine._prototypes(1, feats, assign).numpy()
+    unit = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    for c in range(4):
+        np.testing.assert_allclose(protos[c], unit[assign == c].sum(axis=0), rtol=1e-5, atol=1e-5)
+    assert protos[4].any() and np.isfinite(protos[4]).all()  # the empty cluster: a random direction
+    np.testing.assert_array_equal(engine._prototypes(1, feats, assign).numpy(), protos)  # seeded by epoch

@@ -174,8 +174,8 @@ def test_embed_is_fc7_before_relu_and_forward_adds_relu_then_top_layer(alexnet: 
         assert torch.allclose(small(torch.ones(1, 3, 32, 32) / 2), top(small.embed(torch.ones(1, 3, 32, 32) / 2)))
 
 
-def test_resnets_use_a_small_input_stem_below_96_px() -> None:
-    small = create_model("resnet18", sobel=True, input_size=32)
+def test_resnets_use_a_small_input_stem_below_64_px() -> None:
+    small = create_model("resnet18", sobel=True, input_size=63)
     assert small.body.conv1.kernel_size == (3, 3) and small.body.conv1.stride == (1, 1)
     assert isinstance(small.body.maxpool, nn.Identity)
     maps: list[torch.Size] = []
@@ -184,9 +184,15 @@ def test_resnets_use_a_small_input_stem_below_96_px() -> None:
     with torch.no_grad():
         small.embed(torch.rand(1, 3, 32, 32))
     assert maps[0][-2:] == (4, 4)  # not collapsed to 1x1
-    large = create_model("resnet18", sobel=True, input_size=96)
+    large = create_model("resnet18", sobel=True, input_size=64)
     assert large.body.conv1.kernel_size == (7, 7) and large.body.conv1.in_channels == 2
     assert isinstance(large.body.maxpool, nn.MaxPool2d)
+    maps.clear()
+    large.body.layer4.register_forward_hook(lambda _m, _i, out: maps.append(out.shape))
+    large.eval()
+    with torch.no_grad():
+        large.embed(torch.rand(1, 3, 64, 64))
+    assert maps[0][-2:] == (2, 2)  # the ImageNet stem at 64 px still leaves a spatial map
 
 
 def test_top_layer_random_and_centroid_head() -> None:
