@@ -14,7 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("session", nargs="?", metavar="SESSION", help="a .dcgui session file to open")
     parser.add_argument("--demo", action="store_true",
                         help="open the bundled demo collection (4,000 Fashion-MNIST images) and train it")
-    args, qt_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    from dcgui.qtargs import split_qt_options
+
+    own, qt_args = split_qt_options(list(sys.argv[1:] if argv is None else argv))
+    args, unknown = parser.parse_known_args(own)
+    qt_args += unknown  # any other option is left to Qt, which ignores what it does not know
     if args.demo and args.session:
         parser.error("give either --demo or a SESSION, not both")
 

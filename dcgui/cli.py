@@ -798,15 +798,21 @@ def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dcgui`` command; returns the exit status."""
+    from dcgui.qtargs import split_qt_options
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if argv and argv[0] == "gui":  # Qt's options with a value must not be read as the SESSION
+        own, qt = split_qt_options(argv[1:])
+        argv = ["gui", *own, *qt]
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        # No sub-command: the window. Unknown options (e.g. Qt's -style) go to Qt.
+        # No sub-command: the window. Qt's options (e.g. -style fusion) and unknown ones go to Qt.
+        own, qt = split_qt_options(argv)
         gui = argparse.ArgumentParser(prog="dcgui", add_help=False)
         gui.add_argument("--demo", action="store_true")
-        known, rest = gui.parse_known_args(argv)
+        known, rest = gui.parse_known_args(own)
         if not set(rest) & _subcommands(parser):
-            return _run_gui(rest, demo=known.demo)
+            return _run_gui(qt + rest, demo=known.demo)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse already printed

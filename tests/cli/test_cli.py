@@ -353,8 +353,28 @@ def test_without_a_command_the_window_opens(monkeypatch: pytest.MonkeyPatch) -> 
     assert main(["--demo", "-style", "fusion"]) == 0
     assert main(["gui", "my.dcgui"]) == 0
     assert main(["gui", "--demo"]) == 0
+    # Qt's options that take a value are never read as the session
+    assert main(["gui", "-style", "fusion", "my.dcgui"]) == 0
+    assert main(["-platform", "offscreen", "--demo", "-reverse"]) == 0
     assert calls == [([], False, None), ([], True, None), (["-style", "fusion"], True, None),
-                     ([], False, "my.dcgui"), ([], True, None)]
+                     ([], False, "my.dcgui"), ([], True, None),
+                     (["-style", "fusion"], False, "my.dcgui"), (["-platform", "offscreen", "-reverse"], True, None)]
+
+
+def test_split_qt_options_and_main_py(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcgui.qtargs import split_qt_options
+
+    assert split_qt_options(["-style", "fusion", "s.dcgui", "--demo"]) == (["s.dcgui", "--demo"], ["-style", "fusion"])
+    assert split_qt_options(["--platform=offscreen", "-reverse", "x"]) == (["x"], ["--platform=offscreen", "-reverse"])
+    assert split_qt_options(["-style"]) == ([], ["-style"])  # a value missing: Qt reports it
+    import main as main_py
+
+    calls: list[tuple[object, ...]] = []
+    fake = types.ModuleType("dcgui.gui.app")
+    fake.run_gui = lambda argv=None, demo=False, session=None: calls.append((argv, demo, session)) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dcgui.gui.app", fake)
+    assert main_py.main(["-style", "fusion", "my.dcgui", "-widgetcount"]) == 0
+    assert calls == [(["-style", "fusion", "-widgetcount"], False, "my.dcgui")]
 
 
 def test_progress_bars_follow_phases() -> None:

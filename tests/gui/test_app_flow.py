@@ -119,6 +119,9 @@ def test_new_session_dialog_scans_validates_and_creates(qtbot: Any, env: GuiEnv,
     form = dialog.form
     assert form.editors["k"].value() == 6 and form.editors["arch"].currentData() == "smallnet"
     assert form.editors["device"].count() >= 2 and form.editors["k"].toolTip().startswith("Number of k-means")
+    # small collection: 4 passes per clustering (under 250 batches); threads left to dcgui
+    assert form.editors["samples_per_epoch"].value() == 4 * 32
+    assert form.editors["threads"].text() == "automatic" and form.config().threads == 0
     assert dialog.session_path() == default_session_path(image_folder) == image_folder.parent / "photos.dcgui"
     assert dialog.create_button.isEnabled()
 
