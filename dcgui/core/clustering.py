@@ -129,9 +129,11 @@ class KMeansResult:
     objective: float  # sum of squared distances of the rows to their assigned centroid
 
 
-def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0) -> KMeansResult:
-    """Plain-L2 k-means (faiss): one run, no subsampling, then a nearest-centroid assignment.
+def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0, device: torch.device | None = None) -> KMeansResult:
+    """Plain-L2 k-means: one run, no subsampling, then a nearest-centroid assignment.
 
+    faiss on the CPU; with a CUDA ``device`` the same algorithm in torch on the GPU
+    (``kmeans_torch``: at 1M x k=10,000 the CPU's k-means would outlast the rest of the epoch).
     Pass a new ``seed`` every epoch (METHOD.md step 4). Duplicate points and ``k`` larger than the
     number of distinct points are allowed; some clusters then end up empty.
     """
@@ -148,6 +150,8 @@ def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0) -> KMeansResul
     x = np.ascontiguousarray(x, dtype=np.float32)
     if not all_finite(x):
         raise ValueError("k-means input contains NaN or inf: clean the features first (pca_whiten_l2 does)")
+    if device is not None and device.type == "cuda":
+        return kmeans_torch(x, k, niter, seed, device)
     clus = faiss.Clustering(d, k)
     clus.niter = int(niter)
     clus.nredo = 1
@@ -168,3 +172,73 @@ def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0) -> KMeansResul
         centroids=centroids,
         objective=float(dist[:, 0].astype(np.float64).sum()),
     )
+
+
+ASSIGN_CHUNK_BYTES = 256 * 2**20  # distance block (rows x k float32) per assignment step
+
+
+def kmeans_torch(x: np.ndarray, k: int, niter: int = 20, seed: int = 0,
+                 device: torch.device | None = None) -> KMeansResult:
+    """faiss's k-means (``Clustering`` with ``IndexFlatL2``) in torch, for GPUs.
+
+    Same steps as faiss: k distinct random rows as the initial centroids, ``niter`` rounds of
+    nearest-centroid assignment (float32 ``x.c`` blocks: argmin of ``|c|^2 - 2 x.c``) and
+    centroid = mean of its rows; an empty cluster takes half of a large one (chosen with
+    probability proportional to its size, as faiss's ``split_clusters``: the centroid is copied
+    and the two copies nudged apart by a relative 1/1024). Then a final assignment with the final
+    centroids. Inputs are validated by ``kmeans``.
+    """
+    dev = device or torch.device("cpu")
+    n, d = x.shape
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(seed) & 0x7FFFFFFF)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev)
+    centroids = xt[torch.randperm(n, generator=gen)[:k].to(dev)].clone()
+    rows = max(1, ASSIGN_CHUNK_BYTES // (4 * k))
+    for _ in range(int(niter)):
+        sums = torch.zeros((k, d), dtype=torch.float64, device=dev)
+        counts = torch.zeros(k, dtype=torch.int64, device=dev)
+        for a in range(0, n, rows):  # assignment and the new sums block by block: no n x d copy
+            xb = xt[a:a + rows]
+            idx, _ = _assign_block(xb, centroids)
+            sums.index_add_(0, idx, xb.double())
+            counts += torch.bincount(idx, minlength=k)
+        centroids = (sums / counts.clamp_min(1).unsqueeze(1)).float()
+        _split_empty(centroids, counts, gen)
+    assign = torch.empty(n, dtype=torch.int64, device=dev)
+    dist = torch.empty(n, dtype=torch.float32, device=dev)
+    for a in range(0, n, rows):
+        assign[a:a + rows], dist[a:a + rows] = _assign_block(xt[a:a + rows], centroids)
+    return KMeansResult(
+        assign=assign.cpu().numpy().astype(np.int64),
+        centroids=centroids.cpu().numpy(),
+        objective=float(dist.double().sum()),
+    )
+
+
+def _assign_block(xb: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest centroid of every row of ``xb`` and the squared distance to it."""
+    scores = torch.addmm((c * c).sum(dim=1), xb, c.T, alpha=-2.0)  # |c|^2 - 2 x.c
+    best, idx = scores.min(dim=1)
+    return idx, (best + (xb * xb).sum(dim=1)).clamp_min(0)
+
+
+def _split_empty(centroids: torch.Tensor, counts: torch.Tensor, gen: torch.Generator) -> None:
+    """faiss's ``split_clusters``: every empty cluster takes over half of a populous one."""
+    sizes = counts.cpu().double()
+    n = float(sizes.sum())
+    k = len(sizes)
+    for empty in torch.nonzero(sizes == 0).flatten().tolist():
+        if n <= k:  # fewer rows than clusters: nothing to split
+            return
+        # a cluster with p ~ (size - 1) / (n - k), as faiss, so singletons are never split
+        p = (sizes - 1).clamp_min(0)
+        donor = int(torch.multinomial(p / p.sum(), 1, generator=gen))
+        centroids[empty] = centroids[donor]
+        eps = 1.0 / 1024
+        sign = torch.ones(centroids.shape[1], device=centroids.device)
+        sign[1::2] = -1  # faiss alternates the nudge per dimension
+        centroids[empty] *= 1 + eps * sign
+        centroids[donor] *= 1 - eps * sign
+        sizes[empty] = sizes[donor] // 2
+        sizes[donor] -= sizes[empty]

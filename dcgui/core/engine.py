@@ -256,7 +256,7 @@ class DeepCluster:
         km = None
         if self.dist.is_main:
             assert x is not None
-            km = kmeans(x, cfg.k, niter=cfg.kmeans_iters, seed=epoch_seed(cfg.seed, epoch, 1))
+            km = kmeans(x, cfg.k, niter=cfg.kmeans_iters, seed=epoch_seed(cfg.seed, epoch, 1), device=self.device)
             assign = km.assign.astype(np.int64)
         del x
         if self.dist.is_distributed:

@@ -9,10 +9,12 @@ from dcgui.core.clustering import (
     KMeansResult,
     all_finite,
     kmeans,
+    kmeans_torch,
     l2_normalise,
     pca_output_dim,
     pca_whiten_l2,
 )
+from dcgui.core.metrics import nmi
 
 
 def _correlated(n: int, d: int, seed: int = 0, spread: float = 1e3) -> np.ndarray:
@@ -157,3 +159,35 @@ def test_all_finite_and_l2_normalise_without_full_temporaries() -> None:
     out = l2_normalise(y)
     assert out is y
     np.testing.assert_allclose(y, [[0.6, 0.8], [0.0, 0.0]])  # the zero row stays zero, not NaN
+
+
+def test_torch_kmeans_matches_faiss_on_the_same_data() -> None:
+    # kmeans_torch is what a CUDA device runs; the same code runs here on the CPU.
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((20, 16)) * 4
+    truth = rng.integers(0, 20, 3000)
+    x = (centres[truth] + rng.standard_normal((3000, 16))).astype(np.float32)
+    ours = kmeans_torch(x, 20, niter=20, seed=5)
+    ref = kmeans(x, 20, niter=20, seed=5)
+    assert ours.assign.dtype == np.int64 and ours.centroids.shape == (20, 16)
+    # the objective is the sum of squared distances to the returned centroids, like faiss's
+    own = ((x - ours.centroids[ours.assign]) ** 2).sum()
+    assert ours.objective == pytest.approx(float(own), rel=1e-4)
+    assert ours.objective <= ref.objective * 1.15  # as good a local optimum, up to initialisation luck
+    assert nmi(truth, ours.assign) > 0.9 and nmi(ours.assign, ref.assign) > 0.85
+    again = kmeans_torch(x, 20, niter=20, seed=5)
+    np.testing.assert_array_equal(again.assign, ours.assign)  # seeded
+    assert not np.array_equal(kmeans_torch(x, 20, niter=20, seed=6).assign, ours.assign)
+
+
+def test_torch_kmeans_refills_empty_clusters_and_allows_duplicates() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((5, 8)).astype(np.float32)
+    x = np.repeat(base, 10, axis=0)  # 5 distinct points, k = 8: some clusters must stay empty
+    res = kmeans_torch(x, 8, niter=10, seed=1)
+    assert np.isfinite(res.centroids).all() and res.objective == pytest.approx(0.0, abs=1e-3)  # float32 round-off
+    assert len(np.unique(res.assign)) == 5
+    # a real empty cluster mid-run: far outliers as seeds, then refilled by splitting
+    y = np.concatenate([rng.standard_normal((200, 4)), [[1e3, 0, 0, 0]]]).astype(np.float32)
+    res = kmeans_torch(y, 6, niter=10, seed=2)
+    assert np.bincount(res.assign, minlength=6).min() >= 1
