@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         folder = _data.fmnist_folder(max(args.n, args.pool))
     records = subset(scan(folder).images, args.n)
-    overrides: dict[str, Any] = {"device": "cpu", "epochs": args.rounds}
+    # samples_per_epoch 0: one pass over the images, the same work as the conventional epoch
+    overrides: dict[str, Any] = {"device": "cpu", "epochs": args.rounds, "samples_per_epoch": 0}
     if args.arch:
         overrides["arch"] = args.arch
     if args.size:

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tool", choices=("auto", "cprofile"), default="auto")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    overrides: dict = {"device": "cpu", "epochs": 2}
+    overrides: dict = {"device": "cpu", "epochs": 2, "samples_per_epoch": 0}  # one pass per epoch
     if args.arch:
         overrides["arch"] = args.arch
     if args.size:

@@ -103,6 +103,7 @@ def main() -> int:
     dialog = NewSessionDialog(window, folder=folder)
     dialog.show()
     wait(app, 60, lambda: dialog.scan_result is not None and not dialog.scanning)
+    dialog.form.advanced_button.setChecked(True)  # show the advanced fields too
     dialog.adjustSize()
     wait(app, 0.5)
     save(dialog, "new_session.png")
