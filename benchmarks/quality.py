@@ -50,7 +50,7 @@ def to_cache_pixels(gray: np.ndarray, side: int) -> np.ndarray:
 
 def features_of(ckpt: Path, pixels: np.ndarray) -> np.ndarray:
     model, cfg = load_model(ckpt)
-    gen = iter_features(model, pixels, cfg.image_size, 512, torch.device("cpu"))
+    gen = iter_features(model, pixels, cfg.image_size, 512, torch.device("cpu"), representation=True)
     try:
         while True:
             next(gen)
@@ -71,6 +71,7 @@ def main() -> int:
     p.add_argument("--arch", default="", help="default: the CPU default")
     p.add_argument("--spe", type=float, default=0.0, help="samples per epoch as a multiple of N (0: default)")
     p.add_argument("--batch", type=int, default=0, help="batch size (0: default)")
+    p.add_argument("--projection", type=int, default=-1, help="-1: default, 0 off, 1 on")
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--fm-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("out/quality"))
@@ -99,6 +100,8 @@ def main() -> int:
         overrides["samples_per_epoch"] = round(args.spe * args.n)
     if args.batch:
         overrides["batch_size"] = args.batch
+    if args.projection >= 0:
+        overrides["projection"] = bool(args.projection)
     if args.sobel >= 0:
         overrides["sobel"] = bool(args.sobel)
     cfg = default_config(args.n, "cpu", n_classes=10, **overrides)
@@ -106,7 +109,7 @@ def main() -> int:
     pix_tr, pix_te = to_cache_pixels(xtr[tr], side), to_cache_pixels(xte[te], side)
     labels_tr, labels_te = ytr[tr], yte[te]
     tag = (f"{args.head}_k{cfg.k}_sobel{int(cfg.sobel)}_crop{cfg.crop_scale_min}_lr{cfg.lr}_{cfg.arch}"
-           f"_spe{cfg.samples_per_epoch}_b{cfg.batch_size}_n{args.n}_e{args.epochs}")
+           f"_proj{int(cfg.projection)}_spe{cfg.samples_per_epoch}_b{cfg.batch_size}_n{args.n}_e{args.epochs}")
     out = args.out / tag
     out.mkdir(parents=True, exist_ok=True)
     print(f"config: {cfg.to_json()}", flush=True)

@@ -204,6 +204,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
         "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
         "head": args.head, "sobel": False if args.no_sobel else None,
+        "projection": False if args.no_projection else None,
     }
     return {k: v for k, v in given.items() if v is not None}
 
@@ -314,7 +315,8 @@ def _check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) 
     fixed = sorted(set(changes) - RESUMABLE_CHANGES)
     if trained and fixed:
         name = fixed[0]
-        flag = "--no-sobel" if name == "sobel" else f"--{name.replace('_', '-')} {changes[name]}"
+        flag = {"sobel": "--no-sobel", "projection": "--no-projection"}.get(
+            name, f"--{name.replace('_', '-')} {changes[name]}")
         raise DcguiError(
             f"{flag} differs from the session's {name}={getattr(config, name)!r}: a session's settings "
             "are fixed once it has trained; use a new --session file to train with other settings"
@@ -533,7 +535,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             if ok:
                 pixels = np.stack([d for _, d in ok])
                 gen = iter_features(model, pixels, config.image_size, args.batch_size, device, control=control,
-                                    epoch=epoch)
+                                    epoch=epoch, representation=True)
                 feats.append(_run(gen, Progress(False)))
                 paths += [p for p, _ in ok]
             progress.update(PhaseProgress("embed", start + len(records), total))
@@ -702,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=FIELD_HELP["samples_per_epoch"] + " (default: from the collection size)")
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
     p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
+    p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
     _progress_flags(p)
     p.set_defaults(func=cmd_train)
 

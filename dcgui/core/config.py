@@ -38,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     top_lr: float = 0.05  # the new top layer's own momentum-free SGD
     sobel: bool = True
+    projection: bool = True  # smallnet / ResNets: cluster a projection MLP's output, keep the pooled features general
     pca_dim: int = 256
     kmeans_iters: int = 20
     head: str = "reset"
@@ -117,6 +118,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
+        # Configs stored before the projection head existed describe models without one.
+        data = {"projection": False, **data}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown}: this session may come from a newer dcgui")
@@ -194,6 +197,9 @@ FIELD_HELP: dict[str, str] = {
     "once and cached at size/0.875; smaller is much faster.",
     "epochs": "Clustering + training rounds. The paper trains 500 epochs on ImageNet; a small "
     "collection shows the NMI curve rising within 10-30.",
+    "projection": "Cluster the output of a small projection MLP on top of the backbone (smallnet, "
+    "ResNets) and keep the pooled features before it for users. Without it the last layer "
+    "specialises to the pseudo-labels and its features lose most of their gain (docs/QUALITY.md).",
     "sobel": "Fixed Sobel front end (grey + edge filters) instead of colour. The paper uses it so "
     "k-means cannot group images by colour alone.",
     "batch_size": "Images per SGD step (paper: 256). Lower it if the GPU runs out of memory.",

@@ -163,10 +163,12 @@ class DeepCluster:
     def _load(self, resume: ResumeState) -> None:
         payload = ckpt.load_checkpoint(resume.checkpoint, map_location=self.device)
         saved = TrainConfig.from_json(payload["config"])
-        if saved.arch != self.config.arch or saved.sobel != self.config.sobel or saved.image_size != self.config.image_size:
+        fixed = ("arch", "sobel", "image_size", "projection")
+        if any(getattr(saved, f) != getattr(self.config, f) for f in fixed):
             raise ValueError(
-                f"checkpoint {resume.checkpoint} was trained with arch={saved.arch}, sobel={saved.sobel}, "
-                f"image_size={saved.image_size}: resume with the same settings or start a new session"
+                f"checkpoint {resume.checkpoint} was trained with "
+                + ", ".join(f"{f}={getattr(saved, f)}" for f in fixed)
+                + ": resume with the same settings or start a new session"
             )
         self.model.load_state_dict(payload["model"], strict=False)
         if payload.get("optimizer"):

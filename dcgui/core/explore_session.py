@@ -199,7 +199,7 @@ def iter_pixels_features(
 
     model, config, dev = load_session_model(store, epoch, device)
     feats = yield from iter_features(model, pixels, config.image_size, max(2 * config.batch_size, 2), dev,
-                                     control=control, epoch=epoch)
+                                     control=control, epoch=epoch, representation=True)
     return feats
 
 

@@ -38,7 +38,7 @@ ONNX_OPSET = 17
 
 
 class Backbone(nn.Module):
-    """A DeepCluster backbone whose ``forward`` is ``embed``: (N, 3, S, S) in [0, 1] -> (N, feat_dim)."""
+    """A DeepCluster backbone whose ``forward`` is ``represent``: (N, 3, S, S) in [0, 1] -> (N, feat_dim)."""
 
     def __init__(self, net: nn.Module, preprocessing: dict[str, Any]) -> None:
         super().__init__()
@@ -48,7 +48,7 @@ class Backbone(nn.Module):
         self.input_size = int(preprocessing["input_size"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.embed(x)  # type: ignore[operator,no-any-return]
+        return self.net.represent(x)  # type: ignore[operator,no-any-return]
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)
@@ -58,7 +58,8 @@ def export_metadata(model: nn.Module, config: TrainConfig, epoch: int, fmt: str)
     """What a user of the exported file needs (JSON-able)."""
     pre = dict(model.preprocessing())  # type: ignore[operator]
     pre.update(epoch=int(epoch), dcgui_version=__version__, format=fmt,
-               output=f"features (N, {pre['feat_dim']}) float32: the penultimate layer DeepCluster clusters")
+               output=f"features (N, {pre['feat_dim']}) float32: the backbone's pooled features (before "
+               "the projection head, if any)")
     return pre
 
 

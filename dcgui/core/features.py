@@ -104,11 +104,13 @@ def iter_features(
     amp: bool = False,
     channels_last: bool = False,
     autocast_dtype: torch.dtype | None = None,
+    representation: bool = False,
 ) -> Generator[PhaseProgress, None, np.ndarray]:
     """Yield progress while embedding every image; return float32 ``(N, model.feat_dim)``.
 
     ``model`` is a ``DeepClusterNet`` (anything with ``embed`` and ``feat_dim``) already on
-    ``device``. ``amp`` (float16 autocast) applies on CUDA only; ``autocast_dtype`` instead
+    ``device``. ``representation=True`` gives ``model.represent`` (``(N, model.rep_dim)``, the
+    features users get) instead of ``embed`` (what DeepCluster clusters). ``amp`` (float16 autocast) applies on CUDA only; ``autocast_dtype`` instead
     autocasts on any device with that dtype (e.g. ``torch.bfloat16`` on a CPU with bf16 kernels).
     A batch whose reduced-precision features overflow is recomputed in float32. The model's
     train/eval mode is restored afterwards. Raises ``StopRequested`` (from ``control.check``).
@@ -120,7 +122,8 @@ def iter_features(
     device = torch.device(device)
     cuda = device.type == "cuda"
     n = len(pixels)
-    out = np.empty((n, int(model.feat_dim)), dtype=np.float32)
+    forward = model.represent if representation else model.embed
+    out = np.empty((n, int(model.rep_dim if representation else model.feat_dim)), dtype=np.float32)
     yield PhaseProgress(PHASE_FEATURES, 0, n, epoch, 0.0)
     if n == 0:
         return out
@@ -144,9 +147,9 @@ def iter_features(
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device.type, dtype=dtype) if use_amp else nullcontext():
-                    feats = model.embed(x).float()
+                    feats = forward(x).float()
                 if use_amp and not torch.isfinite(feats).all():  # float16 overflow: redo in float32
-                    feats = model.embed(x).float()
+                    feats = forward(x).float()
                 out[start:stop] = feats.cpu().numpy()
             now = time.perf_counter()
             if now - last_report >= PROGRESS_INTERVAL_S or stop == n:

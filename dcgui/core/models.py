@@ -3,8 +3,13 @@
 Every model takes float RGB in [0, 1] (NCHW) and normalises it itself (ImageNet mean/std held as
 buffers), then applies the optional fixed Sobel front end, so an exported model is self-contained.
 ``embed`` gives the penultimate features that DeepCluster clusters (METHOD.md step 1): fc7 before
-its ReLU for AlexNet / VGG-16, the pooled vector for the ResNets and smallnet. The top layer is
-not part of the backbone: the engine builds a new one every epoch with ``set_top_layer``.
+its ReLU for AlexNet / VGG-16; for the ResNets and smallnet the output of a small projection MLP
+on the pooled vector (or the pooled vector itself with ``projection=False``). ``represent``
+gives the features a user gets (kNN, exploration, exports): the pooled vector before the
+projection. The last layer trained on the pseudo-labels specialises to them (the paper's Fig. 4
+shows it for AlexNet's conv5; docs/QUALITY.md measures it for smallnet), so, as AlexNet's fc6/fc7
+do in the paper, the projection takes that role and the pooled features stay general. The top
+layer is not part of the backbone: the engine builds a new one every epoch with ``set_top_layer``.
 
 Weights are initialised as in the paper / reference code (conv N(0, sqrt(2/(k*k*out))), linear
 N(0, 0.01), biases 0, BatchNorm 1/0) from the global torch RNG, so ``torch.manual_seed`` before
@@ -51,6 +56,7 @@ class ArchSpec:
     min_input_size: int
     feat_dim: int
     builder: Callable[[int, int], Body]  # (input channels, input size) -> Body
+    projection_hidden: int = 0  # width of the projection MLP's hidden layer; 0: the arch has none
 
 
 # -- architectures ------------------------------------------------------------------------------
@@ -155,7 +161,8 @@ def _smallnet(in_channels: int, input_size: int) -> Body:
 
 ARCHS: dict[str, ArchSpec] = {
     "smallnet": ArchSpec(
-        "smallnet", "Small 7-layer convnet (256-d features); fast on a CPU at 32-64 px.", 16, 256, _smallnet
+        "smallnet", "Small 7-layer convnet (256-d features); fast on a CPU at 32-64 px.", 16, 256, _smallnet,
+        projection_hidden=512,
     ),
     "alexnet_bn": ArchSpec(
         "alexnet_bn", "AlexNet with BatchNorm, the paper's network (fc7: 4096-d); 64 px or more.",
@@ -167,11 +174,11 @@ ARCHS: dict[str, ArchSpec] = {
     ),
     "resnet18": ArchSpec(
         "resnet18", "ResNet-18 from torchvision (512-d pooled features); a good GPU default.",
-        16, 512, _resnet(torchvision.models.resnet18, 512),
+        16, 512, _resnet(torchvision.models.resnet18, 512), projection_hidden=1024,
     ),
     "resnet50": ArchSpec(
         "resnet50", "ResNet-50 from torchvision (2048-d pooled features); needs a GPU.",
-        16, 2048, _resnet(torchvision.models.resnet50, 2048),
+        16, 2048, _resnet(torchvision.models.resnet50, 2048), projection_hidden=2048,
     ),
 }
 
@@ -212,7 +219,7 @@ class DeepClusterNet(nn.Module):
     std: torch.Tensor
     sobel_weight: torch.Tensor
 
-    def __init__(self, arch: str, sobel: bool, input_size: int) -> None:
+    def __init__(self, arch: str, sobel: bool, input_size: int, projection: bool = False) -> None:
         super().__init__()
         spec = get_arch(arch)
         if input_size < spec.min_input_size:
@@ -230,8 +237,17 @@ class DeepClusterNet(nn.Module):
             self.register_buffer("sobel_weight", sobel_kernel())
         body = spec.builder(2 if self.sobel else 3, self.input_size)
         self.body = body.module
-        self.feat_dim = body.feat_dim
+        self.rep_dim = body.feat_dim  # represent(): what users get
+        self.feat_dim = body.feat_dim  # embed(): what is clustered and feeds the top layer
         self.relu_before_top = body.relu_before_top
+        self.projection: nn.Module | None = None
+        if projection and spec.projection_hidden:
+            hidden = spec.projection_hidden
+            self.projection = nn.Sequential(
+                nn.Linear(self.rep_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                nn.Linear(hidden, self.feat_dim),
+            )
+            init_weights(self.projection)
         self.top_layer = None
         init_weights(self.body)
 
@@ -244,7 +260,12 @@ class DeepClusterNet(nn.Module):
         return x
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (N, feat_dim): what DeepCluster clusters."""
+        """Penultimate features (N, feat_dim): what DeepCluster clusters and the top layer reads."""
+        z = self.body(self.prepare(x))
+        return z if self.projection is None else self.projection(z)
+
+    def represent(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's features (N, rep_dim) for users: before the projection, if any."""
         return self.body(self.prepare(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -299,7 +320,7 @@ class DeepClusterNet(nn.Module):
             "mean": list(MEAN),
             "std": list(STD),
             "sobel": self.sobel,
-            "feat_dim": self.feat_dim,
+            "feat_dim": self.rep_dim,  # an export gives represent()
             "input": INPUT_DESCRIPTION,
             "normalised_inside": True,
         }
@@ -312,11 +333,12 @@ def get_arch(name: str) -> ArchSpec:
         raise ValueError(f"arch={name!r} is unknown: choose one of {', '.join(ARCHS)}") from None
 
 
-def create_model(arch: str, *, sobel: bool = True, input_size: int = 224) -> DeepClusterNet:
+def create_model(arch: str, *, sobel: bool = True, input_size: int = 224, projection: bool = False) -> DeepClusterNet:
     """A randomly initialised model (deterministic given ``torch.manual_seed``)."""
-    return DeepClusterNet(arch, sobel, input_size)
+    return DeepClusterNet(arch, sobel, input_size, projection)
 
 
 def build_model(config: TrainConfig) -> DeepClusterNet:
     """The model a config describes, without top layer, on the CPU."""
-    return create_model(config.arch, sobel=config.sobel, input_size=config.image_size)
+    return create_model(config.arch, sobel=config.sobel, input_size=config.image_size,
+                        projection=config.projection)

@@ -123,9 +123,9 @@ def test_embed_matches_the_engine_view(trained: tuple[Path, Path], tmp_path: Pat
         assert data["paths"].tolist() == s.image_paths()
         model, cfg = load_model(s.checkpoint_path(2))
         cache = ImageCache.open(s.cache_dir, cfg.cache_size)
-    assert data["features"].shape == (32, model.feat_dim)
-    # Same decode, crop and centre view as the features the engine clustered.
-    gen = iter_features(model, cache.pixels, cfg.image_size, 16, "cpu")
+    assert data["features"].shape == (32, model.rep_dim)
+    # Same decode, crop and centre view as the engine's, before the projection head.
+    gen = iter_features(model, cache.pixels, cfg.image_size, 16, "cpu", representation=True)
     while True:
         try:
             next(gen)
@@ -148,7 +148,7 @@ def test_export_three_formats(trained: tuple[Path, Path], tmp_path: Path, capsys
         model, _ = load_model(s.checkpoint_path(2))
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        expected = model.embed(x).numpy()
+        expected = model.represent(x).numpy()
     for fmt, name in (("state-dict", "b.pt"), ("torchscript", "b.ts"), ("onnx", "b.onnx")):
         rc, _, err = run(capsys, "export", session2, "--format", fmt, "--out", tmp_path / name)
         assert rc == 0, err

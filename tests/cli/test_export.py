@@ -1,4 +1,4 @@
-"""dcgui.core.export: three formats that reproduce model.embed, with their preprocessing recorded;
+"""dcgui.core.export: three formats that reproduce model.represent (the features before the projection), with their preprocessing recorded;
 TorchScript and ONNX run in a process where dcgui cannot be imported."""
 
 from __future__ import annotations
@@ -69,20 +69,21 @@ def run_without_dcgui(fmt: str, path: Path, x: torch.Tensor, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("fmt", ["state-dict", "torchscript", "onnx"])
-def test_export_reproduces_embed(fmt: str, model_and_config: tuple[torch.nn.Module, TrainConfig],
+def test_export_reproduces_represent(fmt: str, model_and_config: tuple[torch.nn.Module, TrainConfig],
                                  tmp_path: Path) -> None:
     model, config = model_and_config
     out = tmp_path / f"backbone.{fmt}"
     meta = export_backbone(model, config, 7, fmt, out)
     x = batch(3)  # not the batch size used while tracing: the batch dimension is dynamic
     with torch.no_grad():
-        expected = model.embed(x).numpy()
-    assert expected.shape == (3, model.feat_dim)
+        expected = model.represent(x).numpy()
+        assert not np.allclose(model.embed(x).numpy(), expected)  # the projection is not exported
+    assert expected.shape == (3, model.rep_dim)
 
     beside = json.loads(Path(str(out) + ".json").read_text())
     assert beside == meta
     assert meta["epoch"] == 7 and meta["arch"] == "smallnet" and meta["input_size"] == 32
-    assert meta["sobel"] is True and meta["feat_dim"] == model.feat_dim
+    assert meta["sobel"] is True and meta["feat_dim"] == model.rep_dim
     assert meta["mean"] == [0.485, 0.456, 0.406] and meta["std"] == [0.229, 0.224, 0.225]
     assert meta["dcgui_version"] and meta["format"] == fmt
 

@@ -23,7 +23,7 @@ CACHE = 37  # TrainConfig(image_size=32).cache_size
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return create_model("smallnet", sobel=True, input_size=SIZE)
+    return create_model("smallnet", sobel=True, input_size=SIZE, projection=True)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,11 @@ def test_features_are_the_eval_mode_embedding_of_the_centre_view(model, pixels) 
     with torch.no_grad():
         expected = model.embed(center_view(torch.from_numpy(pixels), SIZE)).numpy()
     np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
+    _, rep = _run(iter_features(model, pixels, SIZE, 5, "cpu", representation=True))
+    with torch.no_grad():
+        expected_rep = model.represent(center_view(torch.from_numpy(pixels), SIZE)).numpy()
+    np.testing.assert_allclose(rep, expected_rep, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(rep, feats)  # before the projection head vs after it
     assert all(isinstance(e, PhaseProgress) and e.phase == "features" and e.epoch == 3 for e in events)
     assert events[0].done == 0 and events[-1].done == events[-1].total == 23
     assert [e.done for e in events] == sorted(e.done for e in events)

@@ -235,3 +235,34 @@ def test_preprocessing_is_json_and_describes_the_input() -> None:
     assert info["arch"] == "resnet18" and info["input_size"] == 64 and info["feat_dim"] == 512
     assert info["mean"] == list(MEAN) and info["std"] == list(STD) and info["sobel"] is False
     assert info["input"] == "float RGB in [0,1], NCHW"
+
+
+def test_projection_head_feeds_clustering_and_represent_stays_before_it() -> None:
+    torch.manual_seed(0)
+    model = build_model(TrainConfig(arch="smallnet", image_size=32))  # projection on by default
+    assert model.projection is not None and model.feat_dim == model.rep_dim == 256
+    model.eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        pooled = model.body(model.prepare(x))
+        torch.testing.assert_close(model.represent(x), pooled)
+        torch.testing.assert_close(model.embed(x), model.projection(pooled))
+    # its parameters train with the body and are saved with it
+    names = {n for n, _ in model.named_parameters()}
+    assert any(n.startswith("projection.") for n in names)
+    assert any(k.startswith("projection.") for k in model.backbone_state_dict())
+    # AlexNet keeps the paper's layout (fc6/fc7 are its projection); the flag can turn it off
+    alex = build_model(TrainConfig(arch="alexnet_bn", image_size=64, k=2))
+    assert alex.projection is None
+    plain = build_model(TrainConfig(arch="smallnet", image_size=32, projection=False))
+    assert plain.projection is None
+    with torch.no_grad():
+        plain.eval()
+        torch.testing.assert_close(plain.embed(x), plain.represent(x))
+
+
+def test_configs_stored_before_the_projection_head_load_without_one() -> None:
+    old = TrainConfig().to_dict()
+    del old["projection"]
+    assert TrainConfig.from_dict(old).projection is False
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).projection is True
