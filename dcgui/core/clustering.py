@@ -24,14 +24,6 @@ def all_finite(x: np.ndarray, chunk_rows: int = FINITE_CHUNK_ROWS) -> bool:
     return all(bool(np.isfinite(x[a:a + chunk_rows]).all()) for a in range(0, len(x), chunk_rows))
 
 
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Row-wise L2 normalisation in place; zero rows stay zero instead of becoming NaN."""
-    # einsum gives the (n,) norms directly; np.linalg.norm would first build x * x, a full copy
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    x /= np.maximum(norms, _EPS)[:, None]
-    return x
-
-
 def pca_output_dim(n: int, d: int, dim: int) -> int:
     """The number of whitened dimensions to keep at most: ``min(dim, d, n - 1)``.
 

@@ -1,9 +1,9 @@
 """A form for ``TrainConfig``: smart defaults, a tooltip per field, inline validation.
 
 The form edits the fields a user should think about (k, backbone, image size, epochs, Sobel,
-batch size, head, device; learning rate, images per epoch, seed and CPU threads under
-"Advanced"); every other field comes from the base config. ``config()`` builds a ``TrainConfig`` and runs its validation (including the
-checks that depend on the number of images); a ``ValueError`` is shown under the form with the
+batch size, head, device; projection head, learning rate, images per epoch, seed and CPU threads
+under "Advanced"); every other field comes from the base config. ``config()`` builds a
+``TrainConfig`` and runs its validation (including the checks that depend on the number of images); a ``ValueError`` is shown under the form with the
 offending field marked, never raised to the caller.
 """
 
@@ -31,7 +31,7 @@ from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, TrainConfig, default_con
 from dcgui.gui import theme
 
 MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device")
-ADVANCED_FIELDS = ("lr", "samples_per_epoch", "seed", "threads")
+ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "seed", "threads")
 LABELS = {
     "k": "Clusters (k)",
     "arch": "Backbone",
@@ -45,6 +45,7 @@ LABELS = {
     "seed": "Random seed",
     "threads": "CPU threads",
     "samples_per_epoch": "Images per epoch",
+    "projection": "Projection head",
 }
 HEAD_TEXT = {"reset": "reset each epoch (paper)", "centroids": "k-means centroids (v2)"}
 _FIELD_IN_MESSAGE = re.compile(r"^\s*(\w+)=")
@@ -104,6 +105,7 @@ class SettingsForm(QWidget):
         lr.setSingleStep(0.005)
         seed = QSpinBox()
         seed.setRange(0, 2**31 - 1)
+        projection = QCheckBox("cluster an MLP's output, keep the features before it")
         samples = QSpinBox()
         samples.setRange(0, 2**31 - 1)
         samples.setSingleStep(1000)
@@ -114,7 +116,7 @@ class SettingsForm(QWidget):
         threads.setSpecialValueText("automatic")  # 0
         self.editors = {"k": k, "arch": arch, "image_size": size, "epochs": epochs, "sobel": sobel,
                         "batch_size": batch, "head": head, "device": device, "lr": lr, "seed": seed,
-                        "samples_per_epoch": samples, "threads": threads}
+                        "samples_per_epoch": samples, "threads": threads, "projection": projection}
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)

@@ -122,6 +122,7 @@ def test_new_session_dialog_scans_validates_and_creates(qtbot: Any, env: GuiEnv,
     # small collection: 4 passes per clustering (under 250 batches); threads left to dcgui
     assert form.editors["samples_per_epoch"].value() == 4 * 32
     assert form.editors["threads"].text() == "automatic" and form.config().threads == 0
+    assert form.editors["projection"].isChecked() and form.config().projection
     assert dialog.session_path() == default_session_path(image_folder) == image_folder.parent / "photos.dcgui"
     assert dialog.create_button.isEnabled()
 
