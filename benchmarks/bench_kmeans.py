@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [f"### k-means and PCA-whitening ({time.strftime('%Y-%m-%d %H:%M')})", "",
              f"`dcgui.core.clustering.kmeans`, d={D}, {args.niter} iterations + final assignment, faiss "
-             f"(2 OpenMP threads), L2-normalised mixture data. Rate on the largest measured problem "
+             f"({faiss.omp_get_max_threads()} OpenMP threads), L2-normalised mixture data. Rate on the largest measured problem "
              f"{rate_now() / 1e9:.1f} G multiply-adds/s. Seconds:", "",
              "| N \\ k | " + " | ".join(f"{k:,}" for k in ks) + " |",
              "|---|" + "---:|" * len(ks)]
