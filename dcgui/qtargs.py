@@ -11,9 +11,10 @@ from __future__ import annotations
 QT_VALUE_OPTIONS = frozenset({
     "-style", "-stylesheet", "-platform", "-platformpluginpath", "-platformtheme", "-plugin",
     "-qwindowgeometry", "-qwindowtitle", "-qwindowicon", "-session", "-display", "-geometry",
-    "-title", "-name", "-qmljsdebugger",
+    "-title", "-name",
 })
-QT_FLAG_OPTIONS = frozenset({"-reverse", "-widgetcount", "-nograb", "-dograb", "-sync"})
+# ...and those without one (-qmljsdebugger only takes its value after "=").
+QT_FLAG_OPTIONS = frozenset({"-reverse", "-widgetcount", "-nograb", "-dograb", "-sync", "-qmljsdebugger"})
 
 
 def split_qt_options(argv: list[str]) -> tuple[list[str], list[str]]:

@@ -110,7 +110,8 @@ def iter_features(
 
     ``model`` is a ``DeepClusterNet`` (anything with ``embed`` and ``feat_dim``) already on
     ``device``. ``representation=True`` gives ``model.represent`` (``(N, model.rep_dim)``, the
-    features users get) instead of ``embed`` (what DeepCluster clusters). ``amp`` (float16 autocast) applies on CUDA only; ``autocast_dtype`` instead
+    features users get) instead of ``embed`` (what DeepCluster clusters). ``amp`` (float16
+    autocast) applies on CUDA only; ``autocast_dtype`` instead
     autocasts on any device with that dtype (e.g. ``torch.bfloat16`` on a CPU with bf16 kernels).
     A batch whose reduced-precision features overflow is recomputed in float32. The model's
     train/eval mode is restored afterwards. Raises ``StopRequested`` (from ``control.check``).

@@ -3,8 +3,9 @@
 The form edits the fields a user should think about (k, backbone, image size, epochs, Sobel,
 batch size, head, device; projection head, learning rate, images per epoch, seed and CPU threads
 under "Advanced"); every other field comes from the base config. ``config()`` builds a
-``TrainConfig`` and runs its validation (including the checks that depend on the number of images); a ``ValueError`` is shown under the form with the
-offending field marked, never raised to the caller.
+``TrainConfig`` and runs its validation (including the checks that depend on the number of
+images); a ``ValueError`` is shown under the form with the offending field marked, never raised
+to the caller.
 """
 
 from __future__ import annotations
