@@ -219,6 +219,14 @@ def drop_page_cache_hint(folder: Path) -> None:
 RESULTS = Path(__file__).resolve().parent / "results.md"
 
 
+def publish(name: str, lines: list[str]) -> str:
+    """End a benchmark's report: add the machine line, print it, and write it as section ``name``."""
+    text = "\n".join([*lines, "", f"Machine: {machine()}."])
+    print("\n" + text)
+    write_section(name, text)
+    return text
+
+
 def write_section(name: str, text: str, path: Path = RESULTS) -> None:
     """Replace the block between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in results.md
     (appended when absent), so each script refreshes its own table and leaves the rest alone."""

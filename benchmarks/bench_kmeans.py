@@ -152,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|" + "---:|" * (len(pca_sizes) + 1)]
     for name, fd, secs_list, est in pca_rows:
         lines.append(f"| {name} | {fd} | " + " | ".join(f"{s:.1f}" for s in secs_list) + f" | {est:,.0f} |")
-    lines += ["", f"Machine: {_data.machine()}."]
-    text = "\n".join(lines)
-    print("\n" + text)
-    _data.write_section("kmeans", text)
+    _data.publish("kmeans", lines)
     return 0
 
 

@@ -60,18 +60,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{t_torch[-1]:.1f} s (objective {ours.objective:.1f}), NMI {nmi(ref.assign, ours.assign):.3f}",
               flush=True)
     mf, mt = statistics.median(t_faiss), statistics.median(t_torch)
-    text = "\n".join([
+    _data.publish("kmeans_torch", [
         f"### k-means: faiss vs `kmeans_torch` ({time.strftime('%Y-%m-%d %H:%M')})", "",
         f"N = {args.n:,}, d = 256, k = {args.k:,}, {args.iters} iterations, same data and seed; "
         f"medians of {args.reps} alternating repetitions; torch side on `{args.device}`.", "",
         "| | faiss (CPU path) | `kmeans_torch` (GPU path) |", "|---|---:|---:|",
         f"| seconds | {mf:.1f} | {mt:.1f} |",
         f"| objective (last rep) | {ref.objective:.1f} | {ours.objective:.1f} |",
-        f"| NMI between the two partitions (last rep) | {nmi(ref.assign, ours.assign):.3f} | |", "",
-        f"Machine: {_data.machine()}.",
+        f"| NMI between the two partitions (last rep) | {nmi(ref.assign, ours.assign):.3f} | |",
     ])
-    print("\n" + text)
-    _data.write_section("kmeans_torch", text)
     return 0
 
 

@@ -179,10 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({slope / (a['feat_bytes'] / a['n']):.2f} x the feature row of {a['feat_bytes'] // a['n']} bytes) "
                   f"over a fixed {base / MiB:,.0f} MiB: at N = 1M that is about "
                   f"{(base + slope * 1e6) / 2**30:.1f} GiB."]
-    lines += ["", f"Machine: {_data.machine()}."]
-    text = "\n".join(lines)
-    print("\n" + text)
-    _data.write_section("memory", text)
+    _data.publish("memory", lines)
     return 0
 
 

@@ -66,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         mf, mt = statistics.median(t_faiss), statistics.median(t_torch)
         lines.append(f"| {d} | {mf:.1f} | {mt:.1f} | {mf / mt:.1f}x | {diff:.1e} |")
         print(lines[-1], flush=True)
-    lines += ["", f"Machine: {_data.machine()}."]
-    text = "\n".join(lines)
-    print("\n" + text)
-    _data.write_section("pca", text)
+    _data.publish("pca", lines)
     return 0
 
 

@@ -190,17 +190,19 @@ def kmeans_torch(x: np.ndarray, k: int, niter: int = 20, seed: int = 0,
     for _ in range(int(niter)):
         sums = torch.zeros((k, d), dtype=torch.float64, device=dev)
         counts = torch.zeros(k, dtype=torch.int64, device=dev)
+        c_sq = (centroids * centroids).sum(dim=1)  # once per iteration, not per block
         for a in range(0, n, rows):  # assignment and the new sums block by block: no n x d copy
             xb = xt[a:a + rows]
-            idx, _ = _assign_block(xb, centroids)
+            idx, _ = _assign_block(xb, centroids, c_sq)
             sums.index_add_(0, idx, xb.double())
             counts += torch.bincount(idx, minlength=k)
         centroids = (sums / counts.clamp_min(1).unsqueeze(1)).float()
         _split_empty(centroids, counts, gen)
     assign = torch.empty(n, dtype=torch.int64, device=dev)
     dist = torch.empty(n, dtype=torch.float32, device=dev)
+    c_sq = (centroids * centroids).sum(dim=1)
     for a in range(0, n, rows):
-        assign[a:a + rows], dist[a:a + rows] = _assign_block(xt[a:a + rows], centroids)
+        assign[a:a + rows], dist[a:a + rows] = _assign_block(xt[a:a + rows], centroids, c_sq)
     return KMeansResult(
         assign=assign.cpu().numpy().astype(np.int64),
         centroids=centroids.cpu().numpy(),
@@ -208,9 +210,9 @@ def kmeans_torch(x: np.ndarray, k: int, niter: int = 20, seed: int = 0,
     )
 
 
-def _assign_block(xb: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest centroid of every row of ``xb`` and the squared distance to it."""
-    scores = torch.addmm((c * c).sum(dim=1), xb, c.T, alpha=-2.0)  # |c|^2 - 2 x.c
+def _assign_block(xb: torch.Tensor, c: torch.Tensor, c_sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest centroid of every row of ``xb`` and the squared distance to it (``c_sq`` = |c|^2)."""
+    scores = torch.addmm(c_sq, xb, c.T, alpha=-2.0)  # |c|^2 - 2 x.c
     best, idx = scores.min(dim=1)
     return idx, (best + (xb * xb).sum(dim=1)).clamp_min(0)
 

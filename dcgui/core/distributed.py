@@ -290,9 +290,6 @@ def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,
     """
     from dcgui.core.clustering import pca_whiten_l2
 
-    if local.ndim != 2:
-        raise ValueError(f"sharded_pca_whiten_l2: features must be 2-D (rows, dim), got shape {local.shape}")
-
     def reduce(stats: torch.Tensor) -> torch.Tensor:
         if ctx.is_distributed:
             dist.all_reduce(stats, op=dist.ReduceOp.SUM)

@@ -309,7 +309,7 @@ class DeepCluster:
         win no image.
         """
         cfg = self.config
-        start = shard_range(len(assign), self.dist.rank, self.dist.world_size)[0] if self.dist.is_distributed else 0
+        start = shard_range(len(assign), self.dist.rank, self.dist.world_size)[0]  # 0 in one process
         protos = np.zeros((cfg.k, feats.shape[1]), dtype=np.float32)
         for a in range(0, len(feats), PROTOTYPE_CHUNK_ROWS):
             chunk = feats[a:a + PROTOTYPE_CHUNK_ROWS].astype(np.float32)  # a copy, cleaned in place
