@@ -15,6 +15,7 @@ there by someone else is kept and reported. No Qt here: the bundle and the CLI b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -181,7 +182,7 @@ def install(command: Path | None = None, data: Path | None = None) -> DesktopRep
         _write_ours(targets[name], text.encode(), report, own=_has_marker)
     for name, source in _icon_sources().items():
         if source.is_file():
-            _write_ours(targets[name], source.read_bytes(), report, own=lambda p, s=source: _same_icon(p, s))
+            _write_ours(targets[name], source.read_bytes(), report, own=functools.partial(_same_icon, source=source))
         else:
             report.notes.append(f"icon {source} not found: the menu shows a generic icon")
     _refresh_caches(data, report)
