@@ -115,8 +115,8 @@ def desktop_entry(command: Path) -> str:
 
 
 def mime_package() -> str:
-    """shared-mime-info XML for ``*.dcgui``. A session is an SQLite file: declaring the type a
-    sub-class of SQLite lets the name win over SQLite's magic bytes."""
+    """shared-mime-info XML for ``*.dcgui``. A session is an SQLite file, and says so (sub-class
+    of SQLite): file managers still offer SQLite tools among the "open with" choices."""
     return "\n".join([
         '<?xml version="1.0" encoding="UTF-8"?>',
         XML_MARKER,
