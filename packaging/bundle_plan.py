@@ -29,9 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # also matches "/".
 LEFT_OUT: list[tuple[str, str]] = [
     # Qt: dcgui is a widgets application on X11 or Wayland
-    ("PySide6/Qt/lib/*", "Qt libraries are linked, never opened by path: the build follows the links "
-                         "of the Qt modules and plugins that dcgui uses; Quick, QML, Designer, Test, "
-                         "Network, Sql, PrintSupport... stay out"),
     ("PySide6/Qt/qml/*", "QML modules: dcgui has no QML interface"),
     ("PySide6/libpyside6qml*", "PySide's QML support library: dcgui has no QML interface"),
     ("PySide6/Qt/translations/*", "Qt's own translations: dcgui installs no QTranslator"),
@@ -79,6 +76,14 @@ LEFT_OUT: list[tuple[str, str]] = [
     ("torch/testing/_internal/*", "torch's own test helpers"),
 ]
 
+# Libraries that are only ever linked, never opened by path: they come in when something in the
+# bundle links them (PyInstaller follows the links), and the check's link test proves none is
+# missing. The other Qt libraries (Quick, QML, Designer, Test, Network, Sql...) stay out.
+LINKED_ONLY: list[tuple[str, str]] = [
+    ("PySide6/Qt/lib/*", "Qt libraries that no Qt module or plugin of the bundle links (Quick, QML, "
+                         "Designer, Test, Network, Sql...)"),
+]
+
 # Python modules the analysis would pull in although dcgui never imports them.
 EXCLUDED_MODULES: list[str] = [
     "tkinter", "matplotlib", "IPython", "pytest", "_pytest", "pluggy",
@@ -105,7 +110,16 @@ _SHARED_LIB = re.compile(r"\.so(\.\d+)*$")
 
 def left_out_reason(path: str) -> str | None:
     """Why ``path`` (inside the bundle, "/"-separated) is left out, or None if it belongs in."""
-    for pattern, reason in LEFT_OUT:
+    return _reason(path, LEFT_OUT)
+
+
+def linked_only_reason(path: str) -> str | None:
+    """Why ``path`` comes in only when linked (see ``LINKED_ONLY``), or None."""
+    return _reason(path, LINKED_ONLY)
+
+
+def _reason(path: str, table: list[tuple[str, str]]) -> str | None:
+    for pattern, reason in table:
         if fnmatch.fnmatchcase(path, pattern):
             return reason
     return None

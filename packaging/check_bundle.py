@@ -50,7 +50,7 @@ def missing_libraries(internal: Path, libs: list[bundle_plan.SharedLib]) -> tupl
     for lib in libs:
         if (internal / lib.path).exists():
             continue
-        reason = bundle_plan.left_out_reason(lib.path)
+        reason = bundle_plan.left_out_reason(lib.path) or bundle_plan.linked_only_reason(lib.path)
         if reason is not None:
             left_out[reason].append(lib)
         elif lib.extension and lib.dist not in bundle_plan.STRICT_DISTRIBUTIONS:
@@ -64,15 +64,19 @@ def unresolved_links(internal: Path, ours: set[str]) -> tuple[dict[str, set[str]
     """Libraries of the bundle whose links ``ldd`` cannot resolve: (to a library that belongs in the
     bundle, to a system library) -> {missing soname: {bundled file, ...}}. A library of ``ours``
     found outside the bundle (the build machine's own copy) counts as missing: the user's
-    machine may not have it."""
+    machine may not have it. A link ldd cannot follow to a file that *is* in the bundle is
+    resolved by name at run time (torchvision's operators link libtorch.so without a path:
+    torch is loaded first), so it is not reported."""
     fatal: dict[str, set[str]] = defaultdict(set)
     system: dict[str, set[str]] = defaultdict(set)
     if shutil.which("ldd") is None:
         print("ldd is not installed: the link check is skipped")
         return fatal, system
     env = {**os.environ, "LD_LIBRARY_PATH": str(internal)}  # what the bundle's launcher sets
-    for path in sorted(internal.rglob("*")):
-        if not _SHARED.search(path.name) or path.is_symlink() or not path.is_file():
+    files = [p for p in sorted(internal.rglob("*")) if _SHARED.search(p.name) and p.is_file()]
+    present = {p.name for p in files}
+    for path in files:
+        if path.is_symlink() or path.name in ("libc.so.6", "ld-linux-x86-64.so.2"):
             continue
         done = subprocess.run(["ldd", str(path)], capture_output=True, text=True, env=env, check=False)
         where = path.relative_to(internal).as_posix()
@@ -81,6 +85,8 @@ def unresolved_links(internal: Path, ours: set[str]) -> tuple[dict[str, set[str]
                 continue
             soname, target = (part.strip() for part in line.split("=>", 1))
             if target.startswith("not found"):
+                if soname in present:
+                    continue
                 essential = any(fnmatch.fnmatchcase(where, p) for p in bundle_plan.MUST_LINK)
                 (fatal if soname in ours or essential else system)[soname].add(where)
             elif soname in ours and not Path(target.split(" (")[0]).resolve().is_relative_to(internal.resolve()):
