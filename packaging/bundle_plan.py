@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import mmap
 import re
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,8 +71,7 @@ LEFT_OUT: list[tuple[str, str]] = [
     ("nvidia/nvshmem/lib/nvshmem_transport_*", "NVSHMEM network transports (InfiniBand, UCX): as above"),
     # the rest
     ("triton/*", "Triton compiles kernels for torch.compile, which dcgui does not use"),
-    ("torch/bin/*", "torch's protoc and shared-memory manager (for multiprocessing data loaders; "
-                    "dcgui decodes in threads)"),
+    ("torch/bin/protoc*", "the Protocol Buffers compiler (a build tool), twice"),
     ("*/tests/*", "test folders of the dependencies"),
     ("torch/testing/_internal/*", "torch's own test helpers"),
 ]
@@ -88,7 +88,7 @@ LINKED_ONLY: list[tuple[str, str]] = [
 EXCLUDED_MODULES: list[str] = [
     "tkinter", "matplotlib", "IPython", "pytest", "_pytest", "pluggy",
     "onnxruntime",  # only torch.onnx's optional verification imports it; dcgui's export does not
-    "PySide6.QtNetwork", "PySide6.QtTest", "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets",
+    "PySide6.QtNetwork", "PySide6.QtTest",  # (pyqtgraph imports QtOpenGL: it stays)
     "PySide6.QtWebEngineCore", "PySide6.QtQml", "PySide6.QtQuick",
     "triton", "torch.testing._internal", "torch.utils.tensorboard",
 ]
@@ -192,3 +192,42 @@ def shared_libraries(dists: dict[str, metadata.Distribution]) -> Iterator[Shared
                 continue  # installed outside site-packages (scripts): not part of a package
             if source.is_file():
                 yield SharedLib(name, rel, source, is_extension_module(source))
+
+
+TocEntry = tuple[str, str, str]  # PyInstaller's (path in the bundle, source file, kind)
+
+
+def drop_left_out(binaries: list[TocEntry]) -> tuple[list[TocEntry], list[TocEntry]]:
+    """``(kept, dropped)``: the binaries ``LEFT_OUT`` names, plus the build machine's system
+    libraries that only those linked (the GTK theme plugin pulls GTK, Pango, ATK, cairo...).
+    A system library that anything kept links stays."""
+    kept = [e for e in binaries if left_out_reason(e[0]) is None]
+    dropped = [e for e in binaries if left_out_reason(e[0]) is not None]
+    system = {e[0]: e for e in kept if "/" not in e[0] and "site-packages" not in e[1]
+              and not e[0].startswith("libpython")}
+    by_name = dict(system)
+    for entry in system.values():
+        soname = _dynamic(entry[1], "SONAME")
+        if soname:
+            by_name.setdefault(soname[0], entry)
+
+    def reach(sources: list[str]) -> set[str]:
+        found: set[str] = set()
+        todo = list(sources)
+        while todo:
+            for name in _dynamic(todo.pop(), "NEEDED"):
+                entry = by_name.get(name)
+                if entry is not None and entry[0] not in found:
+                    found.add(entry[0])
+                    todo.append(entry[1])
+        return found
+
+    needed = reach([e[1] for e in kept if e[0] not in system])
+    orphans = reach([e[1] for e in dropped]) - needed
+    return [e for e in kept if e[0] not in orphans], dropped + [system[name] for name in sorted(orphans)]
+
+
+def _dynamic(path: str, tag: str) -> list[str]:
+    """The ``NEEDED`` (or ``SONAME``) entries of an ELF file's dynamic section."""
+    out = subprocess.run(["readelf", "-d", "--wide", path], capture_output=True, text=True, check=False).stdout
+    return re.findall(rf"\({tag}\)\s+\S+ \S+: \[([^\]]+)\]", out)

@@ -94,6 +94,25 @@ def unresolved_links(internal: Path, ours: set[str]) -> tuple[dict[str, set[str]
     return fatal, system
 
 
+def glibc_needed(internal: Path) -> tuple[tuple[int, int], str] | None:
+    """The newest glibc symbol version any file of the bundle asks for, and one file that does:
+    the oldest glibc the bundle runs on."""
+    if shutil.which("readelf") is None:
+        return None
+    best: tuple[tuple[int, int], str] | None = None
+    exe = internal.parent / "dcgui"
+    for path in [exe, *sorted(internal.rglob("*"))]:
+        if path.is_symlink() or not path.is_file() or not (_SHARED.search(path.name) or path == exe):
+            continue
+        out = subprocess.run(["readelf", "-V", "--wide", str(path)], capture_output=True, text=True,
+                             check=False).stdout
+        for major, minor in re.findall(r"Name: GLIBC_(\d+)\.(\d+)", out):
+            version = (int(major), int(minor))
+            if best is None or version > best[0]:
+                best = (version, path.relative_to(internal.parent).as_posix())
+    return best
+
+
 def size_of(path: Path) -> int:
     if path.is_symlink():
         return 0
@@ -155,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     link_fatal, link_system = unresolved_links(internal, ours)
     for soname, users in sorted(link_system.items()):
         print(f"  system library not on this machine: {soname} (linked by {', '.join(sorted(users)[:3])})")
+    glibc = glibc_needed(internal)
+    if glibc is not None:
+        (major, minor), where = glibc
+        print(f"needs glibc {major}.{minor} or newer (the newest symbol version asked for, by {where})")
     print("\n".join(size_report(args.bundle, args.sizes)))
     if fatal or link_fatal:
         for lib in fatal:

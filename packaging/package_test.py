@@ -123,6 +123,7 @@ def first_epoch(exe: Path, session: Path, env: dict[str, str]) -> dict[str, obje
 
 
 def gui_test(exe: Path, home: Path, screenshot: Path, timeout: float) -> None:
+    home.mkdir(parents=True, exist_ok=True)
     display = Display()
     env = {**display.env, "XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"),
            "XDG_CACHE_HOME": str(home / "cache")}

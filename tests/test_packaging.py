@@ -89,3 +89,27 @@ def test_link_check_reports_a_library_whose_dependency_is_missing(tmp_path: Path
     shutil.copy2(torch_lib, internal / "torch" / "lib" / torch_lib.name)
     fatal, _system = check_bundle.unresolved_links(internal, {"libcudart.so.13", "libcudart.so.12"})
     assert any(name.startswith("libcudart.so") for name in fatal)
+
+
+@linux_wheels
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="needs readelf")
+def test_left_out_plugins_take_their_system_libraries_with_them(tmp_path: Path) -> None:
+    """The GTK theme plugin is left out; the system libraries that only it links go too, those
+    that something kept links stay. Real ELF files (PySide6's), copied to stand for /lib ones."""
+    qt = Path(__import__("PySide6").__file__).parent
+    stand_in = qt / "Qt" / "plugins" / "imageformats" / "libqico.so"
+    system = tmp_path / "lib"
+    system.mkdir()
+    for name in ("libgtk-3.so.0", "libQt6Core.so.6"):
+        shutil.copy2(stand_in, system / name)
+    gtk_plugin = qt / "Qt" / "plugins" / "platformthemes" / "libqgtk3.so"
+    core = next(qt.glob("QtCore.*so"))
+    binaries = [
+        (f"PySide6/{core.name}", str(core), "EXTENSION"),  # links libQt6Core.so.6
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", str(gtk_plugin), "BINARY"),  # links libgtk-3 and Qt
+        ("libgtk-3.so.0", str(system / "libgtk-3.so.0"), "BINARY"),
+        ("libQt6Core.so.6", str(system / "libQt6Core.so.6"), "BINARY"),
+    ]
+    kept, dropped = bundle_plan.drop_left_out(binaries)
+    assert [e[0] for e in kept] == [f"PySide6/{core.name}", "libQt6Core.so.6"]
+    assert [e[0] for e in dropped] == ["PySide6/Qt/plugins/platformthemes/libqgtk3.so", "libgtk-3.so.0"]
