@@ -185,8 +185,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'extension module' if lib.extension else 'loaded by path'})")
         for soname, users in sorted(link_fatal.items()):
             print(f"MISSING link target: {soname}, needed by {', '.join(sorted(users))}")
-        print("the bundle is incomplete: add what is missing to packaging/bundle_plan.py "
-              "(FULL_PACKAGES), or leave it out there (LEFT_OUT) with the reason dcgui never loads it")
+        if fatal or any(soname.split(" ")[0] in ours for soname in link_fatal):
+            print("the bundle is incomplete: add what is missing to packaging/bundle_plan.py "
+                  "(FULL_PACKAGES), or leave it out there (LEFT_OUT) with the reason dcgui never loads it")
+        if any(soname.split(" ")[0] not in ours for soname in link_fatal):
+            print("Qt's X11 plugin needs system libraries this build machine lacks: install them and "
+                  "build again, so that the bundle carries them (Debian/Ubuntu: apt-get install "
+                  "libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 "
+                  "libxkbcommon-x11-0)")
         return 1
     print("bundle check passed: every library dcgui loads is in the bundle")
     return 0
