@@ -73,7 +73,6 @@ LEFT_OUT: list[tuple[str, str]] = [
     ("triton/*", "Triton compiles kernels for torch.compile, which dcgui does not use"),
     ("torch/bin/protoc*", "the Protocol Buffers compiler (a build tool), twice"),
     ("*/tests/*", "test folders of the dependencies"),
-    ("torch/testing/_internal/*", "torch's own test helpers"),
 ]
 
 # Libraries that are only ever linked, never opened by path: they come in when something in the
@@ -90,7 +89,7 @@ EXCLUDED_MODULES: list[str] = [
     "onnxruntime",  # only torch.onnx's optional verification imports it; dcgui's export does not
     "PySide6.QtNetwork", "PySide6.QtTest",  # (pyqtgraph imports QtOpenGL: it stays)
     "PySide6.QtWebEngineCore", "PySide6.QtQml", "PySide6.QtQuick",
-    "triton", "torch.testing._internal", "torch.utils.tensorboard",
+    "triton", "torch.utils.tensorboard",  # (torch.utils.checkpoint imports torch.testing._internal)
 ]
 
 # Import packages whose extension modules load each other by name at run time: all of them go in.

@@ -144,6 +144,9 @@ def gui_test(exe: Path, home: Path, screenshot: Path, timeout: float) -> None:
             if time.monotonic() > end:
                 raise Failed(f"no epoch recorded in {session} after {timeout:.0f} s:\n" + app_log.read_text()[-3000:])
             time.sleep(10)
+            bad = error_lines(app_log.read_text())
+            if bad:  # an error dialog is open: no epoch will come
+                raise Failed("error in the app's output before the first epoch:\n" + "\n".join(bad[:20]))
             epoch = first_epoch(exe, session, env)
         log(f"window: first epoch recorded after {time.monotonic() - started:.0f} s: "
             + ", ".join(f"{k} {epoch[k]}" for k in ("epoch", "loss", "nmi_labels", "seconds") if k in epoch))
