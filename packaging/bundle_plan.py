@@ -85,7 +85,7 @@ LINKED_ONLY: list[tuple[str, str]] = [
 
 # Python modules the analysis would pull in although dcgui never imports them.
 EXCLUDED_MODULES: list[str] = [
-    "tkinter", "matplotlib", "IPython", "pytest", "_pytest", "pluggy",
+    "tkinter", "matplotlib", "IPython", "pytest", "_pytest",  # (sqlite-utils imports pluggy)
     "onnxruntime",  # only torch.onnx's optional verification imports it; dcgui's export does not
     "PySide6.QtNetwork", "PySide6.QtTest",  # (pyqtgraph imports QtOpenGL: it stays)
     "PySide6.QtWebEngineCore", "PySide6.QtQml", "PySide6.QtQuick",
