@@ -1,5 +1,5 @@
 """Smoke test of the built bundle: ``make package-test`` (builds first). Not part of CI: it takes
-minutes and several GB. Needs Xvfb, openbox and xdotool (Debian: apt-get install xvfb openbox xdotool).
+minutes and several GB. Needs Xvfb, openbox, xdotool and xwininfo (Debian: apt-get install xvfb openbox xdotool x11-utils).
 
 1. The window: under Xvfb (with a window manager), ``dist/dcgui/dcgui --demo`` opens the demo
    collection and trains it. The session file is polled with the bundle's own ``dcgui info --json``
@@ -48,9 +48,9 @@ class Display:
     """Xvfb on a free display number, plus openbox so windows get focus and keyboard input."""
 
     def __init__(self, size: str = "1600x1000x24") -> None:
-        for tool in ("Xvfb", "openbox", "xdotool"):
+        for tool in ("Xvfb", "openbox", "xdotool", "xwininfo"):
             if shutil.which(tool) is None:
-                raise Failed(f"{tool} is not installed (Debian: apt-get install xvfb openbox xdotool)")
+                raise Failed(f"{tool} is not installed (Debian: apt-get install xvfb openbox xdotool x11-utils)")
         self.number = next(n for n in range(90, 400) if not Path(f"/tmp/.X{n}-lock").exists()
                            and not Path(f"/tmp/.X11-unix/X{n}").exists())
         self.name = f":{self.number}"
@@ -77,11 +77,14 @@ class Display:
         return best
 
     def screenshot(self, out: Path, wid: str) -> None:
+        """The window's contents, cut from the whole screen at its absolute position (xwininfo:
+        xdotool reports the position of the window manager's frame)."""
         from PIL import ImageGrab
 
-        geometry = dict(line.split("=", 1) for line in
-                        self.xdotool("getwindowgeometry", "--shell", wid).splitlines() if "=" in line)
-        x, y, w, h = (int(geometry[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        info = subprocess.run(["xwininfo", "-id", wid], env=self.env, capture_output=True, text=True,
+                              check=True).stdout
+        x, y, w, h = (int(re.search(rf"{key}:\s+(-?\d+)", info).group(1))  # type: ignore[union-attr]
+                      for key in ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height"))
         image = ImageGrab.grab(xdisplay=self.name).crop((x, y, x + w, y + h))
         out.parent.mkdir(parents=True, exist_ok=True)
         image.save(out)
