@@ -260,6 +260,24 @@ def cli_test(exe: Path, home: Path) -> None:
     run("eval", session, folder, check=lambda s: "kNN" in s or "knn" in s.lower())
     run("curate", session, "--out", out / "sorted", "--copy", "--dry-run")
     compare_exports(out)
+    open_session_file(exe, session, env)
+
+
+def open_session_file(exe: Path, session: Path, env: dict[str, str], seconds: float = 30) -> None:
+    """``dcgui SESSION`` (what a double-click runs through the desktop entry) opens the window on
+    it; offscreen here, so it is stopped after ``seconds``: no error may have been printed."""
+    app = subprocess.Popen([str(exe), str(session)], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = app.communicate(timeout=seconds)
+        raise Failed(f"dcgui {session.name}: the window closed by itself (status {app.returncode}):\n{output}")
+    except subprocess.TimeoutExpired:
+        app.terminate()
+        output, _ = app.communicate(timeout=30)
+    bad = error_lines(output)
+    if bad:
+        raise Failed(f"dcgui {session.name}: errors while the window was open:\n" + "\n".join(bad[:20]))
+    log(f"cli: dcgui {session.name} (a double-click) kept the window open {seconds:.0f} s without an error")
 
 
 def compare_exports(out: Path) -> None:
