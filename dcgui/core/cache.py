@@ -39,9 +39,9 @@ from PIL import Image
 
 from dcgui.core import imageio
 from dcgui.core.collection import ImageRecord
-from dcgui.core.control import RunControl
+from dcgui.core.control import RunControl, iter_pause_point
 from dcgui.core.errors import DcguiError, UnusableCollectionError
-from dcgui.core.events import PHASE_CACHE, Event, Message, Paused, PhaseProgress, Resumed
+from dcgui.core.events import PHASE_CACHE, Event, Message, PhaseProgress
 from dcgui.core.fsutil import atomic_write_bytes
 
 FORMAT = 1
@@ -353,13 +353,7 @@ class _Builder:
                     for fut in done:
                         self._store(pending.pop(fut), fut.result())
                     if self.control is not None:
-                        self.control.check()
-                        if self.control.paused:
-                            yield Paused(0)
-                            while not self.control.wait_while_paused(PROGRESS_INTERVAL_S):
-                                pass
-                            self.control.check()
-                            yield Resumed(0)
+                        yield from iter_pause_point(self.control)
                     now = time.perf_counter()
                     n_new = len(self.decoded) + len(self.new_failed)
                     if (n_new and now - last_commit >= COMMIT_INTERVAL_S):

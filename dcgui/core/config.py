@@ -12,11 +12,23 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ARCHS = ("smallnet", "alexnet_bn", "vgg16_bn", "resnet18", "resnet50")
+# Every backbone and the smallest square input (px) it accepts; ``dcgui.core.models.ARCHS``
+# builds them (kept here, without torch, so validation and help stay light).
+ARCH_MIN_SIZE = {"smallnet": 16, "alexnet_bn": 64, "vgg16_bn": 64, "resnet18": 16, "resnet50": 16}
+ARCHS = tuple(ARCH_MIN_SIZE)
+MIN_IMAGE_SIZE = min(ARCH_MIN_SIZE.values())
 DEVICES = ("auto", "cpu", "cuda", "mps")
 HEADS = ("reset", "centroids")
 
 Head = Literal["reset", "centroids"]
+
+
+def check_input_size(arch: str, image_size: int) -> None:
+    """Raise a ``ValueError`` that says the fix when ``arch`` cannot take ``image_size`` px."""
+    minimum = ARCH_MIN_SIZE[arch]
+    if image_size < minimum:
+        raise ValueError(f"image_size={image_size} is too small for arch={arch!r}: "
+                         f"use at least {minimum} px, or arch='smallnet' for small images")
 
 
 @dataclass(frozen=True)
@@ -69,14 +81,11 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size, minimum=2, fix="use a batch of at least 2 (BatchNorm needs it)")
         _positive_int("pca_dim", self.pca_dim, minimum=2, fix="use at least 2 PCA dimensions")
         _positive_int("kmeans_iters", self.kmeans_iters, minimum=1, fix="use at least 1 k-means iteration (paper: 20)")
-        _positive_int("image_size", self.image_size, minimum=16, fix="use an image size of at least 16 px")
+        _positive_int("image_size", self.image_size, minimum=MIN_IMAGE_SIZE,
+                      fix=f"use an image size of at least {MIN_IMAGE_SIZE} px")
         if self.image_size > 1024:
             raise ValueError(f"image_size={self.image_size} is too large: use at most 1024 px (paper: 224)")
-        if self.arch in ("alexnet_bn", "vgg16_bn") and self.image_size < 64:
-            raise ValueError(
-                f"image_size={self.image_size} is too small for arch={self.arch!r}: "
-                "use at least 64 px, or arch='smallnet' for small images"
-            )
+        check_input_size(self.arch, self.image_size)
         for name in ("lr", "top_lr", "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):

@@ -27,7 +27,7 @@ from dcgui.core import checkpoint as ckpt
 from dcgui.core.augment import random_resized_crop_flip
 from dcgui.core.clustering import all_finite, kmeans, pca_whiten_l2
 from dcgui.core.config import TrainConfig
-from dcgui.core.control import RunControl, StopRequested
+from dcgui.core.control import RunControl, StopRequested, iter_pause_point
 from dcgui.core.device import is_oom, oom_error, resolve_device
 from dcgui.core.distributed import (
     DistContext,
@@ -49,9 +49,7 @@ from dcgui.core.events import (
     Event,
     Finished,
     Message,
-    Paused,
     PhaseProgress,
-    Resumed,
     Stopped,
 )
 from dcgui.core.features import iter_features
@@ -193,13 +191,7 @@ class DeepCluster:
         # vote runs on a CPU (gloo) group, so under NCCL it does not synchronise the GPU stream.
         if self.dist.is_distributed and any_rank(self.control.stop_requested, self.dist):
             raise StopRequested
-        self.control.check()
-        if self.control.paused:
-            yield Paused(epoch)
-            while not self.control.wait_while_paused(0.2):
-                pass
-            self.control.check()
-            yield Resumed(epoch)
+        yield from iter_pause_point(self.control, epoch)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, until_epoch: int | None = None) -> Generator[Event, None, None]:

@@ -81,18 +81,6 @@ class _Prefetcher:
         self._thread.join(timeout=5.0)
 
 
-def _wait_if_paused(control: RunControl) -> float:
-    """Honour stop and pause between batches; return the seconds spent paused."""
-    control.check()
-    if not control.paused:
-        return 0.0
-    t0 = time.perf_counter()
-    while not control.wait_while_paused(0.2):
-        control.check()
-    control.check()
-    return time.perf_counter() - t0
-
-
 def iter_features(
     model: Any,
     pixels: np.ndarray,
@@ -138,7 +126,7 @@ def iter_features(
     try:
         for start, stop, batch in prefetch:
             if control is not None:
-                paused_s += _wait_if_paused(control)
+                paused_s += control.pause_point()
             # The grad / autocast contexts are entered and left around each batch, never held
             # across a yield: they are thread-local and would leak into the consumer's code.
             use_amp = autocast_dtype is not None or (amp and cuda)

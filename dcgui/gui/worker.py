@@ -100,8 +100,7 @@ class _Runner(QObject):
                     self.out.emit("event", event)
                 if control.paused and not control.stop_requested:
                     self.out.emit("paused", None)
-                    while not control.wait_while_paused(0.1):
-                        pass
+                    control.block_while_paused(0.1)
                     if not control.stop_requested:
                         self.out.emit("resumed", None)
                 if control.stop_requested and self._close_on_stop:

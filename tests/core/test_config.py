@@ -68,3 +68,22 @@ def test_small_collections_get_enough_steps_per_clustering() -> None:
     # tiny collections: at most 4 passes per clustering
     assert suggest_samples_per_epoch(100, 128) == 400
     assert default_config(100, "cpu", samples_per_epoch=0).samples_per_epoch == 0  # overrides win
+
+
+def test_one_table_names_the_archs_and_their_minimum_sizes() -> None:
+    """The config's table (no torch) and the built networks agree; each minimum is enforced by
+    the config, the model and the out-of-memory advice alike."""
+    from dcgui.core import models
+    from dcgui.core.config import ARCH_MIN_SIZE, ARCHS
+    from dcgui.core.device import oom_error
+
+    assert tuple(models.ARCHS) == ARCHS == tuple(ARCH_MIN_SIZE)
+    for arch, minimum in ARCH_MIN_SIZE.items():
+        assert models.ARCHS[arch].min_input_size == minimum
+        TrainConfig(arch=arch, image_size=minimum)
+        with pytest.raises(ValueError, match=f"at least {minimum} px"):
+            TrainConfig(arch=arch, image_size=minimum - 1)
+        with pytest.raises(ValueError, match=f"at least {minimum} px"):
+            models.DeepClusterNet(arch, sobel=True, input_size=minimum - 1)
+        at_minimum = TrainConfig(arch=arch, image_size=minimum, device="cpu", batch_size=2)
+        assert "set image_size" not in str(oom_error(MemoryError(), at_minimum))
