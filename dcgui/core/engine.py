@@ -180,7 +180,6 @@ class DeepCluster:
         path = self.checkpoint_dir / ckpt.checkpoint_name(epoch)
         sha = ckpt.save_checkpoint(
             path, model=self.model, optimizer=self.optimizer, config=self.config, epoch=epoch,
-            rng=ckpt.rng_state(),
         )
         return str(path), sha
 

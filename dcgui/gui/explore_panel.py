@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
-from dcgui.core.events import Message, PhaseProgress
+from dcgui.core.events import Message, PhaseProgress, phase_label
 from dcgui.core.explore import (
     DEFAULT_DUPLICATE_THRESHOLD,
     DuplicateGroup,
@@ -78,9 +78,6 @@ ICON_SIZE = 96
 SLIDER_MIN = 0.5  # the duplicate index keeps neighbour pairs down to this similarity
 MAX_SELECTION_THUMBS = 300
 
-_PHASE_TEXT = {"features": "Computing features", "neighbours": "Finding neighbours", "map": "Computing the 2-D map",
-               "outliers": "Scoring outliers", "evaluation": "Evaluating", "scan": "Scanning the labelled folder",
-               "cache": "Decoding the labelled folder"}
 
 
 @dataclass(frozen=True)
@@ -150,10 +147,6 @@ class ThumbList(QListWidget):
             item.setIcon(QIcon(pixmap if pixmap is not None else self._blank))
             self.addItem(item)
             self._items.setdefault(int(index), []).append(item)
-
-    def set_caption(self, image_index: int, text: str) -> None:
-        for item in self._items.get(int(image_index), []):
-            item.setText(text)
 
     def image_indices(self) -> list[int]:
         return [int(self.item(r).data(Qt.ItemDataRole.UserRole)) for r in range(self.count())]
@@ -616,7 +609,7 @@ class ExplorePanel(QWidget):
         if isinstance(ev, PhaseProgress):
             self.progress.setRange(0, max(ev.total, 1))
             self.progress.setValue(min(ev.done, max(ev.total, 1)))
-            self.progress.setFormat(f"{_PHASE_TEXT.get(ev.phase, ev.phase)} %p%")
+            self.progress.setFormat(f"{phase_label(ev.phase).text} %p%")
         elif isinstance(ev, Message):
             self._say(ev.text, transient=True)
 

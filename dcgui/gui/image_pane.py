@@ -342,7 +342,7 @@ class ImagePane(QWidget):
         self.path_label.setToolTip(str(path))
         self._set_size_text(info, None)
         self.label_label.setText(str(info.get("label") or "—"))
-        flag = info.get("flag") or info.get("flags")
+        flag = info.get("flag")
         self.flag_label.setText(str(flag) if flag else "—")
         self.cluster_label.setText(f"{title(cluster)} at epoch {epoch}" if cluster is not None else "—")
         self.history.set_history(history, epoch, title)

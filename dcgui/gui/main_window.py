@@ -548,12 +548,11 @@ class MainWindow(QMainWindow):
             self._demo_progress = None
 
     def _demo_ready(self, path: Path, folder: Path, device_type: str) -> None:
-        from dcgui.store import SessionStore
+        from dcgui.services.training import create_session
 
         if not path.exists():
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                SessionStore.create(path, folder, demo_config(device_type)).close()
+                create_session(path, folder, demo_config(device_type)).close()
             except Exception as exc:
                 errors.show_error(self, exc, "Cannot create the demo session")
                 return

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
@@ -224,12 +224,6 @@ class AsyncPixmapCache(QObject):
         self._lru.clear()
         self._errors.clear()
         self._current = next(self._generation)
-
-    def invalidate(self, keys: Iterable[Hashable]) -> None:
-        """Forget the cached result of ``keys`` (their content changed) so they reload when painted."""
-        for key in keys:
-            self._errors.pop(key, None)
-            self._lru.remove(key)
 
     # -- internals -----------------------------------------------------------------------------
     def _pump(self) -> None:

@@ -39,6 +39,7 @@ from dcgui.core.events import (
     Message,
     PhaseProgress,
     Stopped,
+    phase_label,
 )
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
 
@@ -46,13 +47,6 @@ if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
-PHASE_TEXT = {
-    PHASE_SCAN: "Scanning the folder",
-    PHASE_CACHE: "Decoding images into the cache",
-    PHASE_FEATURES: "Computing features",
-    PHASE_CLUSTERING: "k-means clustering",
-    PHASE_TRAINING: "Training",
-}
 # Share of an epoch's time per phase until a finished epoch gives real numbers.
 _DEFAULT_WEIGHTS = {PHASE_FEATURES: 0.25, PHASE_CLUSTERING: 0.1, PHASE_TRAINING: 0.65}
 _EPOCH_PHASES = (PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
@@ -281,12 +275,6 @@ class TrainingPanel(QWidget):
         if self._worker is not None and self._state == PAUSED:
             self._worker.resume()
 
-    def toggle_pause(self) -> None:
-        if self._state == PAUSED:
-            self.resume()
-        else:
-            self.pause()
-
     def stop(self) -> None:
         """Stop at the next batch; the last finished epoch stays saved (``runEnded`` follows)."""
         if self._worker is not None and self._worker.is_running and self._state != STOPPING:
@@ -333,11 +321,11 @@ class TrainingPanel(QWidget):
             self.phase_bar.setRange(0, 0)  # busy indicator: total unknown (scanning)
         unit = "iterations" if phase == PHASE_CLUSTERING else "images"
         if phase == PHASE_SCAN:
-            text = f"{PHASE_TEXT[phase]}: {ev.done:,} images found"
+            text = f"{phase_label(phase).text}: {ev.done:,} images found"
         elif phase == PHASE_CACHE:
-            text = f"{PHASE_TEXT[phase]}: {ev.done:,} / {ev.total:,}"
+            text = f"{phase_label(phase).text}: {ev.done:,} / {ev.total:,}"
         else:
-            text = f"Epoch {ev.epoch}/{self._target} · {PHASE_TEXT.get(phase, phase)}"
+            text = f"Epoch {ev.epoch}/{self._target} · {phase_label(phase).text}"
             if phase != PHASE_CLUSTERING:
                 text += f": {ev.done:,} / {ev.total:,} {unit}"
         self.phase_label.setText(text)

@@ -234,10 +234,6 @@ class GeneratorWorker(QObject):
         _ALIVE.discard(self)
 
 
-def running_workers() -> list[GeneratorWorker]:
-    return [w for w in list(_ALIVE) if w.is_running]
-
-
 def stop_all_workers(timeout_ms: int = 15_000) -> bool:
     """Ask every running worker to stop and wait for their threads (application shutdown).
 

@@ -44,6 +44,7 @@ import numpy as np
 import sqlite_utils
 
 from dcgui._version import __version__
+from dcgui.core.checkpoint import checkpoint_name
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
@@ -64,11 +65,6 @@ T = TypeVar("T")
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def checkpoint_file_name(epoch: int) -> str:
-    """Same naming as ``dcgui.core.checkpoint.checkpoint_name`` (kept here: no torch import)."""
-    return f"epoch_{epoch:04d}.pt"
 
 
 def _torch_version() -> str | None:
@@ -431,9 +427,7 @@ class SessionStore:
         if row is None:
             raise IndexError(f"image index {i} is out of range (the session has {self.n_images} images)")
         keys = ("path", "size", "mtime_ns", "width", "height", "label", "flag")
-        info = dict(zip(keys, row))
-        info["flags"] = info["flag"]
-        return info
+        return dict(zip(keys, row))
 
     def set_image_flag(self, indices: int | Iterable[int], flag: str | None) -> None:
         """Flag images ``keep`` / ``exclude`` / ``duplicate``; ``None`` clears the flag."""
@@ -647,7 +641,7 @@ class SessionStore:
     def checkpoint_path(self, epoch: int) -> Path:
         """The recorded checkpoint of ``epoch``, else where the engine writes it."""
         f = self._scalar("SELECT file FROM checkpoints WHERE epoch = ?", (int(epoch),))
-        return self.data_dir / f if f else self.checkpoint_dir / checkpoint_file_name(epoch)
+        return self.data_dir / f if f else self.checkpoint_dir / checkpoint_name(epoch)
 
     # ---------------------------------------------------------------------------------------
     # user data

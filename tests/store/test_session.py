@@ -108,7 +108,7 @@ def test_every_table_round_trips(tmp_path: Path) -> None:
         np.testing.assert_array_equal(s.labels(), np.arange(20) % 3)
         info = s.image_info(5)
         assert info == {"path": "class_2/img_00005.png", "size": 1005, "mtime_ns": 10**18 + 5, "width": 45,
-                        "height": 30, "label": "class_2", "flag": "keep", "flags": "keep"}
+                        "height": 30, "label": "class_2", "flag": "keep"}
         assert s.image_flags() == {1: "keep", 5: "keep", 7: "exclude"}
         assert s.last_epoch() == 2
         got = s.epochs()
