@@ -768,9 +768,9 @@ class ExplorePanel(QWidget):
         self._groups_timer.start()
 
     def _update_groups(self) -> None:
-        if self._dup is None or self._feats is None:
+        if self._dup is None or self._feats is None or self._store is None:
             return
-        self._groups = self._dup.groups(self.threshold, self._feats.features, prefer=self._sizes)
+        self._groups = es.duplicate_groups(self._store, self._dup, self._feats.features, self.threshold, self._sizes)
         self.group_list.clear()
         flags = self._store.image_flags() if self._store is not None else {}
         for g, grp in enumerate(self._groups, start=1):
