@@ -6,16 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, output_file
+from dcgui.cli.common import add_session_parser, output_file
 
 COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one cluster-table schema
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "clusters", help="write every image's cluster at an epoch as CSV",
+    p = add_session_parser(sub, "clusters", help="write every image's cluster at an epoch as CSV",
                    description="Write one row per image, `path,cluster` (path relative to the session's "
                    "folder; cluster ids matched across epochs, as shown in the window).")
-    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
     p.add_argument("--epoch", type=int, metavar="E", help="epoch (default: the latest)")
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write ('-' for stdout)")
     p.set_defaults(func=run)

@@ -160,6 +160,13 @@ def add_parser(subparsers: Any, name: str, help: str, description: str) -> argpa
     return parser
 
 
+def add_session_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """The parser of a command on an existing session: SESSION is its first argument."""
+    parser = add_parser(subparsers, name, help, description)
+    parser.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
+    return parser
+
+
 def progress_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None,

@@ -7,19 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, Progress, add_parser, drive, err, progress_flags
+from dcgui.cli.common import Progress, add_session_parser, drive, err, progress_flags
 from dcgui.core.errors import DcguiError
 
 _VERBS = {"copy": "copy", "symlink": "link", "move": "move"}
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "curate", help="sort the photos into one folder per cluster",
+    p = add_session_parser(sub, "curate", help="sort the photos into one folder per cluster",
                    description="Put every image of the session into DIR/<cluster>/, one sub-folder per "
                    "cluster (named by your cluster name when set, else cluster_0042). Never replaces "
                    "or deletes a file: an existing name gets a _1, _2 ... suffix. Images flagged "
                    "'exclude' are left out. --move refuses a DIR inside the photo folder.")
-    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
     p.add_argument("--epoch", type=int, metavar="E", help="epoch whose clusters to use (default: the latest)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     g = p.add_mutually_exclusive_group()

@@ -7,16 +7,15 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags
 from dcgui.core.explore import DEFAULT_DUPLICATE_THRESHOLD
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "duplicates", help="near-duplicate groups as CSV (flags only, never deletes)",
+    p = add_session_parser(sub, "duplicates", help="near-duplicate groups as CSV (flags only, never deletes)",
                    description="Groups of images whose features have cosine similarity >= THRESHOLD (joined "
                    "through chains of nearest neighbours). In each group the largest file is kept; with "
                    "--flag the others get the 'duplicate' flag in the session. No file is ever deleted.")
-    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
     p.add_argument("--csv", type=Path, required=True, metavar="OUT",
                    help="output CSV: group,path,similarity_to_first,keep (path relative to the folder)")
     p.add_argument("--threshold", type=float, default=DEFAULT_DUPLICATE_THRESHOLD, metavar="T",

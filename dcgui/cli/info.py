@@ -7,18 +7,17 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, fmt, json_safe
+from dcgui.cli.common import add_session_parser, fmt, json_safe
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "info", help="show a session's settings, images and metrics",
+    p = add_session_parser(sub, "info", help="show a session's settings, images and metrics",
                    description="Print a session's settings, image counts, skipped files with the reason, "
                    "and the metrics of every epoch (NMI between consecutive epochs and against labels, "
                    "loss, cluster sizes, time). Safe while the session is being trained.")
-    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
     p.add_argument("--json", action="store_true",
                    help="machine-readable output (keys: config, images, skipped, epochs, ...)")
     p.set_defaults(func=run)

@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "outliers", help="images far from every cluster, for review",
+    p = add_session_parser(sub, "outliers", help="images far from every cluster, for review",
                    description="Score = 1 - cosine similarity to the nearest cluster centroid of the epoch "
                    "(centroid = mean of the normalised features of the cluster's members). Highest first.")
-    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
     p.add_argument("-n", type=int, default=20, metavar="N", help="number of images (default 20)")
     network_flags(p)
     p.add_argument("--json", action="store_true")

@@ -7,15 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "similar", help="the images most similar to IMAGE under the session's network",
+    p = add_session_parser(sub, "similar", help="the images most similar to IMAGE under the session's network",
                    description="Nearest neighbours of IMAGE (cosine similarity of the backbone features, centred "
                    "on the collection mean), a file inside or outside the session's folder. Prints rank, "
                    "score and path.")
-    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
     p.add_argument("image", type=Path, metavar="IMAGE", help="the query image file (inside or outside the folder)")
     p.add_argument("-n", type=int, default=20, metavar="N", help="number of results (default 20)")
     network_flags(p)
