@@ -120,7 +120,7 @@ class EvaluationTab(ExploreTab):
         folder, epoch = self._folder, self.model.epoch
 
         def work(store: SessionStore, f: Any, control: RunControl) -> Generator[Any, None, Any]:
-            from dcgui.core.evaluate import iter_evaluate
+            from dcgui.services.evaluate import iter_evaluate
 
             return (yield from iter_evaluate(store, folder, epoch, control=control))
 

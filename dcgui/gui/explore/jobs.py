@@ -1,7 +1,7 @@
 """Background computations for the Explore tabs: one queue, one job at a time.
 
 Every heavy step (features, faiss, UMAP, evaluation) is a generator of
-``dcgui.core.explore_session`` / ``dcgui.core.evaluate`` run in a ``GeneratorWorker``; each job
+``dcgui.services.explore`` / ``dcgui.services.evaluate`` run in a ``GeneratorWorker``; each job
 opens its own read-only ``SessionStore`` in its thread. A change of session or epoch in the model
 stops the running job and discards its result (a generation counter). Features of the shown
 epoch are computed once and shared by every tab (they are also cached on disk).
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from dcgui.core import explore_session as es
 from dcgui.core.control import RunControl
 from dcgui.core.events import Message, PhaseProgress
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.services import explore as es
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore

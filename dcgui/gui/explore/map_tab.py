@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core import explore_session as es
 from dcgui.core.control import RunControl
 from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
@@ -33,6 +32,7 @@ from dcgui.gui.explore.map_view import MapView
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
+from dcgui.services import explore as es
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore

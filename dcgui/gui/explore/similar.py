@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core import explore_session as es
 from dcgui.core.control import RunControl
 from dcgui.core.explore import FeatureIndex
 from dcgui.core.imageio import IMAGE_EXTENSIONS
@@ -27,6 +26,7 @@ from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
+from dcgui.services import explore as es
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
