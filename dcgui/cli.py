@@ -58,6 +58,7 @@ EXIT_USAGE = 2  # user errors, as argparse does
 EXIT_INTERRUPTED = 130  # stopped with Ctrl-C (128 + SIGINT)
 # Settings that may change when a trained session resumes: they do not change what is learnt.
 RESUMABLE_CHANGES = {"epochs", "device", "workers", "threads"}
+PENDING_OVERRIDES = "config_overrides"  # meta: the settings given on the command line that created a session
 
 _PHASE_LABELS = {
     "scan": ("scanning files", "files"),
@@ -244,7 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if session.exists():
         store = SessionStore.open(session)
         try:
-            pending = _check_resume(store, folder, overrides)
+            store.claim_trainer()  # one trainer per session: refuses at once, naming the other one
+            pending, overrides = _check_resume(store, folder, overrides)
         except BaseException:
             store.close()
             raise
@@ -253,11 +255,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise DcguiError(f"the folder {folder} does not exist: give the folder that holds your photos")
         device_type = _device_type(overrides.get("device", "auto"))
         # The cache size depends on image_size only, so a provisional config (k decided later,
-        # once the number of usable images is known) is enough to prepare the collection.
+        # once the number of usable images is known) is enough to prepare the collection. It is
+        # validated here, before anything is written; the user's own settings are stored with
+        # the new file, so a run interrupted while scanning resumes with them.
         provisional = default_config(1_000_000, device_type, None, **overrides)
-        store = SessionStore.create(session, folder, provisional)
-        store.set_meta("config_pending", True)
+        store = SessionStore.create(session, folder, provisional,
+                                    meta={"config_pending": True, PENDING_OVERRIDES: overrides})
         pending = created = True
+        try:
+            store.claim_trainer()
+        except BaseException:
+            store.close()
+            raise
         progress.write(f"created session {session}", sys.stderr)
 
     with dist, store, _sigint_stops(control, progress):
@@ -298,17 +307,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
 
 
-def _check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> bool:
+def _check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Check an existing session against the command line; apply allowed changes.
 
-    Returns True when the session's config is still provisional (decided after the scan)."""
+    Returns (pending, overrides): pending when the session's config is still provisional (decided
+    after the scan; the settings given when it was created count, the command line's win)."""
     if folder.resolve() != store.folder.resolve():
         raise DcguiError(
             f"{store.path} belongs to the folder {store.folder}, not {folder}: give that folder to resume, "
             "or a new --session file to train on this one"
         )
     if store.get_meta("config_pending", False):
-        return True
+        merged = {**(store.get_meta(PENDING_OVERRIDES) or {}), **overrides}
+        provisional = store.config.replace(**merged)  # validates before anything is written
+        store.set_config(provisional)
+        store.set_meta(PENDING_OVERRIDES, merged)
+        return True, merged
     config = store.config
     changes = {k: v for k, v in overrides.items() if getattr(config, k) != v}
     trained = store.last_epoch() > 0 or bool(store.checkpoints())
@@ -323,15 +337,18 @@ def _check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) 
         )
     if changes:
         store.set_config(config.replace(**changes))
-    return False
+    return False, overrides
 
 
 def _discard_new_session(store: SessionStore) -> None:
     """Remove a session this command created before anything was trained (the image cache in
     its data folder is kept: a corrected command reuses it)."""
+    from dcgui.store.lock import LOCK_NAME
+
     store.close()
     for suffix in ("", "-wal", "-shm"):
         Path(str(store.path) + suffix).unlink(missing_ok=True)
+    (store.data_dir / LOCK_NAME).unlink(missing_ok=True)
     for d in (store.cache_dir, store.checkpoint_dir, store.data_dir):
         with contextlib.suppress(OSError):
             d.rmdir()  # only when empty
@@ -450,8 +467,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
     if args.csv == "-":
         write(sys.stdout)
     else:
-        out = Path(args.csv).expanduser()
-        _check_parent(out)
+        out = _check_output(args.csv, args.session, "CSV file")
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         try:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -461,6 +477,15 @@ def cmd_clusters(args: argparse.Namespace) -> int:
             tmp.unlink(missing_ok=True)
         print(f"wrote {len(paths)} rows (epoch {epoch}) to {out}", file=sys.stderr)
     return 0
+
+
+def _check_output(out: str | Path, session: str | Path, what: str) -> Path:
+    """An output file that must not replace the session (``check_output``) in an existing folder."""
+    from dcgui.store.paths import check_output
+
+    path = check_output(out, session, what)
+    _check_parent(path)
+    return path
 
 
 def _check_parent(out: Path) -> None:
@@ -501,8 +526,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from dcgui.core.features import iter_features
     from dcgui.core.imageio import ImageDecodeError
 
-    out = Path(args.out).expanduser()
-    _check_parent(out)
+    out = _check_output(args.out, args.session, "features file")
     with _open_session(args.session, readonly=True) as store:
         epoch = _pick_epoch(store, args.epoch, allow_zero=True)
         model, config = _load_model(store, epoch)
@@ -561,7 +585,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from dcgui.core.export import export_backbone
 
-    out = Path(args.out).expanduser().absolute()
+    out = _check_output(args.out, args.session, "exported backbone")
+    _check_output(f"{out}.json", args.session, "backbone's preprocessing file")
     with _open_session(args.session, readonly=False) as store:
         epoch = _pick_epoch(store, args.epoch, allow_zero=True)
         model, config = _load_model(store, epoch)
@@ -586,9 +611,10 @@ def _parse_clusters(text: str | None) -> list[int] | None:
 
 def cmd_curate(args: argparse.Namespace) -> int:
     from dcgui.core.curate import check_target, iter_apply, plan_curation
+    from dcgui.store.paths import check_output
 
     mode = args.mode
-    out_dir = Path(args.out).expanduser().absolute()
+    out_dir = check_output(args.out, args.session, "curate folder")
     with _open_session(args.session, readonly=args.dry_run) as store:
         epoch = _pick_epoch(store, args.epoch)
         folder = store.folder
@@ -602,9 +628,13 @@ def cmd_curate(args: argparse.Namespace) -> int:
                 raise DcguiError(f"cluster {bad[0]} does not exist at epoch {epoch} (k={len(store.cluster_sizes(epoch))})")
         names = {c: d["name"] for c, d in store.cluster_user_data().items()}
         excluded = [i for i, f in store.image_flags().items() if f == "exclude"]
-        ops = plan_curation(folder, store.image_paths(), assign, out_dir, clusters=clusters, names=names,
+        # Every source is checked to lie inside the folder: a doctored session is refused whole.
+        ops = plan_curation(store.image_files(), assign, out_dir, clusters=clusters, names=names,
                             excluded=excluded)
-        n_folders = len({dst.parent for _, dst in ops})
+        targets = {dst.parent for _, dst in ops}
+        for target in targets:
+            check_output(target, store.path, "cluster folder")
+        n_folders = len(targets)
         verb = {"copy": "copy", "symlink": "link", "move": "move"}[mode]
         if args.dry_run:
             for src, dst in ops:

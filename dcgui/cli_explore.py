@@ -173,16 +173,17 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
     def body(store: Any) -> int:
         res = _drive(es.iter_similar(store, args.image, args.n, args.epoch, args.device))
+        files = store.image_files([nb.index for nb in res.neighbours])  # rows checked to lie inside the folder
         if args.json:
             d = res.to_dict()
-            for r in d["results"]:
-                r["path"] = str(Path(store.folder) / r["path"])
+            for r, file in zip(d["results"], files):
+                r["path"] = str(file)
             print(json.dumps(d, indent=2))
             return 0
         print(f"# images most similar to {res.query} (epoch {res.epoch})")
         print(f"{'rank':>4}  {'score':>6}  path")
-        for nb in res.neighbours:
-            print(f"{nb.rank:>4}  {nb.score:>6.3f}  {Path(store.folder) / nb.path}")
+        for nb, file in zip(res.neighbours, files):
+            print(f"{nb.rank:>4}  {nb.score:>6.3f}  {file}")
         return 0
 
     return _run(args, body)
@@ -198,6 +199,9 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         feats, dup = _drive(es.iter_session_duplicates(store, args.epoch, args.device))
         groups = es.duplicate_groups(store, dup, feats, args.threshold)
         paths = store.image_paths()
+        from dcgui.store.paths import check_output
+
+        check_output(args.csv, store.path, "CSV file")
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with open(args.csv, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
@@ -222,12 +226,13 @@ def cmd_outliers(args: argparse.Namespace) -> int:
 
     def body(store: Any) -> int:
         res = _drive(es.iter_session_outliers(store, args.epoch, args.n, args.device))
+        files = store.image_files([o.index for o in res])  # rows checked to lie inside the folder
         if args.json:
-            print(json.dumps([{**o.__dict__, "path": str(Path(store.folder) / o.path)} for o in res], indent=2))
+            print(json.dumps([{**o.__dict__, "path": str(file)} for o, file in zip(res, files)], indent=2))
             return 0
         print(f"{'rank':>4}  {'score':>6}  {'cluster':>7}  path")
-        for o in res:
-            print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster:>7}  {Path(store.folder) / o.path}")
+        for o, file in zip(res, files):
+            print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster:>7}  {file}")
         return 0
 
     return _run(args, body)
@@ -237,6 +242,10 @@ def cmd_map(args: argparse.Namespace) -> int:
     from dcgui.core import explore_session as es
 
     def body(store: Any) -> int:
+        if args.csv:
+            from dcgui.store.paths import check_output
+
+            check_output(args.csv, store.path, "CSV file")
         epoch = es.resolve_epoch(store, args.epoch)
         coords = _drive(es.iter_session_map(store, epoch, args.device))
         print(f"2-D map of {len(coords)} images at epoch {epoch}: {es.map_path(store, epoch)}")

@@ -27,7 +27,9 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
 
     Once epochs exist, the set of usable images must not change (every stored assignment refers
     to image indices): ``store.set_images`` raises a clear error that suggests a new session.
+    Takes the session's trainer lock first (``SessionBusyError`` when another process trains it).
     """
+    store.claim_trainer()
     scan = yield from iter_scan(store.folder, control)
     cache = yield from ImageCache.iter_build(
         store.cache_dir, store.folder, scan.images, store.config.cache_size,

@@ -46,6 +46,7 @@ from dcgui.gui.cluster_list import (
 from dcgui.gui.image_pane import ImagePane
 from dcgui.gui.thumbnail_grid import MAX_THUMB, MIN_THUMB, ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache, image_from_jpeg
+from dcgui.store.paths import UnsafeSessionPath
 
 if TYPE_CHECKING:
     from dcgui.core.cache import ImageCache
@@ -211,7 +212,7 @@ class ClusterBrowser(QWidget):
         self._labels = store.labels()
         self._label_names = store.label_names()
         self._flags = store.image_flags()
-        self.image_pane.set_folder(store.folder)
+        self.image_pane.set_folder(store.path_guard)
         self.grid_model.set_metadata(self._paths, self._labels, self._label_names)
         self.grid_model.set_flags(self._flags)
         self._open_cache_async()
@@ -611,10 +612,14 @@ class ClusterBrowser(QWidget):
         show_error(self, message, title="dcgui: cluster browser")
 
     def _abs_paths(self, indices: list[int]) -> list[Path]:
+        """The files of images ``indices``; none (with the reason shown) when a row leads outside the folder."""
         if self._store is None:
             return []
-        folder = self._store.folder
-        return [folder / self._paths[i] for i in indices if 0 <= i < len(self._paths)]
+        try:
+            return self._store.image_files([i for i in indices if 0 <= i < len(self._paths)])
+        except UnsafeSessionPath as exc:
+            self._report_error(str(exc))
+            return []
 
     def _open_folder_of(self, i: int) -> None:
         paths = self._abs_paths([i])

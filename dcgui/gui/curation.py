@@ -35,8 +35,10 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
 from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.store.paths import check_output
 
 if TYPE_CHECKING:
     from dcgui.core.curate import CurateResult
@@ -120,16 +122,20 @@ def plan_export(store: SessionStore, epoch: int, clusters: Sequence[int], out_di
     folder = store.folder
     out_dir = Path(out_dir)
     clusters = sorted(set(int(c) for c in clusters))
-    try:
-        warnings = curate.check_target(folder, out_dir, mode)
-    except ValueError as exc:
-        return ExportPlan(folder, epoch, out_dir, mode, clusters, [], 0, 0, [], str(exc))
     assign = store.assignments(epoch)
     flags = store.image_flags()
     excluded = [i for i, f in flags.items() if f == "exclude"] if leave_out_excluded else []
     names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
-    ops = curate.plan_curation(folder, store.image_paths(), assign, out_dir, clusters=clusters, names=names,
-                               excluded=excluded)
+    try:
+        check_output(out_dir, store.path, "export folder")
+        warnings = curate.check_target(folder, out_dir, mode)
+        # every source checked to lie inside the folder: a doctored session exports nothing
+        ops = curate.plan_curation(store.image_files(), assign, out_dir, clusters=clusters, names=names,
+                                   excluded=excluded)
+        for target in {dst.parent for _, dst in ops}:
+            check_output(target, store.path, "cluster folder")
+    except (ValueError, DcguiError) as exc:
+        return ExportPlan(folder, epoch, out_dir, mode, clusters, [], 0, 0, [], str(exc))
     chosen = set(clusters)
     left_out = sum(1 for i in excluded if 0 <= i < assign.size and int(assign[i]) in chosen)
     renamed = sum(1 for src, dst in ops if src.name != dst.name)
@@ -308,15 +314,15 @@ def export_clusters(parent: QWidget, store: SessionStore, epoch: int, clusters: 
 # export assignments as CSV
 # ---------------------------------------------------------------------------------------------
 def assignments_csv_text(store: SessionStore, epoch: int) -> str:
-    """``path,cluster,cluster_name`` for every usable image at ``epoch`` (absolute paths)."""
-    folder = store.folder
+    """``path,cluster,cluster_name`` for every usable image at ``epoch`` (absolute paths, each
+    checked to lie inside the folder: ``UnsafeSessionPath`` otherwise)."""
     assign = store.assignments(epoch)
     names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["path", "cluster", "cluster_name"])
-    for rel, c in zip(store.image_paths(), assign.tolist()):
-        w.writerow([str(folder / rel), c, names.get(c, "")])
+    for file, c in zip(store.image_files(), assign.tolist()):
+        w.writerow([str(file), c, names.get(c, "")])
     return buf.getvalue()
 
 
@@ -350,7 +356,15 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
         path = ask_save_path(parent, suggested)
         if path is None:
             return None
-    text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+    try:
+        check_output(path, store.path, "CSV file")
+        text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+    except DcguiError as exc:
+        from dcgui.gui.errors import show_error
+
+        status(str(exc))
+        show_error(parent, exc, title="Export CSV")
+        return None
     out = path
     n_rows = text.count("\n") - 1
 

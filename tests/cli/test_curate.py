@@ -56,7 +56,7 @@ def test_plan_names_never_collide(tmp_path: Path) -> None:
     (out / "cluster_0001").mkdir(parents=True)
     (out / "cluster_0001" / "x.jpg").write_bytes(b"user file")  # already there: must not be reused
     assign = np.array([1, 1, 1, 2, 3, 2])
-    ops = plan_curation(folder, paths, assign, out, names={3: "Pets"}, excluded=[5])
+    ops = plan_curation([folder / p for p in paths], assign, out, names={3: "Pets"}, excluded=[5])
     assert ops == [
         (folder / "a/x.jpg", out / "cluster_0001" / "x_1.jpg"),
         (folder / "b/x.jpg", out / "cluster_0001" / "x_2.jpg"),
@@ -65,18 +65,18 @@ def test_plan_names_never_collide(tmp_path: Path) -> None:
         (folder / "c/z.png", out / "Pets" / "z.png"),
     ]
     # A subset of clusters, and two clusters the user gave the same name share a folder.
-    ops = plan_curation(folder, paths, assign, out, clusters=[2, 3], names={2: "Pets", 3: "Pets"})
+    ops = plan_curation([folder / p for p in paths], assign, out, clusters=[2, 3], names={2: "Pets", 3: "Pets"})
     assert sorted(dst.name for _, dst in ops) == ["top.gif", "y.png", "z.png"]
     assert {dst.parent for _, dst in ops} == {out / "Pets"}
     with pytest.raises(ValueError, match="must match"):
-        plan_curation(folder, paths, assign[:3], out)
+        plan_curation([folder / p for p in paths], assign[:3], out)
 
 
 def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
     out = tmp_path / "sorted"
     assign = np.array([0, 0, 1, 1, 1, 0])
-    ops = plan_curation(folder, paths, assign, out)
+    ops = plan_curation([folder / p for p in paths], assign, out)
     # A file appears at a planned destination after planning: it must survive.
     (out / "cluster_0000").mkdir(parents=True)
     (out / "cluster_0000" / "x.jpg").write_bytes(b"arrived later")
@@ -108,7 +108,7 @@ def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
 
 def test_symlink(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
-    ops = plan_curation(folder, paths, np.zeros(len(paths), int), tmp_path / "links")
+    ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), tmp_path / "links")
     result = apply_curation(ops, "symlink")
     assert len(result.done) == len(paths)
     for src, dst in result.done:
@@ -124,7 +124,7 @@ def test_move_moves_only_planned_files(tmp_path: Path) -> None:
     (out / "cluster_0001" / "y.png").write_bytes(b"user file")
     contents = {p: (folder / p).read_bytes() for p in paths}
     assign = np.array([0, 0, 0, 1, 1, 1])
-    ops = plan_curation(folder, paths, assign, out, excluded=[4])
+    ops = plan_curation([folder / p for p in paths], assign, out, excluded=[4])
     result = apply_curation(ops, "move")
     assert not result.failed and len(result.done) == 5
     for src, dst in result.done:
@@ -138,7 +138,7 @@ def test_move_moves_only_planned_files(tmp_path: Path) -> None:
 
 def test_missing_source_is_reported_and_others_continue(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
-    ops = plan_curation(folder, paths, np.zeros(len(paths), int), tmp_path / "out")
+    ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), tmp_path / "out")
     (folder / "c/y.png").unlink()
     result = apply_curation(ops, "copy")
     assert [src for src, _ in result.failed] == [folder / "c/y.png"]
