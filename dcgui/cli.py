@@ -220,19 +220,44 @@ def _resume_command(folder: Path, session: Path, epochs: int) -> str:
     return shlex.join(["dcgui", "train", str(folder), "--session", str(session), "--epochs", str(epochs)])
 
 
+def _env_rank() -> int:
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0  # DistContext.from_env explains the bad value
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from dcgui import runner
-    from dcgui.core.config import default_config
-    from dcgui.core.distributed import DistContext
     from dcgui.store import SessionStore
 
     folder = Path(args.folder).expanduser().absolute()
     session = Path(args.session).expanduser().absolute()
     overrides = _overrides(args)
     control = RunControl()
-    # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
-    # wait for it at a barrier, then train their share of every epoch with DDP.
-    dist = DistContext.from_env(overrides.get("device", "auto"))
+    store: SessionStore | None = None
+    pending = created = False
+    if _env_rank() == 0 and session.exists():
+        # One trainer per session, checked before torch loads: a second one is refused at once,
+        # naming the other process; nothing is written before the settings are checked.
+        store = SessionStore.open(session)
+        try:
+            store.claim_trainer()
+            pending, overrides = _check_resume(store, folder, overrides)
+        except BaseException:
+            store.close()
+            raise
+    try:
+        from dcgui import runner
+        from dcgui.core.config import default_config
+        from dcgui.core.distributed import DistContext
+
+        # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
+        # wait for it at a barrier, then train their share of every epoch with DDP.
+        dist = DistContext.from_env(overrides.get("device", "auto"))
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     if dist.is_distributed and not dist.is_main:
         with dist, _sigint_stops(control, Progress(False)):
             for ev in runner.iter_train_rank(session, dist, control):
@@ -241,16 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     progress = Progress(args.progress)
 
-    created = False
-    if session.exists():
-        store = SessionStore.open(session)
-        try:
-            store.claim_trainer()  # one trainer per session: refuses at once, naming the other one
-            pending, overrides = _check_resume(store, folder, overrides)
-        except BaseException:
-            store.close()
-            raise
-    else:
+    if store is None:
         if not folder.is_dir():
             raise DcguiError(f"the folder {folder} does not exist: give the folder that holds your photos")
         device_type = _device_type(overrides.get("device", "auto"))
@@ -324,6 +340,7 @@ def _check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) 
         store.set_meta(PENDING_OVERRIDES, merged)
         return True, merged
     config = store.config
+    config.replace(**overrides)  # an invalid value is refused as such, before any other check
     changes = {k: v for k, v in overrides.items() if getattr(config, k) != v}
     trained = store.last_epoch() > 0 or bool(store.checkpoints())
     fixed = sorted(set(changes) - RESUMABLE_CHANGES)

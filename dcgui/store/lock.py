@@ -59,6 +59,13 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _this_command() -> str:
+    if not sys.argv:
+        return "dcgui"
+    prog = Path(sys.argv[0]).name
+    return " ".join(["dcgui" if prog in ("__main__.py", "-c", "") else prog, *sys.argv[1:]])
+
+
 def describe_holder(info: dict[str, Any]) -> str:
     """"pid 1234 on host 'box' (dcgui train ...), since 2024-..." from a lock file's record."""
     if not info:
@@ -77,7 +84,7 @@ class TrainerLock:
     def __init__(self, session: Path, command: str | None = None) -> None:
         self.session = Path(session)
         self.path = self.session.with_name(self.session.name + ".d") / LOCK_NAME
-        self.command = command or (" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "dcgui")
+        self.command = command or _this_command()
         self._fd: int | None = None
 
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from dcgui.core.errors import DcguiError, SessionFileError
 
@@ -40,10 +40,6 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _inside(child: Path, parent: Path) -> bool:
-    return child == parent or parent in child.parents
-
-
 def lexical_problem(rel: str) -> str | None:
     """Why ``rel`` is not a plain relative path with "/" separators (None when it is)."""
     if not rel:
@@ -52,10 +48,13 @@ def lexical_problem(rel: str) -> str | None:
         return "contains a NUL character"
     if rel.startswith("/") or (os.name == "nt" and (rel.startswith("\\") or ":" in rel)):
         return "absolute path"
-    parts = PurePosixPath(rel.replace("\\", "/") if os.name == "nt" else rel).parts
-    if ".." in parts:
+    if ".." in (rel.replace("\\", "/") if os.name == "nt" else rel).split("/"):
         return "leads outside the folder with '..'"
     return None
+
+
+def _under(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
 
 class SessionPaths:
@@ -68,10 +67,10 @@ class SessionPaths:
     def __init__(self, folder: Path, session: Path) -> None:
         self.folder = Path(folder)
         self.session = Path(session)
-        self._real_folder = _real(self.folder)
-        self._real_data = _real(data_dir_of(self.session))
-        self._forbidden = {_real(self.session)} | {_real(Path(str(self.session) + s)) for s in SIDE_SUFFIXES}
-        self._dirs: dict[str, Path] = {}
+        self._real_folder = os.path.realpath(self.folder)
+        self._real_data = os.path.realpath(data_dir_of(self.session))
+        self._forbidden = {os.path.realpath(str(self.session) + s) for s in ("", *SIDE_SUFFIXES)}
+        self._dirs: dict[str, str] = {}
 
     # -- images ----------------------------------------------------------------------------
     def problem(self, rel: str) -> str | None:
@@ -79,22 +78,22 @@ class SessionPaths:
         why = lexical_problem(rel)
         if why is not None:
             return why
-        parent, _, _ = rel.rpartition("/")
+        parent, _, name = rel.rpartition("/")
         real_parent = self._dirs.get(parent)
         if real_parent is None:
-            real_parent = _real(self.folder / parent) if parent else self._real_folder
+            real_parent = os.path.realpath(os.path.join(self.folder, parent)) if parent else self._real_folder
             self._dirs[parent] = real_parent
-        if not _inside(real_parent, self._real_folder):
+        if not _under(real_parent, self._real_folder):
             return f"its folder is a symbolic link to {real_parent}, outside the image folder"
-        real = real_parent / rel.rsplit("/", 1)[-1]
+        real = os.path.join(real_parent, name)
         try:
             if stat.S_ISLNK(os.lstat(real).st_mode):
-                real = _real(real)
-                if not _inside(real, self._real_folder):
+                real = os.path.realpath(real)
+                if not _under(real, self._real_folder):
                     return f"it is a symbolic link to {real}, outside the image folder"
         except OSError:
             pass  # a missing file stays inside; whoever opens it reports that it is missing
-        if real in self._forbidden or _inside(real, self._real_data):
+        if real in self._forbidden or _under(real, self._real_data):
             return "it names the session's own file or data folder"
         return None
 
@@ -129,8 +128,8 @@ class SessionPaths:
         """The file of a ``checkpoints.file`` row: inside ``NAME.dcgui.d``, else ``UnsafeSessionPath``."""
         data = data_dir_of(self.session)
         why = lexical_problem(rel)
-        if why is None and not _inside(_real(data / rel), self._real_data):
-            why = f"it resolves to {_real(data / rel)}"
+        if why is None and not _under(real := os.path.realpath(data / rel), self._real_data):
+            why = f"it resolves to {real}"
         if why is not None:
             raise UnsafeSessionPath(
                 f"{self.session.name} records the checkpoint of epoch {epoch} as {rel!r}, outside its data "
