@@ -95,3 +95,20 @@ def test_the_window_refuses_to_train_a_session_another_process_trains(qtbot: Any
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_the_settings_form_holds_only_valid_seeds(qtbot: Any) -> None:
+    """The seed field's bounds are the config's own: the largest valid seed round-trips unchanged
+    (a wider field would accept seeds the config refuses; a narrower one would silently clamp)."""
+    from dcgui.core.config import SEED_MAX, TrainConfig
+    from dcgui.gui.settings_form import SettingsForm
+
+    form = SettingsForm()
+    qtbot.addWidget(form)
+    seed = form.editors["seed"]
+    assert (seed.minimum(), seed.maximum()) == (0, SEED_MAX)
+    form.set_config(TrainConfig(seed=SEED_MAX))
+    cfg = form.config()
+    assert cfg is not None and cfg.seed == SEED_MAX and form.is_valid
+    seed.lineEdit().setText("-1")  # typing a negative seed cannot produce one
+    assert seed.value() >= 0 and form.config() is not None
