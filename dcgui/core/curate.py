@@ -32,10 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from dcgui.core.control import RunControl
-from dcgui.core.events import PhaseProgress
+from dcgui.core.events import PHASE_CURATE, PhaseProgress
 
 MODES = ("copy", "symlink", "move")
-PHASE_CURATE = "curate"
 _MAX_NAME = 80  # characters of a user's cluster name kept in its folder name
 _MAX_NAME_BYTES = 200  # and bytes (file systems allow 255): room for a " (cluster 123)" suffix
 _MAX_FILE_BYTES = 255

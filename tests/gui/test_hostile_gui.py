@@ -69,7 +69,9 @@ def test_no_dialog_writes_over_the_session(qtbot: Any, browser: Any, session: An
     assert worker is None and "that is the session file s.dcgui" in shown[0]
     assert len(errors) == 1
 
-    plan = curation.plan_export(session, 2, [0, 1], session.data_dir / "export")
+    from dcgui.services.curation import plan_curation
+
+    plan = plan_curation(session, 2, session.data_dir / "export", "copy", [0, 1])
     assert plan.error and "inside s.dcgui.d, the data folder of s.dcgui" in plan.error and not plan.ops
     assert hashlib.sha256(session.path.read_bytes()).hexdigest() == before
 
