@@ -68,10 +68,19 @@ class Prefetcher(Generic[T, R]):
 
     def __iter__(self) -> Iterator[R]:
         for _ in range(len(self._items)):
-            got = self._queue.get()
+            got = self._get()
             if isinstance(got, _Failed):
                 raise got.exc
             yield got
+
+    def _get(self) -> R | _Failed:
+        while True:
+            try:
+                return self._queue.get(timeout=0.5)
+            except queue.Empty:
+                # A reader that ended without handing over a result would leave us waiting forever.
+                if not self._thread.is_alive() and self._queue.empty():
+                    raise RuntimeError("the prefetch thread ended without reading every batch") from None
 
     def close(self) -> None:
         self._cancel.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from dcgui.core.clustering import (
     KMeansResult,
@@ -193,3 +194,19 @@ def test_torch_kmeans_refills_empty_clusters_and_allows_duplicates() -> None:
     y = np.concatenate([rng.standard_normal((200, 4)), [[1e3, 0, 0, 0]]]).astype(np.float32)
     res = kmeans_torch(y, 6, niter=10, seed=2)
     assert np.bincount(res.assign, minlength=6).min() >= 1
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_kmeans_on_a_cuda_device_runs_kmeans_torch_there() -> None:
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((20, 16)) * 4
+    truth = rng.integers(0, 20, 3000)
+    x = (centres[truth] + rng.standard_normal((3000, 16))).astype(np.float32)
+    gpu = kmeans(x, 20, niter=20, seed=5, device=torch.device("cuda"))
+    cpu = kmeans_torch(x, 20, niter=20, seed=5)  # the same algorithm on the CPU
+    own = ((x - gpu.centroids[gpu.assign]) ** 2).sum()
+    assert gpu.objective == pytest.approx(float(own), rel=1e-4)
+    # different devices sum in different orders: the same partition up to a few boundary points
+    assert nmi(gpu.assign, cpu.assign) > 0.95 and nmi(truth, gpu.assign) > 0.9
+    assert gpu.objective == pytest.approx(cpu.objective, rel=0.02)

@@ -244,3 +244,19 @@ def test_centroid_prototypes_are_chunked_sums_of_unit_features(data, tmp_path: P
         np.testing.assert_allclose(protos[c], unit[assign == c].sum(axis=0), rtol=1e-5, atol=1e-5)
     assert protos[4].any() and np.isfinite(protos[4]).all()  # the empty cluster: a random direction
     np.testing.assert_array_equal(engine._prototypes(1, feats, assign).numpy(), protos)  # seeded by epoch
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_an_epoch_on_cuda_with_amp_and_channels_last(data, tmp_path: Path) -> None:
+    """The GPU path end to end: pinned prefetch, AMP, channels-last, k-means in torch on the GPU."""
+    pixels, labels = data
+    cfg = CFG.replace(device="cuda", amp=True, channels_last=True, epochs=1)
+    _, events = _run(cfg, pixels, labels, tmp_path)
+    fin = [e for e in events if isinstance(e, EpochFinished)]
+    assert len(fin) == 1 and isinstance(events[-1], Finished)
+    m = fin[0].metrics
+    assert np.isfinite(m.loss) and m.loss > 0 and m.nmi_labels is not None
+    assert fin[0].assign_raw.shape == (48,) and m.empty_clusters == int((np.bincount(fin[0].assign_raw, minlength=4) == 0).sum())
+    model, _ = load_model(tmp_path / "epoch_0001.pt")  # a GPU checkpoint loads on the CPU
+    assert all(p.device.type == "cpu" and torch.isfinite(p).all() for p in model.parameters())
