@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from dcgui.cli import main
-from dcgui.core import explore_session as es
 from dcgui.core.evaluate import evaluate_features
+from dcgui.core.explore import drain
+from dcgui.services import explore as es
 from dcgui.store import SessionStore
 from tests.conftest import make_shape_image, reference_knn_loo, write_image_folder
 
@@ -120,7 +121,7 @@ def test_outliers_map_and_eval(session: Path, tmp_path: Path, capsys: pytest.Cap
     with SessionStore.open(session, readonly=True) as store:
         labels = store.labels()
         for r in rep["rows"]:
-            feats = es.session_features(store, r["epoch"], "cpu")
+            feats = drain(es.iter_session_features(store, r["epoch"], "cpu"))
             # kNN: what a plain-numpy leave-one-out vote gives on the same features (a multiple of 1/33)
             assert r["knn_acc"] == pytest.approx(reference_knn_loo(feats, labels), abs=1e-9)
             # linear probe and NMI: the library's numbers on these features, not some other ones

@@ -11,10 +11,11 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from dcgui.core import explore_session as es
 from dcgui.core.evaluate import evaluate_features
+from dcgui.core.explore import drain
 from dcgui.gui.explore_mapview import MapView
 from dcgui.gui.explore_panel import TAB_DUPLICATES, TAB_EVAL, TAB_MAP, TAB_OUTLIERS, ExplorePanel
+from dcgui.services import explore as es
 from tests.conftest import make_shape_image, reference_knn_loo, write_image_folder
 
 WAIT_MS = 120_000
@@ -265,7 +266,7 @@ def test_outliers_and_evaluation_fill_their_tabs(qtbot, panel: ExplorePanel, sto
     assert "chance 0.250" in panel.eval_notes.text()
     labels = store.labels()
     for row, epoch in enumerate((2, 0)):
-        feats = es.session_features(store, epoch, "cpu")
+        feats = drain(es.iter_session_features(store, epoch, "cpu"))
         _, linear, nmi = evaluate_features(feats, labels, leave_one_out=True)
         shown = [panel.eval_table.item(row, c).text() for c in (1, 2, 3)]
         # kNN: the plain-numpy leave-one-out vote on the same features; the others: the library's
