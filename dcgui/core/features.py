@@ -25,6 +25,8 @@ PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
 
 
 def _read_slice(pixels: np.ndarray, pin: bool) -> Callable[[tuple[int, int]], tuple[int, int, torch.Tensor]]:
+    """The feature pass's reader: rows ``[start, stop)`` -> (start, stop, their uint8 pixels)."""
+
     def load(span: tuple[int, int]) -> tuple[int, int, torch.Tensor]:
         start, stop = span
         # An explicit copy: a contiguous memmap slice would otherwise stay a lazy view (read
