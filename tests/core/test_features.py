@@ -147,7 +147,7 @@ def _run_in_thread(model, pixels, control: RunControl) -> tuple[threading.Thread
         except StopRequested:
             result["stopped"] = True
 
-    worker = threading.Thread(target=work)
+    worker = threading.Thread(target=work, daemon=True)  # a hung pass must not hang pytest's exit
     worker.start()
     return worker, result
 
