@@ -54,7 +54,7 @@ class RunControl:
         if not self.paused:
             return 0.0
         t0 = time.perf_counter()
-        while not self._running.wait(poll):
+        while not self.wait_while_paused(poll):
             pass
         return time.perf_counter() - t0
 
