@@ -212,7 +212,11 @@ def test_each_explore_tab_keeps_its_own_status(qtbot: Any, tmp_path: Path) -> No
     assert panel.status.text().startswith("2-D map")
     panel.tabs.setCurrentIndex(TAB_EVAL)
     assert "2-D map" not in panel.status.text() and panel.status.text() == panel.evaluation.status
+    panel.map.say("Computing the 2-D map…", transient=True)  # the map's job goes on in the background
+    assert panel.status.text() == panel.evaluation.status  # the Evaluation tab does not show it
     panel.tabs.setCurrentIndex(TAB_MAP)
+    assert panel.status.text() == "Computing the 2-D map…"
+    panel.map.say("2-D map of 12 images (UMAP of the epoch-2 features).")
     assert panel.status.text().startswith("2-D map")
 
 
