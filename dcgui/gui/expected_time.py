@@ -40,6 +40,7 @@ class ExpectedTimeLabel(QLabel):
         self._rates: dict[tuple[Any, ...], Rates] = {}
         self._worker: GeneratorWorker | None = None
         self._measuring: tuple[Any, ...] | None = None
+        self.measurements = 0  # measurements started (each runs a few real training steps)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(self.DEBOUNCE_MS)
@@ -92,12 +93,17 @@ class ExpectedTimeLabel(QLabel):
             self._show()
             return
         self._measuring = key
+        self.measurements += 1
         worker = GeneratorWorker(call_job(lambda: measure_rates(cfg, n)), name="estimate")
-        worker.returned.connect(lambda rates, k=key: self._rates.__setitem__(k, rates))
+        worker.returned.connect(lambda rates, k=key: self._on_rates(k, rates))
         worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)
         self._worker = worker
         worker.start()
+
+    def _on_rates(self, key: tuple[Any, ...], rates: Rates) -> None:
+        self._rates[key] = rates
+        self._show()  # shown if it is for the settings on screen; else _finished measures again
 
     def _failed(self, err: WorkerError) -> None:
         # Not worth a dialog: the settings are checked elsewhere; say it in place.

@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self._path: Path | None = None
         self._readonly = False
         self._data_version = -1
+        self._announced = -1  # the epoch count last seen (a larger one is announced)
         self._pending_after_stop: Callable[[], None] | None = None
         self._quitting = False
         self._demo_worker: GeneratorWorker | None = None
@@ -333,6 +334,7 @@ class MainWindow(QMainWindow):
         self._data_version = (poll_store or store).data_version()
         QSettings().setValue(LAST_SESSION_DIR_KEY, str(path.parent))
         RecentSessions.add(path)
+        self._announced = -1  # the epochs the file holds now are not news
         self.model.open(store, readonly)  # every view follows
         self.setWindowTitle(f"{path.name.removesuffix('.dcgui')} — dcgui" + (" (read-only)" if readonly else ""))
         self.setWindowFilePath(str(path))
@@ -468,8 +470,11 @@ class MainWindow(QMainWindow):
                               details=f"{self._path}: {exc}\nReopen the session once the file is back.")
 
     def _on_epochs(self, last: int) -> None:
-        if last and not self.training.is_busy and self.model.follow_live and self._store is not None:
-            self.statusBar().showMessage(f"Epoch {last} is saved (following live)", 8000)
+        # Only a new epoch is news (opening a session also announces its epoch count).
+        if self._store is not None and last > self._announced and self._announced >= 0 and not self.training.is_busy:
+            self.statusBar().showMessage(f"Epoch {last} was saved by another process (following live)"
+                                         if self.model.follow_live else f"Epoch {last} was saved", 8000)
+        self._announced = last
         self._update_actions()
 
     def _on_follow_changed(self, on: bool) -> None:

@@ -138,9 +138,13 @@ def test_the_new_session_dialog_shows_the_expected_time(qtbot: Any, tmp_path: Pa
     ten = dialog.expected.seconds
     assert ten is not None and ten > 0
     assert "Expected time" in dialog.expected.text() and "for 10 epochs" in dialog.expected.text()
+    measured = dialog.expected.measurements
     dialog.form.editors["epochs"].setValue(20)  # epochs only: rescaled at once, nothing measured again
-    assert not dialog.expected.busy() and "for 20 epochs" in dialog.expected.text()
+    assert "for 20 epochs" in dialog.expected.text()
     assert dialog.expected.seconds == pytest.approx(2 * ten)
+    qtbot.waitUntil(lambda: not dialog.expected.busy(), timeout=60_000)
+    qtbot.wait(2 * dialog.expected.DEBOUNCE_MS)
+    assert dialog.expected.measurements == measured
     dialog.reject()
 
 
