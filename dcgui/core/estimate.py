@@ -13,7 +13,7 @@ busy with other work trains slower. They are meant for "a minute or an hour?", s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,11 +33,15 @@ class Rates:
     kmeans_s_per_point: float  # seconds per image for the whole k-means (at this k and iterations)
 
 
-def measure_rates(config: TrainConfig, n_images: int, steps: int = 2) -> Rates:
-    """Time ``steps`` training and feature batches and one small k-means (after a warm-up step).
+def measure_rates(config: TrainConfig, n_images: int, budget_s: float = 1.5, threads: int = 0) -> Rates:
+    """Time training and feature batches (after two warm-up steps, for about ``budget_s`` each)
+    and one small k-means.
 
-    Uses the device, threads and mixed precision the run would use; random pixels are as costly
-    as real ones for a convnet."""
+    Uses the batch size, device, mixed precision and memory layout the run would use (the cost
+    of a step does not grow linearly with the batch, so a smaller batch would mislead); random
+    pixels are as costly as real ones for a convnet. ``threads``: torch's CPU threads, as the
+    trainer will set them (process-wide; 0 leaves them): on a busy machine more threads than
+    free cores is many times slower, so measuring with other settings than the run misleads."""
     import torch
 
     from dcgui.core.augment import center_view, random_resized_crop_flip
@@ -46,13 +50,18 @@ def measure_rates(config: TrainConfig, n_images: int, steps: int = 2) -> Rates:
     from dcgui.core.engine import mixed_precision_dtype
     from dcgui.core.models import build_model
 
+    if threads > 0:
+        torch.set_num_threads(threads)
     device = resolve_device(config.device)
     amp_dtype = mixed_precision_dtype(device) if config.amp else None
     torch.manual_seed(0)
     model = build_model(config).to(device)
     k = min(config.k, max(2, n_images))
-    # Small batches keep a ResNet's measurement short on a CPU; rates are per image.
-    batch = max(2, min(config.batch_size, 32))
+    channels_last = config.channels_last and (device.type == "cuda" or amp_dtype is not None)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    # The run's batch, bounded so a ResNet at 224 px on a CPU is measured in seconds, not minutes.
+    batch = max(2, min(config.batch_size, 256 if device.type == "cuda" else 64 if config.image_size > 96 else 128))
     side = config.cache_size
     gen = torch.Generator(device=device)
     gen.manual_seed(0)
@@ -65,6 +74,8 @@ def measure_rates(config: TrainConfig, n_images: int, steps: int = 2) -> Rates:
 
     def train_step() -> None:
         x = random_resized_crop_flip(pixels, config.image_size, (config.crop_scale_min, 1.0), gen)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             loss = loss_fn(model(x).float(), targets)
         opt.zero_grad(set_to_none=True)
@@ -74,12 +85,13 @@ def measure_rates(config: TrainConfig, n_images: int, steps: int = 2) -> Rates:
     def feature_step() -> None:
         with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                                              enabled=amp_dtype is not None):
-            model.embed(center_view(pixels, config.image_size))
+            x = center_view(pixels, config.image_size)
+            model.embed(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
 
     model.train()
-    train_s = _timed(train_step, steps, device)
+    train_steps, train_s = _timed(train_step, budget_s, device)
     model.eval()
-    feature_s = _timed(feature_step, steps, device)
+    feature_steps, feature_s = _timed(feature_step, budget_s, device)
     model.top_layer = None
 
     m = min(n_images, _KMEANS_SAMPLE)
@@ -90,22 +102,27 @@ def measure_rates(config: TrainConfig, n_images: int, steps: int = 2) -> Rates:
     kmeans(x, km_k, niter=config.kmeans_iters, seed=0, device=device)
     km_s = time.perf_counter() - t0
     # k-means costs about n * k * iterations: scale the small run to the real k.
-    return Rates(batch * steps / max(train_s, 1e-9), batch * steps / max(feature_s, 1e-9),
+    return Rates(batch * train_steps / max(train_s, 1e-9), batch * feature_steps / max(feature_s, 1e-9),
                  km_s / m * (k / km_k))
 
 
-def _timed(step: object, steps: int, device: object) -> float:
+def _timed(step: Callable[[], None], budget_s: float, device: object, max_steps: int = 20) -> tuple[int, float]:
+    """(steps, seconds): at least 2 steps, then more until ``budget_s`` has passed."""
     import torch
 
-    step()  # type: ignore[operator]  # warm-up: allocations, kernel selection
-    if getattr(device, "type", "") == "cuda":
+    cuda = getattr(device, "type", "") == "cuda"
+    for _ in range(2):  # warm-up: allocations, kernel selection and tuning
+        step()
+    if cuda:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step()  # type: ignore[operator]
-    if getattr(device, "type", "") == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    steps = 0
+    while steps < 2 or (time.perf_counter() - t0 < budget_s and steps < max_steps):
+        step()
+        steps += 1
+        if cuda:
+            torch.cuda.synchronize()
+    return steps, time.perf_counter() - t0
 
 
 def samples_per_epoch(config: TrainConfig, n_images: int) -> int:

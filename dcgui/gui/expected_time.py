@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from dcgui.core.config import TrainConfig
 from dcgui.core.estimate import Rates, epoch_seconds, format_duration, measure_rates
-from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job
+from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job, torch_threads_for_worker
 
 # Fields that change the cost of a step; the others (epochs, samples, lr, seed...) do not.
 _COST_FIELDS = ("arch", "image_size", "batch_size", "k", "sobel", "projection", "pca_dim", "kmeans_iters",
-                "device", "amp", "channels_last", "crop_scale_min")
+                "device", "amp", "channels_last", "crop_scale_min", "threads")
 
 
 def _cost_key(cfg: TrainConfig, n_images: int) -> tuple[Any, ...]:
@@ -94,7 +94,8 @@ class ExpectedTimeLabel(QLabel):
             return
         self._measuring = key
         self.measurements += 1
-        worker = GeneratorWorker(call_job(lambda: measure_rates(cfg, n)), name="estimate")
+        threads = cfg.threads or torch_threads_for_worker()  # what the training worker will use
+        worker = GeneratorWorker(call_job(lambda: measure_rates(cfg, n, threads=threads)), name="estimate")
         worker.returned.connect(lambda rates, k=key: self._on_rates(k, rates))
         worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)

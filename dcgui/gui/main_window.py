@@ -48,7 +48,13 @@ from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, TAB_SKI
 from dcgui.gui.settings_form import device_type_of
 from dcgui.gui.start_page import RecentSessions, StartPage
 from dcgui.gui.training_panel import STOPPING, TrainingPanel
-from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job, stop_all_workers
+from dcgui.gui.worker import (
+    GeneratorWorker,
+    WorkerError,
+    call_job,
+    stop_all_workers,
+    torch_threads_for_worker,
+)
 
 if TYPE_CHECKING:
     from dcgui.core.config import TrainConfig
@@ -388,15 +394,17 @@ class MainWindow(QMainWindow):
             folder = extract_demo()  # idempotent: returns at once when already extracted
             names = [n for n, _ in available_devices()]
             kind = device_type_of("auto", [(n, n) for n in names])
+            def timed(cfg: TrainConfig) -> float:  # a few steps of the demo's network, as it will train
+                rates = measure_rates(cfg, DEMO_IMAGES, threads=cfg.threads or torch_threads_for_worker())
+                return epoch_seconds(cfg, DEMO_IMAGES, rates)
+
             per_epoch = None
-            if not path.exists():  # no epoch recorded yet: time a few steps of the demo's network
-                cfg = demo_config(kind)
-                per_epoch = epoch_seconds(cfg, DEMO_IMAGES, measure_rates(cfg, DEMO_IMAGES))
-            else:
+            if not path.exists():
+                per_epoch = timed(demo_config(kind))
+            else:  # recorded epochs are the better estimate (read later); without any, measure
                 with contextlib.suppress(Exception), SessionStore.open(path, readonly=True) as s:
                     if not s.epochs():
-                        cfg = s.config
-                        per_epoch = epoch_seconds(cfg, DEMO_IMAGES, measure_rates(cfg, DEMO_IMAGES))
+                        per_epoch = timed(s.config)
             return folder, kind, per_epoch
 
         progress = QProgressDialog("Preparing the demo collection (4,000 images) and timing a few training "

@@ -369,9 +369,9 @@ class PlotsPanel(QWidget):
             self.summary.setText("Last epoch: " + " · ".join(parts))
         else:
             self.summary.setText("No epochs yet: the plots fill in as training finishes each epoch.")
+        self._show_hints(not ms)
         self._update_markers()
         self._update_sizes()
-        self._show_hints(not ms)
 
     @property
     def empty(self) -> bool:
@@ -388,8 +388,8 @@ class PlotsPanel(QWidget):
             vb = item.getViewBox()
             if empty:
                 vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-            elif name in ("loss", "time"):
-                vb.enableAutoRange()
+            elif name in ("loss", "time", "sizes"):
+                vb.enableAutoRange()  # (sizes: its x range is set again by _update_sizes)
             elif name in ("stability", "labels"):
                 vb.enableAutoRange(axis="x")
 
