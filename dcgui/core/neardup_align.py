@@ -1,0 +1,234 @@
+"""Is picture B the same photograph as picture A? A pixel-level check of one candidate pair.
+
+Both images are the cache's thumbnails (long side <= 128 px, EXIF orientation applied). The
+answer is a *difference*: after the best alignment of one image onto the other (the same
+framing, or B a crop of A at 76-100 % of its width, or A of B), both are turned grey, blurred
+to the same softness at 64 px, one is fitted to the other by gain and offset, and the
+residual is measured in a 4 x 4 grid of blocks. The difference is the worst block's RMS
+residual over the image's standard deviation. A re-encode, a resize, a format change or a small
+crop leaves every block close (a copy's worst block stays below ~0.3); a burst shot, a stereo
+partner or the same scene under other light leaves at least one block far off (>= ~0.35,
+mostly > 0.8): a moving person, a shifted horizon. The maximum, not the mean, is what tells a
+burst from a copy: most of a burst shot is identical.
+
+Costs: ``identity_difference`` ~0.1 ms, ``crop_difference`` a few ms (a coarse search over 13
+scales x all shifts at 32 px, then a local refinement at 64 px).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image
+
+FINE = 64  # long side of the compared images
+COARSE = 32  # long side of the crop search
+GRID = 4  # blocks per side
+COMPARE = 16
+CROP_BLUR = 1.0  # at FINE px
+BLUR = 1.0  # Gaussian sigma at FINE px: softens resampling and JPEG differences alike
+MIN_STD = 4.0  # grey levels: flatter images compare their residual to this instead
+ASPECT_TOLERANCE = 0.04  # |log aspect ratio| under which two images may be the same framing
+CROP_SCALES = np.linspace(1.0, 0.76, 9)  # region width / widest region of that aspect
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One thumbnail's arrays for comparisons (float32 grey)."""
+
+    square: np.ndarray  # FINE x FINE, aspect ignored, blurred: the same-framing comparison
+    fine: np.ndarray  # long side FINE, aspect kept, not blurred: crops are resampled from it
+    coarse: np.ndarray  # long side COARSE, aspect kept: the crop search
+
+    @property
+    def aspect(self) -> float:
+        h, w = self.fine.shape
+        return w / h
+
+
+def _resize(im: Image.Image, side: int) -> Image.Image:
+    w, h = im.size
+    s = side / max(w, h)
+    return im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BOX)
+
+
+def _blur(a: np.ndarray, sigma: float = BLUR) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(a, sigma, mode="nearest").astype(np.float32, copy=False)
+
+
+def prepare(rgb: np.ndarray) -> Prepared:
+    """The arrays of one thumbnail (an (H, W, 3) uint8 RGB array)."""
+    grey = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).convert("L")
+    square = _blur(np.asarray(grey.resize((FINE, FINE), Image.Resampling.BOX), np.float32))
+    fine = np.asarray(_resize(grey, FINE), np.float32)
+    coarse = np.asarray(_resize(grey, COARSE), np.float32)
+    return Prepared(square, fine, coarse)
+
+
+def block_residual(ref: np.ndarray, img: np.ndarray) -> float:
+    """Worst block's RMS residual of ``img`` after fitting ``ref`` to it by gain and offset,
+    over ``img``'s standard deviation (at least ``MIN_STD``). Same-shape arrays."""
+    r = ref.ravel().astype(np.float64)
+    y = img.ravel().astype(np.float64)
+    rc, yc = r - r.mean(), y - y.mean()
+    var = float(rc @ rc)
+    gain = float(rc @ yc) / var if var > 1e-9 else 0.0
+    res = (yc - gain * rc).reshape(img.shape)
+    h, w = img.shape
+    ys = np.linspace(0, h, GRID + 1).round().astype(int)
+    xs = np.linspace(0, w, GRID + 1).round().astype(int)
+    worst = 0.0
+    for i in range(GRID):
+        for j in range(GRID):
+            block = res[ys[i]:ys[i + 1], xs[j]:xs[j + 1]]
+            if block.size:
+                worst = max(worst, float(np.sqrt(np.mean(block * block))))
+    return worst / max(float(y.std()), MIN_STD)
+
+
+def identity_difference(a: Prepared, b: Prepared) -> float:
+    """Difference of two images taken as the same framing (resized onto each other);
+    ``inf`` when their aspect ratios differ too much for that."""
+    if abs(math.log(a.aspect / b.aspect)) > ASPECT_TOLERANCE:
+        return INF
+    sa, sb = _shrink(a.square), _shrink(b.square)
+    return min(block_residual(sa, sb), block_residual(sb, sa))
+
+
+def _integral(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c1 = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.float64)
+    c2 = np.zeros_like(c1)
+    c1[1:, 1:] = a.cumsum(0).cumsum(1)
+    c2[1:, 1:] = (a.astype(np.float64) ** 2).cumsum(0).cumsum(1)
+    return c1, c2
+
+
+def _ncc_map(a: np.ndarray, sums: tuple[np.ndarray, np.ndarray], b: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of ``b`` at every position where it fits inside ``a``
+    (``sums``: ``_integral(a)``)."""
+    h, w = b.shape
+    bz = b - b.mean()
+    bn = math.sqrt(float((bz * bz).sum())) + 1e-6
+
+    def box(c: np.ndarray) -> np.ndarray:
+        return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]
+
+    s1, s2 = box(sums[0]), box(sums[1])
+    var = np.maximum(s2 - s1 * s1 / (h * w), 1e-6)
+    num = np.einsum("ijkl,kl->ij", sliding_window_view(a, (h, w)), bz)
+    return num / (np.sqrt(var) * bn)
+
+
+def _search(a: Prepared, b: Prepared) -> tuple[float, float, float, float]:
+    """Coarse search for ``b`` as a region of ``a``: (ncc, x, y, width) in COARSE px of ``a``."""
+    ca, cb = a.coarse, b.coarse
+    ha, wa = ca.shape
+    hb, wb = cb.shape
+    widest = min(wa, ha * wb / hb)  # the widest region of b's aspect that fits in a
+    sums = _integral(ca)
+    best = (-2.0, 0.0, 0.0, 0.0)  # ncc, x, y, width (coarse px of a)
+    for s in CROP_SCALES:
+        w = round(widest * s)
+        h = round(w * hb / wb)
+        if w < 4 or h < 4 or w > wa or h > ha:
+            continue
+        scaled = np.asarray(Image.fromarray(cb).resize((w, h), Image.Resampling.BILINEAR), np.float32)
+        m = _ncc_map(ca, sums, scaled)
+        k = np.unravel_index(int(np.argmax(m)), m.shape)
+        if m[k] > best[0]:
+            best = (float(m[k]), float(k[1]), float(k[0]), float(w))
+    return best
+
+
+def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -> float:
+    """Difference of ``b`` and the region of ``a`` found by ``_search``, refined.
+
+    Three rounds of +-1, 1/2, 1/4 px and +-1.5, 0.75, 0.4 % of the width at FINE px refine
+    the region (bilinear samples of the slightly blurred image, so that the sub-pixel phase
+    matters less); the comparison is at the region's own size (neither side upsampled).
+    """
+    if best[0] <= 0.0:
+        return INF
+    wa = a.coarse.shape[1]
+    # refine at FINE px, comparing at the region's own size (neither side upsampled)
+    fa, fb = a.fine, b.fine
+    big_h, big_w = fa.shape
+    f = big_w / wa
+    src = _blur(fa, CROP_BLUR)
+    aspect = fb.shape[0] / fb.shape[1]
+    x, y, w = best[1] * f, best[2] * f, min(best[3] * f, big_w, big_h / aspect)
+    out_w = max(4, min(fb.shape[1], round(w)))
+    out_h = max(4, min(fb.shape[0], round(out_w * aspect)))
+    target = np.asarray(Image.fromarray(_blur(fb, CROP_BLUR)).resize((out_w, out_h), Image.Resampling.BOX),
+                        np.float32)
+    params = np.array([[x, y, w]])
+    step, dw = 1.0, 0.015 * w
+    for _ in range(3):
+        off = np.array([(i * step, j * step, k * dw) for i in (-1, 0, 1) for j in (-1, 0, 1)
+                        for k in (-1, 0, 1)])
+        params = _fit(params[0] + off, big_w, big_h, aspect)
+        regions = _sample(src, params, out_w, out_h)
+        params = params[[int(np.argmax(_ncc_rows(regions, target)))]]
+        step, dw = step / 2, dw / 2
+    region = _sample(src, params, out_w, out_h)[0]
+    return block_residual(_shrink(region), _shrink(target))
+
+
+def _shrink(a: np.ndarray) -> np.ndarray:
+    """``a`` averaged down to long side ``COMPARE``: sub-pixel resampling noise averages out,
+    a changed object (a few px at FINE) does not."""
+    h, w = a.shape
+    s = COMPARE / max(h, w)
+    if s >= 1:
+        return a
+    return np.asarray(Image.fromarray(a).resize((max(2, round(w * s)), max(2, round(h * s))),
+                                                Image.Resampling.BOX), np.float32)
+
+
+def _fit(p: np.ndarray, big_w: int, big_h: int, aspect: float) -> np.ndarray:
+    """Clamp regions (rows of x, y, width) to lie inside the image."""
+    p = p.copy()
+    p[:, 2] = np.minimum(p[:, 2], min(big_w, big_h / aspect))
+    p[:, 0] = np.clip(p[:, 0], 0.0, big_w - p[:, 2])
+    p[:, 1] = np.clip(p[:, 1], 0.0, big_h - p[:, 2] * aspect)
+    return p
+
+
+def _sample(img: np.ndarray, params: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """Bilinear samples of ``img`` over each region (x, y, width) on an out_h x out_w grid:
+    (len(params), out_h, out_w). Separable (rows, then columns): the regions are axis-aligned."""
+    s = params[:, 2] / out_w
+    xs = params[:, 0, None] + (np.arange(out_w) + 0.5)[None] * s[:, None] - 0.5  # (n, W)
+    ys = params[:, 1, None] + (np.arange(out_h) + 0.5)[None] * s[:, None] - 0.5  # (n, H)
+    h, w = img.shape
+    xs, ys = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
+    x0 = np.minimum(xs.astype(np.int64), max(w - 2, 0))
+    y0 = np.minimum(ys.astype(np.int64), max(h - 2, 0))
+    fx = (xs - x0).astype(np.float32)[:, None, :]
+    fy = (ys - y0).astype(np.float32)[:, :, None]
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    rows = img[y0] * (1 - fy) + img[y1] * fy  # (n, H, w)
+    n = len(params)
+    idx = np.arange(n)[:, None, None]
+    return (rows[idx, np.arange(out_h)[None, :, None], x0[:, None, :]] * (1 - fx)
+            + rows[idx, np.arange(out_h)[None, :, None], x1[:, None, :]] * fx)
+
+
+def _ncc_rows(regions: np.ndarray, target: np.ndarray) -> np.ndarray:
+    r = regions.reshape(len(regions), -1).astype(np.float64)
+    r = r - r.mean(axis=1, keepdims=True)
+    t = target.ravel().astype(np.float64) - float(target.mean())
+    return (r @ t) / (np.sqrt((r * r).sum(axis=1) * float(t @ t)) + 1e-9)
+
+
+def crop_difference(a: Prepared, b: Prepared) -> float:
+    """Difference when one image is a crop (76-100 % of the width) of the other."""
+    ab, ba = _search(a, b), _search(b, a)
+    # refine the direction that fits better (the other is the crop's wrong way round)
+    return _refine(a, b, ab) if ab[0] >= ba[0] else _refine(b, a, ba)
