@@ -32,7 +32,9 @@ CROP_BLUR = 1.0  # at FINE px
 BLUR = 1.0  # Gaussian sigma at FINE px: softens resampling and JPEG differences alike
 MIN_STD = 4.0  # grey levels: flatter images compare their residual to this instead
 ASPECT_TOLERANCE = 0.04  # |log aspect ratio| under which two images may be the same framing
-CROP_SCALES = np.linspace(1.0, 0.76, 9)  # region width / widest region of that aspect
+CROP_SCALES = np.linspace(1.0, 0.76, 9)
+OVERHANG = 0.12  # how far (of a's size) b's region may reach beyond a's border on each side
+MIN_OVERLAP = 0.75  # share of b that must overlap a  # region width / widest region of that aspect
 INF = math.inf
 
 
@@ -71,15 +73,22 @@ def prepare(rgb: np.ndarray) -> Prepared:
     return Prepared(square, fine, coarse)
 
 
-def block_residual(ref: np.ndarray, img: np.ndarray) -> float:
+def block_residual(ref: np.ndarray, img: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Worst block's RMS residual of ``img`` after fitting ``ref`` to it by gain and offset,
-    over ``img``'s standard deviation (at least ``MIN_STD``). Same-shape arrays."""
-    r = ref.ravel().astype(np.float64)
-    y = img.ravel().astype(np.float64)
+    over ``img``'s standard deviation (at least ``MIN_STD``). Same-shape arrays; ``valid``
+    (bool, same shape) limits the comparison to the overlap: blocks less than half inside it
+    are skipped."""
+    if valid is None:
+        valid = np.ones(img.shape, bool)
+    if valid.sum() < 4:
+        return INF
+    r = ref[valid].astype(np.float64)
+    y = img[valid].astype(np.float64)
     rc, yc = r - r.mean(), y - y.mean()
     var = float(rc @ rc)
     gain = float(rc @ yc) / var if var > 1e-9 else 0.0
-    res = (yc - gain * rc).reshape(img.shape)
+    res = np.zeros(img.shape, np.float64)
+    res[valid] = yc - gain * rc
     h, w = img.shape
     ys = np.linspace(0, h, GRID + 1).round().astype(int)
     xs = np.linspace(0, w, GRID + 1).round().astype(int)
@@ -87,8 +96,10 @@ def block_residual(ref: np.ndarray, img: np.ndarray) -> float:
     for i in range(GRID):
         for j in range(GRID):
             block = res[ys[i]:ys[i + 1], xs[j]:xs[j + 1]]
-            if block.size:
-                worst = max(worst, float(np.sqrt(np.mean(block * block))))
+            inside = valid[ys[i]:ys[i + 1], xs[j]:xs[j + 1]]
+            k = int(inside.sum())
+            if k and 2 * k >= inside.size:
+                worst = max(worst, math.sqrt(float((block * block).sum()) / k))
     return worst / max(float(y.std()), MIN_STD)
 
 
@@ -97,52 +108,60 @@ def identity_difference(a: Prepared, b: Prepared) -> float:
     ``inf`` when their aspect ratios differ too much for that."""
     if abs(math.log(a.aspect / b.aspect)) > ASPECT_TOLERANCE:
         return INF
-    sa, sb = _shrink(a.square), _shrink(b.square)
+    sa, sb = _shrink(a.square)[0], _shrink(b.square)[0]
     return min(block_residual(sa, sb), block_residual(sb, sa))
 
 
-def _integral(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    c1 = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.float64)
-    c2 = np.zeros_like(c1)
-    c1[1:, 1:] = a.cumsum(0).cumsum(1)
-    c2[1:, 1:] = (a.astype(np.float64) ** 2).cumsum(0).cumsum(1)
-    return c1, c2
+def _box_sums(c: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Sums over every h x w window, from an integral image ``c`` ((H+1) x (W+1))."""
+    return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]
 
 
-def _ncc_map(a: np.ndarray, sums: tuple[np.ndarray, np.ndarray], b: np.ndarray) -> np.ndarray:
-    """Normalised cross-correlation of ``b`` at every position where it fits inside ``a``
-    (``sums``: ``_integral(a)``)."""
-    h, w = b.shape
-    bz = b - b.mean()
-    bn = math.sqrt(float((bz * bz).sum())) + 1e-6
-
-    def box(c: np.ndarray) -> np.ndarray:
-        return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]
-
-    s1, s2 = box(sums[0]), box(sums[1])
-    var = np.maximum(s2 - s1 * s1 / (h * w), 1e-6)
-    num = np.einsum("ijkl,kl->ij", sliding_window_view(a, (h, w)), bz)
-    return num / (np.sqrt(var) * bn)
+def _integral(a: np.ndarray) -> np.ndarray:
+    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.float64)
+    c[1:, 1:] = a.astype(np.float64).cumsum(0).cumsum(1)
+    return c
 
 
 def _search(a: Prepared, b: Prepared) -> tuple[float, float, float, float]:
-    """Coarse search for ``b`` as a region of ``a``: (ncc, x, y, width) in COARSE px of ``a``."""
+    """Coarse search for ``b`` as a region of ``a`` that may stick out of ``a`` by up to
+    ``OVERHANG`` of a's size on each side (two crops of one photo overlap without either
+    containing the other): (ncc, x, y, width) in COARSE px of ``a``, x and y possibly negative.
+
+    Masked normalised cross-correlation over the overlap only, at every whole-pixel shift and
+    each of ``CROP_SCALES``; positions where less than ``MIN_OVERLAP`` of ``b`` overlaps
+    ``a`` are not considered.
+    """
     ca, cb = a.coarse, b.coarse
     ha, wa = ca.shape
     hb, wb = cb.shape
+    pad = max(1, round(OVERHANG * max(ha, wa)))
+    ap = np.pad(ca, pad).astype(np.float64)
+    mp = np.pad(np.ones_like(ca, dtype=np.float64), pad)
+    ia, iaa, im = _integral(ap), _integral(ap * ap), _integral(mp)
     widest = min(wa, ha * wb / hb)  # the widest region of b's aspect that fits in a
-    sums = _integral(ca)
-    best = (-2.0, 0.0, 0.0, 0.0)  # ncc, x, y, width (coarse px of a)
+    best = (-2.0, 0.0, 0.0, 0.0)
     for s in CROP_SCALES:
         w = round(widest * s)
         h = round(w * hb / wb)
-        if w < 4 or h < 4 or w > wa or h > ha:
+        if w < 4 or h < 4:
             continue
-        scaled = np.asarray(Image.fromarray(cb).resize((w, h), Image.Resampling.BILINEAR), np.float32)
-        m = _ncc_map(ca, sums, scaled)
-        k = np.unravel_index(int(np.argmax(m)), m.shape)
-        if m[k] > best[0]:
-            best = (float(m[k]), float(k[1]), float(k[0]), float(w))
+        t = np.asarray(Image.fromarray(cb).resize((w, h), Image.Resampling.BILINEAR), np.float64)
+        wins_a = sliding_window_view(ap, (h, w))
+        wins_m = sliding_window_view(mp, (h, w))
+        n = _box_sums(im, h, w)
+        sa, saa = _box_sums(ia, h, w), _box_sums(iaa, h, w)
+        sab = np.einsum("ijkl,kl->ij", wins_a, t)
+        sb = np.einsum("ijkl,kl->ij", wins_m, t)
+        sbb = np.einsum("ijkl,kl->ij", wins_m, t * t)
+        ok = n >= MIN_OVERLAP * h * w
+        nn = np.maximum(n, 1.0)
+        cov = sab - sa * sb / nn
+        var = np.maximum(saa - sa * sa / nn, 1e-6) * np.maximum(sbb - sb * sb / nn, 1e-6)
+        ncc = np.where(ok, cov / np.sqrt(var), -2.0)
+        k = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
+        if ncc[k] > best[0]:
+            best = (float(ncc[k]), float(k[1] - pad), float(k[0] - pad), float(w))
     return best
 
 
@@ -151,18 +170,18 @@ def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -
 
     Three rounds of +-1, 1/2, 1/4 px and +-1.5, 0.75, 0.4 % of the width at FINE px refine
     the region (bilinear samples of the slightly blurred image, so that the sub-pixel phase
-    matters less); the comparison is at the region's own size (neither side upsampled).
+    matters less); the comparison is at the region's own size (neither side upsampled) and
+    over the overlap only.
     """
     if best[0] <= 0.0:
         return INF
     wa = a.coarse.shape[1]
-    # refine at FINE px, comparing at the region's own size (neither side upsampled)
     fa, fb = a.fine, b.fine
     big_h, big_w = fa.shape
     f = big_w / wa
     src = _blur(fa, CROP_BLUR)
     aspect = fb.shape[0] / fb.shape[1]
-    x, y, w = best[1] * f, best[2] * f, min(best[3] * f, big_w, big_h / aspect)
+    x, y, w = best[1] * f, best[2] * f, best[3] * f
     out_w = max(4, min(fb.shape[1], round(w)))
     out_h = max(4, min(fb.shape[0], round(out_w * aspect)))
     target = np.asarray(Image.fromarray(_blur(fb, CROP_BLUR)).resize((out_w, out_h), Image.Resampling.BOX),
@@ -172,41 +191,44 @@ def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -
     for _ in range(3):
         off = np.array([(i * step, j * step, k * dw) for i in (-1, 0, 1) for j in (-1, 0, 1)
                         for k in (-1, 0, 1)])
-        params = _fit(params[0] + off, big_w, big_h, aspect)
-        regions = _sample(src, params, out_w, out_h)
-        params = params[[int(np.argmax(_ncc_rows(regions, target)))]]
+        params = params[0] + off
+        regions, valid = _sample(src, params, out_w, out_h)
+        params = params[[int(np.argmax(_ncc_rows(regions, valid, target)))]]
         step, dw = step / 2, dw / 2
-    region = _sample(src, params, out_w, out_h)[0]
-    return block_residual(_shrink(region), _shrink(target))
+    regions, valid = _sample(src, params, out_w, out_h)
+    if valid[0].mean() < MIN_OVERLAP:
+        return INF
+    ra, va = _shrink(regions[0], valid[0])
+    tb, _ = _shrink(target)
+    return block_residual(ra, tb, va)
 
 
-def _shrink(a: np.ndarray) -> np.ndarray:
-    """``a`` averaged down to long side ``COMPARE``: sub-pixel resampling noise averages out,
-    a changed object (a few px at FINE) does not."""
+def _shrink(a: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` averaged down to long side ``COMPARE`` (sub-pixel resampling noise averages out,
+    a changed object a few px across at FINE does not), and where it is wholly valid."""
     h, w = a.shape
     s = COMPARE / max(h, w)
+    if valid is None:
+        valid = np.ones(a.shape, bool)
     if s >= 1:
-        return a
-    return np.asarray(Image.fromarray(a).resize((max(2, round(w * s)), max(2, round(h * s))),
-                                                Image.Resampling.BOX), np.float32)
+        return a, valid
+    size = (max(2, round(w * s)), max(2, round(h * s)))
+    small = np.asarray(Image.fromarray(np.where(valid, a, 0).astype(np.float32)).resize(size, Image.Resampling.BOX),
+                       np.float32)
+    cover = np.asarray(Image.fromarray(valid.astype(np.float32)).resize(size, Image.Resampling.BOX), np.float32)
+    ok = cover > 0.999
+    return np.where(ok, small / np.maximum(cover, 1e-6), 0).astype(np.float32), ok
 
 
-def _fit(p: np.ndarray, big_w: int, big_h: int, aspect: float) -> np.ndarray:
-    """Clamp regions (rows of x, y, width) to lie inside the image."""
-    p = p.copy()
-    p[:, 2] = np.minimum(p[:, 2], min(big_w, big_h / aspect))
-    p[:, 0] = np.clip(p[:, 0], 0.0, big_w - p[:, 2])
-    p[:, 1] = np.clip(p[:, 1], 0.0, big_h - p[:, 2] * aspect)
-    return p
-
-
-def _sample(img: np.ndarray, params: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+def _sample(img: np.ndarray, params: np.ndarray, out_w: int, out_h: int) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear samples of ``img`` over each region (x, y, width) on an out_h x out_w grid:
-    (len(params), out_h, out_w). Separable (rows, then columns): the regions are axis-aligned."""
+    (len(params), out_h, out_w), and which samples fall inside ``img``. Separable (rows, then
+    columns): the regions are axis-aligned."""
     s = params[:, 2] / out_w
     xs = params[:, 0, None] + (np.arange(out_w) + 0.5)[None] * s[:, None] - 0.5  # (n, W)
     ys = params[:, 1, None] + (np.arange(out_h) + 0.5)[None] * s[:, None] - 0.5  # (n, H)
     h, w = img.shape
+    valid = (((ys >= -0.5) & (ys <= h - 0.5))[:, :, None] & ((xs >= -0.5) & (xs <= w - 0.5))[:, None, :])
     xs, ys = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
     x0 = np.minimum(xs.astype(np.int64), max(w - 2, 0))
     y0 = np.minimum(ys.astype(np.int64), max(h - 2, 0))
@@ -214,21 +236,29 @@ def _sample(img: np.ndarray, params: np.ndarray, out_w: int, out_h: int) -> np.n
     fy = (ys - y0).astype(np.float32)[:, :, None]
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     rows = img[y0] * (1 - fy) + img[y1] * fy  # (n, H, w)
-    n = len(params)
-    idx = np.arange(n)[:, None, None]
-    return (rows[idx, np.arange(out_h)[None, :, None], x0[:, None, :]] * (1 - fx)
-            + rows[idx, np.arange(out_h)[None, :, None], x1[:, None, :]] * fx)
+    idx = np.arange(len(params))[:, None, None]
+    oy = np.arange(out_h)[None, :, None]
+    out = rows[idx, oy, x0[:, None, :]] * (1 - fx) + rows[idx, oy, x1[:, None, :]] * fx
+    return out, valid
 
 
-def _ncc_rows(regions: np.ndarray, target: np.ndarray) -> np.ndarray:
-    r = regions.reshape(len(regions), -1).astype(np.float64)
-    r = r - r.mean(axis=1, keepdims=True)
-    t = target.ravel().astype(np.float64) - float(target.mean())
-    return (r @ t) / (np.sqrt((r * r).sum(axis=1) * float(t @ t)) + 1e-9)
+def _ncc_rows(regions: np.ndarray, valid: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """NCC of each region with ``target`` over its valid samples (-2 where too few)."""
+    m = valid.reshape(len(regions), -1).astype(np.float64)
+    r = regions.reshape(len(regions), -1).astype(np.float64) * m
+    t = target.ravel().astype(np.float64)
+    n = np.maximum(m.sum(axis=1), 1.0)
+    sr, st = r.sum(axis=1), m @ t
+    cov = r @ t - sr * st / n
+    vr = (r * r).sum(axis=1) - sr * sr / n
+    vt = m @ (t * t) - st * st / n
+    out = cov / np.sqrt(np.maximum(vr, 1e-9) * np.maximum(vt, 1e-9))
+    return np.where(m.mean(axis=1) >= MIN_OVERLAP, out, -2.0)
 
 
 def crop_difference(a: Prepared, b: Prepared) -> float:
-    """Difference when one image is a crop (76-100 % of the width) of the other."""
+    """Difference when the two images show overlapping regions of one photo at scales within
+    ``CROP_SCALES`` of each other (one a crop of the other, or both crops of a third)."""
     ab, ba = _search(a, b), _search(b, a)
     # refine the direction that fits better (the other is the crop's wrong way round)
     return _refine(a, b, ab) if ab[0] >= ba[0] else _refine(b, a, ba)
