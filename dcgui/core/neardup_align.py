@@ -34,7 +34,8 @@ MIN_STD = 4.0  # grey levels: flatter images compare their residual to this inst
 ASPECT_TOLERANCE = 0.04  # |log aspect ratio| under which two images may be the same framing
 CROP_SCALES = np.linspace(1.0, 0.76, 9)
 OVERHANG = 0.12  # how far (of a's size) b's region may reach beyond a's border on each side
-MIN_OVERLAP = 0.75  # share of b that must overlap a  # region width / widest region of that aspect
+MIN_OVERLAP = 0.75  # share of b that must overlap a
+REFINE = 3  # coarse fits refined per pair  # region width / widest region of that aspect
 INF = math.inf
 
 
@@ -123,10 +124,11 @@ def _integral(a: np.ndarray) -> np.ndarray:
     return c
 
 
-def _search(a: Prepared, b: Prepared) -> tuple[float, float, float, float]:
+def _search(a: Prepared, b: Prepared) -> list[tuple[float, float, float, float]]:
     """Coarse search for ``b`` as a region of ``a`` that may stick out of ``a`` by up to
     ``OVERHANG`` of a's size on each side (two crops of one photo overlap without either
-    containing the other): (ncc, x, y, width) in COARSE px of ``a``, x and y possibly negative.
+    containing the other): the best (ncc, x, y, width) of each scale, in COARSE px of ``a``
+    (x and y possibly negative), best first.
 
     Masked normalised cross-correlation over the overlap only, at every whole-pixel shift and
     each of ``CROP_SCALES``; positions where less than ``MIN_OVERLAP`` of ``b`` overlaps
@@ -140,7 +142,7 @@ def _search(a: Prepared, b: Prepared) -> tuple[float, float, float, float]:
     mp = np.pad(np.ones_like(ca, dtype=np.float64), pad)
     ia, iaa, im = _integral(ap), _integral(ap * ap), _integral(mp)
     widest = min(wa, ha * wb / hb)  # the widest region of b's aspect that fits in a
-    best = (-2.0, 0.0, 0.0, 0.0)
+    found = []
     for s in CROP_SCALES:
         w = round(widest * s)
         h = round(w * hb / wb)
@@ -160,9 +162,8 @@ def _search(a: Prepared, b: Prepared) -> tuple[float, float, float, float]:
         var = np.maximum(saa - sa * sa / nn, 1e-6) * np.maximum(sbb - sb * sb / nn, 1e-6)
         ncc = np.where(ok, cov / np.sqrt(var), -2.0)
         k = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
-        if ncc[k] > best[0]:
-            best = (float(ncc[k]), float(k[1] - pad), float(k[0] - pad), float(w))
-    return best
+        found.append((float(ncc[k]), float(k[1] - pad), float(k[0] - pad), float(w)))
+    return sorted(found, reverse=True)
 
 
 def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -> float:
@@ -259,6 +260,7 @@ def _ncc_rows(regions: np.ndarray, valid: np.ndarray, target: np.ndarray) -> np.
 def crop_difference(a: Prepared, b: Prepared) -> float:
     """Difference when the two images show overlapping regions of one photo at scales within
     ``CROP_SCALES`` of each other (one a crop of the other, or both crops of a third)."""
-    ab, ba = _search(a, b), _search(b, a)
-    # refine the direction that fits better (the other is the crop's wrong way round)
-    return _refine(a, b, ab) if ab[0] >= ba[0] else _refine(b, a, ba)
+    # refine the REFINE best coarse fits of either direction (a texture can fool one of them)
+    fits = [(f, False) for f in _search(a, b)] + [(f, True) for f in _search(b, a)]
+    fits.sort(key=lambda t: -t[0][0])
+    return min((_refine(b, a, f) if swap else _refine(a, b, f) for f, swap in fits[:REFINE]), default=INF)
