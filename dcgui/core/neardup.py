@@ -449,7 +449,7 @@ def iter_near_duplicates(
     pairs, diffs = pairs[keep], diffs[keep]
     # complete the small connected sets: a pair no index proposed may still be a copy pair
     known = {(int(a), int(b)) for a, b in pairs}
-    missing = []
+    missing: list[tuple[int, int]] = []
     for comp in _components(n, pairs):
         if len(comp) <= COMPLETE_LIMIT:
             c = np.sort(comp)

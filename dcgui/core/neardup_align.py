@@ -178,7 +178,7 @@ def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -
         return INF
     wa = a.coarse.shape[1]
     fa, fb = a.fine, b.fine
-    big_h, big_w = fa.shape
+    big_w = fa.shape[1]
     f = big_w / wa
     src = _blur(fa, CROP_BLUR)
     aspect = fb.shape[0] / fb.shape[1]

@@ -114,7 +114,7 @@ def test_counts_match_the_groups_at_every_threshold(found: neardup.NearDuplicate
 
 def test_groups_order_members_by_preference(found: neardup.NearDuplicates,
                                             collection: tuple[ImageCache, list[str]]) -> None:
-    cache, rel = collection
+    cache, _ = collection
     info = neardup.image_info(cache)
     for g in found.groups(neardup.DEFAULT_THRESHOLD, prefer=info.pixels):
         px = info.pixels[g.members]
