@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import sqlite_utils
 
-from dcgui import __version__
+from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
@@ -58,6 +58,7 @@ BUSY_TIMEOUT_MS = 10_000
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
 _OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
+_GROUPS_KEY = "image_groups"
 
 T = TypeVar("T")
 
@@ -676,6 +677,39 @@ class SessionStore:
         with self._lock:
             rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
+
+    # ---------------------------------------------------------------------------------------
+    # named groups of images (a selection the user kept under a name)
+    # ---------------------------------------------------------------------------------------
+    # Stored as {name: [path, ...]} in the meta table, keyed by path like the flags, so a group
+    # survives a rescan that shifts image indices; no schema change needed for a small feature.
+    def image_groups(self) -> dict[str, list[int]]:
+        """Group name -> image indices (sorted), for every named group; images no longer in the
+        session are left out."""
+        raw = self.get_meta(_GROUPS_KEY, {})
+        if not isinstance(raw, dict):
+            return {}
+        index = {p: i for i, p in enumerate(self._paths())}
+        return {str(name): sorted({index[p] for p in paths if p in index})
+                for name, paths in raw.items() if isinstance(paths, list)}
+
+    def set_image_group(self, name: str, indices: Iterable[int] | None) -> None:
+        """Store group ``name`` with exactly ``indices`` (replacing it); ``None`` deletes it."""
+        clean = " ".join(str(name).split())
+        if not clean:
+            raise ValueError("a group needs a name: type one or more characters")
+        paths = self._paths()
+        groups = self.get_meta(_GROUPS_KEY, {})
+        groups = dict(groups) if isinstance(groups, dict) else {}
+        if indices is None:
+            groups.pop(clean, None)
+        else:
+            idx = sorted({int(i) for i in indices})
+            bad = [i for i in idx if not 0 <= i < len(paths)]
+            if bad:
+                raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
+            groups[clean] = [paths[i] for i in idx]
+        self.set_meta(_GROUPS_KEY, groups)
 
     # ---------------------------------------------------------------------------------------
     # exports
