@@ -191,14 +191,17 @@ def knn_pairs(x: np.ndarray, k: int, min_cosine: float = -1.0) -> np.ndarray:
 
 
 def candidate_pairs(sig: Signatures, features: np.ndarray | None = None) -> np.ndarray:
-    """Union of hash, miniature and (given) learned-feature neighbour pairs, (M, 2) a < b."""
+    """Union of hash, miniature and (given) learned-feature neighbour pairs, (M, 2) a < b,
+    without the pairs whose miniatures disagree too much for a copy or a crop (CROP_GATE)."""
     parts = [hash_pairs(sig.phash), knn_pairs(sig.tiny, NEIGHBOURS, CROP_GATE)]
     if features is not None:
         if len(features) != len(sig):
             raise ValueError(f"{len(features)} feature rows for {len(sig)} images: use the features "
                              "of the same images")
         parts.append(knn_pairs(features, FEATURE_NEIGHBOURS))
-    return _unique_pairs(np.concatenate([p[:, 0] for p in parts]), np.concatenate([p[:, 1] for p in parts]))
+    pairs = _unique_pairs(np.concatenate([p[:, 0] for p in parts]), np.concatenate([p[:, 1] for p in parts]))
+    cos = np.einsum("ij,ij->i", sig.tiny[pairs[:, 0]], sig.tiny[pairs[:, 1]]) if len(pairs) else np.zeros(0)
+    return pairs[cos >= CROP_GATE]
 
 
 # ---------------------------------------------------------------------------------------------

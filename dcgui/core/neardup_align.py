@@ -46,6 +46,7 @@ class Prepared:
     square: np.ndarray  # FINE x FINE, aspect ignored, blurred: the same-framing comparison
     fine: np.ndarray  # long side FINE, aspect kept, not blurred: crops are resampled from it
     coarse: np.ndarray  # long side COARSE, aspect kept: the crop search
+    side: int  # the thumbnail's long side in pixels
 
     @property
     def aspect(self) -> float:
@@ -71,7 +72,7 @@ def prepare(rgb: np.ndarray) -> Prepared:
     square = _blur(np.asarray(grey.resize((FINE, FINE), Image.Resampling.BOX), np.float32))
     fine = np.asarray(_resize(grey, FINE), np.float32)
     coarse = np.asarray(_resize(grey, COARSE), np.float32)
-    return Prepared(square, fine, coarse)
+    return Prepared(square, fine, coarse, max(grey.size))
 
 
 def block_residual(ref: np.ndarray, img: np.ndarray, valid: np.ndarray | None = None) -> float:
@@ -259,7 +260,14 @@ def _ncc_rows(regions: np.ndarray, valid: np.ndarray, target: np.ndarray) -> np.
 
 def crop_difference(a: Prepared, b: Prepared) -> float:
     """Difference when the two images show overlapping regions of one photo at scales within
-    ``CROP_SCALES`` of each other (one a crop of the other, or both crops of a third)."""
+    ``CROP_SCALES`` of each other (one a crop of the other, or both crops of a third).
+
+    ``inf`` when either thumbnail is smaller than ``FINE`` px: a tiny picture has too little
+    detail for a crop to be told from another picture of similar shape (measured on the
+    28-px demo: different trousers "matched" as crops of each other).
+    """
+    if min(a.side, b.side) < FINE:
+        return INF
     # refine the REFINE best coarse fits of either direction (a texture can fool one of them)
     fits = [(f, False) for f in _search(a, b)] + [(f, True) for f in _search(b, a)]
     fits.sort(key=lambda t: -t[0][0])
