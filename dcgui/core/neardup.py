@@ -333,8 +333,13 @@ class NearDuplicateGroup:
     difference: float
 
     @property
-    def first(self) -> int:
+    def keep(self) -> int:
+        """The first member: the one a "keep one" rule keeps by default."""
         return int(self.members[0])
+
+    @property
+    def rest(self) -> np.ndarray:
+        return self.members[1:]
 
 
 class NearDuplicates:
