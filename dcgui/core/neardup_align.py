@@ -110,8 +110,18 @@ def identity_difference(a: Prepared, b: Prepared) -> float:
     ``inf`` when their aspect ratios differ too much for that."""
     if abs(math.log(a.aspect / b.aspect)) > ASPECT_TOLERANCE:
         return INF
+    if min(a.side, b.side) < FINE:
+        # tiny pictures (icons, the 28-px demo) are compared at their own size, unblurred: they
+        # have no detail to spare, and their copies are rarely resampled
+        side = min(a.side, b.side)
+        sa, sb = _native(a, side), _native(b, side)
+        return min(block_residual(sa, sb), block_residual(sb, sa))
     sa, sb = _shrink(a.square)[0], _shrink(b.square)[0]
     return min(block_residual(sa, sb), block_residual(sb, sa))
+
+
+def _native(p: Prepared, side: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(p.fine).resize((side, side), Image.Resampling.BOX), np.float32)
 
 
 def _box_sums(c: np.ndarray, h: int, w: int) -> np.ndarray:
