@@ -34,10 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import duplicates
     from dcgui.services.session import open_session
+    from dcgui.store.paths import check_output
 
     if not 0 <= args.threshold <= MAX_DIFFERENCE:
         raise ValueError(f"--threshold {args.threshold} must be a difference in [0, {MAX_DIFFERENCE}], "
                          f"e.g. {DEFAULT_THRESHOLD}")
+    check_output(args.csv, args.session, "CSV file")
     with open_session(args.session, readonly=not args.flag) as store:
         found = drive(duplicates.iter_session_near_duplicates(store))
         info = duplicates.image_info(store)
