@@ -72,21 +72,27 @@ def test_duplicates_csv_and_flags(session: Path, tmp_path: Path, capsys: pytest.
     from dcgui.store import SessionStore
 
     out = tmp_path / "dups.csv"
-    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.999"]) == 0
+    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05"]) == 0
     assert "group(s)" in capsys.readouterr().out
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert rows and list(rows[0]) == ["group", "path", "similarity_to_first", "keep"]
+    assert rows and list(rows[0]) == ["group", "path", "keep", "file_size", "width", "height", "group_difference"]
     copy_group = {r["group"] for r in rows if r["path"] == "class_1/img_002_copy.png"}
     assert len(copy_group) == 1
     members = [r for r in rows if r["group"] in copy_group]
     assert {r["path"] for r in members} >= {"class_1/img_002.png", "class_1/img_002_copy.png"}
     assert [r["keep"] for r in members].count("1") == 1 and members[0]["keep"] == "1"
-    assert float(members[0]["similarity_to_first"]) == 1.0
+    photo = session.parent / "photos" / "class_1" / "img_002.png"
+    first = members[0]
+    assert (int(first["width"]), int(first["height"])) == (48, 48)
+    assert int(first["file_size"]) == photo.stat().st_size
+    assert all(0.0 <= float(r["group_difference"]) <= 0.05 for r in rows)
     with SessionStore.open(session, readonly=True) as s:
         assert s.image_flags() == {}  # without --flag the session is untouched
+    # the signatures were stored beside the cache: a second run reuses them
+    assert list((session.parent / (session.name + ".d")).rglob("neardup_signatures_*.npz"))
 
-    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.999", "--flag"]) == 0
+    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05", "--flag"]) == 0
     assert "flagged 'duplicate'" in capsys.readouterr().out
     with SessionStore.open(session) as s:
         flags = s.image_flags()
@@ -144,7 +150,7 @@ def test_user_errors_name_the_fix(session: Path, tmp_path: Path, capsys: pytest.
     assert main(["similar", str(session), str(session.parent / "photos" / "class_0" / "img_000.png"),
                  "--epoch", "9"]) == 2
     assert "available: 0, 1, 2" in capsys.readouterr().err
-    assert main(["duplicates", str(session), "--csv", str(tmp_path / "x.csv"), "--threshold", "1.5"]) == 2
+    assert main(["duplicates", str(session), "--csv", str(tmp_path / "x.csv"), "--threshold", "0.9"]) == 2
     assert "--threshold" in capsys.readouterr().err
     unlabelled = tmp_path / "flat"
     unlabelled.mkdir()

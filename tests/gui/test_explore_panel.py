@@ -83,19 +83,27 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
     _idle(qtbot, panel)
     paths = store.image_paths()
     copy, orig = paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
+    again = paths.index("class_2/img_001_again.jpg")
 
-    dup.set_threshold(0.999)
+    dup.set_threshold(0.0)
     strict = dup.duplicate_count()
     assert strict[0] >= 1 and strict[1] >= 2  # at least the exact copy
     assert "groups" in dup.count_label.text()
+    assert "≤ 0.3:" in dup.strip_label.text()  # the counts of other settings, always shown
     text_strict = dup.count_label.text()
-    dup.set_threshold(0.5)
+    dup.set_threshold(0.6)
     loose = dup.duplicate_count()
-    assert loose[1] > strict[1]  # a lower threshold groups more images
+    assert loose[1] > strict[1]  # a higher threshold groups more images (the re-encoded copy too)
     assert dup.count_label.text() != text_strict  # the live count follows the slider
+    assert dup.info is not None and dup.info.width[copy] == 48  # image facts for a keep-one rule
 
-    dup.set_threshold(0.999)
+    dup.set_threshold(0.0)
     row = next(r for r, g in enumerate(dup.groups) if {copy, orig} <= set(g.members.tolist()))
+    assert again not in dup.groups[row].members
+    for g in dup.groups:  # no chaining: every pair of a group was judged within the threshold
+        diffs = {(int(a), int(b)): float(d) for (a, b), d in zip(dup.index.pairs, dup.index.differences)}
+        m = sorted(g.members.tolist())
+        assert all(diffs[(a, b)] <= 1e-9 for k, a in enumerate(m) for b in m[k + 1:])
     dup.group_list.setCurrentRow(row)
     assert set(dup.members.image_indices()) == set(dup.groups[row].members.tolist())
     keep = dup.groups[row].keep
