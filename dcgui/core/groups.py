@@ -235,12 +235,11 @@ def resolve_groups(
     unit_to_code = np.empty(len(units), dtype=np.int64)
     groups_spec: list[tuple[int, str, str, str | None, list[Unit], int | None, int | None]] = []
     next_code = k
-    merge_code: dict[int, int] = {}
+    shown_merges: set[int] = set()  # coded after the parts
     for j, u in enumerate(units):
-        m = owner.get(u)
-        if m is not None:
-            if m.id not in merge_code:
-                merge_code[m.id] = -1  # assigned after the parts
+        own = owner.get(u)
+        if own is not None:
+            shown_merges.add(own.id)
             continue
         if u.split is None:
             unit_to_code[j] = u.cluster
@@ -252,12 +251,12 @@ def resolve_groups(
                                 s.names[int(u.part or 0)], [u], s.id, u.part))
             next_code += 1
     merges_by_id = {m.id: m for m in merges}
-    for mid in sorted(merge_code):
+    for mid in sorted(shown_merges):
         m = merges_by_id[mid]
-        mine = [u for u in m.units if owner.get(u) is m]
-        for u in mine:
+        owned = [u for u in m.units if owner.get(u) is m]
+        for u in owned:
             unit_to_code[unit_code[u]] = next_code
-        groups_spec.append((next_code, f"g{m.id}", KIND_MERGE, m.name, sorted(mine), m.id, None))
+        groups_spec.append((next_code, f"g{m.id}", KIND_MERGE, m.name, sorted(owned), m.id, None))
         next_code += 1
     labels = unit_to_code[img_unit] if n else np.zeros(0, dtype=np.int64)
     sizes = np.bincount(labels, minlength=next_code) if n else np.zeros(next_code, dtype=np.int64)

@@ -93,7 +93,8 @@ class Plan:
 
 
 class Edit(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def plan(self, reader: Reader) -> Plan: ...
 
@@ -198,7 +199,7 @@ class SetClusterField:
             raise ValueError(f"cluster field {self.field!r} is unknown: use one of {', '.join(CLUSTER_FIELDS)}")
         c = int(self.cluster)
         before = reader.rows("cluster_user", [c]).get(c)
-        row = dict(before) if before else {f: None for f in CLUSTER_FIELDS}
+        row: dict[str, Any] = dict(before) if before else dict.fromkeys(CLUSTER_FIELDS)
         row[self.field] = _clean_value(self.field, self.value)
         after = None if all(row[f] is None for f in CLUSTER_FIELDS) else row
         same = (before or None) == after
