@@ -335,3 +335,22 @@ def propose_split(features: np.ndarray, assign: np.ndarray, epoch: int, cluster:
     labels, sizes, samples = split_members(features, members, parts, seed, n_samples)
     return SplitProposal(int(epoch), int(cluster), int(parts), labels, members,
                          tuple(int(s) for s in sizes), tuple(samples))
+
+
+def units_for_keys(view: GroupView, keys: Sequence[str]) -> tuple[list[Unit], list[str]]:
+    """The units a merge of the groups ``keys`` (at ``view.epoch``) takes, and the keys as found.
+
+    A merged group contributes all its units, so merging ``g5`` with ``7`` makes one group of
+    both. ``KeyError`` names a key that is not a group at that epoch."""
+    units: list[Unit] = []
+    found: list[str] = []
+    for key in keys:
+        g = view.find(key)
+        if g.key in found:
+            continue
+        found.append(g.key)
+        units.extend(g.units)
+    if len(found) < 2:
+        raise KeyError("merging needs at least two different clusters or groups: "
+                       f"{', '.join(found) or 'none'} given")
+    return sorted(set(units)), found

@@ -133,3 +133,17 @@ def test_keep_rules() -> None:
         2: "keep", 1: "duplicate", 0: "duplicate", 3: "keep", 4: "duplicate"}
     with pytest.raises(ValueError, match="largest, resolution, oldest"):
         rank_members([0], "newest", STATS)
+
+
+def test_units_for_keys() -> None:
+    from dcgui.core.groups import units_for_keys
+
+    view = resolve_groups(1, np.array([0, 1, 2, 2, 3]), 4, [_split(7, 1, 2, [0, 0, 0, 1, 0])],
+                          [MergeDef(8, 1, (Unit(0), Unit(1)))])
+    units, keys = units_for_keys(view, ["g8", "2.2", "3", "G8"])
+    assert keys == ["g8", "2.2", "3"]
+    assert units == [Unit(0), Unit(1), Unit(2, 7, 1), Unit(3)]
+    with pytest.raises(KeyError, match=r"split into 2\.1, 2\.2"):
+        units_for_keys(view, ["2", "3"])
+    with pytest.raises(KeyError, match="at least two"):
+        units_for_keys(view, ["3", "3"])
