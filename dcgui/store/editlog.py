@@ -116,16 +116,16 @@ def write_rows(conn: sqlite3.Connection, changes: Sequence[RowChange], forward: 
 
 
 def _encode_row(table: str, row: Row | None) -> Row | None:
-    if row is None:
-        return None
     blobs = TABLES[table].blobs
+    if row is None or not blobs:
+        return row
     return {k: (base64.b64encode(v).decode("ascii") if k in blobs and v is not None else v) for k, v in row.items()}
 
 
 def _decode_row(table: str, row: Row | None) -> Row | None:
-    if row is None:
-        return None
     blobs = TABLES[table].blobs
+    if row is None or not blobs:
+        return row
     return {k: (base64.b64decode(v) if k in blobs and v is not None else v) for k, v in row.items()}
 
 

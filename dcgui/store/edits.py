@@ -138,31 +138,33 @@ class SetFlags:
         if self.source not in SOURCES:
             raise ValueError(f"flag source {self.source!r} is unknown: use {HAND!r} or {BULK!r}")
         paths = reader.image_paths()
+        n = len(paths)
         for i, flag in self.targets.items():
-            if not 0 <= int(i) < len(paths):
-                raise IndexError(f"image index {i} is out of range (the session has {len(paths)} images)")
+            if not 0 <= int(i) < n:
+                raise IndexError(f"image index {i} is out of range (the session has {n} images)")
             if flag is not None and flag not in IMAGE_FLAGS:
                 raise ValueError(f"image flag {flag!r} is unknown: use one of {', '.join(IMAGE_FLAGS)} or None")
-        keys = [paths[int(i)] for i in self.targets]
-        current = reader.rows("image_flags", keys if len(keys) < 2000 else None)
+        small = len(self.targets) < 2000
+        current = reader.rows("image_flags", [paths[int(i)] for i in self.targets] if small else None)
         changes: list[RowChange] = []
         moves: Counter[tuple[str | None, str | None]] = Counter()
         unchanged = hand_changed = hand_kept = 0
+        bulk, hand = self.source == BULK, self.source == HAND
         for i, flag in self.targets.items():
             path = paths[int(i)]
             before = current.get(path)
-            old = before["flag"] if before else None
-            old_source = before["source"] if before else None
+            old, old_source = (before["flag"], before["source"]) if before else (None, None)
             if old == flag:
                 unchanged += 1
-                if flag is not None and self.source == HAND and old_source != HAND:
+                if flag is not None and hand and old_source != HAND:
                     # the user set by hand what a rule had set: from now on it is theirs
                     changes.append(RowChange("image_flags", path, before, {"flag": flag, "source": HAND}))
                 continue
-            if old_source == HAND and self.source == BULK and not self.override_hand:
-                hand_kept += 1
-                continue
-            hand_changed += old_source == HAND
+            if old_source == HAND:
+                if bulk and not self.override_hand:
+                    hand_kept += 1
+                    continue
+                hand_changed += 1
             moves[(old, flag)] += 1
             after = None if flag is None else {"flag": flag, "source": self.source}
             changes.append(RowChange("image_flags", path, before, after))

@@ -227,10 +227,11 @@ class SessionStore:
     def _version_key(self) -> tuple[int, int]:
         return (self.data_version(), self._local_writes)
 
-    def _cached(self, name: str, compute: Callable[[], T]) -> T:
-        """Memoise a whole-table read until this or another connection commits."""
+    def _cached(self, name: str, compute: Callable[[], T], key: Any = None) -> T:
+        """Memoise a whole-table read until this or another connection commits (or, with
+        ``key``, until that value changes)."""
         with self._lock:
-            key = self._version_key()
+            key = self._version_key() if key is None else key
             hit = self._cache.get(name)
             if hit is not None and hit[0] == key:
                 return hit[1]  # type: ignore[no-any-return]
@@ -388,6 +389,8 @@ class SessionStore:
             )
             db.execute("DELETE FROM image_flags WHERE path NOT IN (SELECT path FROM images)")
             db["meta"].upsert({"key": "label_names", "value": json.dumps(names)}, pk="key")
+            db.execute("INSERT INTO meta (key, value) VALUES ('images_version', '1') ON CONFLICT(key) "
+                       "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
     @property
     def n_images(self) -> int:
@@ -397,7 +400,14 @@ class SessionStore:
         def read() -> list[str]:
             return [r[0] for r in self._conn.execute("SELECT path FROM images WHERE idx IS NOT NULL ORDER BY idx")]
 
-        return self._cached("image_paths", read)  # shared: callers get a copy
+        return self._cached("image_paths", read, self._images_version())  # shared: callers get a copy
+
+    def _images_version(self) -> tuple[str, int]:
+        """Changes whenever ``set_images`` commits (in any connection). Every user edit commits
+        too, and re-reading 100k paths after each click took 0.15 s: the image list is cached on
+        this counter instead of on every commit."""
+        value = self._scalar("SELECT value FROM meta WHERE key = 'images_version'")
+        return ("images", int(value) if value is not None else 0)
 
     def image_paths(self) -> list[str]:
         """Usable images' paths (relative to the folder), in image-index order."""
@@ -447,7 +457,7 @@ class SessionStore:
             return {name: np.array([0 if v is None else int(v) for v in col], dtype=np.int64)
                     for name, col in zip(("size", "mtime_ns", "width", "height"), cols)}
 
-        return {k: v.copy() for k, v in self._cached("image_stats", read).items()}
+        return {k: v.copy() for k, v in self._cached("image_stats", read, self._images_version()).items()}
 
     def set_image_flag(self, indices: int | Iterable[int], flag: str | None, source: str = HAND,
                        action: str = "") -> AppliedEdit:

@@ -500,3 +500,16 @@ def test_stored_json_is_plain(tmp_path: Path) -> None:
     cfg = json.loads(conn.execute("SELECT config FROM session").fetchone()[0])
     conn.close()
     assert cfg["k"] == 4 and cfg["arch"] == "smallnet"
+
+
+def test_image_list_cache_follows_another_connection(tmp_path: Path) -> None:
+    """The image list is cached across user edits but re-read when any connection rescans."""
+    viewer = new_store(tmp_path, n=6, k=2)
+    assert viewer.n_images == 6
+    viewer.set_image_flag(0, "keep")  # a commit of ours: still the same list
+    other = SessionStore.open(tmp_path / "s.dcgui")
+    other.set_images(records(9), [])
+    other.close()
+    assert viewer.image_paths() == [r.relpath for r in records(9)]
+    assert len(viewer.image_stats()["size"]) == 9
+    viewer.close()
