@@ -78,7 +78,7 @@ def iter_split_proposal(
 ) -> Generator[Event, None, SplitProposal]:
     """k-means of cluster ``cluster``'s members at ``epoch`` into ``parts`` parts, on the features
     of that epoch's network (computed once, then cached): a proposal to look at, not an edit."""
-    from dcgui.core.explore_session import iter_session_features
+    from dcgui.services.explore import iter_session_features
 
     members = store.cluster_members(epoch, cluster)
     if not 2 <= parts <= len(members):

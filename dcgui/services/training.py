@@ -1,0 +1,190 @@
+"""Training a session: creating it, checking a resume, and running the engine on it.
+
+``create_session`` holds the rules of a new session (the command line and the New-session
+dialog both go through it); ``check_resume`` those of continuing one. ``iter_prepare`` scans the
+session's folder and brings the decoded cache up to date; ``iter_train`` then resumes the
+DeepCluster loop from the last completed epoch and writes every finished epoch into the session
+in one transaction. Both are generators of engine events, shared by the CLI and the GUI worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcgui.core.cache import ImageCache
+from dcgui.core.collection import iter_scan
+from dcgui.core.control import RunControl
+from dcgui.core.distributed import DistContext
+from dcgui.core.engine import DeepCluster, ResumeState
+from dcgui.core.errors import DcguiError
+from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event
+
+if TYPE_CHECKING:
+    from dcgui.core.collection import ImageRecord
+    from dcgui.core.config import TrainConfig
+    from dcgui.store import SessionStore
+
+# Settings that may change when a trained session resumes: they do not change what is learnt.
+RESUMABLE_CHANGES = {"epochs", "device", "workers", "threads"}
+# Set while a session's config is provisional (decided once the scan knows the image count).
+CONFIG_PENDING = "config_pending"
+
+
+def check_folder(folder: Path) -> None:
+    if not Path(folder).is_dir():
+        raise DcguiError(f"the folder {folder} does not exist: give the folder that holds your photos")
+
+
+def create_session(path: Path, folder: Path, config: TrainConfig, *, pending: bool = False,
+                   images: Sequence[ImageRecord] | None = None, skipped: Sequence[tuple[str, str]] = (),
+                   label_names: Sequence[str] = ()) -> SessionStore:
+    """A new session file at ``path`` for the photos in ``folder`` (its parent folder is created).
+
+    ``pending``: ``config`` is provisional and is decided after the first scan (the command
+    line). ``images``: a scan already made (the New-session dialog) is recorded at once.
+    """
+    from dcgui.store import SessionStore
+
+    check_folder(folder)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    store = SessionStore.create(path, folder, config)
+    try:
+        if pending:
+            store.set_meta(CONFIG_PENDING, True)
+        if images is not None:
+            store.set_images(list(images), list(skipped), list(label_names))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def config_pending(store: SessionStore) -> bool:
+    return bool(store.get_meta(CONFIG_PENDING, False))
+
+
+def settle_config(store: SessionStore, config: TrainConfig) -> None:
+    """Replace a provisional config with the one chosen after the scan."""
+    store.set_config(config)
+    store.set_meta(CONFIG_PENDING, False)
+
+
+def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> bool:
+    """Check an existing session against the settings asked for; apply the allowed changes.
+
+    Returns True when the session's config is still provisional (decided after the scan)."""
+    if Path(folder).resolve() != store.folder.resolve():
+        raise DcguiError(
+            f"{store.path} belongs to the folder {store.folder}, not {folder}: give that folder to resume, "
+            "or a new --session file to train on this one"
+        )
+    if config_pending(store):
+        return True
+    config = store.config
+    changes = {k: v for k, v in overrides.items() if getattr(config, k) != v}
+    trained = store.last_epoch() > 0 or bool(store.checkpoints())
+    fixed = sorted(set(changes) - RESUMABLE_CHANGES)
+    if trained and fixed:
+        name = fixed[0]
+        flag = {"sobel": "--no-sobel", "projection": "--no-projection"}.get(
+            name, f"--{name.replace('_', '-')} {changes[name]}")
+        raise DcguiError(
+            f"{flag} differs from the session's {name}={getattr(config, name)!r}: a session's settings "
+            "are fixed once it has trained; use a new --session file to train with other settings"
+        )
+    if changes:
+        store.set_config(config.replace(**changes))
+    return False
+
+
+def is_untrained(store: SessionStore) -> bool:
+    return store.last_epoch() == 0 and not store.checkpoints()
+
+
+def discard_new_session(store: SessionStore) -> None:
+    """Remove a session created moments ago before anything was trained (the image cache in
+    its data folder is kept: a corrected command reuses it)."""
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(store.path) + suffix).unlink(missing_ok=True)
+    for d in (store.cache_dir, store.checkpoint_dir, store.data_dir):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty
+
+
+def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Generator[Event, None, ImageCache]:
+    """Scan the folder, decode new or changed images into the cache, and record the images.
+
+    Once epochs exist, the set of usable images must not change (every stored assignment refers
+    to image indices): ``store.set_images`` raises a clear error that suggests a new session.
+    """
+    scan = yield from iter_scan(store.folder, control)
+    cache = yield from ImageCache.iter_build(
+        store.cache_dir, store.folder, scan.images, store.config.cache_size,
+        workers=store.config.workers, control=control,
+    )
+    skipped = list(scan.skipped) + list(cache.failed)
+    # set_images refuses a changed image list once epochs exist (indices address assignments)
+    store.set_images(cache.records, skipped, scan.label_names, sizes=cache.original_sizes)
+    yield CollectionReady(len(cache.records), tuple(skipped), len(scan.label_names))
+    return cache
+
+
+def _resume_state(store: SessionStore, with_assignments: bool) -> ResumeState | None:
+    last = store.last_epoch()
+    ckpt0 = store.checkpoint_path(0)
+    if last > 0:
+        prev = store.assignments(last, matched=True) if with_assignments else None
+        return ResumeState(last, store.checkpoint_path(last), prev)
+    if ckpt0.exists():  # epoch 0 recorded but nothing trained yet: keep that random initialisation
+        return ResumeState(0, ckpt0, None)
+    return None
+
+
+def iter_train(
+    store: SessionStore, control: RunControl | None = None, epochs: int | None = None,
+    dist: DistContext | None = None,
+) -> Generator[Event, None, None]:
+    """Train the session up to ``epochs`` in total (default: its config), resuming where it ended.
+
+    Under torchrun this runs on rank 0 (the only writer); the other ranks run
+    ``iter_train_rank`` and wait at a barrier until the collection and config are ready.
+    """
+    control = control or RunControl()
+    dist = dist or DistContext()
+    cache = yield from iter_prepare(store, control)
+    config = store.config
+    if epochs is not None and epochs != config.epochs:
+        config = config.replace(epochs=epochs)
+        store.set_config(config)
+    config.validate(n_images=len(cache.records))
+
+    resume = _resume_state(store, with_assignments=True)
+    dist.barrier()  # the other ranks may now read the cache and the config
+    labels = store.labels()
+    engine = DeepCluster(config, cache.pixels, labels, store.checkpoint_dir, control, resume, dist)
+    for event in engine.run(config.epochs):
+        if isinstance(event, CheckpointWritten) and event.epoch == 0:
+            store.record_checkpoint(0, event.path, event.sha256)
+        elif isinstance(event, EpochFinished):
+            store.record_epoch(event)
+        yield event
+
+
+def iter_train_rank(
+    session: Path, dist: DistContext, control: RunControl | None = None
+) -> Generator[Event, None, None]:
+    """A non-zero rank of a distributed run: same engine, reads the session, writes nothing."""
+    from dcgui.store import SessionStore
+
+    dist.barrier()  # rank 0 has scanned, decoded and configured
+    with SessionStore.open(session, readonly=True) as store:
+        config = store.config
+        resume = _resume_state(store, with_assignments=True)
+        cache = ImageCache.open(store.cache_dir, config.cache_size)
+        checkpoint_dir = store.checkpoint_dir
+    engine = DeepCluster(config, cache.pixels, None, checkpoint_dir, control, resume, dist)
+    yield from engine.run(config.epochs)
