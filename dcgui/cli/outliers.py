@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**o.__dict__, "path": str(folder / o.path)} for o in res], indent=2))
         return 0
-    print(f"{'rank':>4}  {'score':>6}  {'cluster':>7}  path")
+    width = max([7, *(len(o.cluster_name) for o in res)])
+    print(f"{'rank':>4}  {'score':>6}  {'cluster':<{width}}  path")
     for o in res:
-        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster:>7}  {folder / o.path}")
+        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster_name:<{width}}  {folder / o.path}")
     return 0

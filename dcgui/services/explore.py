@@ -320,16 +320,6 @@ def duplicate_groups(store: SessionStore, dup: DuplicateIndex, features: np.ndar
     return dup.groups(threshold, features, prefer=file_sizes(store) if sizes is None else sizes)
 
 
-def flag_duplicates(store: SessionStore, groups: list[DuplicateGroup]) -> int:
-    """"Keep the first, flag the rest": sets the ``duplicate`` flag; never touches a file.
-
-    Returns the number of images flagged."""
-    rest = [int(i) for g in groups for i in g.rest]
-    if rest:
-        store.set_image_flag(rest, "duplicate")
-    return len(rest)
-
-
 @dataclass(frozen=True)
 class Outlier:
     rank: int
@@ -337,6 +327,8 @@ class Outlier:
     score: float  # 1 - cosine similarity to the nearest centroid
     cluster: int  # its own (matched) cluster at that epoch
     path: str
+    group: str = ""  # the key of the group it is shown in ("12", "12.2", "g5")
+    cluster_name: str = ""  # that group's name, else "cluster 12" ("cluster 12 part 2", "group g5")
 
 
 def iter_session_outliers(
@@ -355,8 +347,12 @@ def iter_session_outliers(
     scores = outlier_scores(features, assign)
     yield PhaseProgress(PHASE_OUTLIERS, 1, 1, epoch)
     paths = store.image_paths()
-    return [Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)])
-            for r, i in enumerate(top_outliers(scores, n))]
+    view = store.group_view(epoch)
+    out = []
+    for r, i in enumerate(top_outliers(scores, n)):
+        g = view.of_image(int(i))
+        out.append(Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)], g.key, g.title))
+    return out
 
 
 def iter_session_map(

@@ -60,6 +60,7 @@ class EditPreview:
     hand_changed: int = 0  # hand-set flags the edit would change
     hand_kept: int = 0  # hand-set flags a bulk action leaves as they are
     transitions: tuple[tuple[str | None, str | None, int], ...] = ()  # (old flag, new flag, images)
+    group_id: int | None = None  # the merge or split a MergeClusters / SplitCluster creates
 
     def describe(self) -> str:
         """Several lines for a confirmation dialog or the command line."""
@@ -82,7 +83,7 @@ class EditPreview:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "summary": self.summary, "rows": self.rows, "images": self.images,
                 "changed": self.changed, "unchanged": self.unchanged, "hand_changed": self.hand_changed,
-                "hand_kept": self.hand_kept,
+                "hand_kept": self.hand_kept, "group_id": self.group_id,
                 "transitions": [{"from": a, "to": b, "images": n} for a, b, n in self.transitions]}
 
 
@@ -259,7 +260,7 @@ class MergeClusters:
         what = ", ".join(self.labels) if self.labels else ", ".join(
             str(u.cluster) if u.split is None else f"{u.cluster}.{int(u.part or 0) + 1}" for u in units)
         summary = f"merge {what} into g{gid}" + (f" “{name}”" if name else "") + f" (epoch {self.epoch})"
-        return Plan(EditPreview(self.kind, summary, 1), [RowChange("cluster_groups", gid, None, after)])
+        return Plan(EditPreview(self.kind, summary, 1, group_id=gid), [RowChange("cluster_groups", gid, None, after)])
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,7 @@ class SplitCluster:
                  "labels": zlib.compress(labels.astype("<u2").tobytes(), 6), "units": None, "name": None,
                  "names": json.dumps(names[:parts]), "created": now()}
         summary = f"split cluster {self.cluster} into {parts} parts (epoch {self.epoch})"
-        return Plan(EditPreview(self.kind, summary, 1), [RowChange("cluster_groups", gid, None, after)])
+        return Plan(EditPreview(self.kind, summary, 1, group_id=gid), [RowChange("cluster_groups", gid, None, after)])
 
 
 @dataclass(frozen=True)

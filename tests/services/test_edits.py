@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from dcgui.core.errors import DcguiError
 from dcgui.core.explore import drain
@@ -23,39 +20,13 @@ from dcgui.services.edits import (
     unflag_edit,
 )
 from dcgui.store import BULK, HAND, SessionStore
-from tests.conftest import write_image_folder
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """32 shapes in 4 class folders plus one textured picture in four copies (PNG; a 2x bigger
-    JPEG: highest resolution, smaller file; a small JPEG; an old copy), 2 epochs."""
-    from dcgui.cli import main
-
-    root = tmp_path_factory.mktemp("edits")
-    folder = write_image_folder(root / "photos")
-    rng = np.random.default_rng(3)
-    texture = (np.linspace(0, 200, 64)[None, :, None] + rng.integers(0, 55, (64, 64, 3))).astype(np.uint8)
-    im = Image.fromarray(texture)
-    src = folder / "class_1" / "img_002.png"
-    im.save(src)  # largest file: noise does not compress
-    im.resize((128, 128)).save(folder / "class_1" / "img_002_big.jpg", quality=30)
-    im.save(folder / "class_1" / "img_002_copy.jpg", quality=40)
-    shutil.copy(src, folder / "class_1" / "img_002_old.png")
-    os.utime(folder / "class_1" / "img_002_old.png", ns=(10**18, 10**18))  # 2001: the oldest
-    path = root / "s.dcgui"
-    assert main(["train", str(folder), "--session", str(path), "--epochs", "2", "--k", "4", "--arch", "smallnet",
-                 "--image-size", "32", "--device", "cpu", "--batch-size", "16", "--no-progress"]) == 0
-    return path
+from tests.conftest import copy_session
 
 
 @pytest.fixture
-def store(trained: Path, tmp_path: Path) -> SessionStore:
+def store(curation_session: Path, tmp_path: Path) -> SessionStore:
     """A private copy of the trained session (tests edit it)."""
-    shutil.copy(trained, tmp_path / "s.dcgui")
-    shutil.copytree(trained.with_name("s.dcgui.d"), tmp_path / "s.dcgui.d")
-    s = SessionStore.open(tmp_path / "s.dcgui")
-    s.set_folder(trained.parent / "photos")
+    s = SessionStore.open(copy_session(curation_session, tmp_path))
     yield s  # type: ignore[misc]
     s.close()
 
