@@ -203,15 +203,19 @@ class ClusterHistoryStrip(QWidget):
         super().__init__(parent)
         self._history = np.zeros(0, dtype=np.int32)
         self._epoch = 0
-        self._names: Callable[[int], str] = lambda c: f"#{c}"
+        self._names: Callable[[int], str] = lambda c: f"cluster {c}"
+        self._empty_text = ""
         self.setMinimumHeight(22)
         self.setMaximumHeight(26)
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_history(self, history: np.ndarray, epoch: int, names: Callable[[int], str] | None = None) -> None:
+    def set_history(self, history: np.ndarray, epoch: int, names: Callable[[int], str] | None = None,
+                    empty_text: str = "") -> None:
+        """``empty_text`` is shown when there is no history (nothing when no image is shown)."""
         self._history = np.asarray(history, dtype=np.int32)
         self._epoch = epoch
+        self._empty_text = empty_text
         if names is not None:
             self._names = names
         changes = int(np.count_nonzero(np.diff(self._history[self._history >= 0]))) if self._history.size > 1 else 0
@@ -233,7 +237,7 @@ class ClusterHistoryStrip(QWidget):
         n = self._history.size
         if n == 0:
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignVCenter), "no epoch yet")
+            painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignVCenter), self._empty_text)
             return
         w = self.width() / n
         h = self.height()
@@ -333,7 +337,7 @@ class ImagePane(QWidget):
     def show_image(self, i: int, info: dict, history: np.ndarray, epoch: int, cluster: int | None,
                    cluster_title: Callable[[int], str] | None = None, label_names: Sequence[str] = ()) -> None:
         """Show image ``i`` (``info``: ``SessionStore.image_info(i)``); decoding starts off-thread."""
-        title = cluster_title or (lambda c: f"#{c}")
+        title = cluster_title or (lambda c: f"cluster {c}")
         same = i == self._index
         self._index = i
         rel = str(info.get("path") or "")
@@ -345,7 +349,7 @@ class ImagePane(QWidget):
         flag = info.get("flag") or info.get("flags")
         self.flag_label.setText(str(flag) if flag else "—")
         self.cluster_label.setText(f"{title(cluster)} at epoch {epoch}" if cluster is not None else "—")
-        self.history.set_history(history, epoch, title)
+        self.history.set_history(history, epoch, title, empty_text="no epoch yet")
         self.more_button.setEnabled(True)
         self.folder_button.setEnabled(self._folder is not None)
         self._info = info

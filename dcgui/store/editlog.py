@@ -40,6 +40,7 @@ TABLES: dict[str, Table] = {
         Table("cluster_groups", "id",
               ("kind", "epoch", "cluster", "parts", "labels", "units", "name", "names", "created"),
               frozenset({"labels"})),
+        Table("meta", "key", ("value",)),  # only user keys are edited: the named image groups
     )
 }
 _IN_CHUNK = 500  # keys per "WHERE key IN (...)": well under SQLite's variable limit

@@ -32,6 +32,7 @@ BULK = "bulk"
 SOURCES = (HAND, BULK)
 IMAGE_FLAGS = ("keep", "exclude", "duplicate")
 CLUSTER_FIELDS = ("name", "tags", "notes")
+IMAGE_GROUPS_KEY = "image_groups"  # meta row: {name: [path, ...]}
 
 
 def now() -> str:
@@ -338,3 +339,40 @@ class DissolveGroup:
         else:
             summary = f"undo the split of cluster {before['cluster']} (split {self.group_id})"
         return Plan(EditPreview(self.kind, summary, 1), [RowChange("cluster_groups", int(self.group_id), before, None)])
+
+
+# ---------------------------------------------------------------------------------------------
+# named groups of images (a selection kept under a name)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SetImageGroup:
+    """Keep exactly ``indices`` under ``name`` (replacing it); ``None`` deletes the group."""
+
+    name: str
+    indices: Sequence[int] | None
+    kind: str = "image group"
+
+    def plan(self, reader: Reader) -> Plan:
+        clean = " ".join(str(self.name).split())
+        if not clean:
+            raise ValueError("a group needs a name: type one or more characters")
+        paths = reader.image_paths()
+        before = reader.rows("meta", [IMAGE_GROUPS_KEY]).get(IMAGE_GROUPS_KEY)
+        try:
+            stored = json.loads(before["value"]) if before else {}
+        except ValueError:
+            stored = {}
+        groups = dict(stored) if isinstance(stored, dict) else {}
+        if self.indices is None:
+            groups.pop(clean, None)
+            summary = f"delete the group “{clean}”"
+        else:
+            idx = sorted({int(i) for i in self.indices})
+            bad = [i for i in idx if not 0 <= i < len(paths)]
+            if bad:
+                raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
+            groups[clean] = [paths[i] for i in idx]
+            summary = f"group “{clean}”: {len(idx)} image{'s' if len(idx) != 1 else ''}"
+        after = {"value": json.dumps(groups)}
+        changes = [] if before == after else [RowChange("meta", IMAGE_GROUPS_KEY, before, after)]
+        return Plan(EditPreview(self.kind, summary, len(changes)), changes)

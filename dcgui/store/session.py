@@ -50,7 +50,15 @@ from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.core.groups import GroupView, MergeDef, SplitDef, Unit, resolve_groups
 from dcgui.store import editlog, schema
 from dcgui.store.editlog import EditRecord
-from dcgui.store.edits import HAND, Edit, EditPreview, SetClusterField, SetFlags
+from dcgui.store.edits import (
+    HAND,
+    IMAGE_GROUPS_KEY,
+    Edit,
+    EditPreview,
+    SetClusterField,
+    SetFlags,
+    SetImageGroup,
+)
 
 if TYPE_CHECKING:
     from dcgui.core.collection import ImageRecord
@@ -753,6 +761,26 @@ class SessionStore:
         with self._lock:
             rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
+
+    # ---------------------------------------------------------------------------------------
+    # named groups of images (a selection the user kept under a name)
+    # ---------------------------------------------------------------------------------------
+    # Stored as {name: [path, ...]} in the meta table, keyed by path like the flags, so a group
+    # survives a rescan that shifts image indices; no schema change needed for a small feature.
+    def image_groups(self) -> dict[str, list[int]]:
+        """Group name -> image indices (sorted), for every named group; images no longer in the
+        session are left out."""
+        raw = self.get_meta(IMAGE_GROUPS_KEY, {})
+        if not isinstance(raw, dict):
+            return {}
+        index = {p: i for i, p in enumerate(self._paths())}
+        return {str(name): sorted({index[p] for p in paths if p in index})
+                for name, paths in raw.items() if isinstance(paths, list)}
+
+    def set_image_group(self, name: str, indices: Iterable[int] | None) -> AppliedEdit:
+        """Store group ``name`` with exactly ``indices`` (replacing it); ``None`` deletes it.
+        One logged edit."""
+        return self.apply_edit(SetImageGroup(name, None if indices is None else list(indices)))
 
     # ---------------------------------------------------------------------------------------
     # exports

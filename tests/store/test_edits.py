@@ -21,7 +21,7 @@ N, K = 20, 4
 
 def user_state(store: SessionStore) -> tuple[object, ...]:
     splits, merges = store.cluster_groups()
-    return (store.image_flag_sources(), store.cluster_user_data(),
+    return (store.image_flag_sources(), store.cluster_user_data(), store.image_groups(),
             [(s.id, s.epoch, s.cluster, s.labels.tolist(), s.names) for s in splits],
             [(m.id, m.epoch, m.units, m.name) for m in merges])
 
@@ -58,6 +58,8 @@ EDITS = {
     "rename merge": lambda s: s.apply_edit(RenameGroup(1, "pets")),
     "rename part": lambda s: s.apply_edit(RenameGroup(2, "right", part=1)),
     "dissolve": lambda s: s.apply_edit(DissolveGroup(1)),
+    "image group": lambda s: s.set_image_group("sunsets", [1, 2, 9]),
+    "delete image group": lambda s: s.set_image_group("kept", None),
 }
 
 
@@ -69,6 +71,7 @@ def test_every_edit_kind_undoes_and_redoes_across_reopen(tmp_path: Path, kind: s
     store.set_cluster_name(1, "old name")
     store.apply_edit(MergeClusters(1, [Unit(0), Unit(1)], "first"))  # group 1
     store.apply_edit(SplitCluster(1, 3, split_labels(store, 3)))  # group 2
+    store.set_image_group("kept", [4, 5])
     before = user_state(store)
     applied = EDITS[kind](store)
     assert applied.record is not None, f"{kind} changed nothing"
