@@ -13,13 +13,13 @@ Opened with ``open()``, not ``exec()`` (no nested event loop; tests press the bu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from dcgui.store.edits import Edit, EditPreview, SetFlags
+from dcgui.store.edits import HAND, Edit, EditPreview, SetFlags
 
 Preview = Callable[[Edit], EditPreview]
 Apply = Callable[[Edit], Any]
@@ -99,3 +99,30 @@ def confirm_edit(parent: QWidget | None, edit: Edit, preview: Preview, apply: Ap
         dialog.applied.connect(done)
     dialog.open()
     return dialog
+
+
+class _FlagModel(Protocol):
+    """What ``confirm_flags`` needs of the session model."""
+
+    @property
+    def writable(self) -> bool: ...
+    @property
+    def message(self) -> Any: ...
+    def set_flag(self, indices: Iterable[int], flag: str | None) -> int: ...
+    def preview_edit(self, edit: Edit) -> EditPreview: ...
+    def apply_edit(self, edit: Edit, quiet: bool = False) -> Any: ...
+
+
+def confirm_flags(parent: QWidget | None, model: _FlagModel, indices: Iterable[int], flag: str | None,
+                  source: str = HAND, action: str = "") -> EditConfirmDialog | None:
+    """Flag ``indices`` (by hand unless ``source`` says otherwise): one image at once, several
+    after the preview. Returns the dialog when one is shown."""
+    idx = sorted({int(i) for i in indices})
+    if not idx:
+        model.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
+        return None
+    if (len(idx) == 1 and source == HAND) or not model.writable:
+        model.set_flag(idx, flag)  # (a read-only session says so there)
+        return None
+    return confirm_edit(parent, SetFlags(dict.fromkeys(idx, flag), source, action), model.preview_edit,
+                        model.apply_edit)

@@ -8,25 +8,30 @@ it); Cancel stores nothing. Opened with ``open()``, not ``exec()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressDialog,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
+from dcgui.core.control import RunControl
+from dcgui.core.events import Message, PhaseProgress
 from dcgui.core.groups import SplitProposal
+from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
-from dcgui.services.edits import split_edit
+from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.services.edits import iter_split_proposal, split_edit
 from dcgui.store.edits import SplitCluster
 
 COLUMN_WIDTH = 240
@@ -88,3 +93,67 @@ class SplitPreviewDialog(QDialog):
         result = self._apply(self.edit())
         super().accept()
         self.applied.emit(result)
+
+
+class SplitJob(QObject):
+    """Computes a split proposal on a worker (features of the epoch, then k-means), with a progress
+    dialog and Stop, then opens ``SplitPreviewDialog``. ``proposed(dialog)`` when it is shown."""
+
+    proposed = Signal(object)
+
+    def __init__(self, parent: QWidget, model: SessionModel, thumbnails: AsyncPixmapCache, cluster: int,
+                 parts: int, title: str) -> None:
+        super().__init__(parent)
+        store = model.store
+        if store is None:
+            raise RuntimeError("no session is open")
+        path, epoch = store.path, model.epoch
+        self.dialog: SplitPreviewDialog | None = None
+
+        def factory(control: RunControl) -> Generator[Any, None, SplitProposal]:
+            from dcgui.store import SessionStore
+
+            s = SessionStore.open(path, readonly=True)
+            try:
+                return (yield from iter_split_proposal(s, epoch, cluster, parts, control=control))
+            finally:
+                s.close()
+
+        self.worker = GeneratorWorker(factory, name="split-cluster", parent=self)
+        progress = QProgressDialog(f"Splitting {title} into {parts} parts…", "Stop", 0, 0, parent)
+        progress.setWindowTitle("Split cluster")
+        progress.setMinimumDuration(400)  # cached features: no flash
+        progress.setAutoClose(False)
+        progress.setAutoReset(False)
+        progress.canceled.connect(self.worker.stop)
+        self.progress = progress
+
+        def on_event(ev: object) -> None:
+            if isinstance(ev, PhaseProgress) and ev.total:
+                progress.setMaximum(ev.total)
+                progress.setValue(ev.done)
+            elif isinstance(ev, Message):
+                progress.setLabelText(ev.text)
+
+        def on_returned(proposal: SplitProposal) -> None:
+            if model.store is None or model.store.path != path or model.epoch != epoch:
+                return  # the user moved on: this proposal is for another epoch or session
+            self.dialog = SplitPreviewDialog(parent, proposal, thumbnails, model.apply_edit, title)
+            self.dialog.open()
+            self.proposed.emit(self.dialog)
+
+        def on_errored(err: WorkerError) -> None:
+            from dcgui.gui.errors import show_error
+
+            show_error(parent, err, title="Split cluster")
+
+        self.worker.event.connect(on_event)
+        self.worker.returned.connect(on_returned)
+        self.worker.errored.connect(on_errored)
+        self.worker.finished.connect(progress.close)
+        self.worker.finished.connect(progress.deleteLater)
+        self.worker.start()
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Tests: block until the worker thread has ended."""
+        return self.worker.wait(timeout_ms)

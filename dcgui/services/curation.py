@@ -63,7 +63,7 @@ class CurationPlan:
         n = len(self.clusters)
         verb = {"copy": "copied", "symlink": "linked", "move": "moved"}[self.mode]
         lines = [
-            f"{n} cluster{'s' if n != 1 else ''} or group{'s' if n != 1 else ''}, {self.n_files:,} file{'s' if self.n_files != 1 else ''} "
+            f"{n} cluster{'s' if n != 1 else ''}, {self.n_files:,} file{'s' if self.n_files != 1 else ''} "
             f"will be {verb} into {self.n_folders} folder{'s' if self.n_folders != 1 else ''} of",
             f"    {self.out_dir}",
         ]
