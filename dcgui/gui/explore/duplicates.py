@@ -2,7 +2,10 @@
 
 The neighbour index is built once per epoch in the background; counting groups at a threshold
 is a binary search, so the count follows the slider live and the groups are rebuilt once it
-rests. Flags are written through the model (no file is ever deleted or moved).
+rests. Flags are written through the model (no file is ever deleted or moved), always after the
+preview (``dcgui.gui.edit_confirm``): which copy each group keeps follows the rule the user picks
+(largest file, highest resolution, oldest), and the bulk actions leave flags set by hand alone
+unless the user ticks the box that counts them. Edit ▸ Undo takes any of them back.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -26,12 +30,16 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.control import RunControl
 from dcgui.core.explore import DEFAULT_DUPLICATE_THRESHOLD, DuplicateGroup, DuplicateIndex
+from dcgui.core.keep import DEFAULT_KEEP_RULE, KEEP_RULES, rank_members
+from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import explore as es
+from dcgui.services.edits import keep_one_edit, unflag_edit
+from dcgui.store.edits import HAND, Edit, SetFlags
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -46,6 +54,8 @@ class DuplicatesTab(ExploreTab):
         self._dup: DuplicateIndex | None = None
         self._sizes: np.ndarray | None = None
         self._groups: list[DuplicateGroup] = []
+        self._stats: dict[str, np.ndarray] | None = None  # size, time, pixels: what keep rules compare
+        self.dialog: EditConfirmDialog | None = None  # the last preview shown (tests)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(int(SLIDER_MIN * 1000), 1000)
         self.slider.setValue(int(DEFAULT_DUPLICATE_THRESHOLD * 1000))
@@ -67,18 +77,25 @@ class DuplicatesTab(ExploreTab):
         self.group_list.currentRowChanged.connect(self._show_group)
         self.members = ThumbnailGrid(thumbnails, self, caption_lines=1)
         self.link = GridSelectionLink(self.members, model, "duplicates")
-        self.keep_first_button = QPushButton("Keep first, flag the rest")
-        self.keep_first_button.setToolTip("Flag every image of this group but the first (the largest file) as "
-                                          "'duplicate'. No file is deleted or moved.")
+        self.keep_rule = QComboBox()
+        for rule, text in KEEP_RULES.items():
+            self.keep_rule.addItem(f"Keep the {text}", rule)
+        self.keep_rule.setCurrentIndex(max(0, self.keep_rule.findData(DEFAULT_KEEP_RULE)))
+        self.keep_rule.setToolTip("Which image of a group is kept (flagged 'keep'); the others are flagged "
+                                  "'duplicate'. Ties go to the next criterion, then to the path order.")
+        self.keep_rule.currentIndexChanged.connect(lambda _i: self._after_flags())
+        self.keep_first_button = QPushButton("Keep one, flag the rest")
+        self.keep_first_button.setToolTip("In this group, flag the image the rule keeps 'keep' and the others "
+                                          "'duplicate' (you see the counts first). No file is deleted or moved.")
         self.keep_first_button.clicked.connect(lambda: self.flag_group(self.group_list.currentRow()))
         self.keep_selected_button = QPushButton("Keep selected, flag the rest")
         self.keep_selected_button.clicked.connect(self._keep_selected)
         self.unflag_button = QPushButton("Unflag group")
-        self.unflag_button.setToolTip("Clear the 'duplicate' flag of every image of this group")
+        self.unflag_button.setToolTip("Clear the flags a bulk action set on this group; flags you set by hand stay")
         self.unflag_button.clicked.connect(lambda: self.unflag_group(self.group_list.currentRow()))
-        self.flag_all_button = QPushButton("Flag all groups")
-        self.flag_all_button.setToolTip("In every group, keep the first (largest file) and flag the others as "
-                                        "'duplicate'. No file is deleted or moved.")
+        self.flag_all_button = QPushButton("Flag all groups…")
+        self.flag_all_button.setToolTip("In every group, keep one by the rule and flag the others 'duplicate' "
+                                        "(you see the counts first). No file is deleted or moved.")
         self.flag_all_button.clicked.connect(self.flag_all_groups)
         top = QHBoxLayout()
         top.addWidget(QLabel("Similarity ≥"))
@@ -86,6 +103,7 @@ class DuplicatesTab(ExploreTab):
         top.addWidget(self.spin)
         top.addWidget(self.count_label, 2)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.keep_rule)
         for b in (self.keep_first_button, self.keep_selected_button, self.unflag_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
@@ -107,7 +125,7 @@ class DuplicatesTab(ExploreTab):
 
     # -- ExploreTab -----------------------------------------------------------------------------
     def reset(self) -> None:
-        self._dup, self._sizes, self._groups = None, None, []
+        self._dup, self._sizes, self._groups, self._stats = None, None, [], None
         self.group_list.clear()
         self.link.show([])
         self.count_label.setText("")
@@ -165,29 +183,55 @@ class DuplicatesTab(ExploreTab):
         """(groups, images) at the slider's threshold (0, 0 before the index exists)."""
         return self._dup.count(self.threshold) if self._dup is not None else (0, 0)
 
-    def flag_group(self, row: int, keep: int | None = None) -> int:
-        """Flag every image of group ``row`` but ``keep`` (default: its first) as 'duplicate'."""
-        if not 0 <= row < len(self._groups):
-            return 0
+    @property
+    def rule(self) -> str:
+        return str(self.keep_rule.currentData())
+
+    def set_rule(self, rule: str) -> None:
+        self.keep_rule.setCurrentIndex(max(0, self.keep_rule.findData(rule)))
+
+    def keeper(self, grp: DuplicateGroup) -> int:
+        """The image of ``grp`` the rule keeps."""
+        stats = self._image_stats()
+        return int(rank_members(grp.members, self.rule, stats)[0]) if stats is not None else grp.keep
+
+    def flag_group(self, row: int, keep: int | None = None) -> EditConfirmDialog | None:
+        """Group ``row``: ``keep`` on the image the rule keeps (or ``keep``, chosen by the user),
+        ``duplicate`` on the others; after the preview."""
+        if not 0 <= row < len(self._groups) or self.model.store is None:
+            return None
         grp = self._groups[row]
-        keep = grp.keep if keep is None else int(keep)
-        rest = [int(i) for i in grp.members if int(i) != keep]
-        self.model.set_flag(rest, "duplicate")
-        if self.model.flags.get(keep) == "duplicate":
-            self.model.set_flag([keep], None)  # the one kept now is no longer a duplicate
-        return len(rest)
+        if keep is None:
+            return self._confirm(keep_one_edit(self.model.store, [grp.members], self.rule, f"keep one of group {row + 1}"))
+        members = [int(i) for i in grp.members]
+        targets: dict[int, str | None] = {i: ("keep" if i == int(keep) else "duplicate") for i in members}
+        return self._confirm(SetFlags(targets, HAND, f"keep the selected image of group {row + 1}, flag the rest"))
 
-    def unflag_group(self, row: int) -> None:
-        if 0 <= row < len(self._groups):
-            flags = self.model.flags
-            self.model.set_flag([int(i) for i in self._groups[row].members if flags.get(int(i)) == "duplicate"], None)
+    def unflag_group(self, row: int) -> EditConfirmDialog | None:
+        """Clear what bulk actions flagged in group ``row``; hand-set flags stay (the preview counts them)."""
+        if not 0 <= row < len(self._groups):
+            return None
+        return self._confirm(unflag_edit(self._groups[row].members, f"unflag group {row + 1}"))
 
-    def flag_all_groups(self) -> int:
-        """Keep the first of every group at the current threshold and flag the others."""
-        rest = [int(i) for g in self._groups for i in g.rest]
-        return self.model.set_flag(rest, "duplicate")
+    def flag_all_groups(self) -> EditConfirmDialog | None:
+        """Keep one per group at the current threshold (by the rule) and flag the others."""
+        if not self._groups or self.model.store is None:
+            return None
+        return self._confirm(keep_one_edit(self.model.store, [g.members for g in self._groups], self.rule,
+                                           "flag all groups"))
 
     # -- internals ------------------------------------------------------------------------------
+    def _confirm(self, edit: Edit) -> EditConfirmDialog | None:
+        if not self.model.writable:  # (the buttons are disabled then)
+            return None
+        self.dialog = confirm_edit(self, edit, self.model.preview_edit, self.model.apply_edit)
+        return self.dialog
+
+    def _image_stats(self) -> dict[str, np.ndarray] | None:
+        if self._stats is None and self.model.store is not None:
+            self._stats = self.model.store.image_stats()
+        return self._stats
+
     def _keep_selected(self) -> None:
         sel = self.members.selected_images()
         if len(sel) == 1:
@@ -240,9 +284,10 @@ class DuplicatesTab(ExploreTab):
 
     def _captions(self, grp: DuplicateGroup) -> list[str]:
         flags = self.model.flags
+        keeper = self.keeper(grp)
         out = []
-        for j, (i, s) in enumerate(zip(grp.members, grp.similarity_to_first)):
-            tag = "keep" if j == 0 else f"{float(s):.3f}"
+        for i, s in zip(grp.members, grp.similarity_to_first):
+            tag = "kept by the rule" if int(i) == keeper else f"{float(s):.3f}"
             if flags.get(int(i)):
                 tag += f" · {flags[int(i)]}"
             out.append(tag)
