@@ -43,6 +43,9 @@ def test_merge_split_undo_redo_and_the_groups_in_csv_curate_outliers(
                      "--device", "cpu")
     assert rc == 0 and f"split cluster {big} into 2 parts (epoch 1)" in out and "“left”" in out
 
+    rc, out, _ = run(capsys, "info", session)
+    assert f"split     cluster {big} into 2 parts from epoch 1" in out and "merge     g1 'pets' from epoch 1" in out
+    assert "edits     2 " in out
     rc, out, _ = run(capsys, "edits", session)
     lines = out.splitlines()
     assert len(lines) == 3 and lines[1].split()[2] == "done" and "split cluster" in lines[2]
