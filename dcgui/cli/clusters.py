@@ -30,13 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.services.session import choose_epoch, open_session
 
     columns = CLUSTER_COLUMNS if args.groups else COLUMNS
+    out = None if args.csv == "-" else output_file(args.csv, args.session, "CSV file")
     with open_session(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "clusters")
         rows = cluster_table(store, epoch, absolute=False, columns=columns)
-    if args.csv == "-":
+    if out is None:
         write_cluster_table(sys.stdout, rows, columns)
         return 0
-    out = output_file(args.csv)
     with atomic_writer(out, text=True) as fh:
         write_cluster_table(fh, rows, columns)
     print(f"wrote {len(rows)} rows (epoch {epoch}) to {out}", file=sys.stderr)

@@ -55,6 +55,7 @@ from dcgui.gui.session_model import SessionModel
 from dcgui.gui.split_dialog import SplitJob
 from dcgui.gui.thumbnail_grid import MAX_THUMB, MIN_THUMB, ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
+from dcgui.store.paths import UnsafeSessionPath
 
 if TYPE_CHECKING:
     from dcgui.gui.worker import GeneratorWorker
@@ -272,7 +273,7 @@ class ClusterBrowser(QWidget):
             return
         self._labels = store.labels()
         self._label_names = store.label_names()
-        self.image_pane.set_folder(store.folder)
+        self.image_pane.set_folder(store.path_guard)
         self.grid_model.set_metadata(self.model.paths, self._labels, self._label_names)
         self.grid_model.set_flags(self.model.flags)
         self._on_epoch(self.model.epoch)
@@ -811,11 +812,18 @@ class ClusterBrowser(QWidget):
         self.image_pane.show_image(i, info, history, epoch, cluster, self.model.cluster_title, self._label_names)
 
     def _abs_paths(self, indices: list[int]) -> list[Path]:
+        """The files of images ``indices``; none (with the reason shown) when a row leads outside the folder."""
         store = self.model.store
         if store is None:
             return []
-        folder, paths = store.folder, self.model.paths
-        return [folder / paths[i] for i in indices if 0 <= i < len(paths)]
+        try:
+            return store.image_files([i for i in indices if 0 <= i < len(self.model.paths)])
+        except UnsafeSessionPath as exc:
+            from dcgui.gui.errors import show_error
+
+            self.model.message.emit(str(exc))
+            show_error(self, str(exc), title="dcgui: cluster browser")
+            return []
 
     def _open_folder_of(self, i: int) -> None:
         paths = self._abs_paths([i])

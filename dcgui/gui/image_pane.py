@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.gui.thumbnails import fit_rect
+from dcgui.store.paths import SessionPaths
 
 DECODE_MAX_SIDE = 2560  # enough for a full-screen pane on a 4K display at scale 1.5
 
@@ -272,7 +273,7 @@ class ImagePane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._folder: Path | None = None
+        self._folder: SessionPaths | None = None
         self._index: int | None = None
         self._info: dict = {}
         self._requests = itertools.count(1)
@@ -321,7 +322,8 @@ class ImagePane(QWidget):
     def image_index(self) -> int | None:
         return self._index
 
-    def set_folder(self, folder: Path | None) -> None:
+    def set_folder(self, folder: SessionPaths | None) -> None:
+        """The session's paths (``SessionStore.path_guard``): rows become files only inside its folder."""
         self._folder = folder
 
     def clear(self, message: str = "Select an image to see it here") -> None:
@@ -341,9 +343,9 @@ class ImagePane(QWidget):
         same = i == self._index
         self._index = i
         rel = str(info.get("path") or "")
-        path = (self._folder / rel) if self._folder is not None else Path(rel)
+        paths = self._folder
         self.path_label.setText(rel)
-        self.path_label.setToolTip(str(path))
+        self.path_label.setToolTip(str(paths.folder / rel) if paths is not None else rel)
         self._set_size_text(info, None)
         self.label_label.setText(str(info.get("label") or "—"))
         flag = info.get("flag") or info.get("flags")
@@ -363,6 +365,8 @@ class ImagePane(QWidget):
 
         def job() -> None:
             try:
+                # checked here, off the GUI thread: a row leading outside the folder is never opened
+                path = paths.image(rel, i) if paths is not None else Path(rel)
                 image, size = decode_for_display(path, max_side)
                 relay.done.emit(request, image, size, "")
             except Exception as exc:  # shown in the pane; the file name is in the message

@@ -222,6 +222,10 @@ class PlotsPanel(QWidget):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
+        if self._store is not None:
+            from dcgui.store.paths import check_output
+
+            check_output(path, self._store.path, "plot")  # never into the session's data folder
         exporter = ImageExporter(self.plots[name].getPlotItem())
         exporter.parameters()["width"] = int(width)
         exporter.export(str(path))

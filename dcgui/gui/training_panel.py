@@ -42,6 +42,7 @@ from dcgui.core.events import (
 )
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
+from dcgui.store.lock import SessionBusyError
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -407,7 +408,10 @@ class TrainingPanel(QWidget):
     def _on_errored(self, err: WorkerError) -> None:
         self._end_reason = "error"
         first = err.message.splitlines()[0] if err.message else "error"
-        self._set_status(f"Training stopped with an error: {first}")
+        if isinstance(err.exception, SessionBusyError):  # nothing ran: another process trains it
+            self._set_status(f"Training did not start: {first}")
+        else:
+            self._set_status(f"Training stopped with an error: {first}")
         self.errorOccurred.emit(err)
 
     def _on_finished(self) -> None:

@@ -283,9 +283,10 @@ def training_job(session_path: Path, epochs: int | None = None) -> GeneratorFact
         from dcgui.store import SessionStore
 
         store = SessionStore.open(session_path)
-        # The session's own setting wins; the engine applies it when it is built.
-        torch.set_num_threads(store.config.threads or torch_threads_for_worker())
         try:
+            store.claim_trainer("the dcgui window")  # refuses at once while another process trains it
+            # The session's own setting wins; the engine applies it when it is built.
+            torch.set_num_threads(store.config.threads or torch_threads_for_worker())
             yield from training.iter_train(store, control, epochs)
         finally:
             store.close()

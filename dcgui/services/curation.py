@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dcgui.core import curate
 from dcgui.core.errors import DcguiError
+from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -101,16 +102,20 @@ def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "c
             if g not in chosen:
                 chosen.append(g)
     keys = [g.key for g in chosen]
-    try:
-        warnings = curate.check_target(folder, out_dir, mode)
-    except ValueError as exc:
-        return CurationPlan(folder, epoch, out_dir, mode, keys, [], 0, 0, [], str(exc))
+    codes = [g.code for g in chosen]
     labels = view.labels
     excluded = [i for i, f in store.image_flags().items() if f == "exclude"] if leave_out_excluded else []
-    codes = [g.code for g in chosen]
-    ops = curate.plan_curation(folder, store.image_paths(), labels, out_dir,
-                               clusters=None if clusters is None else codes, names=view.curate_names(),
-                               excluded=excluded)
+    try:
+        check_output(out_dir, store.path, "curate folder")
+        warnings = curate.check_target(folder, out_dir, mode)
+        # Every source is checked to lie inside the folder: a doctored session is refused whole.
+        ops = curate.plan_curation(store.image_files(), labels, out_dir,
+                                   clusters=None if clusters is None else codes, names=view.curate_names(),
+                                   excluded=excluded)
+        for target in sorted({dst.parent for _, dst in ops}):
+            check_output(target, store.path, "cluster folder")
+    except (UnsafeOutput, UnsafeSessionPath, ValueError) as exc:  # ValueError: check_target's refusals
+        return CurationPlan(folder, epoch, out_dir, mode, keys, [], 0, 0, [], str(exc))
     wanted = set(codes)
     left_out = sum(1 for i in excluded if 0 <= i < labels.size and int(labels[i]) in wanted)
     renamed = sum(1 for src, dst in ops if src.name != dst.name)
@@ -130,18 +135,19 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
                   columns: Sequence[str] = CLUSTER_COLUMNS) -> list[list[Any]]:
     """Rows of ``columns`` (a prefix of ``CLUSTER_COLUMNS``), one per usable image at ``epoch``.
 
-    ``absolute``: paths joined to the photo folder, else relative to it. Read on the store's
-    thread; writing the rows may happen anywhere."""
+    ``absolute``: the files, each checked to lie inside the photo folder (``UnsafeSessionPath``
+    otherwise), else the paths relative to it. Read on the store's thread; writing the rows may
+    happen anywhere."""
     if tuple(columns) != CLUSTER_COLUMNS[:len(columns)]:
         raise ValueError(f"columns {list(columns)} must be the first of {list(CLUSTER_COLUMNS)}")
-    folder = store.folder
     assign = store.assignments(epoch).tolist()
     names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
     view = store.group_view(epoch)
     groups = {g.code: (g.key, g.name or "") for g in view.groups}
+    paths = [str(f) for f in store.image_files()] if absolute else store.image_paths()
     rows = []
-    for rel, c, code in zip(store.image_paths(), assign, view.labels.tolist()):
-        row = [str(folder / rel) if absolute else rel, c, names.get(c, ""), *groups[code]]
+    for path, c, code in zip(paths, assign, view.labels.tolist()):
+        row = [path, c, names.get(c, ""), *groups[code]]
         rows.append(row[:len(columns)])
     return rows
 
