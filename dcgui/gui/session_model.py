@@ -361,7 +361,8 @@ class SessionModel(QObject):
         return self._active
 
     def set_active_cluster(self, c: int | None) -> None:
-        """Show cluster ``c`` (matched id, stable across epochs) in the grid."""
+        """Show cluster ``c`` in the grid: a matched cluster id (stable across epochs) or, for a
+        part or a merge of the user's, its ``group_view`` code."""
         c = None if c is None else int(c)
         if c != self._active:
             self._active = c
