@@ -23,10 +23,7 @@ from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PHASE_OUTLIERS, Event, Message, PhaseProgress
 from dcgui.core.explore import (
-    DuplicateGroup,
-    DuplicateIndex,
     FeatureIndex,
-    iter_duplicate_index,
     normalize_rows,
     outlier_scores,
     top_outliers,
@@ -295,29 +292,6 @@ def iter_similar(
     out = [Neighbour(r + 1, int(i), float(s), paths[int(i)])
            for r, (s, i) in enumerate(zip(sims, ids)) if i >= 0]
     return SimilarResult(epoch, label, qi, out)
-
-
-def iter_session_duplicates(
-    store: SessionStore, epoch: int | None = None, device: str | None = None,
-    control: RunControl | None = None, k: int = 8, features: np.ndarray | None = None,
-) -> Generator[Event, None, tuple[np.ndarray, DuplicateIndex]]:
-    """(features, ``DuplicateIndex``) of the session at ``epoch``: counts for any threshold."""
-    if features is None:
-        features = yield from iter_session_features(store, epoch, device, control)
-    dup = yield from iter_duplicate_index(features, k=k, control=control)
-    return features, dup
-
-
-def file_sizes(store: SessionStore) -> np.ndarray:
-    """File size in bytes of every image (float64 (N,)), from the cache's records (one read)."""
-    return np.array([r.size for r in open_cache(store).records], dtype=np.float64)
-
-
-def duplicate_groups(store: SessionStore, dup: DuplicateIndex, features: np.ndarray, threshold: float,
-                     sizes: np.ndarray | None = None) -> list[DuplicateGroup]:
-    """Groups at ``threshold``; in each, the largest file (the least compressed copy) comes first,
-    ties broken by path order. ``sizes``: ``file_sizes(store)``, when already read."""
-    return dup.groups(threshold, features, prefer=file_sizes(store) if sizes is None else sizes)
 
 
 @dataclass(frozen=True)

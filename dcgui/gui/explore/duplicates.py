@@ -1,11 +1,14 @@
-"""Explore › Duplicates: groups of near-identical images at a similarity threshold, and flags.
+"""Explore › Duplicates: copies of one photo grouped at a pixel-difference threshold, and flags.
 
-The neighbour index is built once per epoch in the background; counting groups at a threshold
-is a binary search, so the count follows the slider live and the groups are rebuilt once it
-rests. Flags are written through the model (no file is ever deleted or moved), always after the
-preview (``dcgui.gui.edit_confirm``): which copy each group keeps follows the rule the user picks
-(largest file, highest resolution, oldest), and the bulk actions leave flags set by hand alone
-unless the user ticks the box that counts them. Edit ▸ Undo takes any of them back.
+The detector (``dcgui.core.neardup``) judges pairs from the cached thumbnails' pixels, so it
+needs no trained network and does not depend on the epoch; it runs once per session in the
+background. Counting groups at a threshold is a binary search over the complete-linkage
+merges, so the count follows the slider live, a strip shows the counts at other settings, and
+the groups are rebuilt once the slider rests. Flags are written through the model (no file is
+ever deleted or moved), always after the preview (``dcgui.gui.edit_confirm``): which copy each
+group keeps follows the rule the user picks (largest file, highest resolution, oldest), and the
+bulk actions leave flags set by hand alone unless the user ticks the box that counts them.
+Edit ▸ Undo takes any of them back.
 """
 
 from __future__ import annotations
@@ -29,14 +32,21 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
-from dcgui.core.explore import DEFAULT_DUPLICATE_THRESHOLD, DuplicateGroup, DuplicateIndex
 from dcgui.core.keep import DEFAULT_KEEP_RULE, KEEP_RULES, rank_members
+from dcgui.core.neardup import (
+    DEFAULT_THRESHOLD,
+    MAX_DIFFERENCE,
+    ImageInfo,
+    NearDuplicateGroup,
+    NearDuplicates,
+)
 from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
+from dcgui.services import duplicates as ds
 from dcgui.services import explore as es
 from dcgui.services.edits import keep_one_edit, unflag_edit
 from dcgui.store.edits import HAND, Edit, SetFlags
@@ -44,31 +54,37 @@ from dcgui.store.edits import HAND, Edit, SetFlags
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
-SLIDER_MIN = 0.5  # the duplicate index keeps neighbour pairs down to this similarity
+STEPS = 100  # slider steps per unit of difference
+STRIP = (0.1, 0.2, 0.3, 0.4, 0.5)  # the settings whose counts are always shown
 
 
 class DuplicatesTab(ExploreTab):
     def __init__(self, model: SessionModel, jobs: ExploreJobs, thumbnails: AsyncPixmapCache,
                  parent: QWidget | None = None) -> None:
         super().__init__(model, jobs, parent)
-        self._dup: DuplicateIndex | None = None
-        self._sizes: np.ndarray | None = None
-        self._groups: list[DuplicateGroup] = []
+        self._dup: NearDuplicates | None = None
+        self._info: ImageInfo | None = None
+        self._groups: list[NearDuplicateGroup] = []
         self._stats: dict[str, np.ndarray] | None = None  # size, time, pixels: what keep rules compare
         self.dialog: EditConfirmDialog | None = None  # the last preview shown (tests)
+        tip = ("Largest pixel difference between any two images of a group (0 = identical). Copies "
+               "(resized, re-encoded, converted, EXIF-rotated, slightly cropped) differ by less than "
+               f"~0.3; other shots of the same scene by more. Default {DEFAULT_THRESHOLD}, measured on real photos.")
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(int(SLIDER_MIN * 1000), 1000)
-        self.slider.setValue(int(DEFAULT_DUPLICATE_THRESHOLD * 1000))
-        self.slider.setToolTip("Images whose features have at least this cosine similarity (through a chain "
-                               "of nearest neighbours) form a group. 1.0 = identical.")
+        self.slider.setRange(0, round(MAX_DIFFERENCE * STEPS))
+        self.slider.setValue(round(DEFAULT_THRESHOLD * STEPS))
+        self.slider.setToolTip(tip)
         self.spin = QDoubleSpinBox()
-        self.spin.setRange(SLIDER_MIN, 1.0)
-        self.spin.setDecimals(3)
-        self.spin.setSingleStep(0.001)
-        self.spin.setValue(DEFAULT_DUPLICATE_THRESHOLD)
+        self.spin.setRange(0.0, MAX_DIFFERENCE)
+        self.spin.setDecimals(2)
+        self.spin.setSingleStep(1 / STEPS)
+        self.spin.setValue(DEFAULT_THRESHOLD)
+        self.spin.setToolTip(tip)
         self.count_label = QLabel()
+        self.strip_label = QLabel()
+        self.strip_label.setToolTip("Groups and images at other settings (from the same merges: no recomputation)")
         self.slider.valueChanged.connect(self._on_slider)
-        self.spin.valueChanged.connect(lambda v: self.slider.setValue(round(v * 1000)))
+        self.spin.valueChanged.connect(lambda v: self.slider.setValue(round(v * STEPS)))
         self._groups_timer = QTimer(self)
         self._groups_timer.setSingleShot(True)
         self._groups_timer.setInterval(200)  # regroup once the slider rests; the count is live
@@ -98,7 +114,7 @@ class DuplicatesTab(ExploreTab):
                                         "(you see the counts first). No file is deleted or moved.")
         self.flag_all_button.clicked.connect(self.flag_all_groups)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Similarity ≥"))
+        top.addWidget(QLabel("Difference ≤"))
         top.addWidget(self.slider, 2)
         top.addWidget(self.spin)
         top.addWidget(self.count_label, 2)
@@ -119,34 +135,45 @@ class DuplicatesTab(ExploreTab):
         split.setStretchFactor(1, 3)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.strip_label)
         lay.addWidget(split, 1)
         model.flagsChanged.connect(lambda _i: self._after_flags())
         self.members.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
 
     # -- ExploreTab -----------------------------------------------------------------------------
     def reset(self) -> None:
-        self._dup, self._sizes, self._groups, self._stats = None, None, [], None
+        self._dup, self._info, self._groups, self._stats = None, None, [], None
         self.group_list.clear()
         self.link.show([])
         self.count_label.setText("")
+        self.strip_label.setText("")
+
+    def trained(self) -> bool:
+        return self.model.store is not None  # pixels only: no trained network needed
+
+    def _on_epoch(self, _epoch: int) -> None:
+        if self._dup is None:  # the groups do not depend on the epoch: keep them
+            super()._on_epoch(_epoch)
 
     def needs_run(self) -> bool:
         return self._dup is None
 
     def run(self) -> None:
-        def work(store: SessionStore, f: es.SessionFeatures, control: RunControl) -> Generator[Any, None, Any]:
-            _, dup = yield from es.iter_session_duplicates(store, control=control, features=f.features)
-            return dup, es.file_sizes(store)
+        def work(store: SessionStore, _f: es.SessionFeatures | None, control: RunControl
+                 ) -> Generator[Any, None, Any]:
+            found = yield from ds.iter_session_near_duplicates(store, control=control)
+            return found, ds.image_info(store)
 
         def done(value: Any) -> None:
-            self._dup, self._sizes = value
+            self._dup, self._info = value
+            self._show_strip()
             self._on_slider(self.slider.value())
             self._update_groups()
-            self.say(f"Near-duplicates among {self._dup.n:,} images (epoch {self.model.epoch}): move the slider; "
-                     "groups are joined through each image's 8 nearest neighbours.")
+            self.say(f"Copies among {self._dup.n:,} images, judged from their pixels: every two images of a "
+                     "group differ by at most the threshold.")
 
-        self.count_label.setText("Finding neighbours…")
-        self.jobs.submit("duplicates", self, work, done)
+        self.count_label.setText("Comparing images…")
+        self.jobs.submit("duplicates", self, work, done, need_features=False)
 
     def update_enabled(self) -> None:
         writable = self.model.writable
@@ -162,20 +189,25 @@ class DuplicatesTab(ExploreTab):
 
     # -- API ------------------------------------------------------------------------------------
     @property
-    def groups(self) -> list[DuplicateGroup]:
+    def groups(self) -> list[NearDuplicateGroup]:
         return self._groups
 
     @property
-    def index(self) -> DuplicateIndex | None:
+    def index(self) -> NearDuplicates | None:
         return self._dup
 
     @property
+    def info(self) -> ImageInfo | None:
+        """File size, resolution and mtime per image (for a "keep one" rule)."""
+        return self._info
+
+    @property
     def threshold(self) -> float:
-        return self.slider.value() / 1000.0
+        return self.slider.value() / STEPS
 
     def set_threshold(self, t: float) -> None:
         """Move the slider to ``t`` and regroup now (a drag regroups once the slider rests)."""
-        self.slider.setValue(round(t * 1000))
+        self.slider.setValue(round(t * STEPS))
         self._groups_timer.stop()
         self._update_groups()
 
@@ -190,7 +222,7 @@ class DuplicatesTab(ExploreTab):
     def set_rule(self, rule: str) -> None:
         self.keep_rule.setCurrentIndex(max(0, self.keep_rule.findData(rule)))
 
-    def keeper(self, grp: DuplicateGroup) -> int:
+    def keeper(self, grp: NearDuplicateGroup) -> int:
         """The image of ``grp`` the rule keeps."""
         stats = self._image_stats()
         return int(rank_members(grp.members, self.rule, stats)[0]) if stats is not None else grp.keep
@@ -237,8 +269,14 @@ class DuplicatesTab(ExploreTab):
         if len(sel) == 1:
             self.flag_group(self.group_list.currentRow(), keep=sel[0])
 
+    def _show_strip(self) -> None:
+        if self._dup is None:
+            return
+        cells = [f"≤ {t:.1f}: {g:,} groups / {n:,} images" for t, g, n in self._dup.counts(STRIP)]
+        self.strip_label.setText("   ·   ".join(cells))
+
     def _on_slider(self, value: int) -> None:
-        t = value / 1000.0
+        t = value / STEPS
         if abs(self.spin.value() - t) > 1e-9:
             self.spin.blockSignals(True)
             self.spin.setValue(t)
@@ -251,11 +289,10 @@ class DuplicatesTab(ExploreTab):
         self._groups_timer.start()
 
     def _update_groups(self) -> None:
-        feats = self.jobs.features
-        if self._dup is None or feats is None:
+        if self._dup is None or self._info is None:
             return
         row = self.group_list.currentRow()
-        self._groups = self._dup.groups(self.threshold, feats.features, prefer=self._sizes)
+        self._groups = ds.groups_at(self._dup, self.threshold, self._info)
         self.group_list.blockSignals(True)
         self.group_list.clear()
         for g, grp in enumerate(self._groups, start=1):
@@ -267,10 +304,10 @@ class DuplicatesTab(ExploreTab):
             self.link.show([])
         self.update_enabled()
 
-    def _group_text(self, g: int, grp: DuplicateGroup) -> str:
+    def _group_text(self, g: int, grp: NearDuplicateGroup) -> str:
         flags = self.model.flags
         n_flagged = sum(1 for i in grp.rest if flags.get(int(i)) == "duplicate")
-        text = f"Group {g}: {len(grp.members)} images, similarity ≥ {float(grp.similarity_to_first.min()):.3f}"
+        text = f"Group {g}: {len(grp.members)} images, differ ≤ {grp.difference:.2f}"
         return text + (f" ({n_flagged} flagged)" if n_flagged else "")
 
     def _show_group(self, row: int) -> None:
@@ -279,17 +316,24 @@ class DuplicatesTab(ExploreTab):
             return
         grp = self._groups[row]
         self.link.show([int(i) for i in grp.members], self._captions(grp),
-                       [f"similarity to the first {float(s):.4f}" for s in grp.similarity_to_first])
+                       [self._facts(int(i)) for i in grp.members])
         self.update_enabled()
 
-    def _captions(self, grp: DuplicateGroup) -> list[str]:
+    def _facts(self, i: int) -> str:
+        if self._info is None:
+            return ""
+        return (f"{self._info.width[i]} x {self._info.height[i]} px, "
+                f"{self._info.file_size[i] / 1024:,.0f} KB")
+
+    def _captions(self, grp: NearDuplicateGroup) -> list[str]:
         flags = self.model.flags
         keeper = self.keeper(grp)
         out = []
-        for i, s in zip(grp.members, grp.similarity_to_first):
-            tag = "kept by the rule" if int(i) == keeper else f"{float(s):.3f}"
-            if flags.get(int(i)):
-                tag += f" · {flags[int(i)]}"
+        for i in grp.members.tolist():
+            tag = ("kept by the rule · " if i == keeper else "") + (f"{self._info.width[i]}x{self._info.height[i]}"
+                                                                   if self._info is not None else "")
+            if flags.get(i):
+                tag += f" · {flags[i]}"
             out.append(tag)
         return out
 
