@@ -61,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
         groups = duplicates.groups_at(found, args.threshold, info)
         paths = store.image_paths()
         stats = store.image_stats()
-        keepers = [int(rank_members(g.members, args.keep, stats)[0]) for g in groups]
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(args.csv, text=True) as fh:
             w = csv.writer(fh)
             w.writerow(["group", "path", "keep", "file_size", "width", "height", "group_difference"])
-            for g, (grp, keeper) in enumerate(zip(groups, keepers), start=1):
-                for i in grp.members.tolist():
-                    w.writerow([g, paths[i], int(i == keeper), int(info.file_size[i]), int(info.width[i]),
+            for g, grp in enumerate(groups, start=1):
+                # the --keep rule's order: the kept image first
+                for j, i in enumerate(rank_members(grp.members, args.keep, stats).tolist()):
+                    w.writerow([g, paths[i], int(j == 0), int(info.file_size[i]), int(info.width[i]),
                                 int(info.height[i]), f"{grp.difference:.4f}"])
         n_images = sum(len(g.members) for g in groups)
         msg = (f"{len(groups)} group(s), {n_images} images at difference <= {args.threshold}: "
