@@ -20,6 +20,7 @@ class RunControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._until: int | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -30,6 +31,15 @@ class RunControl:
 
     def resume(self) -> None:
         self._running.set()
+
+    def set_until(self, epoch: int | None) -> None:
+        """Move the end of a running training to ``epoch`` (the engine reads it between epochs;
+        None: the end it was started with). Assigning an int is atomic: no lock needed."""
+        self._until = None if epoch is None else int(epoch)
+
+    @property
+    def until(self) -> int | None:
+        return self._until
 
     @property
     def stop_requested(self) -> bool:

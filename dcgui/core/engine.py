@@ -202,7 +202,8 @@ class DeepCluster:
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, until_epoch: int | None = None) -> Generator[Event, None, None]:
-        """Train from the last completed epoch up to ``until_epoch`` (default: config.epochs)."""
+        """Train from the last completed epoch up to ``until_epoch`` (default: config.epochs), or
+        up to ``control.until`` once the owner has set it."""
         until = self.config.epochs if until_epoch is None else until_epoch
         try:
             if self.epoch == 0 and self.checkpoint_dir is not None and self.dist.is_main:
@@ -210,7 +211,8 @@ class DeepCluster:
                 if not path.exists():  # the random initialisation, kept for every later comparison
                     p, sha = self._save(0)
                     yield CheckpointWritten(0, p, sha)
-            while self.epoch < until:
+            # The owner may move the end while training runs (RunControl.set_until).
+            while self.epoch < (self.control.until or until):
                 yield from self._run_epoch(self.epoch + 1)
         except StopRequested:
             yield Stopped(self.epoch)

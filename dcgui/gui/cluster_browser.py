@@ -339,6 +339,8 @@ class ClusterBrowser(QWidget):
             self._showing_selection = True
             self._set_grid(np.asarray(sel, dtype=np.int64))
             self._update_title()
+            c = self.model.active_cluster
+            self.back_button.setText(f"Back to {self.model.cluster_title(c)}" if c is not None else "Back to the cluster")
             self.back_button.setVisible(True)
         self._with_grid_update(lambda: self.grid.select_images(sel, self.model.current_image))
         self._update_action_state()

@@ -48,7 +48,13 @@ from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, TAB_SKI
 from dcgui.gui.settings_form import device_type_of
 from dcgui.gui.start_page import RecentSessions, StartPage
 from dcgui.gui.training_panel import STOPPING, TrainingPanel
-from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job, stop_all_workers
+from dcgui.gui.worker import (
+    GeneratorWorker,
+    WorkerError,
+    call_job,
+    stop_all_workers,
+    torch_threads_for_worker,
+)
 
 if TYPE_CHECKING:
     from dcgui.core.config import TrainConfig
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
 POLL_MS = 1000
 __all__ = ["TAB_CLUSTERS", "TAB_EXPLORE", "TAB_PLOTS", "TAB_SKIPPED", "MainWindow"]
 DEMO_IMAGES, DEMO_CLASSES = 4000, 10
+DEMO_QUICK_EPOCHS = 3  # "a quick look": enough for clusters and a first stability point
 
 
 def demo_session_path() -> Path:
@@ -72,6 +79,31 @@ def demo_config(device_type: str) -> TrainConfig:
     from dcgui.core.config import default_config
 
     return default_config(DEMO_IMAGES, device_type, DEMO_CLASSES, arch="smallnet", image_size=32, k=50)
+
+
+def ask_demo_training(parent: QWidget, last: int, quick: int, full: int, per_epoch: float | None) -> str:
+    """Ask how far to train the demo: "quick", "full" or "none". Tests replace this."""
+    from dcgui.core.estimate import format_duration
+
+    def takes(epochs: int) -> str:
+        return f", {format_duration(epochs * per_epoch)}" if per_epoch else ""
+
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Train the demo network?")
+    done = f"{last} epoch{'s are' if last != 1 else ' is'} trained. " if last else ""
+    box.setText(f"{done}The demo trains a network on its {DEMO_IMAGES:,} images without labels.")
+    box.setInformativeText(
+        f"A quick look ({quick - last} epoch{'s' if quick - last != 1 else ''}{takes(quick - last)}) already fills "
+        f"the clusters and plots; the full run ({full} epochs{takes(full - last)}) shows the curves rising. "
+        "You can pause, stop, or change the target at any time; every finished epoch is kept.")
+    quick_button = box.addButton(f"Quick look ({quick - last} epochs)", QMessageBox.ButtonRole.AcceptRole)
+    full_button = box.addButton(f"Full run (to epoch {full})", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Just open it", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(quick_button)
+    box.exec()
+    clicked = box.clickedButton()
+    return "quick" if clicked is quick_button else "full" if clicked is full_button else "none"
 
 
 def ask_stop_training(parent: QWidget, action: str) -> bool:
@@ -99,6 +131,7 @@ class MainWindow(QMainWindow):
         self._path: Path | None = None
         self._readonly = False
         self._data_version = -1
+        self._announced = -1  # the epoch count last seen (a larger one is announced)
         self._pending_after_stop: Callable[[], None] | None = None
         self._quitting = False
         self._demo_worker: GeneratorWorker | None = None
@@ -326,6 +359,7 @@ class MainWindow(QMainWindow):
         self._data_version = (poll_store or store).data_version()
         QSettings().setValue(LAST_SESSION_DIR_KEY, str(path.parent))
         RecentSessions.add(path)
+        self._announced = -1  # the epochs the file holds now are not news
         self.model.open(store, readonly)  # every view follows
         self.setWindowTitle(f"{path.name.removesuffix('.dcgui')} — dcgui" + (" (read-only)" if readonly else ""))
         self.setWindowFilePath(str(path))
@@ -370,16 +404,30 @@ class MainWindow(QMainWindow):
             return
         path = demo_session_path()
 
-        def prepare() -> tuple[Path, str]:
+        def prepare() -> tuple[Path, str, float | None]:
             from dcgui.core.demo import extract_demo
             from dcgui.core.device import available_devices
+            from dcgui.core.estimate import epoch_seconds, measure_rates
+            from dcgui.store import SessionStore
 
             folder = extract_demo()  # idempotent: returns at once when already extracted
             names = [n for n, _ in available_devices()]
             kind = device_type_of("auto", [(n, n) for n in names])
-            return folder, kind
+            def timed(cfg: TrainConfig) -> float:  # a few steps of the demo's network, as it will train
+                rates = measure_rates(cfg, DEMO_IMAGES, threads=cfg.threads or torch_threads_for_worker())
+                return epoch_seconds(cfg, DEMO_IMAGES, rates)
 
-        progress = QProgressDialog("Preparing the demo collection (4,000 images)…", "", 0, 0, self)
+            per_epoch = None
+            if not path.exists():
+                per_epoch = timed(demo_config(kind))
+            else:  # recorded epochs are the better estimate (read later); without any, measure
+                with contextlib.suppress(Exception), SessionStore.open(path, readonly=True) as s:
+                    if not s.epochs():
+                        per_epoch = timed(s.config)
+            return folder, kind, per_epoch
+
+        progress = QProgressDialog("Preparing the demo collection (4,000 images) and timing a few training "
+                                   "steps on this machine…", "", 0, 0, self)
         progress.setCancelButton(None)
         progress.setWindowTitle("dcgui demo")
         progress.setMinimumDuration(400)
@@ -399,7 +447,7 @@ class MainWindow(QMainWindow):
             self._demo_progress.deleteLater()
             self._demo_progress = None
 
-    def _demo_ready(self, path: Path, folder: Path, device_type: str) -> None:
+    def _demo_ready(self, path: Path, folder: Path, device_type: str, per_epoch: float | None = None) -> None:
         from dcgui.store import SessionStore
 
         if not path.exists():
@@ -412,9 +460,22 @@ class MainWindow(QMainWindow):
         if not self.open_session(path):
             return
         store = self._store
-        if store is not None and store.last_epoch() < store.config.epochs and not self._readonly:
-            self.training.start()
         self.statusBar().showMessage(f"Demo session: {path}", 8000)
+        if store is None or self._readonly:
+            return
+        # The demo's full run, even after a quick look lowered the session's own target.
+        last, target = store.last_epoch(), max(store.config.epochs, demo_config(device_type).epochs)
+        if last >= target:
+            return  # trained: just show it
+        from dcgui.core.estimate import measured_epoch_seconds
+
+        per_epoch = measured_epoch_seconds(store.epochs()) or per_epoch
+        quick = min(target, last + DEMO_QUICK_EPOCHS)
+        choice = ask_demo_training(self, last, quick, target, per_epoch)
+        if choice == "quick":
+            self.training.start(quick)
+        elif choice == "full":
+            self.training.start(target)
 
     # =======================================================================================
     # epochs: live updates and the shared epoch control
@@ -436,8 +497,11 @@ class MainWindow(QMainWindow):
                               details=f"{self._path}: {exc}\nReopen the session once the file is back.")
 
     def _on_epochs(self, last: int) -> None:
-        if last and not self.training.is_busy and self.model.follow_live and self._store is not None:
-            self.statusBar().showMessage(f"Epoch {last} is saved (following live)", 8000)
+        # Only a new epoch is news (opening a session also announces its epoch count).
+        if self._store is not None and last > self._announced and self._announced >= 0 and not self.training.is_busy:
+            self.statusBar().showMessage(f"Epoch {last} was saved by another process (following live)"
+                                         if self.model.follow_live else f"Epoch {last} was saved", 8000)
+        self._announced = last
         self._update_actions()
 
     def _on_follow_changed(self, on: bool) -> None:

@@ -307,6 +307,20 @@ class SessionModel(QObject):
     def training(self) -> bool:
         return self._training != IDLE
 
+    def set_target_epochs(self, epochs: int) -> bool:
+        """Save the session's "train until epoch" setting (a running trainer is told separately,
+        through its RunControl; this keeps the file's target true for the next run and for the
+        start page)."""
+        s = self._store
+        if s is None or not self._check_writable():
+            return False
+        try:
+            s.set_config(s.config.replace(epochs=int(epochs)))
+        except Exception as exc:
+            self.errorOccurred.emit(f"Could not save the target of {epochs} epochs in {s.path.name}: {exc}")
+            return False
+        return True
+
     # =========================================================================================
     # selection of images (shared by the grid, the map, similar, duplicates, outliers)
     # =========================================================================================

@@ -99,8 +99,9 @@ class EpochBar(QWidget):
             self.session_label.setToolTip("")
             return
         cfg = s.config
-        self.session_label.setText(f"{self.model.n_images:,} images · {cfg.arch}, {cfg.image_size} px, "
-                                   f"k = {cfg.k} · {s.folder}")
+        n = self.model.n_images
+        images = f"{n:,} images" if n else "images not scanned yet"
+        self.session_label.setText(f"{images} · {cfg.arch}, {cfg.image_size} px, k = {cfg.k} · {s.folder}")
         self.session_label.setToolTip(f"Session: {s.path}\nImages: {s.folder}\n{cfg.to_json()}")
 
 

@@ -34,6 +34,7 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
     QPolygonF,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -440,10 +441,22 @@ class ThumbnailGrid(QListView):
     # -- internals ----------------------------------------------------------------------------
     def _apply_size(self) -> None:
         cell = self._delegate.cell_size()
-        self.setGridSize(cell)
+        self.setGridSize(self._fitted(cell))
         self.setIconSize(QSize(self._delegate.thumb_size, self._delegate.thumb_size))
         self.verticalScrollBar().setSingleStep(max(8, cell.height() // 3))
         self.doItemsLayout()
+
+    def _fitted(self, cell: QSize) -> QSize:
+        """Cells widened so the columns fill the viewport: no empty strip at the right edge."""
+        avail = self.viewport().width() - 1
+        cols = max(1, avail // max(1, cell.width()))
+        return QSize(max(cell.width(), avail // cols), cell.height())
+
+    def resizeEvent(self, e: QResizeEvent) -> None:
+        super().resizeEvent(e)
+        grid = self._fitted(self._delegate.cell_size())
+        if grid != self.gridSize():
+            self.setGridSize(grid)
 
     def _is_wanted(self, key: Hashable) -> bool:
         """Still worth decoding: the row exists and is on screen (or within a screen of it)."""

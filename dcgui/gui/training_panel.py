@@ -100,6 +100,8 @@ class TrainingPanel(QWidget):
         self._run_start_time = 0.0
         self._end_reason = ""
         self._status_epoch = 0  # the epoch the status line last announced
+        self._syncing_spin = False
+        self._run_frac = 0.0  # share of the current epoch done (for the run bar after a new target)
 
         style = self.style()
         self.start_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training", self)
@@ -132,9 +134,9 @@ class TrainingPanel(QWidget):
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 100_000)
         self.epochs_spin.setPrefix("until epoch ")
-        self.epochs_spin.setToolTip("Train until this many epochs are done in total (the session's "
-                                    "setting is updated when training starts)")
-        self.epochs_spin.valueChanged.connect(lambda _v: self._update_actions())
+        self.epochs_spin.setToolTip("Train until this many epochs are done in total. Can be changed while "
+                                    "training runs or is paused: the run then ends at the new target.")
+        self.epochs_spin.valueChanged.connect(self._on_target_edited)
 
         self.status_label = QLabel("No session open.")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -200,7 +202,8 @@ class TrainingPanel(QWidget):
             self._last_epoch = store.last_epoch()
             target = store.config.epochs
             self._target = target if target > self._last_epoch else self._last_epoch + target
-            self.epochs_spin.setValue(self._target)
+            # The range first: the previous session's minimum would clamp this session's target.
+            self._set_spin(self._target, minimum=max(1, self._last_epoch + 1))
             epochs = store.epochs()
             if epochs:
                 self._learn_weights(epochs[-1])
@@ -215,7 +218,7 @@ class TrainingPanel(QWidget):
         self._last_epoch = last_epoch
         if self._state == IDLE:
             if self.epochs_spin.value() <= last_epoch and self._store is not None:
-                self.epochs_spin.setValue(last_epoch + self._store.config.epochs)
+                self._set_spin(last_epoch + self._store.config.epochs, minimum=last_epoch + 1)
             self._set_status(self._idle_text())
             self._show_run_progress(0.0)
         self._update_actions()
@@ -262,8 +265,8 @@ class TrainingPanel(QWidget):
         target = int(epochs if epochs is not None else self.epochs_spin.value())
         if target <= self._last_epoch:
             target = self._last_epoch + 1
-        self.epochs_spin.setValue(target)
         self._target = target
+        self._set_spin(target, minimum=self._last_epoch + 1)
         worker = GeneratorWorker(training_job(self._path, target), name="training", close_on_stop=False)
         worker.event.connect(self._on_event)
         worker.paused.connect(lambda: self._set_state(PAUSED))
@@ -281,6 +284,35 @@ class TrainingPanel(QWidget):
         self._set_state(RUNNING)
         worker.start()
         return True
+
+    def set_target(self, epochs: int) -> None:
+        """Train until ``epochs`` in total; while training runs or is paused, the run ends there
+        (never before the epoch in progress). The session's setting is updated too."""
+        self.epochs_spin.setValue(int(epochs))
+
+    @property
+    def target(self) -> int:
+        return self._target
+
+    def _on_target_edited(self, value: int) -> None:
+        if self._syncing_spin:
+            return
+        if self.is_busy and self._state in (RUNNING, PAUSED) and self._worker is not None:
+            value = max(int(value), self._last_epoch + 1)
+            self._target = value
+            self._worker.control.set_until(value)  # the engine reads it between epochs
+            self.model.set_target_epochs(value)
+            self._show_run_progress(self._run_frac)
+            self.message.emit(f"Training now ends after epoch {value}.")
+        self._update_actions()
+
+    def _set_spin(self, value: int, minimum: int) -> None:
+        self._syncing_spin = True
+        try:
+            self.epochs_spin.setMinimum(max(1, minimum))
+            self.epochs_spin.setValue(value)
+        finally:
+            self._syncing_spin = False
 
     def pause(self) -> None:
         if self._worker is not None and self._state == RUNNING:
@@ -318,6 +350,7 @@ class TrainingPanel(QWidget):
             self._last_epoch = m.epoch
             self._learn_weights(m)
             self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
+            self._run_frac = 0.0
             nmi = f", NMI(t−1, t) {m.nmi_prev:.3f}" if m.nmi_prev is not None else ""
             self._set_status(f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
                              f" (loss {m.loss:.3f}{nmi}).")
@@ -345,7 +378,9 @@ class TrainingPanel(QWidget):
             self.phase_bar.setValue(min(ev.done, ev.total))
         else:
             self.phase_bar.setRange(0, 0)  # busy indicator: total unknown (scanning)
-        unit = "iterations" if phase == PHASE_CLUSTERING else "images"
+        # The training pass draws *samples* (an image can be drawn several times per epoch).
+        unit = {PHASE_CLUSTERING: "iterations", PHASE_TRAINING: "samples"}.get(phase, "images")
+        self.phase_label.setToolTip(self._samples_tip(ev.total) if phase == PHASE_TRAINING else "")
         if phase == PHASE_SCAN:
             text = f"{PHASE_TEXT[phase]}: {ev.done:,} images found"
         elif phase == PHASE_CACHE:
@@ -364,6 +399,7 @@ class TrainingPanel(QWidget):
             for p in _EPOCH_PHASES[:order]:  # earlier phases of this epoch are complete
                 self._phase_frac[p] = 1.0
             frac = sum(self._weights[p] * self._phase_frac[p] for p in _EPOCH_PHASES)
+            self._run_frac = frac
             self._show_run_progress(frac)
             if self._state == RUNNING and ev.epoch != self._status_epoch:
                 self._status_epoch = ev.epoch
@@ -388,6 +424,15 @@ class TrainingPanel(QWidget):
         if gained > 0.02 and elapsed > 1.0:
             eta = elapsed / gained * (self._target - done_units)
             self.eta_label.setText(f"ETA {format_duration(eta)}")
+
+    def _samples_tip(self, total: int) -> str:
+        n = self._store.n_images if self._store is not None else 0
+        if not n or not total:
+            return ""
+        per = total / n
+        return (f"This epoch trains on {total:,} samples drawn from the {n:,} images, evenly over the clusters "
+                f"(about {per:.1f} per image): on a small collection one pass is too few steps for the new top "
+                "layer to learn (docs/METHOD.md, step 5). Setting: samples per epoch.")
 
     def _learn_weights(self, m: object) -> None:
         secs = {PHASE_FEATURES: getattr(m, "seconds_features", 0.0),
@@ -472,5 +517,10 @@ class TrainingPanel(QWidget):
         self.start_action.setEnabled(has_session and s in (IDLE, PAUSED))
         self.pause_action.setEnabled(s == RUNNING)
         self.stop_action.setEnabled(s in (RUNNING, PAUSED))
-        self.epochs_spin.setEnabled(has_session and s == IDLE)
-        self.epochs_spin.setMinimum(max(1, self._last_epoch + 1) if s == IDLE else 1)
+        # Editable while training too: the run can end earlier or later without stopping it.
+        self.epochs_spin.setEnabled(has_session and s != STOPPING)
+        self._syncing_spin = True
+        try:
+            self.epochs_spin.setMinimum(max(1, self._last_epoch + 1))
+        finally:
+            self._syncing_spin = False

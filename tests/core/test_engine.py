@@ -246,6 +246,29 @@ def test_centroid_prototypes_are_chunked_sums_of_unit_features(data, tmp_path: P
     np.testing.assert_array_equal(engine._prototypes(1, feats, assign).numpy(), protos)  # seeded by epoch
 
 
+def test_the_owner_moves_the_end_while_training_runs(data, tmp_path: Path) -> None:
+    """RunControl.set_until: the GUI's "until epoch" changed during a run, both ways."""
+    pixels, labels = data
+    control = RunControl()
+    longer = DeepCluster(CFG.replace(epochs=1), pixels, labels, tmp_path / "a", control=control)
+    events = []
+    for ev in longer.run():
+        events.append(ev)
+        if isinstance(ev, PhaseProgress) and ev.phase == "training" and ev.epoch == 1:
+            control.set_until(2)  # lengthen: the run goes on to epoch 2
+    assert isinstance(events[-1], Finished) and events[-1].last_completed_epoch == 2
+
+    control = RunControl()
+    shorter = DeepCluster(CFG.replace(epochs=5), pixels, labels, tmp_path / "b", control=control)
+    events = []
+    for ev in shorter.run():
+        events.append(ev)
+        if isinstance(ev, PhaseProgress) and ev.phase == "features" and ev.epoch == 1:
+            control.set_until(1)  # shorten: the run ends after the epoch in progress
+    assert isinstance(events[-1], Finished) and events[-1].last_completed_epoch == 1
+    assert not (tmp_path / "b" / "epoch_0002.pt").exists()
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_an_epoch_on_cuda_with_amp_and_channels_last(data, tmp_path: Path) -> None:

@@ -47,6 +47,8 @@ class GuiEnv:
         self.existing_dir = ""
         self.save_file = ""
         self.open_file = ""
+        self.demo_answer = "full"
+        self.demo_asked: list[tuple[int, int, int, float | None]] = []
 
 
 @pytest.fixture
@@ -63,6 +65,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp: QApplication) -> 
         return e.stop_answer
 
     monkeypatch.setattr(main_window, "ask_stop_training", ask)
+
+    def ask_demo(parent: Any, last: int, quick: int, full: int, per_epoch: float | None) -> str:
+        e.demo_asked.append((last, quick, full, per_epoch))
+        return e.demo_answer
+
+    monkeypatch.setattr(main_window, "ask_demo_training", ask_demo)
     for name in ("question", "warning", "information", "critical"):
         monkeypatch.setattr(QMessageBox, name, staticmethod(lambda *a, **k: QMessageBox.StandardButton.Cancel))
     monkeypatch.setattr(QMessageBox, "about", staticmethod(lambda *a, **k: None))
@@ -395,6 +403,31 @@ def test_open_demo_creates_and_trains_then_reopens(qtbot: Any, env: GuiEnv, imag
     assert w.stack.currentWidget() is w.start_page
     w.open_demo()  # reopens the same session; it is complete, so nothing starts
     qtbot.waitUntil(lambda: w.session_path == demo_path, timeout=60_000)
+    assert not w.training.is_busy and _store(w).last_epoch() == 1
+    _close(qtbot, w)
+
+
+def test_the_demo_asks_before_training_and_offers_a_quick_look(qtbot: Any, env: GuiEnv, image_folder: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import dcgui.core.demo
+
+    monkeypatch.setattr(dcgui.core.demo, "extract_demo", lambda target=None: image_folder)
+    monkeypatch.setattr(main_window, "demo_config", lambda device_type: TrainConfig(**{**SMALL, "epochs": 3}))
+    monkeypatch.setattr(main_window, "DEMO_QUICK_EPOCHS", 1)
+    env.demo_answer = "quick"
+    w = _window(qtbot)
+    with qtbot.waitSignal(w.training.runEnded, timeout=TRAIN_TIMEOUT_MS) as ended:
+        w.open_demo()
+    assert ended.args == ["finished"], env.errors
+    (last, quick, full, per_epoch), = env.demo_asked
+    assert (last, quick, full) == (0, 1, 3) and per_epoch is not None and per_epoch > 0  # timed before asking
+    assert _store(w).last_epoch() == 1 and _store(w).config.epochs == 1  # a quick look, not the full run
+    w.close_session()
+    env.demo_answer = "none"
+    w.open_demo()  # reopening a partly trained demo asks again and starts nothing unasked
+    qtbot.waitUntil(lambda: len(env.demo_asked) == 2, timeout=60_000)
+    last, quick, full, per_epoch = env.demo_asked[1]
+    assert (last, quick) == (1, 2) and per_epoch == pytest.approx(_store(w).epochs()[0].seconds)
     assert not w.training.is_busy and _store(w).last_epoch() == 1
     _close(qtbot, w)
 

@@ -107,3 +107,22 @@ def test_the_filter_never_leaves_a_hidden_cluster_in_the_grid(qtbot: Any, view: 
     assert browser.cluster_title.text().startswith("crosses")
     browser.cluster_panel.filter_edit.setText("no such cluster")
     assert browser.grid_model.rowCount() == 0 and "No cluster matches" in browser.cluster_title.text()
+
+
+def test_a_cluster_goes_by_one_name_everywhere(qtbot: Any, view: SessionView, session: Any) -> None:  # noqa: F811
+    from dcgui.gui.cluster_list import COL_CLUSTER
+
+    model, browser = view.model, view.clusters
+    model.set_active_cluster(2)
+    assert browser.cluster_title.text().startswith("cluster 2 — 6 images")
+    model.rename_cluster(2, "Crosses")
+    assert browser.cluster_title.text().startswith("Crosses — 6 images")
+    browser.grid.setCurrentIndex(browser.grid_model.index(0))
+    assert browser.image_pane.cluster_label.text() == "Crosses at epoch 2"
+    m = browser.cluster_model
+    tip = m.index(m.row_of_cluster(2), COL_CLUSTER).data(3)  # ToolTipRole
+    assert tip.startswith("Crosses (#2): 6 images at epoch 2")
+    # The map names its colours (legend, hover) the same way.
+    coords = _map_points(view, session.n_images)
+    view.explore.map._show_map(coords)
+    assert view.explore.map.map_view._colour_names[2] == "Crosses"

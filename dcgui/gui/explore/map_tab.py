@@ -78,6 +78,9 @@ class MapTab(ExploreTab):
         self.keep_button.clicked.connect(lambda: self.flag_selection("keep"))
         self.exclude_button = QPushButton("Flag 'exclude'")
         self.exclude_button.clicked.connect(lambda: self.flag_selection("exclude"))
+        self.group_button = QPushButton("Add to group…")
+        self.group_button.setToolTip("Keep the selected images as a named group (saved in the session)")
+        self.group_button.clicked.connect(self._add_to_group)
         self.show_in_grid_button = QPushButton("Show in the grid")
         self.show_in_grid_button.setToolTip("Show the selected images in the Clusters tab's grid and image pane")
         self.show_in_grid_button.clicked.connect(self.showInGridRequested)
@@ -86,7 +89,8 @@ class MapTab(ExploreTab):
         top.addLayout(mode_row)
         top.addStretch(1)
         top.addWidget(self.selection_label)
-        for b in (self.clear_button, self.keep_button, self.exclude_button, self.show_in_grid_button):
+        for b in (self.clear_button, self.keep_button, self.exclude_button, self.group_button,
+                  self.show_in_grid_button):
             top.addWidget(b)
         # The selection, listed lazily beside the map; a click shows that image in the image pane.
         self.selection_grid = ThumbnailGrid(thumbnails, self, thumb_size=64)
@@ -135,7 +139,7 @@ class MapTab(ExploreTab):
 
     def update_enabled(self) -> None:
         has_sel = bool(self.model.selection)
-        for b in (self.keep_button, self.exclude_button):
+        for b in (self.keep_button, self.exclude_button, self.group_button):
             b.setEnabled(self.model.writable and has_sel)
         self.clear_button.setEnabled(has_sel)
         self.show_in_grid_button.setEnabled(has_sel)
@@ -182,6 +186,14 @@ class MapTab(ExploreTab):
             self.map_view.set_selection(sel, emit=False)
         self.selection_grid.set_images(np.asarray(sel, dtype=np.int64))
         self.update_enabled()
+
+    def _add_to_group(self) -> None:
+        from dcgui.gui.cluster_browser import ask_group_name
+
+        sel = self.model.selection
+        name = ask_group_name(self, sorted(self.model.groups), len(sel)) if sel else None
+        if name:
+            self.model.save_group(name, sel)
 
     def _on_selection_current(self, current: Any, _previous: Any) -> None:
         if current.isValid():
