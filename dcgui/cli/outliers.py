@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**o.__dict__, "path": str(file)} for o, file in zip(res, files)], indent=2))
         return 0
-    print(f"{'rank':>4}  {'score':>6}  {'cluster':>7}  path")
+    width = max([7, *(len(o.cluster_name) for o in res)])
+    print(f"{'rank':>4}  {'score':>6}  {'cluster':<{width}}  path")
     for o, file in zip(res, files):
-        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster:>7}  {file}")
+        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster_name:<{width}}  {file}")
     return 0

@@ -6,10 +6,16 @@ The grid shows either the active cluster's members or, when images were selected
 lasso on the map, "Similar", duplicates, outliers, a named group) and they are not all in this
 cluster, that selection. Per-epoch numbers are computed once with numpy and cached. Thumbnails,
 mosaics, full images and the image cache are loaded off the GUI thread.
+
+The list shows the epoch's groups (``SessionModel.group_view``): after the user merged or split
+clusters, a row is a whole cluster, a part ("12.2") or a merge ("g5"), and "cluster" below means
+such a row (its ``GroupView`` code). Merging, splitting (k-means, previewed side by side) and
+dissolving are in the list's context menu; flagging more than one image shows its preview first.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.groups import KIND_PART, GroupView
 from dcgui.gui import curation
 from dcgui.gui.cluster_list import (
     COL_NAME,
@@ -41,9 +48,11 @@ from dcgui.gui.cluster_list import (
     compute_cluster_stats,
     mosaic_loader,
 )
+from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.image_pane import ImagePane
 from dcgui.gui.session_images import SessionImages
 from dcgui.gui.session_model import SessionModel
+from dcgui.gui.split_dialog import SplitJob
 from dcgui.gui.thumbnail_grid import MAX_THUMB, MIN_THUMB, ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.store.paths import UnsafeSessionPath
@@ -65,6 +74,24 @@ def ask_group_name(parent: QWidget, names: list[str], n: int) -> str | None:
     return (name.strip() or None) if ok else None
 
 
+def ask_merge_name(parent: QWidget, titles: list[str], n_images: int) -> str | None:
+    """Ask for the merged group's name ("" = unnamed; None = cancel). Tests replace this."""
+    shown = ", ".join(titles[:6]) + (" …" if len(titles) > 6 else "")
+    name, ok = QInputDialog.getText(parent, "Merge clusters",
+                                    f"Merge {len(titles)} clusters ({shown}) into one group of {n_images:,} images.\n"
+                                    "It follows these clusters to later epochs; Edit ▸ Undo takes it back.\n\n"
+                                    "Name of the group (optional):")
+    return name.strip() if ok else None
+
+
+def ask_split_parts(parent: QWidget, title: str, size: int) -> int | None:
+    """Ask into how many parts to split (None = cancel). Tests replace this."""
+    top = max(2, min(size, 64))
+    n, ok = QInputDialog.getInt(parent, "Split cluster", f"Split {title} ({size:,} images) into how many parts?\n"
+                                "k-means on its images' features; you see the parts before accepting.", 2, 2, top)
+    return int(n) if ok else None
+
+
 class ClusterBrowser(QWidget):
     """Browse the clusters of the model's epoch; curate clusters and images; export them."""
 
@@ -73,6 +100,9 @@ class ClusterBrowser(QWidget):
         self.model = model
         self.images = images
         self._stats: OrderedDict[int, ClusterStats] = OrderedDict()
+        self._views: dict[int, GroupView] = {}  # the groups each cached ClusterStats counts
+        self.dialog: EditConfirmDialog | None = None  # the last confirmation shown (tests)
+        self.split_job: SplitJob | None = None
         self._labels: np.ndarray | None = None
         self._label_names: list[str] = []
         self._showing_selection = False  # the grid shows a selection made elsewhere, not the cluster
@@ -84,7 +114,7 @@ class ClusterBrowser(QWidget):
 
         # -- widgets --------------------------------------------------------------------------------
         self.cluster_model = ClusterListModel(self.mosaics, self)
-        self.cluster_model.set_name = model.rename_cluster
+        self.cluster_model.set_name = model.rename_group
         self.cluster_model.set_tags = model.set_cluster_tags
         self.cluster_model.errorOccurred.connect(model.errorOccurred)
         self.cluster_panel = ClusterListPanel(self.cluster_model, self)
@@ -193,6 +223,7 @@ class ClusterBrowser(QWidget):
         model.currentImageChanged.connect(self._on_current_image)
         model.flagsChanged.connect(self._on_flags)
         model.clusterDataChanged.connect(self._on_cluster_data)
+        model.clusterGroupsChanged.connect(self._on_cluster_groups)
         images.cacheChanged.connect(self._on_cache)
         self._on_session()
 
@@ -231,6 +262,7 @@ class ClusterBrowser(QWidget):
     def _on_session(self) -> None:
         store = self.model.store
         self._stats.clear()
+        self._views.clear()
         self._showing_selection = False
         self.mosaics.reset(None)
         self.image_pane.clear()
@@ -267,7 +299,8 @@ class ClusterBrowser(QWidget):
             self._show_empty("No epoch yet: clusters appear here when the first epoch finishes")
             return
         stats = self._epoch_stats(epoch)
-        self.cluster_model.set_epoch_data(stats, self.model.cluster_user_data(), self._label_names)
+        self.cluster_model.set_epoch_data(stats, self.model.cluster_user_data(), self._label_names,
+                                          self._views.get(epoch))
         c = self.model.active_cluster
         if c is None or not 0 <= c < stats.k or self.cluster_model.row_of_cluster(c) is None:
             c = self._first_visible_cluster()
@@ -333,6 +366,42 @@ class ClusterBrowser(QWidget):
         if self.image_pane.image_index is not None:
             self._show_image(self.image_pane.image_index)
 
+    def _on_cluster_groups(self) -> None:
+        """Merges or splits changed (an edit, an undo, another window): the rows are new. The
+        active row stays on the same group when it still exists."""
+        view = self.cluster_model.view
+        c = self.model.active_cluster
+        key = None
+        if view is not None and c is not None:
+            try:
+                key = view.group(c).key
+            except KeyError:
+                key = None
+        self._stats.clear()
+        self._views.clear()
+        self._on_cache()  # mosaics are keyed by (epoch, code): codes now mean other groups
+        epoch = self.model.epoch
+        if self.model.store is None or not 1 <= epoch <= self.model.last_epoch:
+            return
+        stats = self._epoch_stats(epoch)
+        new = self._views.get(epoch)
+        self.cluster_model.set_epoch_data(stats, self.model.cluster_user_data(), self._label_names, new)
+        target = None
+        if key is not None and new is not None:
+            try:
+                target = new.find(key).code
+            except KeyError:
+                target = None
+        if target is None or self.cluster_model.row_of_cluster(target) is None:
+            target = self._first_visible_cluster()
+        if target != self.model.active_cluster:
+            self.model.set_active_cluster(target)
+        else:
+            self._reselect_cluster()
+            if not self._showing_selection:
+                self._show_cluster(target)
+        self._update_action_state()
+
     def _on_cache(self) -> None:
         cache = self.images.cache
         if cache is None:
@@ -395,8 +464,9 @@ class ClusterBrowser(QWidget):
     # curation
     # =============================================================================================
     def flag_selected(self, flag: str | None) -> None:
-        """Flag the grid's selected images (``keep`` / ``exclude`` / ``duplicate``; None clears)."""
-        self.model.set_flag(self.grid.selected_images(), flag)
+        """Flag the grid's selected images (``keep`` / ``exclude`` / ``duplicate``; None clears);
+        more than one image: the preview first."""
+        self.dialog = confirm_flags(self, self.model, self.grid.selected_images(), flag)
 
     def add_selection_to_group(self) -> None:
         sel = self.grid.selected_images()
@@ -430,11 +500,13 @@ class ClusterBrowser(QWidget):
         c = self.model.active_cluster
         clusters = self.cluster_view.selected_clusters() or ([c] if c is not None else [])
         store = self.model.store
-        if store is None or not clusters:
+        view = self.cluster_model.view
+        if store is None or not clusters or view is None:
             self.model.message.emit("Select one or more clusters in the list first")
             return None
-        return curation.export_clusters(self, store, self.model.epoch, clusters, self.model.message.emit,
-                                        self.model.cluster_title)
+        keys = [view.group(code).key for code in clusters]
+        return curation.export_clusters(self, store, self.model.epoch, keys, self.model.message.emit,
+                                        lambda key: view.find(key).title)
 
     def export_csv(self, path: Path | None = None) -> GeneratorWorker | None:
         """Write ``path,cluster,cluster_name`` of the epoch (asks for the file unless given)."""
@@ -462,10 +534,76 @@ class ClusterBrowser(QWidget):
         c = self.model.active_cluster
         if c is None or self.model.store is None:
             return
+        if self.cluster_model.group(c) is not None:
+            self.model.message.emit("Notes and tags belong to whole clusters: a part or a merged group has a name only")
+            return
         text, ok = QInputDialog.getMultiLineText(self, f"Notes on {self.model.cluster_title(c)}",
                                                  "Notes (saved in the session file):", self.model.cluster_notes(c))
         if ok:
             self.model.set_cluster_notes(c, text)
+
+    # =============================================================================================
+    # merge, split, dissolve
+    # =============================================================================================
+    def merge_selected_clusters(self) -> bool:
+        """Merge the clusters (or parts, or groups) selected in the list into one named group."""
+        codes = self.cluster_view.selected_clusters()
+        stats = self.stats()
+        if len(codes) < 2 or stats is None:
+            self.model.message.emit("Select two or more clusters in the list first (Ctrl+click)")
+            return False
+        titles = [self.cluster_model.title(c) for c in codes]
+        name = ask_merge_name(self, titles, int(sum(int(stats.sizes[c]) for c in codes)))
+        if name is None:
+            return False
+        applied = self.model.merge_groups(codes, name or None)
+        if applied is None or applied.preview.group_id is None:
+            return False
+        self._select_key(f"g{applied.preview.group_id}")
+        return True
+
+    def split_current_cluster(self) -> SplitJob | None:
+        """Split the active cluster into N parts: k-means on a worker, then the preview dialog.
+        On a part, the whole cluster is split again (the new split replaces the old one)."""
+        c = self.model.active_cluster
+        view = self.cluster_model.view
+        stats = self.stats()
+        if c is None or view is None or stats is None or self.model.store is None:
+            self.model.message.emit("Select a cluster in the list first")
+            return None
+        g = view.group(c)
+        if g.kind not in ("cluster", KIND_PART):
+            self.model.message.emit(f"{g.title} is a merged group: split one of its clusters, or dissolve it first")
+            return None
+        cluster = g.clusters[0]
+        size = int(np.count_nonzero(self.model.store.assignments(self.model.epoch) == cluster))
+        title = self.model.cluster_title(cluster)
+        parts = ask_split_parts(self, title, size)
+        if parts is None:
+            return None
+        if size < parts:
+            self.model.message.emit(f"{title} has {size} images: it cannot be split into {parts} parts")
+            return None
+        job = SplitJob(self, self.model, self.thumbnails, cluster, parts, title)
+        job.proposed.connect(lambda dialog: dialog.applied.connect(lambda _r: self._select_key(f"{cluster}.1")))
+        self.split_job = job
+        return job
+
+    def dissolve_current_group(self) -> bool:
+        """Dissolve the active merged group, or undo the split the active part belongs to."""
+        c = self.model.active_cluster
+        g = self.cluster_model.group(c) if c is not None else None
+        if g is None:
+            self.model.message.emit("Select a merged group (g…) or a part of a split cluster (12.1) first")
+            return False
+        return self.model.dissolve_group(g.code) is not None
+
+    def _select_key(self, key: str) -> None:
+        view = self.cluster_model.view
+        if view is None:
+            return
+        with contextlib.suppress(KeyError):  # gone meanwhile (another window undid it)
+            self.select_cluster(view.find(key).code)
 
     # =============================================================================================
     # internals
@@ -510,6 +648,12 @@ class ClusterBrowser(QWidget):
         self.act_rename = action("Rename cluster…", self.rename_current_cluster, ["F2"], "Name the cluster")
         self.act_tags = action("Edit tags…", self.edit_current_tags, None, "Comma-separated tags of the cluster")
         self.act_notes = action("Notes…", self.edit_current_notes, None, "Free-text notes on the cluster")
+        self.act_merge = action("Merge selected clusters…", self.merge_selected_clusters, None,
+                                "One named group of the selected clusters (it follows them to later epochs)")
+        self.act_split = action("Split cluster…", self.split_current_cluster, None,
+                                "k-means on the cluster's images into N parts; the parts are shown before you accept")
+        self.act_dissolve = action("Dissolve group", self.dissolve_current_group, None,
+                                   "Show a merged group's clusters on their own again, or a split cluster whole")
         self.act_zoom_in = action("Larger thumbnails", self.grid.zoom_in, ["Ctrl+=", "Ctrl++"])
         self.act_zoom_out = action("Smaller thumbnails", self.grid.zoom_out, ["Ctrl+-"])
         self._update_action_state()
@@ -520,6 +664,14 @@ class ClusterBrowser(QWidget):
             a.setEnabled(has)
         for a in (self.act_export_clusters, self.act_export_csv):
             a.setEnabled(self.model.store is not None and self.model.epoch > 0)
+        if hasattr(self, "act_merge"):
+            writable = self.model.writable and self.stats() is not None
+            c = self.model.active_cluster
+            g = self.cluster_model.group(c) if c is not None else None
+            self.act_merge.setEnabled(writable and len(self.cluster_view.selected_clusters()) >= 2)
+            self.act_split.setEnabled(writable and c is not None)
+            self.act_dissolve.setEnabled(writable and g is not None)
+            self.act_dissolve.setText("Undo the split" if g is not None and g.kind == KIND_PART else "Dissolve group")
 
     def _fill_groups_menu(self) -> None:
         self.groups_menu.clear()
@@ -551,12 +703,14 @@ class ClusterBrowser(QWidget):
             return hit
         store = self.model.store
         assert store is not None
-        assign = store.assignments(epoch)
-        k = int(store.cluster_sizes(epoch).size)
-        stats = compute_cluster_stats(epoch, assign, k, self._labels)
+        view = store.group_view(epoch)  # rows: the groups after the user's merges and splits
+        k = max((g.code for g in view.groups), default=-1) + 1
+        stats = compute_cluster_stats(epoch, view.labels, k, self._labels)
         self._stats[epoch] = stats
+        self._views[epoch] = view
         while len(self._stats) > _STATS_EPOCHS:
-            self._stats.popitem(last=False)
+            old, _ = self._stats.popitem(last=False)
+            self._views.pop(old, None)
         return stats
 
     def _members(self, c: int | None) -> np.ndarray | None:
@@ -614,7 +768,7 @@ class ClusterBrowser(QWidget):
         if c is None or stats is None or not 0 <= c < stats.k:
             return
         n = int(stats.sizes[c])
-        text = f"{self.model.cluster_title(c)} — {n:,} image{'s' if n != 1 else ''}"
+        text = f"{self.cluster_model.title(c)} — {n:,} image{'s' if n != 1 else ''}"
         p = float(stats.purity[c])
         if not np.isnan(p):
             text += f" — {p:.0%} {self.cluster_model.majority_label(c)}"
@@ -696,8 +850,12 @@ class ClusterBrowser(QWidget):
         menu.popup(self.grid.viewport().mapToGlobal(pos))
 
     def _cluster_menu(self, pos: Any) -> None:
+        self._update_action_state()
         menu = QMenu(self)
         for a in (self.act_rename, self.act_tags, self.act_notes):
+            menu.addAction(a)
+        menu.addSeparator()
+        for a in (self.act_merge, self.act_split, self.act_dissolve):
             menu.addAction(a)
         menu.addSeparator()
         menu.addAction(self.act_export_clusters)

@@ -193,6 +193,17 @@ class MainWindow(QMainWindow):
         self.act_quit.setShortcut(QKeySequence.StandardKey.Quit)
         self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
 
+        edit_menu = mb.addMenu("&Edit")
+        # Every edit of the session (flags, names, tags, notes, merges, splits, bulk actions) is
+        # logged in the session file: undo works after reopening it. A text field with the focus
+        # keeps its own Ctrl+Z (Qt gives it the shortcut first).
+        self.act_undo = edit_menu.addAction("&Undo", lambda: self.model.undo())
+        self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
+        self.act_redo = edit_menu.addAction("&Redo", lambda: self.model.redo())
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.model.editsChanged.connect(self._update_undo_actions)
+        self.model.sessionChanged.connect(self._update_undo_actions)
+
         train_menu = mb.addMenu("&Training")
         t = self.view.training
         for action in (t.start_action, t.pause_action, t.stop_action):
@@ -226,6 +237,14 @@ class MainWindow(QMainWindow):
         help_menu = mb.addMenu("&Help")
         about = help_menu.addAction("&About dcgui", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
+
+    def _update_undo_actions(self) -> None:
+        undo, redo = self.model.next_undo_redo()
+        writable = self.model.writable
+        self.act_undo.setText(f"&Undo {undo.summary}" if undo else "&Undo")
+        self.act_redo.setText(f"&Redo {redo.summary}" if redo else "&Redo")
+        self.act_undo.setEnabled(writable and undo is not None)
+        self.act_redo.setEnabled(writable and redo is not None)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()

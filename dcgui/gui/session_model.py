@@ -14,7 +14,12 @@ State held: the open session (``store``, ``path``, ``readonly``), the epochs it 
 (``follow_live``), the training state, the image selection shared by every image list and the
 map (``selection``, ``selection_source``, ``current_image``), the active cluster and the selected
 clusters, and caches of the user data the views paint (image flags, cluster names/tags/notes,
-named groups of images).
+named groups of images, the merges and splits of the epoch shown: ``group_view``).
+
+Every user edit goes through ``apply_edit`` (or a method built on it): the store logs it, so
+``undo`` / ``redo`` (Edit menu, Ctrl+Z / Ctrl+Shift+Z) take back any of them, also after the
+session was closed and reopened. Views that change more than one image show the store's preview
+first (``dcgui.gui.edit_confirm``).
 
 This module imports only QtCore (signals): no widget, no painting, testable without a window.
 The store is the GUI thread's writable connection; nothing here reads more than small tables.
@@ -28,8 +33,21 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from dcgui.store.edits import (
+    DissolveGroup,
+    Edit,
+    EditPreview,
+    MergeClusters,
+    RenameGroup,
+    SetClusterField,
+    SetFlags,
+    SetImageGroup,
+)
+
 if TYPE_CHECKING:
-    from dcgui.store import SessionStore
+    from dcgui.core.groups import Group, GroupView
+    from dcgui.store import AppliedEdit, SessionStore
+    from dcgui.store.editlog import EditRecord
 
 IDLE = "idle"
 SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
@@ -56,6 +74,8 @@ class SessionModel(QObject):
     * ``flagsChanged(list)``: image indices whose flag changed.
     * ``clusterDataChanged(list)``: cluster ids whose name, tags or notes changed.
     * ``groupsChanged()``: named groups were added, changed or removed.
+    * ``clusterGroupsChanged()``: merges or splits changed (``group_view`` is new).
+    * ``editsChanged()``: the edit log changed (what undo / redo would do: ``next_undo_redo``).
     * ``similarRequested(int)``: "More like this" on an image.
     * ``message(str)``: a short status line; ``errorOccurred(str)``: a failed write, said to the user.
     """
@@ -73,6 +93,8 @@ class SessionModel(QObject):
     flagsChanged = Signal(list)
     clusterDataChanged = Signal(list)
     groupsChanged = Signal()
+    clusterGroupsChanged = Signal()
+    editsChanged = Signal()
     similarRequested = Signal(int)
     message = Signal(str)
     errorOccurred = Signal(str)
@@ -96,6 +118,9 @@ class SessionModel(QObject):
         self._groups: dict[str, list[int]] = {}
         self._paths: list[str] = []
         self._syncing = False
+        self._gview: GroupView | None = None
+        self._gsig: object = None  # what the stored merges and splits looked like last time
+        self._undo_redo: tuple[EditRecord | None, EditRecord | None] = (None, None)
 
     # =========================================================================================
     # session
@@ -150,6 +175,48 @@ class SessionModel(QObject):
         self._flags = s.image_flags() if s is not None else {}
         self._user = s.cluster_user_data() if s is not None else {}
         self._groups = s.image_groups() if s is not None else {}
+        self._gview, self._gsig = None, self._groups_signature()
+        self._undo_redo = s.next_undo_redo() if s is not None else (None, None)
+        self.editsChanged.emit()
+
+    def _groups_signature(self) -> object:
+        s = self._store
+        if s is None:
+            return None
+        splits, merges = s.cluster_groups()
+        return ([(x.id, x.epoch, x.cluster, x.names) for x in splits], [(m.id, m.epoch, m.units, m.name) for m in merges])
+
+    def _sync_user_data(self) -> None:
+        """Re-read the user data after an edit, an undo or another connection's commit, and tell
+        the views only what changed."""
+        s = self._store
+        if s is None:
+            return
+        flags = s.image_flags()
+        changed = [i for i in set(flags) | set(self._flags) if flags.get(i) != self._flags.get(i)]
+        self._flags = flags
+        if changed:
+            self.flagsChanged.emit(sorted(changed))
+        user = s.cluster_user_data()
+        changed = [c for c in set(user) | set(self._user) if user.get(c) != self._user.get(c)]
+        self._user = user
+        sig = self._groups_signature()
+        regroup = sig != self._gsig
+        if changed or regroup:
+            self._gview = None  # group titles include cluster names
+        self._gsig = sig
+        if regroup:
+            self.clusterGroupsChanged.emit()
+        if changed:
+            self.clusterDataChanged.emit(sorted(changed))
+        groups = s.image_groups()
+        if groups != self._groups:
+            self._groups = groups
+            self.groupsChanged.emit()
+        undo_redo = s.next_undo_redo()
+        if [r.id if r else None for r in undo_redo] != [r.id if r else None for r in self._undo_redo]:
+            self._undo_redo = undo_redo
+            self.editsChanged.emit()
 
     def collection_ready(self) -> None:
         """The trainer (re)scanned the folder and built the image cache: re-read the images."""
@@ -175,20 +242,7 @@ class SessionModel(QObject):
                 self.epochsChanged.emit(last)
                 if self._follow or self._epoch == 0 or self._epoch > last:
                     self._set_epoch(last)
-            flags = s.image_flags()
-            changed = [i for i in set(flags) | set(self._flags) if flags.get(i) != self._flags.get(i)]
-            self._flags = flags
-            if changed:
-                self.flagsChanged.emit(sorted(changed))
-            user = s.cluster_user_data()
-            changed = [c for c in set(user) | set(self._user) if user.get(c) != self._user.get(c)]
-            self._user = user
-            if changed:
-                self.clusterDataChanged.emit(sorted(changed))
-            groups = s.image_groups()
-            if groups != self._groups:
-                self._groups = groups
-                self.groupsChanged.emit()
+            self._sync_user_data()
         finally:
             self._syncing = False
 
@@ -222,6 +276,7 @@ class SessionModel(QObject):
     def _set_epoch(self, epoch: int) -> None:
         if epoch != self._epoch:
             self._epoch = epoch
+            self._gview = None
             self.epochChanged.emit(epoch)
 
     @property
@@ -320,7 +375,8 @@ class SessionModel(QObject):
         return self._active
 
     def set_active_cluster(self, c: int | None) -> None:
-        """Show cluster ``c`` (matched id, stable across epochs) in the grid."""
+        """Show cluster ``c`` in the grid: a matched cluster id (stable across epochs) or, for a
+        part or a merge of the user's, its ``group_view`` code."""
         c = None if c is None else int(c)
         if c != self._active:
             self._active = c
@@ -363,26 +419,129 @@ class SessionModel(QObject):
         return self._edit_cluster(c, "notes", notes or "")
 
     def _edit_cluster(self, c: int, field: str, value: Any) -> bool:
-        s = self._store
-        if s is None or not self._check_writable():
+        applied = self.apply_edit(SetClusterField(int(c), field, value), quiet=True)
+        if applied is None:
             return False
-        c = int(c)
-        try:
-            if field == "name":
-                s.set_cluster_name(c, value)
-            elif field == "tags":
-                s.set_cluster_tags(c, value)
-            else:
-                s.set_cluster_notes(c, value)
-        except Exception as exc:  # a locked or read-only file: say it, keep the old value
-            self.errorOccurred.emit(f"Could not save {self.cluster_title(c)} in {s.path.name}: {exc}")
-            return False
-        entry = dict(self._user.get(c, {"name": None, "tags": [], "notes": ""}))
-        entry[field] = value
-        self._user[c] = entry
-        self.clusterDataChanged.emit([c])
         self.message.emit(f"Saved {self.cluster_title(c)}")
         return True
+
+    # =========================================================================================
+    # merged and split clusters of the epoch shown
+    # =========================================================================================
+    @property
+    def group_view(self) -> GroupView | None:
+        """The clusters of the epoch shown with the user's merges and splits (None: no epoch)."""
+        s = self._store
+        if s is None or not 1 <= self._epoch <= self._last_epoch:
+            return None
+        if self._gview is None or self._gview.epoch != self._epoch:
+            try:
+                self._gview = s.group_view(self._epoch)
+            except KeyError:  # the epoch is being re-recorded by another connection
+                return None
+        return self._gview
+
+    def group(self, code: int) -> Group | None:
+        """The group with ``code`` (a row of the cluster list) at the epoch shown."""
+        view = self.group_view
+        if view is None:
+            return None
+        try:
+            return view.group(int(code))
+        except KeyError:
+            return None
+
+    def group_title(self, code: int) -> str:
+        """How the user knows group ``code``: its name, else "cluster 12" / "cluster 12 part 2" / "group g5"."""
+        g = self.group(code)
+        return g.title if g is not None else self.cluster_title(code)
+
+    def merge_groups(self, codes: Sequence[int], name: str | None = None) -> AppliedEdit | None:
+        """Merge the groups ``codes`` of the epoch shown into one group named ``name``."""
+        from dcgui.core.groups import units_for_keys
+
+        view = self.group_view
+        if view is None:
+            return None
+        keys = [view.group(int(c)).key for c in codes]
+        try:
+            units, found = units_for_keys(view, keys)
+        except KeyError as exc:
+            self.errorOccurred.emit(str(exc.args[0]))
+            return None
+        return self.apply_edit(MergeClusters(view.epoch, units, name, found))
+
+    def rename_group(self, code: int, name: str | None) -> bool:
+        """Name group ``code``: a cluster's name, or that of a part or a merged group."""
+        g = self.group(code)
+        if g is None:
+            return False
+        if g.kind == "cluster":
+            return self.rename_cluster(g.clusters[0], name)
+        assert g.group_id is not None
+        return self.apply_edit(RenameGroup(g.group_id, name, g.part)) is not None
+
+    def dissolve_group(self, code: int) -> AppliedEdit | None:
+        """Undo a merge (its clusters show on their own) or the split a part belongs to."""
+        g = self.group(code)
+        if g is None or g.group_id is None:
+            return None
+        return self.apply_edit(DissolveGroup(g.group_id))
+
+    # =========================================================================================
+    # edits, undo and redo
+    # =========================================================================================
+    def preview_edit(self, edit: Edit) -> EditPreview:
+        """What ``edit`` would change (nothing is written)."""
+        if self._store is None:
+            raise RuntimeError("no session is open")
+        return self._store.preview_edit(edit)
+
+    def apply_edit(self, edit: Edit, quiet: bool = False) -> AppliedEdit | None:
+        """Apply and log ``edit``; the views hear what changed. None (and a message) on failure."""
+        s = self._store
+        if s is None or not self._check_writable():
+            return None
+        try:
+            applied = s.apply_edit(edit)
+        except Exception as exc:  # a locked or read-only file, an edit made stale by another window
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            self.errorOccurred.emit(f"Could not save the change in {s.path.name}: {text}")
+            return None
+        self._sync_user_data()
+        if not quiet:
+            if applied.record is None:
+                self.message.emit(f"{applied.preview.summary}: nothing to change")
+            else:
+                self.message.emit(f"{applied.preview.summary[:1].upper()}{applied.preview.summary[1:]} "
+                                  "(Edit ▸ Undo takes it back)")
+        return applied
+
+    def next_undo_redo(self) -> tuple[EditRecord | None, EditRecord | None]:
+        """(what undo would undo, what redo would redo)."""
+        return self._undo_redo
+
+    def undo(self, steps: int = 1) -> list[EditRecord]:
+        return self._undo_or_redo(steps, redo=False)
+
+    def redo(self, steps: int = 1) -> list[EditRecord]:
+        return self._undo_or_redo(steps, redo=True)
+
+    def _undo_or_redo(self, steps: int, redo: bool) -> list[EditRecord]:
+        s = self._store
+        if s is None or not self._check_writable():
+            return []
+        try:
+            done = s.redo(steps) if redo else s.undo(steps)
+        except Exception as exc:
+            self.errorOccurred.emit(f"Could not {'redo' if redo else 'undo'} in {s.path.name}: {exc}")
+            return []
+        self._sync_user_data()
+        if done:
+            self.message.emit(f"{'Redone' if redo else 'Undone'}: {done[-1].summary}")
+        else:
+            self.message.emit(f"Nothing to {'redo' if redo else 'undo'}")
+        return done
 
     # =========================================================================================
     # image flags
@@ -393,27 +552,18 @@ class SessionModel(QObject):
         return self._flags
 
     def set_flag(self, indices: Iterable[int], flag: str | None) -> int:
-        """Flag images (None clears); returns how many were written (0 on failure)."""
-        s = self._store
+        """Flag images by hand (None clears); returns how many were addressed (0 on failure).
+        Views show ``preview_edit`` first when that is more than one image."""
         idx = sorted({int(i) for i in indices})
-        if s is None or not idx:
+        if self._store is None or not idx:
             self.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
             return 0
-        if not self._check_writable():
+        applied = self.apply_edit(SetFlags.same(idx, flag), quiet=True)
+        if applied is None:
             return 0
-        try:
-            s.set_image_flag(idx, flag)
-        except Exception as exc:
-            self.errorOccurred.emit(f"Could not save the flags in {s.path.name}: {exc}")
-            return 0
-        for i in idx:
-            if flag is None:
-                self._flags.pop(i, None)
-            else:
-                self._flags[i] = flag
-        self.flagsChanged.emit(idx)
         what = f"flagged “{flag}”" if flag else "unflagged"
-        self.message.emit(f"{len(idx):,} image{'s' if len(idx) != 1 else ''} {what} (no file was changed)")
+        self.message.emit(f"{len(idx):,} image{'s' if len(idx) != 1 else ''} {what} (no file was changed; "
+                          "Edit ▸ Undo takes it back)")
         return len(idx)
 
     def flag_selection(self, flag: str | None) -> int:
@@ -428,35 +578,19 @@ class SessionModel(QObject):
 
     def save_group(self, name: str, indices: Iterable[int], add: bool = True) -> bool:
         """Store ``indices`` under ``name``; ``add`` merges with a group of that name."""
-        s = self._store
-        if s is None or not self._check_writable():
-            return False
         name = " ".join(str(name).split())
         members = set(int(i) for i in indices)
         if add:
             members |= set(self._groups.get(name, []))
-        try:
-            s.set_image_group(name, members)
-        except Exception as exc:
-            self.errorOccurred.emit(f"Could not save the group “{name}” in {s.path.name}: {exc}")
+        if self.apply_edit(SetImageGroup(name, sorted(members)), quiet=True) is None:
             return False
-        self._groups = s.image_groups()
-        self.groupsChanged.emit()
         self.message.emit(f"Group “{name}”: {len(self._groups.get(name, [])):,} images")
         return True
 
     def delete_group(self, name: str) -> bool:
-        s = self._store
-        if s is None or name not in self._groups or not self._check_writable():
+        if name not in self._groups:
             return False
-        try:
-            s.set_image_group(name, None)
-        except Exception as exc:
-            self.errorOccurred.emit(f"Could not delete the group “{name}” in {s.path.name}: {exc}")
-            return False
-        self._groups = s.image_groups()
-        self.groupsChanged.emit()
-        return True
+        return self.apply_edit(SetImageGroup(name, None)) is not None
 
     def select_group(self, name: str) -> None:
         self.select_images(self._groups.get(name, []), "group")

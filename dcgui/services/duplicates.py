@@ -71,13 +71,3 @@ def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo) -> list[
     rank = np.empty(len(order), np.float64)
     rank[order] = np.arange(len(order))
     return found.groups(threshold, prefer=rank)
-
-
-def flag_duplicates(store: SessionStore, groups: list[NearDuplicateGroup]) -> int:
-    """"Keep the first, flag the rest": sets the ``duplicate`` flag; never touches a file.
-
-    Returns the number of images flagged."""
-    rest = [int(i) for g in groups for i in g.members[1:]]
-    if rest:
-        store.set_image_flag(rest, "duplicate")
-    return len(rest)

@@ -301,6 +301,8 @@ class Outlier:
     score: float  # 1 - cosine similarity to the nearest centroid
     cluster: int  # its own (matched) cluster at that epoch
     path: str
+    group: str = ""  # the key of the group it is shown in ("12", "12.2", "g5")
+    cluster_name: str = ""  # that group's name, else "cluster 12" ("cluster 12 part 2", "group g5")
 
 
 def iter_session_outliers(
@@ -319,8 +321,12 @@ def iter_session_outliers(
     scores = outlier_scores(features, assign)
     yield PhaseProgress(PHASE_OUTLIERS, 1, 1, epoch)
     paths = store.image_paths()
-    return [Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)])
-            for r, i in enumerate(top_outliers(scores, n))]
+    view = store.group_view(epoch)
+    out = []
+    for r, i in enumerate(top_outliers(scores, n)):
+        g = view.of_image(int(i))
+        out.append(Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)], g.key, g.title))
+    return out
 
 
 def iter_session_map(

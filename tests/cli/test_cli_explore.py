@@ -92,16 +92,23 @@ def test_duplicates_csv_and_flags(session: Path, tmp_path: Path, capsys: pytest.
     # the signatures were stored beside the cache: a second run reuses them
     assert list((session.parent / (session.name + ".d")).rglob("neardup_signatures_*.npz"))
 
+    # --flag alone says what would change and changes nothing; --yes applies it as one edit
     assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05", "--flag"]) == 0
-    assert "flagged 'duplicate'" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "no flag → duplicate" in text and "add --yes" in text
+    with SessionStore.open(session, readonly=True) as s:
+        assert s.image_flags() == {}
+    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05", "--flag", "--yes"]) == 0
+    assert "no flag → duplicate" in capsys.readouterr().out
     with SessionStore.open(session) as s:
         flags = s.image_flags()
         paths = s.image_paths()
         kept = [paths.index(r["path"]) for r in rows if r["keep"] == "1"]
         rest = [paths.index(r["path"]) for r in rows if r["keep"] == "0"]
-        assert set(flags) == set(rest) and all(v == "duplicate" for v in flags.values())
-        assert not set(kept) & set(flags)
-        s.set_image_flag(list(flags), None)
+        assert {i for i, f in flags.items() if f == "duplicate"} == set(rest)
+        assert {i for i, f in flags.items() if f == "keep"} == set(kept)
+        s.undo()
+        assert s.image_flags() == {}
     assert (session.parent / "photos" / "class_1" / "img_002_copy.png").is_file()  # never deleted
 
 

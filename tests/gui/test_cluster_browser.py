@@ -228,6 +228,11 @@ def test_flag_images_with_shortcuts_persists(qtbot: Any, browser: Any, session: 
     sel.select(gm.index(2), QItemSelectionModel.SelectionFlag.Select)
     first, third = gm.image_index(0), gm.image_index(2)
     qtbot.keyClick(g, Qt.Key.Key_K)
+    # two images: the preview first, nothing written before Apply
+    dialog = browser.dialog
+    assert dialog is not None and "flag 2 images keep: 2 images" in dialog.text.text()
+    assert gm.index(0).data(FlagRole) is None
+    dialog.apply_button.click()
     assert gm.index(0).data(FlagRole) == "keep"
     with SessionStore.open(session.path, readonly=True) as again:
         assert again.image_flags() == {first: "keep", third: "keep"}
@@ -314,7 +319,7 @@ def test_export_clusters_dry_run_then_copy(qtbot: Any, browser: Any, session: An
     dialog = browser.export_selected_clusters()
     dialog.set_target(out)
     plan = dialog.plan
-    assert plan.clusters == [0, 2]
+    assert plan.clusters == ["0", "2"]  # group keys: whole clusters here
     assert plan.n_files == 6 + 5 and plan.left_out == 1 and plan.renamed == 1
     assert "2 clusters, 11 files" in dialog.summary.text()
     assert sorted(p.name for p in out.rglob("*")) == ["discs", first]  # dry run: nothing written
@@ -338,8 +343,9 @@ def test_export_csv(qtbot: Any, browser: Any, session: Any, tmp_path: Path) -> N
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == session.n_images
     assign = session.assignments(2)
+    name = "squares" if assign[7] == 1 else ""
     assert rows[7] == {"path": str(session.folder / session.image_paths()[7]), "cluster": str(assign[7]),
-                       "cluster_name": "squares" if assign[7] == 1 else ""}
+                       "cluster_name": name, "group": str(assign[7]), "group_name": name}
 
 
 def test_no_session_and_no_epoch(qtbot: Any, tmp_path: Path, errors: list[str]) -> None:

@@ -106,19 +106,38 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
         assert all(diffs[(a, b)] <= 1e-9 for k, a in enumerate(m) for b in m[k + 1:])
     dup.group_list.setCurrentRow(row)
     assert set(dup.members.image_indices()) == set(dup.groups[row].members.tolist())
-    keep = dup.groups[row].keep
-    with qtbot.waitSignal(panel.model.flagsChanged):
-        dup.keep_first_button.click()
-    flags = store.image_flags()
-    assert keep not in flags
-    assert all(flags[int(i)] == "duplicate" for i in dup.groups[row].rest)
+    grp = dup.groups[row]
+    keeper = dup.keeper(grp)  # largest file; the exact copy ties: path order keeps the original
+    assert keeper == orig and dup._captions(grp)[grp.members.tolist().index(orig)].startswith("kept by the rule")
+    model = panel.model
+    model.set_flag([copy], "exclude")  # the user's own flag, by hand
+    dialog = dup.flag_group(row)  # "Keep one, flag the rest": the preview first
+    assert dialog is not None and "1 flag you set by hand left as they are" in dialog.text.text()
+    assert store.image_flags() == {copy: "exclude"}
+    with qtbot.waitSignal(model.flagsChanged):
+        dialog.apply_button.click()
+    flags = store.image_flag_sources()
+    assert flags[orig] == ("keep", "bulk") and flags[copy] == ("exclude", "hand")
+    assert all(flags[int(i)] == ("duplicate", "bulk") for i in grp.members if int(i) not in (orig, copy))
     # nothing was deleted: both files are still there
     assert (store.folder / paths[copy]).is_file() and (store.folder / paths[orig]).is_file()
+    # "Unflag group" clears what the rule set and keeps what the user set
     dup.unflag_button.click()
-    assert not store.image_flags()
-    flagged = dup.flag_all_groups()
-    assert flagged == strict[1] - strict[0] and len(store.image_flags()) == flagged
-    store.set_image_flag(list(store.image_flags()), None)
+    dup.dialog.apply_button.click()
+    assert store.image_flag_sources() == {copy: ("exclude", "hand")}
+    model.undo()  # Ctrl+Z: the rule's flags are back
+    assert store.image_flag_sources()[orig] == ("keep", "bulk")
+    model.undo()
+    assert store.image_flag_sources() == {copy: ("exclude", "hand")}
+    dialog = dup.flag_all_groups()
+    assert dialog is not None and f"flag all groups (largest file): {strict[0]} group" in dialog.text.text()
+    dialog.include_hand.setChecked(True)  # the user opts in to change the hand-set flag too
+    dialog.apply_button.click()
+    flags = store.image_flags()
+    assert len(flags) == strict[1] and sum(f == "keep" for f in flags.values()) == strict[0]
+    assert flags[copy] == "duplicate"
+    model.undo(2)
+    assert store.image_flags() == {}
 
 
 def test_map_has_one_point_per_image_and_lasso_selects(qtbot, panel: ExplorePanel, store) -> None:

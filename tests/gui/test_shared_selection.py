@@ -59,6 +59,9 @@ def test_a_lasso_on_the_map_shows_its_images_in_the_grid_and_the_pane(qtbot: Any
     # Flagging the selection in the browser writes the store and badges every view.
     browser.grid.setFocus()
     browser.act_exclude.trigger()
+    assert session.image_flags() == {}  # eight images: the preview first
+    assert "8 × no flag → exclude" in browser.dialog.text.text()
+    browser.dialog.apply_button.click()
     assert session.image_flags() == {i: "exclude" for i in chosen}
     # Back to the cluster: its members again, the selection cleared of other clusters' images.
     browser.back_button.click()

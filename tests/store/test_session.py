@@ -108,7 +108,7 @@ def test_every_table_round_trips(tmp_path: Path) -> None:
         np.testing.assert_array_equal(s.labels(), np.arange(20) % 3)
         info = s.image_info(5)
         assert info == {"path": "class_2/img_00005.png", "size": 1005, "mtime_ns": 10**18 + 5, "width": 45,
-                        "height": 30, "label": "class_2", "flag": "keep"}
+                        "height": 30, "label": "class_2", "flag": "keep", "flag_source": "hand"}
         assert s.image_flags() == {1: "keep", 5: "keep", 7: "exclude"}
         assert s.last_epoch() == 2
         got = s.epochs()
@@ -346,15 +346,16 @@ def test_migration_upgrades_an_older_file(tmp_path: Path, monkeypatch: pytest.Mo
         db["cluster_user"].add_column("colour", str)
         db.execute("UPDATE cluster_user SET colour = 'red'")
 
+    old = len(schema.MIGRATIONS)
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, v2])
     before = file_state(path)
-    with pytest.raises(SessionFileError, match=r"older session format \(schema 1 < 2\)"):
+    with pytest.raises(SessionFileError, match=rf"older session format \(schema {old} < {old + 1}\)"):
         SessionStore.open(path, readonly=True)
     assert file_state(path) == before
     upgraded = SessionStore.open(path)
-    assert upgraded.versions["schema"] == 2
+    assert upgraded.versions["schema"] == old + 1
     assert "colour" in upgraded.db["cluster_user"].columns_dict
-    assert upgraded.db["session"].get(1)["schema_version"] == 2
+    assert upgraded.db["session"].get(1)["schema_version"] == old + 1
     np.testing.assert_array_equal(upgraded.assignments(1), np.arange(8) % 2)
     upgraded.close()
     SessionStore.open(path, readonly=True).close()  # now current
@@ -367,7 +368,7 @@ def test_migration_upgrades_an_older_file(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(RuntimeError, match="migration bug"):
         SessionStore.open(path)
     conn = sqlite3.connect(path)  # the failed upgrade was rolled back completely
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == old + 1
     assert "extra" not in [r[1] for r in conn.execute("PRAGMA table_info(images)")]
     conn.close()
 
@@ -509,3 +510,16 @@ def test_stored_json_is_plain(tmp_path: Path) -> None:
     cfg = json.loads(conn.execute("SELECT config FROM session").fetchone()[0])
     conn.close()
     assert cfg["k"] == 4 and cfg["arch"] == "smallnet"
+
+
+def test_image_list_cache_follows_another_connection(tmp_path: Path) -> None:
+    """The image list is cached across user edits but re-read when any connection rescans."""
+    viewer = new_store(tmp_path, n=6, k=2)
+    assert viewer.n_images == 6
+    viewer.set_image_flag(0, "keep")  # a commit of ours: still the same list
+    other = SessionStore.open(tmp_path / "s.dcgui")
+    other.set_images(records(9), [])
+    other.close()
+    assert viewer.image_paths() == [r.relpath for r in records(9)]
+    assert len(viewer.image_stats()["size"]) == 9
+    viewer.close()

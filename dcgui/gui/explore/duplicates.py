@@ -5,7 +5,10 @@ needs no trained network and does not depend on the epoch; it runs once per sess
 background. Counting groups at a threshold is a binary search over the complete-linkage
 merges, so the count follows the slider live, a strip shows the counts at other settings, and
 the groups are rebuilt once the slider rests. Flags are written through the model (no file is
-ever deleted or moved).
+ever deleted or moved), always after the preview (``dcgui.gui.edit_confirm``): which copy each
+group keeps follows the rule the user picks (largest file, highest resolution, oldest), and the
+bulk actions leave flags set by hand alone unless the user ticks the box that counts them.
+Edit ▸ Undo takes any of them back.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -27,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
+from dcgui.core.keep import DEFAULT_KEEP_RULE, KEEP_RULES, rank_members
 from dcgui.core.neardup import (
     DEFAULT_THRESHOLD,
     MAX_DIFFERENCE,
@@ -34,6 +40,7 @@ from dcgui.core.neardup import (
     NearDuplicateGroup,
     NearDuplicates,
 )
+from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
@@ -41,6 +48,8 @@ from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import duplicates as ds
 from dcgui.services import explore as es
+from dcgui.services.edits import keep_one_edit, unflag_edit
+from dcgui.store.edits import HAND, Edit, SetFlags
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -56,6 +65,8 @@ class DuplicatesTab(ExploreTab):
         self._dup: NearDuplicates | None = None
         self._info: ImageInfo | None = None
         self._groups: list[NearDuplicateGroup] = []
+        self._stats: dict[str, np.ndarray] | None = None  # size, time, pixels: what keep rules compare
+        self.dialog: EditConfirmDialog | None = None  # the last preview shown (tests)
         tip = ("Largest pixel difference between any two images of a group (0 = identical). Copies "
                "(resized, re-encoded, converted, EXIF-rotated, slightly cropped) differ by less than "
                f"~0.3; other shots of the same scene by more. Default {DEFAULT_THRESHOLD}, measured on real photos.")
@@ -82,19 +93,25 @@ class DuplicatesTab(ExploreTab):
         self.group_list.currentRowChanged.connect(self._show_group)
         self.members = ThumbnailGrid(thumbnails, self, caption_lines=1)
         self.link = GridSelectionLink(self.members, model, "duplicates")
-        self.keep_first_button = QPushButton("Keep first, flag the rest")
-        self.keep_first_button.setToolTip("Flag every image of this group but the first (the largest file, "
-                                          "then the most pixels) as "
-                                          "'duplicate'. No file is deleted or moved.")
+        self.keep_rule = QComboBox()
+        for rule, text in KEEP_RULES.items():
+            self.keep_rule.addItem(f"Keep the {text}", rule)
+        self.keep_rule.setCurrentIndex(max(0, self.keep_rule.findData(DEFAULT_KEEP_RULE)))
+        self.keep_rule.setToolTip("Which image of a group is kept (flagged 'keep'); the others are flagged "
+                                  "'duplicate'. Ties go to the next criterion, then to the path order.")
+        self.keep_rule.currentIndexChanged.connect(lambda _i: self._after_flags())
+        self.keep_first_button = QPushButton("Keep one, flag the rest")
+        self.keep_first_button.setToolTip("In this group, flag the image the rule keeps 'keep' and the others "
+                                          "'duplicate' (you see the counts first). No file is deleted or moved.")
         self.keep_first_button.clicked.connect(lambda: self.flag_group(self.group_list.currentRow()))
         self.keep_selected_button = QPushButton("Keep selected, flag the rest")
         self.keep_selected_button.clicked.connect(self._keep_selected)
         self.unflag_button = QPushButton("Unflag group")
-        self.unflag_button.setToolTip("Clear the 'duplicate' flag of every image of this group")
+        self.unflag_button.setToolTip("Clear the flags a bulk action set on this group; flags you set by hand stay")
         self.unflag_button.clicked.connect(lambda: self.unflag_group(self.group_list.currentRow()))
-        self.flag_all_button = QPushButton("Flag all groups")
-        self.flag_all_button.setToolTip("In every group, keep the first (largest file) and flag the others as "
-                                        "'duplicate'. No file is deleted or moved.")
+        self.flag_all_button = QPushButton("Flag all groups…")
+        self.flag_all_button.setToolTip("In every group, keep one by the rule and flag the others 'duplicate' "
+                                        "(you see the counts first). No file is deleted or moved.")
         self.flag_all_button.clicked.connect(self.flag_all_groups)
         top = QHBoxLayout()
         top.addWidget(QLabel("Difference ≤"))
@@ -102,6 +119,7 @@ class DuplicatesTab(ExploreTab):
         top.addWidget(self.spin)
         top.addWidget(self.count_label, 2)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.keep_rule)
         for b in (self.keep_first_button, self.keep_selected_button, self.unflag_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
@@ -124,7 +142,7 @@ class DuplicatesTab(ExploreTab):
 
     # -- ExploreTab -----------------------------------------------------------------------------
     def reset(self) -> None:
-        self._dup, self._info, self._groups = None, None, []
+        self._dup, self._info, self._groups, self._stats = None, None, [], None
         self.group_list.clear()
         self.link.show([])
         self.count_label.setText("")
@@ -197,29 +215,55 @@ class DuplicatesTab(ExploreTab):
         """(groups, images) at the slider's threshold (0, 0 before the index exists)."""
         return self._dup.count(self.threshold) if self._dup is not None else (0, 0)
 
-    def flag_group(self, row: int, keep: int | None = None) -> int:
-        """Flag every image of group ``row`` but ``keep`` (default: its first) as 'duplicate'."""
-        if not 0 <= row < len(self._groups):
-            return 0
+    @property
+    def rule(self) -> str:
+        return str(self.keep_rule.currentData())
+
+    def set_rule(self, rule: str) -> None:
+        self.keep_rule.setCurrentIndex(max(0, self.keep_rule.findData(rule)))
+
+    def keeper(self, grp: NearDuplicateGroup) -> int:
+        """The image of ``grp`` the rule keeps."""
+        stats = self._image_stats()
+        return int(rank_members(grp.members, self.rule, stats)[0]) if stats is not None else grp.keep
+
+    def flag_group(self, row: int, keep: int | None = None) -> EditConfirmDialog | None:
+        """Group ``row``: ``keep`` on the image the rule keeps (or ``keep``, chosen by the user),
+        ``duplicate`` on the others; after the preview."""
+        if not 0 <= row < len(self._groups) or self.model.store is None:
+            return None
         grp = self._groups[row]
-        keep = grp.keep if keep is None else int(keep)
-        rest = [int(i) for i in grp.members if int(i) != keep]
-        self.model.set_flag(rest, "duplicate")
-        if self.model.flags.get(keep) == "duplicate":
-            self.model.set_flag([keep], None)  # the one kept now is no longer a duplicate
-        return len(rest)
+        if keep is None:
+            return self._confirm(keep_one_edit(self.model.store, [grp.members], self.rule, f"keep one of group {row + 1}"))
+        members = [int(i) for i in grp.members]
+        targets: dict[int, str | None] = {i: ("keep" if i == int(keep) else "duplicate") for i in members}
+        return self._confirm(SetFlags(targets, HAND, f"keep the selected image of group {row + 1}, flag the rest"))
 
-    def unflag_group(self, row: int) -> None:
-        if 0 <= row < len(self._groups):
-            flags = self.model.flags
-            self.model.set_flag([int(i) for i in self._groups[row].members if flags.get(int(i)) == "duplicate"], None)
+    def unflag_group(self, row: int) -> EditConfirmDialog | None:
+        """Clear what bulk actions flagged in group ``row``; hand-set flags stay (the preview counts them)."""
+        if not 0 <= row < len(self._groups):
+            return None
+        return self._confirm(unflag_edit(self._groups[row].members, f"unflag group {row + 1}"))
 
-    def flag_all_groups(self) -> int:
-        """Keep the first of every group at the current threshold and flag the others."""
-        rest = [int(i) for g in self._groups for i in g.rest]
-        return self.model.set_flag(rest, "duplicate")
+    def flag_all_groups(self) -> EditConfirmDialog | None:
+        """Keep one per group at the current threshold (by the rule) and flag the others."""
+        if not self._groups or self.model.store is None:
+            return None
+        return self._confirm(keep_one_edit(self.model.store, [g.members for g in self._groups], self.rule,
+                                           "flag all groups"))
 
     # -- internals ------------------------------------------------------------------------------
+    def _confirm(self, edit: Edit) -> EditConfirmDialog | None:
+        if not self.model.writable:  # (the buttons are disabled then)
+            return None
+        self.dialog = confirm_edit(self, edit, self.model.preview_edit, self.model.apply_edit)
+        return self.dialog
+
+    def _image_stats(self) -> dict[str, np.ndarray] | None:
+        if self._stats is None and self.model.store is not None:
+            self._stats = self.model.store.image_stats()
+        return self._stats
+
     def _keep_selected(self) -> None:
         sel = self.members.selected_images()
         if len(sel) == 1:
@@ -283,10 +327,11 @@ class DuplicatesTab(ExploreTab):
 
     def _captions(self, grp: NearDuplicateGroup) -> list[str]:
         flags = self.model.flags
+        keeper = self.keeper(grp)
         out = []
-        for j, i in enumerate(grp.members.tolist()):
-            tag = ("keep · " if j == 0 else "") + (f"{self._info.width[i]}x{self._info.height[i]}"
-                                                   if self._info is not None else "")
+        for i in grp.members.tolist():
+            tag = ("kept by the rule · " if i == keeper else "") + (f"{self._info.width[i]}x{self._info.height[i]}"
+                                                                   if self._info is not None else "")
             if flags.get(i):
                 tag += f" · {flags[i]}"
             out.append(tag)

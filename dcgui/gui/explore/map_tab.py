@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
+from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
@@ -74,9 +75,9 @@ class MapTab(ExploreTab):
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(model.clear_selection)
         self.keep_button = QPushButton("Flag 'keep'")
-        self.keep_button.clicked.connect(lambda: model.flag_selection("keep"))
+        self.keep_button.clicked.connect(lambda: self.flag_selection("keep"))
         self.exclude_button = QPushButton("Flag 'exclude'")
-        self.exclude_button.clicked.connect(lambda: model.flag_selection("exclude"))
+        self.exclude_button.clicked.connect(lambda: self.flag_selection("exclude"))
         self.group_button = QPushButton("Add to group…")
         self.group_button.setToolTip("Keep the selected images as a named group (saved in the session)")
         self.group_button.clicked.connect(self._add_to_group)
@@ -108,6 +109,12 @@ class MapTab(ExploreTab):
         lay.addWidget(split, 1)
         model.selectionChanged.connect(self._on_selection)
         model.clusterDataChanged.connect(lambda _c: self._recolour())
+        self.dialog: EditConfirmDialog | None = None  # the last preview shown (tests)
+
+    def flag_selection(self, flag: str) -> EditConfirmDialog | None:
+        """Flag the map's selection (a lasso often takes many images: the preview first)."""
+        self.dialog = confirm_flags(self, self.model, self.model.selection, flag)
+        return self.dialog
 
     @property
     def coords(self) -> np.ndarray | None:

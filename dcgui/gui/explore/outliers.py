@@ -1,4 +1,5 @@
-"""Explore › Outliers: the images farthest from every cluster of the epoch."""
+"""Explore › Outliers: the images farthest from every cluster of the epoch, each with the name of
+the cluster (or the user's merged group or split part) it is in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from dcgui.core.control import RunControl
+from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
@@ -24,6 +26,7 @@ class OutliersTab(ExploreTab):
                  parent: QWidget | None = None) -> None:
         super().__init__(model, jobs, parent)
         self._outliers: list[es.Outlier] | None = None
+        self.dialog: EditConfirmDialog | None = None
         self.count = QSpinBox()
         self.count.setRange(1, 2000)
         self.count.setValue(60)
@@ -38,7 +41,7 @@ class OutliersTab(ExploreTab):
         self.link = GridSelectionLink(self.grid, model, "outliers")
         self.exclude_button = QPushButton("Flag selected as 'exclude'")
         self.exclude_button.setToolTip("Mark the selected images so exports and curation leave them out")
-        self.exclude_button.clicked.connect(lambda: model.set_flag(self.grid.selected_images(), "exclude"))
+        self.exclude_button.clicked.connect(self.exclude_selected)
         top = QHBoxLayout()
         top.addWidget(explain, 1)
         top.addWidget(self.count)
@@ -48,6 +51,12 @@ class OutliersTab(ExploreTab):
         lay.addWidget(self.grid, 1)
         self.grid.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
         model.clusterDataChanged.connect(lambda _c: self._show())
+        model.clusterGroupsChanged.connect(self._show)
+
+    def exclude_selected(self) -> EditConfirmDialog | None:
+        """Flag the selected images 'exclude' (several: after the preview)."""
+        self.dialog = confirm_flags(self, self.model, self.grid.selected_images(), "exclude")
+        return self.dialog
 
     @property
     def outliers(self) -> list[es.Outlier] | None:
@@ -79,10 +88,17 @@ class OutliersTab(ExploreTab):
 
         self.jobs.submit("outliers", self, work, done)
 
+    def title(self, o: es.Outlier) -> str:
+        """The user's name of the outlier's cluster or group now (names change while shown)."""
+        view = self.model.group_view
+        if view is not None and len(view.labels) > o.index:
+            return view.of_image(o.index).title
+        return o.cluster_name or self.model.cluster_title(o.cluster)
+
     def _show(self) -> None:
         if self._outliers is None:
             return
-        title = self.model.cluster_title
+        titles = [self.title(o) for o in self._outliers]
         self.link.show([o.index for o in self._outliers],
-                       [f"{o.rank}. {o.score:.3f}\n{title(o.cluster)}" for o in self._outliers],
-                       [f"outlier score {o.score:.4f} ({title(o.cluster)})" for o in self._outliers])
+                       [f"{o.rank}. {o.score:.3f}\n{t}" for o, t in zip(self._outliers, titles)],
+                       [f"outlier score {o.score:.4f} ({t})" for o, t in zip(self._outliers, titles)])
