@@ -5,8 +5,9 @@
 Extracts the demo (4,000 Fashion-MNIST images) into ``--work`` (reused on later runs), trains
 ``--epochs`` epochs with the demo settings through the same runner the app uses (only the missing
 ones), then opens the real windows and saves PNGs into ``docs/screenshots/``: the start page, the
-new-session dialog with the folder scanned, the session view on the Clusters and Plots tabs (light
-and dark), and the session view while training runs.
+new-session dialog with the folder scanned and the expected time measured, the session view on the
+Clusters and Plots tabs (light and dark), a lasso on the Explore map and the same selection in the
+Clusters grid, the Plots tab of a session not trained yet, and the session view while training runs.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def wait(app: object, seconds: float, until: Callable[[], bool] | None = None) -
 
 def train_offline(path: Path, epochs: int) -> None:
     """Bring the session to ``epochs`` epochs with the app's runner (printing progress)."""
-    from dcgui import runner
     from dcgui.core.events import EpochFinished
+    from dcgui.services import training as runner
     from dcgui.store import SessionStore
 
     with SessionStore.open(path) as store:
@@ -73,7 +74,8 @@ def main() -> int:
     QSettings().clear()
 
     from dcgui.gui import main_window, theme
-    from dcgui.gui.main_window import TAB_CLUSTERS, TAB_PLOTS, MainWindow
+    from dcgui.gui.explore import TAB_MAP
+    from dcgui.gui.main_window import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, MainWindow
     from dcgui.gui.new_session import NewSessionDialog
     from dcgui.gui.start_page import RecentSessions
     from dcgui.store import SessionStore
@@ -105,6 +107,7 @@ def main() -> int:
     wait(app, 60, lambda: dialog.scan_result is not None and not dialog.scanning)
     dialog.form.advanced_button.setChecked(True)  # show the advanced fields too
     dialog.adjustSize()
+    wait(app, 120, lambda: dialog.expected.seconds is not None)
     wait(app, 0.5)
     save(dialog, "new_session.png")
     dialog.reject()
@@ -123,6 +126,40 @@ def main() -> int:
     wait(app, 3.0)
     save(window, "clusters_dark.png")
     theme.apply_theme(app, "light", persist=False)
+
+    # A lasso on the map (UMAP of the last epoch, computed in the background, cached on disk)
+    # selects the same images in the Clusters grid and shows the first in the image pane.
+    window.view.tabs.setCurrentIndex(TAB_EXPLORE)
+    explore = window.view.explore
+    explore.tabs.setCurrentIndex(TAB_MAP)
+    wait(app, 1800, lambda: explore.map.coords is not None and not explore.busy)
+    coords = explore.map.coords
+    if coords is not None:
+        import numpy as np
+
+        centre = np.median(coords, axis=0)
+        r = float(np.sort(np.linalg.norm(coords - centre, axis=1))[300])
+        t = np.linspace(0, 2 * np.pi, 40)
+        lasso = np.stack([centre[0] + r * np.cos(t), centre[1] + r * np.sin(t)], axis=1)
+        explore.map.map_view.set_mode("lasso")
+        explore.map.map_view._show_outline(lasso)
+        explore.map.map_view.select_polygon(lasso)
+        wait(app, 4.0)
+        save(window, "map_selection.png")
+        explore.map.show_in_grid_button.click()
+        wait(app, 4.0)
+        save(window, "map_selection_grid.png")
+        window.model.clear_selection()
+
+    # A session not trained yet: the plots say what they will show.
+    fresh = args.work / "fresh.dcgui"
+    if not fresh.exists():
+        SessionStore.create(fresh, folder, main_window.demo_config("cpu")).close()
+    window.open_session(fresh)
+    window.view.tabs.setCurrentIndex(TAB_PLOTS)
+    wait(app, 1.5)
+    save(window, "plots_empty.png")
+    window.open_session(session)
 
     # One more epoch, live: the panel's progress bars in the middle of the training phase.
     window.view.tabs.setCurrentIndex(TAB_PLOTS)

@@ -52,6 +52,48 @@ def image_folder(tmp_path: Path) -> Path:
     return write_image_folder(tmp_path / "photos")
 
 
+@pytest.fixture(scope="session")
+def curation_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained session to curate (read-only: tests edit a ``copy_session`` of it): the 32 shapes
+    plus one textured picture in four copies (a PNG: the largest file; a 2x bigger JPEG: the
+    highest resolution; a small JPEG; a copy of the PNG dated 2001: the oldest); smallnet 32 px,
+    k=4, 2 epochs."""
+    import shutil
+
+    from PIL import Image
+
+    from dcgui.cli import main
+
+    root = tmp_path_factory.mktemp("curation")
+    folder = write_image_folder(root / "photos")
+    rng = np.random.default_rng(3)
+    texture = (np.linspace(0, 200, 64)[None, :, None] + rng.integers(0, 55, (64, 64, 3))).astype(np.uint8)
+    im = Image.fromarray(texture)
+    src = folder / "class_1" / "img_002.png"
+    im.save(src)  # noise does not compress: the largest file
+    im.resize((128, 128)).save(folder / "class_1" / "img_002_big.jpg", quality=30)
+    im.save(folder / "class_1" / "img_002_copy.jpg", quality=40)
+    shutil.copy(src, folder / "class_1" / "img_002_old.png")
+    os.utime(folder / "class_1" / "img_002_old.png", ns=(10**18, 10**18))
+    path = root / "s.dcgui"
+    assert main(["train", str(folder), "--session", str(path), "--epochs", "2", "--k", "4", "--arch", "smallnet",
+                 "--image-size", "32", "--device", "cpu", "--batch-size", "16", "--no-progress"]) == 0
+    return path
+
+
+def copy_session(session: Path, dest: Path) -> Path:
+    """A copy of ``session`` (and its data folder) in ``dest``, pointing at the same photos."""
+    import shutil
+
+    from dcgui.store import SessionStore
+
+    shutil.copy(session, dest / session.name)
+    shutil.copytree(session.with_name(session.name + ".d"), dest / (session.name + ".d"))
+    with SessionStore.open(dest / session.name) as s:
+        s.set_folder(session.parent / "photos")
+    return dest / session.name
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads() -> None:
     try:
@@ -60,3 +102,20 @@ def _few_threads() -> None:
         torch.set_num_threads(2)
     except ImportError:  # the headless contract test runs without torch being needed
         pass
+
+
+def reference_knn_loo(features: np.ndarray, labels: np.ndarray, k: int = 20, t: float = 0.07) -> float:
+    """Leave-one-out weighted kNN accuracy written out in plain numpy (float64, no faiss): the
+    value a correct ``dcgui.core.evaluate.knn_accuracy`` must give on the same features."""
+    x = np.asarray(features, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    y = np.unique(np.asarray(labels), return_inverse=True)[1]
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)  # an image never votes for itself
+    correct = 0
+    for i in range(len(y)):
+        nearest = np.argsort(-sims[i], kind="stable")[:k]
+        votes = np.zeros(y.max() + 1)
+        np.add.at(votes, y[nearest], np.exp((sims[i, nearest] - 1.0) / t))
+        correct += int(votes.argmax() == y[i])
+    return correct / len(y)

@@ -10,6 +10,8 @@
     dcgui export S.dcgui --format onnx --out backbone.onnx
     dcgui curate S.dcgui --out DIR [--copy|--symlink|--move] [--dry-run]
     dcgui similar | duplicates | outliers | map | eval ...
+    dcgui merge S.dcgui 3 7 --name pets | split S.dcgui 12 --into 3
+    dcgui edits S.dcgui | undo S.dcgui [--steps N] | redo S.dcgui
 
 One module per sub-command (``dcgui/cli/<name>.py``) with ``register(subparsers)``, which adds
 its parser and sets ``func(args) -> int``; a new command is one new module named in
@@ -39,7 +41,8 @@ __all__ = ["COMMANDS", "Progress", "build_parser", "main"]
 
 # In the order ``dcgui --help`` lists them.
 COMMANDS = ("train", "info", "clusters", "embed", "export", "curate", "gui",
-            "similar", "duplicates", "outliers", "map", "eval")
+            "similar", "duplicates", "outliers", "map", "eval",
+            "merge", "split", "edits", "undo", "redo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -117,9 +117,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def output_file(text: str | Path) -> Path:
-    """An output file the user named: its folder must exist and it must not be a folder."""
-    out = Path(text).expanduser()
+def output_file(text: str | Path, session: str | Path, what: str = "output") -> Path:
+    """An output file the user named: its folder must exist, it must not be a folder, and it must
+    not replace the session ``session`` or anything in its data folder (``check_output``)."""
+    from dcgui.store.paths import check_output
+
+    out = check_output(text, session, what)
     if not out.parent.is_dir():
         raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
     if out.is_dir():
@@ -157,6 +160,13 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 def add_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(name, formatter_class=Formatter, help=help,
                                                             description=description)
+    return parser
+
+
+def add_session_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """The parser of a command on an existing session: SESSION is its first argument."""
+    parser = add_parser(subparsers, name, help, description)
+    parser.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
     return parser
 
 

@@ -7,19 +7,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, Progress, add_parser, drive, err, progress_flags
+from dcgui.cli.common import Progress, add_session_parser, drive, err, progress_flags
 from dcgui.core.errors import DcguiError
 
 _VERBS = {"copy": "copy", "symlink": "link", "move": "move"}
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "curate", help="sort the photos into one folder per cluster",
+    p = add_session_parser(sub, "curate", help="sort the photos into one folder per cluster",
                    description="Put every image of the session into DIR/<cluster>/, one sub-folder per "
-                   "cluster (named by your cluster name when set, else cluster_0042). Never replaces "
+                   "cluster (named by your cluster name when set, else cluster_0042), or per group after "
+                   "your merges and splits (`dcgui merge`, `dcgui split`). Never replaces "
                    "or deletes a file: an existing name gets a _1, _2 ... suffix. Images flagged "
                    "'exclude' are left out. --move refuses a DIR inside the photo folder.")
-    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
     p.add_argument("--epoch", type=int, metavar="E", help="epoch whose clusters to use (default: the latest)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     g = p.add_mutually_exclusive_group()
@@ -27,19 +27,20 @@ def register(sub: Any) -> None:
     g.add_argument("--symlink", dest="mode", action="store_const", const="symlink", help="make symbolic links to the files")
     g.add_argument("--move", dest="mode", action="store_const", const="move",
                    help="move the files (the session can then no longer resume)")
-    p.add_argument("--clusters", metavar="IDS", help="only these clusters, e.g. 3,17,42 (default: all)")
+    p.add_argument("--clusters", metavar="IDS", help="only these clusters or groups, e.g. 3,17,42 or 12.2,g5 "
+                   "(default: all)")
     p.add_argument("--dry-run", action="store_true", help="print what would be done and change nothing")
     progress_flags(p)
     p.set_defaults(func=run, mode="copy")
 
 
-def _parse_clusters(text: str | None) -> list[int] | None:
+def _parse_clusters(text: str | None) -> list[str] | None:
     if text is None:
         return None
-    try:
-        return sorted({int(part) for part in text.replace(" ", "").split(",") if part})
-    except ValueError:
-        raise DcguiError(f"--clusters {text!r} is invalid: give cluster ids separated by commas, e.g. 3,17,42") from None
+    keys = list(dict.fromkeys(part for part in text.replace(" ", "").split(",") if part))
+    if not keys:
+        raise DcguiError(f"--clusters {text!r} is invalid: give cluster ids separated by commas, e.g. 3,17,42")
+    return keys
 
 
 def run(args: argparse.Namespace) -> int:

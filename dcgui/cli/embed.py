@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dcgui.cli.common import (
-    SESSION_HELP,
     Progress,
-    add_parser,
+    add_session_parser,
     device_help,
     drive,
     err,
@@ -29,12 +28,11 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "embed", help="compute features of a folder of images",
+    p = add_session_parser(sub, "embed", help="compute features of a folder of images",
                    description="Compute the backbone features (the layer DeepCluster clusters) of every "
                    "image under FOLDER with the network of an epoch, in the same centre view the "
                    "training used. Writes an .npz with `features` (float32 N x D) and `paths` "
                    "(relative to FOLDER); undecodable files are reported on stderr.")
-    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
     p.add_argument("folder", metavar="FOLDER", help="folder of images (any folder, not only the session's)")
     p.add_argument("--out", required=True, metavar="OUT.npz", help="output file")
     p.add_argument("--epoch", type=int, metavar="E", help="epoch of the network (default: the latest; 0 = random initialisation)")
@@ -55,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.imageio import ImageDecodeError
     from dcgui.services.session import choose_epoch, load_network, open_session
 
-    out = output_file(args.out)
+    out = output_file(args.out, args.session, "features file")
     with open_session(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
         model, config, device = load_network(store, epoch, args.device)

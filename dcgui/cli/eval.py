@@ -6,17 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "eval", help="kNN / linear probe / NMI on a labelled folder, vs the random initialisation",
+    p = add_session_parser(sub, "eval", help="kNN / linear probe / NMI on a labelled folder, vs the random initialisation",
                    description="Evaluates the frozen network of EPOCH and of epoch 0 (random initialisation) on "
                    "a folder with one sub-folder per class: kNN (k=20, cosine, weights exp(sim/0.07); "
                    "leave-one-out on the session's own folder, a stratified 50/50 split otherwise), a linear "
                    "probe (logistic regression on standardised features, stratified 50/50 split, fixed seed) "
                    "and NMI of k-means (k = number of classes) against the labels.")
-    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
     p.add_argument("labeled_folder", type=Path, nargs="?", default=None, metavar="LABELED_FOLDER",
                    help="folder with class sub-folders (default: the session's own folder)")
     network_flags(p)

@@ -7,18 +7,17 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, fmt, json_safe
+from dcgui.cli.common import add_session_parser, fmt, json_safe
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "info", help="show a session's settings, images and metrics",
+    p = add_session_parser(sub, "info", help="show a session's settings, images and metrics",
                    description="Print a session's settings, image counts, skipped files with the reason, "
                    "and the metrics of every epoch (NMI between consecutive epochs and against labels, "
                    "loss, cluster sizes, time). Safe while the session is being trained.")
-    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
     p.add_argument("--json", action="store_true",
                    help="machine-readable output (keys: config, images, skipped, epochs, ...)")
     p.set_defaults(func=run)
@@ -39,8 +38,20 @@ def info_dict(store: SessionStore) -> dict[str, Any]:
         "checkpoints": [{"epoch": e, "path": str(p), "sha256": s} for e, p, s in store.checkpoints()],
         "clusters": {str(c): d for c, d in store.cluster_user_data().items()},
         "flags": {str(i): f for i, f in store.image_flags().items()},
+        "merges_splits": _groups(store),
+        "edits": sum(1 for r in store.edit_log() if not r.undone),
         "exports": store.exports(),
     })
+
+
+def _groups(store: SessionStore) -> list[dict[str, Any]]:
+    splits, merges = store.cluster_groups()
+    out: list[dict[str, Any]] = [
+        {"kind": "split", "id": s.id, "epoch": s.epoch, "cluster": s.cluster, "parts": s.parts, "names": list(s.names)}
+        for s in splits]
+    out += [{"kind": "merge", "key": f"g{m.id}", "epoch": m.epoch, "name": m.name,
+             "units": [u.to_json() for u in m.units]} for m in merges]
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +94,13 @@ def run(args: argparse.Namespace) -> int:
     named = {c: d for c, d in info["clusters"].items() if d["name"]}
     if named:
         out.append("named clusters: " + ", ".join(f"{c}={d['name']}" for c, d in named.items()))
+    for g in info["merges_splits"]:
+        if g["kind"] == "split":
+            out.append(f"split     cluster {g['cluster']} into {g['parts']} parts from epoch {g['epoch']}")
+        else:
+            out.append(f"merge     {g['key']}{' ' + repr(g['name']) if g['name'] else ''} from epoch {g['epoch']}")
+    if info["edits"]:
+        out.append(f"edits     {info['edits']} (dcgui edits lists them; dcgui undo takes the last back)")
     for e in info["exports"]:
         out.append(f"export    {e['time']} {e['kind']} -> {e['path']}")
     print("\n".join(out))

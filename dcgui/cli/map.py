@@ -7,14 +7,13 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "map", help="compute (and cache) the 2-D UMAP map of the session",
+    p = add_session_parser(sub, "map", help="compute (and cache) the 2-D UMAP map of the session",
                    description="UMAP of the features (PCA to 50 dims first); cached in the session's data "
                    "folder, so the GUI's Map tab opens at once afterwards.")
-    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
     p.add_argument("--csv", type=Path, metavar="OUT", help="also write index,path,x,y,cluster,label")
     network_flags(p)
     p.set_defaults(func=run)
@@ -24,7 +23,10 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import explore
     from dcgui.services.session import open_session
+    from dcgui.store.paths import check_output
 
+    if args.csv:
+        check_output(args.csv, args.session, "CSV file")
     with open_session(args.session) as store:
         epoch = explore.resolve_epoch(store, args.epoch)
         coords = drive(explore.iter_session_map(store, epoch, args.device))

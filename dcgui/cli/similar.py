@@ -7,15 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags
 
 
 def register(sub: Any) -> None:
-    p = add_parser(sub, "similar", help="the images most similar to IMAGE under the session's network",
+    p = add_session_parser(sub, "similar", help="the images most similar to IMAGE under the session's network",
                    description="Nearest neighbours of IMAGE (cosine similarity of the backbone features, centred "
                    "on the collection mean), a file inside or outside the session's folder. Prints rank, "
                    "score and path.")
-    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
     p.add_argument("image", type=Path, metavar="IMAGE", help="the query image file (inside or outside the folder)")
     p.add_argument("-n", type=int, default=20, metavar="N", help="number of results (default 20)")
     network_flags(p)
@@ -31,15 +30,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("-n must be at least 1")
     with open_session(args.session) as store:
         res = drive(explore.iter_similar(store, args.image, args.n, args.epoch, args.device))
-        folder = Path(store.folder)
+        files = store.image_files([nb.index for nb in res.neighbours])  # checked to lie inside the folder
     if args.json:
         d = res.to_dict()
-        for r in d["results"]:
-            r["path"] = str(folder / r["path"])
+        for r, file in zip(d["results"], files):
+            r["path"] = str(file)
         print(json.dumps(d, indent=2))
         return 0
     print(f"# images most similar to {res.query} (epoch {res.epoch})")
     print(f"{'rank':>4}  {'score':>6}  path")
-    for nb in res.neighbours:
-        print(f"{nb.rank:>4}  {nb.score:>6.3f}  {folder / nb.path}")
+    for nb, file in zip(res.neighbours, files):
+        print(f"{nb.rank:>4}  {nb.score:>6.3f}  {file}")
     return 0

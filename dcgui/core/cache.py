@@ -39,9 +39,9 @@ from PIL import Image
 
 from dcgui.core import imageio
 from dcgui.core.collection import ImageRecord
-from dcgui.core.control import RunControl
+from dcgui.core.control import RunControl, iter_pause_point
 from dcgui.core.errors import DcguiError, UnusableCollectionError
-from dcgui.core.events import PHASE_CACHE, Event, Message, Paused, PhaseProgress, Resumed
+from dcgui.core.events import PHASE_CACHE, Event, Message, PhaseProgress
 from dcgui.core.fsutil import atomic_write_bytes
 
 FORMAT = 1
@@ -140,6 +140,18 @@ class ImageCache:
         self._thumbs = np.zeros(0, np.uint8)
 
     # -- opening --------------------------------------------------------------------------------
+    @staticmethod
+    def built(cache_dir: Path, size: int) -> bool:
+        """Whether a finished build of ``size`` is in ``cache_dir`` (readable or damaged).
+
+        False while there is none yet or a build is under way: a viewer then waits instead of
+        reporting an error."""
+        try:
+            index = _read_index(Path(cache_dir), size)
+        except (_CacheDamaged, FileNotFoundError):
+            return True  # present but unreadable: ``open`` says why
+        return index is not None and index.complete
+
     @classmethod
     def open(cls, cache_dir: Path, size: int) -> ImageCache:
         """Open the complete cache of ``size`` in ``cache_dir`` read-only (for viewers).
@@ -353,13 +365,7 @@ class _Builder:
                     for fut in done:
                         self._store(pending.pop(fut), fut.result())
                     if self.control is not None:
-                        self.control.check()
-                        if self.control.paused:
-                            yield Paused(0)
-                            while not self.control.wait_while_paused(PROGRESS_INTERVAL_S):
-                                pass
-                            self.control.check()
-                            yield Resumed(0)
+                        yield from iter_pause_point(self.control)
                     now = time.perf_counter()
                     n_new = len(self.decoded) + len(self.new_failed)
                     if (n_new and now - last_commit >= COMMIT_INTERVAL_S):

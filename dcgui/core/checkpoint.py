@@ -1,7 +1,9 @@
 """Checkpoints: written atomically, loaded with ``weights_only=True``.
 
 A checkpoint holds the body (no top layer: it is rebuilt every epoch), the body optimiser, the
-RNG states, the config as JSON and the epoch, so a model can be rebuilt from the file alone.
+config as JSON and the epoch, so a model can be rebuilt from the file alone. No RNG state: every
+random draw of an epoch is seeded by (seed, epoch), so a resumed run needs none. torch is
+imported by the functions that need it, so ``checkpoint_name`` serves the store without it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError
 from dcgui.core.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
+    import torch
+
     from dcgui.core.models import DeepClusterNet
 
 FORMAT_VERSION = 1
@@ -28,18 +29,6 @@ def checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:04d}.pt"
 
 
-def rng_state(np_rng: np.random.Generator | None = None) -> dict[str, Any]:
-    """RNG states as tensors / plain values (``weights_only``-loadable)."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all()) if torch.cuda.device_count() else None
-    if np_rng is not None:
-        bg = np_rng.bit_generator.state
-        state["numpy"] = {"bit_generator": bg["bit_generator"], "state": {k: int(v) for k, v in bg["state"].items()},
-                          "has_uint32": int(bg["has_uint32"]), "uinteger": int(bg["uinteger"])}
-    return state
-
-
 def save_checkpoint(
     path: Path,
     *,
@@ -47,17 +36,17 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     config: TrainConfig,
     epoch: int,
-    rng: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Save atomically; return the file's sha256 (hex)."""
+    import torch
+
     payload = {
         "format": FORMAT_VERSION,
         "epoch": int(epoch),
         "config": config.to_json(),
         "model": {k: v.detach().cpu() for k, v in model.backbone_state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "rng": rng or {},
         "extra": extra or {},
     }
     buf = io.BytesIO()
@@ -69,16 +58,10 @@ def save_checkpoint(
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely (``weights_only=True``); a bad file gives a clear error."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise DcguiError(f"checkpoint {path} is missing: the session's data folder was moved or deleted")

@@ -12,11 +12,24 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ARCHS = ("smallnet", "alexnet_bn", "vgg16_bn", "resnet18", "resnet50")
+# Every backbone and the smallest square input (px) it accepts; ``dcgui.core.models.ARCHS``
+# builds them (kept here, without torch, so validation and help stay light).
+ARCH_MIN_SIZE = {"smallnet": 16, "alexnet_bn": 64, "vgg16_bn": 64, "resnet18": 16, "resnet50": 16}
+ARCHS = tuple(ARCH_MIN_SIZE)
+MIN_IMAGE_SIZE = min(ARCH_MIN_SIZE.values())
 DEVICES = ("auto", "cpu", "cuda", "mps")
 HEADS = ("reset", "centroids")
+SEED_MAX = 2**31 - 1  # what every RNG (numpy, torch, faiss) and the GUI's seed field accept
 
 Head = Literal["reset", "centroids"]
+
+
+def check_input_size(arch: str, image_size: int) -> None:
+    """Raise a ``ValueError`` that says the fix when ``arch`` cannot take ``image_size`` px."""
+    minimum = ARCH_MIN_SIZE[arch]
+    if image_size < minimum:
+        raise ValueError(f"image_size={image_size} is too small for arch={arch!r}: "
+                         f"use at least {minimum} px, or arch='smallnet' for small images")
 
 
 @dataclass(frozen=True)
@@ -69,14 +82,11 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size, minimum=2, fix="use a batch of at least 2 (BatchNorm needs it)")
         _positive_int("pca_dim", self.pca_dim, minimum=2, fix="use at least 2 PCA dimensions")
         _positive_int("kmeans_iters", self.kmeans_iters, minimum=1, fix="use at least 1 k-means iteration (paper: 20)")
-        _positive_int("image_size", self.image_size, minimum=16, fix="use an image size of at least 16 px")
+        _positive_int("image_size", self.image_size, minimum=MIN_IMAGE_SIZE,
+                      fix=f"use an image size of at least {MIN_IMAGE_SIZE} px")
         if self.image_size > 1024:
             raise ValueError(f"image_size={self.image_size} is too large: use at most 1024 px (paper: 224)")
-        if self.arch in ("alexnet_bn", "vgg16_bn") and self.image_size < 64:
-            raise ValueError(
-                f"image_size={self.image_size} is too small for arch={self.arch!r}: "
-                "use at least 64 px, or arch='smallnet' for small images"
-            )
+        check_input_size(self.arch, self.image_size)
         for name in ("lr", "top_lr", "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -85,14 +95,20 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 <= value < 1):
                 raise ValueError(f"{name}={value!r} must be in [0, 1)")
-        if not (0 < self.crop_scale_min <= 1):
+        if not (isinstance(self.crop_scale_min, int | float) and 0 < self.crop_scale_min <= 1):
             raise ValueError(f"crop_scale_min={self.crop_scale_min!r} must be in (0, 1] (paper: 0.08)")
-        if self.samples_per_epoch < 0:
-            raise ValueError("samples_per_epoch must be >= 0 (0 means one per image)")
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0 (0 means one per CPU core)")
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+        if not _is_int(self.samples_per_epoch) or self.samples_per_epoch < 0:
+            raise ValueError(f"samples_per_epoch={self.samples_per_epoch!r} is invalid: use 0 (one per image) or a "
+                             "number of images")
+        if not _is_int(self.workers) or self.workers < 0:
+            raise ValueError(f"workers={self.workers!r} is invalid: use 0 (one per CPU core) or a number of threads")
+        if not _is_int(self.threads) or self.threads < 0:
             raise ValueError(f"threads={self.threads!r} is invalid: use 0 (automatic) or a number of CPU threads")
+        if not _is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
+            raise ValueError(f"seed={self.seed!r} is invalid: use a whole number from 0 to {SEED_MAX}")
+        for name in ("sobel", "projection", "amp", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: use true or false")
         if n_images is not None:
             if n_images < 2:
                 raise ValueError(f"the collection has {n_images} usable image(s): DeepCluster needs at least 2")
@@ -133,8 +149,12 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(name: str, value: Any, minimum: int, fix: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if not _is_int(value) or value < minimum:
         raise ValueError(f"{name}={value!r} is invalid: {fix}")
 
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Generator
+
+from dcgui.core.events import Event, Paused, Resumed
+
+PAUSE_POLL_S = 0.2  # a paused thread wakes this often (so Ctrl-C reaches a paused main thread)
 
 
 class StopRequested(Exception):
@@ -20,6 +26,7 @@ class RunControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._until: int | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -30,6 +37,15 @@ class RunControl:
 
     def resume(self) -> None:
         self._running.set()
+
+    def set_until(self, epoch: int | None) -> None:
+        """Move the end of a running training to ``epoch`` (the engine reads it between epochs;
+        None: the end it was started with). Assigning an int is atomic: no lock needed."""
+        self._until = None if epoch is None else int(epoch)
+
+    @property
+    def until(self) -> int | None:
+        return self._until
 
     @property
     def stop_requested(self) -> bool:
@@ -43,7 +59,36 @@ class RunControl:
         """Block while paused; return True when running again (False on timeout)."""
         return self._running.wait(timeout)
 
+    def block_while_paused(self, poll: float = PAUSE_POLL_S) -> float:
+        """Block until resumed or stopped; return the seconds spent paused. Never raises."""
+        if not self.paused:
+            return 0.0
+        t0 = time.perf_counter()
+        while not self.wait_while_paused(poll):
+            pass
+        return time.perf_counter() - t0
+
     def check(self) -> None:
         """Raise ``StopRequested`` if a stop was asked for. Does not block on pause."""
         if self._stop.is_set():
             raise StopRequested
+
+    def pause_point(self) -> float:
+        """A safe point between batches: a stop raises ``StopRequested``, a pause blocks here
+        (a stop during the pause raises too). Returns the seconds spent paused."""
+        self.check()
+        paused = self.block_while_paused()
+        self.check()
+        return paused
+
+
+def iter_pause_point(control: RunControl, epoch: int = 0) -> Generator[Event, None, float]:
+    """``control.pause_point()`` for a generator: announces the pause (``Paused``) and the end of
+    it (``Resumed``) to whoever drives the generator."""
+    control.check()
+    if not control.paused:
+        return 0.0
+    yield Paused(epoch)
+    paused = control.pause_point()
+    yield Resumed(epoch)
+    return paused

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dcgui.core.config import TrainConfig
+from dcgui.core.config import ARCH_MIN_SIZE, TrainConfig
 from dcgui.core.errors import DeviceOutOfMemory
 
 
@@ -104,7 +104,7 @@ def oom_error(exc: BaseException, config: TrainConfig) -> DeviceOutOfMemory:
     except ValueError:
         where = config.device
     batch = max(2, config.batch_size // 2)
-    minimum = 64 if config.arch in ("alexnet_bn", "vgg16_bn") else 16
+    minimum = ARCH_MIN_SIZE[config.arch]
     fixes = []
     if batch < config.batch_size:
         fixes.append(f"set batch_size to {batch} (now {config.batch_size})")

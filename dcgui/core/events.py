@@ -26,6 +26,8 @@ PHASE_MAP = "map"
 PHASE_EVAL = "evaluation"
 PHASE_CURATE = "curate"
 PHASE_EMBED = "embed"
+PHASE_SIGNATURES = "signatures"  # near-duplicates: pixel signatures of the thumbnails
+PHASE_PAIRS = "pairs"  # near-duplicates: comparing candidate pairs
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ PHASE_LABELS = {
     PHASE_EVAL: PhaseLabel("Evaluating", "evaluation", "step"),
     PHASE_CURATE: PhaseLabel("Curating", "curating", "files"),
     PHASE_EMBED: PhaseLabel("Embedding", "embedding", "img"),
+    PHASE_SIGNATURES: PhaseLabel("Reading thumbnails", "signatures", "img"),
+    PHASE_PAIRS: PhaseLabel("Comparing images", "comparing pairs", "pair"),
 }
 
 

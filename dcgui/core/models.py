@@ -27,7 +27,7 @@ import torch
 import torchvision
 from torch import nn
 
-from dcgui.core.config import TrainConfig
+from dcgui.core.config import ARCH_MIN_SIZE, TrainConfig, check_input_size
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, as in the reference code
 STD = (0.229, 0.224, 0.225)
@@ -53,10 +53,13 @@ class Body:
 class ArchSpec:
     name: str
     description: str
-    min_input_size: int
     feat_dim: int
     builder: Callable[[int, int], Body]  # (input channels, input size) -> Body
     projection_hidden: int = 0  # width of the projection MLP's hidden layer; 0: the arch has none
+
+    @property
+    def min_input_size(self) -> int:
+        return ARCH_MIN_SIZE[self.name]
 
 
 # -- architectures ------------------------------------------------------------------------------
@@ -161,24 +164,24 @@ def _smallnet(in_channels: int, input_size: int) -> Body:
 
 ARCHS: dict[str, ArchSpec] = {
     "smallnet": ArchSpec(
-        "smallnet", "Small 7-layer convnet (256-d features); fast on a CPU at 32-64 px.", 16, 256, _smallnet,
+        "smallnet", "Small 7-layer convnet (256-d features); fast on a CPU at 32-64 px.", 256, _smallnet,
         projection_hidden=512,
     ),
     "alexnet_bn": ArchSpec(
         "alexnet_bn", "AlexNet with BatchNorm, the paper's network (fc7: 4096-d); 64 px or more.",
-        64, 4096, _alexnet_bn,
+        4096, _alexnet_bn,
     ),
     "vgg16_bn": ArchSpec(
         "vgg16_bn", "VGG-16 with BatchNorm (fc7: 4096-d); heavy, for a GPU; 64 px or more.",
-        64, 4096, _vgg16_bn,
+        4096, _vgg16_bn,
     ),
     "resnet18": ArchSpec(
         "resnet18", "ResNet-18 from torchvision (512-d pooled features); a good GPU default.",
-        16, 512, _resnet(torchvision.models.resnet18, 512), projection_hidden=1024,
+        512, _resnet(torchvision.models.resnet18, 512), projection_hidden=1024,
     ),
     "resnet50": ArchSpec(
         "resnet50", "ResNet-50 from torchvision (2048-d pooled features); needs a GPU.",
-        16, 2048, _resnet(torchvision.models.resnet50, 2048), projection_hidden=2048,
+        2048, _resnet(torchvision.models.resnet50, 2048), projection_hidden=2048,
     ),
 }
 
@@ -222,11 +225,7 @@ class DeepClusterNet(nn.Module):
     def __init__(self, arch: str, sobel: bool, input_size: int, projection: bool = False) -> None:
         super().__init__()
         spec = get_arch(arch)
-        if input_size < spec.min_input_size:
-            raise ValueError(
-                f"image_size={input_size} is too small for arch={arch!r}: use at least "
-                f"{spec.min_input_size} px, or arch='smallnet' for small images"
-            )
+        check_input_size(arch, input_size)
         self.config_arch = arch
         self.sobel = bool(sobel)
         self.input_size = int(input_size)

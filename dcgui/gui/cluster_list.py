@@ -1,4 +1,7 @@
-"""The cluster list: one row per matched cluster of the current epoch.
+"""The cluster list: one row per matched cluster of the current epoch, or per group once the
+user merged or split clusters (``dcgui.core.groups``): a split cluster shows as its parts
+("12.1", "12.2"), merged clusters as one row ("g5"). Row ids are the ``GroupView`` codes: the
+cluster id for a whole cluster, ``k + j`` for a part or a merge.
 
 Sizes, members and purity are computed once per epoch with numpy (:func:`compute_cluster_stats`)
 and shared by the model, the mosaics and the grid. Sorting and filtering are done here on numpy
@@ -38,6 +41,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.groups import KIND_CLUSTER, KIND_PART, Group, GroupView
+from dcgui.gui.session_model import cluster_display_name
 from dcgui.gui.thumbnails import (
     AsyncPixmapCache,
     compose_mosaic,
@@ -140,14 +145,18 @@ class ClusterListModel(QAbstractTableModel):
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._filter = ""
         self._hide_empty = False
-        self.set_name: Callable[[int, str | None], None] | None = None  # persist a rename
-        self.set_tags: Callable[[int, list[str]], None] | None = None
+        self.view: GroupView | None = None  # the epoch's merges and splits (None: plain clusters)
+        self.set_name: Callable[[int, str | None], bool | None] | None = None  # persist a rename
+        self.set_tags: Callable[[int, list[str]], bool | None] | None = None
         mosaics.ready.connect(self._on_mosaics)
 
     # -- content ------------------------------------------------------------------------------------
-    def set_epoch_data(self, stats: ClusterStats | None, user: dict[int, dict[str, Any]], label_names: list[str]) -> None:
+    def set_epoch_data(self, stats: ClusterStats | None, user: dict[int, dict[str, Any]], label_names: list[str],
+                       view: GroupView | None = None) -> None:
+        """``stats`` over the codes of ``view`` (its groups are the rows) or over cluster ids."""
         self.beginResetModel()
         self.stats = stats
+        self.view = view
         self._user = dict(user)
         self._label_names = list(label_names)
         self._rebuild_rows()
@@ -189,14 +198,32 @@ class ClusterListModel(QAbstractTableModel):
         row = int(self._row_of[c])
         return None if row < 0 else row
 
+    def group(self, c: int) -> Group | None:
+        """The merge or split part with code ``c`` (None for a whole cluster)."""
+        if self.view is None:
+            return None
+        try:
+            g = self.view.group(c)
+        except KeyError:
+            return None
+        return None if g.kind == KIND_CLUSTER else g
+
+    def key(self, c: int) -> str:
+        """What the user calls row ``c``: "#12", "12.2" (part 2 of cluster 12), "g5" (a merge)."""
+        g = self.group(c)
+        return g.key if g is not None else f"#{c}"
+
     def name(self, c: int) -> str | None:
+        g = self.group(c)
+        if g is not None:
+            return g.name
         return self._user.get(c, {}).get("name")
 
     def tags(self, c: int) -> list[str]:
-        return list(self._user.get(c, {}).get("tags") or [])
+        return [] if self.group(c) is not None else list(self._user.get(c, {}).get("tags") or [])
 
     def notes(self, c: int) -> str:
-        return str(self._user.get(c, {}).get("notes") or "")
+        return "" if self.group(c) is not None else str(self._user.get(c, {}).get("notes") or "")
 
     def majority_label(self, c: int) -> str | None:
         if self.stats is None:
@@ -205,9 +232,9 @@ class ClusterListModel(QAbstractTableModel):
         return self._label_names[m] if 0 <= m < len(self._label_names) else None
 
     def title(self, c: int) -> str:
-        """"#12 · cats" (used by the grid header, dialogs and status messages)."""
-        name = self.name(c)
-        return f"#{c} · {name}" if name else f"#{c}"
+        """The display name: the user's name when set, else "cluster 12" ("cluster 12 part 2", "group g5")."""
+        g = self.group(c)
+        return g.title if g is not None else cluster_display_name(c, self.name(c))
 
     # -- Qt model interface --------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -233,7 +260,8 @@ class ClusterListModel(QAbstractTableModel):
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.column() in (COL_NAME, COL_TAGS):
+        derived = index.row() < self._rows.size and self.group(int(self._rows[index.row()])) is not None
+        if index.column() == COL_NAME or (index.column() == COL_TAGS and not derived):
             f |= Qt.ItemFlag.ItemIsEditable
         return f
 
@@ -264,7 +292,7 @@ class ClusterListModel(QAbstractTableModel):
             return self._sort_value(c, col)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_CLUSTER:
-                return f"#{c}"
+                return self.key(c)
             if col == COL_NAME:
                 return self.name(c) or ""
             if col == COL_SIZE:
@@ -284,7 +312,14 @@ class ClusterListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and s.sizes[c] == 0:
             return QColor(140, 140, 140)
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"Cluster {self.title(c)}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
+            head = self.title(c) if self.name(c) is None else f"{self.title(c)} ({self.key(c)})"
+            lines = [f"{head}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
+            g = self.group(c)
+            if g is not None and g.kind == KIND_PART:
+                lines.append(f"part {int(g.part or 0) + 1} of cluster {g.clusters[0]}, split by you")
+            elif g is not None:
+                lines.append("merged by you from " + ", ".join(
+                    f"{u.cluster}.{int(u.part or 0) + 1}" if u.split is not None else f"#{u.cluster}" for u in g.units))
             p = float(s.purity[c])
             if not np.isnan(p):
                 lines.append(f"{p:.0%} labelled {self.majority_label(c)}")
@@ -300,19 +335,26 @@ class ClusterListModel(QAbstractTableModel):
             return False
         c = self.cluster_at(index.row())
         text = str(value or "").strip()
+        if self.group(c) is not None:  # a part or a merge: its name lives with the group
+            if index.column() != COL_NAME or (self.set_name is not None and self.set_name(c, text or None) is False):
+                return False
+            self.dataChanged.emit(self.index(index.row(), 0), self.index(index.row(), len(HEADERS) - 1))
+            self.userDataEdited.emit(c)
+            return True
         entry = dict(self._user.get(c, {"name": None, "tags": [], "notes": ""}))
         try:
+            # The persisting callback returns False when it could not save (and said why).
             if index.column() == COL_NAME:
-                if self.set_name is not None:
-                    self.set_name(c, text or None)
+                if self.set_name is not None and self.set_name(c, text or None) is False:
+                    return False
                 entry["name"] = text or None
             else:
                 tags = [t.strip() for t in text.split(",") if t.strip()]
-                if self.set_tags is not None:
-                    self.set_tags(c, tags)
+                if self.set_tags is not None and self.set_tags(c, tags) is False:
+                    return False
                 entry["tags"] = tags
         except Exception as exc:  # a read-only or locked session file: tell the user, keep the old value
-            self.errorOccurred.emit(f"Could not save cluster #{c}: {exc}")
+            self.errorOccurred.emit(f"Could not save {self.title(c)}: {exc}")
             return False
         self._user[c] = entry
         self.dataChanged.emit(self.index(index.row(), 0), self.index(index.row(), len(HEADERS) - 1))
@@ -335,7 +377,16 @@ class ClusterListModel(QAbstractTableModel):
             return (self.name(c) or "").lower()
         if col == COL_TAGS:
             return ", ".join(self.tags(c)).lower()
-        return c
+        return self._key_order(c)
+
+    def _key_order(self, c: int) -> float:
+        """Sort the cluster column by what it shows: 12 < 12.1 < 12.2 < 13, merges last."""
+        g = self.group(c)
+        if g is None:
+            return float(c)
+        if g.kind == KIND_PART:
+            return g.clusters[0] + (int(g.part or 0) + 1) / 1000.0
+        return 1e9 + float(g.group_id or 0)
 
     def _relayout(self) -> None:
         """Re-sort keeping persistent indexes (selection, current row) on their clusters."""
@@ -358,11 +409,15 @@ class ClusterListModel(QAbstractTableModel):
             return
         ids = np.arange(s.k, dtype=np.int64)
         keep = np.ones(s.k, dtype=bool)
+        if self.view is not None:  # codes of clusters that were merged or split are no rows
+            keep[:] = False
+            keep[[g.code for g in self.view.groups if g.code < s.k]] = True
         if self._hide_empty:
             keep &= s.sizes > 0
         if self._filter:
             tokens = self._filter.split()
-            keep &= np.array([all(t in self._haystack(c) for t in tokens) for c in range(s.k)], dtype=bool)
+            keep &= np.array([bool(keep[c]) and all(t in self._haystack(c) for t in tokens) for c in range(s.k)],
+                             dtype=bool)
         ids = ids[keep]
         col = self._sort_column
         if col == COL_SIZE:
@@ -375,6 +430,8 @@ class ClusterListModel(QAbstractTableModel):
             ranks = sorted(range(len(texts)), key=lambda j: (texts[j] == "", texts[j]))
             key = np.empty(len(texts), dtype=np.int64)
             key[np.array(ranks, dtype=np.int64)] = np.arange(len(texts))
+        elif self.view is not None and self.view.refined:
+            key = np.array([self._key_order(int(c)) for c in ids], dtype=np.float64)
         else:
             key = ids
         by = np.lexsort((ids, key))  # ties broken by cluster id
@@ -385,7 +442,7 @@ class ClusterListModel(QAbstractTableModel):
         self._row_of[self._rows] = np.arange(self._rows.size)
 
     def _haystack(self, c: int) -> str:
-        parts = [f"#{c}", self.name(c) or "", " ".join(self.tags(c)), self.majority_label(c) or "", self.notes(c)]
+        parts = [self.key(c), self.name(c) or "", " ".join(self.tags(c)), self.majority_label(c) or "", self.notes(c)]
         return " ".join(parts).lower()
 
     def _on_mosaics(self, keys: list[Hashable]) -> None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
 from dcgui.core.fsutil import atomic_write_text
 from dcgui.gui.worker import GeneratorWorker, WorkerError
@@ -44,6 +45,7 @@ from dcgui.services.curation import (
     record_curation,
     write_cluster_table,
 )
+from dcgui.store.paths import check_output
 
 if TYPE_CHECKING:
     from dcgui.core.curate import CurateResult
@@ -84,19 +86,19 @@ def _apply_job(plan: CurationPlan) -> Callable[[RunControl], Generator[Any, None
 class ExportClustersDialog(QDialog):
     """Target folder + mode, a live dry-run summary, then the export with progress."""
 
-    def __init__(self, parent: QWidget | None, store: SessionStore, epoch: int, clusters: Sequence[int],
-                 titles: Callable[[int], str] | None = None, status: Status | None = None) -> None:
+    def __init__(self, parent: QWidget | None, store: SessionStore, epoch: int, clusters: Sequence[int | str],
+                 titles: Callable[[str], str] | None = None, status: Status | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export clusters to folders")
         self.store = store
         self.epoch = epoch
-        self.clusters = sorted(set(int(c) for c in clusters))
+        self.clusters = list(dict.fromkeys(str(c) for c in clusters))  # cluster ids or group keys (12.2, g5)
         self.status = status or (lambda _m: None)
         self.plan: CurationPlan | None = None
         self.worker: GeneratorWorker | None = None
         self.result_: CurateResult | None = None
         self.progress: QProgressDialog | None = None
-        titles = titles or (lambda c: f"#{c}")
+        titles = titles or (lambda key: f"#{key}")
 
         shown = ", ".join(titles(c) for c in self.clusters[:8]) + (" …" if len(self.clusters) > 8 else "")
         self.target = QLineEdit(self)
@@ -230,8 +232,8 @@ def start_export(parent: QWidget | None, store: SessionStore, plan: CurationPlan
     return worker
 
 
-def export_clusters(parent: QWidget, store: SessionStore, epoch: int, clusters: Sequence[int],
-                    status: Status, titles: Callable[[int], str] | None = None) -> ExportClustersDialog:
+def export_clusters(parent: QWidget, store: SessionStore, epoch: int, clusters: Sequence[int | str],
+                    status: Status, titles: Callable[[str], str] | None = None) -> ExportClustersDialog:
     """Open the export dialog (non-blocking); the export starts when the user accepts it."""
     dialog = ExportClustersDialog(parent, store, epoch, clusters, titles, status)
     dialog.open()
@@ -265,7 +267,15 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
         path = ask_save_path(parent, suggested)
         if path is None:
             return None
-    text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+    try:
+        check_output(path, store.path, "CSV file")
+        text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+    except DcguiError as exc:
+        from dcgui.gui.errors import show_error
+
+        status(str(exc))
+        show_error(parent, exc, title="Export CSV")
+        return None
     out = path
     n_rows = text.count("\n") - 1
 

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.control import RunControl
 from dcgui.core.events import PhaseProgress
 from dcgui.gui import errors, theme
+from dcgui.gui.expected_time import ExpectedTimeLabel
 from dcgui.gui.settings_form import SettingsForm
 from dcgui.gui.worker import GeneratorWorker, WorkerError
 
@@ -146,9 +147,14 @@ class NewSessionDialog(QDialog):
         # 3. Settings
         self.form = SettingsForm()
         self.form.validityChanged.connect(lambda _v: self._update_buttons())
+        self.expected = ExpectedTimeLabel()
+        self.expected.setToolTip("Measured by running a few training steps of this network on this machine; "
+                                 "a machine busy with other work trains slower.")
+        self.form.validityChanged.connect(lambda _v: self._update_expected())
         settings_box = QGroupBox("2. Training settings")
         sl = QVBoxLayout(settings_box)
         sl.addWidget(self.form)
+        sl.addWidget(self.expected)
         self.settings_box = settings_box
         settings_box.setEnabled(False)
 
@@ -263,6 +269,7 @@ class NewSessionDialog(QDialog):
         self.skipped_tree.setVisible(bool(result.skipped))
         self.form.set_collection(n, n_classes or None)
         self.settings_box.setEnabled(True)
+        self._update_expected()
 
     def _on_scan_error(self, err: WorkerError) -> None:
         # A folder without images is an expected outcome: say it inline, keep the dialog usable.
@@ -302,6 +309,11 @@ class NewSessionDialog(QDialog):
             path = path.with_name(path.name + SESSION_SUFFIX)
         return path
 
+    def _update_expected(self) -> None:
+        scan = self._scan
+        self.expected.set_request(self.form.config() if scan is not None else None,
+                                  len(scan.images) if scan is not None else 0)
+
     def _update_buttons(self) -> None:
         ok = (self._scan is not None and not self.scanning and self.form.is_valid
               and bool(self.path_edit.text().strip()))
@@ -337,6 +349,7 @@ class NewSessionDialog(QDialog):
 
     def done(self, result: int) -> None:
         self.cancel_scan()
+        self.expected.stop()
         super().done(result)
 
     def keyPressEvent(self, event: Any) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.events import EpochMetrics
 from dcgui.gui import errors, theme
+from dcgui.gui.session_model import SessionModel
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -42,6 +43,13 @@ TITLES = {
     "loss": "Training loss",
     "sizes": "Cluster sizes",
     "time": "Seconds per epoch",
+}
+_HINTS = {
+    "stability": "How much the clusters change from one epoch to the next:\nappears after the second epoch.",
+    "labels": "Agreement with your class folders (if any):\nappears after the first epoch.",
+    "loss": "The training loss of each epoch:\nappears after the first epoch.",
+    "sizes": "How many images each cluster holds:\nappears after the first epoch.",
+    "time": "Seconds per epoch, by phase:\nappears after the first epoch.",
 }
 _SYMBOLS_UP_TO = 60  # draw point symbols while there are few epochs; lines only beyond
 
@@ -120,12 +128,12 @@ class _Series:
 
 
 class PlotsPanel(QWidget):
-    """The "Plots" tab. ``epochSelected(int)`` fires when the user clicks an epoch in a plot."""
+    """The "Plots" tab, a view of the session model: it redraws when epochs arrive and marks the
+    epoch shown; clicking an epoch in a plot shows that epoch everywhere."""
 
-    epochSelected = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model = model
         self._store: SessionStore | None = None
         self._metrics: list[EpochMetrics] = []
         self._epoch = 0
@@ -172,13 +180,25 @@ class PlotsPanel(QWidget):
         self.plots["labels"].addItem(self._no_labels_text, ignoreBounds=True)
         self._empty_text = pg.TextItem("", anchor=(1, 0))
         self.plots["sizes"].addItem(self._empty_text, ignoreBounds=True)
+        # Before the first epoch a plot shows what it will show, not meaningless axes.
+        self.hints: dict[str, pg.TextItem] = {}
+        for name in PLOT_NAMES:
+            hint = pg.TextItem(_HINTS[name], anchor=(0.5, 0.5))
+            hint.setPos(0.5, 0.5)
+            self.plots[name].addItem(hint, ignoreBounds=True)
+            self.hints[name] = hint
         self._apply_palette()
         self._update_all()
+        model.sessionChanged.connect(self._on_session)
+        model.epochsChanged.connect(lambda _n: self.refresh())
+        model.epochChanged.connect(self.set_epoch)
+        self._on_session()
 
     # ---------------------------------------------------------------------------------------
-    # public API
+    # the model's changes
     # ---------------------------------------------------------------------------------------
-    def set_session(self, store: SessionStore | None) -> None:
+    def _on_session(self) -> None:
+        store = self.model.store
         self._store = store
         self._epoch = 0
         self._has_labels = bool(store is not None and store.label_names())
@@ -216,6 +236,10 @@ class PlotsPanel(QWidget):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
+        if self._store is not None:
+            from dcgui.store.paths import check_output
+
+            check_output(path, self._store.path, "plot")  # never into the session's data folder
         exporter = ImageExporter(self.plots[name].getPlotItem())
         exporter.parameters()["width"] = int(width)
         exporter.export(str(path))
@@ -275,6 +299,8 @@ class PlotsPanel(QWidget):
         p["sizes"].setLabel("left", "images")
         p["sizes"].setLogMode(x=False, y=True)
         p["time"].setLabel("left", "seconds")
+        for name in PLOT_NAMES:  # "seconds (x0.001)" on an empty plot helps nobody
+            p[name].getPlotItem().getAxis("left").enableAutoSIPrefix(False)
 
         self.curves["nmi_prev"] = p["stability"].plot(name="NMI(t−1, t)", connect="finite")
         self.curves["nmi_labels"] = p["labels"].plot(name="NMI", connect="finite")
@@ -347,8 +373,29 @@ class PlotsPanel(QWidget):
             self.summary.setText("Last epoch: " + " · ".join(parts))
         else:
             self.summary.setText("No epochs yet: the plots fill in as training finishes each epoch.")
+        self._show_hints(not ms)
         self._update_markers()
         self._update_sizes()
+
+    @property
+    def empty(self) -> bool:
+        """True while the plots show their hints (no epoch yet)."""
+        return not self._metrics
+
+    def _show_hints(self, empty: bool) -> None:
+        for name, plot in self.plots.items():
+            item = plot.getPlotItem()
+            self.hints[name].setVisible(empty)
+            for axis in ("left", "bottom"):
+                item.showAxis(axis, not empty)
+            item.showGrid(x=not empty, y=not empty, alpha=0.25)
+            vb = item.getViewBox()
+            if empty:
+                vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            elif name in ("loss", "time", "sizes"):
+                vb.enableAutoRange()  # (sizes: its x range is set again by _update_sizes)
+            elif name in ("stability", "labels"):
+                vb.enableAutoRange(axis="x")
 
     @staticmethod
     def _set(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, symbols: bool) -> None:
@@ -442,9 +489,7 @@ class PlotsPanel(QWidget):
             return
         hit = self._nearest(name, ev.scenePos())
         if hit is not None:
-            epoch = round(hit[1])
-            self.set_epoch(epoch)
-            self.epochSelected.emit(epoch)
+            self.model.set_epoch(round(hit[1]))
 
     # ---------------------------------------------------------------------------------------
     # saving
@@ -542,6 +587,8 @@ class PlotsPanel(QWidget):
             area.setAlpha(90)
             fill_item.setBrush(pg.mkBrush(area))
         self._no_labels_text.setColor(theme.muted_colour(pal))
+        for hint in self.hints.values():
+            hint.setColor(theme.muted_colour(pal))
         _set_title(self.plots["sizes"].getPlotItem(), self._sizes_title, fg)
 
 def _set_title(item: pg.PlotItem, html: str, colour: QColor) -> None:

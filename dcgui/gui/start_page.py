@@ -79,10 +79,17 @@ class RecentSessions:
         cls._save([e for e in cls.entries() if e.path != path])
 
 
-def session_summary(path: Path) -> tuple[str, str]:
-    """(epochs text, tooltip) for a session file, read-only; never raises."""
+@dataclass(frozen=True)
+class SessionSummary:
+    epochs: str  # "3 / 20"
+    folder: str  # the folder of images the session trains on ("" when unknown)
+    tooltip: str
+
+
+def session_summary(path: Path) -> SessionSummary:
+    """Epochs, image folder and a tooltip for a session file, read-only; never raises."""
     if not path.is_file():
-        return "—", f"{path} no longer exists (moved or deleted)"
+        return SessionSummary("—", "", f"{path} no longer exists (moved or deleted)")
     try:
         from dcgui.store import SessionStore
 
@@ -90,9 +97,11 @@ def session_summary(path: Path) -> tuple[str, str]:
             last = store.last_epoch()
             target = store.config.epochs
             n = store.n_images
-        return f"{last} / {target}", f"{path}\n{n:,} images, {last} of {target} epochs trained"
+            folder = str(store.folder)
+        return SessionSummary(f"{last} / {target}", folder,
+                              f"Session: {path}\nImages: {folder}\n{n:,} images, {last} of {target} epochs trained")
     except Exception as exc:  # a damaged or newer file: show it, let opening explain in full
-        return "?", f"{path}\ncannot be read: {exc}"
+        return SessionSummary("?", "", f"{path}\ncannot be read: {exc}")
 
 
 def _when(iso: str) -> str:
@@ -164,7 +173,7 @@ class StartPage(QWidget):
         rf.setPointSizeF(rf.pointSizeF() * 1.2)
         recent_title.setFont(rf)
         self.recent_tree = QTreeWidget()
-        self.recent_tree.setHeaderLabels(["Session", "Epochs", "Last opened", "Folder"])
+        self.recent_tree.setHeaderLabels(["Session", "Epochs", "Last opened", "Image folder"])
         self.recent_tree.setRootIsDecorated(False)
         self.recent_tree.setAlternatingRowColors(True)
         self.recent_tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -201,9 +210,11 @@ class StartPage(QWidget):
         muted = theme.muted_colour(self.palette())
         entries = RecentSessions.entries()
         for e in entries:
-            epochs, tip = session_summary(e.path)
+            summary = session_summary(e.path)
+            tip = summary.tooltip
             name = e.path.name.removesuffix(".dcgui")
-            item = QTreeWidgetItem([name, epochs, _when(e.last_opened), str(e.path.parent)])
+            # "Folder" is the folder of images (what the user recognises), not where the file is.
+            item = QTreeWidgetItem([name, summary.epochs, _when(e.last_opened), summary.folder or "—"])
             item.setData(0, PATH_ROLE, str(e.path))
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignCenter)
             for col in range(4):

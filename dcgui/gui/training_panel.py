@@ -39,20 +39,16 @@ from dcgui.core.events import (
     Message,
     PhaseProgress,
     Stopped,
+    phase_label,
 )
+from dcgui.gui.session_model import SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
+from dcgui.store.lock import SessionBusyError
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
-PHASE_TEXT = {
-    PHASE_SCAN: "Scanning the folder",
-    PHASE_CACHE: "Decoding images into the cache",
-    PHASE_FEATURES: "Computing features",
-    PHASE_CLUSTERING: "k-means clustering",
-    PHASE_TRAINING: "Training",
-}
 # Share of an epoch's time per phase until a finished epoch gives real numbers.
 _DEFAULT_WEIGHTS = {PHASE_FEATURES: 0.25, PHASE_CLUSTERING: 0.1, PHASE_TRAINING: 0.65}
 _EPOCH_PHASES = (PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
@@ -81,8 +77,9 @@ class TrainingPanel(QWidget):
     errorOccurred = Signal(object)
     message = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model = model
         self._path: Path | None = None
         self._store: SessionStore | None = None
         self._readonly = False
@@ -97,6 +94,8 @@ class TrainingPanel(QWidget):
         self._run_start_time = 0.0
         self._end_reason = ""
         self._status_epoch = 0  # the epoch the status line last announced
+        self._syncing_spin = False
+        self._run_frac = 0.0  # share of the current epoch done (for the run bar after a new target)
 
         style = self.style()
         self.start_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training", self)
@@ -129,9 +128,9 @@ class TrainingPanel(QWidget):
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 100_000)
         self.epochs_spin.setPrefix("until epoch ")
-        self.epochs_spin.setToolTip("Train until this many epochs are done in total (the session's "
-                                    "setting is updated when training starts)")
-        self.epochs_spin.valueChanged.connect(lambda _v: self._update_actions())
+        self.epochs_spin.setToolTip("Train until this many epochs are done in total. Can be changed while "
+                                    "training runs or is paused: the run then ends at the new target.")
+        self.epochs_spin.valueChanged.connect(self._on_target_edited)
 
         self.status_label = QLabel("No session open.")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -174,10 +173,17 @@ class TrainingPanel(QWidget):
         layout.addLayout(bars, 1, 0)
         self._reset_progress()
         self._update_actions()
+        model.sessionChanged.connect(self._on_session)
+        model.epochsChanged.connect(self.sync_epochs)
+        self.stateChanged.connect(model.set_training_state)
 
     # ---------------------------------------------------------------------------------------
     # session
     # ---------------------------------------------------------------------------------------
+    def _on_session(self) -> None:
+        m = self.model
+        self.set_session(m.path, m.store, m.readonly)
+
     def set_session(self, path: Path | None, store: SessionStore | None, readonly: bool = False) -> None:
         """Show ``store`` (the GUI thread's connection); training opens its own connection to ``path``."""
         if self.is_busy:
@@ -190,7 +196,8 @@ class TrainingPanel(QWidget):
             self._last_epoch = store.last_epoch()
             target = store.config.epochs
             self._target = target if target > self._last_epoch else self._last_epoch + target
-            self.epochs_spin.setValue(self._target)
+            # The range first: the previous session's minimum would clamp this session's target.
+            self._set_spin(self._target, minimum=max(1, self._last_epoch + 1))
             epochs = store.epochs()
             if epochs:
                 self._learn_weights(epochs[-1])
@@ -205,7 +212,7 @@ class TrainingPanel(QWidget):
         self._last_epoch = last_epoch
         if self._state == IDLE:
             if self.epochs_spin.value() <= last_epoch and self._store is not None:
-                self.epochs_spin.setValue(last_epoch + self._store.config.epochs)
+                self._set_spin(last_epoch + self._store.config.epochs, minimum=last_epoch + 1)
             self._set_status(self._idle_text())
             self._show_run_progress(0.0)
         self._update_actions()
@@ -252,8 +259,8 @@ class TrainingPanel(QWidget):
         target = int(epochs if epochs is not None else self.epochs_spin.value())
         if target <= self._last_epoch:
             target = self._last_epoch + 1
-        self.epochs_spin.setValue(target)
         self._target = target
+        self._set_spin(target, minimum=self._last_epoch + 1)
         worker = GeneratorWorker(training_job(self._path, target), name="training", close_on_stop=False)
         worker.event.connect(self._on_event)
         worker.paused.connect(lambda: self._set_state(PAUSED))
@@ -272,6 +279,35 @@ class TrainingPanel(QWidget):
         worker.start()
         return True
 
+    def set_target(self, epochs: int) -> None:
+        """Train until ``epochs`` in total; while training runs or is paused, the run ends there
+        (never before the epoch in progress). The session's setting is updated too."""
+        self.epochs_spin.setValue(int(epochs))
+
+    @property
+    def target(self) -> int:
+        return self._target
+
+    def _on_target_edited(self, value: int) -> None:
+        if self._syncing_spin:
+            return
+        if self.is_busy and self._state in (RUNNING, PAUSED) and self._worker is not None:
+            value = max(int(value), self._last_epoch + 1)
+            self._target = value
+            self._worker.control.set_until(value)  # the engine reads it between epochs
+            self.model.set_target_epochs(value)
+            self._show_run_progress(self._run_frac)
+            self.message.emit(f"Training now ends after epoch {value}.")
+        self._update_actions()
+
+    def _set_spin(self, value: int, minimum: int) -> None:
+        self._syncing_spin = True
+        try:
+            self.epochs_spin.setMinimum(max(1, minimum))
+            self.epochs_spin.setValue(value)
+        finally:
+            self._syncing_spin = False
+
     def pause(self) -> None:
         if self._worker is not None and self._state == RUNNING:
             self._worker.pause()
@@ -280,12 +316,6 @@ class TrainingPanel(QWidget):
     def resume(self) -> None:
         if self._worker is not None and self._state == PAUSED:
             self._worker.resume()
-
-    def toggle_pause(self) -> None:
-        if self._state == PAUSED:
-            self.resume()
-        else:
-            self.pause()
 
     def stop(self) -> None:
         """Stop at the next batch; the last finished epoch stays saved (``runEnded`` follows)."""
@@ -308,14 +338,19 @@ class TrainingPanel(QWidget):
             self._last_epoch = m.epoch
             self._learn_weights(m)
             self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
+            self._run_frac = 0.0
             nmi = f", NMI(t−1, t) {m.nmi_prev:.3f}" if m.nmi_prev is not None else ""
             self._set_status(f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
                              f" (loss {m.loss:.3f}{nmi}).")
             self._show_run_progress(0.0)
+            # The worker committed the epoch before yielding it: the model reads it now rather
+            # than at the window's next poll.
+            self.model.refresh()
             self.epochFinished.emit(ev)
         elif isinstance(ev, CollectionReady):
             skipped = f", {len(ev.skipped):,} skipped" if ev.skipped else ""
             self._set_status(f"{ev.n_images:,} images ready{skipped}. Starting epoch {self._last_epoch + 1}…")
+            self.model.collection_ready()
             self.collectionReady.emit(ev)
         elif isinstance(ev, Message):
             self._set_status(ev.text)
@@ -331,13 +366,15 @@ class TrainingPanel(QWidget):
             self.phase_bar.setValue(min(ev.done, ev.total))
         else:
             self.phase_bar.setRange(0, 0)  # busy indicator: total unknown (scanning)
-        unit = "iterations" if phase == PHASE_CLUSTERING else "images"
+        # The training pass draws *samples* (an image can be drawn several times per epoch).
+        unit = {PHASE_CLUSTERING: "iterations", PHASE_TRAINING: "samples"}.get(phase, "images")
+        self.phase_label.setToolTip(self._samples_tip(ev.total) if phase == PHASE_TRAINING else "")
         if phase == PHASE_SCAN:
-            text = f"{PHASE_TEXT[phase]}: {ev.done:,} images found"
+            text = f"{phase_label(phase).text}: {ev.done:,} images found"
         elif phase == PHASE_CACHE:
-            text = f"{PHASE_TEXT[phase]}: {ev.done:,} / {ev.total:,}"
+            text = f"{phase_label(phase).text}: {ev.done:,} / {ev.total:,}"
         else:
-            text = f"Epoch {ev.epoch}/{self._target} · {PHASE_TEXT.get(phase, phase)}"
+            text = f"Epoch {ev.epoch}/{self._target} · {phase_label(phase).text}"
             if phase != PHASE_CLUSTERING:
                 text += f": {ev.done:,} / {ev.total:,} {unit}"
         self.phase_label.setText(text)
@@ -350,6 +387,7 @@ class TrainingPanel(QWidget):
             for p in _EPOCH_PHASES[:order]:  # earlier phases of this epoch are complete
                 self._phase_frac[p] = 1.0
             frac = sum(self._weights[p] * self._phase_frac[p] for p in _EPOCH_PHASES)
+            self._run_frac = frac
             self._show_run_progress(frac)
             if self._state == RUNNING and ev.epoch != self._status_epoch:
                 self._status_epoch = ev.epoch
@@ -375,6 +413,15 @@ class TrainingPanel(QWidget):
             eta = elapsed / gained * (self._target - done_units)
             self.eta_label.setText(f"ETA {format_duration(eta)}")
 
+    def _samples_tip(self, total: int) -> str:
+        n = self._store.n_images if self._store is not None else 0
+        if not n or not total:
+            return ""
+        per = total / n
+        return (f"This epoch trains on {total:,} samples drawn from the {n:,} images, evenly over the clusters "
+                f"(about {per:.1f} per image): on a small collection one pass is too few steps for the new top "
+                "layer to learn (docs/METHOD.md, step 5). Setting: samples per epoch.")
+
     def _learn_weights(self, m: object) -> None:
         secs = {PHASE_FEATURES: getattr(m, "seconds_features", 0.0),
                 PHASE_CLUSTERING: getattr(m, "seconds_clustering", 0.0),
@@ -394,7 +441,10 @@ class TrainingPanel(QWidget):
     def _on_errored(self, err: WorkerError) -> None:
         self._end_reason = "error"
         first = err.message.splitlines()[0] if err.message else "error"
-        self._set_status(f"Training stopped with an error: {first}")
+        if isinstance(err.exception, SessionBusyError):  # nothing ran: another process trains it
+            self._set_status(f"Training did not start: {first}")
+        else:
+            self._set_status(f"Training stopped with an error: {first}")
         self.errorOccurred.emit(err)
 
     def _on_finished(self) -> None:
@@ -455,5 +505,10 @@ class TrainingPanel(QWidget):
         self.start_action.setEnabled(has_session and s in (IDLE, PAUSED))
         self.pause_action.setEnabled(s == RUNNING)
         self.stop_action.setEnabled(s in (RUNNING, PAUSED))
-        self.epochs_spin.setEnabled(has_session and s == IDLE)
-        self.epochs_spin.setMinimum(max(1, self._last_epoch + 1) if s == IDLE else 1)
+        # Editable while training too: the run can end earlier or later without stopping it.
+        self.epochs_spin.setEnabled(has_session and s != STOPPING)
+        self._syncing_spin = True
+        try:
+            self.epochs_spin.setMinimum(max(1, self._last_epoch + 1))
+        finally:
+            self._syncing_spin = False

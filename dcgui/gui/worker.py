@@ -100,8 +100,7 @@ class _Runner(QObject):
                     self.out.emit("event", event)
                 if control.paused and not control.stop_requested:
                     self.out.emit("paused", None)
-                    while not control.wait_while_paused(0.1):
-                        pass
+                    control.block_while_paused(0.1)
                     if not control.stop_requested:
                         self.out.emit("resumed", None)
                 if control.stop_requested and self._close_on_stop:
@@ -235,10 +234,6 @@ class GeneratorWorker(QObject):
         _ALIVE.discard(self)
 
 
-def running_workers() -> list[GeneratorWorker]:
-    return [w for w in list(_ALIVE) if w.is_running]
-
-
 def stop_all_workers(timeout_ms: int = 15_000) -> bool:
     """Ask every running worker to stop and wait for their threads (application shutdown).
 
@@ -283,9 +278,10 @@ def training_job(session_path: Path, epochs: int | None = None) -> GeneratorFact
         from dcgui.store import SessionStore
 
         store = SessionStore.open(session_path)
-        # The session's own setting wins; the engine applies it when it is built.
-        torch.set_num_threads(store.config.threads or torch_threads_for_worker())
         try:
+            store.claim_trainer("the dcgui window")  # refuses at once while another process trains it
+            # The session's own setting wins; the engine applies it when it is built.
+            torch.set_num_threads(store.config.threads or torch_threads_for_worker())
             yield from training.iter_train(store, control, epochs)
         finally:
             store.close()

@@ -7,7 +7,8 @@ the modules here read a session, call the engine and write the results back:
 - ``training``: create a session, check a resume, prepare the collection, train;
 - ``explore``: features at an epoch (cached), similar images, duplicates, outliers, the 2-D map;
 - ``evaluate``: kNN / linear probe / NMI of an epoch against the random initialisation;
-- ``curation``: clusters into folders (the plan), and the cluster table (CSV).
+- ``curation``: clusters into folders (the plan), and the cluster table (CSV);
+- ``edits``: the user's edits as both front ends make them (merge, split, keep one, unflag).
 
 ``dcgui.cli`` and ``dcgui.gui`` both call these; neither imports the other (import-linter
 contracts in pyproject.toml).

@@ -5,6 +5,9 @@
 operations themselves are ``dcgui.core.curate``'s (never overwriting a file). ``dcgui curate``
 and the cluster browser's "Export clusters to folders" both plan here; ``dcgui clusters`` and
 "Export assignments as CSV" both write the table of ``cluster_table``.
+
+Both follow the user's merges and splits (``SessionStore.group_view``): a merged group is one
+folder, each part of a split cluster its own folder, and the table says each image's group.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dcgui.core import curate
 from dcgui.core.errors import DcguiError
+from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
 # The one schema of a cluster table: a file's path, its cluster id at the epoch, the cluster's
-# name (empty when unnamed). ``dcgui clusters`` writes the first two columns (its contract).
-CLUSTER_COLUMNS = ("path", "cluster", "cluster_name")
+# name (empty when unnamed), the group it is shown in after the user's merges and splits (its
+# key: "12", "12.2" for part 2 of split cluster 12, "g5" for merged group 5) and that group's
+# name (empty when unnamed). ``dcgui clusters`` writes the first two columns (its contract), all
+# of them with --groups.
+CLUSTER_COLUMNS = ("path", "cluster", "cluster_name", "group", "group_name")
 
 
 @dataclass
@@ -34,7 +41,7 @@ class CurationPlan:
     epoch: int
     out_dir: Path
     mode: str
-    clusters: list[int]
+    clusters: list[str]  # the chosen groups' keys ("12", "12.2", "g5")
     ops: list[tuple[Path, Path]]
     renamed: int  # destinations that got a _1, _2 ... suffix (a file of that name exists or repeats)
     left_out: int  # images of the chosen clusters flagged "exclude", not exported
@@ -76,29 +83,43 @@ class CurationPlan:
 
 
 def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "copy",
-                  clusters: Iterable[int] | None = None, leave_out_excluded: bool = True) -> CurationPlan:
+                  clusters: Iterable[int | str] | None = None, leave_out_excluded: bool = True) -> CurationPlan:
     """Plan putting ``clusters`` (default: all) of ``epoch`` into ``out_dir``, one sub-folder per
-    cluster. A refused target is ``plan.error``; an unknown cluster id raises ``DcguiError``."""
+    cluster or group: cluster ids or group keys ("12", "12.2", "g5"). A refused target is
+    ``plan.error``; a key that is not a group at ``epoch`` raises ``DcguiError``."""
     folder = store.folder
     out_dir = Path(out_dir)
-    k = len(store.cluster_sizes(epoch))
-    chosen = list(range(k)) if clusters is None else sorted({int(c) for c in clusters})
-    bad = [c for c in chosen if not 0 <= c < k]
-    if bad:
-        raise DcguiError(f"cluster {bad[0]} does not exist at epoch {epoch} (k={k})")
-    try:
-        warnings = curate.check_target(folder, out_dir, mode)
-    except ValueError as exc:
-        return CurationPlan(folder, epoch, out_dir, mode, chosen, [], 0, 0, [], str(exc))
-    assign = store.assignments(epoch)
+    view = store.group_view(epoch)
+    if clusters is None:
+        chosen = list(view.groups)
+    else:
+        chosen = []
+        for key in clusters:
+            try:
+                g = view.find(str(key))
+            except KeyError as exc:
+                raise DcguiError(str(exc.args[0])) from None
+            if g not in chosen:
+                chosen.append(g)
+    keys = [g.key for g in chosen]
+    codes = [g.code for g in chosen]
+    labels = view.labels
     excluded = [i for i, f in store.image_flags().items() if f == "exclude"] if leave_out_excluded else []
-    names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
-    ops = curate.plan_curation(folder, store.image_paths(), assign, out_dir,
-                               clusters=None if clusters is None else chosen, names=names, excluded=excluded)
-    wanted = set(chosen)
-    left_out = sum(1 for i in excluded if 0 <= i < assign.size and int(assign[i]) in wanted)
+    try:
+        check_output(out_dir, store.path, "curate folder")
+        warnings = curate.check_target(folder, out_dir, mode)
+        # Every source is checked to lie inside the folder: a doctored session is refused whole.
+        ops = curate.plan_curation(store.image_files(), labels, out_dir,
+                                   clusters=None if clusters is None else codes, names=view.curate_names(),
+                                   excluded=excluded)
+        for target in sorted({dst.parent for _, dst in ops}):
+            check_output(target, store.path, "cluster folder")
+    except (UnsafeOutput, UnsafeSessionPath, ValueError) as exc:  # ValueError: check_target's refusals
+        return CurationPlan(folder, epoch, out_dir, mode, keys, [], 0, 0, [], str(exc))
+    wanted = set(codes)
+    left_out = sum(1 for i in excluded if 0 <= i < labels.size and int(labels[i]) in wanted)
     renamed = sum(1 for src, dst in ops if src.name != dst.name)
-    return CurationPlan(folder, epoch, out_dir, mode, chosen, ops, renamed, left_out, warnings,
+    return CurationPlan(folder, epoch, out_dir, mode, keys, ops, renamed, left_out, warnings,
                         every_cluster=clusters is None)
 
 
@@ -114,16 +135,19 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
                   columns: Sequence[str] = CLUSTER_COLUMNS) -> list[list[Any]]:
     """Rows of ``columns`` (a prefix of ``CLUSTER_COLUMNS``), one per usable image at ``epoch``.
 
-    ``absolute``: paths joined to the photo folder, else relative to it. Read on the store's
-    thread; writing the rows may happen anywhere."""
+    ``absolute``: the files, each checked to lie inside the photo folder (``UnsafeSessionPath``
+    otherwise), else the paths relative to it. Read on the store's thread; writing the rows may
+    happen anywhere."""
     if tuple(columns) != CLUSTER_COLUMNS[:len(columns)]:
         raise ValueError(f"columns {list(columns)} must be the first of {list(CLUSTER_COLUMNS)}")
-    folder = store.folder
     assign = store.assignments(epoch).tolist()
     names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
+    view = store.group_view(epoch)
+    groups = {g.code: (g.key, g.name or "") for g in view.groups}
+    paths = [str(f) for f in store.image_files()] if absolute else store.image_paths()
     rows = []
-    for rel, c in zip(store.image_paths(), assign):
-        row = [str(folder / rel) if absolute else rel, c, names.get(c, "")]
+    for path, c, code in zip(paths, assign, view.labels.tolist()):
+        row = [path, c, names.get(c, ""), *groups[code]]
         rows.append(row[:len(columns)])
     return rows
 

@@ -23,10 +23,7 @@ from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PHASE_OUTLIERS, Event, Message, PhaseProgress
 from dcgui.core.explore import (
-    DuplicateGroup,
-    DuplicateIndex,
     FeatureIndex,
-    iter_duplicate_index,
     normalize_rows,
     outlier_scores,
     top_outliers,
@@ -297,39 +294,6 @@ def iter_similar(
     return SimilarResult(epoch, label, qi, out)
 
 
-def iter_session_duplicates(
-    store: SessionStore, epoch: int | None = None, device: str | None = None,
-    control: RunControl | None = None, k: int = 8, features: np.ndarray | None = None,
-) -> Generator[Event, None, tuple[np.ndarray, DuplicateIndex]]:
-    """(features, ``DuplicateIndex``) of the session at ``epoch``: counts for any threshold."""
-    if features is None:
-        features = yield from iter_session_features(store, epoch, device, control)
-    dup = yield from iter_duplicate_index(features, k=k, control=control)
-    return features, dup
-
-
-def file_sizes(store: SessionStore) -> np.ndarray:
-    """File size in bytes of every image (float64 (N,)), from the cache's records (one read)."""
-    return np.array([r.size for r in open_cache(store).records], dtype=np.float64)
-
-
-def duplicate_groups(store: SessionStore, dup: DuplicateIndex, features: np.ndarray, threshold: float,
-                     sizes: np.ndarray | None = None) -> list[DuplicateGroup]:
-    """Groups at ``threshold``; in each, the largest file (the least compressed copy) comes first,
-    ties broken by path order. ``sizes``: ``file_sizes(store)``, when already read."""
-    return dup.groups(threshold, features, prefer=file_sizes(store) if sizes is None else sizes)
-
-
-def flag_duplicates(store: SessionStore, groups: list[DuplicateGroup]) -> int:
-    """"Keep the first, flag the rest": sets the ``duplicate`` flag; never touches a file.
-
-    Returns the number of images flagged."""
-    rest = [int(i) for g in groups for i in g.rest]
-    if rest:
-        store.set_image_flag(rest, "duplicate")
-    return len(rest)
-
-
 @dataclass(frozen=True)
 class Outlier:
     rank: int
@@ -337,6 +301,8 @@ class Outlier:
     score: float  # 1 - cosine similarity to the nearest centroid
     cluster: int  # its own (matched) cluster at that epoch
     path: str
+    group: str = ""  # the key of the group it is shown in ("12", "12.2", "g5")
+    cluster_name: str = ""  # that group's name, else "cluster 12" ("cluster 12 part 2", "group g5")
 
 
 def iter_session_outliers(
@@ -355,8 +321,12 @@ def iter_session_outliers(
     scores = outlier_scores(features, assign)
     yield PhaseProgress(PHASE_OUTLIERS, 1, 1, epoch)
     paths = store.image_paths()
-    return [Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)])
-            for r, i in enumerate(top_outliers(scores, n))]
+    view = store.group_view(epoch)
+    out = []
+    for r, i in enumerate(top_outliers(scores, n)):
+        g = view.of_image(int(i))
+        out.append(Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)], g.key, g.title))
+    return out
 
 
 def iter_session_map(

@@ -129,5 +129,28 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["meta"].insert({"key": "chunk_size", "value": str(CHUNK_SIZE)})
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Edit log (undo/redo), flag provenance, merged and split clusters."""
+    # Who set a flag: "hand" (the user chose these images) or "bulk" (a rule picked them, e.g.
+    # "keep one per duplicate group"). Bulk actions never change a hand-set flag unless asked to.
+    # Flags from before provenance existed count as hand-set: nothing overwrites them silently.
+    db.execute("ALTER TABLE image_flags ADD COLUMN source TEXT NOT NULL DEFAULT 'hand'")
+    # One row per user edit; ``changes`` (zlib JSON) holds every touched row's before and after,
+    # so undo writes the befores back and redo the afters. undone = 1: on the redo stack.
+    db.execute(
+        "CREATE TABLE edits (id INTEGER PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL, "
+        "summary TEXT NOT NULL, changes BLOB NOT NULL, rows INTEGER NOT NULL, undone INTEGER NOT NULL DEFAULT 0)"
+    )
+    # Merges and splits on top of the clusters of ``epoch`` (and every later epoch: matched ids
+    # are stable). A split stores each image's part (``labels``: zlib "<u2", every image, so members
+    # that join the cluster later have a part too); a merge its units (JSON: clusters / split parts).
+    # AUTOINCREMENT: the id of a deleted (undone) group is never reused for another one.
+    db.execute(
+        "CREATE TABLE cluster_groups (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
+        "epoch INTEGER NOT NULL, cluster INTEGER, parts INTEGER, labels BLOB, units TEXT, "
+        "name TEXT, names TEXT, created TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)

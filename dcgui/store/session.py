@@ -44,16 +44,29 @@ import numpy as np
 import sqlite_utils
 
 from dcgui._version import __version__
+from dcgui.core.checkpoint import checkpoint_name
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
-from dcgui.store import schema
+from dcgui.core.groups import GroupView, MergeDef, SplitDef, Unit, resolve_groups
+from dcgui.store import editlog, schema
+from dcgui.store.editlog import EditRecord
+from dcgui.store.edits import (
+    HAND,
+    IMAGE_GROUPS_KEY,
+    Edit,
+    EditPreview,
+    SetClusterField,
+    SetFlags,
+    SetImageGroup,
+)
+from dcgui.store.lock import TrainerLock
+from dcgui.store.paths import SessionPaths
 
 if TYPE_CHECKING:
     from dcgui.core.collection import ImageRecord
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-IMAGE_FLAGS = ("keep", "exclude", "duplicate")
 BUSY_TIMEOUT_MS = 10_000
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
@@ -64,11 +77,6 @@ T = TypeVar("T")
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def checkpoint_file_name(epoch: int) -> str:
-    """Same naming as ``dcgui.core.checkpoint.checkpoint_name`` (kept here: no torch import)."""
-    return f"epoch_{epoch:04d}.pt"
 
 
 def _torch_version() -> str | None:
@@ -102,9 +110,12 @@ class SessionStore:
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._lock = threading.RLock()
         self._local_writes = 0  # PRAGMA data_version ignores our own commits: count them here
+        self._image_writes = 0  # our own set_images commits (the image list's cache key)
         self._cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._assign_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._assign_cache_key: tuple[int, int] = (-1, -1)
+        self._guard: SessionPaths | None = None
+        self._trainer_lock: TrainerLock | None = None
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
         self.chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
 
@@ -112,11 +123,12 @@ class SessionStore:
     # opening / creating
     # ---------------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike[str], folder: str | os.PathLike[str], config: TrainConfig) -> SessionStore:
+    def create(cls, path: str | os.PathLike[str], folder: str | os.PathLike[str], config: TrainConfig,
+               meta: dict[str, Any] | None = None) -> SessionStore:
         """Create a new session file (and its ``NAME.dcgui.d`` folder); error if the file exists.
 
         The file is built under a temporary name and renamed, so a crash never leaves a
-        half-initialised session behind.
+        half-initialised session behind; ``meta`` entries (``get_meta``) are part of it.
         """
         path = Path(path).absolute()
         folder = Path(folder).absolute()
@@ -148,6 +160,8 @@ class SessionStore:
                         "schema_version": version,
                     }
                 )
+                for key, value in (meta or {}).items():
+                    db["meta"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
                 conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {version}")
         finally:
@@ -199,6 +213,31 @@ class SessionStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self.release_trainer()
+
+    def claim_trainer(self, command: str | None = None) -> None:
+        """Become the session's only trainer until ``close()`` / ``release_trainer()``.
+
+        Raises ``SessionBusyError`` at once, naming the other process, when another trainer holds
+        it. Readers never call this. ``command`` describes this process in the refusal others see.
+        """
+        if self.readonly:
+            raise SessionFileError(f"{self.path} was opened read-only: open it writable to train it")
+        with self._lock:
+            if self._trainer_lock is None:
+                lock = TrainerLock(self.path, command)
+                lock.acquire()
+                self._trainer_lock = lock
+
+    def release_trainer(self) -> None:
+        with self._lock:
+            lock, self._trainer_lock = self._trainer_lock, None
+        if lock is not None:
+            lock.release()
+
+    @property
+    def is_trainer(self) -> bool:
+        return self._trainer_lock is not None
 
     def __enter__(self) -> SessionStore:
         return self
@@ -225,10 +264,11 @@ class SessionStore:
     def _version_key(self) -> tuple[int, int]:
         return (self.data_version(), self._local_writes)
 
-    def _cached(self, name: str, compute: Callable[[], T]) -> T:
-        """Memoise a whole-table read until this or another connection commits."""
+    def _cached(self, name: str, compute: Callable[[], T], key: Any = None) -> T:
+        """Memoise a whole-table read until this or another connection commits (or, with
+        ``key``, until that value changes)."""
         with self._lock:
-            key = self._version_key()
+            key = self._version_key() if key is None else key
             hit = self._cache.get(name)
             if hit is not None and hit[0] == key:
                 return hit[1]  # type: ignore[no-any-return]
@@ -278,6 +318,32 @@ class SessionStore:
             if moved.is_dir():
                 return moved
         return absolute
+
+    @property
+    def path_guard(self) -> SessionPaths:
+        """Turns this session's rows into file paths inside its folders (``dcgui.store.paths``)."""
+        folder = self.folder
+        with self._lock:
+            guard = self._guard
+            if guard is None or guard.folder != folder:
+                guard = self._guard = SessionPaths(folder, self.path)
+            return guard
+
+    def image_file(self, i: int) -> Path:
+        """The file of image ``i``, checked to lie inside the folder (``UnsafeSessionPath`` if not)."""
+        paths = self._paths()
+        if not 0 <= i < len(paths):
+            raise IndexError(f"image index {i} is out of range (the session has {len(paths)} images)")
+        return self.path_guard.image(paths[i], int(i))
+
+    def image_files(self, indices: Iterable[int] | None = None) -> list[Path]:
+        """The files of images ``indices`` (default: all), all checked; one bad row refuses all."""
+        paths = self._paths()
+        rows = range(len(paths)) if indices is None else [int(i) for i in indices]
+        bad = [i for i in rows if not 0 <= i < len(paths)]
+        if bad:
+            raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
+        return self.path_guard.images([paths[i] for i in rows], rows)
 
     def set_folder(self, folder: str | os.PathLike[str]) -> None:
         """Point the session at its images' new location (after the user moved them)."""
@@ -386,6 +452,7 @@ class SessionStore:
             )
             db.execute("DELETE FROM image_flags WHERE path NOT IN (SELECT path FROM images)")
             db["meta"].upsert({"key": "label_names", "value": json.dumps(names)}, pk="key")
+        self._image_writes += 1
 
     @property
     def n_images(self) -> int:
@@ -395,7 +462,13 @@ class SessionStore:
         def read() -> list[str]:
             return [r[0] for r in self._conn.execute("SELECT path FROM images WHERE idx IS NOT NULL ORDER BY idx")]
 
-        return self._cached("image_paths", read)  # shared: callers get a copy
+        return self._cached("image_paths", read, self._images_version())  # shared: callers get a copy
+
+    def _images_version(self) -> tuple[str, int, int]:
+        """Changes when another connection commits, or when this one replaces the image list. Not
+        on this connection's other commits: every user edit commits, and re-reading 100k paths
+        after each click took 0.15 s."""
+        return ("images", self.data_version(), self._image_writes)
 
     def image_paths(self) -> list[str]:
         """Usable images' paths (relative to the folder), in image-index order."""
@@ -423,40 +496,113 @@ class SessionStore:
         """Path, size, mtime_ns, width, height, label and flag of image ``i``."""
         with self._lock:
             cur = self._conn.execute(
-                "SELECT i.path, i.size, i.mtime_ns, i.width, i.height, i.label, f.flag FROM images i "
+                "SELECT i.path, i.size, i.mtime_ns, i.width, i.height, i.label, f.flag, f.source FROM images i "
                 "LEFT JOIN image_flags f ON f.path = i.path WHERE i.idx = ?",
                 (int(i),),
             )
             row = cur.fetchone()
         if row is None:
             raise IndexError(f"image index {i} is out of range (the session has {self.n_images} images)")
-        keys = ("path", "size", "mtime_ns", "width", "height", "label", "flag")
-        info = dict(zip(keys, row))
-        info["flags"] = info["flag"]
-        return info
+        keys = ("path", "size", "mtime_ns", "width", "height", "label", "flag", "flag_source")
+        return dict(zip(keys, row))
 
-    def set_image_flag(self, indices: int | Iterable[int], flag: str | None) -> None:
-        """Flag images ``keep`` / ``exclude`` / ``duplicate``; ``None`` clears the flag."""
-        if flag is not None and flag not in IMAGE_FLAGS:
-            raise ValueError(f"image flag {flag!r} is unknown: use one of {', '.join(IMAGE_FLAGS)} or None")
-        idx = [int(indices)] if isinstance(indices, int | np.integer) else [int(i) for i in indices]
-        paths = self._paths()
-        bad = [i for i in idx if not 0 <= i < len(paths)]
-        if bad:
-            raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
-        with self._write() as db:
-            if flag is None:
-                db.conn.executemany("DELETE FROM image_flags WHERE path = ?", [(paths[i],) for i in idx])
-            else:
-                db["image_flags"].upsert_all([{"path": paths[i], "flag": flag} for i in idx], pk="path")
+    def image_stats(self) -> dict[str, np.ndarray]:
+        """Per image (index order): file ``size`` (bytes), ``mtime_ns``, ``width``, ``height``
+        (int64; 0 where unknown): what the "keep one" rules compare."""
+        def read() -> dict[str, np.ndarray]:
+            rows = self._conn.execute(
+                "SELECT size, mtime_ns, width, height FROM images WHERE idx IS NOT NULL ORDER BY idx").fetchall()
+            cols = list(zip(*rows)) if rows else [(), (), (), ()]
+            return {name: np.array([0 if v is None else int(v) for v in col], dtype=np.int64)
+                    for name, col in zip(("size", "mtime_ns", "width", "height"), cols)}
+
+        return {k: v.copy() for k, v in self._cached("image_stats", read, self._images_version()).items()}
+
+    def set_image_flag(self, indices: int | Iterable[int], flag: str | None, source: str = HAND,
+                       action: str = "") -> AppliedEdit:
+        """Flag images ``keep`` / ``exclude`` / ``duplicate``; ``None`` clears the flag. One logged
+        edit (``source``: ``"hand"`` or ``"bulk"``, see ``dcgui.store.edits``)."""
+        return self.apply_edit(SetFlags.same(indices, flag, source, action))
 
     def image_flags(self) -> dict[int, str]:
         """Image index -> flag for every flagged usable image."""
+        return {i: f for i, (f, _) in self.image_flag_sources().items()}
+
+    def image_flag_sources(self) -> dict[int, tuple[str, str]]:
+        """Image index -> (flag, who set it: "hand" or "bulk") for every flagged usable image."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT i.idx, f.flag FROM image_flags f JOIN images i ON i.path = f.path WHERE i.idx IS NOT NULL"
+                "SELECT i.idx, f.flag, f.source FROM image_flags f JOIN images i ON i.path = f.path "
+                "WHERE i.idx IS NOT NULL"
             ).fetchall()
-        return {int(i): str(f) for i, f in rows}
+        return {int(i): (str(f), str(s)) for i, f, s in rows}
+
+    # ---------------------------------------------------------------------------------------
+    # edits: every change of user data goes through apply_edit, which logs its inverse
+    # ---------------------------------------------------------------------------------------
+    def preview_edit(self, edit: Edit) -> EditPreview:
+        """What ``edit`` would change now, without writing (also on a read-only store)."""
+        with self._lock:
+            return edit.plan(_Reader(self)).preview
+
+    def apply_edit(self, edit: Edit) -> AppliedEdit:
+        """Apply ``edit`` and log it, in one transaction. An edit that changes nothing is not logged."""
+        with self._write() as db:
+            plan = edit.plan(_Reader(self))
+            record = None
+            if plan.changes:
+                editlog.write_rows(db.conn, plan.changes, forward=True)
+                record = editlog.append(db.conn, _now(), edit.kind, plan.preview.summary, plan.changes)
+        return AppliedEdit(plan.preview, record)
+
+    def undo(self, steps: int = 1) -> list[EditRecord]:
+        """Undo the last ``steps`` edits (fewer when the log has fewer); newest first."""
+        with self._write() as db:
+            return editlog.undo(db.conn, steps)
+
+    def redo(self, steps: int = 1) -> list[EditRecord]:
+        """Redo the last ``steps`` undone edits, in the order they were made."""
+        with self._write() as db:
+            return editlog.redo(db.conn, steps)
+
+    def edit_log(self) -> list[EditRecord]:
+        """Every edit, oldest first; undone ones (the redo stack) are marked ``undone``."""
+        with self._lock:
+            return editlog.history(self._conn)
+
+    def next_undo_redo(self) -> tuple[EditRecord | None, EditRecord | None]:
+        """(what undo would undo, what redo would redo): for menu texts."""
+        with self._lock:
+            return editlog.peek(self._conn)
+
+    # ---------------------------------------------------------------------------------------
+    # merged and split clusters
+    # ---------------------------------------------------------------------------------------
+    def cluster_groups(self) -> tuple[list[SplitDef], list[MergeDef]]:
+        """Every stored split and merge, by id."""
+        def read() -> tuple[list[SplitDef], list[MergeDef]]:
+            rows = self._conn.execute(
+                "SELECT id, kind, epoch, cluster, labels, units, name, names FROM cluster_groups ORDER BY id").fetchall()
+            splits, merges = [], []
+            for gid, kind, epoch, cluster, labels, units, name, names in rows:
+                if kind == "split":
+                    lab = np.frombuffer(zlib.decompress(labels), dtype="<u2").astype(np.int16)
+                    lab.setflags(write=False)
+                    splits.append(SplitDef(int(gid), int(epoch), int(cluster), lab, tuple(json.loads(names or "[]"))))
+                else:
+                    us = tuple(Unit.from_json(u) for u in json.loads(units or "[]"))
+                    merges.append(MergeDef(int(gid), int(epoch), us, name))
+            return splits, merges
+
+        splits, merges = self._cached("cluster_groups", read)
+        return list(splits), list(merges)
+
+    def group_view(self, epoch: int) -> GroupView:
+        """The clusters of ``epoch`` with the user's merges and splits applied (``dcgui.core.groups``)."""
+        k, _, _ = self._epoch_row(epoch)
+        splits, merges = self.cluster_groups()
+        names = {c: d["name"] for c, d in self.cluster_user_data().items()}
+        return resolve_groups(epoch, self._matched(epoch), k, splits, merges, names)
 
     # ---------------------------------------------------------------------------------------
     # epochs and assignments
@@ -642,40 +788,51 @@ class SessionStore:
         """(epoch, absolute path, sha256) of every recorded checkpoint, by epoch."""
         with self._lock:
             rows = self._conn.execute("SELECT epoch, file, sha256 FROM checkpoints ORDER BY epoch").fetchall()
-        return [(int(e), self.data_dir / f, s or "") for e, f, s in rows]
+        return [(int(e), self.path_guard.checkpoint(f, int(e)), s or "") for e, f, s in rows]
 
     def checkpoint_path(self, epoch: int) -> Path:
-        """The recorded checkpoint of ``epoch``, else where the engine writes it."""
+        """The recorded checkpoint of ``epoch``, else where the engine writes it; a recorded file
+        outside the data folder raises ``UnsafeSessionPath``."""
         f = self._scalar("SELECT file FROM checkpoints WHERE epoch = ?", (int(epoch),))
-        return self.data_dir / f if f else self.checkpoint_dir / checkpoint_file_name(epoch)
+        return self.path_guard.checkpoint(f, int(epoch)) if f else self.checkpoint_dir / checkpoint_name(epoch)
 
     # ---------------------------------------------------------------------------------------
     # user data
     # ---------------------------------------------------------------------------------------
-    def _set_cluster_field(self, c: int, field: str, value: Any) -> None:
-        with self._write() as db:
-            db.execute(
-                f"INSERT INTO cluster_user (cluster, {field}) VALUES (?, ?) "
-                f"ON CONFLICT(cluster) DO UPDATE SET {field} = excluded.{field}",
-                (int(c), value),
-            )
-            db.execute("DELETE FROM cluster_user WHERE name IS NULL AND tags IS NULL AND notes IS NULL")
+    def set_cluster_name(self, c: int, name: str | None) -> AppliedEdit:
+        return self.apply_edit(SetClusterField(c, "name", name))
 
-    def set_cluster_name(self, c: int, name: str | None) -> None:
-        self._set_cluster_field(c, "name", (name or "").strip() or None)
+    def set_cluster_tags(self, c: int, tags: list[str]) -> AppliedEdit:
+        return self.apply_edit(SetClusterField(c, "tags", tags))
 
-    def set_cluster_tags(self, c: int, tags: list[str]) -> None:
-        clean = [t.strip() for t in tags if t and t.strip()]
-        self._set_cluster_field(c, "tags", json.dumps(clean) if clean else None)
-
-    def set_cluster_notes(self, c: int, text: str | None) -> None:
-        self._set_cluster_field(c, "notes", text or None)
+    def set_cluster_notes(self, c: int, text: str | None) -> AppliedEdit:
+        return self.apply_edit(SetClusterField(c, "notes", text))
 
     def cluster_user_data(self) -> dict[int, dict[str, Any]]:
         """Matched cluster id -> {"name": str | None, "tags": list[str], "notes": str}."""
         with self._lock:
             rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
+
+    # ---------------------------------------------------------------------------------------
+    # named groups of images (a selection the user kept under a name)
+    # ---------------------------------------------------------------------------------------
+    # Stored as {name: [path, ...]} in the meta table, keyed by path like the flags, so a group
+    # survives a rescan that shifts image indices; no schema change needed for a small feature.
+    def image_groups(self) -> dict[str, list[int]]:
+        """Group name -> image indices (sorted), for every named group; images no longer in the
+        session are left out."""
+        raw = self.get_meta(IMAGE_GROUPS_KEY, {})
+        if not isinstance(raw, dict):
+            return {}
+        index = {p: i for i, p in enumerate(self._paths())}
+        return {str(name): sorted({index[p] for p in paths if p in index})
+                for name, paths in raw.items() if isinstance(paths, list)}
+
+    def set_image_group(self, name: str, indices: Iterable[int] | None) -> AppliedEdit:
+        """Store group ``name`` with exactly ``indices`` (replacing it); ``None`` deletes it.
+        One logged edit."""
+        return self.apply_edit(SetImageGroup(name, None if indices is None else list(indices)))
 
     # ---------------------------------------------------------------------------------------
     # exports
@@ -695,6 +852,36 @@ class SessionStore:
 # -------------------------------------------------------------------------------------------
 # module helpers
 # -------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class AppliedEdit:
+    """What an applied edit changed; ``record``: its log entry (None when it changed nothing)."""
+
+    preview: EditPreview
+    record: EditRecord | None
+
+
+class _Reader:
+    """``dcgui.store.edits.Reader`` over a store's connection (the caller holds its lock)."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self._store = store
+
+    def image_paths(self) -> list[str]:
+        return self._store._paths()
+
+    def rows(self, table: str, keys: Iterable[Any] | None = None) -> dict[Any, dict[str, Any]]:
+        return editlog.read_rows(self._store._conn, table, keys)
+
+    def next_group_id(self) -> int:
+        conn = self._store._conn
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'cluster_groups'").fetchone()
+        top = conn.execute("SELECT MAX(id) FROM cluster_groups").fetchone()[0]
+        return max(int(seq[0]) if seq else 0, int(top or 0)) + 1
+
+    def epoch_k(self, epoch: int) -> int:
+        return self._store._epoch_row(epoch)[0]
+
+
 def _relpath_or_none(path: Path, start: Path, inside_only: bool = False) -> str | None:
     try:
         rel = os.path.relpath(path, start)

@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from dcgui.cli import main
-from tests.conftest import make_shape_image, write_image_folder
+from dcgui.core.evaluate import evaluate_features
+from dcgui.core.explore import drain
+from dcgui.services import explore as es
+from dcgui.store import SessionStore
+from tests.conftest import make_shape_image, reference_knn_loo, write_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -68,30 +72,43 @@ def test_duplicates_csv_and_flags(session: Path, tmp_path: Path, capsys: pytest.
     from dcgui.store import SessionStore
 
     out = tmp_path / "dups.csv"
-    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.999"]) == 0
+    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05"]) == 0
     assert "group(s)" in capsys.readouterr().out
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert rows and list(rows[0]) == ["group", "path", "similarity_to_first", "keep"]
+    assert rows and list(rows[0]) == ["group", "path", "keep", "file_size", "width", "height", "group_difference"]
     copy_group = {r["group"] for r in rows if r["path"] == "class_1/img_002_copy.png"}
     assert len(copy_group) == 1
     members = [r for r in rows if r["group"] in copy_group]
     assert {r["path"] for r in members} >= {"class_1/img_002.png", "class_1/img_002_copy.png"}
     assert [r["keep"] for r in members].count("1") == 1 and members[0]["keep"] == "1"
-    assert float(members[0]["similarity_to_first"]) == 1.0
+    photo = session.parent / "photos" / "class_1" / "img_002.png"
+    first = members[0]
+    assert (int(first["width"]), int(first["height"])) == (48, 48)
+    assert int(first["file_size"]) == photo.stat().st_size
+    assert all(0.0 <= float(r["group_difference"]) <= 0.05 for r in rows)
     with SessionStore.open(session, readonly=True) as s:
         assert s.image_flags() == {}  # without --flag the session is untouched
+    # the signatures were stored beside the cache: a second run reuses them
+    assert list((session.parent / (session.name + ".d")).rglob("neardup_signatures_*.npz"))
 
-    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.999", "--flag"]) == 0
-    assert "flagged 'duplicate'" in capsys.readouterr().out
+    # --flag alone says what would change and changes nothing; --yes applies it as one edit
+    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05", "--flag"]) == 0
+    text = capsys.readouterr().out
+    assert "no flag → duplicate" in text and "add --yes" in text
+    with SessionStore.open(session, readonly=True) as s:
+        assert s.image_flags() == {}
+    assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05", "--flag", "--yes"]) == 0
+    assert "no flag → duplicate" in capsys.readouterr().out
     with SessionStore.open(session) as s:
         flags = s.image_flags()
         paths = s.image_paths()
         kept = [paths.index(r["path"]) for r in rows if r["keep"] == "1"]
         rest = [paths.index(r["path"]) for r in rows if r["keep"] == "0"]
-        assert set(flags) == set(rest) and all(v == "duplicate" for v in flags.values())
-        assert not set(kept) & set(flags)
-        s.set_image_flag(list(flags), None)
+        assert {i for i, f in flags.items() if f == "duplicate"} == set(rest)
+        assert {i for i, f in flags.items() if f == "keep"} == set(kept)
+        s.undo()
+        assert s.image_flags() == {}
     assert (session.parent / "photos" / "class_1" / "img_002_copy.png").is_file()  # never deleted
 
 
@@ -112,9 +129,17 @@ def test_outliers_map_and_eval(session: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["eval", str(session), str(session.parent / "photos"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["epoch"] == 2 and [r["model"] for r in rep["rows"]] == ["epoch 2", "random init (epoch 0)"]
-    for r in rep["rows"]:
-        assert 0 <= r["knn_acc"] <= 1 and 0 <= r["linear_acc"] <= 1 and 0 <= r["nmi"] <= 1
-    assert rep["knn_protocol"] == "leave-one-out" and rep["n_classes"] == 4
+    assert rep["knn_protocol"] == "leave-one-out" and rep["n_classes"] == 4 and rep["n_images"] == 33
+    assert [r["epoch"] for r in rep["rows"]] == [2, 0]
+    with SessionStore.open(session, readonly=True) as store:
+        labels = store.labels()
+        for r in rep["rows"]:
+            feats = drain(es.iter_session_features(store, r["epoch"], "cpu"))
+            # kNN: what a plain-numpy leave-one-out vote gives on the same features (a multiple of 1/33)
+            assert r["knn_acc"] == pytest.approx(reference_knn_loo(feats, labels), abs=1e-9)
+            # linear probe and NMI: the library's numbers on these features, not some other ones
+            _, linear, nmi = evaluate_features(feats, labels, leave_one_out=True)
+            assert (r["linear_acc"], r["nmi"]) == pytest.approx((linear, nmi), abs=1e-6)
 
 
 def test_eval_on_another_labelled_folder_uses_a_split(session: Path, tmp_path: Path,
@@ -132,7 +157,7 @@ def test_user_errors_name_the_fix(session: Path, tmp_path: Path, capsys: pytest.
     assert main(["similar", str(session), str(session.parent / "photos" / "class_0" / "img_000.png"),
                  "--epoch", "9"]) == 2
     assert "available: 0, 1, 2" in capsys.readouterr().err
-    assert main(["duplicates", str(session), "--csv", str(tmp_path / "x.csv"), "--threshold", "1.5"]) == 2
+    assert main(["duplicates", str(session), "--csv", str(tmp_path / "x.csv"), "--threshold", "0.9"]) == 2
     assert "--threshold" in capsys.readouterr().err
     unlabelled = tmp_path / "flat"
     unlabelled.mkdir()

@@ -21,11 +21,26 @@ def test_defaults_follow_the_paper() -> None:
         ({"device": "tpu"}, "device='tpu'"),
         ({"arch": "alexnet_bn", "image_size": 32}, "too small for arch='alexnet_bn'"),
         ({"head": "x"}, "head='x'"),
+        ({"seed": -1}, "seed=-1 is invalid: use a whole number from 0 to 2147483647"),
+        ({"seed": 2**31}, "seed=2147483648 is invalid"),
+        ({"seed": 1.5}, "seed=1.5 is invalid"),
+        ({"workers": -2}, "workers=-2 is invalid"),
+        ({"samples_per_epoch": -1}, "samples_per_epoch=-1 is invalid"),
+        ({"sobel": "no"}, "sobel='no' is invalid: use true or false"),
+        ({"crop_scale_min": "big"}, "crop_scale_min='big' must be in (0, 1]"),
     ],
 )
 def test_invalid_fields_name_the_field(changes: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         TrainConfig(**changes)
+
+
+def test_a_stored_invalid_seed_cannot_load() -> None:
+    """A session file holding seed -1 (written before seeds were checked, or doctored) is refused
+    when read, instead of failing after an epoch was written."""
+    text = TrainConfig().to_json().replace('"seed": 31', '"seed": -1')
+    with pytest.raises(ValueError, match="seed=-1 is invalid"):
+        TrainConfig.from_json(text)
 
 
 def test_k_larger_than_collection_says_the_fix() -> None:
@@ -68,3 +83,22 @@ def test_small_collections_get_enough_steps_per_clustering() -> None:
     # tiny collections: at most 4 passes per clustering
     assert suggest_samples_per_epoch(100, 128) == 400
     assert default_config(100, "cpu", samples_per_epoch=0).samples_per_epoch == 0  # overrides win
+
+
+def test_one_table_names_the_archs_and_their_minimum_sizes() -> None:
+    """The config's table (no torch) and the built networks agree; each minimum is enforced by
+    the config, the model and the out-of-memory advice alike."""
+    from dcgui.core import models
+    from dcgui.core.config import ARCH_MIN_SIZE, ARCHS
+    from dcgui.core.device import oom_error
+
+    assert tuple(models.ARCHS) == ARCHS == tuple(ARCH_MIN_SIZE)
+    for arch, minimum in ARCH_MIN_SIZE.items():
+        assert models.ARCHS[arch].min_input_size == minimum
+        TrainConfig(arch=arch, image_size=minimum)
+        with pytest.raises(ValueError, match=f"at least {minimum} px"):
+            TrainConfig(arch=arch, image_size=minimum - 1)
+        with pytest.raises(ValueError, match=f"at least {minimum} px"):
+            models.DeepClusterNet(arch, sobel=True, input_size=minimum - 1)
+        at_minimum = TrainConfig(arch=arch, image_size=minimum, device="cpu", batch_size=2)
+        assert "set image_size" not in str(oom_error(MemoryError(), at_minimum))

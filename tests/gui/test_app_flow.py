@@ -24,6 +24,7 @@ from dcgui.core.config import TrainConfig
 from dcgui.core.events import PhaseProgress
 from dcgui.gui import errors, main_window, theme
 from dcgui.gui.app import set_app_identity
+from dcgui.gui.cluster_browser import ClusterBrowser
 from dcgui.gui.export_dialog import ExportDialog
 from dcgui.gui.main_window import MainWindow
 from dcgui.gui.new_session import NewSessionDialog, default_session_path
@@ -46,6 +47,8 @@ class GuiEnv:
         self.existing_dir = ""
         self.save_file = ""
         self.open_file = ""
+        self.demo_answer = "full"
+        self.demo_asked: list[tuple[int, int, int, float | None]] = []
 
 
 @pytest.fixture
@@ -62,6 +65,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp: QApplication) -> 
         return e.stop_answer
 
     monkeypatch.setattr(main_window, "ask_stop_training", ask)
+
+    def ask_demo(parent: Any, last: int, quick: int, full: int, per_epoch: float | None) -> str:
+        e.demo_asked.append((last, quick, full, per_epoch))
+        return e.demo_answer
+
+    monkeypatch.setattr(main_window, "ask_demo_training", ask_demo)
     for name in ("question", "warning", "information", "critical"):
         monkeypatch.setattr(QMessageBox, name, staticmethod(lambda *a, **k: QMessageBox.StandardButton.Cancel))
     monkeypatch.setattr(QMessageBox, "about", staticmethod(lambda *a, **k: None))
@@ -82,6 +91,12 @@ def _window(qtbot: Any) -> MainWindow:
 def _store(w: MainWindow) -> SessionStore:
     assert w.store is not None
     return w.store
+
+
+def _browser(w: MainWindow) -> ClusterBrowser:
+    """The real cluster browser: a failed build puts an error label in its place."""
+    assert isinstance(w.view.clusters, ClusterBrowser), w.view.clusters
+    return w.view.clusters
 
 
 def _worker(w: MainWindow) -> GeneratorWorker:
@@ -219,7 +234,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     assert len(plots.curves["nmi_labels"].getData()[0]) == 2  # the class folders are labels
     assert plots.curves["sizes"].yData.sum() == 32
     assert w.epoch == 2 and w.view.epoch_spin.maximum() == 2
-    assert getattr(w.view.clusters, "epoch", 2) == 2
+    assert _browser(w).epoch == 2
     assert {p.phase for p in progress} >= {"features", "training"}
     assert "Finished: 2 epochs" in w.training.status_label.text()
     assert w.training.start_action.text() == "Resume training"
@@ -227,7 +242,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     # Browsing back in time stops following live; every tab moves together.
     w.view.epoch_spin.setValue(1)
     assert w.epoch == 1 and plots.epoch == 1 and not w.view.follow_check.isChecked()
-    assert getattr(w.view.clusters, "epoch", 1) == 1
+    assert _browser(w).epoch == 1
 
     # Export the backbone of epoch 2 (ONNX is covered by the export module's own tests).
     out = env.tmp / "backbone.pt"
@@ -327,7 +342,7 @@ def test_follows_a_session_trained_by_another_process(qtbot: Any, env: GuiEnv, i
     assert env.errors == [] and w.epoch == 2
     assert not w.training.is_busy  # the window never trained itself
     assert list(w.view.plots.curves["loss"].getData()[0]) == [1.0, 2.0]
-    assert getattr(w.view.clusters, "epoch", 2) == 2
+    assert _browser(w).epoch == 2
     _close(qtbot, w)
 
 
@@ -345,10 +360,10 @@ def test_a_view_seeing_a_new_epoch_first_keeps_following(qtbot: Any, env: GuiEnv
     with SessionStore.open(path) as store:  # another process commits epoch 2 (no event loop runs)
         for _ev in runner.iter_train(store, epochs=2):
             pass
-    w.view.plots.epochSelected.emit(2)  # a view reports epoch 2 before the poll has seen it
+    w.model.set_epoch(2)  # a view reports epoch 2 before the poll has seen it
     assert w.epoch == 2 and w.view.follow_check.isChecked()
     assert w.view.epoch_spin.maximum() == 2
-    w.view.plots.epochSelected.emit(1)  # the user going back does stop following
+    w.model.set_epoch(1)  # the user going back does stop following
     assert w.epoch == 1 and not w.view.follow_check.isChecked()
     _close(qtbot, w)
 
@@ -388,6 +403,31 @@ def test_open_demo_creates_and_trains_then_reopens(qtbot: Any, env: GuiEnv, imag
     assert w.stack.currentWidget() is w.start_page
     w.open_demo()  # reopens the same session; it is complete, so nothing starts
     qtbot.waitUntil(lambda: w.session_path == demo_path, timeout=60_000)
+    assert not w.training.is_busy and _store(w).last_epoch() == 1
+    _close(qtbot, w)
+
+
+def test_the_demo_asks_before_training_and_offers_a_quick_look(qtbot: Any, env: GuiEnv, image_folder: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import dcgui.core.demo
+
+    monkeypatch.setattr(dcgui.core.demo, "extract_demo", lambda target=None: image_folder)
+    monkeypatch.setattr(main_window, "demo_config", lambda device_type: TrainConfig(**{**SMALL, "epochs": 3}))
+    monkeypatch.setattr(main_window, "DEMO_QUICK_EPOCHS", 1)
+    env.demo_answer = "quick"
+    w = _window(qtbot)
+    with qtbot.waitSignal(w.training.runEnded, timeout=TRAIN_TIMEOUT_MS) as ended:
+        w.open_demo()
+    assert ended.args == ["finished"], env.errors
+    (last, quick, full, per_epoch), = env.demo_asked
+    assert (last, quick, full) == (0, 1, 3) and per_epoch is not None and per_epoch > 0  # timed before asking
+    assert _store(w).last_epoch() == 1 and _store(w).config.epochs == 1  # a quick look, not the full run
+    w.close_session()
+    env.demo_answer = "none"
+    w.open_demo()  # reopening a partly trained demo asks again and starts nothing unasked
+    qtbot.waitUntil(lambda: len(env.demo_asked) == 2, timeout=60_000)
+    last, quick, full, per_epoch = env.demo_asked[1]
+    assert (last, quick) == (1, 2) and per_epoch == pytest.approx(_store(w).epochs()[0].seconds)
     assert not w.training.is_busy and _store(w).last_epoch() == 1
     _close(qtbot, w)
 

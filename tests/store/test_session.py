@@ -23,7 +23,7 @@ from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.store import SessionStore, schema
-from tests.store.writer_process import expected_epoch
+from tests.store.writer_process import AFTER_COMMIT, expected_epoch
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer_process.py")
@@ -108,7 +108,7 @@ def test_every_table_round_trips(tmp_path: Path) -> None:
         np.testing.assert_array_equal(s.labels(), np.arange(20) % 3)
         info = s.image_info(5)
         assert info == {"path": "class_2/img_00005.png", "size": 1005, "mtime_ns": 10**18 + 5, "width": 45,
-                        "height": 30, "label": "class_2", "flag": "keep", "flags": "keep"}
+                        "height": 30, "label": "class_2", "flag": "keep", "flag_source": "hand"}
         assert s.image_flags() == {1: "keep", 5: "keep", 7: "exclude"}
         assert s.last_epoch() == 2
         got = s.epochs()
@@ -346,15 +346,16 @@ def test_migration_upgrades_an_older_file(tmp_path: Path, monkeypatch: pytest.Mo
         db["cluster_user"].add_column("colour", str)
         db.execute("UPDATE cluster_user SET colour = 'red'")
 
+    old = len(schema.MIGRATIONS)
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, v2])
     before = file_state(path)
-    with pytest.raises(SessionFileError, match=r"older session format \(schema 1 < 2\)"):
+    with pytest.raises(SessionFileError, match=rf"older session format \(schema {old} < {old + 1}\)"):
         SessionStore.open(path, readonly=True)
     assert file_state(path) == before
     upgraded = SessionStore.open(path)
-    assert upgraded.versions["schema"] == 2
+    assert upgraded.versions["schema"] == old + 1
     assert "colour" in upgraded.db["cluster_user"].columns_dict
-    assert upgraded.db["session"].get(1)["schema_version"] == 2
+    assert upgraded.db["session"].get(1)["schema_version"] == old + 1
     np.testing.assert_array_equal(upgraded.assignments(1), np.arange(8) % 2)
     upgraded.close()
     SessionStore.open(path, readonly=True).close()  # now current
@@ -367,7 +368,7 @@ def test_migration_upgrades_an_older_file(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(RuntimeError, match="migration bug"):
         SessionStore.open(path)
     conn = sqlite3.connect(path)  # the failed upgrade was rolled back completely
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == old + 1
     assert "extra" not in [r[1] for r in conn.execute("PRAGMA table_info(images)")]
     conn.close()
 
@@ -442,53 +443,64 @@ def test_concurrent_reader_sees_only_whole_epochs(tmp_path: Path) -> None:
     assert reader.integrity_check() == "ok"
 
 
-def test_killed_writer_leaves_last_committed_epoch(tmp_path: Path) -> None:
-    """SIGKILL a real process at random moments while it records epochs in a loop, until at
-    least two kills have landed inside a write transaction; the file must always reopen with
-    every committed epoch complete."""
-    n, k = 20_000, 20_000  # a large k makes the transaction (k cluster rows) a big part of the loop
-    path = tmp_path / "s.dcgui"
-    store = SessionStore.create(path, tmp_path, TrainConfig(k=2))
-    store.set_images(records(n, labelled=False), [], None)
-    store.close()
-    rng = np.random.default_rng(7)
-    committed, mid_transaction, rounds = 0, 0, 0
-    while mid_transaction < 2 and rounds < 15:
-        rounds += 1
-        first = committed + 1
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(n), str(k), str(first), str(first + 1000)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=writer_env(), text=True)
-        assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-        assert proc.stdout.readline().strip() == "begin"
-        assert proc.stdout.readline().strip() == f"committed {first}"  # then kill at a random moment
-        time.sleep(float(rng.uniform(0.0, 0.2)))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
-        lines = [f"committed {first}", *proc.stdout.read().splitlines()]
-        proc.stdout.close()
-        proc.stderr.close()
-        printed = max(int(x.split()[1]) for x in lines if x.startswith("committed"))
-        mid_transaction += lines[-1] == "begin"
-        # A viewer can read the crashed file before anyone recovers it, then a writer opens it.
-        for readonly in (True, False):
-            s = SessionStore.open(path, readonly=readonly)
-            last = s.last_epoch()
-            # The kill may land after a commit but before its "committed" line was printed.
-            assert printed <= last <= printed + 1
-            assert s.integrity_check() == "ok"
+# Where the writer is killed inside the last epoch's write transaction, and whether that epoch
+# must be there afterwards. The trace fires before a statement runs: "X#n" = the n-1 statements
+# before the n-th X ran.
+KILL_POINTS = [
+    ("DELETE FROM assignments#1", False),  # BEGIN IMMEDIATE taken, nothing written
+    ('INSERT INTO "epoch_mappings"#1', False),  # the epochs row written, not its mapping
+    ("INSERT INTO assignments#10", False),  # half of the assignment chunks
+    ("INSERT INTO clusters#1000", False),  # half of the cluster rows
+    ('INSERT INTO "checkpoints"#1', False),
+    ("COMMIT#1", False),  # everything written, nothing committed
+    (AFTER_COMMIT, True),  # committed, but the process died before saying so
+]
+
+
+def _check_epochs(path: Path, last: int, n: int, k: int) -> None:
+    """Epochs 1..last, each complete, in a file a viewer and then a writer can open."""
+    for readonly in (True, False):  # a viewer can read the crashed file before anyone recovers it
+        s = SessionStore.open(path, readonly=readonly)
+        try:
+            assert s.last_epoch() == last and s.integrity_check() == "ok"
             assert [m.epoch for m in s.epochs()] == list(range(1, last + 1))
-            for e in {1, last - 1, last} - {0}:
+            for e in range(1, last + 1):
                 matched, mapping = expected_epoch(e, n, k)
                 np.testing.assert_array_equal(s.assignments(e), matched)
                 np.testing.assert_array_equal(s.assignments(e, matched=False), np.argsort(mapping)[matched])
                 np.testing.assert_array_equal(s.cluster_sizes(e), np.bincount(matched, minlength=k))
             assert [c[0] for c in s.checkpoints()] == list(range(1, last + 1))
             assert len(s.image_history(n - 1)) == last
+        finally:
             s.close()
-        committed = last
-    assert mid_transaction >= 2, f"only {mid_transaction} of {rounds} kills landed inside a transaction"
+
+
+def _write_and_kill(path: Path, n: int, k: int, first: int, last: int, point: str) -> list[str]:
+    proc = subprocess.run([sys.executable, str(WRITER), str(path), str(n), str(k), str(first), str(last), point],
+                          capture_output=True, env=writer_env(), text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_killed_writer_leaves_last_committed_epoch(tmp_path: Path) -> None:
+    """SIGKILL a real writer process at chosen points of its write transaction: the file always
+    reopens with every committed epoch complete and nothing of the interrupted one."""
+    n, k = 20_000, 2_000  # 20 assignment chunks, 2,000 cluster rows per epoch
+    path = tmp_path / "s.dcgui"
+    store = SessionStore.create(path, tmp_path, TrainConfig(k=2))
+    store.set_images(records(n, labelled=False), [], None)
+    store.close()
+    committed = 0
+    for point, lands in KILL_POINTS:
+        # one epoch commits, the kill lands in the next one's transaction
+        out = _write_and_kill(path, n, k, committed + 1, committed + 2, point)
+        assert out == ["ready", f"committed {committed + 1}"], point
+        committed += 2 if lands else 1
+        _check_epochs(path, committed, n, k)
+    # Re-recording a stored epoch deletes its rows first: killed half-way, the old rows stay.
+    out = _write_and_kill(path, n, k, committed, committed, "INSERT INTO clusters#1000")
+    assert out == ["ready"]
+    _check_epochs(path, committed, n, k)
 
 
 def test_stored_json_is_plain(tmp_path: Path) -> None:
@@ -498,3 +510,16 @@ def test_stored_json_is_plain(tmp_path: Path) -> None:
     cfg = json.loads(conn.execute("SELECT config FROM session").fetchone()[0])
     conn.close()
     assert cfg["k"] == 4 and cfg["arch"] == "smallnet"
+
+
+def test_image_list_cache_follows_another_connection(tmp_path: Path) -> None:
+    """The image list is cached across user edits but re-read when any connection rescans."""
+    viewer = new_store(tmp_path, n=6, k=2)
+    assert viewer.n_images == 6
+    viewer.set_image_flag(0, "keep")  # a commit of ours: still the same list
+    other = SessionStore.open(tmp_path / "s.dcgui")
+    other.set_images(records(9), [])
+    other.close()
+    assert viewer.image_paths() == [r.relpath for r in records(9)]
+    assert len(viewer.image_stats()["size"]) == 9
+    viewer.close()

@@ -1,0 +1,356 @@
+"""Merged and split clusters on top of an epoch's k-means assignment (arrays in, arrays out).
+
+Users refine the clusters of an epoch: merge several into one named group, or split one into N
+parts (k-means on its members). Both refer to *matched* cluster ids, which the cluster matching
+keeps stable from epoch to epoch (``dcgui.core.matching``), so a group made at epoch e carries
+over to every later epoch: a merge takes whatever images its clusters hold there, and a split
+gives each image of its cluster the part it was given at epoch e. A split labels *every* image of
+the collection (nearest part centroid), so an image that joins the cluster later has a part too.
+
+Resolution at epoch E (``resolve_groups``), using only groups made at or before E:
+* per cluster, the latest split (highest (epoch, id)) replaces the cluster by its parts;
+* per unit (a whole cluster, or one part of a split), the latest merge that lists it owns it;
+  a merge that owns no unit at E is not shown.
+So a newer merge or split supersedes an older one for the units they share, and nothing has
+to be rewritten when the user refines a refinement.
+
+Group keys, as users type them: ``12`` (cluster 12), ``12.2`` (part 2 of the split of cluster
+12, counted from 1), ``g5`` (merged group 5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+KIND_CLUSTER = "cluster"
+KIND_PART = "part"
+KIND_MERGE = "merge"
+MAX_PARTS = 64
+D = TypeVar("D", "SplitDef", "MergeDef")
+_KEY = re.compile(r"^\s*(?:(?P<c>\d+)(?:\.(?P<p>\d+))?|[gG](?P<g>\d+))\s*$")
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """A whole matched cluster (``split is None``) or part ``part`` (0-based) of split ``split``."""
+
+    cluster: int
+    split: int | None = None
+    part: int | None = None
+
+    def to_json(self) -> list[int]:
+        return [self.cluster] if self.split is None else [self.cluster, self.split, int(self.part or 0)]
+
+    @classmethod
+    def from_json(cls, value: Sequence[int]) -> Unit:
+        if len(value) == 1:
+            return cls(int(value[0]))
+        return cls(int(value[0]), int(value[1]), int(value[2]))
+
+
+@dataclass(frozen=True)
+class SplitDef:
+    """Cluster ``cluster`` split at ``epoch``; ``labels[i]``: the part of image i (every image)."""
+
+    id: int
+    epoch: int
+    cluster: int
+    labels: np.ndarray
+    names: tuple[str | None, ...]
+
+    @property
+    def parts(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class MergeDef:
+    """Units merged into one group at ``epoch``."""
+
+    id: int
+    epoch: int
+    units: tuple[Unit, ...]
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of the cluster list at an epoch: a whole cluster, a split part or a merge.
+
+    ``code``: its value in ``GroupView.labels`` (the cluster id for a whole cluster, ``k + j``
+    for the others); ``group_id``: the stored split (for a part) or merge; ``part``: 0-based.
+    """
+
+    code: int
+    key: str
+    kind: str
+    name: str | None
+    clusters: tuple[int, ...]
+    units: tuple[Unit, ...]
+    size: int
+    group_id: int | None = None
+    part: int | None = None
+
+    @property
+    def title(self) -> str:
+        """The user's name, else a description ("cluster 12", "cluster 12 part 2", "group g5")."""
+        if self.name:
+            return self.name
+        if self.kind == KIND_PART:
+            return f"cluster {self.clusters[0]} part {int(self.part or 0) + 1}"
+        if self.kind == KIND_MERGE:
+            return f"group {self.key}"
+        return f"cluster {self.key}"
+
+    @property
+    def folder_name(self) -> str | None:
+        """The name curation gives this group's folder (None: ``cluster_0012`` for a cluster)."""
+        if self.name or self.kind == KIND_CLUSTER:
+            return self.name
+        if self.kind == KIND_PART:
+            return f"cluster_{self.clusters[0]:04d}_part{int(self.part or 0) + 1}"
+        return f"group_{self.group_id}"
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """The groups of one epoch and the group (``code``) of every image."""
+
+    epoch: int
+    k: int
+    labels: np.ndarray  # int64 (N,): the code of each image's group
+    groups: tuple[Group, ...]
+    _by_code: dict[int, Group] = field(init=False, repr=False, compare=False)
+    _by_key: dict[str, Group] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_code", {g.code: g for g in self.groups})
+        object.__setattr__(self, "_by_key", {g.key: g for g in self.groups})
+
+    @property
+    def refined(self) -> bool:
+        """True when some merge or split applies at this epoch."""
+        return any(g.kind != KIND_CLUSTER for g in self.groups)
+
+    def group(self, code: int) -> Group:
+        return self._by_code[int(code)]
+
+    def of_image(self, i: int) -> Group:
+        return self._by_code[int(self.labels[int(i)])]
+
+    def of_cluster(self, cluster: int) -> list[Group]:
+        """The group(s) cluster ``cluster`` is shown in (several when it is split)."""
+        return [g for g in self.groups if int(cluster) in g.clusters]
+
+    def members(self, code: int) -> np.ndarray:
+        return np.flatnonzero(self.labels == int(code)).astype(np.int64)
+
+    def find(self, key: str) -> Group:
+        """The group a user's key names at this epoch; ``KeyError`` saying what it is instead."""
+        kind, a, b = parse_key(key)
+        norm = f"g{a}" if kind == KIND_MERGE else (f"{a}.{b}" if kind == KIND_PART else str(a))
+        hit = self._by_key.get(norm)
+        if hit is not None:
+            return hit
+        if kind == KIND_CLUSTER:
+            if not 0 <= a < self.k:
+                raise KeyError(f"cluster {a} does not exist at epoch {self.epoch} (k={self.k})")
+            now = self.of_cluster(a)
+            where = ", ".join(g.key for g in now)
+            raise KeyError(f"cluster {a} is {'split into' if now and now[0].kind == KIND_PART else 'part of'} "
+                           f"{where} at epoch {self.epoch}: use {'those keys' if len(now) > 1 else where}")
+        if kind == KIND_PART:
+            raise KeyError(f"cluster {a} has no part {b} at epoch {self.epoch} (parts are listed as {a}.1, {a}.2 …)")
+        raise KeyError(f"group g{a} does not exist at epoch {self.epoch} (it was dissolved, or made at a later epoch)")
+
+    def curate_names(self) -> dict[int, str | None]:
+        """Code -> folder name for ``dcgui.core.curate.plan_curation``."""
+        return {g.code: g.folder_name for g in self.groups}
+
+
+def parse_key(text: str) -> tuple[str, int, int]:
+    """(kind, a, b) of a group key: ("cluster", 12, 0), ("part", 12, 2), ("merge", 5, 0)."""
+    m = _KEY.match(str(text))
+    if m is None:
+        raise KeyError(f"{text!r} is not a cluster or group: use a cluster id (12), a part of a split "
+                       "cluster (12.2) or a merged group (g5)")
+    if m.group("g") is not None:
+        return KIND_MERGE, int(m.group("g")), 0
+    if m.group("p") is not None:
+        if int(m.group("p")) < 1:
+            raise KeyError(f"{text!r}: parts are counted from 1 (12.1, 12.2 …)")
+        return KIND_PART, int(m.group("c")), int(m.group("p"))
+    return KIND_CLUSTER, int(m.group("c")), 0
+
+
+def _latest(items: Iterable[D], epoch: int) -> list[D]:
+    """The items made at or before ``epoch``, oldest first (by (epoch, id))."""
+    return sorted((x for x in items if x.epoch <= epoch), key=lambda x: (x.epoch, x.id))
+
+
+def resolve_groups(
+    epoch: int,
+    assign: np.ndarray,
+    k: int,
+    splits: Sequence[SplitDef] = (),
+    merges: Sequence[MergeDef] = (),
+    cluster_names: dict[int, str | None] | None = None,
+) -> GroupView:
+    """The groups at ``epoch`` from its matched assignment (see the module docstring)."""
+    assign = np.asarray(assign, dtype=np.int64)
+    n = len(assign)
+    names = cluster_names or {}
+    active: dict[int, SplitDef] = {}
+    for s in _latest(splits, epoch):
+        if len(s.labels) != n:
+            raise ValueError(f"split {s.id} labels {len(s.labels)} images but epoch {epoch} has {n}")
+        active[s.cluster] = s  # later ones win
+    # unit of every image: (cluster, split, part) as one integer code per distinct unit
+    units: list[Unit] = [Unit(c) for c in range(k) if c not in active]
+    unit_code = {u: j for j, u in enumerate(units)}
+    img_unit = np.full(n, -1, dtype=np.int64)
+    plain = ~np.isin(assign, np.fromiter(active, dtype=np.int64, count=len(active)))
+    lookup = np.full(max(k, 1), -1, dtype=np.int64)
+    for u, j in unit_code.items():
+        lookup[u.cluster] = j
+    img_unit[plain] = lookup[assign[plain]]
+    for c, s in sorted(active.items()):
+        for p in range(s.parts):
+            unit_code[Unit(c, s.id, p)] = len(units)
+            units.append(Unit(c, s.id, p))
+        mine = np.flatnonzero(assign == c)
+        base = unit_code[Unit(c, s.id, 0)]
+        img_unit[mine] = base + np.clip(np.asarray(s.labels)[mine].astype(np.int64), 0, s.parts - 1)
+    owner: dict[Unit, MergeDef] = {}
+    for m in _latest(merges, epoch):
+        for u in m.units:
+            if u in unit_code:
+                owner[u] = m  # later merges take units from earlier ones
+    # codes: whole clusters keep their id; parts and merges get k, k + 1, ... (parts first)
+    unit_to_code = np.empty(len(units), dtype=np.int64)
+    groups_spec: list[tuple[int, str, str, str | None, list[Unit], int | None, int | None]] = []
+    next_code = k
+    shown_merges: set[int] = set()  # coded after the parts
+    for j, u in enumerate(units):
+        own = owner.get(u)
+        if own is not None:
+            shown_merges.add(own.id)
+            continue
+        if u.split is None:
+            unit_to_code[j] = u.cluster
+            groups_spec.append((u.cluster, str(u.cluster), KIND_CLUSTER, names.get(u.cluster), [u], None, None))
+        else:
+            s = active[u.cluster]
+            unit_to_code[j] = next_code
+            groups_spec.append((next_code, f"{u.cluster}.{int(u.part or 0) + 1}", KIND_PART,
+                                s.names[int(u.part or 0)], [u], s.id, u.part))
+            next_code += 1
+    merges_by_id = {m.id: m for m in merges}
+    for mid in sorted(shown_merges):
+        m = merges_by_id[mid]
+        owned = [u for u in m.units if owner.get(u) is m]
+        for u in owned:
+            unit_to_code[unit_code[u]] = next_code
+        groups_spec.append((next_code, f"g{m.id}", KIND_MERGE, m.name, sorted(owned), m.id, None))
+        next_code += 1
+    labels = unit_to_code[img_unit] if n else np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(labels, minlength=next_code) if n else np.zeros(next_code, dtype=np.int64)
+    groups = tuple(
+        Group(code, key, kind, name, tuple(sorted({u.cluster for u in us})), tuple(us), int(sizes[code]), gid, part)
+        for code, key, kind, name, us, gid, part in groups_spec
+    )
+    return GroupView(int(epoch), int(k), labels.astype(np.int64), groups)
+
+
+# ---------------------------------------------------------------------------------------------
+# splitting a cluster
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SplitProposal:
+    """``parts`` parts of cluster ``cluster`` at ``epoch``, for the user to look at before accepting.
+
+    ``labels``: the part of every image of the collection (nearest centroid); ``members``: the
+    cluster's images; ``samples[p]``: up to a few members of part p, nearest its centroid first.
+    """
+
+    epoch: int
+    cluster: int
+    parts: int
+    labels: np.ndarray
+    members: np.ndarray
+    sizes: tuple[int, ...]
+    samples: tuple[np.ndarray, ...]
+
+
+def split_members(features: np.ndarray, members: np.ndarray, parts: int, seed: int = 0,
+                  n_samples: int = 12) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """k-means of the ``members`` rows of ``features`` (unit rows) into ``parts`` parts.
+
+    Returns (part of every row of ``features`` (int16, nearest centroid), sizes among the members,
+    samples per part). Parts are numbered largest first (ties: the part with the lowest member
+    index first), so the same input always gives the same numbering.
+    """
+    from dcgui.core.clustering import kmeans
+    from dcgui.core.explore import as_normalized, normalize_rows
+
+    members = np.asarray(members, dtype=np.int64)
+    parts = int(parts)
+    if not 2 <= parts <= MAX_PARTS:
+        raise ValueError(f"a cluster can be split into 2 to {MAX_PARTS} parts, not {parts}")
+    if len(members) < parts:
+        raise ValueError(f"the cluster has {len(members)} images: it cannot be split into {parts} parts")
+    x = normalize_rows(features[members])
+    res = kmeans(x, parts, niter=25, seed=seed)
+    centroids = normalize_rows(res.centroids)
+    # number parts by size, largest first
+    counts = np.bincount(res.assign, minlength=parts)
+    first = np.array([members[res.assign == p].min() if counts[p] else np.iinfo(np.int64).max for p in range(parts)])
+    order = np.lexsort((first, -counts))
+    centroids = centroids[order]
+    everyone = as_normalized(features)  # no copy when they already are unit rows
+    sims = everyone @ centroids.T  # nearest centroid = highest cosine on unit rows
+    labels = np.argmax(sims, axis=1).astype(np.int16)
+    labels[members] = np.argsort(order)[res.assign].astype(np.int16)  # members keep k-means' parts
+    sizes = np.bincount(labels[members], minlength=parts)
+    samples = []
+    for p in range(parts):
+        mine = members[labels[members] == p]
+        best = np.argsort(-sims[mine, p], kind="stable")[:n_samples]
+        samples.append(mine[best])
+    return labels, sizes, samples
+
+
+def propose_split(features: np.ndarray, assign: np.ndarray, epoch: int, cluster: int, parts: int,
+                  seed: int = 0, n_samples: int = 12) -> SplitProposal:
+    """Split matched cluster ``cluster`` of ``epoch`` (``assign``: its matched ids)."""
+    assign = np.asarray(assign)
+    if len(features) != len(assign):
+        raise ValueError(f"{len(features)} feature rows for {len(assign)} images: use the same epoch's features")
+    members = np.flatnonzero(assign == int(cluster)).astype(np.int64)
+    labels, sizes, samples = split_members(features, members, parts, seed, n_samples)
+    return SplitProposal(int(epoch), int(cluster), int(parts), labels, members,
+                         tuple(int(s) for s in sizes), tuple(samples))
+
+
+def units_for_keys(view: GroupView, keys: Sequence[str]) -> tuple[list[Unit], list[str]]:
+    """The units a merge of the groups ``keys`` (at ``view.epoch``) takes, and the keys as found.
+
+    A merged group contributes all its units, so merging ``g5`` with ``7`` makes one group of
+    both. ``KeyError`` names a key that is not a group at that epoch."""
+    units: list[Unit] = []
+    found: list[str] = []
+    for key in keys:
+        g = view.find(key)
+        if g.key in found:
+            continue
+        found.append(g.key)
+        units.extend(g.units)
+    if len(found) < 2:
+        raise KeyError("merging needs at least two different clusters or groups: "
+                       f"{', '.join(found) or 'none'} given")
+    return sorted(set(units)), found

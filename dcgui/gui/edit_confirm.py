@@ -1,0 +1,128 @@
+"""Say what an edit of many images will change before it happens.
+
+Every action that touches more than one image (flagging a selection, "keep one per group",
+"unflag group", merging clusters ...) opens ``EditConfirmDialog`` with the store's preview of the
+edit: how many images change from which flag to which, how many already are as asked, and how
+many flags the user set by hand it would change or leave alone. A bulk action leaves hand-set
+flags alone; a check box (with their count) lets the user include them. Apply runs the very
+edit previewed, through the session's edit log (so Ctrl+Z undoes it).
+
+Opened with ``open()``, not ``exec()`` (no nested event loop; tests press the buttons).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+
+from dcgui.store.edits import HAND, Edit, EditPreview, SetFlags
+
+Preview = Callable[[Edit], EditPreview]
+Apply = Callable[[Edit], Any]
+
+
+class EditConfirmDialog(QDialog):
+    """The preview of ``edit`` with Apply / Cancel. ``applied(result)`` after Apply."""
+
+    applied = Signal(object)
+
+    def __init__(self, parent: QWidget | None, edit: Edit, preview: Preview, apply: Apply, title: str = "") -> None:
+        super().__init__(parent)
+        self._edit = edit
+        self._preview_fn = preview
+        self._apply_fn = apply
+        self.preview = preview(edit)
+        self.setWindowTitle(title or self.preview.summary[:1].upper() + self.preview.summary[1:])
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setMinimumWidth(380)
+        self.include_hand = QCheckBox()
+        self.include_hand.setVisible(False)
+        self.include_hand.toggled.connect(self._on_include_hand)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel)
+        self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
+        self.apply_button.clicked.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.text)
+        lay.addWidget(self.include_hand)
+        lay.addWidget(QLabel("Edit ▸ Undo (Ctrl+Z) takes it back."))
+        lay.addWidget(self.buttons)
+        hand = self.preview.hand_kept
+        if hand and isinstance(edit, SetFlags):
+            self.include_hand.setText(f"Also change the {hand:,} flag{'s' if hand != 1 else ''} you set by hand")
+            self.include_hand.setVisible(True)
+        self._show()
+
+    @property
+    def edit(self) -> Edit:
+        """The edit Apply will run (with the check box's choice)."""
+        return self._edit
+
+    def _on_include_hand(self, on: bool) -> None:
+        if isinstance(self._edit, SetFlags):
+            self._edit = dataclasses.replace(self._edit, override_hand=on)
+            self.preview = self._preview_fn(self._edit)
+            self._show()
+
+    def _show(self) -> None:
+        self.text.setText(self.preview.describe())
+        self.apply_button.setEnabled(self.preview.rows > 0)
+
+    def accept(self) -> None:
+        result = self._apply_fn(self._edit)
+        super().accept()
+        self.applied.emit(result)
+
+
+def needs_confirmation(preview: EditPreview) -> bool:
+    """An edit of more than one image is shown first. (One image is the user's own click: it
+    may replace that image's hand-set flag, and Ctrl+Z is there.)"""
+    return preview.images > 1
+
+
+def confirm_edit(parent: QWidget | None, edit: Edit, preview: Preview, apply: Apply, title: str = "",
+                 done: Callable[[Any], None] | None = None) -> EditConfirmDialog | None:
+    """Apply ``edit`` at once when it touches at most one image, else open ``EditConfirmDialog``; ``done(result)`` follows the apply. Returns the dialog."""
+    p = preview(edit)
+    if not needs_confirmation(p):
+        result = apply(edit)
+        if done is not None:
+            done(result)
+        return None
+    dialog = EditConfirmDialog(parent, edit, preview, apply, title)
+    if done is not None:
+        dialog.applied.connect(done)
+    dialog.open()
+    return dialog
+
+
+class _FlagModel(Protocol):
+    """What ``confirm_flags`` needs of the session model."""
+
+    @property
+    def writable(self) -> bool: ...
+    @property
+    def message(self) -> Any: ...
+    def set_flag(self, indices: Iterable[int], flag: str | None) -> int: ...
+    def preview_edit(self, edit: Edit) -> EditPreview: ...
+    def apply_edit(self, edit: Edit, quiet: bool = False) -> Any: ...
+
+
+def confirm_flags(parent: QWidget | None, model: _FlagModel, indices: Iterable[int], flag: str | None,
+                  source: str = HAND, action: str = "") -> EditConfirmDialog | None:
+    """Flag ``indices`` (by hand unless ``source`` says otherwise): one image at once, several
+    after the preview. Returns the dialog when one is shown."""
+    idx = sorted({int(i) for i in indices})
+    if not idx:
+        model.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
+        return None
+    if (len(idx) == 1 and source == HAND) or not model.writable:
+        model.set_flag(idx, flag)  # (a read-only session says so there)
+        return None
+    return confirm_edit(parent, SetFlags(dict.fromkeys(idx, flag), source, action), model.preview_edit,
+                        model.apply_edit)

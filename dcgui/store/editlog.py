@@ -1,0 +1,200 @@
+"""The edit log: every user edit as the rows it changed, so it can be undone and redone.
+
+An edit is a list of ``RowChange`` (table, key, row before, row after) over the user tables
+(``TABLES``). Applying writes the afters and appends one ``edits`` row holding every change;
+undo writes the befores back, redo the afters again; all in the caller's transaction. The log
+is linear: a new edit drops the undone edits (the redo stack), as in every editor. Because the
+log lives in the session file, undo works after closing and reopening it, and from another
+program (``dcgui undo``) than the one that made the edit.
+
+Rows are stored whole (not as "set flag x"), so undo needs no knowledge of what an edit meant
+and restores exactly what was there: another flag, its provenance, or no row at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Row = dict[str, Any]  # column -> value, key column excluded
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: str
+    columns: tuple[str, ...]
+    blobs: frozenset[str] = frozenset()
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table("image_flags", "path", ("flag", "source")),
+        Table("cluster_user", "cluster", ("name", "tags", "notes")),
+        Table("cluster_groups", "id",
+              ("kind", "epoch", "cluster", "parts", "labels", "units", "name", "names", "created"),
+              frozenset({"labels"})),
+        Table("meta", "key", ("value",)),  # only user keys are edited: the named image groups
+    )
+}
+_IN_CHUNK = 500  # keys per "WHERE key IN (...)": well under SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class RowChange:
+    table: str
+    key: Any
+    before: Row | None
+    after: Row | None
+
+
+@dataclass(frozen=True)
+class EditRecord:
+    """One entry of the log. ``undone``: on the redo stack; ``rows``: rows it changed."""
+
+    id: int
+    time: str
+    kind: str
+    summary: str
+    undone: bool
+    rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "time": self.time, "kind": self.kind, "summary": self.summary,
+                "undone": self.undone, "rows": self.rows}
+
+
+def read_rows(conn: sqlite3.Connection, table: str, keys: Iterable[Any] | None = None) -> dict[Any, Row]:
+    """Current rows of ``table`` (all, or those of ``keys``), by key."""
+    t = TABLES[table]
+    cols = ", ".join((t.key, *t.columns))
+    out: dict[Any, Row] = {}
+    if keys is None:
+        batches: list[list[Any]] = [[]]
+    else:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return out
+        batches = [wanted[a:a + _IN_CHUNK] for a in range(0, len(wanted), _IN_CHUNK)]
+    for batch in batches:
+        if keys is None:
+            rows = conn.execute(f"SELECT {cols} FROM {t.name}").fetchall()
+        else:
+            marks = ", ".join("?" * len(batch))
+            rows = conn.execute(f"SELECT {cols} FROM {t.name} WHERE {t.key} IN ({marks})", batch).fetchall()
+        for r in rows:
+            out[r[0]] = dict(zip(t.columns, r[1:]))
+    return out
+
+
+def write_rows(conn: sqlite3.Connection, changes: Sequence[RowChange], forward: bool) -> None:
+    """Write each change's after (``forward``) or before (undo), in order (reversed for undo)."""
+    seq = changes if forward else list(reversed(changes))
+    for table in dict.fromkeys(c.table for c in seq):
+        t = TABLES[table]
+        mine = [c for c in seq if c.table == table]
+        gone = [(c.key,) for c in mine if (c.after if forward else c.before) is None]
+        put = []
+        for c in mine:
+            row = c.after if forward else c.before
+            if row is not None:
+                put.append((c.key, *(row.get(col) for col in t.columns)))
+        if gone:
+            conn.executemany(f"DELETE FROM {t.name} WHERE {t.key} = ?", gone)
+        if put:
+            cols = ", ".join((t.key, *t.columns))
+            marks = ", ".join("?" * (1 + len(t.columns)))
+            sets = ", ".join(f"{c} = excluded.{c}" for c in t.columns)
+            conn.executemany(
+                f"INSERT INTO {t.name} ({cols}) VALUES ({marks}) ON CONFLICT({t.key}) DO UPDATE SET {sets}", put
+            )
+
+
+def _encode_row(table: str, row: Row | None) -> Row | None:
+    blobs = TABLES[table].blobs
+    if row is None or not blobs:
+        return row
+    return {k: (base64.b64encode(v).decode("ascii") if k in blobs and v is not None else v) for k, v in row.items()}
+
+
+def _decode_row(table: str, row: Row | None) -> Row | None:
+    blobs = TABLES[table].blobs
+    if row is None or not blobs:
+        return row
+    return {k: (base64.b64decode(v) if k in blobs and v is not None else v) for k, v in row.items()}
+
+
+def encode_changes(changes: Sequence[RowChange]) -> bytes:
+    data = [[c.table, c.key, _encode_row(c.table, c.before), _encode_row(c.table, c.after)] for c in changes]
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+
+
+def decode_changes(blob: bytes) -> list[RowChange]:
+    data = json.loads(zlib.decompress(blob).decode("utf-8"))
+    return [RowChange(t, k, _decode_row(t, b), _decode_row(t, a)) for t, k, b, a in data]
+
+
+_SELECT = "SELECT id, time, kind, summary, undone, rows FROM edits"
+
+
+def _record(row: tuple[Any, ...]) -> EditRecord:
+    i, time, kind, summary, undone, rows = row
+    return EditRecord(int(i), str(time), str(kind), str(summary), bool(undone), int(rows))
+
+
+def _changes(conn: sqlite3.Connection, edit_id: int) -> list[RowChange]:
+    return decode_changes(conn.execute("SELECT changes FROM edits WHERE id = ?", (edit_id,)).fetchone()[0])
+
+
+def append(conn: sqlite3.Connection, time: str, kind: str, summary: str, changes: Sequence[RowChange]) -> EditRecord:
+    """Log an edit whose changes were just written; the redo stack is dropped."""
+    conn.execute("DELETE FROM edits WHERE undone = 1")
+    cur = conn.execute("INSERT INTO edits (time, kind, summary, changes, rows, undone) VALUES (?, ?, ?, ?, ?, 0)",
+                       (time, kind, summary, encode_changes(changes), len(changes)))
+    return EditRecord(int(cur.lastrowid or 0), time, kind, summary, False, len(changes))
+
+
+def undo(conn: sqlite3.Connection, steps: int) -> list[EditRecord]:
+    """Undo up to ``steps`` edits, newest first; returns those undone."""
+    done: list[EditRecord] = []
+    for _ in range(max(0, int(steps))):
+        row = conn.execute(f"{_SELECT} WHERE undone = 0 ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            break
+        write_rows(conn, _changes(conn, row[0]), forward=False)
+        conn.execute("UPDATE edits SET undone = 1 WHERE id = ?", (row[0],))
+        rec = _record(row)
+        done.append(EditRecord(rec.id, rec.time, rec.kind, rec.summary, True, rec.rows))
+    return done
+
+
+def redo(conn: sqlite3.Connection, steps: int) -> list[EditRecord]:
+    """Redo up to ``steps`` undone edits, oldest undone first; returns those redone."""
+    done: list[EditRecord] = []
+    for _ in range(max(0, int(steps))):
+        row = conn.execute(f"{_SELECT} WHERE undone = 1 ORDER BY id ASC LIMIT 1").fetchone()
+        if row is None:
+            break
+        write_rows(conn, _changes(conn, row[0]), forward=True)
+        conn.execute("UPDATE edits SET undone = 0 WHERE id = ?", (row[0],))
+        rec = _record(row)
+        done.append(EditRecord(rec.id, rec.time, rec.kind, rec.summary, False, rec.rows))
+    return done
+
+
+def history(conn: sqlite3.Connection) -> list[EditRecord]:
+    """Every logged edit, oldest first (undone ones included, flagged)."""
+    return [_record(r) for r in conn.execute(f"{_SELECT} ORDER BY id").fetchall()]
+
+
+def peek(conn: sqlite3.Connection) -> tuple[EditRecord | None, EditRecord | None]:
+    """(the edit undo would undo, the edit redo would redo)."""
+    u = conn.execute(f"{_SELECT} WHERE undone = 0 ORDER BY id DESC LIMIT 1").fetchone()
+    r = conn.execute(f"{_SELECT} WHERE undone = 1 ORDER BY id ASC LIMIT 1").fetchone()
+    return (_record(u) if u else None, _record(r) if r else None)
