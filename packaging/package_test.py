@@ -7,7 +7,8 @@ minutes and several GB. Needs Xvfb, openbox, xdotool and xwininfo (Debian: apt-g
    (``--screenshot``), and the app quit the way a user does (Ctrl+Q, "Stop and quit"). Any error
    line in the app's output fails the test, and so does a crash or a hang on quit.
 2. The command line: every sub-command of the bundled executable on a small generated folder;
-   the ONNX and TorchScript exports are loaded back here and must give the same features.
+   the ONNX and TorchScript exports are loaded back here and must give the same features; and
+   ``dcgui SESSION`` alone (what a double-click runs) keeps the window open without an error.
 
 The app's data, settings and caches go to a temporary XDG home (``--keep`` keeps it).
 Usage: ``python packaging/package_test.py [--bundle dist/dcgui] [--screenshot PNG] [--timeout S]``
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,8 +249,10 @@ def cli_test(exe: Path, home: Path) -> None:
         raise Failed(f"info: expected 2 epochs on {len(images)} images, got {info['epochs']} / {info['images']}")
     run("clusters", session, "--csv", out / "clusters.csv")
     with (out / "clusters.csv").open() as f:
-        if len(list(csv.DictReader(f))) != len(images):
-            raise Failed("clusters: one row per image expected")
+        rows = list(csv.DictReader(f))
+    if len(rows) != len(images):
+        raise Failed("clusters: one row per image expected")
+    sizes = Counter(row["cluster"] for row in rows).most_common()
     run("embed", session, folder, "--out", out / "features.npz", "--device", "cpu")
     run("export", session, "--format", "onnx", "--out", out / "backbone.onnx")
     run("export", session, "--format", "torchscript", "--out", out / "backbone.pt")
@@ -259,6 +263,12 @@ def cli_test(exe: Path, home: Path) -> None:
     run("outliers", session, "-n", 5)
     run("eval", session, folder, check=lambda s: "kNN" in s or "knn" in s.lower())
     run("curate", session, "--out", out / "sorted", "--copy", "--dry-run")
+    if len(sizes) >= 3:  # the user-data edits: merge two clusters, split a third, undo, redo
+        run("merge", session, sizes[1][0], sizes[2][0], "--name", "merged")
+        run("split", session, sizes[0][0], "--into", 2, "--device", "cpu")
+        run("edits", session, "--json", check=lambda s: "merge" in s and "split" in s)
+        run("undo", session, "--steps", 2)
+        run("redo", session, "--steps", 2)
     compare_exports(out)
     open_session_file(exe, session, env)
 
