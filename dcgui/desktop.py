@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcgui.core.errors import DcguiError
+from dcgui.core.fsutil import atomic_write_bytes
 
 MIME_TYPE = "application/x-dcgui-session"
 DESKTOP_FILE = "dcgui.desktop"
@@ -165,7 +166,7 @@ def _refresh_caches(data: Path, report: DesktopReport) -> None:
             report.notes.append(f"{cmd[0]} is not installed: its cache was not refreshed")
             continue
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
+        if done.returncode != 0 or "Failed" in done.stderr:  # update-mime-database: 0 on a bad XML
             report.notes.append(f"{cmd[0]} failed: {(done.stderr or done.stdout).strip()}")
 
 
@@ -233,7 +234,5 @@ def _write_ours(target: Path, content: bytes, report: DesktopReport, own: Callab
         report.kept.append(target)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(target)
+    atomic_write_bytes(target, content)
     report.written.append(target)

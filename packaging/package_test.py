@@ -271,6 +271,21 @@ def cli_test(exe: Path, home: Path) -> None:
         run("redo", session, "--steps", 2)
     compare_exports(out)
     open_session_file(exe, session, env)
+    desktop_test(exe, home, run)
+
+
+def desktop_test(exe: Path, home: Path, run: Callable[..., str]) -> None:
+    """``--install-desktop`` registers the bundle's own executable; uninstall removes it again."""
+    entry = home / "data" / "applications" / "dcgui.desktop"
+    run("--install-desktop", check=lambda s: f"wrote {entry}" in s)
+    if f"Exec={exe.resolve()} %f" not in entry.read_text():
+        raise Failed(f"{entry} does not start {exe.resolve()}:\n{entry.read_text()}")
+    globs = home / "data" / "mime" / "globs2"
+    if shutil.which("update-mime-database") and "application/x-dcgui-session:*.dcgui" not in globs.read_text():
+        raise Failed(f"*.dcgui is not in the MIME database {globs}")
+    run("--uninstall-desktop", check=lambda s: f"removed {entry}" in s)
+    if entry.exists() or (home / "data" / "mime" / "packages" / "dcgui.xml").exists():
+        raise Failed("--uninstall-desktop left dcgui's files behind")
 
 
 def open_session_file(exe: Path, session: Path, env: dict[str, str], seconds: float = 30) -> None:
