@@ -2,7 +2,7 @@
 minutes and several GB. Needs Xvfb, openbox, xdotool and xwininfo (Debian: apt-get install xvfb openbox xdotool x11-utils).
 
 1. The window: under Xvfb (with a window manager), ``dist/dcgui/dcgui --demo`` opens the demo
-   collection and trains it. The session file is polled with the bundle's own ``dcgui info --json``
+   collection and, once its question is answered with the default button, trains it. The session file is polled with the bundle's own ``dcgui info --json``
    until the first epoch is recorded; then the Clusters tab is shown, a screenshot saved
    (``--screenshot``), and the app quit the way a user does (Ctrl+Q, "Stop and quit"). Any error
    line in the app's output fails the test, and so does a crash or a hang on quit.
@@ -142,6 +142,7 @@ def gui_test(exe: Path, home: Path, screenshot: Path, timeout: float) -> None:
         log(f"window: {exe} --demo on display {display.name} (pid {app.pid}); polling {session}")
         epoch = None
         end = started + timeout
+        asked = False
         while epoch is None:
             if app.poll() is not None:
                 raise Failed(f"the app exited with status {app.returncode} before the first epoch:\n"
@@ -149,6 +150,12 @@ def gui_test(exe: Path, home: Path, screenshot: Path, timeout: float) -> None:
             if time.monotonic() > end:
                 raise Failed(f"no epoch recorded in {session} after {timeout:.0f} s:\n" + app_log.read_text()[-3000:])
             time.sleep(10)
+            if not asked:  # "Train the demo network?": the default button, as a user pressing Enter
+                for wid in display.xdotool("search", "--onlyvisible", "--name", "^Train the demo").split():
+                    display.xdotool("windowactivate", "--sync", wid)
+                    display.xdotool("key", "--clearmodifiers", "Return")
+                    asked = True
+                    log("window: answered 'Train the demo network?' with its default button (Quick look)")
             bad = error_lines(app_log.read_text())
             if bad:  # an error dialog is open: no epoch will come
                 raise Failed("error in the app's output before the first epoch:\n" + "\n".join(bad[:20]))
