@@ -86,7 +86,7 @@ def cache_key(store: SessionStore, epoch: int) -> str:
     h = hashlib.sha1()
     h.update(json.dumps([FEATURES_VERSION, epoch, cfg.arch, cfg.image_size, cfg.cache_size,
                          _checkpoint_identity(store, epoch)]).encode())
-    h.update("\n".join(store.image_paths()).encode())
+    h.update("\n".join(store.image_paths()).encode("utf-8", "surrogatepass"))  # names may not be UTF-8
     return h.hexdigest()[:16]
 
 

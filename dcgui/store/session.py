@@ -84,6 +84,23 @@ def _untouched(path: Path) -> str:
     return f"the file was left untouched; choose another session file or restore {path.name} from a backup"
 
 
+def _name_to_db(name: str | None) -> str | bytes | None:
+    """A file name as stored: text when it is valid UTF-8, else its bytes (a BLOB), so a name
+    written by an old camera or a Latin-1 system (``caf\\xe9.jpg``, which Python holds as a
+    surrogate escape) round-trips exactly instead of failing the whole folder."""
+    if name is None:
+        return None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
+
+
+def _name_from_db(value: Any) -> Any:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 def _encode_ids(ids: np.ndarray, dtype: np.dtype) -> bytes:
     return zlib.compress(np.ascontiguousarray(ids, dtype=dtype).tobytes(), 6)
 
@@ -139,8 +156,8 @@ class SessionStore:
                     {
                         "id": 1,
                         "config": config.to_json(),
-                        "folder": str(folder),
-                        "folder_rel": _relpath_or_none(folder, path.parent),
+                        "folder": _name_to_db(str(folder)),
+                        "folder_rel": _name_to_db(_relpath_or_none(folder, path.parent)),
                         "created": _now(),
                         "dcgui_version": __version__,
                         "torch_version": _torch_version(),
@@ -270,11 +287,11 @@ class SessionStore:
         """The image folder: the stored absolute path, or, when the session file was moved
         together with its photos, the stored path relative to the session file."""
         row = self._session_row()
-        absolute = Path(row["folder"])
+        absolute = Path(_name_from_db(row["folder"]))
         if absolute.is_dir():
             return absolute
         if row.get("folder_rel"):
-            moved = (self.path.parent / row["folder_rel"]).resolve()
+            moved = (self.path.parent / _name_from_db(row["folder_rel"])).resolve()
             if moved.is_dir():
                 return moved
         return absolute
@@ -283,7 +300,8 @@ class SessionStore:
         """Point the session at its images' new location (after the user moved them)."""
         folder = Path(folder).absolute()
         with self._write() as db:
-            db["session"].update(1, {"folder": str(folder), "folder_rel": _relpath_or_none(folder, self.path.parent)})
+            db["session"].update(1, {"folder": _name_to_db(str(folder)),
+                                     "folder_rel": _name_to_db(_relpath_or_none(folder, self.path.parent))})
 
     @property
     def config(self) -> TrainConfig:
@@ -369,10 +387,11 @@ class SessionStore:
         dims = [(int(w), int(h)) for w, h in sizes] if sizes is not None else [(None, None)] * len(records)
         ok = set(paths)
         rows: list[tuple[Any, ...]] = [
-            (i, r.relpath, int(r.size), int(r.mtime_ns), w, h, r.label, "ok", None)
+            (i, _name_to_db(r.relpath), int(r.size), int(r.mtime_ns), w, h, _name_to_db(r.label), "ok", None)
             for i, (r, (w, h)) in enumerate(zip(records, dims))
         ]
-        rows += [(None, p, None, None, None, None, None, "skipped", reason) for p, reason in skipped if p not in ok]
+        rows += [(None, _name_to_db(p), None, None, None, None, None, "skipped", reason)
+                 for p, reason in skipped if p not in ok]
         if label_names is not None:
             names = sorted(label_names)
         else:  # the scanner's rule: labels only when every image has one
@@ -393,7 +412,8 @@ class SessionStore:
 
     def _paths(self) -> list[str]:
         def read() -> list[str]:
-            return [r[0] for r in self._conn.execute("SELECT path FROM images WHERE idx IS NOT NULL ORDER BY idx")]
+            rows = self._conn.execute("SELECT path FROM images WHERE idx IS NOT NULL ORDER BY idx")
+            return [_name_from_db(r[0]) for r in rows]
 
         return self._cached("image_paths", read)  # shared: callers get a copy
 
@@ -404,7 +424,7 @@ class SessionStore:
     def skipped(self) -> list[tuple[str, str]]:
         with self._lock:
             rows = self._conn.execute("SELECT path, reason FROM images WHERE idx IS NULL ORDER BY path").fetchall()
-        return [(p, r or "") for p, r in rows]
+        return [(_name_from_db(p), r or "") for p, r in rows]
 
     def label_names(self) -> list[str]:
         return list(self.get_meta("label_names", []))
@@ -417,7 +437,7 @@ class SessionStore:
         lookup = {n: i for i, n in enumerate(names)}
         with self._lock:
             rows = self._conn.execute("SELECT label FROM images WHERE idx IS NOT NULL ORDER BY idx").fetchall()
-        return np.array([lookup.get(r[0], -1) for r in rows], dtype=np.int32)
+        return np.array([lookup.get(_name_from_db(r[0]), -1) for r in rows], dtype=np.int32)
 
     def image_info(self, i: int) -> dict[str, Any]:
         """Path, size, mtime_ns, width, height, label and flag of image ``i``."""
@@ -432,6 +452,7 @@ class SessionStore:
             raise IndexError(f"image index {i} is out of range (the session has {self.n_images} images)")
         keys = ("path", "size", "mtime_ns", "width", "height", "label", "flag")
         info = dict(zip(keys, row))
+        info["path"], info["label"] = _name_from_db(info["path"]), _name_from_db(info["label"])
         info["flags"] = info["flag"]
         return info
 
@@ -446,9 +467,12 @@ class SessionStore:
             raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
         with self._write() as db:
             if flag is None:
-                db.conn.executemany("DELETE FROM image_flags WHERE path = ?", [(paths[i],) for i in idx])
+                db.conn.executemany("DELETE FROM image_flags WHERE path = ?", [(_name_to_db(paths[i]),) for i in idx])
             else:
-                db["image_flags"].upsert_all([{"path": paths[i], "flag": flag} for i in idx], pk="path")
+                db.conn.executemany(
+                    "INSERT INTO image_flags (path, flag) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET flag = excluded.flag",
+                    [(_name_to_db(paths[i]), flag) for i in idx],
+                )
 
     def image_flags(self) -> dict[int, str]:
         """Image index -> flag for every flagged usable image."""
@@ -683,13 +707,13 @@ class SessionStore:
     def record_export(self, kind: str, path: str | os.PathLike[str], details: dict[str, Any]) -> None:
         with self._write() as db:
             db["exports"].insert(
-                {"kind": kind, "path": str(Path(path).absolute()), "details": json.dumps(details, default=str), "time": _now()}
+                {"kind": kind, "path": _name_to_db(str(Path(path).absolute())), "details": json.dumps(details, default=str), "time": _now()}
             )
 
     def exports(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute("SELECT kind, path, details, time FROM exports ORDER BY id").fetchall()
-        return [{"kind": k, "path": p, "details": json.loads(d) if d else {}, "time": t} for k, p, d, t in rows]
+        return [{"kind": k, "path": _name_from_db(p), "details": json.loads(d) if d else {}, "time": t} for k, p, d, t in rows]
 
 
 # -------------------------------------------------------------------------------------------
