@@ -17,3 +17,7 @@ class SessionFileError(DcguiError):
 
 class DeviceOutOfMemory(DcguiError):
     """The accelerator ran out of memory; the message suggests a smaller batch or image size."""
+
+
+class DiskFullError(DcguiError):
+    """A write failed for lack of disk space; the message names the file and the space needed."""

@@ -47,6 +47,7 @@ from dcgui import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
+from dcgui.core.fsutil import disk_full_error
 from dcgui.store import schema
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 SQLITE_MAGIC = b"SQLite format 3\x00"
 IMAGE_FLAGS = ("keep", "exclude", "duplicate")
 BUSY_TIMEOUT_MS = 10_000
+_QUICK_CHECK_LINES = 3  # problems quoted in the error message
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
 _OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
@@ -82,6 +84,39 @@ def _torch_version() -> str | None:
 
 def _untouched(path: Path) -> str:
     return f"the file was left untouched; choose another session file or restore {path.name} from a backup"
+
+
+def _damaged_advice(path: Path) -> str:
+    return (f"Restore {path.name} from a backup, or start a new session on the same folder "
+            "(the photos themselves are not affected)")
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF)
+_SQLITE_BUSY, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 8, 10, 11, 13, 26
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in str(exc)
+
+
+def _sqlite_error(path: Path, exc: sqlite3.DatabaseError, need: int = 0) -> DcguiError | None:
+    """The user-facing error for an SQLite failure on ``path``; ``None`` for a programming error."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if _is_damage(exc):
+        return SessionFileError(f"{path} is damaged ({exc}); nothing more is written to it. {_damaged_advice(path)}")
+    if code == _SQLITE_FULL:
+        return disk_full_error(path, need)
+    if code == _SQLITE_IOERR:
+        return SessionFileError(f"a read or write of {path} failed ({exc}): check that its disk is still "
+                                "connected and healthy, then open the session again")
+    if code == _SQLITE_BUSY:
+        return SessionFileError(f"{path} is busy: another program has been writing it for over "
+                                f"{BUSY_TIMEOUT_MS // 1000} s; close that program and try again")
+    if code == _SQLITE_READONLY:
+        return SessionFileError(f"{path} cannot be written ({exc}): open it read-only, or copy it to a "
+                                "writable folder")
+    return None
 
 
 def _name_to_db(name: str | None) -> str | bytes | None:
@@ -118,11 +153,13 @@ class SessionStore:
         self._conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._lock = threading.RLock()
+        self._damage: str | None = None  # set once damage is seen: nothing more is written
         self._local_writes = 0  # PRAGMA data_version ignores our own commits: count them here
         self._cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._assign_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._assign_cache_key: tuple[int, int] = (-1, -1)
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
+        with self._guard():
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
         self.chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
 
     # ---------------------------------------------------------------------------------------
@@ -230,12 +267,32 @@ class SessionStore:
     # internals
     # ---------------------------------------------------------------------------------------
     @contextmanager
-    def _write(self) -> Iterator[sqlite_utils.Database]:
+    def _guard(self, need: int = 0) -> Iterator[None]:
+        """Serialise use of the connection and turn SQLite's errors into ones that say what to do.
+
+        ``need``: bytes the write about to happen adds (for the disk-full message)."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.DatabaseError as exc:
+                err = _sqlite_error(self.path, exc, need)
+                if err is None:
+                    raise
+                if _is_damage(exc):
+                    self._damage = str(exc)
+                raise err from exc
+
+    @contextmanager
+    def _write(self, need: int = 64 << 10) -> Iterator[sqlite_utils.Database]:
         """One write transaction. IMMEDIATE takes the write lock up front, so a concurrent writer
         waits (busy_timeout) instead of failing half-way when upgrading a read lock."""
         if self.readonly:
             raise SessionFileError(f"{self.path} was opened read-only: open it writable to change it")
-        with self._lock, _immediate(self._conn):
+        if self._damage is not None:
+            raise SessionFileError(
+                f"{self.path} is damaged ({self._damage}); nothing more is written to it. {_damaged_advice(self.path)}"
+            )
+        with self._guard(need), _immediate(self._conn):
             yield self.db
             self._local_writes += 1
 
@@ -244,7 +301,7 @@ class SessionStore:
 
     def _cached(self, name: str, compute: Callable[[], T]) -> T:
         """Memoise a whole-table read until this or another connection commits."""
-        with self._lock:
+        with self._guard():
             key = self._version_key()
             hit = self._cache.get(name)
             if hit is not None and hit[0] == key:
@@ -254,7 +311,7 @@ class SessionStore:
             return value
 
     def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        with self._lock:
+        with self._guard():
             row = self._conn.execute(sql, tuple(params)).fetchone()
         return None if row is None else row[0]
 
@@ -340,12 +397,12 @@ class SessionStore:
 
     def data_version(self) -> int:
         """Changes whenever *another* connection commits (cheap: no disk access)."""
-        with self._lock:
+        with self._guard():
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def integrity_check(self) -> str:
         """``"ok"`` or SQLite's description of the damage (reads the whole file)."""
-        with self._lock:
+        with self._guard():
             return "; ".join(str(r[0]) for r in self._conn.execute("PRAGMA integrity_check").fetchall())
 
     # ---------------------------------------------------------------------------------------
@@ -422,7 +479,7 @@ class SessionStore:
         return list(self._paths())
 
     def skipped(self) -> list[tuple[str, str]]:
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute("SELECT path, reason FROM images WHERE idx IS NULL ORDER BY path").fetchall()
         return [(_name_from_db(p), r or "") for p, r in rows]
 
@@ -435,13 +492,13 @@ class SessionStore:
         if not names:
             return None
         lookup = {n: i for i, n in enumerate(names)}
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute("SELECT label FROM images WHERE idx IS NOT NULL ORDER BY idx").fetchall()
         return np.array([lookup.get(_name_from_db(r[0]), -1) for r in rows], dtype=np.int32)
 
     def image_info(self, i: int) -> dict[str, Any]:
         """Path, size, mtime_ns, width, height, label and flag of image ``i``."""
-        with self._lock:
+        with self._guard():
             cur = self._conn.execute(
                 "SELECT i.path, i.size, i.mtime_ns, i.width, i.height, i.label, f.flag FROM images i "
                 "LEFT JOIN image_flags f ON f.path = i.path WHERE i.idx = ?",
@@ -476,7 +533,7 @@ class SessionStore:
 
     def image_flags(self) -> dict[int, str]:
         """Image index -> flag for every flagged usable image."""
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute(
                 "SELECT i.idx, f.flag FROM image_flags f JOIN images i ON i.path = f.path WHERE i.idx IS NOT NULL"
             ).fetchall()
@@ -544,7 +601,7 @@ class SessionStore:
 
     def epochs(self) -> list[EpochMetrics]:
         cols = ", ".join(_METRIC_FIELDS)
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute(f"SELECT {cols} FROM epochs ORDER BY epoch").fetchall()
         out = []
         for r in rows:
@@ -560,7 +617,7 @@ class SessionStore:
         return int(self._scalar("SELECT COALESCE(MAX(epoch), 0) FROM epochs"))
 
     def _epoch_row(self, epoch: int) -> tuple[int, np.ndarray, np.dtype]:
-        with self._lock:
+        with self._guard():
             row = self._conn.execute(
                 "SELECT e.k, m.mapping, m.dtype FROM epochs e JOIN epoch_mappings m ON m.epoch = e.epoch "
                 "WHERE e.epoch = ?", (int(epoch),)
@@ -568,11 +625,27 @@ class SessionStore:
         if row is None:
             raise KeyError(f"epoch {epoch} is not recorded in {self.path.name} (last epoch: {self.last_epoch()})")
         k, blob, dtype = row
-        return int(k), np.frombuffer(zlib.decompress(blob), dtype="<i4"), np.dtype(dtype)
+        try:
+            mapping = np.frombuffer(zlib.decompress(blob), dtype="<i4")
+            dt = np.dtype(dtype)
+        except (zlib.error, ValueError, TypeError) as exc:
+            raise self._bad_epoch(epoch, "cluster mapping", exc) from exc
+        if mapping.shape != (int(k),) or not np.array_equal(np.sort(mapping), np.arange(int(k))):
+            raise self._bad_epoch(epoch, "cluster mapping", f"not a permutation of {k} clusters")
+        return int(k), mapping, dt
+
+    def _bad_epoch(self, epoch: int, what: str, detail: object) -> SessionFileError:
+        """A stored blob of ``epoch`` that does not decode (its page is fine, its content is not)."""
+        earlier = f"epoch {epoch - 1} or earlier" if epoch > 1 else "a new session"
+        return SessionFileError(
+            f"the {what} of epoch {epoch} in {self.path} is damaged ({detail}): look at another epoch, "
+            f"or continue training from {earlier} (`dcgui train ... --from-epoch {max(epoch - 1, 0)}` "
+            "retrains this epoch and keeps the later ones' records in an archive)"
+        )
 
     def _matched(self, epoch: int) -> np.ndarray:
         """Decoded matched ids of ``epoch`` (shared, read-only; LRU-cached)."""
-        with self._lock:
+        with self._guard():
             key = self._version_key()
             if key != self._assign_cache_key:  # another connection may have re-recorded an epoch
                 self._assign_cache.clear()
@@ -581,11 +654,19 @@ class SessionStore:
             if hit is not None:
                 self._assign_cache.move_to_end(epoch)
                 return hit
-            _, _, dtype = self._epoch_row(epoch)
+            k, _, dtype = self._epoch_row(epoch)
             blobs = self._conn.execute(
-                "SELECT data FROM assignments WHERE epoch = ? ORDER BY chunk", (int(epoch),)
+                "SELECT chunk, data FROM assignments WHERE epoch = ? ORDER BY chunk", (int(epoch),)
             ).fetchall()
-            arr = np.frombuffer(b"".join(zlib.decompress(b[0]) for b in blobs), dtype=dtype).astype(np.int32)
+            try:
+                if [c for c, _ in blobs] != list(range(len(blobs))):
+                    raise ValueError("chunks are missing")
+                arr = np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype).astype(np.int32)
+            except (zlib.error, ValueError, TypeError) as exc:
+                raise self._bad_epoch(epoch, "assignments", exc) from exc
+            n = self.n_images
+            if arr.shape != (n,) or (n and (arr.min() < 0 or arr.max() >= k)):
+                raise self._bad_epoch(epoch, "assignments", f"{arr.size} ids for {n} images, or ids outside [0, {k})")
             arr.setflags(write=False)
             self._assign_cache[epoch] = arr
             while len(self._assign_cache) > _ASSIGN_CACHE:
@@ -616,25 +697,30 @@ class SessionStore:
         dtypes = self._cached("dtypes", lambda: {
             int(e): np.dtype(d) for e, d in self._conn.execute("SELECT epoch, dtype FROM epoch_mappings")
         })
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute(
                 "SELECT epoch, data FROM assignments WHERE chunk = ? ORDER BY epoch", (chunk,)
             ).fetchall()
         last = rows[-1][0] if rows else 0
         out = np.full(last, -1, dtype=np.int32)
         for epoch, blob in rows:
-            dt = dtypes[epoch]
+            dt = dtypes.get(epoch)
+            if dt is None:
+                continue  # an epoch being re-recorded right now, or one whose mapping is gone
             need = (offset + 1) * dt.itemsize
             # Only inflate up to image i: on average half a chunk per epoch.
-            head = zlib.decompressobj().decompress(blob, need)
-            out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+            try:
+                head = zlib.decompressobj().decompress(blob, need)
+                out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+            except (zlib.error, ValueError, TypeError, IndexError) as exc:
+                raise self._bad_epoch(epoch, "assignments", exc) from exc
         return out
 
     def cluster_sizes(self, epoch: int) -> np.ndarray:
         """Images per matched cluster id at ``epoch`` (int64, length k)."""
         k, _, _ = self._epoch_row(epoch)
         sizes = np.zeros(k, dtype=np.int64)
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute("SELECT cluster, size FROM clusters WHERE epoch = ?", (int(epoch),)).fetchall()
         if rows:
             ids, vals = zip(*rows)
@@ -664,7 +750,7 @@ class SessionStore:
 
     def checkpoints(self) -> list[tuple[int, Path, str]]:
         """(epoch, absolute path, sha256) of every recorded checkpoint, by epoch."""
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute("SELECT epoch, file, sha256 FROM checkpoints ORDER BY epoch").fetchall()
         return [(int(e), self.data_dir / f, s or "") for e, f, s in rows]
 
@@ -697,7 +783,7 @@ class SessionStore:
 
     def cluster_user_data(self) -> dict[int, dict[str, Any]]:
         """Matched cluster id -> {"name": str | None, "tags": list[str], "notes": str}."""
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
 
@@ -711,7 +797,7 @@ class SessionStore:
             )
 
     def exports(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._guard():
             rows = self._conn.execute("SELECT kind, path, details, time FROM exports ORDER BY id").fetchall()
         return [{"kind": k, "path": _name_from_db(p), "details": json.loads(d) if d else {}, "time": t} for k, p, d, t in rows]
 
@@ -807,12 +893,15 @@ def _inspect(path: Path) -> int:
             raise SessionFileError(
                 f"{path} was written by a newer dcgui (schema {version} > {current}): update dcgui to open it"
             )
-        if version >= 1:  # reading the core tables catches most damage early
-            conn.execute("SELECT config, folder FROM session WHERE id = 1").fetchone()
-            conn.execute("SELECT COUNT(*) FROM epochs").fetchone()
+        # quick_check reads every page once (~0.1 s per 100 MB): a damaged page is found now, not
+        # as a traceback in the middle of an epoch, and the file is refused before any write.
+        problems = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})").fetchall()]
+        if problems != ["ok"]:
+            raise SessionFileError(f"{path} is damaged ({'; '.join(problems)}); the file was left untouched. "
+                                   f"{_damaged_advice(path)}")
         return int(version)
     except sqlite3.DatabaseError as exc:
-        raise SessionFileError(f"{path} is damaged ({exc}); {_untouched(path)}") from exc
+        raise SessionFileError(f"{path} is damaged ({exc}); the file was left untouched. {_damaged_advice(path)}") from exc
     finally:
         conn.close()
 
