@@ -66,11 +66,13 @@ PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's 
 
 @dataclass(frozen=True)
 class ResumeState:
-    """Where a run continues: the last completed epoch, its checkpoint, its matched assignments."""
+    """Where a run continues: the last completed epoch, its checkpoint, its matched assignments,
+    and the checkpoint's recorded sha256 ("" when none was recorded)."""
 
     epoch: int
     checkpoint: Path
     prev_matched: np.ndarray | None = None
+    sha256: str = ""
 
 
 def mixed_precision_dtype(device: torch.device) -> torch.dtype | None:
@@ -161,7 +163,8 @@ class DeepCluster:
         return [p for n, p in self.model.named_parameters() if not n.startswith("top_layer") and p.requires_grad]
 
     def _load(self, resume: ResumeState) -> None:
-        payload = ckpt.load_checkpoint(resume.checkpoint, map_location=self.device)
+        payload = ckpt.load_checkpoint(resume.checkpoint, map_location=self.device, sha256=resume.sha256,
+                                       epoch=resume.epoch)
         saved = TrainConfig.from_json(payload["config"])
         fixed = ("arch", "sobel", "image_size", "projection")
         if any(getattr(saved, f) != getattr(self.config, f) for f in fixed):

@@ -25,6 +25,7 @@ Design (see docs/ARCHITECTURE.md, "dcgui.store"):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -599,6 +600,52 @@ class SessionStore:
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
         self._assign_cache.clear()
 
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    def archive_epochs_after(self, epoch: int) -> Path:
+        """Set the later epochs aside so training can continue from ``epoch``; return the archive.
+
+        The archive is a complete copy of this session as it was (a session file of its own under
+        ``NAME.dcgui.d/archive/``: ``dcgui info`` / ``clusters`` / the window open it read-only),
+        holding the checkpoints of the later epochs. Then epochs > ``epoch`` are removed here.
+        Order for a crash at any point: copy, then forget here, then move the checkpoint files
+        (files left behind are overwritten by the retraining).
+        """
+        epoch = int(epoch)
+        last = self.last_epoch()
+        if not 0 <= epoch < last:
+            raise DcguiError(f"{self.path.name} has epochs 1-{last}: choose an epoch from 0 to {last - 1} "
+                             "to continue from" if last else f"{self.path.name} has no trained epoch to set aside")
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
+        target = self.archive_dir / f"{self.path.stem}-epochs-{epoch + 1}-{last}-{stamp}.dcgui"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".creating")
+        for stale in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            stale.unlink(missing_ok=True)
+        dest = sqlite3.connect(str(tmp))
+        try:
+            with self._guard(need=self.path.stat().st_size):
+                self._conn.backup(dest)
+        finally:
+            dest.close()
+        os.replace(tmp, target)
+        later = [(e, p) for e, p, _ in self.checkpoints() if e > epoch]
+        earlier = [(e, p) for e, p, _ in self.checkpoints() if e <= epoch]
+        self.truncate_epochs(epoch)
+        archived_ckpts = target.with_name(target.name + ".d") / "checkpoints"
+        archived_ckpts.mkdir(parents=True, exist_ok=True)
+        for e, p in later + earlier:
+            if _relpath_or_none(p, self.checkpoint_dir, inside_only=True) is None or not p.is_file():
+                continue  # never move a file that is not ours
+            with contextlib.suppress(OSError):
+                if e > epoch:
+                    os.replace(p, archived_ckpts / p.name)
+                else:  # the shared history: a hard link costs no space (skipped where unsupported)
+                    os.link(p, archived_ckpts / p.name)
+        return target
+
     def epochs(self) -> list[EpochMetrics]:
         cols = ", ".join(_METRIC_FIELDS)
         with self._guard():
@@ -753,6 +800,10 @@ class SessionStore:
         with self._guard():
             rows = self._conn.execute("SELECT epoch, file, sha256 FROM checkpoints ORDER BY epoch").fetchall()
         return [(int(e), self.data_dir / f, s or "") for e, f, s in rows]
+
+    def checkpoint_sha256(self, epoch: int) -> str:
+        """The sha256 recorded for the checkpoint of ``epoch`` ("" when none was recorded)."""
+        return str(self._scalar("SELECT sha256 FROM checkpoints WHERE epoch = ?", (int(epoch),)) or "")
 
     def checkpoint_path(self, epoch: int) -> Path:
         """The recorded checkpoint of ``epoch``, else where the engine writes it."""
