@@ -6,8 +6,10 @@ RNG states, the config as JSON and the epoch, so a model can be rebuilt from the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +26,30 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 
 
+_UNFINISHED = re.compile(r"epoch_\d{4,}\.pt\.[0-9a-f]+\.tmp")  # atomic_write_bytes' temporary name
+
+
 def checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:04d}.pt"
+
+
+def remove_unfinished(checkpoint_dir: Path) -> list[Path]:
+    """Delete the temporary files of checkpoints whose writing was cut short (a killed run).
+
+    Only the trainer may call this: it alone writes checkpoints (one trainer per session), so
+    no such file can belong to a write still in progress.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(Path(checkpoint_dir).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        if _UNFINISHED.fullmatch(path.name):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def rng_state(np_rng: np.random.Generator | None = None) -> dict[str, Any]:

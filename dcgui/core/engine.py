@@ -208,6 +208,11 @@ class DeepCluster:
     def run(self, until_epoch: int | None = None) -> Generator[Event, None, None]:
         """Train from the last completed epoch up to ``until_epoch`` (default: config.epochs)."""
         until = self.config.epochs if until_epoch is None else until_epoch
+        if self.checkpoint_dir is not None and self.dist.is_main:
+            removed = ckpt.remove_unfinished(self.checkpoint_dir)
+            if removed:
+                yield Message(f"removed {len(removed)} unfinished checkpoint file(s) left in {self.checkpoint_dir} "
+                              f"by a run that was killed while saving (e.g. {removed[0].name})", "info")
         try:
             if self.epoch == 0 and self.checkpoint_dir is not None and self.dist.is_main:
                 path = self.checkpoint_dir / ckpt.checkpoint_name(0)

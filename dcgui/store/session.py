@@ -49,6 +49,7 @@ from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.core.fsutil import disk_full_error
+from dcgui.core.pathtext import printable
 from dcgui.store import schema
 
 if TYPE_CHECKING:
@@ -339,6 +340,21 @@ class SessionStore:
     @property
     def checkpoint_dir(self) -> Path:
         return self.data_dir / "checkpoints"
+
+    @property
+    def derived_cache_dir(self) -> Path:
+        """Where caches computed from the session (features, maps) go: its own cache folder, or,
+        when that cannot be written (a session on read-only media or a write-protected copy), a
+        folder for this session in the user's cache directory."""
+        if _writable(self.cache_dir):
+            return self.cache_dir
+        import hashlib
+
+        import platformdirs
+
+        key = hashlib.sha1(f"{self.path}\n{self.created}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = printable(self.path.stem).replace("\\", "_")
+        return Path(platformdirs.user_cache_dir("dcgui")) / "sessions" / f"{name}-{key}"
 
     @property
     def folder(self) -> Path:
@@ -856,6 +872,14 @@ class SessionStore:
 # -------------------------------------------------------------------------------------------
 # module helpers
 # -------------------------------------------------------------------------------------------
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (or, while it does not exist, made there)."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            return p.is_dir() and os.access(p, os.W_OK | os.X_OK)
+    return False
+
+
 def _relpath_or_none(path: Path, start: Path, inside_only: bool = False) -> str | None:
     try:
         rel = os.path.relpath(path, start)

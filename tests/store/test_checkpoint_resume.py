@@ -100,3 +100,40 @@ def test_from_epoch_must_be_an_earlier_usable_epoch(trained3: Path, tmp_path: Pa
         assert store.last_epoch() == 0 and archive.is_file()
         redone = train(store, 1)
     assert [ev.metrics.epoch for ev in redone] == [1]
+
+
+KILLED_WRITER = """
+import os, sys, time
+from pathlib import Path
+from dcgui.core import fsutil
+os.fsync = lambda fd: time.sleep(600)  # hold the write open: the parent kills us meanwhile
+fsutil.atomic_write_bytes(Path(sys.argv[1]), b"x" * 1_000_000)
+"""
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_cleaned_by_the_next_run(trained3: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dcgui.core.events import Message
+
+    path = copy_session(trained3, tmp_path)
+    ckdir = tmp_path / "s.dcgui.d" / "checkpoints"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(ckdir / "epoch_0004.pt")], env=env)
+    deadline = time.monotonic() + 60
+    while not list(ckdir.glob("epoch_0004.pt.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
+    (leftover,) = ckdir.glob("epoch_0004.pt.*.tmp")
+    with SessionStore.open(path) as store:
+        events = list(runner.iter_train(store, epochs=4))
+    assert not leftover.exists()
+    notes = [ev.text for ev in events if isinstance(ev, Message)]
+    assert any(f"removed 1 unfinished checkpoint file(s) left in {ckdir}" in t for t in notes)
+    assert sorted(p.name for p in ckdir.iterdir()) == [f"epoch_{e:04d}.pt" for e in range(5)]
