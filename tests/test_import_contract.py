@@ -1,4 +1,4 @@
-"""The engine, the session store and the runner never import Qt (they must run headless)."""
+"""The engine, the session store, the services and the CLI never import Qt (they must run headless)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import pkgutil
 import subprocess
 import sys
 
+import dcgui.cli
 import dcgui.core
+import dcgui.services
 import dcgui.store  # noqa: F401
 
-HEADLESS_PACKAGES = ("dcgui.core", "dcgui.store")
+HEADLESS_PACKAGES = ("dcgui.core", "dcgui.store", "dcgui.services", "dcgui.cli")
 
 
 def _headless_modules() -> list[str]:
-    names = ["dcgui.runner", "dcgui.cli"]
+    names = ["dcgui.cli"]
     for pkg_name in HEADLESS_PACKAGES:
         pkg = sys.modules[pkg_name]
         names += [m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg_name + ".")]

@@ -504,6 +504,12 @@ def _decode(path: Path, size: int) -> _Decoded | str:
         return "too large to decode (out of memory)"
 
 
+def decode_square(path: Path, size: int) -> np.ndarray:
+    """Decode one file exactly as the cache does (same draft scale, shorter side to ``size``,
+    centre square), so a copy of a collection image gets the same pixels and the same feature."""
+    return square_crop(imageio.load_rgb(Path(path), max_side=max(size, THUMB_SIDE)), size)
+
+
 def square_crop(im: Image.Image, size: int) -> np.ndarray:
     """Resize the shorter side to ``size`` and take the centre ``size x size`` square, in one
     resampling step (Lanczos down, bicubic up; integer pre-reduction for big images)."""

@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from dcgui.core.control import RunControl
-from dcgui.core.events import PhaseProgress
+from dcgui.core.events import PHASE_CURATE, PhaseProgress
 
 MODES = ("copy", "symlink", "move")
-PHASE_CURATE = "curate"
 _MAX_NAME = 80
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')

@@ -1,7 +1,7 @@
 """How good are the learned features? Standard protocols on a labelled collection.
 
-Pure functions over numpy features, then the session glue (``iter_evaluate``) that compares a
-session's network at an epoch with the same network at its random initialisation (epoch 0):
+Pure functions over numpy features; ``dcgui.services.evaluate`` feeds them a session's network
+at an epoch and the same network at its random initialisation (epoch 0):
 
 - **kNN** (Wu et al. 2018, instance discrimination): cosine similarity, the k = 20 nearest
   labelled neighbours vote with weight ``exp(sim / T)``, T = 0.07. On the session's own folder:
@@ -11,7 +11,7 @@ session's network at an epoch with the same network at its random initialisation
   std of the training half), trained to convergence with full-batch L-BFGS (deterministic: zero
   initialisation, fixed split seed), on a stratified 50/50 split; test accuracy is reported.
 - Every protocol runs on the session's feature space: backbone features minus the collection
-  mean, L2-normalised (``explore_session.centre_normalize``; label-free).
+  mean, L2-normalised (``services.explore.centre_normalize``; label-free).
 - **NMI**: k-means (faiss, k = number of classes, best of 5 runs, fixed seed) on the L2-normalised features
   against the labels, geometric normalisation as in the paper.
 """
@@ -19,23 +19,13 @@ session's network at an epoch with the same network at its random initialisation
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from dcgui.core.control import RunControl
-from dcgui.core.errors import DcguiError
-from dcgui.core.events import Event, Message, PhaseProgress
 from dcgui.core.explore import normalize_rows
 
-if TYPE_CHECKING:
-    from dcgui.store import SessionStore
-
-PHASE_EVAL = "evaluation"
 KNN_K = 20
 KNN_T = 0.07
 
@@ -253,71 +243,3 @@ def evaluate_features(features: np.ndarray, labels: np.ndarray, leave_one_out: b
         knn = knn_split_accuracy(x[train], y[train], x[test], y[test])
     linear = linear_probe_accuracy(x[train], y[train], x[test], y[test], seed=seed)
     return knn, linear, kmeans_nmi(x, y, seed=seed)
-
-
-def _same_folder(a: Path, b: Path) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
-
-
-def iter_evaluate(
-    store: SessionStore,
-    labeled_folder: Path | None = None,
-    epoch: int | None = None,
-    device: str | None = None,
-    control: RunControl | None = None,
-    seed: int = 0,
-) -> Generator[Event, None, EvalReport]:
-    """Compare the network at ``epoch`` (default: the latest) with its random initialisation.
-
-    ``labeled_folder`` None or the session's folder: the session's images and labels (class
-    sub-folders), kNN leave-one-out. Another folder with class sub-folders: its images are
-    decoded into a cache under the session's data folder, kNN on a stratified 50/50 split.
-    """
-    from dcgui.core import explore_session as es
-
-    t0 = time.perf_counter()
-    epoch = es.resolve_epoch(store, epoch)
-    if epoch == 0:
-        raise DcguiError(f"{store.path.name} has no trained epoch yet: train at least one epoch, "
-                         "then compare it with the random initialisation")
-    own = labeled_folder is None or _same_folder(Path(labeled_folder), store.folder)
-    rows: list[EvalRow] = []
-    if own:
-        labels = store.labels()
-        if labels is None or (labels >= 0).sum() < 2:
-            raise DcguiError(f"the folder {store.folder} has no class sub-folders, so there are no labels "
-                             "to evaluate against: pass a folder with one sub-folder per class")
-        folder, names = store.folder, store.label_names()
-        feats = {}
-        for e in (epoch, 0):
-            yield Message(f"features of epoch {e}")
-            feats[e] = yield from es.iter_session_features(store, e, device=device, control=control)
-    else:
-        folder = Path(labeled_folder)  # type: ignore[arg-type]
-        pixels, labels, names = yield from es.iter_folder_pixels(store, folder, control=control)
-        feats = {}
-        for e in (epoch, 0):
-            yield Message(f"features of epoch {e} on {folder}")
-            raw = yield from es.iter_pixels_features(store, e, pixels, device=device, control=control)
-            feats[e] = es.centre_normalize(raw)[0]  # the same space as the session's features
-    n_labelled = int((labels >= 0).sum())
-    n_classes = len(np.unique(labels[labels >= 0]))
-    if n_classes < 2:
-        raise DcguiError(f"the folder {folder} has images of {n_classes} class: evaluation needs >= 2 classes")
-    for step, (e, name) in enumerate(((epoch, f"epoch {epoch}"), (0, "random init (epoch 0)"))):
-        if control is not None:
-            control.check()
-        yield PhaseProgress(PHASE_EVAL, step, 2, epoch)
-        knn, lin, nmi = evaluate_features(feats[e], labels, leave_one_out=own, seed=seed)
-        rows.append(EvalRow(name, e, knn, lin, nmi))
-    yield PhaseProgress(PHASE_EVAL, 2, 2, epoch)
-    return EvalReport(
-        epoch=epoch, rows=rows, folder=str(folder), n_images=n_labelled, n_classes=n_classes,
-        class_names=list(names),
-        knn_protocol="leave-one-out" if own else "stratified 50/50 split",
-        linear_protocol="logistic regression (L-BFGS) on standardised features, stratified 50/50 split",
-        seconds=time.perf_counter() - t0,
-    )

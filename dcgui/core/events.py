@@ -12,13 +12,49 @@ from typing import Any
 
 import numpy as np
 
-# Phases of work, in the order they occur.
+# Phases of work. Training's, in the order they occur:
 PHASE_SCAN = "scan"  # listing files
 PHASE_CACHE = "cache"  # decoding images into the cache
 PHASE_FEATURES = "features"
 PHASE_CLUSTERING = "clustering"
 PHASE_TRAINING = "training"
 PHASES = (PHASE_SCAN, PHASE_CACHE, PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
+# ... and of the other long steps.
+PHASE_NEIGHBOURS = "neighbours"
+PHASE_OUTLIERS = "outliers"
+PHASE_MAP = "map"
+PHASE_EVAL = "evaluation"
+PHASE_CURATE = "curate"
+PHASE_EMBED = "embed"
+
+
+@dataclass(frozen=True)
+class PhaseLabel:
+    """How a phase is named to the user: ``text`` in the window, ``short`` and ``unit`` on a
+    terminal progress bar."""
+
+    text: str
+    short: str
+    unit: str
+
+
+PHASE_LABELS = {
+    PHASE_SCAN: PhaseLabel("Scanning the folder", "scanning files", "files"),
+    PHASE_CACHE: PhaseLabel("Decoding images into the cache", "decoding images", "img"),
+    PHASE_FEATURES: PhaseLabel("Computing features", "features", "img"),
+    PHASE_CLUSTERING: PhaseLabel("k-means clustering", "k-means", "step"),
+    PHASE_TRAINING: PhaseLabel("Training", "training", "img"),
+    PHASE_NEIGHBOURS: PhaseLabel("Finding neighbours", "neighbours", "img"),
+    PHASE_OUTLIERS: PhaseLabel("Scoring outliers", "outliers", "step"),
+    PHASE_MAP: PhaseLabel("Computing the 2-D map", "2-D map", "img"),
+    PHASE_EVAL: PhaseLabel("Evaluating", "evaluation", "step"),
+    PHASE_CURATE: PhaseLabel("Curating", "curating", "files"),
+    PHASE_EMBED: PhaseLabel("Embedding", "embedding", "img"),
+}
+
+
+def phase_label(phase: str) -> PhaseLabel:
+    return PHASE_LABELS.get(phase) or PhaseLabel(phase, phase, "it")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Exploring a collection through its features: similar images, near-duplicates, outliers.
 
 Pure functions over plain numpy feature arrays (row i = image i of the collection), so they are
-testable without a session or a network; ``dcgui.core.explore_session`` feeds them a session's
+testable without a session or a network; ``dcgui.services.explore`` feeds them a session's
 backbone features. Similarity is always the cosine similarity of L2-normalised rows, computed as
 an inner product by faiss.
 
@@ -23,12 +23,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from dcgui.core.control import RunControl
-from dcgui.core.events import PhaseProgress
+from dcgui.core.events import PHASE_NEIGHBOURS, PhaseProgress
 
 T = TypeVar("T")
 
-PHASE_NEIGHBOURS = "neighbours"
-PHASE_OUTLIERS = "outliers"
 
 # Above this many images an IVF index replaces the exact one for single queries ("more like
 # this": 20 ms at 100k x 256 on one core), and above GRAPH_EXACT_LIMIT for the all-pairs kNN

@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from dcgui.core.control import RunControl
-from dcgui.core.events import PhaseProgress
+from dcgui.core.events import PHASE_MAP, PhaseProgress
 from dcgui.core.explore import drain, normalize_rows
 
-PHASE_MAP = "map"
 FIT_LIMIT = 50_000  # fit on all images up to here, on a subsample above
 FIT_SAMPLE = 20_000  # size of that subsample
 TRANSFORM_CHUNK = 10_000

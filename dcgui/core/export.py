@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dcgui import __version__
+from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError
 from dcgui.core.fsutil import atomic_write_bytes

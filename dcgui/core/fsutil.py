@@ -1,4 +1,4 @@
-"""File-system helpers shared by the cache, checkpoints and exports."""
+"""File-system helpers shared by the cache, checkpoints, exports and every written result."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from dcgui.core.errors import DiskFullError
 
@@ -38,30 +41,40 @@ def free_space(path: Path) -> int | None:
     return None
 
 
-def disk_full_error(path: Path, need: int) -> DiskFullError:
-    """The error for a write of about ``need`` bytes into ``path`` that found the disk full."""
+def disk_full_error(path: Path, need: int, at_least: bool = False) -> DiskFullError:
+    """The error for a write of ``need`` bytes into ``path`` that found the disk full
+    (``at_least``: the write's total size is unknown, ``need`` is what it had reached)."""
     free = free_space(Path(path).parent)
-    have = f" and {human_bytes(free)} are free" if free is not None else ""
+    have = f", and {human_bytes(free)} are free" if free is not None else ""
+    amount = f"{'more than' if at_least else 'about'} {human_bytes(max(need, 1))}"
     return DiskFullError(
-        f"the disk is full: writing {path} needs about {human_bytes(max(need, 1))} more{have}. Free some "
-        "space on that disk, then run the same command again: everything saved so far is kept"
+        f"the disk is full: writing {path} needs {amount}{have}. Free some space on that disk, then "
+        "run the same command again: everything saved before is kept"
     )
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix,
-    even after a crash: temporary file, fsync, rename, fsync of the folder."""
+@contextmanager
+def atomic_writer(path: Path, text: bool = False, size: int = 0) -> Iterator[IO[Any]]:
+    """A file handle whose content appears at ``path`` only when the block ends without error:
+    readers see the old or the new content, never a mix, even after a crash (temporary file,
+    fsync, rename, fsync of the folder). ``text``: UTF-8, newlines as written (for csv).
+    A full disk raises ``DiskFullError`` naming ``path`` and the space needed (``size`` when the
+    caller knows it, else what had been written)."""
+    path = Path(path)
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
+            with open(tmp, "w", encoding="utf-8", newline="") if text else open(tmp, "wb") as fh:
+                yield fh
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            if is_disk_full(exc):
-                raise disk_full_error(path, len(data)) from exc
-            raise
+            if not is_disk_full(exc):
+                raise
+            reached = 0
+            with contextlib.suppress(OSError):
+                reached = tmp.stat().st_size
+            raise disk_full_error(path, size or reached, at_least=not size) from exc
         for attempt in range(20):
             try:
                 os.replace(tmp, path)
@@ -80,3 +93,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_writer(path, size=len(data)) as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_writer(path, text=True) as fh:
+        fh.write(text)

@@ -69,7 +69,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
 # Modules the first training (or scan) needs. Importing torch loads large C++ libraries while
 # holding the GIL: done in the worker at "Start", the window would stall for up to a second.
-_WARM_MODULES = ("torch", "torchvision", "faiss", "dcgui.core.engine", "dcgui.runner", "dcgui.core.device")
+_WARM_MODULES = ("torch", "torchvision", "faiss", "dcgui.core.engine", "dcgui.services.training", "dcgui.core.device")
 warmed_up = threading.Event()
 
 

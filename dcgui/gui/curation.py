@@ -1,18 +1,17 @@
 """Curation actions of the cluster browser: clipboard, file manager, exports.
 
-File operations are planned and performed by ``dcgui.core.curate`` (never overwriting a file);
-this module only shows the plan (a dry run) and runs it on a worker thread with progress.
+Exports are planned by ``dcgui.services.curation`` (as ``dcgui curate`` and ``dcgui clusters``
+are) and performed by ``dcgui.core.curate`` (never overwriting a file); this module only shows
+the plan (a dry run) and runs it on a worker thread with progress.
 Dialogs are opened with ``open()``, not ``exec()``, so no nested event loop runs and tests
 drive them directly.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,15 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.control import RunControl
 from dcgui.core.events import PhaseProgress
+from dcgui.core.fsutil import atomic_write_text
 from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.services.curation import (
+    CurationPlan,
+    cluster_table,
+    plan_curation,
+    record_curation,
+    write_cluster_table,
+)
 
 if TYPE_CHECKING:
     from dcgui.core.curate import CurateResult
@@ -65,78 +72,7 @@ def open_containing_folder(path: Path) -> bool:
 # ---------------------------------------------------------------------------------------------
 # export clusters to folders
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class ExportPlan:
-    """A dry run of "export clusters to folders": what would be created, nothing touched yet."""
-
-    folder: Path  # the session's photo folder
-    epoch: int
-    out_dir: Path
-    mode: str
-    clusters: list[int]
-    ops: list[tuple[Path, Path]]
-    renamed: int  # destinations that got a _1, _2 ... suffix (a file of that name exists or repeats)
-    left_out: int  # images flagged "exclude" that are not exported
-    warnings: list[str] = field(default_factory=list)
-    error: str = ""  # a target that is refused (no export possible)
-
-    @property
-    def n_files(self) -> int:
-        return len(self.ops)
-
-    @property
-    def n_folders(self) -> int:
-        return len({dst.parent for _, dst in self.ops})
-
-    def summary(self) -> str:
-        if self.error:
-            return self.error
-        n = len(self.clusters)
-        verb = "copied" if self.mode == "copy" else "linked"
-        lines = [
-            f"{n} cluster{'s' if n != 1 else ''}, {self.n_files:,} file{'s' if self.n_files != 1 else ''} "
-            f"will be {verb} into {self.n_folders} folder{'s' if self.n_folders != 1 else ''} of",
-            f"    {self.out_dir}",
-        ]
-        folders = sorted({dst.parent.name for _, dst in self.ops})
-        if folders:
-            lines.append("Folders: " + ", ".join(folders[:6]) + (f" and {len(folders) - 6} more" if len(folders) > 6 else ""))
-        if self.renamed:
-            lines.append(f"{self.renamed:,} name conflict{'s' if self.renamed != 1 else ''}: those files get a _1, _2 … "
-                         "suffix (existing files are never overwritten)")
-        else:
-            lines.append("No name conflicts: no existing file is touched.")
-        if self.left_out:
-            lines.append(f"{self.left_out:,} image{'s' if self.left_out != 1 else ''} flagged “exclude” left out.")
-        lines += self.warnings
-        return "\n".join(lines)
-
-
-def plan_export(store: SessionStore, epoch: int, clusters: Sequence[int], out_dir: Path, mode: str = "copy",
-                leave_out_excluded: bool = True) -> ExportPlan:
-    """Plan exporting ``clusters`` of ``epoch`` into ``out_dir`` (one sub-folder per cluster)."""
-    from dcgui.core import curate
-
-    folder = store.folder
-    out_dir = Path(out_dir)
-    clusters = sorted(set(int(c) for c in clusters))
-    try:
-        warnings = curate.check_target(folder, out_dir, mode)
-    except ValueError as exc:
-        return ExportPlan(folder, epoch, out_dir, mode, clusters, [], 0, 0, [], str(exc))
-    assign = store.assignments(epoch)
-    flags = store.image_flags()
-    excluded = [i for i, f in flags.items() if f == "exclude"] if leave_out_excluded else []
-    names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
-    ops = curate.plan_curation(folder, store.image_paths(), assign, out_dir, clusters=clusters, names=names,
-                               excluded=excluded)
-    chosen = set(clusters)
-    left_out = sum(1 for i in excluded if 0 <= i < assign.size and int(assign[i]) in chosen)
-    renamed = sum(1 for src, dst in ops if src.name != dst.name)
-    return ExportPlan(folder, epoch, out_dir, mode, clusters, ops, renamed, left_out, warnings)
-
-
-def _apply_job(plan: ExportPlan) -> Callable[[RunControl], Generator[Any, None, CurateResult]]:
+def _apply_job(plan: CurationPlan) -> Callable[[RunControl], Generator[Any, None, CurateResult]]:
     def job(control: RunControl) -> Generator[Any, None, CurateResult]:
         from dcgui.core import curate
 
@@ -156,7 +92,7 @@ class ExportClustersDialog(QDialog):
         self.epoch = epoch
         self.clusters = sorted(set(int(c) for c in clusters))
         self.status = status or (lambda _m: None)
-        self.plan: ExportPlan | None = None
+        self.plan: CurationPlan | None = None
         self.worker: GeneratorWorker | None = None
         self.result_: CurateResult | None = None
         self.progress: QProgressDialog | None = None
@@ -220,8 +156,8 @@ class ExportClustersDialog(QDialog):
             self.summary.setText(f"{text} is not an absolute path: choose the folder with Browse…")
             self.export_button.setEnabled(False)
             return
-        self.plan = plan_export(self.store, self.epoch, self.clusters, out, str(self.mode.currentData()),
-                                self.leave_out.isChecked())
+        self.plan = plan_curation(self.store, self.epoch, out, str(self.mode.currentData()), self.clusters,
+                                  self.leave_out.isChecked())
         self.summary.setText(self.plan.summary())
         self.export_button.setEnabled(not self.plan.error and self.plan.n_files > 0)
 
@@ -245,7 +181,7 @@ class ExportClustersDialog(QDialog):
         return self.worker.wait(timeout_ms) if self.worker is not None else True
 
 
-def start_export(parent: QWidget | None, store: SessionStore, plan: ExportPlan, status: Status,
+def start_export(parent: QWidget | None, store: SessionStore, plan: CurationPlan, status: Status,
                  owner: ExportClustersDialog | None = None) -> GeneratorWorker:
     """Apply ``plan`` on a worker with a progress dialog; record the export in the session."""
     worker = GeneratorWorker(_apply_job(plan), name="export-clusters", parent=parent)
@@ -265,10 +201,8 @@ def start_export(parent: QWidget | None, store: SessionStore, plan: ExportPlan, 
     def on_returned(result: CurateResult) -> None:
         if owner is not None:
             owner.result_ = result
-        details = {"epoch": plan.epoch, "clusters": plan.clusters, "mode": plan.mode,
-                   "files": len(result.done), "failed": len(result.failed)}
         try:
-            store.record_export("clusters", plan.out_dir, details)
+            record_curation(store, plan, result, "clusters")
         except Exception as exc:  # the export itself succeeded: only the log entry is missing
             status(f"Exported, but could not record it in {store.path.name}: {exc}")
         msg = f"Exported {len(result.done):,} files into {plan.out_dir}"
@@ -309,14 +243,8 @@ def export_clusters(parent: QWidget, store: SessionStore, epoch: int, clusters: 
 # ---------------------------------------------------------------------------------------------
 def assignments_csv_text(store: SessionStore, epoch: int) -> str:
     """``path,cluster,cluster_name`` for every usable image at ``epoch`` (absolute paths)."""
-    folder = store.folder
-    assign = store.assignments(epoch)
-    names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "cluster", "cluster_name"])
-    for rel, c in zip(store.image_paths(), assign.tolist()):
-        w.writerow([str(folder / rel), c, names.get(c, "")])
+    write_cluster_table(buf, cluster_table(store, epoch, absolute=True))
     return buf.getvalue()
 
 
@@ -327,19 +255,6 @@ def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
         return None
     out = Path(path)
     return out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".csv")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: int, status: Status,
@@ -355,7 +270,7 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
     n_rows = text.count("\n") - 1
 
     def job(control: RunControl) -> Generator[Any, None, Path]:
-        _write_text_atomic(out, text)
+        atomic_write_text(out, text)
         return out
         yield  # pragma: no cover - makes this a generator
 

@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from dcgui.core.errors import DcguiError
+from dcgui.core.errors import is_user_error, user_message
 from dcgui.gui.worker import WorkerError
 
 log = logging.getLogger("dcgui")
@@ -48,8 +48,8 @@ def describe(error: BaseException | WorkerError | str, details: str | None = Non
         return error.message, details if details is not None else error.details
     if isinstance(error, BaseException):
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        if isinstance(error, DcguiError | ValueError | OSError):
-            return str(error) or type(error).__name__, details if details is not None else tb
+        if is_user_error(error):
+            return user_message(error), details if details is not None else tb
         message = (f"Unexpected error: {type(error).__name__}: {error}\n\n"
                    "Your session file is safe. Please report this with the details below.")
         return message, details if details is not None else tb

@@ -1,7 +1,7 @@
 """The Explore tab: similar images, near-duplicates, outliers, the 2-D map, evaluation.
 
 Everything heavy (features, faiss, UMAP, evaluation) runs in a ``GeneratorWorker`` over the
-generators of ``dcgui.core.explore_session`` / ``dcgui.core.evaluate``; each job opens its own
+generators of ``dcgui.services.explore`` / ``dcgui.services.evaluate``; each job opens its own
 read-only ``SessionStore`` in its thread. One job runs at a time; a change of session or epoch
 stops it and discards its result (a generation counter). The GUI thread only draws, counts
 duplicates at a threshold (a binary search) and writes flags.
@@ -55,7 +55,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core import explore_session as es
 from dcgui.core.control import RunControl
 from dcgui.core.events import Message, PhaseProgress
 from dcgui.core.explore import (
@@ -68,6 +67,7 @@ from dcgui.core.imageio import IMAGE_EXTENSIONS
 from dcgui.gui.explore_mapview import MapView
 from dcgui.gui.thumbnails import AsyncPixmapCache, image_from_jpeg
 from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.services import explore as es
 
 if TYPE_CHECKING:
     from dcgui.core.evaluate import EvalReport
@@ -940,7 +940,7 @@ class ExplorePanel(QWidget):
         folder, epoch = self._eval_folder, self._epoch
 
         def work(store: SessionStore, f: Any, control: RunControl) -> Generator[Any, None, Any]:
-            from dcgui.core.evaluate import iter_evaluate
+            from dcgui.services.evaluate import iter_evaluate
 
             return (yield from iter_evaluate(store, folder, epoch, control=control))
 

@@ -318,14 +318,11 @@ class NewSessionDialog(QDialog):
             return  # the form already shows why
         path = self.session_path()
         try:
-            from dcgui.store import SessionStore
+            from dcgui.services.training import create_session
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            store = SessionStore.create(path, self._scan.folder, cfg)
-            try:
-                store.set_images(self._scan.images, self._scan.skipped, self._scan.label_names)
-            finally:
-                store.close()
+            scan = self._scan
+            create_session(path, scan.folder, cfg, images=scan.images, skipped=scan.skipped,
+                           label_names=scan.label_names).close()
         except Exception as exc:
             errors.show_error(self, exc, "Creating the session failed")
             return

@@ -1,7 +1,7 @@
 """Start / pause / resume / stop training, with progress for the phase and the run.
 
 The panel owns the training ``GeneratorWorker`` (``worker.training_job``: its own SessionStore in
-its thread, ``runner.iter_train``) and turns its events into two progress bars, images per
+its thread, ``training.iter_train``) and turns its events into two progress bars, images per
 second, an ETA and a status line. Per-event work is a few label updates, so the GUI thread stays
 free while torch trains. Every finished epoch is re-emitted as ``epochFinished`` for the views,
 every error as ``errorOccurred`` for the window's error dialog.

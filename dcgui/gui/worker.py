@@ -25,7 +25,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from dcgui.core.control import RunControl, StopRequested
-from dcgui.core.errors import DcguiError
+from dcgui.core.errors import is_user_error, user_message
 from dcgui.core.events import PhaseProgress
 
 GeneratorFactory = Callable[[RunControl], Generator[Any, Any, Any]]
@@ -42,14 +42,13 @@ class WorkerError:
     exception: BaseException
     message: str  # what to tell the user (the error itself for user-facing errors)
     details: str  # full traceback text, for the "details" part of the error dialog
-    user_facing: bool  # DcguiError / ValueError / OSError: the message says what to fix
+    user_facing: bool  # dcgui.core.errors.USER_ERRORS: the message says what to fix
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> WorkerError:
         details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        user = isinstance(exc, DcguiError | ValueError | OSError)
-        text = str(exc) or type(exc).__name__
-        message = text if user else f"{type(exc).__name__}: {text}"
+        user = is_user_error(exc)
+        message = user_message(exc) if user else f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"
         return cls(exc, message, details, user)
 
 
@@ -273,21 +272,21 @@ def training_job(session_path: Path, epochs: int | None = None) -> GeneratorFact
     """A factory for ``GeneratorWorker``: prepare the collection, then train ``session_path``.
 
     The worker opens its own ``SessionStore`` in its thread (SQLite connections are per thread)
-    and closes it when the run ends, however it ends. ``runner.iter_train`` runs
-    ``runner.iter_prepare`` first (scan + cache), then resumes from the last completed epoch.
+    and closes it when the run ends, however it ends. ``training.iter_train`` runs
+    ``training.iter_prepare`` first (scan + cache), then resumes from the last completed epoch.
     """
 
     def job(control: RunControl) -> Generator[Any, None, None]:
         import torch
 
-        from dcgui import runner
+        from dcgui.services import training
         from dcgui.store import SessionStore
 
         store = SessionStore.open(session_path)
         # The session's own setting wins; the engine applies it when it is built.
         torch.set_num_threads(store.config.threads or torch_threads_for_worker())
         try:
-            yield from runner.iter_train(store, control, epochs)
+            yield from training.iter_train(store, control, epochs)
         finally:
             store.close()
 

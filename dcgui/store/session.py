@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import sqlite_utils
 
-from dcgui import __version__
+from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics

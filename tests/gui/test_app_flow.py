@@ -301,7 +301,7 @@ def test_follows_a_session_trained_by_another_process(qtbot: Any, env: GuiEnv, i
     1-second data_version poll picks each epoch up."""
     import threading
 
-    from dcgui import runner
+    from dcgui.services import training as runner
 
     path = _make_session(env.tmp, image_folder, epochs=2)
     w = _window(qtbot)
@@ -334,7 +334,7 @@ def test_follows_a_session_trained_by_another_process(qtbot: Any, env: GuiEnv, i
 def test_a_view_seeing_a_new_epoch_first_keeps_following(qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
     """The cluster browser may read a newly committed epoch before the window's poll does and
     report it (epochChanged): that must not count as the user leaving the newest epoch."""
-    from dcgui import runner
+    from dcgui.services import training as runner
 
     path = _make_session(env.tmp, image_folder, epochs=1)
     with SessionStore.open(path) as store:

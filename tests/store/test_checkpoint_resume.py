@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgui import runner
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import EpochFinished
+from dcgui.services import training as runner
 from dcgui.store import SessionStore
 from tests.conftest import write_image_folder
 

@@ -1,15 +1,18 @@
-"""Glue between a session file and the engine, shared by the command line and the GUI worker.
+"""Training a session: creating it, checking a resume, and running the engine on it.
 
-``iter_prepare`` scans the session's folder and brings the decoded cache up to date;
-``iter_train`` then resumes the DeepCluster loop from the last completed epoch and writes every
-finished epoch into the session in one transaction. Both are generators of engine events.
+``create_session`` holds the rules of a new session (the command line and the New-session
+dialog both go through it); ``check_resume`` those of continuing one. ``iter_prepare`` scans the
+session's folder and brings the decoded cache up to date; ``iter_train`` then resumes the
+DeepCluster loop from the last completed epoch and writes every finished epoch into the session
+in one transaction. Both are generators of engine events, shared by the CLI and the GUI worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import contextlib
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dcgui.core.cache import ImageCache
 from dcgui.core.collection import iter_scan
@@ -20,7 +23,96 @@ from dcgui.core.errors import DcguiError
 from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event
 
 if TYPE_CHECKING:
+    from dcgui.core.collection import ImageRecord
+    from dcgui.core.config import TrainConfig
     from dcgui.store import SessionStore
+
+# Settings that may change when a trained session resumes: they do not change what is learnt.
+RESUMABLE_CHANGES = {"epochs", "device", "workers", "threads"}
+# Set while a session's config is provisional (decided once the scan knows the image count).
+CONFIG_PENDING = "config_pending"
+
+
+def check_folder(folder: Path) -> None:
+    if not Path(folder).is_dir():
+        raise DcguiError(f"the folder {folder} does not exist: give the folder that holds your photos")
+
+
+def create_session(path: Path, folder: Path, config: TrainConfig, *, pending: bool = False,
+                   images: Sequence[ImageRecord] | None = None, skipped: Sequence[tuple[str, str]] = (),
+                   label_names: Sequence[str] = ()) -> SessionStore:
+    """A new session file at ``path`` for the photos in ``folder`` (its parent folder is created).
+
+    ``pending``: ``config`` is provisional and is decided after the first scan (the command
+    line). ``images``: a scan already made (the New-session dialog) is recorded at once.
+    """
+    from dcgui.store import SessionStore
+
+    check_folder(folder)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    store = SessionStore.create(path, folder, config)
+    try:
+        if pending:
+            store.set_meta(CONFIG_PENDING, True)
+        if images is not None:
+            store.set_images(list(images), list(skipped), list(label_names))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def config_pending(store: SessionStore) -> bool:
+    return bool(store.get_meta(CONFIG_PENDING, False))
+
+
+def settle_config(store: SessionStore, config: TrainConfig) -> None:
+    """Replace a provisional config with the one chosen after the scan."""
+    store.set_config(config)
+    store.set_meta(CONFIG_PENDING, False)
+
+
+def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> bool:
+    """Check an existing session against the settings asked for; apply the allowed changes.
+
+    Returns True when the session's config is still provisional (decided after the scan)."""
+    if Path(folder).resolve() != store.folder.resolve():
+        raise DcguiError(
+            f"{store.path} belongs to the folder {store.folder}, not {folder}: give that folder to resume, "
+            "or a new --session file to train on this one"
+        )
+    if config_pending(store):
+        return True
+    config = store.config
+    changes = {k: v for k, v in overrides.items() if getattr(config, k) != v}
+    trained = store.last_epoch() > 0 or bool(store.checkpoints())
+    fixed = sorted(set(changes) - RESUMABLE_CHANGES)
+    if trained and fixed:
+        name = fixed[0]
+        flag = {"sobel": "--no-sobel", "projection": "--no-projection"}.get(
+            name, f"--{name.replace('_', '-')} {changes[name]}")
+        raise DcguiError(
+            f"{flag} differs from the session's {name}={getattr(config, name)!r}: a session's settings "
+            "are fixed once it has trained; use a new --session file to train with other settings"
+        )
+    if changes:
+        store.set_config(config.replace(**changes))
+    return False
+
+
+def is_untrained(store: SessionStore) -> bool:
+    return store.last_epoch() == 0 and not store.checkpoints()
+
+
+def discard_new_session(store: SessionStore) -> None:
+    """Remove a session created moments ago before anything was trained (the image cache in
+    its data folder is kept: a corrected command reuses it)."""
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(store.path) + suffix).unlink(missing_ok=True)
+    for d in (store.cache_dir, store.checkpoint_dir, store.data_dir):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty
 
 
 def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Generator[Event, None, ImageCache]:

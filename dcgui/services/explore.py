@@ -1,4 +1,4 @@
-"""Session-level exploration: a session's features at an epoch, and the queries built on them.
+"""Exploring a session: its features at an epoch, and the queries built on them.
 
 Every long step is a generator of events that *returns* its result, so the same code drives the
 CLI (progress bars) and the GUI (a ``GeneratorWorker``). Features (``.npz``: rows + the mean
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,25 +21,21 @@ import numpy as np
 
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
-from dcgui.core.events import Event, Message, PhaseProgress
+from dcgui.core.events import PHASE_OUTLIERS, Event, Message, PhaseProgress
 from dcgui.core.explore import (
-    PHASE_OUTLIERS,
     DuplicateGroup,
     DuplicateIndex,
     FeatureIndex,
-    drain,
     iter_duplicate_index,
     normalize_rows,
     outlier_scores,
     top_outliers,
 )
+from dcgui.core.fsutil import atomic_writer
+from dcgui.services.session import choose_epoch, load_network
 
 if TYPE_CHECKING:
-    import torch
-
     from dcgui.core.cache import ImageCache
-    from dcgui.core.config import TrainConfig
-    from dcgui.core.models import DeepClusterNet
     from dcgui.store import SessionStore
 
 EXPLORE_DIR = "explore"
@@ -51,23 +46,8 @@ FEATURES_VERSION = 1  # bump when the way features are computed changes: old fil
 # epochs, keys, files
 # ---------------------------------------------------------------------------------------------
 def resolve_epoch(store: SessionStore, epoch: int | None) -> int:
-    """``epoch`` checked against the session's checkpoints; None = the latest trained epoch
-    (0, the random initialisation, when none is trained yet)."""
-    available = sorted(e for e, path, _ in store.checkpoints() if Path(path).is_file())
-    if epoch is None:
-        last = store.last_epoch()
-        candidates = [e for e in available if e <= last] if available else []
-        if not candidates:
-            raise DcguiError(f"{store.path.name} has no checkpoint yet: train it first "
-                             f"(dcgui train {store.folder} --session {store.path}) so there is a network "
-                             "to compute features with")
-        return candidates[-1]
-    epoch = int(epoch)
-    if epoch not in available:
-        shown = ", ".join(str(e) for e in available) or "none"
-        raise DcguiError(f"{store.path.name} has no checkpoint of epoch {epoch} (available: {shown}): "
-                         "choose one of those epochs")
-    return epoch
+    """The epoch whose network computes the features (None = the latest trained epoch)."""
+    return choose_epoch(store, epoch, "network")
 
 
 def _checkpoint_identity(store: SessionStore, epoch: int) -> str:
@@ -105,10 +85,8 @@ def map_path(store: SessionStore, epoch: int) -> Path:
 def _atomic_save(path: Path, write: Any) -> None:
     """Atomic: a reader (the GUI and the CLI at once) sees the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_writer(path) as fh:
         write(fh)
-    os.replace(tmp, path)
     # Older files of the same kind and epoch (another checkpoint / image list) are dead weight.
     kind, ep = path.name.split("_")[:2]
     for old in path.parent.glob(f"{kind}_{ep}_*{path.suffix}"):
@@ -150,22 +128,6 @@ def _load_npy(path: Path, rows: int) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 # features
 # ---------------------------------------------------------------------------------------------
-def _device(store: SessionStore, device: str | None) -> torch.device:
-    from dcgui.core.device import resolve_device
-
-    return resolve_device(device or store.config.device)
-
-
-def load_session_model(store: SessionStore, epoch: int, device: str | None = None
-                       ) -> tuple[DeepClusterNet, TrainConfig, torch.device]:
-    """The backbone of checkpoint ``epoch`` in eval mode, on ``device`` (default: the session's)."""
-    from dcgui.core.checkpoint import load_model
-
-    dev = _device(store, device)
-    model, config = load_model(store.checkpoint_path(epoch), dev)
-    return model, config, dev
-
-
 def open_cache(store: SessionStore) -> ImageCache:
     """The session's decoded-image cache (read-only), checked against its image list."""
     from dcgui.core.cache import ImageCache
@@ -197,7 +159,7 @@ def iter_pixels_features(
     centre view and ``embed`` as the engine's feature pass."""
     from dcgui.core.features import iter_features
 
-    model, config, dev = load_session_model(store, epoch, device)
+    model, config, dev = load_network(store, epoch, device)
     feats = yield from iter_features(model, pixels, config.image_size, max(2 * config.batch_size, 2), dev,
                                      control=control, epoch=epoch, representation=True)
     return feats
@@ -258,23 +220,9 @@ def iter_session_features(
     return emb.features
 
 
-def session_features(store: SessionStore, epoch: int | None = None, device: str | None = None) -> np.ndarray:
-    return drain(iter_session_features(store, epoch, device))
-
-
 # ---------------------------------------------------------------------------------------------
 # new images
 # ---------------------------------------------------------------------------------------------
-def image_to_pixels(path: Path, size: int) -> np.ndarray:
-    """Decode a file exactly as the image cache does (same draft scale, shorter side to ``size``,
-    centre ``size``×``size`` square), so a copy of a collection image gets the same feature."""
-    from dcgui.core.cache import THUMB_SIDE, square_crop
-    from dcgui.core.imageio import load_rgb
-
-    im = load_rgb(Path(path), max_side=max(size, THUMB_SIDE))
-    return square_crop(im, size)
-
-
 def find_image_index(store: SessionStore, path: Path) -> int | None:
     """Image index of ``path`` when it is one of the session's usable images, else None."""
     try:
@@ -285,16 +233,6 @@ def find_image_index(store: SessionStore, path: Path) -> int | None:
         return store.image_paths().index(rel)
     except ValueError:
         return None
-
-
-def embed_image_file(store: SessionStore, path: Path, epoch: int | None = None,
-                     device: str | None = None) -> np.ndarray:
-    """Feature (float32 (d,)) of any image file under the network of ``epoch``, in the space of
-    the session's features (centred by the collection mean, L2-normalised)."""
-    emb = drain(iter_session_embedding(store, epoch, device))
-    pixels = image_to_pixels(Path(path), store.config.cache_size)[None]
-    raw = drain(iter_pixels_features(store, emb.epoch, pixels, device))
-    return emb.project(raw)[0]  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,8 +285,10 @@ def iter_similar(
     if qi is not None:
         sims, ids = index.neighbours_of(qi, n)
     else:
+        from dcgui.core.cache import decode_square
+
         assert qpath is not None  # an index query always has qi
-        pixels = image_to_pixels(qpath, store.config.cache_size)[None]
+        pixels = decode_square(qpath, store.config.cache_size)[None]
         raw = yield from iter_pixels_features(store, epoch, pixels, device, control)
         s, i = index.search(features.project(raw), n)
         sims, ids = s[0], i[0]
@@ -407,10 +347,7 @@ def iter_session_outliers(
 
     Centroids: mean of the normalised features of each (matched) cluster's members at ``epoch``.
     """
-    epoch = resolve_epoch(store, epoch)
-    if epoch == 0 or epoch > store.last_epoch():
-        raise DcguiError(f"epoch {epoch} of {store.path.name} has no clusters: outliers need a trained "
-                         f"epoch (1..{store.last_epoch()})")
+    epoch = choose_epoch(store, epoch, "clusters")  # centroids need the epoch's clusters
     if features is None:
         features = yield from iter_session_features(store, epoch, device, control)
     yield PhaseProgress(PHASE_OUTLIERS, 0, 1, epoch)

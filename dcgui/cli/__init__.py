@@ -1,0 +1,94 @@
+"""The ``dcgui`` command: the window by default, and headless sub-commands.
+
+    dcgui                      open the window (``--demo``: on the bundled demo collection)
+    dcgui gui [SESSION]        open the window on a session
+    dcgui train FOLDER --session S.dcgui      train (or resume) DeepCluster on a folder of photos
+    dcgui info S.dcgui [--json]               settings, images, per-epoch metrics
+    dcgui clusters S.dcgui --csv OUT          cluster of every image at an epoch
+    dcgui embed S.dcgui FOLDER --out F.npz    features of any folder of images
+    dcgui export S.dcgui --format onnx --out backbone.onnx
+    dcgui curate S.dcgui --out DIR [--copy|--symlink|--move] [--dry-run]
+    dcgui similar | duplicates | outliers | map | eval ...
+
+One module per sub-command (``dcgui/cli/<name>.py``) with ``register(subparsers)``, which adds
+its parser and sets ``func(args) -> int``; a new command is one new module named in
+``COMMANDS``. What they share is in ``dcgui.cli.common``; what joins a session to the engine
+in ``dcgui.services``.
+
+Errors meant for the user (``dcgui.core.errors.USER_ERRORS``) print one line
+``dcgui: error: ...`` and exit with status 2. Progress bars go to stderr (only on a terminal);
+results go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from dcgui._version import __version__
+from dcgui.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Progress, err
+from dcgui.core.errors import USER_ERRORS, user_message
+
+__all__ = ["COMMANDS", "Progress", "build_parser", "main"]
+
+# In the order ``dcgui --help`` lists them.
+COMMANDS = ("train", "info", "clusters", "embed", "export", "curate", "gui",
+            "similar", "duplicates", "outliers", "map", "eval")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dcgui",
+        description="DeepCluster (Caron et al., ECCV 2018) on your own photos. Without a sub-command, "
+        "opens the window.",
+        epilog="Examples:\n"
+        "  dcgui --demo                                   open the window on the demo collection\n"
+        "  dcgui train ~/Photos --session photos.dcgui --epochs 20\n"
+        "  dcgui info photos.dcgui\n"
+        "  dcgui clusters photos.dcgui --csv clusters.csv\n"
+        "  dcgui export photos.dcgui --format onnx --out backbone.onnx\n"
+        "  dcgui curate photos.dcgui --out ~/Sorted --copy --dry-run\n"
+        "Run `dcgui COMMAND --help` for each command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"dcgui {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the window on the bundled demo collection")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"dcgui.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dcgui`` command; returns the exit status."""
+    from dcgui.cli.gui import run_window
+    from dcgui.qtargs import split_qt_options
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "gui":  # Qt's options with a value must not be read as the SESSION
+        own, qt = split_qt_options(argv[1:])
+        argv = ["gui", *own, *qt]
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        # No sub-command: the window. Qt's options (e.g. -style fusion) and unknown ones go to Qt.
+        own, qt = split_qt_options(argv)
+        gui = argparse.ArgumentParser(prog="dcgui", add_help=False)
+        gui.add_argument("--demo", action="store_true")
+        known, rest = gui.parse_known_args(own)
+        if not set(rest) & set(COMMANDS):
+            return run_window(qt + rest, demo=known.demo)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except USER_ERRORS as exc:
+        err(f"error: {user_message(exc)}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err("interrupted")
+        return EXIT_INTERRUPTED

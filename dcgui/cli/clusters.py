@@ -1,0 +1,39 @@
+"""``dcgui clusters SESSION --csv OUT``: every image's cluster at an epoch, as CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from dcgui.cli.common import SESSION_HELP, add_parser, output_file
+
+COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one cluster-table schema
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "clusters", help="write every image's cluster at an epoch as CSV",
+                   description="Write one row per image, `path,cluster` (path relative to the session's "
+                   "folder; cluster ids matched across epochs, as shown in the window).")
+    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    p.add_argument("--epoch", type=int, metavar="E", help="epoch (default: the latest)")
+    p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write ('-' for stdout)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgui.core.fsutil import atomic_writer
+    from dcgui.services.curation import cluster_table, write_cluster_table
+    from dcgui.services.session import choose_epoch, open_session
+
+    with open_session(args.session) as store:
+        epoch = choose_epoch(store, args.epoch, "clusters")
+        rows = cluster_table(store, epoch, absolute=False, columns=COLUMNS)
+    if args.csv == "-":
+        write_cluster_table(sys.stdout, rows, COLUMNS)
+        return 0
+    out = output_file(args.csv)
+    with atomic_writer(out, text=True) as fh:
+        write_cluster_table(fh, rows, COLUMNS)
+    print(f"wrote {len(rows)} rows (epoch {epoch}) to {out}", file=sys.stderr)
+    return 0

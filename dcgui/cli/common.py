@@ -1,0 +1,179 @@
+"""What every sub-command shares: progress bars, Ctrl-C, exit codes, output paths, flags.
+
+A command module holds only its own options (``register``) and what it does (``run``); the
+rules about sessions and epochs live in ``dcgui.services``, which the GUI calls too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import threading
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from dcgui.core.config import DEVICES, FIELD_HELP
+from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
+from dcgui.core.events import Event, Message, PhaseProgress, phase_label
+
+T = TypeVar("T")
+EXIT_USAGE = 2  # user errors, as argparse does
+EXIT_INTERRUPTED = 130  # stopped with Ctrl-C (128 + SIGINT)
+SESSION_HELP = "session file (.dcgui)"
+
+
+# -------------------------------------------------------------------------------------------
+# progress and output
+# -------------------------------------------------------------------------------------------
+class Progress:
+    """One tqdm bar on stderr per (phase, epoch), driven by ``PhaseProgress`` events.
+
+    Bars show only on a terminal (``enabled=None``), so logs and pipes stay clean.
+    """
+
+    def __init__(self, enabled: bool | None = None, file: TextIO | None = None, mininterval: float = 0.2) -> None:
+        self.disable = None if enabled is None else not enabled
+        self.file = file or sys.stderr
+        self.mininterval = mininterval
+        self._bar: Any = None
+        self._key: tuple[str, int] | None = None
+
+    def update(self, ev: PhaseProgress, epochs: int | None = None) -> None:
+        from tqdm import tqdm
+
+        key = (ev.phase, ev.epoch)
+        if key != self._key:
+            self.close()
+            name = phase_label(ev.phase)
+            label, unit = name.short, name.unit
+            if ev.epoch:
+                label = f"epoch {ev.epoch}{f'/{epochs}' if epochs else ''} {label}"
+            self._bar = tqdm(total=ev.total or None, desc=label, unit=unit, file=self.file,
+                             disable=self.disable, leave=False, dynamic_ncols=True,
+                             mininterval=self.mininterval)
+            self._key = key
+        bar = self._bar
+        if ev.total and bar.total != ev.total:
+            bar.total = ev.total
+        if ev.images_per_second:
+            bar.set_postfix_str(f"{ev.images_per_second:.0f} img/s", refresh=False)
+        bar.update(max(ev.done - bar.n, 0))
+        if ev.total and ev.done >= ev.total:
+            bar.refresh()  # show the completed state even within mininterval
+
+    def write(self, text: str, file: TextIO | None = None) -> None:
+        """Print a line without breaking an active bar."""
+        from tqdm import tqdm
+
+        tqdm.write(text, file=file or sys.stdout)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            self._key = None
+
+
+def drive(gen: Generator[Event, Any, T], progress: Progress | None = None, epochs: int | None = None) -> T:
+    """Run a generator that only reports progress (bars on stderr), and return its result."""
+    progress = progress or Progress()
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if isinstance(ev, PhaseProgress):
+                progress.update(ev, epochs)
+            elif isinstance(ev, Message):
+                progress.write(f"{ev.level}: {ev.text}", sys.stderr)
+    finally:
+        progress.close()
+
+
+def err(text: str) -> None:
+    print(f"dcgui: {text}", file=sys.stderr)
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def json_safe(value: Any) -> Any:
+    """NaN / inf are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def output_file(text: str | Path) -> Path:
+    """An output file the user named: its folder must exist and it must not be a folder."""
+    out = Path(text).expanduser()
+    if not out.parent.is_dir():
+        raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise DcguiError(f"cannot write {out}: it is a folder; give a file name")
+    return out
+
+
+@contextmanager
+def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
+    """Ctrl-C asks the engine to stop at the next batch; a second Ctrl-C aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        control.stop()
+        progress.write("\nstopping after the current batch (press Ctrl-C again to abort now)...", sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# -------------------------------------------------------------------------------------------
+# flags shared by several commands
+# -------------------------------------------------------------------------------------------
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks; defaults are written into each help text."""
+
+
+def add_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, formatter_class=Formatter, help=help,
+                                                            description=description)
+    return parser
+
+
+def progress_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="always show progress bars on stderr (default: only on a terminal)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
+
+
+def network_flags(p: argparse.ArgumentParser) -> None:
+    """--epoch and --device of the commands that compute features with a session's network."""
+    p.add_argument("--epoch", type=int, default=None, metavar="E",
+                   help="epoch of the network (default: the latest; 0 = random initialisation)")
+    p.add_argument("--device", choices=DEVICES, default=None,
+                   help="where to compute features (default: the session's setting)")
+
+
+def device_help(default: str = "auto") -> str:
+    return FIELD_HELP["device"] + f" (default: {default})"

@@ -1,0 +1,41 @@
+"""``dcgui export SESSION --format F --out PATH``: the trained backbone as a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from dcgui.cli.common import SESSION_HELP, add_parser
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "export", help="export the trained backbone (state-dict, TorchScript, ONNX)",
+                   description="Export the backbone of an epoch without its top layer: input float RGB "
+                   "in [0, 1], NCHW, square of the training image size (the model normalises and "
+                   "applies Sobel itself); output the features DeepCluster clusters. The "
+                   "preprocessing (input size, mean/std, Sobel, arch, feature size, epoch) is stored "
+                   "inside the file where the format allows and in PATH.json beside it. TorchScript "
+                   "runs with torch alone, ONNX with onnxruntime alone; a state-dict loads with "
+                   "dcgui.load_backbone(PATH).")
+    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    p.add_argument("--format", required=True, choices=("state-dict", "torchscript", "onnx"), help="file format")
+    p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced if it exists)")
+    p.add_argument("--epoch", type=int, metavar="E", help="epoch (default: the latest; 0 = random initialisation)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgui.core.export import export_backbone
+    from dcgui.services.session import choose_epoch, load_network, open_session
+
+    out = Path(args.out).expanduser().absolute()
+    with open_session(args.session, readonly=False) as store:
+        epoch = choose_epoch(store, args.epoch, "network")
+        model, config, _ = load_network(store, epoch, "cpu")
+        meta = export_backbone(model, config, epoch, args.format, out)
+        store.record_export(f"model-{args.format}", out, meta)
+    print(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
+          f"input {meta['input_size']} px) to {out} and {out}.json", file=sys.stderr)
+    return 0

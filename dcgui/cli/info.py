@@ -1,0 +1,89 @@
+"""``dcgui info SESSION [--json]``: a session's settings, images and per-epoch metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from dcgui.cli.common import SESSION_HELP, add_parser, fmt, json_safe
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "info", help="show a session's settings, images and metrics",
+                   description="Print a session's settings, image counts, skipped files with the reason, "
+                   "and the metrics of every epoch (NMI between consecutive epochs and against labels, "
+                   "loss, cluster sizes, time). Safe while the session is being trained.")
+    p.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output (keys: config, images, skipped, epochs, ...)")
+    p.set_defaults(func=run)
+
+
+def info_dict(store: SessionStore) -> dict[str, Any]:
+    epochs = [m.to_dict() for m in store.epochs()]
+    return json_safe({
+        "session": str(store.path),
+        "folder": str(store.folder),
+        "created": store.created,
+        "versions": store.versions,
+        "config": store.config.to_dict(),
+        "images": store.n_images,
+        "skipped": [{"path": p, "reason": r} for p, r in store.skipped()],
+        "label_names": store.label_names(),
+        "epochs": epochs,
+        "checkpoints": [{"epoch": e, "path": str(p), "sha256": s} for e, p, s in store.checkpoints()],
+        "clusters": {str(c): d for c, d in store.cluster_user_data().items()},
+        "flags": {str(i): f for i, f in store.image_flags().items()},
+        "exports": store.exports(),
+    })
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgui.services.session import open_session
+
+    with open_session(args.session) as store:
+        info = info_dict(store)
+    if args.json:
+        json.dump(info, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    v = info["versions"]
+    out = [
+        f"session   {info['session']}  (created {info['created']}, dcgui {v['dcgui']}, torch {v['torch']}, schema {v['schema']})",
+        f"folder    {info['folder']}",
+        f"images    {info['images']} used, {len(info['skipped'])} skipped",
+    ]
+    if info["label_names"]:
+        names = info["label_names"]
+        out.append(f"labels    {len(names)}: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''}")
+    out.append("config    " + " ".join(f"{k}={v}" for k, v in info["config"].items()))
+    if info["skipped"]:
+        out.append("skipped files:")
+        out += [f"  {s['path']}: {s['reason']}" for s in info["skipped"]]
+    if info["epochs"]:
+        out.append("epochs:")
+        out.append(f"  {'epoch':>5} {'loss':>8} {'NMI t-1':>8} {'NMI lab':>8} {'ARI lab':>8} "
+                   f"{'empty':>6} {'min':>6} {'max':>6} {'entropy':>8} {'seconds':>8}")
+        for m in info["epochs"]:
+            out.append(
+                f"  {m['epoch']:>5} {fmt(m['loss']):>8} {fmt(m['nmi_prev']):>8} {fmt(m['nmi_labels']):>8} "
+                f"{fmt(m['ari_labels']):>8} {m['empty_clusters']:>6} {m['min_cluster']:>6} {m['max_cluster']:>6} "
+                f"{fmt(m['size_entropy']):>8} {fmt(m['seconds'], 1):>8}"
+            )
+    else:
+        out.append("epochs:   none trained yet")
+    ck = info["checkpoints"]
+    if ck:
+        out.append(f"checkpoints: {len(ck)} (epochs {ck[0]['epoch']}-{ck[-1]['epoch']})")
+    named = {c: d for c, d in info["clusters"].items() if d["name"]}
+    if named:
+        out.append("named clusters: " + ", ".join(f"{c}={d['name']}" for c, d in named.items()))
+    for e in info["exports"]:
+        out.append(f"export    {e['time']} {e['kind']} -> {e['path']}")
+    print("\n".join(out))
+    return 0

@@ -1,0 +1,44 @@
+"""``dcgui map SESSION``: compute (and cache) the 2-D UMAP map of the session."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+from typing import Any
+
+from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "map", help="compute (and cache) the 2-D UMAP map of the session",
+                   description="UMAP of the features (PCA to 50 dims first); cached in the session's data "
+                   "folder, so the GUI's Map tab opens at once afterwards.")
+    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
+    p.add_argument("--csv", type=Path, metavar="OUT", help="also write index,path,x,y,cluster,label")
+    network_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgui.core.fsutil import atomic_writer
+    from dcgui.services import explore
+    from dcgui.services.session import open_session
+
+    with open_session(args.session) as store:
+        epoch = explore.resolve_epoch(store, args.epoch)
+        coords = drive(explore.iter_session_map(store, epoch, args.device))
+        print(f"2-D map of {len(coords)} images at epoch {epoch}: {explore.map_path(store, epoch)}")
+        if not args.csv:
+            return 0
+        paths = store.image_paths()
+        assign = store.assignments(epoch) if 0 < epoch <= store.last_epoch() else None
+        labels, names = store.labels(), store.label_names()
+    with atomic_writer(args.csv, text=True) as fh:
+        w = csv.writer(fh)
+        w.writerow(["index", "path", "x", "y", "cluster", "label"])
+        for i, (x, y) in enumerate(coords):
+            lab = names[labels[i]] if labels is not None and labels[i] >= 0 else ""
+            w.writerow([i, paths[i], f"{x:.5f}", f"{y:.5f}", "" if assign is None else int(assign[i]), lab])
+    print(f"written to {args.csv}")
+    return 0

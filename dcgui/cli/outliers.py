@@ -1,0 +1,37 @@
+"""``dcgui outliers SESSION``: images far from every cluster, for review."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "outliers", help="images far from every cluster, for review",
+                   description="Score = 1 - cosine similarity to the nearest cluster centroid of the epoch "
+                   "(centroid = mean of the normalised features of the cluster's members). Highest first.")
+    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
+    p.add_argument("-n", type=int, default=20, metavar="N", help="number of images (default 20)")
+    network_flags(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgui.services import explore
+    from dcgui.services.session import open_session
+
+    with open_session(args.session) as store:
+        res = drive(explore.iter_session_outliers(store, args.epoch, args.n, args.device))
+        folder = Path(store.folder)
+    if args.json:
+        print(json.dumps([{**o.__dict__, "path": str(folder / o.path)} for o in res], indent=2))
+        return 0
+    print(f"{'rank':>4}  {'score':>6}  {'cluster':>7}  path")
+    for o in res:
+        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster:>7}  {folder / o.path}")
+    return 0

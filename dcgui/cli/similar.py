@@ -1,0 +1,45 @@
+"""``dcgui similar SESSION IMAGE``: the images most similar to IMAGE under the session's network."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from dcgui.cli.common import SESSION_HELP, add_parser, drive, network_flags
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "similar", help="the images most similar to IMAGE under the session's network",
+                   description="Nearest neighbours of IMAGE (cosine similarity of the backbone features, centred "
+                   "on the collection mean), a file inside or outside the session's folder. Prints rank, "
+                   "score and path.")
+    p.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
+    p.add_argument("image", type=Path, metavar="IMAGE", help="the query image file (inside or outside the folder)")
+    p.add_argument("-n", type=int, default=20, metavar="N", help="number of results (default 20)")
+    network_flags(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgui.services import explore
+    from dcgui.services.session import open_session
+
+    if args.n < 1:
+        raise ValueError("-n must be at least 1")
+    with open_session(args.session) as store:
+        res = drive(explore.iter_similar(store, args.image, args.n, args.epoch, args.device))
+        folder = Path(store.folder)
+    if args.json:
+        d = res.to_dict()
+        for r in d["results"]:
+            r["path"] = str(folder / r["path"])
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"# images most similar to {res.query} (epoch {res.epoch})")
+    print(f"{'rank':>4}  {'score':>6}  path")
+    for nb in res.neighbours:
+        print(f"{nb.rank:>4}  {nb.score:>6.3f}  {folder / nb.path}")
+    return 0

@@ -1,0 +1,199 @@
+"""``dcgui train FOLDER --session S.dcgui``: create or resume a session and train it."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcgui.cli.common import (
+    EXIT_INTERRUPTED,
+    Progress,
+    add_parser,
+    device_help,
+    drive,
+    err,
+    fmt,
+    progress_flags,
+    sigint_stops,
+)
+from dcgui.core.config import ARCHS, DEVICES, FIELD_HELP, HEADS, TrainConfig
+from dcgui.core.control import RunControl, StopRequested
+from dcgui.core.errors import USER_ERRORS
+from dcgui.core.events import (
+    CollectionReady,
+    EpochFinished,
+    Finished,
+    Message,
+    Paused,
+    PhaseProgress,
+    Resumed,
+    Stopped,
+)
+
+if TYPE_CHECKING:
+    from dcgui.core.distributed import DistContext
+    from dcgui.store import SessionStore
+
+
+def register(sub: Any) -> None:
+    p = add_parser(
+        sub, "train",
+        help="train DeepCluster on a folder of photos (creates or resumes a session)",
+        description="Train DeepCluster on the images under FOLDER (searched recursively; class "
+        "sub-folders, if every image sits in one, are used as labels for NMI only). A new --session "
+        "file is created with settings chosen from the collection size and the device; an existing "
+        "one resumes from its last completed epoch and trains up to --epochs in total. Ctrl-C stops "
+        "after the current batch and keeps the last completed epoch.",
+    )
+    p.add_argument("folder", metavar="FOLDER", help="folder of images (JPEG, PNG, WebP, BMP, TIFF, GIF)")
+    p.add_argument("--session", required=True, metavar="PATH",
+                   help="session file (NAME.dcgui; created if missing; data goes to NAME.dcgui.d/ beside it)")
+    p.add_argument("--epochs", type=int, metavar="N", help=FIELD_HELP["epochs"] + " Total, counting epochs already trained. (default: 20 on a CPU, 100 on CUDA)")
+    p.add_argument("--k", type=int, metavar="K", help=FIELD_HELP["k"] + " (default: from the collection size)")
+    p.add_argument("--arch", choices=ARCHS, metavar="NAME", help=FIELD_HELP["arch"] + f" One of {', '.join(ARCHS)}. (default: smallnet on a CPU, resnet18 on CUDA)")
+    p.add_argument("--image-size", type=int, metavar="PX", help=FIELD_HELP["image_size"] + " (default: 32 on a CPU, 128 on CUDA)")
+    p.add_argument("--batch-size", type=int, metavar="B", help=FIELD_HELP["batch_size"] + " (default: 128 on a CPU, 256 on CUDA)")
+    p.add_argument("--device", choices=DEVICES, help=device_help())
+    p.add_argument("--seed", type=int, metavar="S", help=FIELD_HELP["seed"] + f" (default: {TrainConfig().seed})")
+    p.add_argument("--workers", type=int, metavar="W", help="Threads decoding images into the cache; 0 = one per CPU core. (default: 0)")
+    p.add_argument("--threads", type=int, metavar="T", help=FIELD_HELP["threads"] + " (default: 0)")
+    p.add_argument("--samples-per-epoch", type=int, metavar="S",
+                   help=FIELD_HELP["samples_per_epoch"] + " (default: from the collection size)")
+    p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
+    p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
+    p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
+    progress_flags(p)
+    p.set_defaults(func=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    given = {
+        "epochs": args.epochs, "k": args.k, "arch": args.arch, "image_size": args.image_size,
+        "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
+        "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
+        "head": args.head, "sobel": False if args.no_sobel else None,
+        "projection": False if args.no_projection else None,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _device_type(name: str) -> str:
+    from dcgui.core.device import resolve_device
+
+    return resolve_device(name).type
+
+
+def _resume_command(folder: Path, session: Path, epochs: int) -> str:
+    return shlex.join(["dcgui", "train", str(folder), "--session", str(session), "--epochs", str(epochs)])
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgui.core.config import default_config
+    from dcgui.core.distributed import DistContext
+    from dcgui.services import training
+    from dcgui.store import SessionStore
+
+    folder = Path(args.folder).expanduser().absolute()
+    session = Path(args.session).expanduser().absolute()
+    overrides = _overrides(args)
+    control = RunControl()
+    # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
+    # wait for it at a barrier, then train their share of every epoch with DDP.
+    dist = DistContext.from_env(overrides.get("device", "auto"))
+    if dist.is_distributed and not dist.is_main:
+        with dist, sigint_stops(control, Progress(False)):
+            for ev in training.iter_train_rank(session, dist, control):
+                if isinstance(ev, Stopped):
+                    return EXIT_INTERRUPTED
+        return 0
+    progress = Progress(args.progress)
+
+    created = False
+    if session.exists():
+        store = SessionStore.open(session)
+        try:
+            pending = training.check_resume(store, folder, overrides)
+        except BaseException:
+            store.close()
+            raise
+    else:
+        training.check_folder(folder)  # before choosing a device: a typo fails at once
+        device_type = _device_type(overrides.get("device", "auto"))
+        # The cache size depends on image_size only, so a provisional config (k decided later,
+        # once the number of usable images is known) is enough to prepare the collection.
+        provisional = default_config(1_000_000, device_type, None, **overrides)
+        store = training.create_session(session, folder, provisional, pending=True)
+        pending = created = True
+        progress.write(f"created session {session}", sys.stderr)
+
+    with dist, store, sigint_stops(control, progress):
+        try:
+            if pending:
+                cache = drive(training.iter_prepare(store, control), progress)
+                n_labels = len(store.label_names())
+                device_type = _device_type(overrides.get("device", store.config.device))
+                config = default_config(len(cache.records), device_type, n_labels or None, **overrides)
+                training.settle_config(store, config)
+                progress.write(
+                    f"{len(cache.records)} images ({len(store.skipped())} skipped); "
+                    f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs}",
+                    sys.stderr,
+                )
+            config = store.config
+            target = config.epochs if args.epochs is None else args.epochs
+            done = store.last_epoch()
+            if done >= target and not dist.is_distributed:  # other ranks wait for the engine
+                print(f"{session} already has {done} trained epochs (target {target}); "
+                      f"train more with --epochs {done + 10}")
+                return 0
+            return _train_loop(store, control, progress, folder, session, target, dist)
+        except USER_ERRORS:
+            if created and training.is_untrained(store):
+                training.discard_new_session(store)  # made seconds ago by this command: leave no half session
+            raise
+        except StopRequested:  # stopped while scanning or decoding, before any epoch ran
+            progress.close()
+            err(f"stopped; epoch {store.last_epoch()} is saved. Resume with:\n  "
+                f"{_resume_command(folder, session, args.epochs or store.config.epochs)}")
+            return EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            progress.close()
+            err(f"aborted; epoch {store.last_epoch()} is saved. Resume with:\n  "
+                f"{_resume_command(folder, session, args.epochs or store.config.epochs)}")
+            return EXIT_INTERRUPTED
+
+
+def _train_loop(store: SessionStore, control: RunControl, progress: Progress, folder: Path, session: Path,
+                target: int, dist: DistContext | None = None) -> int:
+    from dcgui.services import training
+
+    k = store.config.k
+    for ev in training.iter_train(store, control, epochs=target, dist=dist):
+        if isinstance(ev, PhaseProgress):
+            progress.update(ev, target)
+        elif isinstance(ev, EpochFinished):
+            m = ev.metrics
+            progress.close()
+            progress.write(
+                f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)}  "
+                f"NMI(labels) {fmt(m.nmi_labels)}  empty {m.empty_clusters}/{k}  "
+                f"sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s"
+            )
+        elif isinstance(ev, Message):
+            progress.write(f"{ev.level}: {ev.text}", sys.stderr)
+        elif isinstance(ev, CollectionReady) and ev.skipped:
+            progress.write(f"{len(ev.skipped)} file(s) skipped (see `dcgui info {session}`)", sys.stderr)
+        elif isinstance(ev, Paused | Resumed):
+            progress.write(f"{type(ev).__name__.lower()} at epoch {ev.epoch}", sys.stderr)
+        elif isinstance(ev, Stopped):
+            progress.close()
+            err(f"stopped; epoch {ev.last_completed_epoch} is saved. Resume with:\n  "
+                f"{_resume_command(folder, session, target)}")
+            return EXIT_INTERRUPTED
+        elif isinstance(ev, Finished):
+            progress.close()
+            progress.write(f"done: {ev.last_completed_epoch} epochs in {session}")
+    return 0

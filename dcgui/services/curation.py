@@ -1,0 +1,134 @@
+"""Curating a session: its clusters into folders, and its assignments as a CSV table.
+
+``plan_curation`` turns "these clusters of this epoch into that folder" into a dry run
+(``CurationPlan``) from the session's assignments, cluster names and "exclude" flags; the file
+operations themselves are ``dcgui.core.curate``'s (never overwriting a file). ``dcgui curate``
+and the cluster browser's "Export clusters to folders" both plan here; ``dcgui clusters`` and
+"Export assignments as CSV" both write the table of ``cluster_table``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from dcgui.core import curate
+from dcgui.core.errors import DcguiError
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+# The one schema of a cluster table: a file's path, its cluster id at the epoch, the cluster's
+# name (empty when unnamed). ``dcgui clusters`` writes the first two columns (its contract).
+CLUSTER_COLUMNS = ("path", "cluster", "cluster_name")
+
+
+@dataclass
+class CurationPlan:
+    """A dry run of sorting clusters into folders: what would be created, nothing touched yet."""
+
+    folder: Path  # the session's photo folder
+    epoch: int
+    out_dir: Path
+    mode: str
+    clusters: list[int]
+    ops: list[tuple[Path, Path]]
+    renamed: int  # destinations that got a _1, _2 ... suffix (a file of that name exists or repeats)
+    left_out: int  # images of the chosen clusters flagged "exclude", not exported
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""  # a target that is refused (no export possible)
+    every_cluster: bool = False  # no choice was made: all clusters
+
+    @property
+    def n_files(self) -> int:
+        return len(self.ops)
+
+    @property
+    def n_folders(self) -> int:
+        return len({dst.parent for _, dst in self.ops})
+
+    def summary(self) -> str:
+        """What the plan would do, for the user to confirm."""
+        if self.error:
+            return self.error
+        n = len(self.clusters)
+        verb = {"copy": "copied", "symlink": "linked", "move": "moved"}[self.mode]
+        lines = [
+            f"{n} cluster{'s' if n != 1 else ''}, {self.n_files:,} file{'s' if self.n_files != 1 else ''} "
+            f"will be {verb} into {self.n_folders} folder{'s' if self.n_folders != 1 else ''} of",
+            f"    {self.out_dir}",
+        ]
+        folders = sorted({dst.parent.name for _, dst in self.ops})
+        if folders:
+            lines.append("Folders: " + ", ".join(folders[:6]) + (f" and {len(folders) - 6} more" if len(folders) > 6 else ""))
+        if self.renamed:
+            lines.append(f"{self.renamed:,} name conflict{'s' if self.renamed != 1 else ''}: those files get a _1, _2 … "
+                         "suffix (existing files are never overwritten)")
+        else:
+            lines.append("No name conflicts: no existing file is touched.")
+        if self.left_out:
+            lines.append(f"{self.left_out:,} image{'s' if self.left_out != 1 else ''} flagged “exclude” left out.")
+        lines += self.warnings
+        return "\n".join(lines)
+
+
+def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "copy",
+                  clusters: Iterable[int] | None = None, leave_out_excluded: bool = True) -> CurationPlan:
+    """Plan putting ``clusters`` (default: all) of ``epoch`` into ``out_dir``, one sub-folder per
+    cluster. A refused target is ``plan.error``; an unknown cluster id raises ``DcguiError``."""
+    folder = store.folder
+    out_dir = Path(out_dir)
+    k = len(store.cluster_sizes(epoch))
+    chosen = list(range(k)) if clusters is None else sorted({int(c) for c in clusters})
+    bad = [c for c in chosen if not 0 <= c < k]
+    if bad:
+        raise DcguiError(f"cluster {bad[0]} does not exist at epoch {epoch} (k={k})")
+    try:
+        warnings = curate.check_target(folder, out_dir, mode)
+    except ValueError as exc:
+        return CurationPlan(folder, epoch, out_dir, mode, chosen, [], 0, 0, [], str(exc))
+    assign = store.assignments(epoch)
+    excluded = [i for i, f in store.image_flags().items() if f == "exclude"] if leave_out_excluded else []
+    names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
+    ops = curate.plan_curation(folder, store.image_paths(), assign, out_dir,
+                               clusters=None if clusters is None else chosen, names=names, excluded=excluded)
+    wanted = set(chosen)
+    left_out = sum(1 for i in excluded if 0 <= i < assign.size and int(assign[i]) in wanted)
+    renamed = sum(1 for src, dst in ops if src.name != dst.name)
+    return CurationPlan(folder, epoch, out_dir, mode, chosen, ops, renamed, left_out, warnings,
+                        every_cluster=clusters is None)
+
+
+def record_curation(store: SessionStore, plan: CurationPlan, result: curate.CurateResult, kind: str) -> None:
+    """Log a finished curation in the session (``dcgui info`` lists it)."""
+    store.record_export(kind, plan.out_dir, {
+        "epoch": plan.epoch, "mode": plan.mode, "files": len(result.done), "folders": plan.n_folders,
+        "failed": len(result.failed), "excluded": plan.left_out, "clusters": None if plan.every_cluster else plan.clusters,
+    })
+
+
+def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
+                  columns: Sequence[str] = CLUSTER_COLUMNS) -> list[list[Any]]:
+    """Rows of ``columns`` (a prefix of ``CLUSTER_COLUMNS``), one per usable image at ``epoch``.
+
+    ``absolute``: paths joined to the photo folder, else relative to it. Read on the store's
+    thread; writing the rows may happen anywhere."""
+    if tuple(columns) != CLUSTER_COLUMNS[:len(columns)]:
+        raise ValueError(f"columns {list(columns)} must be the first of {list(CLUSTER_COLUMNS)}")
+    folder = store.folder
+    assign = store.assignments(epoch).tolist()
+    names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
+    rows = []
+    for rel, c in zip(store.image_paths(), assign):
+        row = [str(folder / rel) if absolute else rel, c, names.get(c, "")]
+        rows.append(row[:len(columns)])
+    return rows
+
+
+def write_cluster_table(fh: IO[str], rows: Sequence[Sequence[Any]], columns: Sequence[str] = CLUSTER_COLUMNS) -> None:
+    w = csv.writer(fh, lineterminator="\n")
+    w.writerow(columns)
+    w.writerows(rows)

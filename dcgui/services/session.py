@@ -1,0 +1,67 @@
+"""Opening a session, choosing one of its epochs, and loading the network of an epoch.
+
+Every command and every GUI action that works on "a session at an epoch" starts here, so the
+rules (which epochs exist for what, what the error says) are written once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from dcgui.core.errors import DcguiError
+
+if TYPE_CHECKING:
+    import torch
+
+    from dcgui.core.config import TrainConfig
+    from dcgui.core.models import DeepClusterNet
+    from dcgui.store import SessionStore
+
+# "clusters": the epoch must have assignments (1..last); "network": a checkpoint (0..last),
+# where epoch 0 is the random initialisation.
+EpochNeed = Literal["clusters", "network"]
+
+
+def open_session(path: str | Path, readonly: bool = True) -> SessionStore:
+    """The session file at ``path``; a missing file says so (and how to fix it)."""
+    from dcgui.store import SessionStore
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DcguiError(f"the session file {path} does not exist: give the path of a NAME.dcgui file")
+    return SessionStore.open(path, readonly=readonly)
+
+
+def available_epochs(store: SessionStore, need: EpochNeed) -> list[int]:
+    """The epochs of ``store`` that have what ``need`` asks for, ascending."""
+    last = store.last_epoch()
+    if need == "clusters":
+        return list(range(1, last + 1))
+    return sorted(e for e, _, _ in store.checkpoints() if e <= last)
+
+
+def choose_epoch(store: SessionStore, epoch: int | None, need: EpochNeed) -> int:
+    """``epoch`` checked against the session; None = the latest trained epoch."""
+    if epoch is None:
+        if store.last_epoch() == 0:
+            raise DcguiError(f"{store.path} has no trained epoch yet: train it first "
+                             f"(dcgui train {store.folder} --session {store.path})")
+        return store.last_epoch()
+    have = available_epochs(store, need)
+    if int(epoch) not in have:
+        shown = ", ".join(str(e) for e in have) or "none"
+        raise DcguiError(f"epoch {epoch} of {store.path} is not trained (available: {shown}): "
+                         "choose --epoch among those")
+    return int(epoch)
+
+
+def load_network(store: SessionStore, epoch: int, device: str | None = None
+                 ) -> tuple[DeepClusterNet, TrainConfig, torch.device]:
+    """The backbone of checkpoint ``epoch`` in eval mode on ``device`` (default: the session's)."""
+    from dcgui.core.checkpoint import load_model
+    from dcgui.core.device import resolve_device
+
+    dev = resolve_device(device or store.config.device)
+    model, config = load_model(store.checkpoint_path(epoch), dev)
+    return model, config, dev
