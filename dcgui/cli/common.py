@@ -129,7 +129,8 @@ def output_file(text: str | Path) -> Path:
 
 @contextmanager
 def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
-    """Ctrl-C asks the engine to stop at the next batch; a second Ctrl-C aborts at once."""
+    """Ctrl-C (SIGINT) or SIGTERM (``kill``, a logout, a job scheduler) asks the engine to stop at
+    the next batch, keeping the last completed epoch; a second one aborts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -138,13 +139,16 @@ def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
         if control.stop_requested:
             raise KeyboardInterrupt
         control.stop()
-        progress.write("\nstopping after the current batch (press Ctrl-C again to abort now)...", sys.stderr)
+        how = "press Ctrl-C" if signum == signal.SIGINT else "send SIGTERM"
+        why = "" if signum == signal.SIGINT else " (SIGTERM received)"
+        progress.write(f"\nstopping after the current batch{why} ({how} again to abort now)...", sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 # -------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser
+from dcgui.cli.common import SESSION_HELP, add_parser, err
 
 
 def register(sub: Any) -> None:
@@ -28,14 +28,17 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgui.core.export import export_backbone
-    from dcgui.services.session import choose_epoch, load_network, open_session
+    from dcgui.services.session import choose_epoch, load_network, open_to_record
 
     out = Path(args.out).expanduser().absolute()
-    with open_session(args.session, readonly=False) as store:
+    with open_to_record(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
         model, config, _ = load_network(store, epoch, "cpu")
         meta = export_backbone(model, config, epoch, args.format, out)
-        store.record_export(f"model-{args.format}", out, meta)
+        if store.readonly:
+            err(f"note: {store.path} cannot be written, so this export is not listed in it")
+        else:
+            store.record_export(f"model-{args.format}", out, meta)
     print(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
           f"input {meta['input_size']} px) to {out} and {out}.json", file=sys.stderr)
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dcgui.core.errors import DiskFullError
+from dcgui.core.pathtext import PRINTABLE
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -64,7 +65,8 @@ def atomic_writer(path: Path, text: bool = False, size: int = 0) -> Iterator[IO[
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         try:
-            with open(tmp, "w", encoding="utf-8", newline="") if text else open(tmp, "wb") as fh:
+            # Text: a file name that is not valid UTF-8 is written readably (\xNN), not refused.
+            with open(tmp, "w", encoding="utf-8", errors=PRINTABLE, newline="") if text else open(tmp, "wb") as fh:
                 yield fh
                 fh.flush()
                 os.fsync(fh.fileno())

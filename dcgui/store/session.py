@@ -593,8 +593,10 @@ class SessionStore:
             if isinstance(v, float) and math.isnan(v) and f not in _OPTIONAL_METRICS:
                 row[f] = None
         row.update(n_images=int(matched.size), finished=_now())
-        mapping_row = {"epoch": epoch, "mapping": _encode_ids(mapping, np.dtype("<i4")), "dtype": dtype.str}
-        with self._write() as db:
+        mapping_blob = _encode_ids(mapping, np.dtype("<i4"))
+        mapping_row = {"epoch": epoch, "mapping": mapping_blob, "dtype": dtype.str}
+        payload = sum(len(c[2]) for c in chunks) + len(mapping_blob) + 24 * k
+        with self._write(need=2 * payload + (64 << 10)) as db:  # pages in the WAL, then in the file
             conn = db.conn
             conn.execute("DELETE FROM assignments WHERE epoch = ?", (epoch,))
             conn.execute("DELETE FROM clusters WHERE epoch = ?", (epoch,))
