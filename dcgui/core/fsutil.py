@@ -76,6 +76,7 @@ def atomic_writer(path: Path, text: bool = False, size: int = 0) -> Iterator[IO[
             reached = 0
             with contextlib.suppress(OSError):
                 reached = tmp.stat().st_size
+                tmp.unlink()  # first, so the message counts the space it held as free
             raise disk_full_error(path, size or reached, at_least=not size) from exc
         for attempt in range(20):
             try:
