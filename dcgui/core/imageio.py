@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dcgui.core.errors import DcguiError
+from dcgui.core.pathtext import printable
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -120,7 +121,7 @@ class ImageDecodeError(DcguiError):
     def __init__(self, path: Path, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"cannot read image {self.path}: {reason} (the file is skipped; "
+        super().__init__(f"cannot read image {printable(self.path)}: {reason} (the file is skipped; "
                          "re-save it with an image editor or remove it from the folder)")
 
     def __reduce__(self) -> tuple[type, tuple[Path, str]]:  # picklable across processes

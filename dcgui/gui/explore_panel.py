@@ -64,6 +64,7 @@ from dcgui.core.explore import (
     FeatureIndex,
 )
 from dcgui.core.imageio import IMAGE_EXTENSIONS
+from dcgui.core.pathtext import printable
 from dcgui.gui.explore_mapview import MapView
 from dcgui.gui.thumbnails import AsyncPixmapCache, image_from_jpeg
 from dcgui.gui.worker import GeneratorWorker, WorkerError
@@ -681,7 +682,7 @@ class ExplorePanel(QWidget):
         if isinstance(q, int):
             pixmap = self.loader.request(q)  # None: it arrives through _query_thumb_ready
             self.query_image.setPixmap(pixmap if pixmap is not None else QPixmap())
-            self.query_caption.setText(f"Images most similar to <b>{_escape(self._paths[q])}</b> (image {q}, "
+            self.query_caption.setText(f"Images most similar to <b>{_escape(printable(self._paths[q]))}</b> (image {q}, "
                                        f"epoch {self._epoch})")
         elif isinstance(q, Path):
             # Decoded at thumbnail scale (a camera JPEG at full size would stall the GUI thread).
@@ -803,7 +804,7 @@ class ExplorePanel(QWidget):
             tag = "keep" if j == 0 else f"{float(s):.3f}"
             if flags.get(int(i)):
                 tag += f" · {flags[int(i)]}"
-            entries.append((int(i), tag, f"{self._paths[int(i)]}\nsimilarity to the first {float(s):.4f}"))
+            entries.append((int(i), tag, f"{printable(self._paths[int(i)])}\nsimilarity to the first {float(s):.4f}"))
         self.group_members.set_images(entries)
         self._update_enabled()
 
@@ -907,7 +908,8 @@ class ExplorePanel(QWidget):
         n = len(indices)
         self.selection_label.setText(f"{n:,} selected" if n else "No selection")
         shown = indices[:MAX_SELECTION_THUMBS]
-        self.selection_strip.set_images([(i, self._paths[i].rsplit("/", 1)[-1], self._paths[i]) for i in shown])
+        self.selection_strip.set_images([(i, printable(self._paths[i].rsplit("/", 1)[-1]), printable(self._paths[i]))
+                                         for i in shown])
         self._update_enabled()
         self.selectionChanged.emit(list(indices))
 

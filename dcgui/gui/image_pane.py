@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import fit_rect
 
 DECODE_MAX_SIDE = 2560  # enough for a full-screen pane on a 4K display at scale 1.5
@@ -338,8 +339,8 @@ class ImagePane(QWidget):
         self._index = i
         rel = str(info.get("path") or "")
         path = (self._folder / rel) if self._folder is not None else Path(rel)
-        self.path_label.setText(rel)
-        self.path_label.setToolTip(str(path))
+        self.path_label.setText(printable(rel))  # a name that is not UTF-8 shows as caf\xe9.jpg
+        self.path_label.setToolTip(printable(path))
         self._set_size_text(info, None)
         self.label_label.setText(str(info.get("label") or "—"))
         flag = info.get("flag") or info.get("flags")

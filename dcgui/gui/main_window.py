@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 from dcgui import __version__
 from dcgui.core.errors import SessionFileError
 from dcgui.core.events import CollectionReady, EpochFinished
+from dcgui.core.pathtext import printable
 from dcgui.gui import errors, theme
 from dcgui.gui.new_session import LAST_SESSION_DIR_KEY, NewSessionDialog
 from dcgui.gui.plots import PlotsPanel
@@ -185,7 +186,7 @@ class SessionView(QWidget):
     def set_skipped(self, skipped: list[tuple[str, str]]) -> None:
         self.skipped_table.setRowCount(len(skipped))
         for row, (path, reason) in enumerate(skipped):
-            self.skipped_table.setItem(row, 0, QTableWidgetItem(path))
+            self.skipped_table.setItem(row, 0, QTableWidgetItem(printable(path)))
             self.skipped_table.setItem(row, 1, QTableWidgetItem(reason))
         n = len(skipped)
         self.skipped_label.setText(
@@ -284,6 +285,8 @@ class MainWindow(QMainWindow):
         for action in (t.start_action, t.pause_action, t.stop_action):
             train_menu.addAction(action)
             self.addAction(action)  # shortcuts work whichever page has focus
+        train_menu.addSeparator()
+        train_menu.addAction(t.rewind_action)
 
         view_menu = mb.addMenu("&View")
         for i, name in enumerate(("Clusters", "Plots", "Explore", "Skipped files")):
@@ -782,6 +785,18 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("window/tab", self.view.tabs.currentIndex())
+
+    def terminate(self) -> None:
+        """What SIGTERM asks (a logout, ``kill``): stop training after the current batch, keeping
+        every finished epoch, then close, without asking."""
+        if self.training.is_busy:
+            self._pending_after_stop = self.close
+            if self.training.state != STOPPING:
+                self.training.stop()
+            self.statusBar().showMessage("Asked to quit: stopping training after the current batch; "
+                                         "finished epochs are saved…")
+            return
+        self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.training.is_busy:

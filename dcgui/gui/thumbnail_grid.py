@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import AsyncPixmapCache, fit_rect, paint_placeholder
 
 ImageIndexRole = Qt.ItemDataRole.UserRole + 1
@@ -148,7 +149,7 @@ class ThumbnailGridModel(QAbstractListModel):
         if role == ErrorRole:
             return self.loader.error(i)
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [self.path(i) or f"image {i}"]
+            lines = [printable(self.path(i) or f"image {i}")]  # Qt drops bytes that are not UTF-8
             label = self.label(i)
             if label:
                 lines.append(f"label: {label}")
@@ -159,7 +160,7 @@ class ThumbnailGridModel(QAbstractListModel):
                 lines.append(f"thumbnail: {err}")
             return "\n".join(lines)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return self.path(i)
+            return printable(self.path(i) or "")
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
