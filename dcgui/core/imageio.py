@@ -23,9 +23,24 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from dcgui.core.errors import DcguiError
 from dcgui.core.pathtext import printable
 
+def _photo_formats() -> frozenset[str]:
+    """Phone formats beyond Pillow's classics: AVIF (Pillow's own plugin, when built with libavif)
+    and HEIC/HEIF (pillow-heif; it applies the file's rotation itself and resets the EXIF tag, so
+    the EXIF step below never rotates twice)."""
+    from PIL import features
+
+    extra = {".avif"} if features.check("avif") else set()
+    try:
+        import pillow_heif
+    except ImportError:  # an install without pillow-heif: HEIC files are not collected at all
+        return frozenset(extra)
+    pillow_heif.register_heif_opener()
+    return frozenset(extra | {".heic", ".heif"})
+
+
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-)
+) | _photo_formats()
 
 # Pillow's default (~89 MP) rejects some medium-format camera files; 144 MP (12000 x 12000)
 # admits every consumer photo while a crafted file still cannot make each decode thread
@@ -229,7 +244,8 @@ _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00
 
 def _has_image_signature(head: bytes) -> bool:
     """A known format's magic bytes: the file is a damaged image rather than something else."""
-    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    return (head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+            or head[4:8] == b"ftyp")  # ISO media: HEIC, HEIF, AVIF
 
 
 def _pixels(im: Image.Image) -> int:

@@ -1,0 +1,66 @@
+"""Phone formats on real files written by their own libraries: HEIC (pillow-heif's x265 encoder)
+and AVIF (Pillow's libavif), with an EXIF rotation, decode upright; a folder mixing HEIC, AVIF,
+JPEG and PNG is collected, decoded and trained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, features
+
+from dcgui.core.cache import ImageCache
+from dcgui.core.collection import scan
+from dcgui.core.config import TrainConfig
+from dcgui.core.events import EpochFinished
+from dcgui.core.imageio import IMAGE_EXTENSIONS, load_rgb
+from dcgui.services import training
+from dcgui.store import SessionStore
+from tests.conftest import make_shape_image
+
+pillow_heif = pytest.importorskip("pillow_heif")
+FORMATS = ["heic"] + (["avif"] if features.check("avif") else [])
+
+
+def red_left_blue_right() -> Image.Image:
+    a = np.zeros((40, 60, 3), np.uint8)
+    a[:, :30] = (255, 0, 0)
+    a[:, 30:] = (0, 0, 255)
+    return Image.fromarray(a)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_rotated_phone_photo_decodes_upright_once(tmp_path: Path, fmt: str) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as a phone held upright writes
+    path = tmp_path / f"photo.{fmt}"
+    red_left_blue_right().save(path, exif=exif.tobytes(), quality=90)
+    assert f".{fmt}" in IMAGE_EXTENSIONS
+    im = load_rgb(path)
+    assert im.size == (40, 60) and im.info["original_size"] == (40, 60)  # turned once, not twice
+    a = np.asarray(im).astype(int)
+    assert a[:25, :, 0].mean() > 200 and a[:25, :, 2].mean() < 60  # the left (red) half is now on top
+    assert a[35:, :, 2].mean() > 200 and a[35:, :, 0].mean() < 60
+
+
+def test_a_folder_mixing_heic_avif_jpeg_png_trains(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    kinds = ["png", "jpg", *FORMATS]
+    for c in range(2):
+        (folder / f"class_{c}").mkdir(parents=True)
+        for j in range(8):
+            fmt = kinds[j % len(kinds)]
+            Image.fromarray(make_shape_image(c, rng, 48)).save(folder / f"class_{c}" / f"img_{j}.{fmt}", quality=95)
+    result = scan(folder)
+    assert {Path(r.relpath).suffix for r in result.images} == {f".{k}" for k in kinds}
+    cfg = TrainConfig(arch="smallnet", k=2, epochs=1, image_size=32, batch_size=8, device="cpu", workers=1)
+    with SessionStore.create(tmp_path / "s.dcgui", folder, cfg) as store:
+        done = [ev for ev in training.iter_train(store) if isinstance(ev, EpochFinished)]
+        assert store.n_images == 16 and store.skipped() == []
+        assert store.labels() is not None
+    assert [ev.metrics.epoch for ev in done] == [1]
+    cache = ImageCache.open(tmp_path / "s.dcgui.d" / "cache", cfg.cache_size)
+    heic = next(i for i, r in enumerate(cache.records) if r.relpath.endswith(".heic"))
+    assert cache.thumbnail(heic).shape == (48, 48, 3)  # the grid can show it
