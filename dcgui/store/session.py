@@ -160,7 +160,7 @@ class SessionStore:
         self._cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._assign_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._assign_cache_key: tuple[int, int] = (-1, -1)
-        with self._guard():
+        with self._checked():
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
         self.chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
 
@@ -269,7 +269,7 @@ class SessionStore:
     # internals
     # ---------------------------------------------------------------------------------------
     @contextmanager
-    def _guard(self, need: int = 0) -> Iterator[None]:
+    def _checked(self, need: int = 0) -> Iterator[None]:
         """Serialise use of the connection and turn SQLite's errors into ones that say what to do.
 
         ``need``: bytes the write about to happen adds (for the disk-full message)."""
@@ -294,7 +294,7 @@ class SessionStore:
             raise SessionFileError(
                 f"{self.path} is damaged ({self._damage}); nothing more is written to it. {_damaged_advice(self.path)}"
             )
-        with self._guard(need), _immediate(self._conn):
+        with self._checked(need), _immediate(self._conn):
             yield self.db
             self._local_writes += 1
 
@@ -303,7 +303,7 @@ class SessionStore:
 
     def _cached(self, name: str, compute: Callable[[], T]) -> T:
         """Memoise a whole-table read until this or another connection commits."""
-        with self._guard():
+        with self._checked():
             key = self._version_key()
             hit = self._cache.get(name)
             if hit is not None and hit[0] == key:
@@ -313,7 +313,7 @@ class SessionStore:
             return value
 
     def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        with self._guard():
+        with self._checked():
             row = self._conn.execute(sql, tuple(params)).fetchone()
         return None if row is None else row[0]
 
@@ -414,12 +414,12 @@ class SessionStore:
 
     def data_version(self) -> int:
         """Changes whenever *another* connection commits (cheap: no disk access)."""
-        with self._guard():
+        with self._checked():
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def integrity_check(self) -> str:
         """``"ok"`` or SQLite's description of the damage (reads the whole file)."""
-        with self._guard():
+        with self._checked():
             return "; ".join(str(r[0]) for r in self._conn.execute("PRAGMA integrity_check").fetchall())
 
     # ---------------------------------------------------------------------------------------
@@ -496,7 +496,7 @@ class SessionStore:
         return list(self._paths())
 
     def skipped(self) -> list[tuple[str, str]]:
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute("SELECT path, reason FROM images WHERE idx IS NULL ORDER BY path").fetchall()
         return [(_name_from_db(p), r or "") for p, r in rows]
 
@@ -509,13 +509,13 @@ class SessionStore:
         if not names:
             return None
         lookup = {n: i for i, n in enumerate(names)}
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute("SELECT label FROM images WHERE idx IS NOT NULL ORDER BY idx").fetchall()
         return np.array([lookup.get(_name_from_db(r[0]), -1) for r in rows], dtype=np.int32)
 
     def image_info(self, i: int) -> dict[str, Any]:
         """Path, size, mtime_ns, width, height, label and flag of image ``i``."""
-        with self._guard():
+        with self._checked():
             cur = self._conn.execute(
                 "SELECT i.path, i.size, i.mtime_ns, i.width, i.height, i.label, f.flag FROM images i "
                 "LEFT JOIN image_flags f ON f.path = i.path WHERE i.idx = ?",
@@ -550,7 +550,7 @@ class SessionStore:
 
     def image_flags(self) -> dict[int, str]:
         """Image index -> flag for every flagged usable image."""
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute(
                 "SELECT i.idx, f.flag FROM image_flags f JOIN images i ON i.path = f.path WHERE i.idx IS NOT NULL"
             ).fetchall()
@@ -644,7 +644,7 @@ class SessionStore:
             stale.unlink(missing_ok=True)
         dest = sqlite3.connect(str(tmp))
         try:
-            with self._guard(need=self.path.stat().st_size):
+            with self._checked(need=self.path.stat().st_size):
                 self._conn.backup(dest)
         finally:
             dest.close()
@@ -666,7 +666,7 @@ class SessionStore:
 
     def epochs(self) -> list[EpochMetrics]:
         cols = ", ".join(_METRIC_FIELDS)
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute(f"SELECT {cols} FROM epochs ORDER BY epoch").fetchall()
         out = []
         for r in rows:
@@ -682,7 +682,7 @@ class SessionStore:
         return int(self._scalar("SELECT COALESCE(MAX(epoch), 0) FROM epochs"))
 
     def _epoch_row(self, epoch: int) -> tuple[int, np.ndarray, np.dtype]:
-        with self._guard():
+        with self._checked():
             row = self._conn.execute(
                 "SELECT e.k, m.mapping, m.dtype FROM epochs e JOIN epoch_mappings m ON m.epoch = e.epoch "
                 "WHERE e.epoch = ?", (int(epoch),)
@@ -710,7 +710,7 @@ class SessionStore:
 
     def _matched(self, epoch: int) -> np.ndarray:
         """Decoded matched ids of ``epoch`` (shared, read-only; LRU-cached)."""
-        with self._guard():
+        with self._checked():
             key = self._version_key()
             if key != self._assign_cache_key:  # another connection may have re-recorded an epoch
                 self._assign_cache.clear()
@@ -762,7 +762,7 @@ class SessionStore:
         dtypes = self._cached("dtypes", lambda: {
             int(e): np.dtype(d) for e, d in self._conn.execute("SELECT epoch, dtype FROM epoch_mappings")
         })
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute(
                 "SELECT epoch, data FROM assignments WHERE chunk = ? ORDER BY epoch", (chunk,)
             ).fetchall()
@@ -785,7 +785,7 @@ class SessionStore:
         """Images per matched cluster id at ``epoch`` (int64, length k)."""
         k, _, _ = self._epoch_row(epoch)
         sizes = np.zeros(k, dtype=np.int64)
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute("SELECT cluster, size FROM clusters WHERE epoch = ?", (int(epoch),)).fetchall()
         if rows:
             ids, vals = zip(*rows)
@@ -815,7 +815,7 @@ class SessionStore:
 
     def checkpoints(self) -> list[tuple[int, Path, str]]:
         """(epoch, absolute path, sha256) of every recorded checkpoint, by epoch."""
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute("SELECT epoch, file, sha256 FROM checkpoints ORDER BY epoch").fetchall()
         return [(int(e), self.data_dir / f, s or "") for e, f, s in rows]
 
@@ -852,7 +852,7 @@ class SessionStore:
 
     def cluster_user_data(self) -> dict[int, dict[str, Any]]:
         """Matched cluster id -> {"name": str | None, "tags": list[str], "notes": str}."""
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
 
@@ -866,7 +866,7 @@ class SessionStore:
             )
 
     def exports(self) -> list[dict[str, Any]]:
-        with self._guard():
+        with self._checked():
             rows = self._conn.execute("SELECT kind, path, details, time FROM exports ORDER BY id").fetchall()
         return [{"kind": k, "path": _name_from_db(p), "details": json.loads(d) if d else {}, "time": t} for k, p, d, t in rows]
 
