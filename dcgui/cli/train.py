@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
         "one resumes from its last completed epoch and trains up to --epochs in total. Ctrl-C stops "
         "after the current batch and keeps the last completed epoch.",
     )
-    p.add_argument("folder", metavar="FOLDER", help="folder of images (JPEG, PNG, HEIC, AVIF, WebP, BMP, TIFF, GIF)")
+    p.add_argument("folder", metavar="FOLDER", help="folder of images (JPEG, PNG, HEIC, AVIF, camera RAW, WebP, BMP, TIFF, GIF)")
     p.add_argument("--session", required=True, metavar="PATH",
                    help="session file (NAME.dcgui; created if missing; data goes to NAME.dcgui.d/ beside it)")
     p.add_argument("--epochs", type=int, metavar="N", help=FIELD_HELP["epochs"] + " Total, counting epochs already trained. (default: 20 on a CPU, 100 on CUDA)")

@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from dcgui.core.errors import DcguiError
 from dcgui.core.pathtext import printable
 
+
 def _photo_formats() -> frozenset[str]:
     """Phone formats beyond Pillow's classics: AVIF (Pillow's own plugin, when built with libavif)
     and HEIC/HEIF (pillow-heif; it applies the file's rotation itself and resets the EXIF tag, so
@@ -38,9 +39,19 @@ def _photo_formats() -> frozenset[str]:
     return frozenset(extra | {".heic", ".heif"})
 
 
+def _raw_formats() -> frozenset[str]:
+    """Camera RAW files, developed by LibRaw (rawpy) when it is installed."""
+    try:
+        import rawpy  # noqa: F401
+    except ImportError:
+        return frozenset()
+    return frozenset({".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"})
+
+
+RAW_EXTENSIONS = _raw_formats()
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-) | _photo_formats()
+) | _photo_formats() | RAW_EXTENSIONS
 
 # Pillow's default (~89 MP) rejects some medium-format camera files; 144 MP (12000 x 12000)
 # admits every consumer photo while a crafted file still cannot make each decode thread
@@ -162,6 +173,8 @@ def load_rgb(path: Path, max_side: int | None = None) -> Image.Image:
         try:
             if os.fstat(fh.fileno()).st_size == 0:
                 raise ImageDecodeError(path, "zero bytes")
+            if path.suffix.lower() in RAW_EXTENSIONS:
+                return _load_raw(path, fh, max_side)
             im = _open(path, fh)
             full_size = im.size
             if max_side is not None and im.format == "JPEG":
@@ -207,6 +220,34 @@ def _decode_rgb(path: Path, im: Image.Image, full_size: tuple[int, int], max_sid
         raise ImageDecodeError(path, f"too large to decode ({full_size[0] * full_size[1]} pixels)") from exc
     except (ValueError, OSError) as exc:
         raise ImageDecodeError(path, f"unsupported colour mode {mode}") from exc
+
+
+def _load_raw(path: Path, fh: io.BufferedReader, max_side: int | None) -> Image.Image:
+    """Develop a camera RAW file with LibRaw: camera white balance, 8-bit sRGB, the camera's
+    orientation applied; at half resolution (no demosaicing, 4x less memory) when that still
+    gives ``max_side`` pixels."""
+    import rawpy
+
+    try:
+        with rawpy.imread(fh) as raw:  # a file object: names that are not UTF-8 open too
+            s = raw.sizes
+            turned = s.flip in (5, 6)
+            full_size = (s.height, s.width) if turned else (s.width, s.height)
+            half = max_side is not None and min(s.width, s.height) // 2 >= max_side
+            out_pixels = s.width * s.height // (4 if half else 1)
+            with DECODE_MEMORY.hold(s.raw_width * s.raw_height * 2 + out_pixels * 8):
+                rgb = raw.postprocess(use_camera_wb=True, output_bps=8, half_size=half)
+    except rawpy.LibRawFileUnsupportedError as exc:
+        raise ImageDecodeError(path, "unsupported RAW file (LibRaw cannot read this camera's format)") from exc
+    except (rawpy.LibRawIOError, rawpy.LibRawDataError) as exc:
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    except (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawTooBigError, MemoryError) as exc:
+        raise ImageDecodeError(path, "too large to decode") from exc
+    except rawpy.LibRawError as exc:
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    out = _shrink_large(Image.fromarray(rgb), max_side)
+    out.info["original_size"] = full_size
+    return out
 
 
 def _shrink_large(im: Image.Image, max_side: int | None) -> Image.Image:

@@ -1,6 +1,7 @@
-"""Phone formats on real files written by their own libraries: HEIC (pillow-heif's x265 encoder)
-and AVIF (Pillow's libavif), with an EXIF rotation, decode upright; a folder mixing HEIC, AVIF,
-JPEG and PNG is collected, decoded and trained."""
+"""Phone and camera formats on real files: HEIC (written by pillow-heif's x265 encoder), AVIF
+(Pillow's libavif) and a DNG camera raw (a Bayer mosaic in the DNG layout, developed by LibRaw),
+each with a 90-degree rotation, decode upright; a folder mixing HEIC, AVIF, DNG, JPEG and PNG is
+collected, decoded and trained."""
 
 from __future__ import annotations
 
@@ -14,13 +15,24 @@ from dcgui.core.cache import ImageCache
 from dcgui.core.collection import scan
 from dcgui.core.config import TrainConfig
 from dcgui.core.events import EpochFinished
-from dcgui.core.imageio import IMAGE_EXTENSIONS, load_rgb
+from dcgui.core.imageio import IMAGE_EXTENSIONS, ImageDecodeError, load_rgb
 from dcgui.services import training
 from dcgui.store import SessionStore
 from tests.conftest import make_shape_image
+from tests.rawfiles import write_dng
 
 pillow_heif = pytest.importorskip("pillow_heif")
-FORMATS = ["heic"] + (["avif"] if features.check("avif") else [])
+pytest.importorskip("rawpy")
+FORMATS = ["heic", "dng"] + (["avif"] if features.check("avif") else [])
+
+
+def save(im: Image.Image, path: Path, orientation: int = 1) -> None:
+    if path.suffix == ".dng":
+        write_dng(path, np.asarray(im), orientation)
+        return
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    im.save(path, exif=exif.tobytes(), quality=95)
 
 
 def red_left_blue_right() -> Image.Image:
@@ -32,10 +44,8 @@ def red_left_blue_right() -> Image.Image:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_rotated_phone_photo_decodes_upright_once(tmp_path: Path, fmt: str) -> None:
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as a phone held upright writes
     path = tmp_path / f"photo.{fmt}"
-    red_left_blue_right().save(path, exif=exif.tobytes(), quality=90)
+    save(red_left_blue_right(), path, orientation=6)  # "turn 90 degrees clockwise to display"
     assert f".{fmt}" in IMAGE_EXTENSIONS
     im = load_rgb(path)
     assert im.size == (40, 60) and im.info["original_size"] == (40, 60)  # turned once, not twice
@@ -52,7 +62,7 @@ def test_a_folder_mixing_heic_avif_jpeg_png_trains(tmp_path: Path) -> None:
         (folder / f"class_{c}").mkdir(parents=True)
         for j in range(8):
             fmt = kinds[j % len(kinds)]
-            Image.fromarray(make_shape_image(c, rng, 48)).save(folder / f"class_{c}" / f"img_{j}.{fmt}", quality=95)
+            save(Image.fromarray(make_shape_image(c, rng, 48)), folder / f"class_{c}" / f"img_{j}.{fmt}")
     result = scan(folder)
     assert {Path(r.relpath).suffix for r in result.images} == {f".{k}" for k in kinds}
     cfg = TrainConfig(arch="smallnet", k=2, epochs=1, image_size=32, batch_size=8, device="cpu", workers=1)
@@ -62,5 +72,13 @@ def test_a_folder_mixing_heic_avif_jpeg_png_trains(tmp_path: Path) -> None:
         assert store.labels() is not None
     assert [ev.metrics.epoch for ev in done] == [1]
     cache = ImageCache.open(tmp_path / "s.dcgui.d" / "cache", cfg.cache_size)
-    heic = next(i for i, r in enumerate(cache.records) if r.relpath.endswith(".heic"))
-    assert cache.thumbnail(heic).shape == (48, 48, 3)  # the grid can show it
+    for ext in (".heic", ".dng"):
+        i = next(i for i, r in enumerate(cache.records) if r.relpath.endswith(ext))
+        assert cache.thumbnail(i).shape == (48, 48, 3)  # the grid can show it
+
+
+def test_a_damaged_raw_file_is_skipped_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "broken.nef").write_bytes(b"II*\0" + b"not a raw file" * 20)
+    with pytest.raises(ImageDecodeError) as err:
+        load_rgb(tmp_path / "broken.nef")
+    assert err.value.reason == "unsupported RAW file (LibRaw cannot read this camera's format)"
