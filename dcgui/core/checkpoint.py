@@ -104,8 +104,8 @@ def file_sha256(path: Path) -> str:
 def earlier_epoch_advice(epoch: int) -> str:
     """How to continue when the checkpoint of ``epoch`` is unusable."""
     if epoch <= 0:
-        return "start a new session"
-    return (f"continue from an earlier epoch: `dcgui train FOLDER --session SESSION --from-epoch {epoch - 1}` "
+        return "Start a new session"
+    return (f"Continue from an earlier epoch: `dcgui train FOLDER --session SESSION --from-epoch {epoch - 1}` "
             "(or \"Resume from epoch…\" in the window) retrains from there and archives the later epochs")
 
 
@@ -136,8 +136,8 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many kinds for a damaged file
-        raise DcguiError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}: {exc}); "
-                         + (earlier_epoch_advice(epoch) if epoch is not None else "retrain")) from exc
+        raise DcguiError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}: {exc}). "
+                         + (earlier_epoch_advice(epoch) if epoch is not None else "Retrain")) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise DcguiError(f"checkpoint {path} is not a dcgui checkpoint of format {FORMAT_VERSION}")
     if epoch is not None and payload.get("epoch") != epoch:
