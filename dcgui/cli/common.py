@@ -139,9 +139,11 @@ def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
         if control.stop_requested:
             raise KeyboardInterrupt
         control.stop()
-        how = "press Ctrl-C" if signum == signal.SIGINT else "send SIGTERM"
-        why = "" if signum == signal.SIGINT else " (SIGTERM received)"
-        progress.write(f"\nstopping after the current batch{why} ({how} again to abort now)...", sys.stderr)
+        if signum == signal.SIGINT:
+            text = "stopping after the current batch (press Ctrl-C again to abort now)..."
+        else:
+            text = "SIGTERM received: stopping after the current batch (a second SIGTERM aborts now)..."
+        progress.write("\n" + text, sys.stderr)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

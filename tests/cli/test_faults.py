@@ -148,7 +148,7 @@ def test_sigterm_stops_after_the_batch_and_keeps_the_last_epoch(tmp_path: Path) 
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
-    assert "stopping after the current batch (SIGTERM received)" in err
+    assert "SIGTERM received: stopping after the current batch (a second SIGTERM aborts now)..." in err
     with SessionStore.open(session, readonly=True) as s:
         last = s.last_epoch()
         assert last >= 1 and s.checkpoint_path(last).is_file() and s.integrity_check() == "ok"
