@@ -131,7 +131,7 @@ def bench_gui(n: int, rows: list[tuple[str, str, str]]) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from dcgui.gui.explore_mapview import MapView
+    from dcgui.gui.explore.map_view import MapView
 
     app = QApplication.instance() or QApplication([])
     rng = np.random.default_rng(0)

@@ -38,8 +38,8 @@ def wait(app: object, seconds: float, until: Callable[[], bool] | None = None) -
 
 def train_offline(path: Path, epochs: int) -> None:
     """Bring the session to ``epochs`` epochs with the app's runner (printing progress)."""
-    from dcgui import runner
     from dcgui.core.events import EpochFinished
+    from dcgui.services import training as runner
     from dcgui.store import SessionStore
 
     with SessionStore.open(path) as store:

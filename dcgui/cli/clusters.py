@@ -26,13 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.services.curation import cluster_table, write_cluster_table
     from dcgui.services.session import choose_epoch, open_session
 
+    out = None if args.csv == "-" else output_file(args.csv, args.session, "CSV file")
     with open_session(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "clusters")
         rows = cluster_table(store, epoch, absolute=False, columns=COLUMNS)
-    if args.csv == "-":
+    if out is None:
         write_cluster_table(sys.stdout, rows, COLUMNS)
         return 0
-    out = output_file(args.csv)
     with atomic_writer(out, text=True) as fh:
         write_cluster_table(fh, rows, COLUMNS)
     print(f"wrote {len(rows)} rows (epoch {epoch}) to {out}", file=sys.stderr)

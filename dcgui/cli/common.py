@@ -117,9 +117,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def output_file(text: str | Path) -> Path:
-    """An output file the user named: its folder must exist and it must not be a folder."""
-    out = Path(text).expanduser()
+def output_file(text: str | Path, session: str | Path, what: str = "output") -> Path:
+    """An output file the user named: its folder must exist, it must not be a folder, and it must
+    not replace the session ``session`` or anything in its data folder (``check_output``)."""
+    from dcgui.store.paths import check_output
+
+    out = check_output(text, session, what)
     if not out.parent.is_dir():
         raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
     if out.is_dir():

@@ -31,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import explore
     from dcgui.services.session import open_session
+    from dcgui.store.paths import check_output
 
     if not 0 < args.threshold <= 1:
         raise ValueError(f"--threshold {args.threshold} must be a cosine similarity in (0, 1], e.g. 0.95")
+    check_output(args.csv, args.session, "CSV file")
     with open_session(args.session, readonly=not args.flag) as store:
         feats, dup = drive(explore.iter_session_duplicates(store, args.epoch, args.device))
         groups = explore.duplicate_groups(store, dup, feats, args.threshold)

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.imageio import ImageDecodeError
     from dcgui.services.session import choose_epoch, load_network, open_session
 
-    out = output_file(args.out)
+    out = output_file(args.out, args.session, "features file")
     with open_session(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
         model, config, device = load_network(store, epoch, args.device)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import SESSION_HELP, add_parser, err
+from dcgui.cli.common import SESSION_HELP, add_parser, err, output_file
 
 
 def register(sub: Any) -> None:
@@ -30,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.export import export_backbone
     from dcgui.services.session import choose_epoch, load_network, open_to_record
 
-    out = Path(args.out).expanduser().absolute()
+    out = output_file(args.out, args.session, "exported backbone").absolute()
+    output_file(f"{out}.json", args.session, "backbone's preprocessing file")
     with open_to_record(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
         model, config, _ = load_network(store, epoch, "cpu")

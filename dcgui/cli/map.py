@@ -24,7 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import explore
     from dcgui.services.session import open_session
+    from dcgui.store.paths import check_output
 
+    if args.csv:
+        check_output(args.csv, args.session, "CSV file")
     with open_session(args.session) as store:
         epoch = explore.resolve_epoch(store, args.epoch)
         coords = drive(explore.iter_session_map(store, epoch, args.device))

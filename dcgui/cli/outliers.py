@@ -27,11 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
     with open_session(args.session) as store:
         res = drive(explore.iter_session_outliers(store, args.epoch, args.n, args.device))
-        folder = Path(store.folder)
+        files = store.image_files([o.index for o in res])  # checked to lie inside the folder
     if args.json:
-        print(json.dumps([{**o.__dict__, "path": str(folder / o.path)} for o in res], indent=2))
+        print(json.dumps([{**o.__dict__, "path": str(file)} for o, file in zip(res, files)], indent=2))
         return 0
     print(f"{'rank':>4}  {'score':>6}  {'cluster':>7}  path")
-    for o in res:
-        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster:>7}  {folder / o.path}")
+    for o, file in zip(res, files):
+        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster:>7}  {file}")
     return 0

@@ -31,15 +31,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("-n must be at least 1")
     with open_session(args.session) as store:
         res = drive(explore.iter_similar(store, args.image, args.n, args.epoch, args.device))
-        folder = Path(store.folder)
+        files = store.image_files([nb.index for nb in res.neighbours])  # checked to lie inside the folder
     if args.json:
         d = res.to_dict()
-        for r in d["results"]:
-            r["path"] = str(folder / r["path"])
+        for r, file in zip(d["results"], files):
+            r["path"] = str(file)
         print(json.dumps(d, indent=2))
         return 0
     print(f"# images most similar to {res.query} (epoch {res.epoch})")
     print(f"{'rank':>4}  {'score':>6}  path")
-    for nb in res.neighbours:
-        print(f"{nb.rank:>4}  {nb.score:>6.3f}  {folder / nb.path}")
+    for nb, file in zip(res.neighbours, files):
+        print(f"{nb.rank:>4}  {nb.score:>6.3f}  {file}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -103,19 +104,45 @@ def _resume_command(folder: Path, session: Path, epochs: int) -> str:
     return shlex.join(["dcgui", "train", str(folder), "--session", str(session), "--epochs", str(epochs)])
 
 
+def _env_rank() -> int:
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0  # DistContext.from_env explains the bad value
+
+
 def run(args: argparse.Namespace) -> int:
-    from dcgui.core.config import default_config
-    from dcgui.core.distributed import DistContext
-    from dcgui.services import training
     from dcgui.store import SessionStore
 
     folder = Path(args.folder).expanduser().absolute()
     session = Path(args.session).expanduser().absolute()
     overrides = _overrides(args)
     control = RunControl()
-    # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
-    # wait for it at a barrier, then train their share of every epoch with DDP.
-    dist = DistContext.from_env(overrides.get("device", "auto"))
+    store: SessionStore | None = None
+    if _env_rank() == 0 and session.exists():
+        # One trainer per session, checked before torch loads: a second one is refused at once,
+        # naming the other process.
+        store = SessionStore.open(session)
+        try:
+            store.claim_trainer()
+        except BaseException:
+            store.close()
+            raise
+    try:
+        from dcgui.core.config import default_config
+        from dcgui.core.distributed import DistContext
+        from dcgui.services import training
+
+        pending = created = False
+        if store is not None:  # nothing is written before the settings are checked
+            pending, overrides = training.check_resume(store, folder, overrides)
+        # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
+        # wait for it at a barrier, then train their share of every epoch with DDP.
+        dist = DistContext.from_env(overrides.get("device", "auto"))
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     if dist.is_distributed and not dist.is_main:
         with dist, sigint_stops(control, Progress(False)):
             for ev in training.iter_train_rank(session, dist, control):
@@ -124,24 +151,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     progress = Progress(args.progress)
 
-    created = False
-    if session.exists():
-        store = SessionStore.open(session)
-        try:
-            pending = training.check_resume(store, folder, overrides)
-        except BaseException:
-            store.close()
-            raise
-    else:
+    if store is None:
         if args.from_epoch is not None:
             raise DcguiError(f"--from-epoch needs an existing session, and {session} does not exist yet")
         training.check_folder(folder)  # before choosing a device: a typo fails at once
         device_type = _device_type(overrides.get("device", "auto"))
         # The cache size depends on image_size only, so a provisional config (k decided later,
-        # once the number of usable images is known) is enough to prepare the collection.
+        # once the number of usable images is known) is enough to prepare the collection. It is
+        # validated here, before anything is written; the user's settings are stored with it.
         provisional = default_config(1_000_000, device_type, None, **overrides)
-        store = training.create_session(session, folder, provisional, pending=True)
+        store = training.create_session(session, folder, provisional, pending=True, overrides=overrides)
         pending = created = True
+        try:
+            store.claim_trainer()
+        except BaseException:
+            store.close()
+            raise
         progress.write(f"created session {session}", sys.stderr)
 
     with dist, store, sigint_stops(control, progress):

@@ -140,6 +140,18 @@ class ImageCache:
         self._thumbs = np.zeros(0, np.uint8)
 
     # -- opening --------------------------------------------------------------------------------
+    @staticmethod
+    def built(cache_dir: Path, size: int) -> bool:
+        """Whether a finished build of ``size`` is in ``cache_dir`` (readable or damaged).
+
+        False while there is none yet or a build is under way: a viewer then waits instead of
+        reporting an error."""
+        try:
+            index = _read_index(Path(cache_dir), size)
+        except (_CacheDamaged, FileNotFoundError):
+            return True  # present but unreadable: ``open`` says why
+        return index is not None and index.complete
+
     @classmethod
     def open(cls, cache_dir: Path, size: int) -> ImageCache:
         """Open the complete cache of ``size`` in ``cache_dir`` read-only (for viewers).

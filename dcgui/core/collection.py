@@ -1,9 +1,11 @@
 """Find the image files of a folder: the collection a session clusters.
 
 The scan only lists and stats files (decoding happens once, in ``dcgui.core.cache``). It walks
-sub-folders recursively, follows symbolic links to folders but never enters the same real
-folder twice (so link loops end), skips hidden files and folders, and matches extensions
-case-insensitively. When every image sits in a top-level sub-folder and there are at least two
+sub-folders recursively, follows symbolic links that stay inside the folder but never enters the
+same real folder twice (so link loops end), skips hidden files and folders, and matches extensions
+case-insensitively. A symbolic link leading outside the folder is skipped with the reason: every
+path a session stores must resolve inside its folder (``dcgui.store.paths``), so that a session
+file can never make dcgui read, move or show files elsewhere. When every image sits in a top-level sub-folder and there are at least two
 such folders, the sub-folder name is kept as a ground-truth label, used only for metrics.
 """
 
@@ -86,6 +88,7 @@ def iter_scan(
     except OSError as exc:
         raise UnusableCollectionError(f"cannot open the folder {folder}: {exc.strerror or exc}") from exc
     visited = {(root_stat.st_dev, root_stat.st_ino)}
+    real_root = os.path.realpath(folder)
     # Real folders are walked first and symbolic links to folders only afterwards (smallest
     # relpath first), so a folder reachable both ways keeps its real path, and the result does
     # not depend on directory listing order.
@@ -125,6 +128,10 @@ def iter_scan(
                 is_dir = entry.is_dir()  # follows symbolic links
             except OSError:
                 is_dir = False
+            if entry.is_symlink() and (outside := _outside(entry.path, real_root)) is not None:
+                skipped.append((rel, f"symbolic link to {outside}, outside the folder: dcgui reads only files "
+                                     "inside the folder (move or copy them in)"))
+                continue
             if is_dir:
                 if name in _IGNORED_DIRS:
                     continue
@@ -188,6 +195,17 @@ def _assign_labels(images: list[ImageRecord]) -> list[str]:
     for record, top in zip(images, tops):
         record.label = top
     return names
+
+
+def _outside(path: str, real_root: str) -> str | None:
+    """The real target of the link ``path`` when it lies outside ``real_root`` (None when inside
+    or broken: a broken link is reported as such)."""
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        return None
+    if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return None
+    return real
 
 
 def _hidden_on_windows(entry: os.DirEntry[str]) -> bool:

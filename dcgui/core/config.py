@@ -15,6 +15,7 @@ from typing import Any, Literal
 ARCHS = ("smallnet", "alexnet_bn", "vgg16_bn", "resnet18", "resnet50")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 HEADS = ("reset", "centroids")
+SEED_MAX = 2**31 - 1  # what every RNG (numpy, torch, faiss) and the GUI's seed field accept
 
 Head = Literal["reset", "centroids"]
 
@@ -85,14 +86,20 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 <= value < 1):
                 raise ValueError(f"{name}={value!r} must be in [0, 1)")
-        if not (0 < self.crop_scale_min <= 1):
+        if not (isinstance(self.crop_scale_min, int | float) and 0 < self.crop_scale_min <= 1):
             raise ValueError(f"crop_scale_min={self.crop_scale_min!r} must be in (0, 1] (paper: 0.08)")
-        if self.samples_per_epoch < 0:
-            raise ValueError("samples_per_epoch must be >= 0 (0 means one per image)")
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0 (0 means one per CPU core)")
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+        if not _is_int(self.samples_per_epoch) or self.samples_per_epoch < 0:
+            raise ValueError(f"samples_per_epoch={self.samples_per_epoch!r} is invalid: use 0 (one per image) or a "
+                             "number of images")
+        if not _is_int(self.workers) or self.workers < 0:
+            raise ValueError(f"workers={self.workers!r} is invalid: use 0 (one per CPU core) or a number of threads")
+        if not _is_int(self.threads) or self.threads < 0:
             raise ValueError(f"threads={self.threads!r} is invalid: use 0 (automatic) or a number of CPU threads")
+        if not _is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
+            raise ValueError(f"seed={self.seed!r} is invalid: use a whole number from 0 to {SEED_MAX}")
+        for name in ("sobel", "projection", "amp", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: use true or false")
         if n_images is not None:
             if n_images < 2:
                 raise ValueError(f"the collection has {n_images} usable image(s): DeepCluster needs at least 2")
@@ -133,8 +140,12 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(name: str, value: Any, minimum: int, fix: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if not _is_int(value) or value < minimum:
         raise ValueError(f"{name}={value!r} is invalid: {fix}")
 
 

@@ -6,8 +6,11 @@ shows it before asking. ``iter_apply`` performs it and yields progress.
 
 Safety rules (a user's photos are at stake):
 * Never overwrite or delete a file: an existing destination gets a ``_1``, ``_2`` ... suffix, and
-  every file is created exclusively (``open(..., "xb")``, ``os.link``, ``os.symlink`` fail rather
-  than replace), so even a file that appears between planning and applying is kept.
+  every file is created exclusively (``O_EXCL``, ``os.link``, ``os.symlink`` fail rather than
+  replace), so even a file that appears between planning and applying is kept. After an error
+  only a file this run created is removed, and the source is opened before the destination.
+* Different cluster names never share a folder (``cluster_folder_names``); names are cut to fit
+  the file systems' 255-byte limit.
 * ``move`` only moves the planned files; it refuses a target inside the source folder (the files
   would be moved into the collection they come from).
 * Images flagged "exclude" are left out.
@@ -15,6 +18,8 @@ Safety rules (a user's photos are at stake):
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
@@ -30,9 +35,14 @@ from dcgui.core.control import RunControl
 from dcgui.core.events import PHASE_CURATE, PhaseProgress
 
 MODES = ("copy", "symlink", "move")
-_MAX_NAME = 80
+_MAX_NAME = 80  # characters of a user's cluster name kept in its folder name
+_MAX_NAME_BYTES = 200  # and bytes (file systems allow 255): room for a " (cluster 123)" suffix
+_MAX_FILE_BYTES = 255
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+_DEFAULT_NAME = re.compile(r"cluster_(\d{4,})")
+# link() failures that mean "no hard links here" (another file system, FAT, a policy): copy instead
+_NO_HARD_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
 
 
 @dataclass
@@ -43,17 +53,77 @@ class CurateResult:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
+def _fs_len(name: str) -> int:
+    return len(os.fsencode(name))
+
+
+def _truncate_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes in the file system's encoding, at a character boundary."""
+    while _fs_len(text) > limit:
+        text = text[:-1]
+    return text
+
+
+def _same_name(name: str) -> str:
+    """Names the user gave that mean the same cluster folder (same text up to normalisation)."""
+    return unicodedata.normalize("NFC", name).strip()
+
+
 def cluster_folder_name(cluster: int, name: str | None = None) -> str:
-    """The user's cluster name made safe as a folder name on every OS, else ``cluster_0042``."""
+    """The user's cluster name made safe as a folder name on every OS, else ``cluster_0042``.
+
+    At most 80 characters and 200 bytes (UTF-8), cut at a character boundary.
+    """
     if name:
-        text = unicodedata.normalize("NFC", name)
+        text = _same_name(name).encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
         text = _UNSAFE.sub("_", text).strip().strip(".").strip()
-        text = re.sub(r"\s+", " ", text)[:_MAX_NAME].rstrip(" .")
+        text = re.sub(r"\s+", " ", text)[:_MAX_NAME]
+        text = _truncate_bytes(text, _MAX_NAME_BYTES).rstrip(" .")
         if text and text not in {".", ".."}:
             if text.split(".")[0].upper() in _WINDOWS_RESERVED:
                 text = f"{text}_"
             return text
     return f"cluster_{cluster:04d}"
+
+
+def cluster_folder_names(clusters: Iterable[int], names: Mapping[int, str | None] | None = None) -> dict[int, str]:
+    """The folder of each of ``clusters``: clusters with the same name share one, different names never do.
+
+    Two different names can become the same folder name (``a/b`` and ``a_b``, ``Pets`` and ``pets``
+    on a case-insensitive disk, a name ``cluster_0007`` while cluster 7 has none). The name that
+    needed no change, else the one on the lowest cluster id, keeps the folder; each other one gets
+    `` (cluster N)`` with its lowest cluster id. The result depends on ``names`` alone, so curating
+    a few clusters gives them the same folders as curating all.
+    """
+    names = names or {}
+    by_name: dict[str, list[int]] = {}
+    for c, name in names.items():
+        if name and name.strip():
+            by_name.setdefault(_same_name(name), []).append(int(c))
+    named = set().union(*by_name.values()) if by_name else set()
+
+    def free(folder: str) -> bool:
+        key = folder.casefold()
+        m = _DEFAULT_NAME.fullmatch(key)  # cluster_0007 belongs to cluster 7 while it has no name
+        return key not in used and (m is None or int(m.group(1)) in named)
+
+    order = sorted(by_name, key=lambda n: (cluster_folder_name(0, n) != n, min(by_name[n]), n))
+    used: set[str] = set()
+    folder_of: dict[str, str] = {}
+    for name in order:
+        first = min(by_name[name])
+        base = cluster_folder_name(first, name)
+        candidate, n = base, 1
+        while not free(candidate):
+            n += 1
+            candidate = f"{base} (cluster {first})" if n == 2 else f"{base} (cluster {first}, {n - 1})"
+        used.add(candidate.casefold())
+        folder_of[name] = candidate
+    out: dict[int, str] = {}
+    for c in clusters:
+        name = names.get(int(c))
+        out[int(c)] = folder_of[_same_name(name)] if name and name.strip() else f"cluster_{int(c):04d}"
+    return out
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -80,21 +150,22 @@ def check_target(folder: Path, out_dir: Path, mode: str) -> list[str]:
     return []
 
 
-def _free_name(directory: Path, name: str, taken: set[str]) -> str:
-    """``name`` or ``stem_1.ext``, ``stem_2.ext`` ...: the first not in ``taken`` (case-folded)."""
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name`` or ``stem_1.ext``, ``stem_2.ext`` ...: the first not in ``taken`` (case-folded),
+    the stem shortened when the suffix would pass the file systems' 255-byte limit."""
     stem, dot, ext = name.rpartition(".")
     if not stem:
         stem, dot, ext = name, "", ""
     candidate, n = name, 0
-    while candidate.casefold() in taken:
+    while candidate.casefold() in taken or _fs_len(candidate) > _MAX_FILE_BYTES:
         n += 1
-        candidate = f"{stem}_{n}{dot}{ext}"
+        tail = f"_{n}{dot}{ext}"
+        candidate = _truncate_bytes(stem, _MAX_FILE_BYTES - _fs_len(tail)) + tail
     return candidate
 
 
 def plan_curation(
-    folder: Path,
-    paths: Sequence[str],
+    sources: Sequence[Path],
     assignments: np.ndarray,
     out_dir: Path,
     *,
@@ -104,49 +175,61 @@ def plan_curation(
 ) -> list[tuple[Path, Path]]:
     """(source, destination) for every image of the chosen ``clusters`` (default: all non-empty).
 
-    ``paths[i]`` (relative to ``folder``) is image ``i`` and ``assignments[i]`` its cluster;
-    ``names`` maps a cluster to the user's name (clusters sharing a name share a folder);
-    ``excluded`` image indices are left out. Destinations never collide with each other or with
-    files already in ``out_dir``.
+    ``sources[i]`` is image ``i``'s file (from ``SessionStore.image_files``, which checked that it
+    lies inside the session's folder) and ``assignments[i]`` its cluster; ``names`` maps a cluster
+    to the user's name (see :func:`cluster_folder_names`); ``excluded`` image indices are left
+    out. Destinations never collide with each other or with files already in ``out_dir``.
     """
-    folder, out_dir = Path(folder), Path(out_dir)
+    out_dir = Path(out_dir)
     assignments = np.asarray(assignments)
-    if assignments.shape != (len(paths),):
-        raise ValueError(f"{len(paths)} paths but {assignments.shape[0]} assignments: they must match")
+    if assignments.shape != (len(sources),):
+        raise ValueError(f"{len(sources)} paths but {assignments.shape[0]} assignments: they must match")
     chosen = sorted(set(int(c) for c in (np.unique(assignments) if clusters is None else clusters)))
-    names = names or {}
+    folders = cluster_folder_names(chosen, names)
     excluded_set = set(int(i) for i in excluded)
     taken: dict[Path, set[str]] = {}
     ops: list[tuple[Path, Path]] = []
     for c in chosen:
-        target = out_dir / cluster_folder_name(c, names.get(c))
+        target = out_dir / folders[c]
         if target not in taken:
             taken[target] = {p.casefold() for p in os.listdir(target)} if target.is_dir() else set()
         used = taken[target]
         for i in np.flatnonzero(assignments == c):
             if int(i) in excluded_set:
                 continue
-            rel = paths[int(i)]
-            name = _free_name(target, rel.rsplit("/", 1)[-1], used)
+            src = Path(sources[int(i)])
+            name = _free_name(src.name, used)
             used.add(name.casefold())
-            ops.append((folder / rel, target / name))
+            ops.append((src, target / name))
     return ops
 
 
 def _next_free(dst: Path) -> Path:
     taken = {p.casefold() for p in os.listdir(dst.parent)} if dst.parent.is_dir() else set()
-    return dst.with_name(_free_name(dst.parent, dst.name, taken))
+    return dst.with_name(_free_name(dst.name, taken))
+
+
+def _remove_if_ours(dst: Path, ours: os.stat_result) -> None:
+    """Remove ``dst`` only if it is still the file this run created (not one put there since)."""
+    with contextlib.suppress(OSError):
+        now = os.lstat(dst)
+        if (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
+            os.unlink(dst)
 
 
 def _copy_exclusive(src: Path, dst: Path) -> None:
-    try:
-        with open(src, "rb") as fin, open(dst, "xb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-    except FileExistsError:
-        raise
-    except BaseException:
-        dst.unlink(missing_ok=True)  # our own partial copy (disk full, interrupted)
-        raise
+    """Copy ``src`` into a new file ``dst``: the source is opened first (a vanished source touches
+    nothing), ``dst`` is created exclusively (an existing file raises ``FileExistsError``), and
+    after an error only the file this call created is removed."""
+    with open(src, "rb") as fin:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        ours = os.fstat(fd)
+        try:
+            with os.fdopen(fd, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+        except BaseException:
+            _remove_if_ours(dst, ours)  # our partial copy (disk full, interrupted)
+            raise
     shutil.copystat(src, dst)
 
 
@@ -154,16 +237,21 @@ def _apply_one(src: Path, dst: Path, mode: str) -> None:
     if mode == "copy":
         _copy_exclusive(src, dst)
     elif mode == "symlink":
+        if not src.is_file():  # no dangling links to a file that vanished since planning
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(src))
         os.symlink(src.absolute(), dst)
     else:
         try:
             os.link(src, dst)  # fails if dst exists: never replaces a file, unlike os.rename
-        except FileExistsError:
-            raise
-        except OSError:  # another filesystem, or hard links unsupported: copy, verify, then remove
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINK:
+                raise  # dst exists, src vanished, ...: nothing to fall back to
+            # another file system, or hard links unsupported: copy, verify, then remove
+            expected = os.stat(src).st_size
             _copy_exclusive(src, dst)
-            if dst.stat().st_size != src.stat().st_size:
-                dst.unlink()
+            ours = os.lstat(dst)
+            if ours.st_size != expected:
+                _remove_if_ours(dst, ours)
                 raise OSError(f"copy of {src} to {dst} is incomplete") from None
         os.unlink(src)
 
@@ -184,9 +272,9 @@ def iter_apply(
     for n, (src, dst) in enumerate(ops, start=1):
         if control is not None:
             control.check()
-        dst.parent.mkdir(parents=True, exist_ok=True)
         for _attempt in range(1000):
             try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
                 _apply_one(src, dst, mode)
                 result.done.append((src, dst))
                 break

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.gui.session_model import cluster_display_name
 from dcgui.gui.thumbnails import (
     AsyncPixmapCache,
     compose_mosaic,
@@ -140,8 +141,8 @@ class ClusterListModel(QAbstractTableModel):
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._filter = ""
         self._hide_empty = False
-        self.set_name: Callable[[int, str | None], None] | None = None  # persist a rename
-        self.set_tags: Callable[[int, list[str]], None] | None = None
+        self.set_name: Callable[[int, str | None], bool | None] | None = None  # persist a rename
+        self.set_tags: Callable[[int, list[str]], bool | None] | None = None
         mosaics.ready.connect(self._on_mosaics)
 
     # -- content ------------------------------------------------------------------------------------
@@ -205,9 +206,8 @@ class ClusterListModel(QAbstractTableModel):
         return self._label_names[m] if 0 <= m < len(self._label_names) else None
 
     def title(self, c: int) -> str:
-        """"#12 · cats" (used by the grid header, dialogs and status messages)."""
-        name = self.name(c)
-        return f"#{c} · {name}" if name else f"#{c}"
+        """The cluster's display name: the user's name when set, else "cluster 12"."""
+        return cluster_display_name(c, self.name(c))
 
     # -- Qt model interface --------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -284,7 +284,8 @@ class ClusterListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and s.sizes[c] == 0:
             return QColor(140, 140, 140)
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"Cluster {self.title(c)}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
+            head = self.title(c) if self.name(c) is None else f"{self.title(c)} (#{c})"
+            lines = [f"{head}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
             p = float(s.purity[c])
             if not np.isnan(p):
                 lines.append(f"{p:.0%} labelled {self.majority_label(c)}")
@@ -302,17 +303,18 @@ class ClusterListModel(QAbstractTableModel):
         text = str(value or "").strip()
         entry = dict(self._user.get(c, {"name": None, "tags": [], "notes": ""}))
         try:
+            # The persisting callback returns False when it could not save (and said why).
             if index.column() == COL_NAME:
-                if self.set_name is not None:
-                    self.set_name(c, text or None)
+                if self.set_name is not None and self.set_name(c, text or None) is False:
+                    return False
                 entry["name"] = text or None
             else:
                 tags = [t.strip() for t in text.split(",") if t.strip()]
-                if self.set_tags is not None:
-                    self.set_tags(c, tags)
+                if self.set_tags is not None and self.set_tags(c, tags) is False:
+                    return False
                 entry["tags"] = tags
         except Exception as exc:  # a read-only or locked session file: tell the user, keep the old value
-            self.errorOccurred.emit(f"Could not save cluster #{c}: {exc}")
+            self.errorOccurred.emit(f"Could not save {self.title(c)}: {exc}")
             return False
         self._user[c] = entry
         self.dataChanged.emit(self.index(index.row(), 0), self.index(index.row(), len(HEADERS) - 1))

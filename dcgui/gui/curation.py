@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
 from dcgui.core.fsutil import atomic_write_text
 from dcgui.gui.worker import GeneratorWorker, WorkerError
@@ -44,6 +45,7 @@ from dcgui.services.curation import (
     record_curation,
     write_cluster_table,
 )
+from dcgui.store.paths import check_output
 
 if TYPE_CHECKING:
     from dcgui.core.curate import CurateResult
@@ -265,7 +267,15 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
         path = ask_save_path(parent, suggested)
         if path is None:
             return None
-    text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+    try:
+        check_output(path, store.path, "CSV file")
+        text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+    except DcguiError as exc:
+        from dcgui.gui.errors import show_error
+
+        status(str(exc))
+        show_error(parent, exc, title="Export CSV")
+        return None
     out = path
     n_rows = text.count("\n") - 1
 

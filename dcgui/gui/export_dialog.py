@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.control import RunControl
 from dcgui.gui import errors, theme
 from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.store.paths import UnsafeOutput, check_output
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -192,6 +193,12 @@ class ExportDialog(QDialog):
             self._show_problem("Choose a file to write the backbone to.")
             return
         out = Path(text).expanduser()
+        try:  # never over the session file or into its data folder
+            for path, what in ((out, "exported backbone"), (Path(f"{out}.json"), "backbone's preprocessing file")):
+                check_output(path, self._store.path, what)
+        except UnsafeOutput as exc:
+            self._show_problem(str(exc))
+            return
         epoch = self.selected_epoch()
         checkpoint = self._checkpoints.get(epoch)
         if checkpoint is None:

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import fit_rect
+from dcgui.store.paths import SessionPaths
 
 DECODE_MAX_SIDE = 2560  # enough for a full-screen pane on a 4K display at scale 1.5
 
@@ -204,15 +205,19 @@ class ClusterHistoryStrip(QWidget):
         super().__init__(parent)
         self._history = np.zeros(0, dtype=np.int32)
         self._epoch = 0
-        self._names: Callable[[int], str] = lambda c: f"#{c}"
+        self._names: Callable[[int], str] = lambda c: f"cluster {c}"
+        self._empty_text = ""
         self.setMinimumHeight(22)
         self.setMaximumHeight(26)
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_history(self, history: np.ndarray, epoch: int, names: Callable[[int], str] | None = None) -> None:
+    def set_history(self, history: np.ndarray, epoch: int, names: Callable[[int], str] | None = None,
+                    empty_text: str = "") -> None:
+        """``empty_text`` is shown when there is no history (nothing when no image is shown)."""
         self._history = np.asarray(history, dtype=np.int32)
         self._epoch = epoch
+        self._empty_text = empty_text
         if names is not None:
             self._names = names
         changes = int(np.count_nonzero(np.diff(self._history[self._history >= 0]))) if self._history.size > 1 else 0
@@ -234,7 +239,7 @@ class ClusterHistoryStrip(QWidget):
         n = self._history.size
         if n == 0:
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignVCenter), "no epoch yet")
+            painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignVCenter), self._empty_text)
             return
         w = self.width() / n
         h = self.height()
@@ -269,7 +274,7 @@ class ImagePane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._folder: Path | None = None
+        self._folder: SessionPaths | None = None
         self._index: int | None = None
         self._info: dict = {}
         self._requests = itertools.count(1)
@@ -318,7 +323,8 @@ class ImagePane(QWidget):
     def image_index(self) -> int | None:
         return self._index
 
-    def set_folder(self, folder: Path | None) -> None:
+    def set_folder(self, folder: SessionPaths | None) -> None:
+        """The session's paths (``SessionStore.path_guard``): rows become files only inside its folder."""
         self._folder = folder
 
     def clear(self, message: str = "Select an image to see it here") -> None:
@@ -334,19 +340,19 @@ class ImagePane(QWidget):
     def show_image(self, i: int, info: dict, history: np.ndarray, epoch: int, cluster: int | None,
                    cluster_title: Callable[[int], str] | None = None, label_names: Sequence[str] = ()) -> None:
         """Show image ``i`` (``info``: ``SessionStore.image_info(i)``); decoding starts off-thread."""
-        title = cluster_title or (lambda c: f"#{c}")
+        title = cluster_title or (lambda c: f"cluster {c}")
         same = i == self._index
         self._index = i
         rel = str(info.get("path") or "")
-        path = (self._folder / rel) if self._folder is not None else Path(rel)
+        paths = self._folder
         self.path_label.setText(printable(rel))  # a name that is not UTF-8 shows as caf\xe9.jpg
-        self.path_label.setToolTip(printable(path))
+        self.path_label.setToolTip(printable(paths.folder / rel) if paths is not None else printable(rel))
         self._set_size_text(info, None)
         self.label_label.setText(str(info.get("label") or "—"))
         flag = info.get("flag") or info.get("flags")
         self.flag_label.setText(str(flag) if flag else "—")
         self.cluster_label.setText(f"{title(cluster)} at epoch {epoch}" if cluster is not None else "—")
-        self.history.set_history(history, epoch, title)
+        self.history.set_history(history, epoch, title, empty_text="no epoch yet")
         self.more_button.setEnabled(True)
         self.folder_button.setEnabled(self._folder is not None)
         self._info = info
@@ -360,6 +366,8 @@ class ImagePane(QWidget):
 
         def job() -> None:
             try:
+                # checked here, off the GUI thread: a row leading outside the folder is never opened
+                path = paths.image(rel, i) if paths is not None else Path(rel)
                 image, size = decode_for_display(path, max_side)
                 relay.done.emit(request, image, size, "")
             except Exception as exc:  # shown in the pane; the file name is in the message

@@ -9,6 +9,9 @@ session trained from the command line can be watched live.
 
 Closing while training asks first, then stops at the next batch (the worker keeps the last
 finished epoch) without blocking the event loop, and closes when the worker has ended.
+
+The window owns the :class:`SessionModel` every view follows: opening a session is
+``model.open(store)``, a commit seen by the poll is ``model.refresh()``; the views do the rest.
 """
 
 from __future__ import annotations
@@ -21,38 +24,27 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QCheckBox,
     QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
-    QSlider,
-    QSpinBox,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui import __version__
 from dcgui.core.errors import SessionFileError
-from dcgui.core.events import CollectionReady, EpochFinished
-from dcgui.core.pathtext import printable
 from dcgui.gui import errors, theme
 from dcgui.gui.new_session import LAST_SESSION_DIR_KEY, NewSessionDialog
-from dcgui.gui.plots import PlotsPanel
+from dcgui.gui.session_model import SessionModel
+from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, TAB_SKIPPED, SessionView
 from dcgui.gui.settings_form import device_type_of
 from dcgui.gui.start_page import RecentSessions, StartPage
 from dcgui.gui.training_panel import STOPPING, TrainingPanel
@@ -63,7 +55,7 @@ if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
 POLL_MS = 1000
-TAB_CLUSTERS, TAB_PLOTS, TAB_EXPLORE, TAB_SKIPPED = range(4)
+__all__ = ["TAB_CLUSTERS", "TAB_EXPLORE", "TAB_PLOTS", "TAB_SKIPPED", "MainWindow"]
 DEMO_IMAGES, DEMO_CLASSES = 4000, 10
 
 
@@ -97,106 +89,6 @@ def ask_stop_training(parent: QWidget, action: str) -> bool:
     return box.clickedButton() is stop
 
 
-def _optional_widget(module: str, cls: str, what: str) -> QWidget:
-    """Build a view from another module; if it cannot be built, say so in its place."""
-    import importlib
-
-    try:
-        return importlib.import_module(module).__dict__[cls]()  # type: ignore[no-any-return]
-    except Exception as exc:  # shown to the user (and logged); the rest of the window works
-        errors.log.exception("cannot build %s", cls)
-        label = QLabel(f"The {what} could not be loaded:\n{type(exc).__name__}: {exc}")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setWordWrap(True)
-        return label
-
-
-class SessionView(QWidget):
-    """Training panel on top; an epoch control shared by the tabs; Clusters / Plots / Explore /
-    Skipped files."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.training = TrainingPanel()
-        self.epoch_slider = QSlider(Qt.Orientation.Horizontal)
-        self.epoch_slider.setRange(0, 0)
-        self.epoch_slider.setPageStep(1)
-        self.epoch_slider.setToolTip("Epoch shown in every tab")
-        self.epoch_spin = QSpinBox()
-        self.epoch_spin.setRange(0, 0)
-        self.epoch_spin.setKeyboardTracking(False)
-        self.epoch_of = QLabel("of 0")
-        self.follow_check = QCheckBox("Follow live")
-        self.follow_check.setChecked(True)
-        self.follow_check.setToolTip("Show each new epoch as soon as it is saved (F5 toggles)")
-        self.session_label = QLabel()
-        self.session_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bar = QHBoxLayout()
-        bar.setContentsMargins(8, 0, 8, 0)
-        bar.addWidget(QLabel("Epoch"))
-        bar.addWidget(self.epoch_slider, 2)
-        bar.addWidget(self.epoch_spin)
-        bar.addWidget(self.epoch_of)
-        bar.addWidget(self.follow_check)
-        bar.addSpacing(16)
-        bar.addWidget(self.session_label, 3)
-
-        self.clusters = _optional_widget("dcgui.gui.cluster_browser", "ClusterBrowser", "cluster browser")
-        self.plots = PlotsPanel()
-        self.explore = _optional_widget("dcgui.gui.explore_panel", "ExplorePanel", "explore panel")
-        self.skipped_table = QTableWidget(0, 2)
-        self.skipped_table.setHorizontalHeaderLabels(["File", "Reason"])
-        self.skipped_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.skipped_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.skipped_table.verticalHeader().setVisible(False)
-        self.skipped_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.skipped_table.setAlternatingRowColors(True)
-        self.skipped_label = QLabel()
-        self.skipped_label.setWordWrap(True)
-        skipped = QWidget()
-        sl = QVBoxLayout(skipped)
-        sl.addWidget(self.skipped_label)
-        sl.addWidget(self.skipped_table, 1)
-
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.clusters, "Clusters")
-        self.tabs.addTab(self.plots, "Plots")
-        self.tabs.addTab(self.explore, "Explore")
-        self.tabs.addTab(skipped, "Skipped files")
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        layout.addWidget(self.training)
-        layout.addLayout(bar)
-        layout.addWidget(self.tabs, 1)
-        self._hide_browser_epoch_controls()
-
-    def _hide_browser_epoch_controls(self) -> None:
-        """The browser has its own epoch spin and follow toggle; one shared control is clearer."""
-        for name in ("epoch_spin", "epoch_of", "follow_check"):
-            w = getattr(self.clusters, name, None)
-            if isinstance(w, QWidget):
-                w.setVisible(False)
-        for label in self.clusters.findChildren(QLabel):
-            if label.text() == "Epoch" and label.parent() is self.clusters:
-                label.setVisible(False)
-
-    def set_skipped(self, skipped: list[tuple[str, str]]) -> None:
-        self.skipped_table.setRowCount(len(skipped))
-        for row, (path, reason) in enumerate(skipped):
-            self.skipped_table.setItem(row, 0, QTableWidgetItem(printable(path)))
-            self.skipped_table.setItem(row, 1, QTableWidgetItem(reason))
-        n = len(skipped)
-        self.skipped_label.setText(
-            "No file was skipped: every image in the folder is part of the session." if n == 0 else
-            f"{n:,} file{'s were' if n != 1 else ' was'} skipped and {'are' if n != 1 else 'is'} not part of "
-            "the session. Fix or remove them and start a new session to include them."
-        )
-        self.tabs.setTabText(TAB_SKIPPED, f"Skipped files ({n:,})" if n else "Skipped files")
-
-
 class MainWindow(QMainWindow):
     def __init__(self, icon: QIcon | None = None) -> None:
         super().__init__()
@@ -207,17 +99,14 @@ class MainWindow(QMainWindow):
         self._path: Path | None = None
         self._readonly = False
         self._data_version = -1
-        self._known_last = 0
-        self._epoch = 0
-        self._syncing = False
-        self._in_sync = False
         self._pending_after_stop: Callable[[], None] | None = None
         self._quitting = False
         self._demo_worker: GeneratorWorker | None = None
         self._demo_progress: QProgressDialog | None = None
 
+        self.model = SessionModel(self)
         self.start_page = StartPage(icon=self._icon)
-        self.view = SessionView()
+        self.view = SessionView(self.model)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.view)
@@ -229,24 +118,15 @@ class MainWindow(QMainWindow):
         self.start_page.openSessionRequested.connect(self.choose_session)
         self.start_page.openRecentRequested.connect(lambda p: self.open_session(Path(p)))
 
-        v = self.view
-        v.training.epochFinished.connect(self._on_epoch_finished)
-        v.training.collectionReady.connect(self._on_collection_ready)
-        v.training.errorOccurred.connect(self._on_training_error)
-        v.training.runEnded.connect(self._on_run_ended)
-        v.training.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-        v.epoch_slider.valueChanged.connect(self._on_epoch_control)
-        v.epoch_spin.valueChanged.connect(self._on_epoch_control)
-        v.follow_check.toggled.connect(self._on_follow_toggled)
-        v.plots.epochSelected.connect(self._user_selected_epoch)
-        if hasattr(v.clusters, "epochChanged"):
-            v.clusters.epochChanged.connect(self._user_selected_epoch)
-        if hasattr(v.clusters, "moreLikeThis"):
-            v.clusters.moreLikeThis.connect(self.show_similar)
-        if hasattr(v.clusters, "statusMessage"):
-            v.clusters.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        if hasattr(v.explore, "flagsChanged"):  # flags set in Explore show in the cluster grid
-            v.explore.flagsChanged.connect(lambda _images: self._call_view(v.clusters, "refresh"))
+        t = self.view.training
+        t.errorOccurred.connect(self._on_training_error)
+        t.runEnded.connect(self._on_run_ended)
+        t.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        m = self.model
+        m.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        m.errorOccurred.connect(lambda text: errors.show_error(self, text, title="dcgui"))
+        m.epochsChanged.connect(self._on_epochs)
+        m.followChanged.connect(self._on_follow_changed)
 
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_MS)
@@ -297,7 +177,7 @@ class MainWindow(QMainWindow):
         self.act_follow.setCheckable(True)
         self.act_follow.setChecked(True)
         self.act_follow.setShortcut(QKeySequence("F5"))
-        self.act_follow.toggled.connect(self.view.follow_check.setChecked)
+        self.act_follow.toggled.connect(self.model.set_follow_live)
         self.act_start_page = view_menu.addAction("&Start page", self.show_start_page)
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
@@ -341,7 +221,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self._store is not None
-        has_epochs = has and self._known_last > 0
+        has_epochs = has and self.model.last_epoch > 0
         self.act_export.setEnabled(has and bool(self._store and self._store.checkpoints()))
         self.act_export_csv.setEnabled(has_epochs)
         self.act_close.setEnabled(has)
@@ -426,51 +306,25 @@ class MainWindow(QMainWindow):
             poll_store = None
         self._close_stores()
         self._store, self._poll_store, self._path, self._readonly = store, poll_store, path, readonly
-        self._known_last = store.last_epoch()
         self._data_version = (poll_store or store).data_version()
-        self._epoch = 0
         QSettings().setValue(LAST_SESSION_DIR_KEY, str(path.parent))
         RecentSessions.add(path)
-
-        try:
-            self._show_session(path, store, readonly)
-        except Exception as exc:  # a view could not read this file: say so, keep the app usable
-            errors.show_error(self, exc, "Cannot show the session")
-            self._close_now()
-            return False
-        return True
-
-    def _show_session(self, path: Path, store: SessionStore, readonly: bool) -> None:
-        v = self.view
-        v.training.set_session(path, store, readonly)
-        v.plots.set_session(store)
-        self._call_view(v.clusters, "set_session", store)
-        self._call_view(v.explore, "set_session", store)
-        v.set_skipped(store.skipped())
-        v.follow_check.setChecked(True)
-        self._set_epoch_range(self._known_last)
-        if self._known_last:
-            self.set_epoch(self._known_last)
-        self._update_session_label()
+        self.model.open(store, readonly)  # every view follows
         self.setWindowTitle(f"{path.name.removesuffix('.dcgui')} — dcgui" + (" (read-only)" if readonly else ""))
         self.setWindowFilePath(str(path))
         self.stack.setCurrentWidget(self.view)
         self._poll_timer.start()
         self._update_actions()
+        return True
 
     def close_session(self) -> None:
         self._when_not_training(self._close_now, "close the session")
 
     def _close_now(self) -> None:
         self._poll_timer.stop()
-        v = self.view
-        v.training.set_session(None, None)
-        v.plots.set_session(None)
-        self._call_view(v.clusters, "set_session", None)
-        self._call_view(v.explore, "set_session", None)
+        self.model.close()
         self._close_stores()
         self._path = None
-        self._known_last = 0
         self.setWindowTitle("dcgui")
         self.setWindowFilePath("")
         self.show_start_page()
@@ -487,28 +341,6 @@ class MainWindow(QMainWindow):
                 with contextlib.suppress(sqlite3.Error):
                     s.close()
         self._store = self._poll_store = None
-
-    def _call_view(self, view: QWidget, method: str, *args: Any) -> None:
-        """Call a view's method; a failure in one view is reported, the others still update."""
-        fn = getattr(view, method, None)
-        if fn is None:
-            return
-        try:
-            fn(*args)
-        except Exception as exc:
-            errors.show_error(self, exc, f"The {type(view).__name__} failed to update")
-
-    def _update_session_label(self) -> None:
-        s = self._store
-        if s is None:
-            self.view.session_label.setText("")
-            return
-        n = s.n_images
-        cfg = s.config
-        self.view.session_label.setText(
-            f"{n:,} images · {cfg.arch}, {cfg.image_size} px, k = {cfg.k} · {s.folder}"
-        )
-        self.view.session_label.setToolTip(f"Session: {s.path}\nImages: {s.folder}\n{cfg.to_json()}")
 
     # =======================================================================================
     # demo
@@ -580,127 +412,29 @@ class MainWindow(QMainWindow):
             if version == self._data_version:
                 return
             self._data_version = version
-            self._sync_epochs()
+            self.model.refresh()
         except Exception as exc:  # the file vanished or was damaged under us: say it once
             self._poll_timer.stop()
             errors.show_error(self, exc, "Lost the session file",
                               details=f"{self._path}: {exc}\nReopen the session once the file is back.")
 
-    def _sync_epochs(self) -> None:
-        store = self._store
-        if store is None or self._in_sync:
-            return
-        self._in_sync = True  # a view's refresh may report an epoch back to us: no re-entry
-        try:
-            self._sync_epochs_now(store)
-        finally:
-            self._in_sync = False
-
-    def _sync_epochs_now(self, store: SessionStore) -> None:
-        last = store.last_epoch()
-        if last == self._known_last:
-            return
-        grew = last > self._known_last
-        self._known_last = last
-        v = self.view
-        self._set_epoch_range(last)
-        v.plots.refresh()
-        follow = v.follow_check.isChecked()
-        if follow or self._epoch == 0 or self._epoch > last:
-            self.set_epoch(last)
-        self._call_view(v.clusters, "refresh")
-        v.training.sync_epochs(last)
-        if grew and not self.training.is_busy:
-            self.statusBar().showMessage(f"Epoch {last} was saved by another process (following live)", 8000)
+    def _on_epochs(self, last: int) -> None:
+        if last and not self.training.is_busy and self.model.follow_live and self._store is not None:
+            self.statusBar().showMessage(f"Epoch {last} is saved (following live)", 8000)
         self._update_actions()
 
-    def _on_epoch_finished(self, ev: EpochFinished) -> None:
-        # The worker committed the epoch before yielding it: read it from the store now rather
-        # than waiting for the next poll tick.
-        self._sync_epochs()
-        if self._poll_store is not None:
-            self._data_version = self._poll_store.data_version()
-
-    def _on_collection_ready(self, ev: CollectionReady) -> None:
-        if self._store is not None:
-            self.view.set_skipped(self._store.skipped())
-            self._update_session_label()
-            if self._known_last == 0:
-                self._call_view(self.view.clusters, "set_session", self._store)
-                self._call_view(self.view.explore, "set_session", self._store)
-
-    def _set_epoch_range(self, last: int) -> None:
-        v = self.view
-        self._syncing = True
-        try:
-            v.epoch_slider.setRange(1 if last else 0, last)
-            v.epoch_spin.setRange(1 if last else 0, last)
-            v.epoch_slider.setEnabled(last > 1)
-            v.epoch_spin.setEnabled(last > 1)
-            v.epoch_of.setText(f"of {last}")
-        finally:
-            self._syncing = False
+    def _on_follow_changed(self, on: bool) -> None:
+        self.act_follow.blockSignals(True)
+        self.act_follow.setChecked(on)
+        self.act_follow.blockSignals(False)
 
     @property
     def epoch(self) -> int:
-        return self._epoch
+        """The epoch every tab shows."""
+        return self.model.epoch
 
     def set_epoch(self, epoch: int) -> None:
-        """Show ``epoch`` in every tab."""
-        if self._store is None or epoch < 1 or epoch > self._known_last:
-            return
-        v = self.view
-        self._syncing = True
-        try:
-            v.epoch_slider.setValue(epoch)
-            v.epoch_spin.setValue(epoch)
-        finally:
-            self._syncing = False
-        if epoch == self._epoch:
-            return
-        self._epoch = epoch
-        self._syncing = True  # the views echo the change (epochChanged): not a user's choice
-        try:
-            v.plots.set_epoch(epoch)
-            if getattr(v.clusters, "epoch", None) != epoch:
-                self._call_view(v.clusters, "set_epoch", epoch)
-            # Cheap: Explore only recomputes what its visible sub-tab shows, when it is shown.
-            self._call_view(v.explore, "set_epoch", epoch)
-        finally:
-            self._syncing = False
-
-    def _on_epoch_control(self, value: int) -> None:
-        if self._syncing:
-            return
-        self._user_selected_epoch(value)
-
-    def _user_selected_epoch(self, epoch: int) -> None:
-        if self._syncing or self._store is None:
-            return
-        if epoch > self._known_last:
-            # A view read the store after a commit we have not polled yet: catch up first, so
-            # a new epoch is not mistaken for the user leaving the newest one.
-            self._sync_epochs()
-        # Going back in time stops following; choosing the newest epoch keeps it.
-        if epoch < self._known_last and self.view.follow_check.isChecked():
-            self.view.follow_check.setChecked(False)
-        self.set_epoch(epoch)
-
-    def _on_follow_toggled(self, on: bool) -> None:
-        self.act_follow.setChecked(on)
-        if hasattr(self.view.clusters, "follow_live"):
-            try:
-                self.view.clusters.follow_live = on
-            except Exception as exc:
-                errors.show_error(self, exc, "The cluster browser failed to update")
-        if on and self._known_last:
-            self.set_epoch(self._known_last)
-
-    def show_similar(self, image_index: int) -> None:
-        """"More like this" from the cluster browser: show the image's neighbours in Explore."""
-        v = self.view
-        v.tabs.setCurrentIndex(TAB_EXPLORE)
-        self._call_view(v.explore, "show_similar", image_index)
+        self.model.set_epoch(epoch)
 
     # =======================================================================================
     # training outcome
@@ -709,7 +443,7 @@ class MainWindow(QMainWindow):
         errors.show_error(self, err, "Training stopped")
 
     def _on_run_ended(self, reason: str) -> None:
-        self._sync_epochs()
+        self.model.refresh()
         self._update_actions()
         action, self._pending_after_stop = self._pending_after_stop, None
         if action is not None:
@@ -723,7 +457,7 @@ class MainWindow(QMainWindow):
             return
         from dcgui.gui.export_dialog import ExportDialog
 
-        dialog = ExportDialog(self._store, self, epoch=self._epoch or None)
+        dialog = ExportDialog(self._store, self, epoch=self.model.epoch or None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self._export_dialog = dialog
@@ -816,9 +550,7 @@ class MainWindow(QMainWindow):
             return
         self._save_window()
         self._poll_timer.stop()
-        self._call_view(self.view.clusters, "set_session", None)
-        self._call_view(self.view.explore, "set_session", None)  # cancels its jobs
-        self.view.training.set_session(None, None)
+        self.model.close()  # the views let go of the session; Explore cancels its jobs
         self._close_stores()
         event.accept()
         # Background jobs (Explore, thumbnails) end at their next check; wait for them so no

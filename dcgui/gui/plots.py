@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.events import EpochMetrics
 from dcgui.gui import errors, theme
+from dcgui.gui.session_model import SessionModel
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -120,12 +121,12 @@ class _Series:
 
 
 class PlotsPanel(QWidget):
-    """The "Plots" tab. ``epochSelected(int)`` fires when the user clicks an epoch in a plot."""
+    """The "Plots" tab, a view of the session model: it redraws when epochs arrive and marks the
+    epoch shown; clicking an epoch in a plot shows that epoch everywhere."""
 
-    epochSelected = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model = model
         self._store: SessionStore | None = None
         self._metrics: list[EpochMetrics] = []
         self._epoch = 0
@@ -174,11 +175,16 @@ class PlotsPanel(QWidget):
         self.plots["sizes"].addItem(self._empty_text, ignoreBounds=True)
         self._apply_palette()
         self._update_all()
+        model.sessionChanged.connect(self._on_session)
+        model.epochsChanged.connect(lambda _n: self.refresh())
+        model.epochChanged.connect(self.set_epoch)
+        self._on_session()
 
     # ---------------------------------------------------------------------------------------
-    # public API
+    # the model's changes
     # ---------------------------------------------------------------------------------------
-    def set_session(self, store: SessionStore | None) -> None:
+    def _on_session(self) -> None:
+        store = self.model.store
         self._store = store
         self._epoch = 0
         self._has_labels = bool(store is not None and store.label_names())
@@ -216,6 +222,10 @@ class PlotsPanel(QWidget):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
+        if self._store is not None:
+            from dcgui.store.paths import check_output
+
+            check_output(path, self._store.path, "plot")  # never into the session's data folder
         exporter = ImageExporter(self.plots[name].getPlotItem())
         exporter.parameters()["width"] = int(width)
         exporter.export(str(path))
@@ -442,9 +452,7 @@ class PlotsPanel(QWidget):
             return
         hit = self._nearest(name, ev.scenePos())
         if hit is not None:
-            epoch = round(hit[1])
-            self.set_epoch(epoch)
-            self.epochSelected.emit(epoch)
+            self.model.set_epoch(round(hit[1]))
 
     # ---------------------------------------------------------------------------------------
     # saving

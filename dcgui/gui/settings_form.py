@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, TrainConfig, default_config
+from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, SEED_MAX, TrainConfig, default_config
 from dcgui.gui import theme
 
 MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device")
@@ -105,7 +105,7 @@ class SettingsForm(QWidget):
         lr.setRange(0.0001, 10.0)
         lr.setSingleStep(0.005)
         seed = QSpinBox()
-        seed.setRange(0, 2**31 - 1)
+        seed.setRange(0, SEED_MAX)  # the config's own bounds: the form cannot hold an invalid seed
         projection = QCheckBox("cluster an MLP's output, keep the features before it")
         samples = QSpinBox()
         samples.setRange(0, 2**31 - 1)

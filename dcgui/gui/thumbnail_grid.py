@@ -13,6 +13,8 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 from PySide6.QtCore import (
     QAbstractListModel,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
     QPointF,
@@ -24,6 +26,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QColor,
+    QFont,
+    QFontMetrics,
     QPainter,
     QPainterPath,
     QPaintEvent,
@@ -70,13 +74,23 @@ class ThumbnailGridModel(QAbstractListModel):
         self._paths: Sequence[str] = ()
         self._labels: np.ndarray | None = None
         self._label_names: Sequence[str] = ()
+        self._captions: Sequence[str] | None = None  # one per row (similarity, rank...), or none
+        self._tips: Sequence[str] | None = None  # extra tooltip line per row
         loader.ready.connect(self._on_ready)
+        loader.sourceChanged.connect(self._on_source)
 
     # -- content ---------------------------------------------------------------------------------
-    def set_images(self, indices: np.ndarray) -> None:
-        """Show these image indices (a cluster's members), in this order."""
+    def set_images(self, indices: np.ndarray | Sequence[int], captions: Sequence[str] | None = None,
+                   tooltips: Sequence[str] | None = None) -> None:
+        """Show these image indices (a cluster's members, a search result), in this order, with an
+        optional caption and tooltip line per row."""
         idx = np.asarray(indices, dtype=np.int64).ravel()
+        for what, seq in (("captions", captions), ("tooltips", tooltips)):
+            if seq is not None and len(seq) != idx.size:
+                raise ValueError(f"{len(seq)} {what} for {idx.size} images: give one per image")
         self.beginResetModel()
+        self._captions = list(captions) if captions is not None else None
+        self._tips = list(tooltips) if tooltips is not None else None
         self._indices = idx
         self._n = int(idx.size)
         self._sorted = bool(idx.size < 2 or np.all(idx[1:] > idx[:-1]))
@@ -114,6 +128,18 @@ class ThumbnailGridModel(QAbstractListModel):
             return int(self._order[pos])
         return None
 
+    def set_captions(self, captions: Sequence[str]) -> None:
+        """New captions for the rows shown (e.g. a flag was set): repaints, keeps the selection."""
+        if len(captions) != self._n:
+            raise ValueError(f"{len(captions)} captions for {self._n} images: give one per image")
+        self._captions = list(captions)
+        if self._n:
+            self.dataChanged.emit(self.index(0), self.index(self._n - 1), [Qt.ItemDataRole.DisplayRole])
+
+    @property
+    def has_captions(self) -> bool:
+        return self._captions is not None
+
     def flag(self, image_index: int) -> str | None:
         return self._flags.get(int(image_index))
 
@@ -148,8 +174,12 @@ class ThumbnailGridModel(QAbstractListModel):
             return self.label(i)
         if role == ErrorRole:
             return self.loader.error(i)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._captions[row] if self._captions is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [printable(self.path(i) or f"image {i}")]  # Qt drops bytes that are not UTF-8
+            if self._tips is not None and self._tips[row]:
+                lines.append(self._tips[row])
             label = self.label(i)
             if label:
                 lines.append(f"label: {label}")
@@ -171,6 +201,10 @@ class ThumbnailGridModel(QAbstractListModel):
     # -- internals ---------------------------------------------------------------------------------
     def _on_ready(self, keys: list[Hashable]) -> None:
         self._emit_rows([r for r in map(self.row_of, keys) if r is not None], [ThumbnailRole])
+
+    def _on_source(self) -> None:
+        if self._n:  # every row repaints and asks the new source for its thumbnail
+            self.dataChanged.emit(self.index(0), self.index(self._n - 1), [ThumbnailRole])
 
     def _emit_rows(self, rows: list[int], roles: list[int]) -> None:
         """dataChanged for exactly these rows, merged into contiguous ranges."""
@@ -197,10 +231,15 @@ class ThumbnailDelegate(QStyledItemDelegate):
         self.padding = 4
         self.painted_pixmaps = 0  # counters for the view's framePainted signal
         self.painted_placeholders = 0
+        self.caption_lines = 0  # lines of text under each thumbnail (0: none)
+        self._line_height = QFontMetrics(parent.font() if parent is not None else QFont()).height()
+
+    def caption_height(self) -> int:
+        return self.caption_lines * self._line_height
 
     def cell_size(self) -> QSize:
         side = self.thumb_size + 2 * self.padding
-        return QSize(side, side)
+        return QSize(side, side + self.caption_height())
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return self.cell_size()
@@ -212,7 +251,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
         model = index.model()
         flag = model.flag(key) if isinstance(model, ThumbnailGridModel) else index.data(FlagRole)
         cell = QRect(option.rect)  # type: ignore[attr-defined]
-        box = cell.adjusted(self.padding, self.padding, -self.padding, -self.padding)
+        caption_h = self.caption_height()
+        box = cell.adjusted(self.padding, self.padding, -self.padding, -self.padding - caption_h)
         palette: QPalette = option.palette  # type: ignore[attr-defined]
         selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
         painter.save()
@@ -242,6 +282,15 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(QRectF(cell).adjusted(2, 2, -2, -2), 5, 5)
         if flag:
             paint_flag_badge(painter, box, flag)
+        if caption_h:
+            text = index.data(Qt.ItemDataRole.DisplayRole)
+            if text:
+                painter.setPen(palette.color(QPalette.ColorRole.Text))
+                area = QRect(cell.left() + 2, box.bottom() + 2, cell.width() - 4, caption_h)
+                fm = painter.fontMetrics()
+                lines = [fm.elidedText(t, Qt.TextElideMode.ElideRight, area.width())
+                         for t in str(text).splitlines()[: self.caption_lines]]
+                painter.drawText(area, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop), "\n".join(lines))
         painter.restore()
 
 
@@ -280,11 +329,16 @@ class ThumbnailGrid(QListView):
     framePainted = Signal(int, int)  # rows painted with a thumbnail, rows painted as placeholder
     thumbSizeChanged = Signal(int)
 
-    def __init__(self, loader: AsyncPixmapCache, parent: QWidget | None = None) -> None:
+    imageActivated = Signal(int)  # double-click or Enter on an image
+
+    def __init__(self, loader: AsyncPixmapCache, parent: QWidget | None = None, caption_lines: int = 0,
+                 thumb_size: int = DEFAULT_THUMB) -> None:
         super().__init__(parent)
         self.loader = loader
         self._model = ThumbnailGridModel(loader, self)
         self._delegate = ThumbnailDelegate(loader, self)
+        self._delegate.caption_lines = caption_lines
+        self._delegate.thumb_size = int(max(MIN_THUMB, min(MAX_THUMB, thumb_size)))
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setMovement(QListView.Movement.Static)  # no drag-to-rearrange: rows are the cluster's order
         self.setResizeMode(QListView.ResizeMode.Adjust)
@@ -305,7 +359,10 @@ class ThumbnailGrid(QListView):
         self.setItemDelegate(self._delegate)
         self.setModel(self._model)
         self._apply_size()
-        loader.wanted = self._is_wanted
+        wanted = self._is_wanted
+        loader.add_wanted(wanted)
+        self.destroyed.connect(lambda *_: loader.remove_wanted(wanted))
+        self.activated.connect(lambda ix: self.imageActivated.emit(self._model.image_index(ix.row())))
 
     # -- API ----------------------------------------------------------------------------------
     def grid_model(self) -> ThumbnailGridModel:
@@ -336,6 +393,36 @@ class ThumbnailGrid(QListView):
         """Image indices of the selected rows, in row order."""
         rows = sorted(ix.row() for ix in self.selectionModel().selectedIndexes())
         return [self._model.image_index(r) for r in rows]
+
+    def set_images(self, indices: np.ndarray | Sequence[int], captions: Sequence[str] | None = None,
+                   tooltips: Sequence[str] | None = None) -> None:
+        """Show these images (see ``ThumbnailGridModel.set_images``), scrolled to the top."""
+        self.loader.discard_pending()  # the previous list's queued thumbnails are stale
+        self._model.set_images(indices, captions, tooltips)
+        self.scrollToTop()
+
+    def image_indices(self) -> list[int]:
+        return [int(i) for i in self._model.indices]
+
+    def select_images(self, indices: Sequence[int] | np.ndarray, current: int | None = None) -> None:
+        """Select the rows showing ``indices`` (others are deselected), without emitting twice."""
+        sel = self.selectionModel()
+        selection = QItemSelection()
+        for i in indices:
+            row = self._model.row_of(int(i))
+            if row is not None:
+                ix = self._model.index(row)
+                selection.select(ix, ix)
+        sel.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        row = self._model.row_of(int(current)) if current is not None else None
+        if row is not None:
+            ix = self._model.index(row)
+            sel.setCurrentIndex(ix, QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.scrollTo(ix)
+
+    def has_thumbnail(self, image_index: int) -> bool:
+        """True once the real thumbnail (not the placeholder) can be painted for this image."""
+        return self._model.row_of(int(image_index)) is not None and self.loader.pixmap(int(image_index)) is not None
 
     def visible_rows(self) -> range:
         """Rows whose cells intersect the viewport (arithmetic on the uniform grid)."""

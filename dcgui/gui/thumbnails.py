@@ -127,12 +127,14 @@ class AsyncPixmapCache(QObject):
       ``ready(keys)`` is emitted (on the GUI thread) once they are decoded or failed.
     * At most ``max_in_flight`` keys are being decoded at once, in jobs of ``batch`` keys.
     * ``wanted(key)`` (optional) is asked just before a queued key is started; keys no longer
-      wanted are dropped without being decoded.
+      wanted are dropped without being decoded. Views sharing one cache each register their own
+      test with ``add_wanted``; a key is decoded when any of them wants it.
     * ``reset(load)`` switches to another source (another session): queued keys are dropped and
       results of jobs still running for the old source are discarded when they arrive.
     """
 
     ready = Signal(list)
+    sourceChanged = Signal()  # reset(): views repaint so their visible rows are requested again
 
     def __init__(
         self,
@@ -157,6 +159,7 @@ class AsyncPixmapCache(QObject):
         self.max_in_flight = max_in_flight
         self.batch = batch
         self.wanted = wanted
+        self._consumers: list[Callable[[Any], bool]] = []  # views sharing this cache (see add_wanted)
         self._pool = pool or thumbnail_pool()
         self._generation = itertools.count(1)
         self._current = next(self._generation)
@@ -224,6 +227,7 @@ class AsyncPixmapCache(QObject):
         self._lru.clear()
         self._errors.clear()
         self._current = next(self._generation)
+        self.sourceChanged.emit()
 
     def invalidate(self, keys: Iterable[Hashable]) -> None:
         """Forget the cached result of ``keys`` (their content changed) so they reload when painted."""
@@ -231,7 +235,20 @@ class AsyncPixmapCache(QObject):
             self._errors.pop(key, None)
             self._lru.remove(key)
 
+    def add_wanted(self, wanted: Callable[[Any], bool]) -> None:
+        """One more view shows keys of this cache: a queued key is decoded if any view wants it."""
+        self._consumers.append(wanted)
+
+    def remove_wanted(self, wanted: Callable[[Any], bool]) -> None:
+        if wanted in self._consumers:
+            self._consumers.remove(wanted)
+
     # -- internals -----------------------------------------------------------------------------
+    def _is_wanted(self, key: Hashable) -> bool:
+        if self.wanted is None and not self._consumers:
+            return True
+        return (self.wanted is not None and self.wanted(key)) or any(f(key) for f in self._consumers)
+
     def _pump(self) -> None:
         load = self._load
         if load is None:
@@ -241,7 +258,7 @@ class AsyncPixmapCache(QObject):
             keys: list[Hashable] = []
             while self._queue and len(keys) < room:
                 key, _ = self._queue.popitem(last=False)
-                if self.wanted is not None and not self.wanted(key):
+                if not self._is_wanted(key):
                     self.dropped += 1  # scrolled away or another cluster: never decode it
                     continue
                 keys.append(key)

@@ -41,7 +41,9 @@ from dcgui.core.events import (
     PhaseProgress,
     Stopped,
 )
+from dcgui.gui.session_model import SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
+from dcgui.store.lock import SessionBusyError
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -82,8 +84,9 @@ class TrainingPanel(QWidget):
     errorOccurred = Signal(object)
     message = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model = model
         self._path: Path | None = None
         self._store: SessionStore | None = None
         self._readonly = False
@@ -179,10 +182,17 @@ class TrainingPanel(QWidget):
         layout.addLayout(bars, 1, 0)
         self._reset_progress()
         self._update_actions()
+        model.sessionChanged.connect(self._on_session)
+        model.epochsChanged.connect(self.sync_epochs)
+        self.stateChanged.connect(model.set_training_state)
 
     # ---------------------------------------------------------------------------------------
     # session
     # ---------------------------------------------------------------------------------------
+    def _on_session(self) -> None:
+        m = self.model
+        self.set_session(m.path, m.store, m.readonly)
+
     def set_session(self, path: Path | None, store: SessionStore | None, readonly: bool = False) -> None:
         """Show ``store`` (the GUI thread's connection); training opens its own connection to ``path``."""
         if self.is_busy:
@@ -336,10 +346,14 @@ class TrainingPanel(QWidget):
             self._set_status(f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
                              f" (loss {m.loss:.3f}{nmi}).")
             self._show_run_progress(0.0)
+            # The worker committed the epoch before yielding it: the model reads it now rather
+            # than at the window's next poll.
+            self.model.refresh()
             self.epochFinished.emit(ev)
         elif isinstance(ev, CollectionReady):
             skipped = f", {len(ev.skipped):,} skipped" if ev.skipped else ""
             self._set_status(f"{ev.n_images:,} images ready{skipped}. Starting epoch {self._last_epoch + 1}…")
+            self.model.collection_ready()
             self.collectionReady.emit(ev)
         elif isinstance(ev, Message):
             self._set_status(ev.text)
@@ -418,7 +432,10 @@ class TrainingPanel(QWidget):
     def _on_errored(self, err: WorkerError) -> None:
         self._end_reason = "error"
         first = err.message.splitlines()[0] if err.message else "error"
-        self._set_status(f"Training stopped with an error: {first}")
+        if isinstance(err.exception, SessionBusyError):  # nothing ran: another process trains it
+            self._set_status(f"Training did not start: {first}")
+        else:
+            self._set_status(f"Training stopped with an error: {first}")
         self.errorOccurred.emit(err)
 
     def _on_finished(self) -> None:

@@ -284,10 +284,11 @@ def training_job(session_path: Path, epochs: int | None = None, from_epoch: int 
         from dcgui.store import SessionStore
 
         store = SessionStore.open(session_path)
-        # The session's own setting wins; the engine applies it when it is built.
-        torch.set_num_threads(store.config.threads or torch_threads_for_worker())
         try:
-            if from_epoch is not None:
+            store.claim_trainer("the dcgui window")  # refuses at once while another process trains it
+            # The session's own setting wins; the engine applies it when it is built.
+            torch.set_num_threads(store.config.threads or torch_threads_for_worker())
+            if from_epoch is not None:  # under the trainer lock: nobody else writes meanwhile
                 last = store.last_epoch()
                 archive = training.rewind(store, from_epoch)
                 yield Message(f"Continuing from epoch {from_epoch}; epochs {from_epoch + 1}-{last} are kept in "

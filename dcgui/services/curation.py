@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dcgui.core import curate
 from dcgui.core.errors import DcguiError
+from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -86,15 +87,19 @@ def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "c
     bad = [c for c in chosen if not 0 <= c < k]
     if bad:
         raise DcguiError(f"cluster {bad[0]} does not exist at epoch {epoch} (k={k})")
-    try:
-        warnings = curate.check_target(folder, out_dir, mode)
-    except ValueError as exc:
-        return CurationPlan(folder, epoch, out_dir, mode, chosen, [], 0, 0, [], str(exc))
     assign = store.assignments(epoch)
     excluded = [i for i, f in store.image_flags().items() if f == "exclude"] if leave_out_excluded else []
     names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
-    ops = curate.plan_curation(folder, store.image_paths(), assign, out_dir,
-                               clusters=None if clusters is None else chosen, names=names, excluded=excluded)
+    try:
+        check_output(out_dir, store.path, "curate folder")
+        warnings = curate.check_target(folder, out_dir, mode)
+        # Every source is checked to lie inside the folder: a doctored session is refused whole.
+        ops = curate.plan_curation(store.image_files(), assign, out_dir,
+                                   clusters=None if clusters is None else chosen, names=names, excluded=excluded)
+        for target in sorted({dst.parent for _, dst in ops}):
+            check_output(target, store.path, "cluster folder")
+    except (UnsafeOutput, UnsafeSessionPath, ValueError) as exc:  # ValueError: check_target's refusals
+        return CurationPlan(folder, epoch, out_dir, mode, chosen, [], 0, 0, [], str(exc))
     wanted = set(chosen)
     left_out = sum(1 for i in excluded if 0 <= i < assign.size and int(assign[i]) in wanted)
     renamed = sum(1 for src, dst in ops if src.name != dst.name)
@@ -114,16 +119,17 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
                   columns: Sequence[str] = CLUSTER_COLUMNS) -> list[list[Any]]:
     """Rows of ``columns`` (a prefix of ``CLUSTER_COLUMNS``), one per usable image at ``epoch``.
 
-    ``absolute``: paths joined to the photo folder, else relative to it. Read on the store's
-    thread; writing the rows may happen anywhere."""
+    ``absolute``: the files, each checked to lie inside the photo folder (``UnsafeSessionPath``
+    otherwise), else the paths relative to it. Read on the store's thread; writing the rows may
+    happen anywhere."""
     if tuple(columns) != CLUSTER_COLUMNS[:len(columns)]:
         raise ValueError(f"columns {list(columns)} must be the first of {list(CLUSTER_COLUMNS)}")
-    folder = store.folder
     assign = store.assignments(epoch).tolist()
     names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
+    paths = [str(f) for f in store.image_files()] if absolute else store.image_paths()
     rows = []
-    for rel, c in zip(store.image_paths(), assign):
-        row = [str(folder / rel) if absolute else rel, c, names.get(c, "")]
+    for path, c in zip(paths, assign):
+        row = [path, c, names.get(c, "")]
         rows.append(row[:len(columns)])
     return rows
 

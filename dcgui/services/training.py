@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 RESUMABLE_CHANGES = {"epochs", "device", "workers", "threads"}
 # Set while a session's config is provisional (decided once the scan knows the image count).
 CONFIG_PENDING = "config_pending"
+# The settings the user gave when a provisional session was created: a run interrupted while
+# scanning or decoding resumes with them.
+CONFIG_OVERRIDES = "config_overrides"
 
 
 def check_folder(folder: Path) -> None:
@@ -39,21 +42,23 @@ def check_folder(folder: Path) -> None:
 
 
 def create_session(path: Path, folder: Path, config: TrainConfig, *, pending: bool = False,
+                   overrides: dict[str, Any] | None = None,
                    images: Sequence[ImageRecord] | None = None, skipped: Sequence[tuple[str, str]] = (),
                    label_names: Sequence[str] = ()) -> SessionStore:
     """A new session file at ``path`` for the photos in ``folder`` (its parent folder is created).
 
     ``pending``: ``config`` is provisional and is decided after the first scan (the command
-    line). ``images``: a scan already made (the New-session dialog) is recorded at once.
+    line), from the collection and ``overrides``, the settings the user gave (stored with the
+    new file, so an interrupted first scan resumes with them). ``images``: a scan already made
+    (the New-session dialog) is recorded at once.
     """
     from dcgui.store import SessionStore
 
     check_folder(folder)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    store = SessionStore.create(path, folder, config)
+    meta = {CONFIG_PENDING: True, CONFIG_OVERRIDES: dict(overrides or {})} if pending else None
+    store = SessionStore.create(path, folder, config, meta=meta)
     try:
-        if pending:
-            store.set_meta(CONFIG_PENDING, True)
         if images is not None:
             store.set_images(list(images), list(skipped), list(label_names))
     except BaseException:
@@ -72,18 +77,25 @@ def settle_config(store: SessionStore, config: TrainConfig) -> None:
     store.set_meta(CONFIG_PENDING, False)
 
 
-def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> bool:
+def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Check an existing session against the settings asked for; apply the allowed changes.
 
-    Returns True when the session's config is still provisional (decided after the scan)."""
+    Returns (pending, overrides). ``pending``: the session's config is still provisional, to be
+    decided after the scan from the returned overrides (those given when it was created, updated
+    by these). An invalid value raises ``ValueError`` before anything is written."""
     if Path(folder).resolve() != store.folder.resolve():
         raise DcguiError(
             f"{store.path} belongs to the folder {store.folder}, not {folder}: give that folder to resume, "
             "or a new --session file to train on this one"
         )
-    if config_pending(store):
-        return True
     config = store.config
+    if config_pending(store):
+        merged = {**(store.get_meta(CONFIG_OVERRIDES) or {}), **overrides}
+        provisional = config.replace(**merged)  # validates before anything is written
+        store.set_config(provisional)
+        store.set_meta(CONFIG_OVERRIDES, merged)
+        return True, merged
+    config.replace(**overrides)  # an invalid value is refused as such, before any other check
     changes = {k: v for k, v in overrides.items() if getattr(config, k) != v}
     trained = store.last_epoch() > 0 or bool(store.checkpoints())
     fixed = sorted(set(changes) - RESUMABLE_CHANGES)
@@ -97,7 +109,7 @@ def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -
         )
     if changes:
         store.set_config(config.replace(**changes))
-    return False
+    return False, overrides
 
 
 def is_untrained(store: SessionStore) -> bool:
@@ -107,9 +119,12 @@ def is_untrained(store: SessionStore) -> bool:
 def discard_new_session(store: SessionStore) -> None:
     """Remove a session created moments ago before anything was trained (the image cache in
     its data folder is kept: a corrected command reuses it)."""
+    from dcgui.store.lock import LOCK_NAME
+
     store.close()
     for suffix in ("", "-wal", "-shm"):
         Path(str(store.path) + suffix).unlink(missing_ok=True)
+    (store.data_dir / LOCK_NAME).unlink(missing_ok=True)
     for d in (store.cache_dir, store.checkpoint_dir, store.data_dir):
         with contextlib.suppress(OSError):
             d.rmdir()  # only when empty
@@ -120,7 +135,9 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
 
     Once epochs exist, the set of usable images must not change (every stored assignment refers
     to image indices): ``store.set_images`` raises a clear error that suggests a new session.
+    Takes the session's trainer lock first (``SessionBusyError`` when another process trains it).
     """
+    store.claim_trainer()
     scan = yield from iter_scan(store.folder, control)
     cache = yield from ImageCache.iter_build(
         store.cache_dir, store.folder, scan.images, store.config.cache_size,

@@ -51,6 +51,8 @@ from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.core.fsutil import disk_full_error
 from dcgui.core.pathtext import printable
 from dcgui.store import schema
+from dcgui.store.lock import TrainerLock
+from dcgui.store.paths import SessionPaths
 
 if TYPE_CHECKING:
     from dcgui.core.collection import ImageRecord
@@ -62,6 +64,7 @@ _QUICK_CHECK_LINES = 3  # problems quoted in the error message
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
 _OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
+_GROUPS_KEY = "image_groups"
 
 T = TypeVar("T")
 
@@ -160,6 +163,8 @@ class SessionStore:
         self._cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self._assign_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._assign_cache_key: tuple[int, int] = (-1, -1)
+        self._guard: SessionPaths | None = None
+        self._trainer_lock: TrainerLock | None = None
         with self._checked():
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
         self.chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
@@ -168,11 +173,12 @@ class SessionStore:
     # opening / creating
     # ---------------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike[str], folder: str | os.PathLike[str], config: TrainConfig) -> SessionStore:
+    def create(cls, path: str | os.PathLike[str], folder: str | os.PathLike[str], config: TrainConfig,
+               meta: dict[str, Any] | None = None) -> SessionStore:
         """Create a new session file (and its ``NAME.dcgui.d`` folder); error if the file exists.
 
         The file is built under a temporary name and renamed, so a crash never leaves a
-        half-initialised session behind.
+        half-initialised session behind; ``meta`` entries (``get_meta``) are part of it.
         """
         path = Path(path).absolute()
         folder = Path(folder).absolute()
@@ -204,6 +210,8 @@ class SessionStore:
                         "schema_version": version,
                     }
                 )
+                for key, value in (meta or {}).items():
+                    db["meta"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
                 conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {version}")
         finally:
@@ -255,6 +263,31 @@ class SessionStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self.release_trainer()
+
+    def claim_trainer(self, command: str | None = None) -> None:
+        """Become the session's only trainer until ``close()`` / ``release_trainer()``.
+
+        Raises ``SessionBusyError`` at once, naming the other process, when another trainer holds
+        it. Readers never call this. ``command`` describes this process in the refusal others see.
+        """
+        if self.readonly:
+            raise SessionFileError(f"{self.path} was opened read-only: open it writable to train it")
+        with self._lock:
+            if self._trainer_lock is None:
+                lock = TrainerLock(self.path, command)
+                lock.acquire()
+                self._trainer_lock = lock
+
+    def release_trainer(self) -> None:
+        with self._lock:
+            lock, self._trainer_lock = self._trainer_lock, None
+        if lock is not None:
+            lock.release()
+
+    @property
+    def is_trainer(self) -> bool:
+        return self._trainer_lock is not None
 
     def __enter__(self) -> SessionStore:
         return self
@@ -369,6 +402,32 @@ class SessionStore:
             if moved.is_dir():
                 return moved
         return absolute
+
+    @property
+    def path_guard(self) -> SessionPaths:
+        """Turns this session's rows into file paths inside its folders (``dcgui.store.paths``)."""
+        folder = self.folder
+        with self._lock:
+            guard = self._guard
+            if guard is None or guard.folder != folder:
+                guard = self._guard = SessionPaths(folder, self.path)
+            return guard
+
+    def image_file(self, i: int) -> Path:
+        """The file of image ``i``, checked to lie inside the folder (``UnsafeSessionPath`` if not)."""
+        paths = self._paths()
+        if not 0 <= i < len(paths):
+            raise IndexError(f"image index {i} is out of range (the session has {len(paths)} images)")
+        return self.path_guard.image(paths[i], int(i))
+
+    def image_files(self, indices: Iterable[int] | None = None) -> list[Path]:
+        """The files of images ``indices`` (default: all), all checked; one bad row refuses all."""
+        paths = self._paths()
+        rows = range(len(paths)) if indices is None else [int(i) for i in indices]
+        bad = [i for i in rows if not 0 <= i < len(paths)]
+        if bad:
+            raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
+        return self.path_guard.images([paths[i] for i in rows], rows)
 
     def set_folder(self, folder: str | os.PathLike[str]) -> None:
         """Point the session at its images' new location (after the user moved them)."""
@@ -817,16 +876,17 @@ class SessionStore:
         """(epoch, absolute path, sha256) of every recorded checkpoint, by epoch."""
         with self._checked():
             rows = self._conn.execute("SELECT epoch, file, sha256 FROM checkpoints ORDER BY epoch").fetchall()
-        return [(int(e), self.data_dir / f, s or "") for e, f, s in rows]
+        return [(int(e), self.path_guard.checkpoint(f, int(e)), s or "") for e, f, s in rows]
 
     def checkpoint_sha256(self, epoch: int) -> str:
         """The sha256 recorded for the checkpoint of ``epoch`` ("" when none was recorded)."""
         return str(self._scalar("SELECT sha256 FROM checkpoints WHERE epoch = ?", (int(epoch),)) or "")
 
     def checkpoint_path(self, epoch: int) -> Path:
-        """The recorded checkpoint of ``epoch``, else where the engine writes it."""
+        """The recorded checkpoint of ``epoch``, else where the engine writes it; a recorded file
+        outside the data folder raises ``UnsafeSessionPath``."""
         f = self._scalar("SELECT file FROM checkpoints WHERE epoch = ?", (int(epoch),))
-        return self.data_dir / f if f else self.checkpoint_dir / checkpoint_file_name(epoch)
+        return self.path_guard.checkpoint(f, int(epoch)) if f else self.checkpoint_dir / checkpoint_file_name(epoch)
 
     # ---------------------------------------------------------------------------------------
     # user data
@@ -855,6 +915,39 @@ class SessionStore:
         with self._checked():
             rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
+
+    # ---------------------------------------------------------------------------------------
+    # named groups of images (a selection the user kept under a name)
+    # ---------------------------------------------------------------------------------------
+    # Stored as {name: [path, ...]} in the meta table, keyed by path like the flags, so a group
+    # survives a rescan that shifts image indices; no schema change needed for a small feature.
+    def image_groups(self) -> dict[str, list[int]]:
+        """Group name -> image indices (sorted), for every named group; images no longer in the
+        session are left out."""
+        raw = self.get_meta(_GROUPS_KEY, {})
+        if not isinstance(raw, dict):
+            return {}
+        index = {p: i for i, p in enumerate(self._paths())}
+        return {str(name): sorted({index[p] for p in paths if p in index})
+                for name, paths in raw.items() if isinstance(paths, list)}
+
+    def set_image_group(self, name: str, indices: Iterable[int] | None) -> None:
+        """Store group ``name`` with exactly ``indices`` (replacing it); ``None`` deletes it."""
+        clean = " ".join(str(name).split())
+        if not clean:
+            raise ValueError("a group needs a name: type one or more characters")
+        paths = self._paths()
+        groups = self.get_meta(_GROUPS_KEY, {})
+        groups = dict(groups) if isinstance(groups, dict) else {}
+        if indices is None:
+            groups.pop(clean, None)
+        else:
+            idx = sorted({int(i) for i in indices})
+            bad = [i for i in idx if not 0 <= i < len(paths)]
+            if bad:
+                raise IndexError(f"image index {bad[0]} is out of range (the session has {len(paths)} images)")
+            groups[clean] = [paths[i] for i in idx]
+        self.set_meta(_GROUPS_KEY, groups)
 
     # ---------------------------------------------------------------------------------------
     # exports

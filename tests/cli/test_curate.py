@@ -56,7 +56,7 @@ def test_plan_names_never_collide(tmp_path: Path) -> None:
     (out / "cluster_0001").mkdir(parents=True)
     (out / "cluster_0001" / "x.jpg").write_bytes(b"user file")  # already there: must not be reused
     assign = np.array([1, 1, 1, 2, 3, 2])
-    ops = plan_curation(folder, paths, assign, out, names={3: "Pets"}, excluded=[5])
+    ops = plan_curation([folder / p for p in paths], assign, out, names={3: "Pets"}, excluded=[5])
     assert ops == [
         (folder / "a/x.jpg", out / "cluster_0001" / "x_1.jpg"),
         (folder / "b/x.jpg", out / "cluster_0001" / "x_2.jpg"),
@@ -65,18 +65,18 @@ def test_plan_names_never_collide(tmp_path: Path) -> None:
         (folder / "c/z.png", out / "Pets" / "z.png"),
     ]
     # A subset of clusters, and two clusters the user gave the same name share a folder.
-    ops = plan_curation(folder, paths, assign, out, clusters=[2, 3], names={2: "Pets", 3: "Pets"})
+    ops = plan_curation([folder / p for p in paths], assign, out, clusters=[2, 3], names={2: "Pets", 3: "Pets"})
     assert sorted(dst.name for _, dst in ops) == ["top.gif", "y.png", "z.png"]
     assert {dst.parent for _, dst in ops} == {out / "Pets"}
     with pytest.raises(ValueError, match="must match"):
-        plan_curation(folder, paths, assign[:3], out)
+        plan_curation([folder / p for p in paths], assign[:3], out)
 
 
 def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
     out = tmp_path / "sorted"
     assign = np.array([0, 0, 1, 1, 1, 0])
-    ops = plan_curation(folder, paths, assign, out)
+    ops = plan_curation([folder / p for p in paths], assign, out)
     # A file appears at a planned destination after planning: it must survive.
     (out / "cluster_0000").mkdir(parents=True)
     (out / "cluster_0000" / "x.jpg").write_bytes(b"arrived later")
@@ -108,7 +108,7 @@ def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
 
 def test_symlink(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
-    ops = plan_curation(folder, paths, np.zeros(len(paths), int), tmp_path / "links")
+    ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), tmp_path / "links")
     result = apply_curation(ops, "symlink")
     assert len(result.done) == len(paths)
     for src, dst in result.done:
@@ -124,7 +124,7 @@ def test_move_moves_only_planned_files(tmp_path: Path) -> None:
     (out / "cluster_0001" / "y.png").write_bytes(b"user file")
     contents = {p: (folder / p).read_bytes() for p in paths}
     assign = np.array([0, 0, 0, 1, 1, 1])
-    ops = plan_curation(folder, paths, assign, out, excluded=[4])
+    ops = plan_curation([folder / p for p in paths], assign, out, excluded=[4])
     result = apply_curation(ops, "move")
     assert not result.failed and len(result.done) == 5
     for src, dst in result.done:
@@ -138,7 +138,7 @@ def test_move_moves_only_planned_files(tmp_path: Path) -> None:
 
 def test_missing_source_is_reported_and_others_continue(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
-    ops = plan_curation(folder, paths, np.zeros(len(paths), int), tmp_path / "out")
+    ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), tmp_path / "out")
     (folder / "c/y.png").unlink()
     result = apply_curation(ops, "copy")
     assert [src for src, _ in result.failed] == [folder / "c/y.png"]
@@ -159,3 +159,65 @@ def test_targets(tmp_path: Path) -> None:
         check_target(folder, tmp_path / "file", "copy")
     with pytest.raises(ValueError, match="mode 'delete' is unknown"):
         check_target(folder, tmp_path / "x", "delete")
+
+
+@pytest.mark.parametrize("mode", ["copy", "move"])
+def test_vanished_source_never_costs_a_file_that_appeared_at_the_destination(tmp_path: Path, mode: str) -> None:
+    """The race of issue 12: between plan and apply the source vanishes while a user's file
+    appears at the destination. The user's file must survive; only the source is reported."""
+    folder, paths = make_folder(tmp_path)
+    out = tmp_path / "sorted"
+    ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
+    src, dst = ops[3]
+    src.unlink()
+    dst.parent.mkdir(parents=True)
+    dst.write_bytes(b"the user's own file")
+    result = apply_curation(ops, mode)
+    assert dst.read_bytes() == b"the user's own file"
+    assert [s for s, _ in result.failed] == [src] and "No such file" in result.failed[0][1]
+    assert len(result.done) == len(paths) - 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc/self/mem")
+def test_a_failed_copy_removes_only_its_own_partial_file(tmp_path: Path) -> None:
+    """A read error after the destination was created (/proc/self/mem opens, then reading its
+    first page fails with EIO) removes the file this run created, and nothing else."""
+    folder, _ = make_folder(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.jpg").write_bytes(b"user file")
+    bad = Path("/proc/self/mem")
+    result = apply_curation([(bad, out / "mem.jpg"), (folder / "top.gif", out / "keep.jpg")], "copy")
+    assert [s for s, _ in result.failed] == [bad]
+    assert not (out / "mem.jpg").exists()  # our own partial copy is gone
+    assert (out / "keep.jpg").read_bytes() == b"user file"
+    assert (out / "keep_1.jpg").read_bytes() == b"pixels of top.gif"
+
+
+def test_cluster_folders_are_distinct_deterministic_and_short(tmp_path: Path) -> None:
+    from dcgui.core.curate import cluster_folder_names
+
+    names = {1: "a/b", 2: "a_b", 3: "Pets", 4: "pets", 5: "cluster_0007", 6: "a_b", 9: "😀" * 100, 10: "é" * 300}
+    folders = cluster_folder_names(range(12), names)
+    assert folders == {0: "cluster_0000", 1: "a_b (cluster 1)", 2: "a_b", 3: "Pets", 4: "pets (cluster 4)",
+                       5: "cluster_0007 (cluster 5)", 6: "a_b", 7: "cluster_0007", 8: "cluster_0008",
+                       9: "😀" * 50, 10: "é" * 80, 11: "cluster_0011"}
+    assert len({f.casefold() for c, f in folders.items() if c != 6}) == 11  # only same names share
+    assert cluster_folder_names([1], names) == {1: folders[1]}  # a subset gets the same folders
+    assert all(len(f.encode()) <= 255 for f in folders.values())
+    # Folders that long really work, and a file whose suffixed name would pass 255 bytes is shortened.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    long_name = "ö" * 125 + ".jpg"  # 254 bytes
+    (folder / long_name).write_bytes(b"a")
+    (folder / "b.jpg").write_bytes(b"b")
+    out = tmp_path / "out"
+    (out / folders[9]).mkdir(parents=True)
+    (out / folders[9] / long_name).write_bytes(b"already there")
+    ops = plan_curation([folder / long_name, folder / "b.jpg"], np.array([9, 1]), out, names=names)
+    result = apply_curation(ops, "copy")
+    assert not result.failed and len(result.done) == 2
+    assert (out / folders[9] / long_name).read_bytes() == b"already there"
+    copy = dict(result.done)[folder / long_name]
+    assert copy.parent.name == "😀" * 50 and len(copy.name.encode()) <= 255 and copy.name.endswith("_1.jpg")
+    assert (out / "a_b (cluster 1)" / "b.jpg").read_bytes() == b"b"

@@ -57,15 +57,20 @@ def test_symlink_loop_terminates(tmp_path: Path) -> None:
 
 
 @needs_symlinks
-def test_symlinked_folder_outside_is_followed_once(tmp_path: Path) -> None:
+def test_symlinks_leading_outside_are_skipped_with_the_reason(tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere"
     _img(outside / "o.png")
     root = tmp_path / "photos"
     _img(root / "own.png")
+    _img(root / "sub" / "in.png")
     (root / "link1").symlink_to(outside, target_is_directory=True)
-    (root / "link2").symlink_to(outside, target_is_directory=True)
-    rels = [r.relpath for r in scan(root).images]
-    assert rels == ["link1/o.png", "own.png"]  # once, by its smallest path: deterministic
+    (root / "file_link.png").symlink_to(outside / "o.png")
+    (root / "inside_link").symlink_to(root / "sub", target_is_directory=True)  # stays inside: fine
+    result = scan(root)
+    assert [r.relpath for r in result.images] == ["own.png", "sub/in.png"]
+    reasons = dict(result.skipped)
+    assert sorted(reasons) == ["file_link.png", "link1"]
+    assert reasons["link1"].startswith(f"symbolic link to {os.path.realpath(outside)}, outside the folder")
 
 
 @needs_symlinks

@@ -21,11 +21,26 @@ def test_defaults_follow_the_paper() -> None:
         ({"device": "tpu"}, "device='tpu'"),
         ({"arch": "alexnet_bn", "image_size": 32}, "too small for arch='alexnet_bn'"),
         ({"head": "x"}, "head='x'"),
+        ({"seed": -1}, "seed=-1 is invalid: use a whole number from 0 to 2147483647"),
+        ({"seed": 2**31}, "seed=2147483648 is invalid"),
+        ({"seed": 1.5}, "seed=1.5 is invalid"),
+        ({"workers": -2}, "workers=-2 is invalid"),
+        ({"samples_per_epoch": -1}, "samples_per_epoch=-1 is invalid"),
+        ({"sobel": "no"}, "sobel='no' is invalid: use true or false"),
+        ({"crop_scale_min": "big"}, "crop_scale_min='big' must be in (0, 1]"),
     ],
 )
 def test_invalid_fields_name_the_field(changes: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         TrainConfig(**changes)
+
+
+def test_a_stored_invalid_seed_cannot_load() -> None:
+    """A session file holding seed -1 (written before seeds were checked, or doctored) is refused
+    when read, instead of failing after an epoch was written."""
+    text = TrainConfig().to_json().replace('"seed": 31', '"seed": -1')
+    with pytest.raises(ValueError, match="seed=-1 is invalid"):
+        TrainConfig.from_json(text)
 
 
 def test_k_larger_than_collection_says_the_fix() -> None:

@@ -345,10 +345,10 @@ def test_a_view_seeing_a_new_epoch_first_keeps_following(qtbot: Any, env: GuiEnv
     with SessionStore.open(path) as store:  # another process commits epoch 2 (no event loop runs)
         for _ev in runner.iter_train(store, epochs=2):
             pass
-    w.view.plots.epochSelected.emit(2)  # a view reports epoch 2 before the poll has seen it
+    w.model.set_epoch(2)  # a view reports epoch 2 before the poll has seen it
     assert w.epoch == 2 and w.view.follow_check.isChecked()
     assert w.view.epoch_spin.maximum() == 2
-    w.view.plots.epochSelected.emit(1)  # the user going back does stop following
+    w.model.set_epoch(1)  # the user going back does stop following
     assert w.epoch == 1 and not w.view.follow_check.isChecked()
     _close(qtbot, w)
 

@@ -75,17 +75,25 @@ def errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def _browser(qtbot: Any) -> Any:
+    from dcgui.gui.cluster_browser import ClusterBrowser
+    from dcgui.gui.session_images import SessionImages
+    from dcgui.gui.session_model import SessionModel
+
+    model = SessionModel()
+    w = ClusterBrowser(model, SessionImages(model))
+    qtbot.addWidget(w)
+    return w
+
+
 @pytest.fixture
 def browser(qtbot: Any, session: Any, errors: list[str]) -> Any:
-    from dcgui.gui.cluster_browser import ClusterBrowser
-
-    w = ClusterBrowser()
-    qtbot.addWidget(w)
+    w = _browser(qtbot)
     w.resize(1200, 700)
     w.show()
     qtbot.waitExposed(w)
-    w.set_session(session)
-    qtbot.waitUntil(lambda: w._cache is not None, timeout=5000)  # opened off the GUI thread
+    w.model.open(session)
+    qtbot.waitUntil(lambda: w.images.cache is not None, timeout=5000)  # opened off the GUI thread
     return w
 
 
@@ -113,7 +121,7 @@ def test_cluster_list_rows_sizes_and_purity(browser: Any, session: Any) -> None:
     assert m.index(m.row_of_cluster(2), 0).data(MajorityLabelRole) == "class_2"
     assert m.index(m.row_of_cluster(4), 0).data(PurityRole) is None  # empty cluster
 
-    browser.set_epoch(1)
+    browser.model.set_epoch(1)
     labels = session.labels()
     a1 = session.assignments(1)
     members4 = np.flatnonzero(a1 == 4)
@@ -127,14 +135,14 @@ def test_cluster_list_rows_sizes_and_purity(browser: Any, session: Any) -> None:
 def test_sort_and_filter(browser: Any, session: Any) -> None:
     from dcgui.gui.cluster_list import COL_SIZE, ClusterIdRole
 
-    browser.set_epoch(1)
+    browser.model.set_epoch(1)
     m = browser.cluster_model
     sizes = session.cluster_sizes(1)
     browser.cluster_view.sortByColumn(COL_SIZE, Qt.SortOrder.DescendingOrder)
     shown = [m.index(r, 0).data(ClusterIdRole) for r in range(m.rowCount())]
     assert [sizes[c] for c in shown] == sorted(sizes, reverse=True)
     session.set_cluster_name(3, "Crosses")
-    browser.refresh()
+    browser.model.refresh()
     browser.cluster_panel.filter_edit.setText("cross")
     assert [m.index(r, 0).data(ClusterIdRole) for r in range(m.rowCount())] == [3]
     browser.cluster_panel.filter_edit.setText("class_1")  # the majority label is searchable too
@@ -167,7 +175,7 @@ def test_current_image_shows_in_pane(qtbot: Any, browser: Any, session: Any) -> 
     assert pane.view.image().width() == 40
     assert pane.size_label.text().startswith("40 × 40 px")
     assert pane.history.history().tolist() == session.image_history(i).tolist()
-    with qtbot.waitSignal(browser.moreLikeThis) as sig:
+    with qtbot.waitSignal(browser.model.similarRequested) as sig:
         pane.more_button.click()
     assert sig.args == [i]
 
@@ -256,43 +264,43 @@ def test_zoom_shortcuts(qtbot: Any, browser: Any) -> None:
 def test_set_epoch_changes_members(qtbot: Any, browser: Any, session: Any) -> None:
     browser.select_cluster(4)
     assert browser.grid_model.rowCount() == 0  # empty at epoch 2
-    with qtbot.waitSignal(browser.epochChanged) as sig:
-        browser.set_epoch(1)
-    assert sig.args == [1]
+    with qtbot.waitSignal(browser.model.epochChanged) as sig:
+        browser.model.set_epoch(1)
+    assert sig.args == [1] and browser.epoch == 1
     assert browser.current_cluster == 4  # the identity is kept across epochs
     assert browser.grid_model.indices.tolist() == session.cluster_members(1, 4).tolist() != []
-    with pytest.raises(ValueError, match="epoch 9 does not exist"):
-        browser.set_epoch(9)
+    browser.model.set_epoch(9)  # no such epoch: refused, nothing changes
+    assert browser.epoch == 1
 
 
 def test_follow_live_moves_to_new_epoch_on_refresh(qtbot: Any, browser: Any, session: Any) -> None:
+    model = browser.model
     browser.select_cluster(3)
     labels = session.labels()
     a3 = labels.copy()
     a3[:3] = 3
     session.record_epoch(epoch_event(3, a3))
-    browser.follow_live = False
-    browser.refresh()
-    assert browser.epoch == 2
-    assert browser.epoch_spin.maximum() == 3
-    browser.follow_live = True  # turning it on jumps to the newest epoch at once
+    model.set_follow_live(False)
+    model.refresh()
+    assert browser.epoch == 2 and model.last_epoch == 3
+    model.set_follow_live(True)  # turning it on jumps to the newest epoch at once
     assert browser.epoch == 3
     assert browser.current_cluster == 3
     assert browser.grid_model.indices.tolist() == np.flatnonzero(a3 == 3).tolist()
     a4 = labels.copy()
     session.record_epoch(epoch_event(4, a4))
-    with qtbot.waitSignal(browser.epochChanged) as sig:
-        browser.refresh()
+    with qtbot.waitSignal(model.epochChanged) as sig:
+        model.refresh()
     assert sig.args == [4] and browser.epoch == 4 and browser.current_cluster == 3
-    browser.epoch_spin.setValue(2)  # the user going back in time stops following
-    assert not browser.follow_live and not browser.follow_check.isChecked()
+    model.set_epoch(2)  # the user going back in time stops following
+    assert not model.follow_live
 
 
 def test_export_clusters_dry_run_then_copy(qtbot: Any, browser: Any, session: Any, tmp_path: Path) -> None:
     session.set_cluster_name(0, "discs")
     excluded = int(session.cluster_members(2, 2)[0])
     session.set_image_flag([excluded], "exclude")
-    browser.refresh()
+    browser.model.refresh()
     m, sel = browser.cluster_model, browser.cluster_view.selectionModel()
     flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
     sel.clearSelection()
@@ -336,19 +344,17 @@ def test_export_csv(qtbot: Any, browser: Any, session: Any, tmp_path: Path) -> N
 
 def test_no_session_and_no_epoch(qtbot: Any, tmp_path: Path, errors: list[str]) -> None:
     from dcgui.core.config import TrainConfig
-    from dcgui.gui.cluster_browser import ClusterBrowser
     from dcgui.store import SessionStore
 
-    w = ClusterBrowser()
-    qtbot.addWidget(w)
-    w.set_session(None)
+    w = _browser(qtbot)
+    w.model.open(None)
     assert w.cluster_model.rowCount() == 0
     folder = write_image_folder(tmp_path / "p", n_per_class=1, classes=2, size=32)
     with SessionStore.create(tmp_path / "e.dcgui", folder, TrainConfig(k=2)) as store:
-        w.set_session(store)
+        w.model.open(store)
         assert w.epoch == 0 and "No epoch yet" in w.cluster_title.text()
-        w.refresh()
-        w.set_session(None)
+        w.model.refresh()
+        w.model.close()
     assert errors == []
 
 

@@ -11,8 +11,10 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from dcgui.gui.explore_mapview import MapView
-from dcgui.gui.explore_panel import TAB_DUPLICATES, TAB_EVAL, TAB_MAP, TAB_OUTLIERS, ExplorePanel
+from dcgui.gui.explore import TAB_DUPLICATES, TAB_EVAL, TAB_MAP, TAB_OUTLIERS, ExplorePanel
+from dcgui.gui.explore.map_view import MapView
+from dcgui.gui.session_images import SessionImages
+from dcgui.gui.session_model import SessionModel
 from tests.conftest import make_shape_image, write_image_folder
 
 WAIT_MS = 120_000
@@ -47,11 +49,14 @@ def store(session: Path):
 
 @pytest.fixture
 def panel(qtbot, store) -> ExplorePanel:
-    p = ExplorePanel()
+    model = SessionModel()
+    images = SessionImages(model)
+    p = ExplorePanel(model, images.thumbnails)
+    p.images = images  # keep the thumbnail service alive with the panel
     qtbot.addWidget(p)
     p.resize(900, 600)
-    p.set_session(store)
-    p.set_epoch(2)
+    model.open(store)
+    assert model.epoch == 2
     yield p
     p.stop()
     qtbot.waitUntil(lambda: not p.busy, timeout=WAIT_MS)
@@ -59,65 +64,72 @@ def panel(qtbot, store) -> ExplorePanel:
 
 def _idle(qtbot, panel: ExplorePanel) -> None:
     qtbot.waitUntil(lambda: not panel.busy, timeout=WAIT_MS)
-    assert "color:#c0392b" not in panel.status.text(), panel.status.text()
+    status = panel.current_tab().status
+    assert "color:#c0392b" not in status, status
+
+
+def _rows(grid) -> int:
+    return grid.grid_model().rowCount()
 
 
 def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: ExplorePanel, store) -> None:
+    dup = panel.duplicates
     panel.show()
     panel.tabs.setCurrentIndex(TAB_DUPLICATES)
-    qtbot.waitUntil(lambda: panel._dup is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: dup.index is not None, timeout=WAIT_MS)
     _idle(qtbot, panel)
     paths = store.image_paths()
     copy, orig = paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
 
-    panel.set_threshold(0.999)
-    strict = panel.duplicate_count()
+    dup.set_threshold(0.999)
+    strict = dup.duplicate_count()
     assert strict[0] >= 1 and strict[1] >= 2  # at least the exact copy
-    assert "groups" in panel.dup_count.text()
-    text_strict = panel.dup_count.text()
-    panel.set_threshold(0.5)
-    loose = panel.duplicate_count()
+    assert "groups" in dup.count_label.text()
+    text_strict = dup.count_label.text()
+    dup.set_threshold(0.5)
+    loose = dup.duplicate_count()
     assert loose[1] > strict[1]  # a lower threshold groups more images
-    assert panel.dup_count.text() != text_strict  # the live count follows the slider
+    assert dup.count_label.text() != text_strict  # the live count follows the slider
 
-    panel.set_threshold(0.999)
-    row = next(r for r, g in enumerate(panel._groups) if {copy, orig} <= set(g.members.tolist()))
-    panel.group_list.setCurrentRow(row)
-    assert set(panel.group_members.image_indices()) == set(panel._groups[row].members.tolist())
-    keep = panel._groups[row].keep
-    with qtbot.waitSignal(panel.flagsChanged):
-        panel.keep_first_button.click()
+    dup.set_threshold(0.999)
+    row = next(r for r, g in enumerate(dup.groups) if {copy, orig} <= set(g.members.tolist()))
+    dup.group_list.setCurrentRow(row)
+    assert set(dup.members.image_indices()) == set(dup.groups[row].members.tolist())
+    keep = dup.groups[row].keep
+    with qtbot.waitSignal(panel.model.flagsChanged):
+        dup.keep_first_button.click()
     flags = store.image_flags()
     assert keep not in flags
-    assert all(flags[int(i)] == "duplicate" for i in panel._groups[row].rest)
+    assert all(flags[int(i)] == "duplicate" for i in dup.groups[row].rest)
     # nothing was deleted: both files are still there
     assert (store.folder / paths[copy]).is_file() and (store.folder / paths[orig]).is_file()
-    panel.unflag_button.click()
+    dup.unflag_button.click()
     assert not store.image_flags()
-    flagged = panel.flag_all_groups()
+    flagged = dup.flag_all_groups()
     assert flagged == strict[1] - strict[0] and len(store.image_flags()) == flagged
     store.set_image_flag(list(store.image_flags()), None)
 
 
 def test_map_has_one_point_per_image_and_lasso_selects(qtbot, panel: ExplorePanel, store) -> None:
+    tab = panel.map
     panel.show()
     panel.tabs.setCurrentIndex(TAB_MAP)
-    qtbot.waitUntil(lambda: panel._coords is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: tab.coords is not None, timeout=WAIT_MS)
     _idle(qtbot, panel)
     n = store.n_images
-    assert panel.map_view.point_count == n
-    assert panel.map_view.drawn_points == n
+    assert tab.map_view.point_count == n
+    assert tab.map_view.drawn_points == n
     # colour by label: 4 classes -> legend entries
-    panel.colour_by.setCurrentIndex(1)
-    assert panel.map_view.legend is not None
-    c = panel._coords
+    tab.colour_by.setCurrentIndex(1)
+    assert tab.map_view.legend is not None
+    c = tab.coords
     lo, hi = c.min(0) - 1, c.max(0) + 1
     box = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
-    with qtbot.waitSignal(panel.selectionChanged) as sig:
-        panel.map_view.select_polygon(box)
-    assert sorted(sig.args[0]) == list(range(n))
-    assert panel.selection_strip.count() == n
-    assert panel.exclude_selection_button.isEnabled()
+    with qtbot.waitSignal(panel.model.selectionChanged):
+        tab.map_view.select_polygon(box)
+    assert sorted(panel.model.selection) == list(range(n)) and panel.model.selection_source == "map"
+    assert _rows(tab.selection_grid) == n
+    assert tab.exclude_button.isEnabled()
 
 
 def test_map_drag_in_rectangle_mode_selects_points(qtbot) -> None:
@@ -193,18 +205,19 @@ def test_map_stays_usable_at_100k_points(qtbot) -> None:
 
 
 def test_similar_finds_the_copy_first(qtbot, panel: ExplorePanel, store) -> None:
+    sim = panel.similar
     panel.show()
     paths = store.image_paths()
     orig = paths.index("class_0/img_000.png")
-    panel.show_similar(orig)
-    qtbot.waitUntil(lambda: panel.similar_list.count() > 0, timeout=WAIT_MS)
+    panel.model.request_similar(orig)
+    qtbot.waitUntil(lambda: _rows(sim.grid) > 0, timeout=WAIT_MS)
     _idle(qtbot, panel)
-    got = panel.similar_list.image_indices()
+    got = sim.grid.image_indices()
     assert got[0] == paths.index("class_0/img_000_copy.png")
     assert orig not in got and len(got) == min(40, store.n_images - 1)
-    assert panel.similar_list.item(0).text().startswith("1. 1.000")
-    # thumbnails arrive from the loader
-    qtbot.waitUntil(lambda: panel.similar_list.has_icon(got[0]), timeout=10_000)
+    assert sim.grid.grid_model().index(0).data().startswith("1. 1.000")
+    # thumbnails arrive from the loader once the session's cache is open
+    qtbot.waitUntil(lambda: sim.grid.has_thumbnail(got[0]), timeout=10_000)
 
 
 # PySide6 flags QDragEnterEvent's only constructor as deprecated; it is what Qt itself calls.
@@ -212,6 +225,7 @@ def test_similar_finds_the_copy_first(qtbot, panel: ExplorePanel, store) -> None
 def test_dropping_an_outside_image_queries_it(qtbot, panel: ExplorePanel, store, tmp_path: Path) -> None:
     from PIL import Image
 
+    sim = panel.similar
     panel.show()
     outside = tmp_path / "new photo.jpg"
     Image.fromarray(make_shape_image(3, np.random.default_rng(7), 64)).save(outside, quality=90)
@@ -231,46 +245,48 @@ def test_dropping_an_outside_image_queries_it(qtbot, panel: ExplorePanel, store,
     drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     panel.dropEvent(drop)
-    assert panel._query == outside
-    qtbot.waitUntil(lambda: panel.similar_list.count() > 0, timeout=WAIT_MS)
+    assert sim.query == outside
+    qtbot.waitUntil(lambda: _rows(sim.grid) > 0, timeout=WAIT_MS)
     _idle(qtbot, panel)
-    assert "not in the collection" in panel.query_caption.text()
+    assert "not in the collection" in sim.query_caption.text()
     labels = store.labels()
-    top = panel.similar_list.image_indices()[:5]
+    top = sim.grid.image_indices()[:5]
     assert (labels[top] == 3).sum() >= 3  # a cross: its neighbours are mostly crosses
 
 
 def test_outliers_and_evaluation_fill_their_tabs(qtbot, panel: ExplorePanel, store) -> None:
+    out, ev = panel.outliers, panel.evaluation
     panel.show()
-    panel.outlier_count.setValue(5)
+    out.count.setValue(5)
     panel.tabs.setCurrentIndex(TAB_OUTLIERS)
-    qtbot.waitUntil(lambda: panel.outlier_list.count() == 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _rows(out.grid) == 5, timeout=WAIT_MS)
     _idle(qtbot, panel)
-    panel.outlier_list.item(0).setSelected(True)
-    first = panel.outlier_list.selected_images()[0]
-    panel.exclude_button.click()
+    first = out.grid.image_indices()[0]
+    out.grid.select_images([first])
+    out.exclude_button.click()
     assert store.image_flags() == {first: "exclude"}
     store.set_image_flag(first, None)
 
     panel.tabs.setCurrentIndex(TAB_EVAL)
-    assert panel.eval_button.isEnabled()
-    panel.eval_button.click()
-    qtbot.waitUntil(lambda: panel.eval_table.rowCount() == 2, timeout=WAIT_MS)
+    assert ev.eval_button.isEnabled()
+    ev.eval_button.click()
+    qtbot.waitUntil(lambda: ev.table.rowCount() == 2, timeout=WAIT_MS)
     _idle(qtbot, panel)
-    assert panel.eval_table.item(0, 0).text() == "epoch 2"
-    assert panel.eval_table.item(1, 0).text() == "random init (epoch 0)"
-    assert 0.0 <= float(panel.eval_table.item(0, 1).text()) <= 1.0
-    assert "chance 0.250" in panel.eval_notes.text()
+    assert ev.table.item(0, 0).text() == "epoch 2"
+    assert ev.table.item(1, 0).text() == "random init (epoch 0)"
+    assert 0.0 <= float(ev.table.item(0, 1).text()) <= 1.0
+    assert "chance 0.250" in ev.notes.text()
 
 
 def test_epoch_change_discards_running_work_and_no_session_is_quiet(qtbot, panel: ExplorePanel, store) -> None:
+    out = panel.outliers
     panel.show()
     panel.tabs.setCurrentIndex(TAB_OUTLIERS)
-    panel.set_epoch(1)  # cancels the epoch-2 job; epoch 1 is computed instead
-    qtbot.waitUntil(lambda: panel.outlier_list.count() > 0, timeout=WAIT_MS)
+    panel.model.set_epoch(1)  # cancels the epoch-2 job; epoch 1 is computed instead
+    qtbot.waitUntil(lambda: _rows(out.grid) > 0, timeout=WAIT_MS)
     _idle(qtbot, panel)
-    assert panel._feats is not None and panel._feats.epoch == 1
-    panel.set_session(None)
-    assert panel.outlier_list.count() == 0 and not panel.busy
+    assert panel.jobs.features is not None and panel.jobs.features.epoch == 1
+    panel.model.close()
+    assert _rows(out.grid) == 0 and not panel.busy
     panel.show_similar(0)  # no session: nothing happens, nothing raises
-    assert panel.similar_list.count() == 0
+    assert _rows(panel.similar.grid) == 0

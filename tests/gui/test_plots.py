@@ -19,6 +19,7 @@ from dcgui.core.config import TrainConfig
 from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.gui import theme
 from dcgui.gui.plots import PLOT_NAMES, PlotsPanel
+from dcgui.gui.session_model import SessionModel
 from dcgui.store import SessionStore
 
 N, K = 40, 6
@@ -63,9 +64,10 @@ def _store(tmp_path: Path, epochs: int, labels: bool = True, empty: int = 0) -> 
 
 def test_points_from_the_store_and_live_refresh(qtbot: Any, tmp_path: Path) -> None:
     store = _store(tmp_path, 3, empty=2)
-    panel = PlotsPanel()
+    model = SessionModel()
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
-    panel.set_session(store)
+    model.open(store)
     x, y = panel.curves["nmi_prev"].getData()
     assert list(x) == [1, 2, 3]
     assert np.isnan(y[0]) and y[1] == pytest.approx(0.5) and y[2] == pytest.approx(0.6)
@@ -82,29 +84,31 @@ def test_points_from_the_store_and_live_refresh(qtbot: Any, tmp_path: Path) -> N
     assert "Last epoch" in panel.summary.text()
 
     store.record_epoch(_epoch(4, np.random.default_rng(1)))
-    panel.refresh()
+    model.refresh()  # what the window's poll does when another connection committed
     assert list(panel.curves["nmi_prev"].getData()[0]) == [1, 2, 3, 4]
-    panel.set_epoch(4)
+    assert panel.epoch == 4  # following live
     assert not panel.empty_line.isVisible()
     assert "no empty clusters" in panel._empty_text.textItem.toPlainText()
 
 
 def test_without_labels_the_labels_plot_says_why(qtbot: Any, tmp_path: Path) -> None:
-    panel = PlotsPanel()
+    model = SessionModel()
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
-    panel.set_session(_store(tmp_path, 2, labels=False))
+    model.open(_store(tmp_path, 2, labels=False))
     assert not panel.curves["nmi_labels"].isVisible()
     assert panel._no_labels_text.isVisible()
     assert "class sub-folders" in panel._no_labels_text.textItem.toPlainText()
 
 
 def test_hover_shows_values_and_click_selects_an_epoch(qtbot: Any, tmp_path: Path) -> None:
-    panel = PlotsPanel()
+    model = SessionModel()
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
     panel.resize(1200, 700)
     panel.show()
     qtbot.waitExposed(panel)
-    panel.set_session(_store(tmp_path, 3))
+    model.open(_store(tmp_path, 3))
     QApplication.processEvents()
     plot = panel.plots["loss"]
     vb = plot.getPlotItem().getViewBox()
@@ -125,9 +129,10 @@ def test_hover_shows_values_and_click_selects_an_epoch(qtbot: Any, tmp_path: Pat
         def scenePos(self) -> Any:
             return vb.mapViewToScene(pg_point(1.2, 1.0))
 
-    with qtbot.waitSignal(panel.epochSelected, timeout=1000) as blocker:
+    with qtbot.waitSignal(model.epochChanged, timeout=1000) as blocker:
         plot.scene().sigMouseClicked.emit(_Click())
-    assert blocker.args == [1] and panel.epoch == 1
+    assert blocker.args == [1] and panel.epoch == 1 and model.epoch == 1
+    assert not model.follow_live  # going back in time stops following
 
 
 def pg_point(x: float, y: float) -> Any:
@@ -137,10 +142,11 @@ def pg_point(x: float, y: float) -> Any:
 
 
 def test_every_plot_exports_a_png(qtbot: Any, tmp_path: Path) -> None:
-    panel = PlotsPanel()
+    model = SessionModel()
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
     panel.resize(1000, 600)
-    panel.set_session(_store(tmp_path, 2))
+    model.open(_store(tmp_path, 2))
     written = panel.export_all(tmp_path / "pngs", width=800)
     assert [p.name for p in written] == [f"{n}.png" for n in PLOT_NAMES]
     for p in written:
@@ -152,9 +158,10 @@ def test_every_plot_exports_a_png(qtbot: Any, tmp_path: Path) -> None:
 
 
 def test_background_follows_the_palette(qtbot: Any, tmp_path: Path, qapp: QApplication) -> None:
-    panel = PlotsPanel()
+    model = SessionModel()
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
-    panel.set_session(_store(tmp_path, 2))
+    model.open(_store(tmp_path, 2))
     try:
         for name in ("dark", "light"):
             theme.apply_theme(qapp, name)
@@ -169,12 +176,13 @@ def test_background_follows_the_palette(qtbot: Any, tmp_path: Path, qapp: QAppli
 
 
 def test_titles_never_push_a_plot_out_of_its_widget(qtbot: Any, tmp_path: Path) -> None:
-    panel = PlotsPanel()
+    model = SessionModel()
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
     panel.resize(760, 480)  # narrower than the titles want
     panel.show()
     qtbot.waitExposed(panel)
-    panel.set_session(_store(tmp_path, 3))
+    model.open(_store(tmp_path, 3))
     QApplication.processEvents()
     for name, w in panel.plots.items():
         item_rect = w.getPlotItem().sceneBoundingRect()

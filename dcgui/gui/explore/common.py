@@ -1,0 +1,149 @@
+"""What every Explore tab shares: its own status line, the compute-when-shown rule, and the link
+between a tab's image grid and the model's shared selection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QWidget
+
+from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.session_model import SessionModel
+from dcgui.gui.thumbnail_grid import ThumbnailGrid
+from dcgui.gui.worker import WorkerError
+
+ERROR_STYLE = "color:#c0392b"
+PHASE_TEXT = {"features": "Computing features", "neighbours": "Finding neighbours", "map": "Computing the 2-D map",
+              "outliers": "Scoring outliers", "evaluation": "Evaluating", "scan": "Scanning the labelled folder",
+              "cache": "Decoding the labelled folder"}
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class ExploreTab(QWidget):
+    """A sub-tab of Explore. It computes its content when shown for an epoch that has none (a user
+    who never opens the map never pays for UMAP), and keeps its own status text, so switching
+    tabs never shows another tab's message.
+
+    Subclasses implement ``reset()`` (forget results), ``needs_run()`` and ``run()``."""
+
+    statusChanged = Signal()
+
+    def __init__(self, model: SessionModel, jobs: ExploreJobs, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.jobs = jobs
+        self.status = ""
+        self.status_tip = ""
+        self._transient = False
+        model.sessionChanged.connect(self._on_session)
+        model.epochChanged.connect(self._on_epoch)
+
+    # -- status line ---------------------------------------------------------------------------
+    def say(self, text: str, transient: bool = False) -> None:
+        """Show ``text`` in this tab's status line; a transient one is cleared when its job ends."""
+        self.status, self.status_tip, self._transient = text, "", transient
+        self.statusChanged.emit()
+
+    def show_error(self, err: WorkerError) -> None:
+        self.status = f"<span style='{ERROR_STYLE}'>{escape(err.message)}</span>"
+        self.status_tip, self._transient = err.details, False
+        self.statusChanged.emit()
+
+    def job_ended(self) -> None:
+        if self._transient:
+            self.say("")
+
+    # -- compute when shown --------------------------------------------------------------------
+    def trained(self) -> bool:
+        return self.model.store is not None and self.model.epoch >= 1
+
+    def refresh(self) -> None:
+        """Start this tab's computation if it is visible and its result is missing."""
+        if self.model.store is None or not self.isVisible():
+            return
+        if not self.trained():
+            self.say("Train at least one epoch: exploring uses the network trained on your images.")
+            return
+        if self.needs_run():
+            self.run()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    def _on_session(self) -> None:
+        self.reset()
+        self.say("")
+        self.update_enabled()
+        self.refresh()
+
+    def _on_epoch(self, _epoch: int) -> None:
+        self.reset()
+        self.say("")
+        self.update_enabled()
+        self.refresh()
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the results of the previous session or epoch and clear the views."""
+
+    def needs_run(self) -> bool:
+        return False
+
+    def run(self) -> None:
+        """Queue this tab's computation."""
+
+    def update_enabled(self) -> None:
+        """Enable the buttons that make sense now."""
+
+
+class GridSelectionLink:
+    """Keeps a tab's grid and the model's shared selection in step, both ways, without echoes:
+    selecting rows selects those images everywhere; a selection made elsewhere selects the rows of
+    this grid that show those images. Double-click asks for "More like this"."""
+
+    def __init__(self, grid: ThumbnailGrid, model: SessionModel, source: str) -> None:
+        self.grid, self.model, self.source = grid, model, source
+        self._quiet = False
+        grid.selectionModel().selectionChanged.connect(self._from_grid)
+        grid.selectionModel().currentChanged.connect(self._current_from_grid)
+        grid.imageActivated.connect(model.request_similar)
+        model.selectionChanged.connect(self._from_model)
+
+    def _from_grid(self, *args: Any) -> None:
+        if self._quiet:
+            return
+        current = self.grid.currentIndex()
+        cur = self.grid.grid_model().image_index(current.row()) if current.isValid() else None
+        self.model.select_images(self.grid.selected_images(), self.source, current=cur)
+
+    def _current_from_grid(self, *args: Any) -> None:
+        if self._quiet:
+            return
+        current = self.grid.currentIndex()
+        if current.isValid():
+            self.model.set_current_image(self.grid.grid_model().image_index(current.row()))
+
+    def _from_model(self) -> None:
+        if self.model.selection_source == self.source:
+            return
+        self._quiet = True
+        try:
+            self.grid.select_images(self.model.selection, self.model.current_image)
+        finally:
+            self._quiet = False
+
+    def show(self, indices: Any, captions: Any = None, tooltips: Any = None) -> None:
+        """New content for the grid, with the shared selection re-applied to it."""
+        self._quiet = True
+        try:
+            self.grid.set_images(indices, captions, tooltips)
+            self.grid.select_images(self.model.selection, self.model.current_image)
+        finally:
+            self._quiet = False
+

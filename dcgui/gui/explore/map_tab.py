@@ -1,0 +1,181 @@
+"""Explore › Map: every image as a point of a 2-D map (UMAP of the epoch's features).
+
+The lasso and the rectangle select images in the model, so a selection made here shows in the
+cluster browser's grid and image pane (and in every other list); a selection made elsewhere is
+outlined here. The selected images are listed beside the map, lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dcgui.core.control import RunControl
+from dcgui.gui.explore.common import ExploreTab
+from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.explore.map_view import MapView
+from dcgui.gui.session_model import SessionModel
+from dcgui.gui.thumbnail_grid import ThumbnailGrid
+from dcgui.gui.thumbnails import AsyncPixmapCache
+from dcgui.services import explore as es
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+
+class MapTab(ExploreTab):
+    """``showInGridRequested()``: the user wants the selection in the cluster browser."""
+
+    showInGridRequested = Signal()
+
+    def __init__(self, model: SessionModel, jobs: ExploreJobs, thumbnails: AsyncPixmapCache,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(model, jobs, parent)
+        self._coords: np.ndarray | None = None
+        self.labels_available = False
+        self.map_view = MapView(thumbnails)
+        self.map_view.selectionChanged.connect(lambda ids: model.select_images(ids, "map"))
+        self.map_view.pointActivated.connect(model.request_similar)
+        self.colour_by = QComboBox()
+        self.colour_by.addItem("Colour by cluster", "cluster")
+        self.colour_by.addItem("Colour by label", "label")
+        self.colour_by.currentIndexChanged.connect(lambda _: self._recolour())
+        self.mode_group = QButtonGroup(self)
+        mode_row = QHBoxLayout()
+        for i, (mode, text, tip) in enumerate((
+            ("pan", "Pan / zoom", "Drag to pan, wheel to zoom"),
+            ("lasso", "Lasso", "Drag a free shape around points to select them (Shift adds)"),
+            ("rect", "Rectangle", "Drag a rectangle to select points (Shift adds)"),
+        )):
+            b = QRadioButton(text)
+            b.setToolTip(tip)
+            b.setProperty("mode", mode)
+            self.mode_group.addButton(b, i)
+            mode_row.addWidget(b)
+            if mode == "pan":
+                b.setChecked(True)
+        self.mode_group.buttonClicked.connect(lambda b: self.map_view.set_mode(b.property("mode")))
+        self.selection_label = QLabel("No selection")
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.clicked.connect(model.clear_selection)
+        self.keep_button = QPushButton("Flag 'keep'")
+        self.keep_button.clicked.connect(lambda: model.flag_selection("keep"))
+        self.exclude_button = QPushButton("Flag 'exclude'")
+        self.exclude_button.clicked.connect(lambda: model.flag_selection("exclude"))
+        self.show_in_grid_button = QPushButton("Show in the grid")
+        self.show_in_grid_button.setToolTip("Show the selected images in the Clusters tab's grid and image pane")
+        self.show_in_grid_button.clicked.connect(self.showInGridRequested)
+        top = QHBoxLayout()
+        top.addWidget(self.colour_by)
+        top.addLayout(mode_row)
+        top.addStretch(1)
+        top.addWidget(self.selection_label)
+        for b in (self.clear_button, self.keep_button, self.exclude_button, self.show_in_grid_button):
+            top.addWidget(b)
+        # The selection, listed lazily beside the map; a click shows that image in the image pane.
+        self.selection_grid = ThumbnailGrid(thumbnails, self, thumb_size=64)
+        self.selection_grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.selection_grid.selectionModel().currentChanged.connect(self._on_selection_current)
+        self.selection_grid.imageActivated.connect(model.request_similar)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.map_view)
+        split.addWidget(self.selection_grid)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        split.setSizes([700, 220])
+        split.setChildrenCollapsible(False)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        model.selectionChanged.connect(self._on_selection)
+        model.clusterDataChanged.connect(lambda _c: self._recolour())
+
+    @property
+    def coords(self) -> np.ndarray | None:
+        return self._coords
+
+    # -- ExploreTab -----------------------------------------------------------------------------
+    def _on_session(self) -> None:
+        store = self.model.store
+        self.labels_available = store is not None and store.labels() is not None
+        self.colour_by.model().item(1).setEnabled(self.labels_available)  # type: ignore[attr-defined]
+        if not self.labels_available:
+            self.colour_by.setCurrentIndex(0)
+        super()._on_session()
+
+    def reset(self) -> None:
+        self._coords = None
+        self.map_view.set_points(np.zeros((0, 2)))
+        self._on_selection()
+
+    def needs_run(self) -> bool:
+        return self._coords is None
+
+    def update_enabled(self) -> None:
+        has_sel = bool(self.model.selection)
+        for b in (self.keep_button, self.exclude_button):
+            b.setEnabled(self.model.writable and has_sel)
+        self.clear_button.setEnabled(has_sel)
+        self.show_in_grid_button.setEnabled(has_sel)
+
+    def run(self) -> None:
+        def work(store: SessionStore, f: es.SessionFeatures, control: RunControl) -> Generator[Any, None, Any]:
+            return (yield from es.iter_session_map(store, f.epoch, control=control, features=f.features))
+
+        self.jobs.submit("map", self, work, self._show_map)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _show_map(self, coords: np.ndarray) -> None:
+        self._coords = coords
+        ids, names = self._colours()
+        self.map_view.set_points(coords, ids, names, captions=self.model.paths)
+        self.map_view.set_selection(self.model.selection, emit=False)
+        self.say(f"2-D map of {len(coords):,} images (UMAP of the epoch-{self.model.epoch} features). "
+                 "Hover for a preview; double-click a point for its neighbours; the lasso selects.")
+
+    def _colours(self) -> tuple[np.ndarray | None, list[str] | None]:
+        store = self.model.store
+        if store is None:
+            return None, None
+        if self.colour_by.currentData() == "label":
+            labels = store.labels()
+            if labels is not None:
+                return labels, store.label_names()
+        epoch = self.model.epoch
+        if 1 <= epoch <= store.last_epoch():
+            assign = store.assignments(epoch)
+            k = int(assign.max()) + 1 if len(assign) else 0
+            return assign, [self.model.cluster_title(c) for c in range(k)]
+        return None, None
+
+    def _recolour(self) -> None:
+        if self._coords is not None:
+            self.map_view.set_colours(*self._colours())
+
+    def _on_selection(self) -> None:
+        sel = self.model.selection
+        n = len(sel)
+        self.selection_label.setText(f"{n:,} selected" if n else "No selection")
+        if self.map_view.point_count and self.model.selection_source != "map":
+            self.map_view.set_selection(sel, emit=False)
+        self.selection_grid.set_images(np.asarray(sel, dtype=np.int64))
+        self.update_enabled()
+
+    def _on_selection_current(self, current: Any, _previous: Any) -> None:
+        if current.isValid():
+            self.model.set_current_image(self.selection_grid.grid_model().image_index(current.row()))

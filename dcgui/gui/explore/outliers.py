@@ -1,0 +1,88 @@
+"""Explore › Outliers: the images farthest from every cluster of the epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from dcgui.core.control import RunControl
+from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
+from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.session_model import SessionModel
+from dcgui.gui.thumbnail_grid import ThumbnailGrid
+from dcgui.gui.thumbnails import AsyncPixmapCache
+from dcgui.services import explore as es
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+
+class OutliersTab(ExploreTab):
+    def __init__(self, model: SessionModel, jobs: ExploreJobs, thumbnails: AsyncPixmapCache,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(model, jobs, parent)
+        self._outliers: list[es.Outlier] | None = None
+        self.count = QSpinBox()
+        self.count.setRange(1, 2000)
+        self.count.setValue(60)
+        self.count.setPrefix("Show ")
+        self.count.setSuffix(" images")
+        self.count.setKeyboardTracking(False)
+        self.count.valueChanged.connect(lambda _: self.run())
+        explain = QLabel("Images far from every cluster of this epoch, most unusual first. Score = 1 − cosine "
+                         "similarity to the nearest cluster centroid (the mean feature of its members).")
+        explain.setWordWrap(True)
+        self.grid = ThumbnailGrid(thumbnails, self, caption_lines=2)
+        self.link = GridSelectionLink(self.grid, model, "outliers")
+        self.exclude_button = QPushButton("Flag selected as 'exclude'")
+        self.exclude_button.setToolTip("Mark the selected images so exports and curation leave them out")
+        self.exclude_button.clicked.connect(lambda: model.set_flag(self.grid.selected_images(), "exclude"))
+        top = QHBoxLayout()
+        top.addWidget(explain, 1)
+        top.addWidget(self.count)
+        top.addWidget(self.exclude_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.grid, 1)
+        self.grid.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
+        model.clusterDataChanged.connect(lambda _c: self._show())
+
+    @property
+    def outliers(self) -> list[es.Outlier] | None:
+        return self._outliers
+
+    def reset(self) -> None:
+        self._outliers = None
+        self.link.show([])
+
+    def needs_run(self) -> bool:
+        return self._outliers is None
+
+    def update_enabled(self) -> None:
+        self.exclude_button.setEnabled(self.model.writable and bool(self.grid.selected_images()))
+
+    def run(self) -> None:
+        if not self.trained():
+            return
+        n = self.count.value()
+
+        def work(store: SessionStore, f: es.SessionFeatures, control: RunControl) -> Generator[Any, None, Any]:
+            return (yield from es.iter_session_outliers(store, f.epoch, n, control=control, features=f.features))
+
+        def done(result: list[es.Outlier]) -> None:
+            self._outliers = result
+            self.say(f"The {len(result)} images farthest from every cluster of epoch {self.model.epoch}. "
+                     "Double-click one for its neighbours.")
+            self._show()
+
+        self.jobs.submit("outliers", self, work, done)
+
+    def _show(self) -> None:
+        if self._outliers is None:
+            return
+        title = self.model.cluster_title
+        self.link.show([o.index for o in self._outliers],
+                       [f"{o.rank}. {o.score:.3f}\n{title(o.cluster)}" for o in self._outliers],
+                       [f"outlier score {o.score:.4f} ({title(o.cluster)})" for o in self._outliers])

@@ -1,0 +1,456 @@
+"""The session view-model: the one state the whole window follows.
+
+After napari's pattern (``napari/components`` + ``_qt/widgets/qt_dims.py``): every view takes this
+model in ``__init__``, connects to its signals and shows what it says; a view changes the state
+only by calling the model's methods, never another view. So one click travels
+
+    widget signal -> view slot -> SessionModel.method() -> (SessionStore write) -> model signal
+    -> every subscribed view redraws
+
+and a newcomer finds every piece of shared state (and every user edit of the session file) here.
+
+State held: the open session (``store``, ``path``, ``readonly``), the epochs it holds
+(``last_epoch``), the epoch shown (``epoch``), whether to jump to each new epoch
+(``follow_live``), the training state, the image selection shared by every image list and the
+map (``selection``, ``selection_source``, ``current_image``), the active cluster and the selected
+clusters, and caches of the user data the views paint (image flags, cluster names/tags/notes,
+named groups of images).
+
+This module imports only QtCore (signals): no widget, no painting, testable without a window.
+The store is the GUI thread's writable connection; nothing here reads more than small tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
+IDLE = "idle"
+SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
+
+
+def cluster_display_name(c: int, name: str | None) -> str:
+    """The one name a cluster goes by everywhere: the user's name when set, else "cluster 5"."""
+    return name if name else f"cluster {int(c)}"
+
+
+class SessionModel(QObject):
+    """The window's shared state. Signals carry what changed; read the rest from properties.
+
+    * ``sessionChanged()``: another session was opened (or none); everything is reset.
+    * ``epochsChanged(int)``: the store holds a new number of epochs (the argument).
+    * ``epochChanged(int)``: the epoch shown in every tab.
+    * ``followChanged(bool)``: follow-live switched.
+    * ``trainingStateChanged(str)``: idle / running / paused / stopping.
+    * ``collectionChanged()``: the images were (re)scanned and the image cache is ready.
+    * ``selectionChanged()``: ``selection`` / ``selection_source`` changed.
+    * ``currentImageChanged(object)``: the image shown in the image pane (int or None).
+    * ``activeClusterChanged(object)``: the cluster shown in the grid (int or None).
+    * ``clusterSelectionChanged(list)``: the clusters selected in the list.
+    * ``flagsChanged(list)``: image indices whose flag changed.
+    * ``clusterDataChanged(list)``: cluster ids whose name, tags or notes changed.
+    * ``groupsChanged()``: named groups were added, changed or removed.
+    * ``similarRequested(int)``: "More like this" on an image.
+    * ``message(str)``: a short status line; ``errorOccurred(str)``: a failed write, said to the user.
+    """
+
+    sessionChanged = Signal()
+    epochsChanged = Signal(int)
+    epochChanged = Signal(int)
+    followChanged = Signal(bool)
+    trainingStateChanged = Signal(str)
+    collectionChanged = Signal()
+    selectionChanged = Signal()
+    currentImageChanged = Signal(object)
+    activeClusterChanged = Signal(object)
+    clusterSelectionChanged = Signal(list)
+    flagsChanged = Signal(list)
+    clusterDataChanged = Signal(list)
+    groupsChanged = Signal()
+    similarRequested = Signal(int)
+    message = Signal(str)
+    errorOccurred = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store: SessionStore | None = None
+        self._path: Path | None = None
+        self._readonly = False
+        self._last_epoch = 0
+        self._epoch = 0
+        self._follow = True
+        self._training = IDLE
+        self._selection: tuple[int, ...] = ()
+        self._source = ""
+        self._current: int | None = None
+        self._active: int | None = None
+        self._clusters: list[int] = []
+        self._flags: dict[int, str] = {}
+        self._user: dict[int, dict[str, Any]] = {}
+        self._groups: dict[str, list[int]] = {}
+        self._paths: list[str] = []
+        self._syncing = False
+
+    # =========================================================================================
+    # session
+    # =========================================================================================
+    @property
+    def store(self) -> SessionStore | None:
+        return self._store
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
+
+    @property
+    def writable(self) -> bool:
+        return self._store is not None and not self._readonly
+
+    @property
+    def n_images(self) -> int:
+        return len(self._paths)
+
+    @property
+    def paths(self) -> list[str]:
+        """Image paths relative to the session's folder, by image index (do not modify)."""
+        return self._paths
+
+    def open(self, store: SessionStore | None, readonly: bool = False) -> None:
+        """Show ``store`` (None: no session). Views reset on ``sessionChanged``."""
+        self._store = store
+        self._path = Path(store.path) if store is not None else None
+        self._readonly = bool(readonly or (store is not None and getattr(store, "readonly", False)))
+        self._last_epoch = store.last_epoch() if store is not None else 0
+        self._epoch = self._last_epoch
+        self._follow = True
+        self._selection, self._source, self._current = (), "", None
+        self._active, self._clusters = None, []
+        self._read_user_data()
+        self.sessionChanged.emit()
+        self.followChanged.emit(True)
+        self.epochsChanged.emit(self._last_epoch)
+        self.epochChanged.emit(self._epoch)
+
+    def close(self) -> None:
+        self.open(None)
+
+    def _read_user_data(self) -> None:
+        s = self._store
+        self._paths = s.image_paths() if s is not None else []
+        self._flags = s.image_flags() if s is not None else {}
+        self._user = s.cluster_user_data() if s is not None else {}
+        self._groups = s.image_groups() if s is not None else {}
+
+    def collection_ready(self) -> None:
+        """The trainer (re)scanned the folder and built the image cache: re-read the images."""
+        if self._store is None:
+            return
+        self._read_user_data()
+        self.collectionChanged.emit()
+        self.flagsChanged.emit(sorted(self._flags))
+
+    def refresh(self) -> None:
+        """Another connection committed (our trainer, ``dcgui train``, a second window): re-read
+        the epoch count and the user data, and tell the views only what changed."""
+        s = self._store
+        if s is None or self._syncing:
+            return
+        self._syncing = True  # a view's slot may call back into the model: no re-entry
+        try:
+            if s.n_images != len(self._paths):
+                self._paths = s.image_paths()
+            last = s.last_epoch()
+            if last != self._last_epoch:
+                self._last_epoch = last
+                self.epochsChanged.emit(last)
+                if self._follow or self._epoch == 0 or self._epoch > last:
+                    self._set_epoch(last)
+            flags = s.image_flags()
+            changed = [i for i in set(flags) | set(self._flags) if flags.get(i) != self._flags.get(i)]
+            self._flags = flags
+            if changed:
+                self.flagsChanged.emit(sorted(changed))
+            user = s.cluster_user_data()
+            changed = [c for c in set(user) | set(self._user) if user.get(c) != self._user.get(c)]
+            self._user = user
+            if changed:
+                self.clusterDataChanged.emit(sorted(changed))
+            groups = s.image_groups()
+            if groups != self._groups:
+                self._groups = groups
+                self.groupsChanged.emit()
+        finally:
+            self._syncing = False
+
+    # =========================================================================================
+    # epochs
+    # =========================================================================================
+    @property
+    def last_epoch(self) -> int:
+        return self._last_epoch
+
+    @property
+    def epoch(self) -> int:
+        """The epoch shown in every tab (0: none yet)."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """The user chose ``epoch``: going back in time stops following, the newest keeps it."""
+        if self._store is None:
+            return
+        epoch = int(epoch)
+        if epoch > self._last_epoch:
+            # A view read the store after a commit we have not seen yet: catch up first, so a
+            # new epoch is not mistaken for the user leaving the newest one.
+            self.refresh()
+        if not 1 <= epoch <= self._last_epoch:
+            return
+        if epoch < self._last_epoch and self._follow:
+            self.set_follow_live(False)
+        self._set_epoch(epoch)
+
+    def _set_epoch(self, epoch: int) -> None:
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self.epochChanged.emit(epoch)
+
+    @property
+    def follow_live(self) -> bool:
+        return self._follow
+
+    def set_follow_live(self, on: bool) -> None:
+        on = bool(on)
+        if on != self._follow:
+            self._follow = on
+            self.followChanged.emit(on)
+        if on and self._last_epoch:
+            self._set_epoch(self._last_epoch)
+
+    # =========================================================================================
+    # training state (set by the training panel, read by everyone else)
+    # =========================================================================================
+    @property
+    def training_state(self) -> str:
+        return self._training
+
+    def set_training_state(self, state: str) -> None:
+        if state != self._training:
+            self._training = state
+            self.trainingStateChanged.emit(state)
+
+    @property
+    def training(self) -> bool:
+        return self._training != IDLE
+
+    # =========================================================================================
+    # selection of images (shared by the grid, the map, similar, duplicates, outliers)
+    # =========================================================================================
+    @property
+    def selection(self) -> tuple[int, ...]:
+        """Selected image indices, in the order the selecting view lists them."""
+        return self._selection
+
+    @property
+    def selection_source(self) -> str:
+        """Which view made the selection: one of ``SOURCES`` ("" when nothing is selected)."""
+        return self._source
+
+    def select_images(self, indices: Iterable[int], source: str, current: int | None = None) -> None:
+        """Select ``indices`` (made by view ``source``); the image pane shows ``current`` (default:
+        the current image if it is still selected, else the first selected one)."""
+        if source not in SOURCES:
+            raise ValueError(f"selection source {source!r} is unknown: use one of {', '.join(SOURCES)}")
+        n = len(self._paths)
+        sel = tuple(dict.fromkeys(int(i) for i in indices if 0 <= int(i) < n))  # unique, in order
+        if sel != self._selection or (source != self._source and sel):
+            self._selection, self._source = sel, (source if sel else "")
+            self.selectionChanged.emit()
+        if current is None:
+            current = self._current if self._current in sel else (sel[0] if sel else None)
+        if current is not None or not sel:
+            self.set_current_image(current)
+
+    def clear_selection(self) -> None:
+        self.select_images((), "grid")
+
+    @property
+    def current_image(self) -> int | None:
+        return self._current
+
+    def set_current_image(self, i: int | None) -> None:
+        i = None if i is None or not 0 <= int(i) < len(self._paths) else int(i)
+        if i != self._current:
+            self._current = i
+            self.currentImageChanged.emit(i)
+
+    def request_similar(self, i: int) -> None:
+        """"More like this": the Explore panel answers, the window shows it."""
+        if self._store is not None and 0 <= int(i) < len(self._paths):
+            self.similarRequested.emit(int(i))
+
+    # =========================================================================================
+    # clusters
+    # =========================================================================================
+    @property
+    def active_cluster(self) -> int | None:
+        return self._active
+
+    def set_active_cluster(self, c: int | None) -> None:
+        """Show cluster ``c`` (matched id, stable across epochs) in the grid."""
+        c = None if c is None else int(c)
+        if c != self._active:
+            self._active = c
+            self.activeClusterChanged.emit(c)
+
+    @property
+    def selected_clusters(self) -> list[int]:
+        return list(self._clusters)
+
+    def select_clusters(self, clusters: Sequence[int]) -> None:
+        clusters = [int(c) for c in clusters]
+        if clusters != self._clusters:
+            self._clusters = clusters
+            self.clusterSelectionChanged.emit(list(clusters))
+
+    def cluster_user_data(self) -> dict[int, dict[str, Any]]:
+        return self._user
+
+    def cluster_name(self, c: int) -> str | None:
+        name = self._user.get(int(c), {}).get("name")
+        return str(name) if name else None
+
+    def cluster_title(self, c: int) -> str:
+        """The display name of cluster ``c`` (see ``cluster_display_name``)."""
+        return cluster_display_name(c, self.cluster_name(c))
+
+    def cluster_tags(self, c: int) -> list[str]:
+        return list(self._user.get(int(c), {}).get("tags") or [])
+
+    def cluster_notes(self, c: int) -> str:
+        return str(self._user.get(int(c), {}).get("notes") or "")
+
+    def rename_cluster(self, c: int, name: str | None) -> bool:
+        return self._edit_cluster(c, "name", (name or "").strip() or None)
+
+    def set_cluster_tags(self, c: int, tags: Sequence[str]) -> bool:
+        return self._edit_cluster(c, "tags", [t.strip() for t in tags if t and t.strip()])
+
+    def set_cluster_notes(self, c: int, notes: str) -> bool:
+        return self._edit_cluster(c, "notes", notes or "")
+
+    def _edit_cluster(self, c: int, field: str, value: Any) -> bool:
+        s = self._store
+        if s is None or not self._check_writable():
+            return False
+        c = int(c)
+        try:
+            if field == "name":
+                s.set_cluster_name(c, value)
+            elif field == "tags":
+                s.set_cluster_tags(c, value)
+            else:
+                s.set_cluster_notes(c, value)
+        except Exception as exc:  # a locked or read-only file: say it, keep the old value
+            self.errorOccurred.emit(f"Could not save {self.cluster_title(c)} in {s.path.name}: {exc}")
+            return False
+        entry = dict(self._user.get(c, {"name": None, "tags": [], "notes": ""}))
+        entry[field] = value
+        self._user[c] = entry
+        self.clusterDataChanged.emit([c])
+        self.message.emit(f"Saved {self.cluster_title(c)}")
+        return True
+
+    # =========================================================================================
+    # image flags
+    # =========================================================================================
+    @property
+    def flags(self) -> dict[int, str]:
+        """Image index -> "keep" / "exclude" / "duplicate" (do not modify)."""
+        return self._flags
+
+    def set_flag(self, indices: Iterable[int], flag: str | None) -> int:
+        """Flag images (None clears); returns how many were written (0 on failure)."""
+        s = self._store
+        idx = sorted({int(i) for i in indices})
+        if s is None or not idx:
+            self.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
+            return 0
+        if not self._check_writable():
+            return 0
+        try:
+            s.set_image_flag(idx, flag)
+        except Exception as exc:
+            self.errorOccurred.emit(f"Could not save the flags in {s.path.name}: {exc}")
+            return 0
+        for i in idx:
+            if flag is None:
+                self._flags.pop(i, None)
+            else:
+                self._flags[i] = flag
+        self.flagsChanged.emit(idx)
+        what = f"flagged “{flag}”" if flag else "unflagged"
+        self.message.emit(f"{len(idx):,} image{'s' if len(idx) != 1 else ''} {what} (no file was changed)")
+        return len(idx)
+
+    def flag_selection(self, flag: str | None) -> int:
+        return self.set_flag(self._selection, flag)
+
+    # =========================================================================================
+    # named groups
+    # =========================================================================================
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        return self._groups
+
+    def save_group(self, name: str, indices: Iterable[int], add: bool = True) -> bool:
+        """Store ``indices`` under ``name``; ``add`` merges with a group of that name."""
+        s = self._store
+        if s is None or not self._check_writable():
+            return False
+        name = " ".join(str(name).split())
+        members = set(int(i) for i in indices)
+        if add:
+            members |= set(self._groups.get(name, []))
+        try:
+            s.set_image_group(name, members)
+        except Exception as exc:
+            self.errorOccurred.emit(f"Could not save the group “{name}” in {s.path.name}: {exc}")
+            return False
+        self._groups = s.image_groups()
+        self.groupsChanged.emit()
+        self.message.emit(f"Group “{name}”: {len(self._groups.get(name, [])):,} images")
+        return True
+
+    def delete_group(self, name: str) -> bool:
+        s = self._store
+        if s is None or name not in self._groups or not self._check_writable():
+            return False
+        try:
+            s.set_image_group(name, None)
+        except Exception as exc:
+            self.errorOccurred.emit(f"Could not delete the group “{name}” in {s.path.name}: {exc}")
+            return False
+        self._groups = s.image_groups()
+        self.groupsChanged.emit()
+        return True
+
+    def select_group(self, name: str) -> None:
+        self.select_images(self._groups.get(name, []), "group")
+
+    # =========================================================================================
+    def _check_writable(self) -> bool:
+        if self._readonly:
+            self.errorOccurred.emit("The session is open read-only: changes cannot be saved. "
+                                    "Make the file writable and open it again.")
+            return False
+        return True

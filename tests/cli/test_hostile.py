@@ -1,0 +1,268 @@
+"""Hostile sessions and faults through the `dcgui` command (issue 12): a doctored session cannot
+make dcgui touch files outside its folder, no output replaces the session, one trainer per
+session, bad settings are refused before anything is written, settings survive a Ctrl-C during
+the first scan, and any cluster name gives its own folder. Real images, real training, real files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dcgui.cli import Progress, main
+from dcgui.core.events import PhaseProgress
+from dcgui.store import SessionStore
+from tests.conftest import write_image_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = ["--k", "4", "--arch", "smallnet", "--image-size", "32", "--batch-size", "16", "--device", "cpu",
+         "--seed", "3", "--workers", "1", "--no-progress"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("hostile")
+    folder = write_image_folder(root / "photos", n_per_class=6)
+    session = root / "photos.dcgui"
+    assert main(["train", str(folder), "--session", str(session), "--epochs", "1", *TRAIN]) == 0
+    return folder, session
+
+
+def clone(trained: tuple[Path, Path], dest: Path) -> tuple[Path, Path]:
+    folder, session = trained
+    shutil.copytree(folder, dest / "photos")
+    shutil.copy2(session, dest / session.name)
+    shutil.copytree(Path(f"{session}.d"), dest / f"{session.name}.d")
+    with SessionStore.open(dest / session.name) as s:
+        s.set_folder(dest / "photos")
+    return dest / "photos", dest / session.name
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# 1. a doctored session cannot reach files outside its folder
+# ------------------------------------------------------------------------------------------
+def test_doctored_rows_make_curate_refuse_and_touch_nothing(trained: tuple[Path, Path], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "a.txt").write_text("victim's file a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "b.txt").write_text("victim's file b")
+    with sqlite3.connect(session) as conn:  # what an attacker does before handing the file over
+        conn.execute("UPDATE images SET path = '../victim/a.txt' WHERE idx = 0")
+        conn.execute("UPDATE images SET path = ? WHERE idx = 1", (str(elsewhere / "b.txt"),))
+    conn.close()
+    photos = tree(folder)
+    out = tmp_path / "OUT"
+    for extra in ([], ["--dry-run"]):
+        rc, stdout, err = run(capsys, "curate", session, "--epoch", "1", "--out", out, "--move", *extra)
+        assert rc == 2, err
+        assert "image 0 '../victim/a.txt': leads outside the folder with '..'" in err
+        assert f"image 1 '{elsewhere / 'b.txt'}': absolute path" in err
+        assert "nothing was done" in err and "Traceback" not in err and stdout == ""
+    assert (victim / "a.txt").read_text() == "victim's file a"
+    assert (elsewhere / "b.txt").read_text() == "victim's file b"
+    assert tree(folder) == photos  # not one photo moved either
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="creating symlinks needs privileges on Windows")
+def test_symlink_escape_is_refused(trained: tuple[Path, Path], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not a photo of this collection")
+    with SessionStore.open(session, readonly=True) as s:
+        first = s.image_paths()[0]
+    (folder / first).unlink()
+    (folder / first).symlink_to(secret)  # the row is unchanged; the file became a link out
+    rc, _, err = run(capsys, "curate", session, "--out", tmp_path / "OUT", "--copy")
+    assert rc == 2 and f"image 0 '{first}': it is a symbolic link to {secret}" in err
+    assert not (tmp_path / "OUT").exists() and secret.read_bytes() == b"not a photo of this collection"
+
+
+# ------------------------------------------------------------------------------------------
+# 3. outputs never replace the session
+# ------------------------------------------------------------------------------------------
+def test_outputs_onto_the_session_are_refused(trained: tuple[Path, Path], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    data = Path(f"{session}.d")
+    checkpoint = data / "checkpoints" / "epoch_0001.pt"
+    before = {p: digest(p) for p in (session, checkpoint)}
+    cases = [
+        (["export", session, "--format", "state-dict", "--out", session], "that is the session file photos.dcgui"),
+        (["clusters", session, "--csv", session], "that is the session file photos.dcgui"),
+        (["clusters", session, "--csv", f"{session}-wal"], "that is the write-ahead log of photos.dcgui"),
+        (["embed", session, folder, "--out", checkpoint, "--device", "cpu"],
+         "that is inside photos.dcgui.d, the data folder of photos.dcgui"),
+        (["curate", session, "--out", data, "--copy"], "that is inside photos.dcgui.d"),
+        (["export", session, "--format", "onnx", "--out", tmp_path / "x" / ".." / session.name],
+         "that is the session file"),
+    ]
+    for argv, text in cases:
+        rc, _, err = run(capsys, *argv)
+        assert rc == 2, (argv, err)
+        assert text in err and "writing there would destroy the session; choose another path" in err, err
+    assert {p: digest(p) for p in before} == before
+    with SessionStore.open(session, readonly=True) as s:
+        assert s.integrity_check() == "ok" and s.last_epoch() == 1
+    # A cluster named like the data folder, curated next to the session: refused, not merged into it.
+    with SessionStore.open(session) as s:
+        s.set_cluster_name(int(s.assignments(1)[0]), "photos.dcgui.d")
+    before = {p: digest(p) for p in before}
+    rc, _, err = run(capsys, "curate", session, "--out", tmp_path, "--copy")
+    assert rc == 2 and "the cluster folder" in err and "inside photos.dcgui.d" in err
+    assert {p: digest(p) for p in before} == before
+
+
+# ------------------------------------------------------------------------------------------
+# 4. one trainer per session
+# ------------------------------------------------------------------------------------------
+def _train_process(folder: Path, session: Path, epochs: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "dcgui", "train", str(folder), "--session", str(session),
+                             "--epochs", str(epochs), *TRAIN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, text=True)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+def test_two_trainers_one_session(trained: tuple[Path, Path], tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+
+    def epochs() -> int:
+        conn = sqlite3.connect(f"file:{session}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0])
+        finally:
+            conn.close()
+
+    first = _train_process(folder, session, 1000)
+    try:
+        deadline = time.monotonic() + 300
+        while epochs() < 2:  # the first trainer is surely at work: it has written an epoch
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first trainer never finished an epoch"
+            time.sleep(0.2)
+        second = _train_process(folder, session, 1000)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 2, err
+        assert f"is being trained by pid {first.pid} on host" in err
+        assert f"(dcgui train {folder} --session {session} --epochs 1000" in err  # the other command
+        assert "scanning" not in err and "epoch 2/" not in err  # refused before doing anything
+        first.send_signal(signal.SIGKILL)  # a holder killed without any cleanup
+        first.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(30)
+    with SessionStore.open(session, readonly=True) as s:
+        done = s.last_epoch()
+    rc, _, err = run(capsys, "train", folder, "--session", session, "--epochs", done + 1, *TRAIN)
+    assert rc == 0, err  # the stale lock file does not block
+    with SessionStore.open(session, readonly=True) as s:
+        assert s.last_epoch() == done + 1
+
+
+# ------------------------------------------------------------------------------------------
+# 6. invalid settings are refused before anything is written
+# ------------------------------------------------------------------------------------------
+def test_negative_seed_is_refused_before_anything_is_written(trained: tuple[Path, Path], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = trained
+    new = tmp_path / "new.dcgui"
+    rc, _, err = run(capsys, "train", folder, "--session", new, "--epochs", "1", *TRAIN, "--seed", "-1")
+    assert rc == 2 and "seed=-1 is invalid: use a whole number from 0 to 2147483647" in err
+    assert not new.exists() and not Path(f"{new}.d").exists()
+    folder, session = clone(trained, tmp_path / "c")
+    before = digest(session)
+    rc, _, err = run(capsys, "train", folder, "--session", session, "--epochs", "2", *TRAIN, "--seed", "-1")
+    assert rc == 2 and "seed=-1 is invalid" in err
+    with SessionStore.open(session, readonly=True) as s:
+        assert s.config.seed == 3 and s.last_epoch() == 1
+    assert digest(session) == before
+
+
+# ------------------------------------------------------------------------------------------
+# 7. Ctrl-C during the first decode keeps the user's settings
+# ------------------------------------------------------------------------------------------
+def test_ctrl_c_while_decoding_keeps_the_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = write_image_folder(tmp_path / "photos", n_per_class=5)
+    session = tmp_path / "s.dcgui"
+    update = Progress.update
+    sent: list[PhaseProgress] = []
+
+    def ctrl_c_while_decoding(self: Progress, ev: PhaseProgress, epochs: int | None = None) -> None:
+        if ev.phase == "cache" and not sent:  # a real SIGINT, at a moment the test can rely on
+            sent.append(ev)
+            os.kill(os.getpid(), signal.SIGINT)
+        update(self, ev, epochs)
+
+    monkeypatch.setattr(Progress, "update", ctrl_c_while_decoding)
+    settings = ["--k", "5", "--image-size", "40", "--batch-size", "8", "--seed", "7", "--device", "cpu",
+                "--workers", "1", "--no-progress"]
+    rc, _, err = run(capsys, "train", folder, "--session", session, "--epochs", "1", *settings)
+    assert sent and rc == 130, err
+    assert "Resume with:" in err
+    resume = shlex.split(err.split("Resume with:")[1].strip().splitlines()[0])
+    assert resume[:5] == ["dcgui", "train", str(folder), "--session", str(session)]
+    monkeypatch.setattr(Progress, "update", update)
+    rc, _, err = run(capsys, *resume[1:])  # exactly the printed command
+    assert rc == 0, err
+    with SessionStore.open(session, readonly=True) as s:
+        cfg = s.config
+        assert (cfg.k, cfg.image_size, cfg.batch_size, cfg.seed) == (5, 40, 8, 7)
+        assert s.last_epoch() == 1 and s.get_meta("config_pending") is False
+
+
+# ------------------------------------------------------------------------------------------
+# 12. every cluster name gets its own folder
+# ------------------------------------------------------------------------------------------
+def test_long_and_colliding_cluster_names(trained: tuple[Path, Path], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    with SessionStore.open(session) as s:
+        sizes = s.cluster_sizes(1)
+        c0, c1, c2 = [int(c) for c in (sizes > 0).nonzero()[0][:3]]
+        s.set_cluster_name(c0, "😀" * 100)  # 400 bytes in UTF-8
+        s.set_cluster_name(c1, "a/b")
+        s.set_cluster_name(c2, "a_b")
+        assign = s.assignments(1)
+        files = [folder / p for p in s.image_paths()]
+    out = tmp_path / "OUT"
+    rc, _, err = run(capsys, "curate", session, "--out", out, "--copy")
+    assert rc == 0, err
+    emoji = "😀" * 50
+    expected = {c0: emoji, c1: f"a_b (cluster {c1})", c2: "a_b"}
+    for c, name in expected.items():
+        got = sorted(p.read_bytes() for p in (out / name).iterdir())
+        assert got == sorted(f.read_bytes() for f, a in zip(files, assign) if a == c), c
+    assert len(emoji.encode()) == 200
+    assert sum(1 for p in out.rglob("*") if p.is_file()) == len(files)

@@ -1,0 +1,106 @@
+"""The whole session page offscreen (real widgets, one model): a selection made in one view shows
+in every other, and the views never need to know about each other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+
+from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, SessionView
+from tests.gui.test_cluster_browser import errors, session  # noqa: F401  (fixtures)
+
+pytest.importorskip("pytestqt")
+
+
+@pytest.fixture
+def view(qtbot: Any, session: Any, errors: list[str]) -> SessionView:  # noqa: F811
+    from dcgui.gui.session_model import SessionModel
+
+    v = SessionView(SessionModel())
+    qtbot.addWidget(v)
+    v.resize(1300, 800)
+    v.show()
+    qtbot.waitExposed(v)
+    v.model.open(session)
+    qtbot.waitUntil(lambda: v.images.cache is not None, timeout=5000)
+    return v
+
+
+def _map_points(view: SessionView, n: int) -> np.ndarray:
+    """A 2-D map as the map job would deliver it: image i at (i, i mod 3)."""
+    coords = np.stack([np.arange(n, dtype=float), np.arange(n) % 3], axis=1)
+    view.explore.map.map_view.set_points(coords)
+    return coords
+
+
+def test_a_lasso_on_the_map_shows_its_images_in_the_grid_and_the_pane(qtbot: Any, view: SessionView,
+                                                                       session: Any) -> None:  # noqa: F811
+    model, browser = view.model, view.clusters
+    n = session.n_images
+    _map_points(view, n)
+    view.tabs.setCurrentIndex(TAB_EXPLORE)
+    # Images 2..9 span several clusters (cluster = label at epoch 2, 6 images per class).
+    box = np.array([[1.5, -1.0], [9.5, -1.0], [9.5, 3.0], [1.5, 3.0]])
+    view.explore.map.map_view.select_polygon(box)
+    chosen = list(range(2, 10))
+    assert sorted(model.selection) == chosen and model.selection_source == "map"
+    # The cluster browser's grid lists the selection, all selected; the pane shows the first.
+    assert browser.showing_selection and sorted(browser.grid.image_indices()) == chosen
+    assert sorted(browser.selected_images()) == chosen
+    assert "Selection: 8 images chosen on the map" in browser.cluster_title.text()
+    assert browser.image_pane.image_index == model.current_image == model.selection[0]
+    # The map tab lists them too; "Show in the grid" switches to the Clusters tab.
+    assert sorted(view.explore.map.selection_grid.image_indices()) == chosen
+    view.explore.map.show_in_grid_button.click()
+    assert view.tabs.currentIndex() == TAB_CLUSTERS
+    # Flagging the selection in the browser writes the store and badges every view.
+    browser.grid.setFocus()
+    browser.act_exclude.trigger()
+    assert session.image_flags() == {i: "exclude" for i in chosen}
+    # Back to the cluster: its members again, the selection cleared of other clusters' images.
+    browser.back_button.click()
+    assert not browser.showing_selection
+    c = model.active_cluster
+    assert browser.grid.image_indices() == session.cluster_members(2, c).tolist()
+
+
+def test_a_selection_in_the_grid_is_outlined_on_the_map(qtbot: Any, view: SessionView, session: Any) -> None:  # noqa: F811
+    model, browser = view.model, view.clusters
+    _map_points(view, session.n_images)
+    gm = browser.grid_model
+    sel = browser.grid.selectionModel()
+    sel.select(gm.index(0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    sel.select(gm.index(1), QItemSelectionModel.SelectionFlag.Select)
+    picked = [gm.image_index(0), gm.image_index(1)]
+    assert list(model.selection) == picked and model.selection_source == "grid"
+    assert view.explore.map.map_view.selected() == sorted(picked)
+    assert view.explore.map.selection_label.text() == "2 selected"
+    assert not browser.showing_selection  # the grid keeps showing the cluster it was selected in
+
+
+def test_selecting_a_cluster_clears_an_image_of_another_cluster_from_the_pane(qtbot: Any, view: SessionView,
+                                                                              session: Any) -> None:  # noqa: F811
+    model, browser = view.model, view.clusters
+    model.set_active_cluster(0)
+    first = browser.grid_model.image_index(0)
+    browser.grid.setCurrentIndex(browser.grid_model.index(0))
+    assert browser.image_pane.image_index == first
+    model.set_active_cluster(1)
+    assert browser.grid.image_indices() == session.cluster_members(2, 1).tolist()
+    assert browser.image_pane.image_index is None  # not an image of cluster 0 beside cluster 1
+    assert browser.image_pane.history._empty_text == ""  # and no "no epoch yet" under nothing
+
+
+def test_the_filter_never_leaves_a_hidden_cluster_in_the_grid(qtbot: Any, view: SessionView, session: Any) -> None:  # noqa: F811
+    model, browser = view.model, view.clusters
+    model.rename_cluster(3, "crosses")
+    model.set_active_cluster(0)
+    browser.cluster_panel.filter_edit.setText("crosses")
+    assert model.active_cluster == 3
+    assert browser.grid.image_indices() == session.cluster_members(2, 3).tolist()
+    assert browser.cluster_title.text().startswith("crosses")
+    browser.cluster_panel.filter_edit.setText("no such cluster")
+    assert browser.grid_model.rowCount() == 0 and "No cluster matches" in browser.cluster_title.text()
