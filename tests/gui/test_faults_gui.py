@@ -20,6 +20,7 @@ from dcgui.gui.image_pane import ImagePane
 from dcgui.gui.training_panel import IDLE
 from dcgui.services import training
 from dcgui.store import SessionStore
+from dcgui.store.paths import SessionPaths
 from tests.gui.test_app_flow import TRAIN_TIMEOUT_MS, GuiEnv, _make_session, _window, env  # noqa: F401
 from tests.store.test_hostile_names import write_latin1_file
 
@@ -82,7 +83,7 @@ def test_a_name_that_is_not_utf8_is_shown_readably(qtbot: Any, tmp_path: Path) -
     rel = write_latin1_file(folder)
     pane = ImagePane()
     qtbot.addWidget(pane)
-    pane.set_folder(folder)
+    pane.set_folder(SessionPaths(folder, tmp_path / "s.dcgui"))
     info = {"path": rel, "size": (folder / rel).stat().st_size, "width": 40, "height": 40, "label": None, "flag": None}
     pane.show_image(0, info, np.array([0], np.int32), 1, 0)
     assert pane.path_label.full_text() == "class_0/caf\\xe9.jpg"  # Qt alone would show "class_0/caf.jpg"
