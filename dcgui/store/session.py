@@ -1065,8 +1065,9 @@ def _inspect(path: Path) -> int:
             )
         # quick_check reads every page once (~0.1 s per 100 MB): a damaged page is found now, not
         # as a traceback in the middle of an epoch, and the file is refused before any write.
-        problems = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})").fetchall()]
-        if problems != ["ok"]:
+        rows = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})").fetchall()]
+        if rows != ["ok"]:  # one line for the message: SQLite's report spans several
+            problems = [ln.strip() for r in rows for ln in r.splitlines() if ln.strip() and not ln.startswith("***")]
             raise SessionFileError(f"{path} is damaged ({'; '.join(problems)}); the file was left untouched. "
                                    f"{_damaged_advice(path)}")
         return int(version)
