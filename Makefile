@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
 STAMP  := $(VENV)/.dcgui-installed
 
-.PHONY: run test install lint package clean-venv screenshots
+.PHONY: run test test-slow gpu-check install lint package clean-venv screenshots
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# The tests marked slow (wall-clock bounds, long runs), left out of `make test`
+test-slow: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow
+
+# On a machine with an NVIDIA GPU (never in CI): CUDA tests, GPU benchmarks, a demo run;
+# prints a markdown section for benchmarks/results.md (scripts/gpu_check.py --help)
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py
 
 package: $(STAMP)
 	$(PY) packaging/build_bundle.py

@@ -216,7 +216,8 @@ def drop_page_cache_hint(folder: Path) -> None:
                 return
 
 
-RESULTS = Path(__file__).resolve().parent / "results.md"
+# DCGUI_RESULTS: another file for the sections (scripts/gpu_check.py collects them without touching this one)
+RESULTS = Path(os.environ.get("DCGUI_RESULTS", Path(__file__).resolve().parent / "results.md"))
 
 
 def publish(name: str, lines: list[str]) -> str:

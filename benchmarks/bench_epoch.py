@@ -201,7 +201,7 @@ def ours_pipeline_only(pixels: np.ndarray, cfg: TrainConfig) -> float:
         center_view(torch.from_numpy(np.array(pixels[a:a + b2])), cfg.image_size)
     ids = np.random.default_rng(0).permutation(n)
     batches = [ids[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
-    for _, u8 in engine_mod._prefetch(pixels, batches):
+    for _, u8 in engine_mod.training_batches(pixels, batches):
         random_resized_crop_flip(u8, cfg.image_size, (cfg.crop_scale_min, 1.0), gen)
     return 2 * n / (time.perf_counter() - t0)
 

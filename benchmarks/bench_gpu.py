@@ -24,6 +24,7 @@ tiny problem on the CPU (to check the script itself, not to measure anything).
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import threading
@@ -147,11 +148,19 @@ class UtilSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _read(self) -> int:
+        try:
+            return int(torch.cuda.utilization(self.device))
+        except Exception:  # no NVML bindings (nvidia-ml-py is not a dependency): ask nvidia-smi
+            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                  f"--id={self.device.index or 0}"], capture_output=True, text=True, timeout=10)
+            return int(out.stdout.strip().splitlines()[0])
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append(int(torch.cuda.utilization(self.device)))
-            except Exception as exc:  # no NVML (nvidia-ml-py missing) or no CUDA: report, do not fail
+                self.samples.append(self._read())
+            except Exception as exc:  # neither NVML nor nvidia-smi: report, do not fail
                 self.error = f"{type(exc).__name__}: {exc}"
                 return
             self._stop.wait(self.period)
@@ -187,7 +196,8 @@ def engine_epoch(pixels: np.ndarray, cfg: TrainConfig) -> tuple[dict[str, float]
     n = len(pixels)
     return ({"features_s": metrics.seconds_features, "clustering_s": metrics.seconds_clustering,
              "training_s": metrics.seconds_training, "features_ips": n / metrics.seconds_features,
-             "training_ips": n / metrics.seconds_training, "epoch_s": metrics.seconds}, util.summary())
+             "training_ips": n / metrics.seconds_training, "epoch_s": metrics.seconds,
+             "epoch_ips": metrics.images_per_second}, util.summary())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{'off' if args.no_channels_last else 'on'}; engine epoch on {args.images} synthetic images, k={args.k}.",
              "",
              "| arch | model train img/s | model features img/s | pipeline img/s (pageable) | pipeline img/s (pinned) "
-             "| epoch: features img/s | epoch: training img/s | clustering s | epoch s | GPU util | peak GiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "| epoch: features img/s | epoch: training img/s | clustering s | epoch s | whole epoch img/s "
+             "| GPU util | peak GiB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     cache_size = round(args.size / 0.875)
     with tempfile.TemporaryDirectory() as tmp:
         import os
@@ -242,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             e, util = engine_epoch(pixels, cfg)
             row = (f"| {arch} | {m['train']:.0f} | {m['features']:.0f} | {p_page:.0f} | {p_pin:.0f} | "
                    f"{e['features_ips']:.0f} | {e['training_ips']:.0f} | {e['clustering_s']:.1f} | "
-                   f"{e['epoch_s']:.1f} | {util} | {m['peak_gib']:.1f} |")
+                   f"{e['epoch_s']:.1f} | {e['epoch_ips']:.0f} | {util} | {m['peak_gib']:.1f} |")
             lines.append(row)
             print(row, flush=True)
     text = "\n".join(lines) + "\n"

@@ -12,12 +12,10 @@ from checkpoint ``e`` continues exactly as an uninterrupted one (on the CPU).
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -58,6 +56,7 @@ from dcgui.core.features import iter_features
 from dcgui.core.matching import match_clusters
 from dcgui.core.metrics import ari, cluster_size_stats, nmi
 from dcgui.core.models import DeepClusterNet, build_model
+from dcgui.core.prefetch import Prefetcher
 from dcgui.core.sampler import uniform_cluster_sample
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
@@ -369,36 +368,37 @@ class DeepCluster:
         loss_sum, seen = 0.0, 0
         loss_acc = torch.zeros((), dtype=torch.float32, device=self.device)  # MPS has no float64
         last_report, t_start = 0.0, time.perf_counter()
-        for b, (batch_ids, batch_u8) in enumerate(_prefetch(self.pixels, batches, pin=self.cuda)):
-            yield from self._poll(epoch)
-            xb = batch_u8.to(self.device, non_blocking=True)
-            inputs = random_resized_crop_flip(xb, cfg.image_size, (cfg.crop_scale_min, 1.0), gen)
-            if self.channels_last:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            yb = targets[batch_ids].to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp):
-                logits = net(inputs)
-                loss = criterion(logits.float(), yb)
-            self.optimizer.zero_grad(set_to_none=True)
-            top_opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.step(top_opt)
-            self.scaler.update()
-            # Summed on the device and read back only at progress reports: reading it every step
-            # would make the host wait for the GPU after each batch.
-            loss_acc += loss.detach().float() * len(batch_ids)
-            seen += len(batch_ids)
-            now = time.perf_counter()
-            if now - last_report >= PROGRESS_INTERVAL_S or b == len(batches) - 1:
-                last_report = now
-                loss_sum = float(loss_acc)
-                if not np.isfinite(loss_sum):
-                    raise FloatingPointError(
-                        f"the training loss became {loss_sum / max(seen, 1)} at epoch {epoch}: lower lr "
-                        f"(now {cfg.lr}) or turn mixed precision off"
-                    )
-                yield PhaseProgress(PHASE_TRAINING, seen, total, epoch, seen / max(now - t_start, 1e-9))
+        with training_batches(self.pixels, batches, pin=self.cuda) as reader:
+            for b, (batch_ids, batch_u8) in enumerate(reader):
+                yield from self._poll(epoch)
+                xb = batch_u8.to(self.device, non_blocking=True)
+                inputs = random_resized_crop_flip(xb, cfg.image_size, (cfg.crop_scale_min, 1.0), gen)
+                if self.channels_last:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
+                yb = targets[batch_ids].to(self.device, non_blocking=True)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp):
+                    logits = net(inputs)
+                    loss = criterion(logits.float(), yb)
+                self.optimizer.zero_grad(set_to_none=True)
+                top_opt.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.step(top_opt)
+                self.scaler.update()
+                # Summed on the device and read back only at progress reports: reading it every step
+                # would make the host wait for the GPU after each batch.
+                loss_acc += loss.detach().float() * len(batch_ids)
+                seen += len(batch_ids)
+                now = time.perf_counter()
+                if now - last_report >= PROGRESS_INTERVAL_S or b == len(batches) - 1:
+                    last_report = now
+                    loss_sum = float(loss_acc)
+                    if not np.isfinite(loss_sum):
+                        raise FloatingPointError(
+                            f"the training loss became {loss_sum / max(seen, 1)} at epoch {epoch}: lower lr "
+                            f"(now {cfg.lr}) or turn mixed precision off"
+                        )
+                    yield PhaseProgress(PHASE_TRAINING, seen, total, epoch, seen / max(now - t_start, 1e-9))
         self.model.top_layer = None  # the top layer lives one epoch only (METHOD.md step 6)
         self.model.eval()
         if self.dist.is_distributed:
@@ -407,30 +407,24 @@ class DeepCluster:
         return loss_sum / max(seen, 1), int(seen)
 
 
-def _prefetch(
-    pixels: np.ndarray, batches: list[np.ndarray], pin: bool = False
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Read the next batch from the (memory-mapped) cache on a thread while this one trains.
+def _read_batch(pixels: np.ndarray, pin: bool) -> Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]:
+    """The training reader: a batch of image ids -> (sorted ids, their uint8 pixels).
 
     ``pin`` (CUDA) puts the batch in page-locked memory, so the ``non_blocking`` copy to the GPU
     really overlaps with compute.
     """
-    out: list[Any] = [None]
 
-    def load(idx: np.ndarray) -> None:
+    def load(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         # Sorted reads are kinder to the page cache; the order inside a batch does not matter.
         order = np.sort(idx)
         batch = torch.from_numpy(np.ascontiguousarray(pixels[order]))
-        out[0] = (torch.from_numpy(order), batch.pin_memory() if pin else batch)
+        return torch.from_numpy(order), batch.pin_memory() if pin else batch
 
-    if not batches:
-        return
-    worker = threading.Thread(target=load, args=(batches[0],), daemon=True)
-    worker.start()
-    for i in range(len(batches)):
-        worker.join()
-        ready = out[0]
-        if i + 1 < len(batches):
-            worker = threading.Thread(target=load, args=(batches[i + 1],), daemon=True)
-            worker.start()
-        yield ready
+    return load
+
+
+def training_batches(
+    pixels: np.ndarray, batches: list[np.ndarray], pin: bool = False
+) -> Prefetcher[np.ndarray, tuple[torch.Tensor, torch.Tensor]]:
+    """The training batches read from the (memory-mapped) cache on a thread while this one trains."""
+    return Prefetcher(batches, _read_batch(pixels, pin))

@@ -8,10 +8,8 @@ the result is written into one preallocated float32 array, never held twice.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator
 from contextlib import nullcontext
 from typing import Any
 
@@ -21,64 +19,22 @@ import torch
 from dcgui.core.augment import center_view
 from dcgui.core.control import RunControl
 from dcgui.core.events import PHASE_FEATURES, PhaseProgress
+from dcgui.core.prefetch import Prefetcher
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
-_PREFETCH = 2  # batches read ahead; bounded so a paused run does not read the whole cache
 
 
-class _Prefetcher:
-    """Reads ``pixels[start:stop]`` slices on a thread, in order, into a bounded queue."""
+def _read_slice(pixels: np.ndarray, pin: bool) -> Callable[[tuple[int, int]], tuple[int, int, torch.Tensor]]:
+    """The feature pass's reader: rows ``[start, stop)`` -> (start, stop, their uint8 pixels)."""
 
-    def __init__(self, pixels: np.ndarray, batch_size: int, pin: bool) -> None:
-        self._pixels = pixels
-        self._batch = batch_size
-        self._pin = pin
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_PREFETCH)
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dcgui-features-prefetch", daemon=True)
-        self._thread.start()
+    def load(span: tuple[int, int]) -> tuple[int, int, torch.Tensor]:
+        start, stop = span
+        # An explicit copy: a contiguous memmap slice would otherwise stay a lazy view (read
+        # later on the consumer's thread) and may be read-only.
+        t = torch.from_numpy(np.array(pixels[start:stop], dtype=np.uint8, copy=True))
+        return start, stop, t.pin_memory() if pin else t
 
-    def _put(self, item: Any) -> bool:
-        while not self._cancel.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for start in range(0, len(self._pixels), self._batch):
-                stop = min(start + self._batch, len(self._pixels))
-                # An explicit copy: a contiguous memmap slice would otherwise stay a lazy view
-                # (read later on the consumer's thread) and may be read-only.
-                t = torch.from_numpy(np.array(self._pixels[start:stop], dtype=np.uint8, copy=True))
-                if self._pin:
-                    t = t.pin_memory()
-                if not self._put((start, stop, t)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(exc)
-
-    def __iter__(self) -> Iterator[tuple[int, int, torch.Tensor]]:
-        n = len(self._pixels)
-        received = 0
-        while received < n:
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                raise item
-            received = item[1]
-            yield item
-
-    def close(self) -> None:
-        self._cancel.set()
-        while True:  # unblock a producer waiting on a full queue
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._thread.join(timeout=5.0)
+    return load
 
 
 def _wait_if_paused(control: RunControl) -> float:
@@ -131,7 +87,8 @@ def iter_features(
 
     was_training = model.training
     model.eval()
-    prefetch = _Prefetcher(pixels, batch_size, pin=cuda)
+    spans = [(a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
+    prefetch = Prefetcher(spans, _read_slice(pixels, pin=cuda))
     t_start = time.perf_counter()
     paused_s = 0.0
     last_report = t_start

@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from dcgui.cli import main
-from tests.conftest import make_shape_image, write_image_folder
+from dcgui.core.evaluate import evaluate_features
+from dcgui.core.explore import drain
+from dcgui.services import explore as es
+from dcgui.store import SessionStore
+from tests.conftest import make_shape_image, reference_knn_loo, write_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +116,17 @@ def test_outliers_map_and_eval(session: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["eval", str(session), str(session.parent / "photos"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["epoch"] == 2 and [r["model"] for r in rep["rows"]] == ["epoch 2", "random init (epoch 0)"]
-    for r in rep["rows"]:
-        assert 0 <= r["knn_acc"] <= 1 and 0 <= r["linear_acc"] <= 1 and 0 <= r["nmi"] <= 1
-    assert rep["knn_protocol"] == "leave-one-out" and rep["n_classes"] == 4
+    assert rep["knn_protocol"] == "leave-one-out" and rep["n_classes"] == 4 and rep["n_images"] == 33
+    assert [r["epoch"] for r in rep["rows"]] == [2, 0]
+    with SessionStore.open(session, readonly=True) as store:
+        labels = store.labels()
+        for r in rep["rows"]:
+            feats = drain(es.iter_session_features(store, r["epoch"], "cpu"))
+            # kNN: what a plain-numpy leave-one-out vote gives on the same features (a multiple of 1/33)
+            assert r["knn_acc"] == pytest.approx(reference_knn_loo(feats, labels), abs=1e-9)
+            # linear probe and NMI: the library's numbers on these features, not some other ones
+            _, linear, nmi = evaluate_features(feats, labels, leave_one_out=True)
+            assert (r["linear_acc"], r["nmi"]) == pytest.approx((linear, nmi), abs=1e-6)
 
 
 def test_eval_on_another_labelled_folder_uses_a_split(session: Path, tmp_path: Path,

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from dcgui.core import engine as engine_mod
 from dcgui.core.checkpoint import load_checkpoint, load_model
 from dcgui.core.config import TrainConfig
 from dcgui.core.control import RunControl
-from dcgui.core.engine import DeepCluster, ResumeState, epoch_seed
+from dcgui.core.engine import CentroidHead, DeepCluster, ResumeState, epoch_seed
 from dcgui.core.events import (
     CheckpointWritten,
     EpochFinished,
@@ -22,6 +23,7 @@ from dcgui.core.events import (
     Resumed,
     Stopped,
 )
+from dcgui.core.prefetch import THREAD_NAME
 from tests.conftest import make_shape_image
 
 CFG = TrainConfig(arch="smallnet", k=4, epochs=2, image_size=32, batch_size=16, seed=3, device="cpu")
@@ -58,7 +60,9 @@ def test_two_epochs_yield_metrics_assignments_and_checkpoints(data, tmp_path: Pa
         assert np.array_equal(ev.mapping[ev.assign_raw], ev.assign_matched)
         m = ev.metrics
         assert m.loss > 0 and np.isfinite(m.loss) and m.kmeans_objective >= 0
-        assert m.empty_clusters + (m.k - m.empty_clusters) == 4 and m.max_cluster >= m.min_cluster
+        sizes = np.bincount(ev.assign_raw, minlength=4)  # the size statistics of these assignments
+        assert m.k == 4 and m.empty_clusters == int((sizes == 0).sum())
+        assert (m.min_cluster, m.max_cluster) == (int(sizes.min()), int(sizes.max()))
         assert m.seconds > 0 and m.images_per_second > 0 and m.n_images == 48
     ckpts = [e for e in events if isinstance(e, CheckpointWritten)]
     assert [c.epoch for c in ckpts] == [0, 1, 2]  # epoch 0 = the random initialisation
@@ -152,11 +156,58 @@ def test_empty_clusters_never_crash(tmp_path: Path) -> None:
     assert np.isfinite(fin.metrics.loss)
 
 
-def test_centroid_head_trains(data, tmp_path: Path) -> None:
+def test_centroid_head_trains(data, tmp_path: Path, monkeypatch) -> None:
     pixels, labels = data
-    _, events = _run(CFG.replace(head="centroids", epochs=2), pixels, labels, tmp_path)
+    heads: list[tuple[torch.nn.Module, torch.Tensor, torch.Tensor | None]] = []
+    make_head = DeepCluster._make_head
+
+    def spy(self, epoch, prototypes):  # the head each epoch trains, with its starting prototypes
+        head = make_head(self, epoch, prototypes)
+        start = head.prototypes.detach().clone() if isinstance(head, CentroidHead) else None
+        heads.append((head, prototypes.clone() if prototypes is not None else None, start))
+        return head
+
+    monkeypatch.setattr(DeepCluster, "_make_head", spy)
+    engine, events = _run(CFG.replace(head="centroids", epochs=2), pixels, labels, tmp_path)
     fin = [e for e in events if isinstance(e, EpochFinished)]
     assert len(fin) == 2 and all(np.isfinite(e.metrics.loss) for e in fin)
+    assert len(heads) == 2 and engine.model.top_layer is None  # no linear top layer was built
+    for head, prototypes, start in heads:
+        assert isinstance(head, CentroidHead) and prototypes is not None and start is not None
+        # it starts at the (normalised) cluster sums of the epoch's features ...
+        assert prototypes.shape == (CFG.k, engine.model.feat_dim)
+        torch.testing.assert_close(start, torch.nn.functional.normalize(prototypes, dim=1))
+        # ... and the training moved it
+        assert (head.prototypes.detach() - start).abs().max() > 1e-4
+
+
+def test_a_read_failure_during_training_stops_the_run_with_that_error(data, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    pixels, labels = data
+    real = engine_mod._read_batch
+    read: list[int] = []
+
+    def failing(pixels: np.ndarray, pin: bool):
+        load = real(pixels, pin)
+
+        def flaky(ids: np.ndarray):
+            read.append(len(ids))
+            if len(read) == 2:  # the second training batch of the first epoch
+                raise OSError("cannot read the pixel cache (injected)")
+            return load(ids)
+
+        return flaky
+
+    monkeypatch.setattr(engine_mod, "_read_batch", failing)
+    engine = DeepCluster(CFG.replace(epochs=1, batch_size=8), pixels, labels, tmp_path)
+    events = []
+    with pytest.raises(OSError, match="injected"):
+        for ev in engine.run():
+            events.append(ev)
+    assert len(read) == 2 and engine.epoch == 0  # no epoch completed on a batch trained twice
+    assert not any(isinstance(e, EpochFinished) for e in events)
+    assert not (tmp_path / "epoch_0001.pt").exists()
+    assert not [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
 def test_config_checked_against_collection(tmp_path: Path) -> None:
@@ -193,3 +244,19 @@ def test_centroid_prototypes_are_chunked_sums_of_unit_features(data, tmp_path: P
         np.testing.assert_allclose(protos[c], unit[assign == c].sum(axis=0), rtol=1e-5, atol=1e-5)
     assert protos[4].any() and np.isfinite(protos[4]).all()  # the empty cluster: a random direction
     np.testing.assert_array_equal(engine._prototypes(1, feats, assign).numpy(), protos)  # seeded by epoch
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_an_epoch_on_cuda_with_amp_and_channels_last(data, tmp_path: Path) -> None:
+    """The GPU path end to end: pinned prefetch, AMP, channels-last, k-means in torch on the GPU."""
+    pixels, labels = data
+    cfg = CFG.replace(device="cuda", amp=True, channels_last=True, epochs=1)
+    _, events = _run(cfg, pixels, labels, tmp_path)
+    fin = [e for e in events if isinstance(e, EpochFinished)]
+    assert len(fin) == 1 and isinstance(events[-1], Finished)
+    m = fin[0].metrics
+    assert np.isfinite(m.loss) and m.loss > 0 and m.nmi_labels is not None
+    assert fin[0].assign_raw.shape == (48,) and m.empty_clusters == int((np.bincount(fin[0].assign_raw, minlength=4) == 0).sum())
+    model, _ = load_model(tmp_path / "epoch_0001.pt")  # a GPU checkpoint loads on the CPU
+    assert all(p.device.type == "cpu" and torch.isfinite(p).all() for p in model.parameters())

@@ -189,6 +189,7 @@ def test_duplicate_groups_keep_the_preferred_image_first(planted: dict) -> None:
     assert 3 in pairs and pairs[3].rest.tolist() == [200]
 
 
+@pytest.mark.slow  # a wall-clock bound: meaningful on an idle machine only
 def test_duplicate_index_counts_are_fast_for_a_slider() -> None:
     import time
 

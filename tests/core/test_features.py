@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from dcgui.core import features as features_mod
 from dcgui.core.augment import center_view
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.events import PhaseProgress
 from dcgui.core.features import iter_features
 from dcgui.core.models import create_model
+from dcgui.core.prefetch import THREAD_NAME
 
 SIZE = 32
 CACHE = 37  # TrainConfig(image_size=32).cache_size
@@ -41,7 +43,7 @@ def _run(gen):
 
 
 def _prefetch_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "dcgui-features-prefetch"]
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
 def test_features_are_the_eval_mode_embedding_of_the_centre_view(model, pixels) -> None:
@@ -120,43 +122,100 @@ def test_closing_the_generator_early_ends_the_thread(model, pixels) -> None:
     assert not _prefetch_threads()
 
 
-def test_pause_blocks_until_resumed_and_stop_ends_a_pause(model, pixels) -> None:
-    control = RunControl()
-    control.pause()
-    result: dict[str, object] = {}
+class _ObservedControl(RunControl):
+    """A RunControl that tells the test when the engine's thread is parked in a pause."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parked = threading.Event()
+
+    def wait_while_paused(self, timeout: float | None = None) -> bool:
+        self.parked.set()
+        return super().wait_while_paused(timeout)
+
+
+def _run_in_thread(model, pixels, control: RunControl) -> tuple[threading.Thread, dict[str, object]]:
+    result: dict[str, object] = {"events": []}
 
     def work() -> None:
+        gen = iter_features(model, pixels, SIZE, 4, "cpu", control=control)
         try:
-            result["feats"] = _run(iter_features(model, pixels, SIZE, 4, "cpu", control=control))[1]
+            while True:
+                result["events"].append(next(gen))  # type: ignore[attr-defined]
+        except StopIteration as done:
+            result["feats"] = done.value
         except StopRequested:
             result["stopped"] = True
 
-    worker = threading.Thread(target=work)
+    worker = threading.Thread(target=work, daemon=True)  # a hung pass must not hang pytest's exit
     worker.start()
-    time.sleep(0.6)
-    assert worker.is_alive() and not result  # parked while paused
-    control.resume()
-    worker.join(timeout=30)
+    return worker, result
+
+
+def test_pause_blocks_until_resumed(model, pixels) -> None:
+    control = _ObservedControl()
+    control.pause()
+    worker, result = _run_in_thread(model, pixels, control)
+    try:
+        assert control.parked.wait(30), "the feature pass never reached its pause check"
+        # parked before its first batch: only the start event, no features, still alive
+        assert worker.is_alive() and [e.done for e in result["events"]] == [0]  # type: ignore[attr-defined]
+        assert "feats" not in result and "stopped" not in result
+    finally:
+        control.resume()
+        worker.join(timeout=60)
     feats = result["feats"]
     assert not worker.is_alive() and isinstance(feats, np.ndarray) and feats.shape == (23, 256)
+    assert result["events"][-1].done == 23  # type: ignore[index]
 
-    control = RunControl()
+
+def test_stop_ends_a_pause(model, pixels) -> None:
+    control = _ObservedControl()
     control.pause()
-    result.clear()
-    worker = threading.Thread(target=work)
-    worker.start()
-    time.sleep(0.3)
-    control.stop()
-    worker.join(timeout=10)
-    assert not worker.is_alive() and result == {"stopped": True}
+    worker, result = _run_in_thread(model, pixels, control)
+    try:
+        assert control.parked.wait(30), "the feature pass never reached its pause check"
+        assert worker.is_alive()
+    finally:
+        control.stop()
+        worker.join(timeout=60)
+    assert not worker.is_alive() and result.get("stopped") is True and "feats" not in result
+    assert [e.done for e in result["events"]] == [0]  # type: ignore[attr-defined]
+    assert not _prefetch_threads()
+
+
+def test_a_read_failure_on_the_reader_thread_is_raised_by_the_feature_pass(
+        model, pixels, monkeypatch) -> None:
+    real = features_mod._read_slice
+    read: list[tuple[int, int]] = []
+
+    def failing(pixels: np.ndarray, pin: bool):
+        load = real(pixels, pin)
+
+        def flaky(span: tuple[int, int]):
+            read.append(span)
+            if span[0] == 8:
+                raise OSError("the disk went away (injected)")
+            return load(span)
+
+        return flaky
+
+    monkeypatch.setattr(features_mod, "_read_slice", failing)
+    gen = iter_features(model, pixels, SIZE, 4, "cpu")
+    events = []
+    with pytest.raises(OSError, match="injected"):
+        for ev in gen:
+            events.append(ev)
+    assert (8, 12) in read and all(e.done <= 8 for e in events)  # nothing past the failed batch
+    assert not _prefetch_threads()
 
 
 def test_progress_is_throttled(model) -> None:
-    many = np.random.default_rng(2).integers(0, 256, (64, CACHE, CACHE, 3), dtype=np.uint8)
+    many = np.random.default_rng(2).integers(0, 256, (32, CACHE, CACHE, 3), dtype=np.uint8)
     t0 = time.perf_counter()
     events, _ = _run(iter_features(model, many, SIZE, 1, "cpu"))
     elapsed = time.perf_counter() - t0
-    assert events[-1].done == 64
+    assert events[-1].done == 32
     assert len(events) <= 2 + elapsed / 0.1 + 1  # start, end, and at most one per 0.1 s
 
 

@@ -71,6 +71,7 @@ def test_previous_ids_outside_k_and_bad_input() -> None:
         match_clusters(None, np.array([0, 2]), 2)
 
 
+@pytest.mark.slow  # a wall-clock bound: meaningful on an idle machine only
 def test_fast_for_many_clusters() -> None:
     rng = np.random.default_rng(1)
     k, n = 2000, 200_000

@@ -24,6 +24,7 @@ from dcgui.core.config import TrainConfig
 from dcgui.core.events import PhaseProgress
 from dcgui.gui import errors, main_window, theme
 from dcgui.gui.app import set_app_identity
+from dcgui.gui.cluster_browser import ClusterBrowser
 from dcgui.gui.export_dialog import ExportDialog
 from dcgui.gui.main_window import MainWindow
 from dcgui.gui.new_session import NewSessionDialog, default_session_path
@@ -82,6 +83,12 @@ def _window(qtbot: Any) -> MainWindow:
 def _store(w: MainWindow) -> SessionStore:
     assert w.store is not None
     return w.store
+
+
+def _browser(w: MainWindow) -> ClusterBrowser:
+    """The real cluster browser: a failed build puts an error label in its place."""
+    assert isinstance(w.view.clusters, ClusterBrowser), w.view.clusters
+    return w.view.clusters
 
 
 def _worker(w: MainWindow) -> GeneratorWorker:
@@ -219,7 +226,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     assert len(plots.curves["nmi_labels"].getData()[0]) == 2  # the class folders are labels
     assert plots.curves["sizes"].yData.sum() == 32
     assert w.epoch == 2 and w.view.epoch_spin.maximum() == 2
-    assert getattr(w.view.clusters, "epoch", 2) == 2
+    assert _browser(w).epoch == 2
     assert {p.phase for p in progress} >= {"features", "training"}
     assert "Finished: 2 epochs" in w.training.status_label.text()
     assert w.training.start_action.text() == "Resume training"
@@ -227,7 +234,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     # Browsing back in time stops following live; every tab moves together.
     w.view.epoch_spin.setValue(1)
     assert w.epoch == 1 and plots.epoch == 1 and not w.view.follow_check.isChecked()
-    assert getattr(w.view.clusters, "epoch", 1) == 1
+    assert _browser(w).epoch == 1
 
     # Export the backbone of epoch 2 (ONNX is covered by the export module's own tests).
     out = env.tmp / "backbone.pt"
@@ -327,7 +334,7 @@ def test_follows_a_session_trained_by_another_process(qtbot: Any, env: GuiEnv, i
     assert env.errors == [] and w.epoch == 2
     assert not w.training.is_busy  # the window never trained itself
     assert list(w.view.plots.curves["loss"].getData()[0]) == [1.0, 2.0]
-    assert getattr(w.view.clusters, "epoch", 2) == 2
+    assert _browser(w).epoch == 2
     _close(qtbot, w)
 
 

@@ -23,7 +23,7 @@ from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.store import SessionStore, schema
-from tests.store.writer_process import expected_epoch
+from tests.store.writer_process import AFTER_COMMIT, expected_epoch
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer_process.py")
@@ -442,53 +442,64 @@ def test_concurrent_reader_sees_only_whole_epochs(tmp_path: Path) -> None:
     assert reader.integrity_check() == "ok"
 
 
-def test_killed_writer_leaves_last_committed_epoch(tmp_path: Path) -> None:
-    """SIGKILL a real process at random moments while it records epochs in a loop, until at
-    least two kills have landed inside a write transaction; the file must always reopen with
-    every committed epoch complete."""
-    n, k = 20_000, 20_000  # a large k makes the transaction (k cluster rows) a big part of the loop
-    path = tmp_path / "s.dcgui"
-    store = SessionStore.create(path, tmp_path, TrainConfig(k=2))
-    store.set_images(records(n, labelled=False), [], None)
-    store.close()
-    rng = np.random.default_rng(7)
-    committed, mid_transaction, rounds = 0, 0, 0
-    while mid_transaction < 2 and rounds < 15:
-        rounds += 1
-        first = committed + 1
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(n), str(k), str(first), str(first + 1000)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=writer_env(), text=True)
-        assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-        assert proc.stdout.readline().strip() == "begin"
-        assert proc.stdout.readline().strip() == f"committed {first}"  # then kill at a random moment
-        time.sleep(float(rng.uniform(0.0, 0.2)))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
-        lines = [f"committed {first}", *proc.stdout.read().splitlines()]
-        proc.stdout.close()
-        proc.stderr.close()
-        printed = max(int(x.split()[1]) for x in lines if x.startswith("committed"))
-        mid_transaction += lines[-1] == "begin"
-        # A viewer can read the crashed file before anyone recovers it, then a writer opens it.
-        for readonly in (True, False):
-            s = SessionStore.open(path, readonly=readonly)
-            last = s.last_epoch()
-            # The kill may land after a commit but before its "committed" line was printed.
-            assert printed <= last <= printed + 1
-            assert s.integrity_check() == "ok"
+# Where the writer is killed inside the last epoch's write transaction, and whether that epoch
+# must be there afterwards. The trace fires before a statement runs: "X#n" = the n-1 statements
+# before the n-th X ran.
+KILL_POINTS = [
+    ("DELETE FROM assignments#1", False),  # BEGIN IMMEDIATE taken, nothing written
+    ('INSERT INTO "epoch_mappings"#1', False),  # the epochs row written, not its mapping
+    ("INSERT INTO assignments#10", False),  # half of the assignment chunks
+    ("INSERT INTO clusters#1000", False),  # half of the cluster rows
+    ('INSERT INTO "checkpoints"#1', False),
+    ("COMMIT#1", False),  # everything written, nothing committed
+    (AFTER_COMMIT, True),  # committed, but the process died before saying so
+]
+
+
+def _check_epochs(path: Path, last: int, n: int, k: int) -> None:
+    """Epochs 1..last, each complete, in a file a viewer and then a writer can open."""
+    for readonly in (True, False):  # a viewer can read the crashed file before anyone recovers it
+        s = SessionStore.open(path, readonly=readonly)
+        try:
+            assert s.last_epoch() == last and s.integrity_check() == "ok"
             assert [m.epoch for m in s.epochs()] == list(range(1, last + 1))
-            for e in {1, last - 1, last} - {0}:
+            for e in range(1, last + 1):
                 matched, mapping = expected_epoch(e, n, k)
                 np.testing.assert_array_equal(s.assignments(e), matched)
                 np.testing.assert_array_equal(s.assignments(e, matched=False), np.argsort(mapping)[matched])
                 np.testing.assert_array_equal(s.cluster_sizes(e), np.bincount(matched, minlength=k))
             assert [c[0] for c in s.checkpoints()] == list(range(1, last + 1))
             assert len(s.image_history(n - 1)) == last
+        finally:
             s.close()
-        committed = last
-    assert mid_transaction >= 2, f"only {mid_transaction} of {rounds} kills landed inside a transaction"
+
+
+def _write_and_kill(path: Path, n: int, k: int, first: int, last: int, point: str) -> list[str]:
+    proc = subprocess.run([sys.executable, str(WRITER), str(path), str(n), str(k), str(first), str(last), point],
+                          capture_output=True, env=writer_env(), text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_killed_writer_leaves_last_committed_epoch(tmp_path: Path) -> None:
+    """SIGKILL a real writer process at chosen points of its write transaction: the file always
+    reopens with every committed epoch complete and nothing of the interrupted one."""
+    n, k = 20_000, 2_000  # 20 assignment chunks, 2,000 cluster rows per epoch
+    path = tmp_path / "s.dcgui"
+    store = SessionStore.create(path, tmp_path, TrainConfig(k=2))
+    store.set_images(records(n, labelled=False), [], None)
+    store.close()
+    committed = 0
+    for point, lands in KILL_POINTS:
+        # one epoch commits, the kill lands in the next one's transaction
+        out = _write_and_kill(path, n, k, committed + 1, committed + 2, point)
+        assert out == ["ready", f"committed {committed + 1}"], point
+        committed += 2 if lands else 1
+        _check_epochs(path, committed, n, k)
+    # Re-recording a stored epoch deletes its rows first: killed half-way, the old rows stay.
+    out = _write_and_kill(path, n, k, committed, committed, "INSERT INTO clusters#1000")
+    assert out == ["ready"]
+    _check_epochs(path, committed, n, k)
 
 
 def test_stored_json_is_plain(tmp_path: Path) -> None:

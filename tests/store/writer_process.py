@@ -1,19 +1,27 @@
 """A separate process that records synthetic epochs into a session in a loop.
 
-Used by the crash-safety test (killed with SIGKILL mid-write) and the concurrent-reader test.
+Used by the crash-safety test (killed with SIGKILL at chosen points of a write) and the concurrent-reader test.
 Every epoch's data derives from its number, so the parent can check exactly what was stored.
 
-    python tests/store/writer_process.py SESSION N_IMAGES K FIRST_EPOCH LAST_EPOCH
+    python tests/store/writer_process.py SESSION N_IMAGES K FIRST_EPOCH LAST_EPOCH [KILL_POINT]
+
+KILL_POINT (``"SQL prefix#n"`` or ``after-commit``) SIGKILLs the process at that point of the
+last epoch's write transaction.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from dcgui.core.events import EpochFinished, EpochMetrics
+
+AFTER_COMMIT = "after-commit"
 
 
 def expected_epoch(epoch: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,33 +45,39 @@ def epoch_event(epoch: int, n: int, k: int, checkpoint_dir: Path) -> EpochFinish
     return EpochFinished(m, inverse[matched], matched, mapping, str(ckpt), f"{epoch:064x}")
 
 
-def _announce_transactions() -> None:
-    """Print "begin" when a write transaction starts, so a test knows where its kill landed."""
-    from contextlib import contextmanager
+def _kill_at(conn: sqlite3.Connection, point: str) -> None:
+    """SIGKILL this process when the ``nth`` statement starting with ``prefix`` is about to run.
 
-    from dcgui.store import session
+    ``point`` is ``"prefix#nth"``. The trace callback runs before SQLite executes the statement,
+    so everything before it ran and nothing after it did: the crash lands at a chosen place
+    inside the write transaction, every time.
+    """
+    prefix, nth = point.rsplit("#", 1)
+    seen = 0
 
-    inner = session._immediate
+    def trace(sql: str) -> None:
+        nonlocal seen
+        if sql.startswith(prefix):
+            seen += 1
+            if seen == int(nth):
+                os.kill(os.getpid(), signal.SIGKILL)
 
-    @contextmanager
-    def announced(conn):  # type: ignore[no-untyped-def]
-        with inner(conn):
-            print("begin", flush=True)
-            yield
-
-    session._immediate = announced  # type: ignore[assignment]
+    conn.set_trace_callback(trace)
 
 
 def main(argv: list[str]) -> int:
     from dcgui.store import SessionStore
 
-    _announce_transactions()
-
     path, n, k, first, last = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
+    kill = argv[5] if len(argv) > 5 else None
     store = SessionStore.open(path)
     print("ready", flush=True)
     for epoch in range(first, last + 1):
+        if kill and epoch == last and kill != AFTER_COMMIT:
+            _kill_at(store._conn, kill)
         store.record_epoch(epoch_event(epoch, n, k, store.checkpoint_dir))
+        if kill == AFTER_COMMIT and epoch == last:
+            os.kill(os.getpid(), signal.SIGKILL)  # committed, but the caller never heard of it
         print(f"committed {epoch}", flush=True)
     store.close()
     return 0
