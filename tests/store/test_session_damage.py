@@ -87,6 +87,7 @@ def test_damage_found_while_open_stops_all_writes(tmp_path: Path) -> None:
     assert file_state(path)[0] == before[0]
 
 
+@pytest.mark.slow  # a wall-clock bound
 def test_quick_check_cost_is_small(tmp_path: Path) -> None:
     """Opening checks every page; on a 3000-image, 20-epoch file that is far below a second."""
     import time
