@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import fit_rect
 from dcgui.store.paths import SessionPaths
 
@@ -344,8 +345,8 @@ class ImagePane(QWidget):
         self._index = i
         rel = str(info.get("path") or "")
         paths = self._folder
-        self.path_label.setText(rel)
-        self.path_label.setToolTip(str(paths.folder / rel) if paths is not None else rel)
+        self.path_label.setText(printable(rel))  # a name that is not UTF-8 shows as caf\xe9.jpg
+        self.path_label.setToolTip(printable(paths.folder / rel) if paths is not None else printable(rel))
         self._set_size_text(info, None)
         self.label_label.setText(str(info.get("label") or "—"))
         flag = info.get("flag")
