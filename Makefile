@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
 STAMP  := $(VENV)/.dcgui-installed
 
-.PHONY: run test test-slow gpu-check install lint package clean-venv screenshots
+.PHONY: run test test-slow gpu-check install lint package package-test clean-venv screenshots
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,15 @@ test-slow: $(STAMP)
 gpu-check: $(STAMP)
 	$(PY) scripts/gpu_check.py
 
+# The one-folder application dist/dcgui/ with PyInstaller (the `package` extra), then its check.
 package: $(STAMP)
-	$(PY) packaging/build_bundle.py
+	$(PIP) install -q -c requirements/constraints.txt "pyinstaller>=6.11"
+	nice -n 10 $(PY) packaging/build_bundle.py
+
+# Not in CI (minutes, several GB): build, then run the bundle's window on the demo under Xvfb
+# until its first epoch, and every sub-command of the bundled command line on a small folder.
+package-test: package
+	$(PY) packaging/package_test.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,7 +1,8 @@
 """The ``dcgui`` command: the window by default, and headless sub-commands.
 
-    dcgui                      open the window (``--demo``: on the bundled demo collection)
-    dcgui gui [SESSION]        open the window on a session
+    dcgui [SESSION]            open the window (``--demo``: on the bundled demo collection)
+    dcgui gui [SESSION]        the same, by name
+    dcgui --install-desktop    menu entry, icon and *.dcgui file type for this user (``--uninstall-desktop``)
     dcgui train FOLDER --session S.dcgui      train (or resume) DeepCluster on a folder of photos
     dcgui info S.dcgui [--json]               settings, images, per-epoch metrics
     dcgui clusters S.dcgui --csv OUT          cluster of every image at an epoch
@@ -29,10 +30,13 @@ import importlib
 import io
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from dcgui._version import __version__
+from dcgui.cli import desktop
 from dcgui.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Progress, err
 from dcgui.core.errors import USER_ERRORS, user_message
+from dcgui.qtargs import split_qt_options
 
 __all__ = ["COMMANDS", "Progress", "build_parser", "main"]
 
@@ -49,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "opens the window.",
         epilog="Examples:\n"
         "  dcgui --demo                                   open the window on the demo collection\n"
+        "  dcgui photos.dcgui                             open the window on a session\n"
         "  dcgui train ~/Photos --session photos.dcgui --epochs 20\n"
         "  dcgui info photos.dcgui\n"
         "  dcgui clusters photos.dcgui --csv clusters.csv\n"
@@ -59,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dcgui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the window on the bundled demo collection")
+    desktop.add_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"dcgui.cli.{name}").register(sub)
@@ -77,7 +83,6 @@ def _printable_output() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dcgui`` command; returns the exit status."""
     from dcgui.cli.gui import run_window
-    from dcgui.qtargs import split_qt_options
 
     argv = list(sys.argv[1:] if argv is None else argv)
     _printable_output()
@@ -85,19 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "gui":  # Qt's options with a value must not be read as the SESSION
         own, qt = split_qt_options(argv[1:])
         argv = ["gui", *own, *qt]
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        # No sub-command: the window. Qt's options (e.g. -style fusion) and unknown ones go to Qt.
-        own, qt = split_qt_options(argv)
-        gui = argparse.ArgumentParser(prog="dcgui", add_help=False)
-        gui.add_argument("--demo", action="store_true")
-        known, rest = gui.parse_known_args(own)
-        if not set(rest) & set(COMMANDS):
-            return run_window(qt + rest, demo=known.demo)
+    window = _window_request(argv)
+    if window is not None:
+        qt_args, demo, session = window
+        if demo and session:
+            err("error: give either --demo or a SESSION, not both")
+            return EXIT_USAGE
+        return run_window(qt_args, demo=demo, session=session)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
-    func: Callable[[argparse.Namespace], int] = args.func
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None and desktop.requested(args):
+        func = desktop.run
+    if func is None:
+        parser.print_usage(sys.stderr)
+        err("error: give a COMMAND, a SESSION file, or no argument (the window)")
+        return EXIT_USAGE
     try:
         return func(args)
     except USER_ERRORS as exc:
@@ -106,3 +116,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED
+
+
+def _window_request(argv: list[str]) -> tuple[list[str], bool, str | None] | None:
+    """``dcgui [--demo] [SESSION] [Qt options]`` asks for the window: ``(Qt's arguments, demo,
+    session)``; None when ``argv`` names a sub-command or one of dcgui's own options.
+
+    A SESSION is a name ending in ``.dcgui`` or an existing file (what a file manager passes on a
+    double-click); anything else (``dcgui tarin``) is left to argparse, which names the commands.
+    """
+    if argv and argv[0] in (*COMMANDS, "-h", "--help", "--version", *desktop.FLAGS):
+        return None
+    own, qt = split_qt_options(argv)
+    gui = argparse.ArgumentParser(prog="dcgui", add_help=False)
+    gui.add_argument("--demo", action="store_true")
+    gui.add_argument("session", nargs="?")
+    known, rest = gui.parse_known_args(own)
+    if set(rest) & {*COMMANDS, *desktop.FLAGS, "-h", "--help"}:
+        return None
+    session: str | None = known.session
+    if session is not None and (session in COMMANDS
+                                or not (session.lower().endswith(".dcgui") or Path(session).is_file())):
+        return None
+    # Qt's options (e.g. -style fusion) and unknown ones go to Qt, which ignores what it does not know
+    return qt + rest, known.demo, session

@@ -356,9 +356,47 @@ def test_without_a_command_the_window_opens(monkeypatch: pytest.MonkeyPatch) -> 
     # Qt's options that take a value are never read as the session
     assert main(["gui", "-style", "fusion", "my.dcgui"]) == 0
     assert main(["-platform", "offscreen", "--demo", "-reverse"]) == 0
+    # a session file alone, as a file manager passes it on a double-click (dcgui %f)
+    assert main(["/home/me/photos.dcgui"]) == 0
+    assert main(["-style", "fusion", "Photos.DCGUI"]) == 0
     assert calls == [([], False, None), ([], True, None), (["-style", "fusion"], True, None),
                      ([], False, "my.dcgui"), ([], True, None),
-                     (["-style", "fusion"], False, "my.dcgui"), (["-platform", "offscreen", "-reverse"], True, None)]
+                     (["-style", "fusion"], False, "my.dcgui"), (["-platform", "offscreen", "-reverse"], True, None),
+                     ([], False, "/home/me/photos.dcgui"), (["-style", "fusion"], False, "Photos.DCGUI")]
+
+
+def test_a_word_that_is_neither_command_nor_session_is_an_error(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    calls: list[object] = []
+    fake = types.ModuleType("dcgui.gui.app")
+    fake.run_gui = lambda argv=None, demo=False, session=None: calls.append(session) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dcgui.gui.app", fake)
+    rc, _, err = run(capsys, "tarin", "photos")
+    assert rc == 2 and "invalid choice: 'tarin'" in err and not calls
+    rc, _, err = run(capsys, "--demo", "photos.dcgui")
+    assert rc == 2 and "not both" in err and not calls
+    existing = tmp_path / "renamed-session"  # an existing file opens whatever its name
+    existing.write_bytes(b"")
+    assert main([str(existing)]) == 0 and calls == [str(existing)]
+
+
+def test_install_and_uninstall_desktop(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    exe = tmp_path / "bin" / "dcgui"  # what the console script (or the bundle) is called
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(exe)])
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    entry = tmp_path / "data" / "applications" / "dcgui.desktop"
+    rc, out, _ = run(capsys, "--install-desktop")
+    assert rc == 0 and f"wrote {entry}" in out
+    assert f"Exec={exe} %f" in entry.read_text()
+    assert (tmp_path / "data" / "mime" / "packages" / "dcgui.xml").is_file()
+    rc, out, _ = run(capsys, "--uninstall-desktop")
+    assert rc == 0 and f"removed {entry}" in out and not entry.exists()
+    rc, _, err = run(capsys, "--install-desktop", "--uninstall-desktop")
+    assert rc == 2 and "not allowed" in err
 
 
 def test_split_qt_options_and_main_py(monkeypatch: pytest.MonkeyPatch) -> None:
