@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -70,11 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable_output() -> None:
+    """File names that are not valid UTF-8 print as ``caf\\xe9.jpg`` instead of failing the command."""
+    from dcgui.core.pathtext import PRINTABLE
+
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors != PRINTABLE:
+            stream.reconfigure(errors=PRINTABLE)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dcgui`` command; returns the exit status."""
     from dcgui.cli.gui import run_window
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    _printable_output()
     parser = build_parser()
     if argv and argv[0] == "gui":  # Qt's options with a value must not be read as the SESSION
         own, qt = split_qt_options(argv[1:])

@@ -132,7 +132,8 @@ def output_file(text: str | Path, session: str | Path, what: str = "output") -> 
 
 @contextmanager
 def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
-    """Ctrl-C asks the engine to stop at the next batch; a second Ctrl-C aborts at once."""
+    """Ctrl-C (SIGINT) or SIGTERM (``kill``, a logout, a job scheduler) asks the engine to stop at
+    the next batch, keeping the last completed epoch; a second one aborts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -141,13 +142,18 @@ def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
         if control.stop_requested:
             raise KeyboardInterrupt
         control.stop()
-        progress.write("\nstopping after the current batch (press Ctrl-C again to abort now)...", sys.stderr)
+        if signum == signal.SIGINT:
+            text = "stopping after the current batch (press Ctrl-C again to abort now)..."
+        else:
+            text = "SIGTERM received: stopping after the current batch (a second SIGTERM aborts now)..."
+        progress.write("\n" + text, sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 # -------------------------------------------------------------------------------------------

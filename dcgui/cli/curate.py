@@ -46,12 +46,12 @@ def _parse_clusters(text: str | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     from dcgui.core.curate import iter_apply
     from dcgui.services.curation import plan_curation, record_curation
-    from dcgui.services.session import choose_epoch, open_session
+    from dcgui.services.session import choose_epoch, open_session, open_to_record
 
     mode = args.mode
     out_dir = Path(args.out).expanduser().absolute()
     verb = _VERBS[mode]
-    with open_session(args.session, readonly=args.dry_run) as store:
+    with (open_session(args.session) if args.dry_run else open_to_record(args.session)) as store:
         epoch = choose_epoch(store, args.epoch, "clusters")
         plan = plan_curation(store, epoch, out_dir, mode, _parse_clusters(args.clusters))
         if plan.error:
@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
                   f"{left_out}", file=sys.stderr)
             return 0
         result = drive(iter_apply(plan.ops, mode), Progress(args.progress))
-        record_curation(store, plan, result, "curate")
+        if store.readonly:  # a session on read-only media: sorting its photos elsewhere still works
+            err(f"note: {store.path} cannot be written, so this curation is not listed in it")
+        else:
+            record_curation(store, plan, result, "curate")
     renamed = sum(1 for (src, dst) in result.done if dst.name != src.name)
     print(f"{verb} {len(result.done)} files into {plan.n_folders} folders under {out_dir}"
           f"{f'; {renamed} renamed to avoid replacing a file' if renamed else ''}", file=sys.stderr)

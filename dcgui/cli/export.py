@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, output_file
+from dcgui.cli.common import add_session_parser, err, output_file
 
 
 def register(sub: Any) -> None:
@@ -26,15 +26,18 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgui.core.export import export_backbone
-    from dcgui.services.session import choose_epoch, load_network, open_session
+    from dcgui.services.session import choose_epoch, load_network, open_to_record
 
     out = output_file(args.out, args.session, "exported backbone").absolute()
     output_file(f"{out}.json", args.session, "backbone's preprocessing file")
-    with open_session(args.session, readonly=False) as store:
+    with open_to_record(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
         model, config, _ = load_network(store, epoch, "cpu")
         meta = export_backbone(model, config, epoch, args.format, out)
-        store.record_export(f"model-{args.format}", out, meta)
+        if store.readonly:
+            err(f"note: {store.path} cannot be written, so this export is not listed in it")
+        else:
+            store.record_export(f"model-{args.format}", out, meta)
     print(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
           f"input {meta['input_size']} px) to {out} and {out}.json", file=sys.stderr)
     return 0

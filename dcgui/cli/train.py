@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dcgui.cli.common import (
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     Progress,
     add_parser,
     device_help,
@@ -22,7 +23,7 @@ from dcgui.cli.common import (
 )
 from dcgui.core.config import ARCHS, DEVICES, FIELD_HELP, HEADS, TrainConfig
 from dcgui.core.control import RunControl, StopRequested
-from dcgui.core.errors import USER_ERRORS
+from dcgui.core.errors import USER_ERRORS, DcguiError, DiskFullError
 from dcgui.core.events import (
     CollectionReady,
     EpochFinished,
@@ -49,7 +50,7 @@ def register(sub: Any) -> None:
         "one resumes from its last completed epoch and trains up to --epochs in total. Ctrl-C stops "
         "after the current batch and keeps the last completed epoch.",
     )
-    p.add_argument("folder", metavar="FOLDER", help="folder of images (JPEG, PNG, WebP, BMP, TIFF, GIF)")
+    p.add_argument("folder", metavar="FOLDER", help="folder of images (JPEG, PNG, HEIC, AVIF, camera RAW, WebP, BMP, TIFF, GIF)")
     p.add_argument("--session", required=True, metavar="PATH",
                    help="session file (NAME.dcgui; created if missing; data goes to NAME.dcgui.d/ beside it)")
     p.add_argument("--epochs", type=int, metavar="N", help=FIELD_HELP["epochs"] + " Total, counting epochs already trained. (default: 20 on a CPU, 100 on CUDA)")
@@ -66,6 +67,11 @@ def register(sub: Any) -> None:
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
     p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
     p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
+    p.add_argument("--from-epoch", type=int, metavar="E",
+                   help="continue from epoch E of an existing session instead of its last one (e.g. when a "
+                   "later checkpoint is damaged); the later epochs are set aside, whole, in an archive "
+                   "session under NAME.dcgui.d/archive/ that dcgui info/clusters and the window can open. "
+                   "0 = from the random initialisation")
     progress_flags(p)
     p.set_defaults(func=run)
 
@@ -85,6 +91,13 @@ def _device_type(name: str) -> str:
     from dcgui.core.device import resolve_device
 
     return resolve_device(name).type
+
+
+def _config_epochs(store: SessionStore) -> int:
+    try:
+        return store.config.epochs
+    except Exception:  # the store may be closed or unreadable by now: the command stays valid
+        return 20
 
 
 def _resume_command(folder: Path, session: Path, epochs: int) -> str:
@@ -139,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(args.progress)
 
     if store is None:
+        if args.from_epoch is not None:
+            raise DcguiError(f"--from-epoch needs an existing session, and {session} does not exist yet")
         training.check_folder(folder)  # before choosing a device: a typo fails at once
         device_type = _device_type(overrides.get("device", "auto"))
         # The cache size depends on image_size only, so a provisional config (k decided later,
@@ -167,6 +182,11 @@ def run(args: argparse.Namespace) -> int:
                     f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs}",
                     sys.stderr,
                 )
+            if args.from_epoch is not None:
+                last = store.last_epoch()
+                archive = training.rewind(store, args.from_epoch)
+                progress.write(f"continuing from epoch {args.from_epoch}; epochs {args.from_epoch + 1}-{last} are "
+                               f"kept in {archive} (see them with `dcgui info {archive}`)", sys.stderr)
             config = store.config
             target = config.epochs if args.epochs is None else args.epochs
             done = store.last_epoch()
@@ -175,6 +195,14 @@ def run(args: argparse.Namespace) -> int:
                       f"train more with --epochs {done + 10}")
                 return 0
             return _train_loop(store, control, progress, folder, session, target, dist)
+        except DiskFullError as exc:
+            progress.close()
+            if created and training.is_untrained(store):
+                training.discard_new_session(store)
+            err(f"error: {exc}")
+            err(f"epoch {0 if created else store.last_epoch()} is saved. Once there is space, resume with:\n  "
+                f"{_resume_command(folder, session, args.epochs or _config_epochs(store))}")
+            return EXIT_USAGE
         except USER_ERRORS:
             if created and training.is_untrained(store):
                 training.discard_new_session(store)  # made seconds ago by this command: leave no half session

@@ -40,9 +40,9 @@ from PIL import Image
 from dcgui.core import imageio
 from dcgui.core.collection import ImageRecord
 from dcgui.core.control import RunControl, iter_pause_point
-from dcgui.core.errors import DcguiError, UnusableCollectionError
+from dcgui.core.errors import DcguiError, DiskFullError, UnusableCollectionError
 from dcgui.core.events import PHASE_CACHE, Event, Message, PhaseProgress
-from dcgui.core.fsutil import atomic_write_bytes
+from dcgui.core.fsutil import atomic_write_bytes, disk_full_error, is_disk_full
 
 FORMAT = 1
 THUMB_SIDE = 128  # long side of a thumbnail, in pixels (never upscaled)
@@ -311,7 +311,7 @@ class _Builder:
     def _ensure_space(self, need: int) -> None:
         free = shutil.disk_usage(self.cache_dir).free
         if need > free:
-            raise DcguiError(
+            raise DiskFullError(
                 f"not enough disk space for the image cache in {self.cache_dir}: it needs "
                 f"{need / 1e9:.1f} GB and {free / 1e9:.1f} GB are free. Free some space or choose a "
                 "smaller image size"
@@ -387,9 +387,15 @@ class _Builder:
         if isinstance(result, str):
             self.new_failed[pos] = _Failure(rec, result)
             return
-        self._stage_fh.seek(t * self.row_bytes)
-        self._stage_fh.write(result.pixels.tobytes())
-        self._thumb_fh.write(result.thumb)
+        try:
+            self._stage_fh.seek(t * self.row_bytes)
+            self._stage_fh.write(result.pixels.tobytes())
+            self._thumb_fh.write(result.thumb)
+        except OSError as exc:  # the space was there at the start: something else filled the disk
+            if is_disk_full(exc):
+                left = (len(self.todo) - len(self.decoded)) * (self.row_bytes + len(result.thumb))
+                raise disk_full_error(self.cache_dir / self.stage_data, left) from exc
+            raise
         toff, self._thumb_end = self._thumb_end, self._thumb_end + len(result.thumb)
         self.decoded[pos] = _Row(rec, result.width, result.height, self.stage_data, t,
                                  self.stage_thumbs, toff, len(result.thumb))

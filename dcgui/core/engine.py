@@ -63,11 +63,13 @@ PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's 
 
 @dataclass(frozen=True)
 class ResumeState:
-    """Where a run continues: the last completed epoch, its checkpoint, its matched assignments."""
+    """Where a run continues: the last completed epoch, its checkpoint, its matched assignments,
+    and the checkpoint's recorded sha256 ("" when none was recorded)."""
 
     epoch: int
     checkpoint: Path
     prev_matched: np.ndarray | None = None
+    sha256: str = ""
 
 
 def mixed_precision_dtype(device: torch.device) -> torch.dtype | None:
@@ -158,7 +160,8 @@ class DeepCluster:
         return [p for n, p in self.model.named_parameters() if not n.startswith("top_layer") and p.requires_grad]
 
     def _load(self, resume: ResumeState) -> None:
-        payload = ckpt.load_checkpoint(resume.checkpoint, map_location=self.device)
+        payload = ckpt.load_checkpoint(resume.checkpoint, map_location=self.device, sha256=resume.sha256,
+                                       epoch=resume.epoch)
         saved = TrainConfig.from_json(payload["config"])
         fixed = ("arch", "sobel", "image_size", "projection")
         if any(getattr(saved, f) != getattr(self.config, f) for f in fixed):
@@ -196,6 +199,11 @@ class DeepCluster:
         """Train from the last completed epoch up to ``until_epoch`` (default: config.epochs), or
         up to ``control.until`` once the owner has set it."""
         until = self.config.epochs if until_epoch is None else until_epoch
+        if self.checkpoint_dir is not None and self.dist.is_main:
+            removed = ckpt.remove_unfinished(self.checkpoint_dir)
+            if removed:
+                yield Message(f"removed {len(removed)} unfinished checkpoint file(s) left in {self.checkpoint_dir} "
+                              f"by a run that was killed while saving (e.g. {removed[0].name})", "info")
         try:
             if self.epoch == 0 and self.checkpoint_dir is not None and self.dist.is_main:
                 path = self.checkpoint_dir / ckpt.checkpoint_name(0)

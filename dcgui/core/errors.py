@@ -19,6 +19,10 @@ class DeviceOutOfMemory(DcguiError):
     """The accelerator ran out of memory; the message suggests a smaller batch or image size."""
 
 
+class DiskFullError(DcguiError):
+    """A write failed for lack of disk space; the message names the file and the space needed."""
+
+
 # What counts as the user's to fix (the message says how), everywhere: the CLI prints it as one
 # line and exits 2, the GUI shows it without "unexpected". Anything else is a bug with a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (DcguiError, ValueError, OSError)

@@ -3,27 +3,81 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from dcgui.core.errors import DiskFullError
+from dcgui.core.pathtext import PRINTABLE
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
+
+
+def free_space(path: Path) -> int | None:
+    """Free bytes on the disk holding ``path`` (its nearest existing parent), or None."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        try:
+            return shutil.disk_usage(p).free
+        except OSError:
+            continue
+    return None
+
+
+def disk_full_error(path: Path, need: int, at_least: bool = False) -> DiskFullError:
+    """The error for a write of ``need`` bytes into ``path`` that found the disk full
+    (``at_least``: the write's total size is unknown, ``need`` is what it had reached)."""
+    free = free_space(Path(path).parent)
+    have = f", and {human_bytes(free)} are free" if free is not None else ""
+    amount = f"{'more than' if at_least else 'about'} {human_bytes(max(need, 1))}"
+    return DiskFullError(
+        f"the disk is full: writing {path} needs {amount}{have}. Free some space on that disk, then "
+        "run the same command again: everything saved before is kept"
+    )
+
 
 @contextmanager
-def atomic_writer(path: Path, text: bool = False) -> Iterator[IO[Any]]:
+def atomic_writer(path: Path, text: bool = False, size: int = 0) -> Iterator[IO[Any]]:
     """A file handle whose content appears at ``path`` only when the block ends without error:
     readers see the old or the new content, never a mix, even after a crash (temporary file,
-    fsync, rename, fsync of the folder). ``text``: UTF-8, newlines as written (for csv)."""
+    fsync, rename, fsync of the folder). ``text``: UTF-8, newlines as written (for csv).
+    A full disk raises ``DiskFullError`` naming ``path`` and the space needed (``size`` when the
+    caller knows it, else what had been written)."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") if text else open(tmp, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            # Text: a file name that is not valid UTF-8 is written readably (\xNN), not refused.
+            with open(tmp, "w", encoding="utf-8", errors=PRINTABLE, newline="") if text else open(tmp, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            reached = 0
+            with contextlib.suppress(OSError):
+                reached = tmp.stat().st_size
+                tmp.unlink()  # first, so the message counts the space it held as free
+            raise disk_full_error(path, size or reached, at_least=not size) from exc
         for attempt in range(20):
             try:
                 os.replace(tmp, path)
@@ -45,7 +99,7 @@ def atomic_writer(path: Path, text: bool = False) -> Iterator[IO[Any]]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_writer(path) as fh:
+    with atomic_writer(path, size=len(data)) as fh:
         fh.write(data)
 
 

@@ -12,17 +12,46 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dcgui.core.errors import DcguiError
+from dcgui.core.pathtext import printable
 
+
+def _photo_formats() -> frozenset[str]:
+    """Phone formats beyond Pillow's classics: AVIF (Pillow's own plugin, when built with libavif)
+    and HEIC/HEIF (pillow-heif; it applies the file's rotation itself and resets the EXIF tag, so
+    the EXIF step below never rotates twice)."""
+    from PIL import features
+
+    extra = {".avif"} if features.check("avif") else set()
+    try:
+        import pillow_heif
+    except ImportError:  # an install without pillow-heif: HEIC files are not collected at all
+        return frozenset(extra)
+    pillow_heif.register_heif_opener()
+    return frozenset(extra | {".heic", ".heif"})
+
+
+def _raw_formats() -> frozenset[str]:
+    """Camera RAW files, developed by LibRaw (rawpy) when it is installed."""
+    try:
+        import rawpy  # noqa: F401
+    except ImportError:
+        return frozenset()
+    return frozenset({".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"})
+
+
+RAW_EXTENSIONS = _raw_formats()
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-)
+) | _photo_formats() | RAW_EXTENSIONS
 
 # Pillow's default (~89 MP) rejects some medium-format camera files; 144 MP (12000 x 12000)
 # admits every consumer photo while a crafted file still cannot make each decode thread
@@ -35,6 +64,82 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
 
+# A decode that needs fewer pixels (``max_side``) than a large non-JPEG image holds is shrunk by
+# an integer factor right after decoding, to at least REDUCE_GAP x max_side on the short side (as
+# square_crop's own reducing_gap would), so only small images outlive the memory budget below.
+LARGE_DECODE_PIXELS = 24_000_000
+REDUCE_GAP = 3
+
+
+def _physical_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        return None
+
+
+class DecodeMemory:
+    """A process-wide budget of bytes for images being decoded.
+
+    A small file can declare a huge image (a 450 KB PNG of 12000 x 12000 decodes to 432 MB), and
+    the cache decodes on one thread per core: without a bound, a folder of such files needs
+    threads x 432 MB at once. Each decode holds its estimated size here while its full-size
+    pixels exist; decodes that would exceed the budget wait, one larger than the whole budget
+    runs alone. Normal photos (JPEGs decoded at a reduced DCT scale) never wait.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
+        self._cond = threading.Condition()
+        self._used = 0
+        self.limit = int(limit_bytes)
+
+    def set_limit(self, limit_bytes: int) -> None:
+        with self._cond:
+            self.limit = max(int(limit_bytes), 1)
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def hold(self, nbytes: int) -> Iterator[None]:
+        with self._cond:
+            n = min(max(int(nbytes), 0), self.limit)
+            while self._used + n > self.limit:
+                self._cond.wait()
+            self._used += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= n
+                self._cond.notify_all()
+
+
+# Pillow allocates pixels in blocks (16 MB by default). glibc serves blocks up to 32 MB from
+# per-thread heaps that keep freed memory, so after N decode threads each decoded one big image
+# the process still holds N of them even though they ran one after another. Blocks above 32 MB
+# are mapped on their own and given back to the system when freed.
+_PILLOW_BLOCK_BYTES = 64 << 20
+if hasattr(Image.core, "set_block_size"):
+    Image.core.set_block_size(_PILLOW_BLOCK_BYTES)
+
+
+def _default_decode_budget() -> int:
+    total = _physical_memory() or 8 << 30
+    return min(max(total // 16, 256 << 20), 1 << 30)  # 1/16 of RAM, within 256 MB .. 1 GB
+
+
+DECODE_MEMORY = DecodeMemory(_default_decode_budget())
+
+
+def decode_cost(im: Image.Image) -> int:
+    """Bytes the full-size pixels of ``im`` take once loaded, plus its conversion to RGB.
+
+    Pillow stores one byte per pixel for 1-band 8-bit modes, two for I;16, and four for every
+    other mode (RGB included): a 12000 x 12000 RGB image is 576 MB in memory.
+    """
+    mode = im.mode
+    stored = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    return _pixels(im) * (stored + (0 if mode == "RGB" else 4))
+
 
 class ImageDecodeError(DcguiError):
     """``path`` could not be decoded; ``reason`` is short and human ("truncated file")."""
@@ -42,7 +147,7 @@ class ImageDecodeError(DcguiError):
     def __init__(self, path: Path, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"cannot read image {self.path}: {reason} (the file is skipped; "
+        super().__init__(f"cannot read image {printable(self.path)}: {reason} (the file is skipped; "
                          "re-save it with an image editor or remove it from the folder)")
 
     def __reduce__(self) -> tuple[type, tuple[Path, str]]:  # picklable across processes
@@ -68,40 +173,88 @@ def load_rgb(path: Path, max_side: int | None = None) -> Image.Image:
         try:
             if os.fstat(fh.fileno()).st_size == 0:
                 raise ImageDecodeError(path, "zero bytes")
+            if path.suffix.lower() in RAW_EXTENSIONS:
+                return _load_raw(path, fh, max_side)
             im = _open(path, fh)
             full_size = im.size
             if max_side is not None and im.format == "JPEG":
                 im.draft("RGB", (max_side, max_side))
-            try:
-                im.load()
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise ImageDecodeError(path, f"decompression bomb ({_pixels(im)} pixels)") from exc
-            except EOFError as exc:
-                raise ImageDecodeError(path, "truncated file") from exc
-            except OSError as exc:
-                if "truncated" in str(exc):
-                    raise ImageDecodeError(path, "truncated file") from exc
-                if exc.errno is not None:  # a read error, not a format complaint
-                    raise ImageDecodeError(path, f"unreadable: {exc.strerror or exc}") from exc
-                raise ImageDecodeError(path, _damaged(exc)) from exc
-            except MemoryError as exc:
-                raise ImageDecodeError(path, f"too large to decode ({_pixels(im)} pixels)") from exc
-            except Exception as exc:  # Pillow's plugins raise many types on corrupt data
-                raise ImageDecodeError(path, _damaged(exc)) from exc
-            decoded_size = im.size
-            _apply_exif_orientation(im)
-            if im.size != decoded_size:  # rotated by 90 degrees: the displayed size swaps too
-                full_size = (full_size[1], full_size[0])
-            try:
-                out = to_rgb(im)
-                out.info["original_size"] = full_size
+            with DECODE_MEMORY.hold(decode_cost(im)):
+                out = _decode_rgb(path, im, full_size, max_side)
+                del im  # free the full-size pixels before the budget is handed on
                 return out
-            except MemoryError as exc:
-                raise ImageDecodeError(path, f"too large to decode ({_pixels(im)} pixels)") from exc
-            except (ValueError, OSError) as exc:
-                raise ImageDecodeError(path, f"unsupported colour mode {im.mode}") from exc
         except OSError as exc:  # a read error outside decoding (fstat, EXIF tags read late)
             raise ImageDecodeError(path, f"unreadable: {exc.strerror or exc}") from exc
+
+
+def _decode_rgb(path: Path, im: Image.Image, full_size: tuple[int, int], max_side: int | None) -> Image.Image:
+    """Load ``im``'s pixels, apply EXIF orientation, convert to RGB (and shrink a large image)."""
+    try:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(path, f"decompression bomb ({_pixels(im)} pixels)") from exc
+    except EOFError as exc:
+        raise ImageDecodeError(path, "truncated file") from exc
+    except OSError as exc:
+        if "truncated" in str(exc):
+            raise ImageDecodeError(path, "truncated file") from exc
+        if exc.errno is not None:  # a read error, not a format complaint
+            raise ImageDecodeError(path, f"unreadable: {exc.strerror or exc}") from exc
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    except MemoryError as exc:
+        raise ImageDecodeError(path, f"too large to decode ({_pixels(im)} pixels)") from exc
+    except Exception as exc:  # Pillow's plugins raise many types on corrupt data
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    decoded_size = im.size
+    _apply_exif_orientation(im)
+    if im.size != decoded_size:  # rotated by 90 degrees: the displayed size swaps too
+        full_size = (full_size[1], full_size[0])
+    mode = im.mode
+    try:
+        out = to_rgb(im)
+        del im  # the full-size original goes as soon as the RGB copy exists
+        out = _shrink_large(out, max_side)
+        out.info["original_size"] = full_size
+        return out
+    except MemoryError as exc:
+        raise ImageDecodeError(path, f"too large to decode ({full_size[0] * full_size[1]} pixels)") from exc
+    except (ValueError, OSError) as exc:
+        raise ImageDecodeError(path, f"unsupported colour mode {mode}") from exc
+
+
+def _load_raw(path: Path, fh: io.BufferedReader, max_side: int | None) -> Image.Image:
+    """Develop a camera RAW file with LibRaw: camera white balance, 8-bit sRGB, the camera's
+    orientation applied; at half resolution (no demosaicing, 4x less memory) when that still
+    gives ``max_side`` pixels."""
+    import rawpy
+
+    try:
+        with rawpy.imread(fh) as raw:  # a file object: names that are not UTF-8 open too
+            s = raw.sizes
+            turned = s.flip in (5, 6)
+            full_size = (s.height, s.width) if turned else (s.width, s.height)
+            half = max_side is not None and min(s.width, s.height) // 2 >= max_side
+            out_pixels = s.width * s.height // (4 if half else 1)
+            with DECODE_MEMORY.hold(s.raw_width * s.raw_height * 2 + out_pixels * 8):
+                rgb = raw.postprocess(use_camera_wb=True, output_bps=8, half_size=half)
+    except rawpy.LibRawFileUnsupportedError as exc:
+        raise ImageDecodeError(path, "unsupported RAW file (LibRaw cannot read this camera's format)") from exc
+    except (rawpy.LibRawIOError, rawpy.LibRawDataError) as exc:
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    except (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawTooBigError, MemoryError) as exc:
+        raise ImageDecodeError(path, "too large to decode") from exc
+    except rawpy.LibRawError as exc:
+        raise ImageDecodeError(path, _damaged(exc)) from exc
+    out = _shrink_large(Image.fromarray(rgb), max_side)
+    out.info["original_size"] = full_size
+    return out
+
+
+def _shrink_large(im: Image.Image, max_side: int | None) -> Image.Image:
+    if max_side is None or _pixels(im) <= LARGE_DECODE_PIXELS:
+        return im
+    factor = min(im.size) // (REDUCE_GAP * max_side)
+    return im.reduce(factor) if factor >= 2 else im
 
 
 def _open(path: Path, fh: io.BufferedReader) -> Image.Image:
@@ -132,7 +285,8 @@ _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00
 
 def _has_image_signature(head: bytes) -> bool:
     """A known format's magic bytes: the file is a damaged image rather than something else."""
-    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    return (head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+            or head[4:8] == b"ftyp")  # ISO media: HEIC, HEIF, AVIF
 
 
 def _pixels(im: Image.Image) -> int:

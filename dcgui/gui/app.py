@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
@@ -13,6 +16,9 @@ from PySide6.QtWidgets import QApplication
 
 from dcgui import __version__
 from dcgui.gui import errors, theme
+
+if TYPE_CHECKING:
+    from dcgui.gui.main_window import MainWindow
 
 APP_NAME = "dcgui"
 ORG_NAME = "dcgui"
@@ -100,6 +106,32 @@ def warm_up_imports() -> threading.Thread:
     return thread
 
 
+def install_terminate_handler(window: MainWindow) -> Callable[[], None]:
+    """SIGTERM (a logout, ``kill``) behaves like Ctrl-C in ``dcgui train``: training stops after
+    the current batch, every finished epoch is kept, and the window closes. Returns a function
+    that restores the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        print("dcgui: SIGTERM received: stopping training after the current batch (finished epochs "
+              "are saved), then quitting", file=sys.stderr)
+        QTimer.singleShot(0, window.terminate)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    # Python runs signal handlers between bytecodes only: while Qt's loop waits in C++, a
+    # quiet timer gives it the chance to.
+    tick = QTimer(window)
+    tick.timeout.connect(lambda: None)
+    tick.start(250)
+
+    def restore() -> None:
+        tick.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
 def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | None = None) -> int:
     """Open the main window; ``demo`` opens (and trains) the demo collection, ``session`` a file.
 
@@ -110,6 +142,7 @@ def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | No
     from dcgui.gui.main_window import MainWindow
 
     window = MainWindow(icon=app.windowIcon())
+    restore_sigterm = install_terminate_handler(window)
     window.show()
     QTimer.singleShot(200, warm_up_imports)  # after the first paint
     if session:
@@ -117,4 +150,7 @@ def run_gui(argv: list[str] | None = None, demo: bool = False, session: str | No
         QTimer.singleShot(0, lambda: window.open_session(path))
     elif demo:
         QTimer.singleShot(0, window.open_demo)
-    return int(app.exec())
+    try:
+        return int(app.exec())
+    finally:
+        restore_sigterm()

@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.exif import PhotoFacts, photo_facts
+from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import fit_rect
 from dcgui.store.paths import SessionPaths
 
@@ -90,7 +92,7 @@ def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QIm
 
 
 class _Relay(QObject):
-    done = Signal(int, object, object, str)  # request id, QImage | None, (w, h) | None, error
+    done = Signal(int, object, object, str)  # request id, QImage | None, ((w, h) | None, PhotoFacts), error
 
 
 class ElidedLabel(QLabel):
@@ -344,8 +346,8 @@ class ImagePane(QWidget):
         self._index = i
         rel = str(info.get("path") or "")
         paths = self._folder
-        self.path_label.setText(rel)
-        self.path_label.setToolTip(str(paths.folder / rel) if paths is not None else rel)
+        self.path_label.setText(printable(rel))  # a name that is not UTF-8 shows as caf\xe9.jpg
+        self.path_label.setToolTip(printable(paths.folder / rel) if paths is not None else printable(rel))
         self._set_size_text(info, None)
         self.label_label.setText(str(info.get("label") or "—"))
         flag = info.get("flag")
@@ -368,26 +370,31 @@ class ImagePane(QWidget):
                 # checked here, off the GUI thread: a row leading outside the folder is never opened
                 path = paths.image(rel, i) if paths is not None else Path(rel)
                 image, size = decode_for_display(path, max_side)
-                relay.done.emit(request, image, size, "")
+                relay.done.emit(request, image, (size, photo_facts(path)), "")
             except Exception as exc:  # shown in the pane; the file name is in the message
                 relay.done.emit(request, None, None, str(exc) or type(exc).__name__)
 
         self._pool.start(job)
 
     # -- internals ---------------------------------------------------------------------------------
-    def _set_size_text(self, info: dict, size: tuple[int, int] | None) -> None:
+    def _set_size_text(self, info: dict, size: tuple[int, int] | None, facts: PhotoFacts | None = None) -> None:
         w, h = size if size else (info.get("width"), info.get("height"))
         pixels = f"{w} × {h} px" if w and h else "… px"
-        self.size_label.setText(f"{pixels} · {human_bytes(info.get('size'))}")
+        text = f"{pixels} · {human_bytes(info.get('size'))}"
+        if facts is not None and facts.summary():
+            text += f" · {facts.summary()}"  # EXIF capture date and camera
+        self.size_label.setText(text)
 
-    def _on_decoded(self, request: int, image: QImage | None, size: tuple[int, int] | None, error: str) -> None:
+    def _on_decoded(self, request: int, image: QImage | None,
+                    size_facts: tuple[tuple[int, int] | None, PhotoFacts] | None, error: str) -> None:
         if request != self._current_request:
             return  # the user moved on to another image
         if image is None:
             self.view.set_image(None, f"Cannot show this image: {error}")
             return
         self.view.set_image(image)
-        self._set_size_text(self._info, size)
+        size, facts = size_facts if size_facts is not None else (None, None)
+        self._set_size_text(self._info, size, facts)
 
     def _more(self) -> None:
         if self._index is not None:

@@ -209,6 +209,8 @@ class MainWindow(QMainWindow):
         for action in (t.start_action, t.pause_action, t.stop_action):
             train_menu.addAction(action)
             self.addAction(action)  # shortcuts work whichever page has focus
+        train_menu.addSeparator()
+        train_menu.addAction(t.rewind_action)
 
         view_menu = mb.addMenu("&View")
         for i, name in enumerate(("Clusters", "Plots", "Explore", "Skipped files")):
@@ -599,6 +601,18 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("window/tab", self.view.tabs.currentIndex())
+
+    def terminate(self) -> None:
+        """What SIGTERM asks (a logout, ``kill``): stop training after the current batch, keeping
+        every finished epoch, then close, without asking."""
+        if self.training.is_busy:
+            self._pending_after_stop = self.close
+            if self.training.state != STOPPING:
+                self.training.stop()
+            self.statusBar().showMessage("Asked to quit: stopping training after the current batch; "
+                                         "finished epochs are saved…")
+            return
+        self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.training.is_busy:

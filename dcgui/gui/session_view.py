@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.pathtext import printable
 from dcgui.gui.cluster_browser import ClusterBrowser
 from dcgui.gui.explore import ExplorePanel
 from dcgui.gui.plots import PlotsPanel
@@ -133,7 +134,7 @@ class SkippedFilesView(QWidget):
         skipped = s.skipped() if s is not None else []
         self.table.setRowCount(len(skipped))
         for row, (path, reason) in enumerate(skipped):
-            self.table.setItem(row, 0, QTableWidgetItem(path))
+            self.table.setItem(row, 0, QTableWidgetItem(printable(path)))  # caf\xe9.jpg, not caf.jpg
             self.table.setItem(row, 1, QTableWidgetItem(reason))
         n = len(skipped)
         self.label.setText(

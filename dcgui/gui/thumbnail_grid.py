@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import AsyncPixmapCache, fit_rect, paint_placeholder
 
 ImageIndexRole = Qt.ItemDataRole.UserRole + 1
@@ -177,7 +178,7 @@ class ThumbnailGridModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._captions[row] if self._captions is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [self.path(i) or f"image {i}"]
+            lines = [printable(self.path(i) or f"image {i}")]  # Qt drops bytes that are not UTF-8
             if self._tips is not None and self._tips[row]:
                 lines.append(self._tips[row])
             label = self.label(i)
@@ -190,7 +191,7 @@ class ThumbnailGridModel(QAbstractListModel):
                 lines.append(f"thumbnail: {err}")
             return "\n".join(lines)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return self.path(i)
+            return printable(self.path(i) or "")
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:

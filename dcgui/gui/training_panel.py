@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QProgressBar,
     QSizePolicy,
@@ -110,6 +111,10 @@ class TrainingPanel(QWidget):
         self.stop_action.setToolTip("Stop after the current batch (Ctrl+.); finished epochs are kept "
                                     "and training can be resumed later")
         self.stop_action.triggered.connect(self.stop)
+        self.rewind_action = QAction("Resume from epoch…", self)
+        self.rewind_action.setToolTip("Continue training from an earlier epoch (e.g. when a later checkpoint "
+                                      "is damaged); the later epochs are kept in an archive session")
+        self.rewind_action.triggered.connect(self.ask_resume_from)
         for action in (self.start_action, self.pause_action, self.stop_action):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             self.addAction(action)
@@ -252,16 +257,20 @@ class TrainingPanel(QWidget):
         elif self._state == IDLE:
             self.start()
 
-    def start(self, epochs: int | None = None) -> bool:
-        """Start (or continue) training up to ``epochs`` in total (default: the spin box)."""
+    def start(self, epochs: int | None = None, from_epoch: int | None = None) -> bool:
+        """Start (or continue) training up to ``epochs`` in total (default: the spin box);
+        ``from_epoch``: continue from that earlier epoch instead of the last one."""
         if self.is_busy or self._path is None or self._readonly:
             return False
         target = int(epochs if epochs is not None else self.epochs_spin.value())
-        if target <= self._last_epoch:
-            target = self._last_epoch + 1
+        start_from = self._last_epoch if from_epoch is None else from_epoch
+        if target <= start_from:
+            target = start_from + 1
+        if from_epoch is not None:
+            self._last_epoch = from_epoch
         self._target = target
-        self._set_spin(target, minimum=self._last_epoch + 1)
-        worker = GeneratorWorker(training_job(self._path, target), name="training", close_on_stop=False)
+        self._set_spin(target, minimum=start_from + 1)
+        worker = GeneratorWorker(training_job(self._path, target, from_epoch), name="training", close_on_stop=False)
         worker.event.connect(self._on_event)
         worker.paused.connect(lambda: self._set_state(PAUSED))
         worker.resumed.connect(lambda: self._set_state(RUNNING))
@@ -307,6 +316,21 @@ class TrainingPanel(QWidget):
             self.epochs_spin.setValue(value)
         finally:
             self._syncing_spin = False
+
+    def ask_resume_from(self) -> bool:
+        """Ask for an earlier epoch and continue training from it (the later epochs are archived)."""
+        if self.is_busy or self._path is None or self._readonly or self._last_epoch < 1:
+            return False
+        last = self._last_epoch
+        epoch, ok = QInputDialog.getInt(
+            self, "Resume from an earlier epoch",
+            f"Continue training from epoch (0-{last - 1}; 0 = the random initialisation), up to epoch {last} "
+            f"again.\nThe epochs after it are set aside, whole, in an archive session in "
+            f"{self._path.name}.d/archive/, which dcgui can open.",
+            last - 1, 0, last - 1)
+        if not ok:
+            return False
+        return self.start(last, from_epoch=epoch)  # the set-aside epochs are trained again
 
     def pause(self) -> None:
         if self._worker is not None and self._state == RUNNING:
@@ -503,6 +527,7 @@ class TrainingPanel(QWidget):
             self.start_action.setText("Start training")
             self.start_action.setToolTip("Start training (Ctrl+Enter)")
         self.start_action.setEnabled(has_session and s in (IDLE, PAUSED))
+        self.rewind_action.setEnabled(has_session and s == IDLE and self._last_epoch > 0)
         self.pause_action.setEnabled(s == RUNNING)
         self.stop_action.setEnabled(s in (RUNNING, PAUSED))
         # Editable while training too: the run can end earlier or later without stopping it.

@@ -26,7 +26,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.errors import is_user_error, user_message
-from dcgui.core.events import PhaseProgress
+from dcgui.core.events import Message, PhaseProgress
 
 GeneratorFactory = Callable[[RunControl], Generator[Any, Any, Any]]
 
@@ -263,12 +263,13 @@ def torch_threads_for_worker() -> int:
     return max(1, cores - 1)
 
 
-def training_job(session_path: Path, epochs: int | None = None) -> GeneratorFactory:
+def training_job(session_path: Path, epochs: int | None = None, from_epoch: int | None = None) -> GeneratorFactory:
     """A factory for ``GeneratorWorker``: prepare the collection, then train ``session_path``.
 
     The worker opens its own ``SessionStore`` in its thread (SQLite connections are per thread)
     and closes it when the run ends, however it ends. ``training.iter_train`` runs
-    ``training.iter_prepare`` first (scan + cache), then resumes from the last completed epoch.
+    ``training.iter_prepare`` first (scan + cache), then resumes from the last completed epoch;
+    ``from_epoch`` first sets the later epochs aside (``training.rewind``) to continue from it.
     """
 
     def job(control: RunControl) -> Generator[Any, None, None]:
@@ -282,6 +283,11 @@ def training_job(session_path: Path, epochs: int | None = None) -> GeneratorFact
             store.claim_trainer("the dcgui window")  # refuses at once while another process trains it
             # The session's own setting wins; the engine applies it when it is built.
             torch.set_num_threads(store.config.threads or torch_threads_for_worker())
+            if from_epoch is not None:  # under the trainer lock: nobody else writes meanwhile
+                last = store.last_epoch()
+                archive = training.rewind(store, from_epoch)
+                yield Message(f"Continuing from epoch {from_epoch}; epochs {from_epoch + 1}-{last} are kept in "
+                              f"{archive.name} (in {archive.parent}; open it to look at them).")
             yield from training.iter_train(store, control, epochs)
         finally:
             store.close()

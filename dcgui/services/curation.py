@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dcgui.core import curate
 from dcgui.core.errors import DcguiError
+from dcgui.core.exif import photo_facts
 from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
 # name (empty when unnamed), the group it is shown in after the user's merges and splits (its
 # key: "12", "12.2" for part 2 of split cluster 12, "g5" for merged group 5) and that group's
 # name (empty when unnamed). ``dcgui clusters`` writes the first two columns (its contract), all
-# of them with --groups.
-CLUSTER_COLUMNS = ("path", "cluster", "cluster_name", "group", "group_name")
+# of them with --groups. ``taken`` and ``camera`` come from each photo's EXIF header (empty where
+# it has none; reading them costs one header read per file, so only when asked for).
+CLUSTER_COLUMNS = ("path", "cluster", "cluster_name", "group", "group_name", "taken", "camera")
 
 
 @dataclass
@@ -144,10 +146,16 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
     names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
     view = store.group_view(epoch)
     groups = {g.code: (g.key, g.name or "") for g in view.groups}
-    paths = [str(f) for f in store.image_files()] if absolute else store.image_paths()
+    with_exif = len(columns) > CLUSTER_COLUMNS.index("taken")
+    # the files are read (or named) only when needed; each is checked to lie inside the folder
+    files: list[Path | None] = list(store.image_files()) if absolute or with_exif else [None] * len(assign)
+    paths = [str(f) for f in files] if absolute else store.image_paths()
     rows = []
-    for path, c, code in zip(paths, assign, view.labels.tolist()):
+    for f, path, c, code in zip(files, paths, assign, view.labels.tolist()):
         row = [path, c, names.get(c, ""), *groups[code]]
+        if f is not None and with_exif:
+            facts = photo_facts(f)
+            row += [facts.taken, facts.camera]
         rows.append(row[:len(columns)])
     return rows
 

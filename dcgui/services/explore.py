@@ -2,7 +2,7 @@
 
 Every long step is a generator of events that *returns* its result, so the same code drives the
 CLI (progress bars) and the GUI (a ``GeneratorWorker``). Features (``.npz``: rows + the mean
-removed) and 2-D maps (``.npy``) are cached in ``store.cache_dir/explore``, keyed by the epoch,
+removed) and 2-D maps (``.npy``) are cached in ``store.derived_cache_dir/explore``, keyed by the epoch,
 the checkpoint's sha256 and the image list, so a retrained epoch or a changed folder never
 reuses stale rows. Writes are atomic, so the GUI and the CLI can share them.
 """
@@ -63,12 +63,12 @@ def cache_key(store: SessionStore, epoch: int) -> str:
     h = hashlib.sha1()
     h.update(json.dumps([FEATURES_VERSION, epoch, cfg.arch, cfg.image_size, cfg.cache_size,
                          _checkpoint_identity(store, epoch)]).encode())
-    h.update("\n".join(store.image_paths()).encode())
+    h.update("\n".join(store.image_paths()).encode("utf-8", "surrogatepass"))  # names may not be UTF-8
     return h.hexdigest()[:16]
 
 
 def explore_dir(store: SessionStore) -> Path:
-    return Path(store.cache_dir) / EXPLORE_DIR
+    return Path(store.derived_cache_dir) / EXPLORE_DIR  # the user's cache dir on read-only media
 
 
 def features_path(store: SessionStore, epoch: int) -> Path:
@@ -368,8 +368,9 @@ def iter_folder_pixels(
     if not result.label_names or labels is None:
         raise DcguiError(f"the folder {folder} has no class sub-folders (every image must sit in a top-level "
                          "sub-folder named after its class, with at least 2 classes)")
-    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
-    cache_dir = Path(store.data_dir) / "eval_cache" / digest
+    digest = hashlib.sha1(str(folder.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    derived = Path(store.derived_cache_dir)  # the user's cache dir when the session is read-only
+    cache_dir = (Path(store.data_dir) if derived == Path(store.cache_dir) else derived) / "eval_cache" / digest
     cache = yield from ImageCache.iter_build(cache_dir, folder, result.images, store.config.cache_size,
                                              workers=store.config.workers, control=control)
     by_path = dict(zip((r.relpath for r in result.images), labels))

@@ -33,6 +33,16 @@ def open_session(path: str | Path, readonly: bool = True) -> SessionStore:
     return SessionStore.open(path, readonly=readonly)
 
 
+def open_to_record(path: str | Path) -> SessionStore:
+    """The session, writable when its file and folder can be written (an export is then logged
+    in it), else read-only: exporting from a session on read-only media still works."""
+    import os
+
+    path = Path(path).expanduser()
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    return open_session(path, readonly=not writable)
+
+
 def available_epochs(store: SessionStore, need: EpochNeed) -> list[int]:
     """The epochs of ``store`` that have what ``need`` asks for, ascending."""
     last = store.last_epoch()
@@ -63,5 +73,6 @@ def load_network(store: SessionStore, epoch: int, device: str | None = None
     from dcgui.core.device import resolve_device
 
     dev = resolve_device(device or store.config.device)
-    model, config = load_model(store.checkpoint_path(epoch), dev)
+    # The recorded sha256: a damaged or replaced checkpoint is refused, not silently used.
+    model, config = load_model(store.checkpoint_path(epoch), dev, sha256=store.checkpoint_sha256(epoch), epoch=epoch)
     return model, config, dev

@@ -155,10 +155,31 @@ def _resume_state(store: SessionStore, with_assignments: bool) -> ResumeState | 
     ckpt0 = store.checkpoint_path(0)
     if last > 0:
         prev = store.assignments(last, matched=True) if with_assignments else None
-        return ResumeState(last, store.checkpoint_path(last), prev)
+        return ResumeState(last, store.checkpoint_path(last), prev, store.checkpoint_sha256(last))
     if ckpt0.exists():  # epoch 0 recorded but nothing trained yet: keep that random initialisation
-        return ResumeState(0, ckpt0, None)
+        return ResumeState(0, ckpt0, None, store.checkpoint_sha256(0))
     return None
+
+
+def rewind(store: SessionStore, epoch: int) -> Path:
+    """Make ``epoch`` the session's last epoch so training continues from it; return the archive
+    that keeps the later epochs (see ``SessionStore.archive_epochs_after``).
+
+    The checkpoint of ``epoch`` is verified first: nothing is set aside for an unusable start.
+    """
+    from dcgui.core.checkpoint import load_checkpoint
+
+    last = store.last_epoch()
+    if not 0 <= epoch < last:
+        raise DcguiError(
+            f"--from-epoch {epoch} is not an earlier epoch of {store.path.name}: it has epochs 1-{last}, so choose "
+            f"0 to {last - 1} (0 = the random initialisation)" if last else
+            f"{store.path.name} has no trained epoch yet: there is nothing to go back from"
+        )
+    load_checkpoint(store.checkpoint_path(epoch), sha256=store.checkpoint_sha256(epoch), epoch=epoch)
+    if epoch > 0:
+        store.assignments(epoch)  # its assignments seed the matching of the next epoch: readable?
+    return store.archive_epochs_after(epoch)
 
 
 def iter_train(

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dcgui.store.names import name_from_db, name_to_db
+
 Row = dict[str, Any]  # column -> value, key column excluded
 
 
@@ -81,6 +83,7 @@ def read_rows(conn: sqlite3.Connection, table: str, keys: Iterable[Any] | None =
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return out
+        wanted = [name_to_db(k) for k in wanted]  # paths that are not UTF-8 are stored as bytes
         batches = [wanted[a:a + _IN_CHUNK] for a in range(0, len(wanted), _IN_CHUNK)]
     for batch in batches:
         if keys is None:
@@ -89,7 +92,7 @@ def read_rows(conn: sqlite3.Connection, table: str, keys: Iterable[Any] | None =
             marks = ", ".join("?" * len(batch))
             rows = conn.execute(f"SELECT {cols} FROM {t.name} WHERE {t.key} IN ({marks})", batch).fetchall()
         for r in rows:
-            out[r[0]] = dict(zip(t.columns, r[1:]))
+            out[name_from_db(r[0])] = dict(zip(t.columns, r[1:]))
     return out
 
 
@@ -99,12 +102,12 @@ def write_rows(conn: sqlite3.Connection, changes: Sequence[RowChange], forward: 
     for table in dict.fromkeys(c.table for c in seq):
         t = TABLES[table]
         mine = [c for c in seq if c.table == table]
-        gone = [(c.key,) for c in mine if (c.after if forward else c.before) is None]
+        gone = [(name_to_db(c.key),) for c in mine if (c.after if forward else c.before) is None]
         put = []
         for c in mine:
             row = c.after if forward else c.before
             if row is not None:
-                put.append((c.key, *(row.get(col) for col in t.columns)))
+                put.append((name_to_db(c.key), *(row.get(col) for col in t.columns)))
         if gone:
             conn.executemany(f"DELETE FROM {t.name} WHERE {t.key} = ?", gone)
         if put:

@@ -25,6 +25,7 @@ Design (see docs/ARCHITECTURE.md, "dcgui.store"):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -48,7 +49,9 @@ from dcgui.core.checkpoint import checkpoint_name
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
+from dcgui.core.fsutil import disk_full_error
 from dcgui.core.groups import GroupView, MergeDef, SplitDef, Unit, resolve_groups
+from dcgui.core.pathtext import printable
 from dcgui.store import editlog, schema
 from dcgui.store.editlog import EditRecord
 from dcgui.store.edits import (
@@ -61,6 +64,8 @@ from dcgui.store.edits import (
     SetImageGroup,
 )
 from dcgui.store.lock import TrainerLock
+from dcgui.store.names import name_from_db as _name_from_db
+from dcgui.store.names import name_to_db as _name_to_db
 from dcgui.store.paths import SessionPaths
 
 if TYPE_CHECKING:
@@ -68,6 +73,7 @@ if TYPE_CHECKING:
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
+_QUICK_CHECK_LINES = 3  # problems quoted in the error message
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
 _OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
@@ -92,6 +98,39 @@ def _untouched(path: Path) -> str:
     return f"the file was left untouched; choose another session file or restore {path.name} from a backup"
 
 
+def _damaged_advice(path: Path) -> str:
+    return (f"Restore {path.name} from a backup, or start a new session on the same folder "
+            "(the photos themselves are not affected)")
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF)
+_SQLITE_BUSY, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 8, 10, 11, 13, 26
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in str(exc)
+
+
+def _sqlite_error(path: Path, exc: sqlite3.DatabaseError, need: int = 0) -> DcguiError | None:
+    """The user-facing error for an SQLite failure on ``path``; ``None`` for a programming error."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if _is_damage(exc):
+        return SessionFileError(f"{path} is damaged ({exc}); nothing more is written to it. {_damaged_advice(path)}")
+    if code == _SQLITE_FULL:
+        return disk_full_error(path, need)
+    if code == _SQLITE_IOERR:
+        return SessionFileError(f"a read or write of {path} failed ({exc}): check that its disk is still "
+                                "connected and healthy, then open the session again")
+    if code == _SQLITE_BUSY:
+        return SessionFileError(f"{path} is busy: another program has been writing it for over "
+                                f"{BUSY_TIMEOUT_MS // 1000} s; close that program and try again")
+    if code == _SQLITE_READONLY:
+        return SessionFileError(f"{path} cannot be written ({exc}): open it read-only, or copy it to a "
+                                "writable folder")
+    return None
+
+
 def _encode_ids(ids: np.ndarray, dtype: np.dtype) -> bytes:
     return zlib.compress(np.ascontiguousarray(ids, dtype=dtype).tobytes(), 6)
 
@@ -109,6 +148,7 @@ class SessionStore:
         self._conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._lock = threading.RLock()
+        self._damage: str | None = None  # set once damage is seen: nothing more is written
         self._local_writes = 0  # PRAGMA data_version ignores our own commits: count them here
         self._image_writes = 0  # our own set_images commits (the image list's cache key)
         self._cache: dict[str, tuple[tuple[int, int], Any]] = {}
@@ -116,7 +156,8 @@ class SessionStore:
         self._assign_cache_key: tuple[int, int] = (-1, -1)
         self._guard: SessionPaths | None = None
         self._trainer_lock: TrainerLock | None = None
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
+        with self._checked():
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
         self.chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
 
     # ---------------------------------------------------------------------------------------
@@ -151,8 +192,8 @@ class SessionStore:
                     {
                         "id": 1,
                         "config": config.to_json(),
-                        "folder": str(folder),
-                        "folder_rel": _relpath_or_none(folder, path.parent),
+                        "folder": _name_to_db(str(folder)),
+                        "folder_rel": _name_to_db(_relpath_or_none(folder, path.parent)),
                         "created": _now(),
                         "dcgui_version": __version__,
                         "torch_version": _torch_version(),
@@ -252,12 +293,32 @@ class SessionStore:
     # internals
     # ---------------------------------------------------------------------------------------
     @contextmanager
-    def _write(self) -> Iterator[sqlite_utils.Database]:
+    def _checked(self, need: int = 0) -> Iterator[None]:
+        """Serialise use of the connection and turn SQLite's errors into ones that say what to do.
+
+        ``need``: bytes the write about to happen adds (for the disk-full message)."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.DatabaseError as exc:
+                err = _sqlite_error(self.path, exc, need)
+                if err is None:
+                    raise
+                if _is_damage(exc):
+                    self._damage = str(exc)
+                raise err from exc
+
+    @contextmanager
+    def _write(self, need: int = 64 << 10) -> Iterator[sqlite_utils.Database]:
         """One write transaction. IMMEDIATE takes the write lock up front, so a concurrent writer
         waits (busy_timeout) instead of failing half-way when upgrading a read lock."""
         if self.readonly:
             raise SessionFileError(f"{self.path} was opened read-only: open it writable to change it")
-        with self._lock, _immediate(self._conn):
+        if self._damage is not None:
+            raise SessionFileError(
+                f"{self.path} is damaged ({self._damage}); nothing more is written to it. {_damaged_advice(self.path)}"
+            )
+        with self._checked(need), _immediate(self._conn):
             yield self.db
             self._local_writes += 1
 
@@ -267,7 +328,7 @@ class SessionStore:
     def _cached(self, name: str, compute: Callable[[], T], key: Any = None) -> T:
         """Memoise a whole-table read until this or another connection commits (or, with
         ``key``, until that value changes)."""
-        with self._lock:
+        with self._checked():
             key = self._version_key() if key is None else key
             hit = self._cache.get(name)
             if hit is not None and hit[0] == key:
@@ -277,7 +338,7 @@ class SessionStore:
             return value
 
     def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        with self._lock:
+        with self._checked():
             row = self._conn.execute(sql, tuple(params)).fetchone()
         return None if row is None else row[0]
 
@@ -306,15 +367,30 @@ class SessionStore:
         return self.data_dir / "checkpoints"
 
     @property
+    def derived_cache_dir(self) -> Path:
+        """Where caches computed from the session (features, maps) go: its own cache folder, or,
+        when that cannot be written (a session on read-only media or a write-protected copy), a
+        folder for this session in the user's cache directory."""
+        if _writable(self.cache_dir):
+            return self.cache_dir
+        import hashlib
+
+        import platformdirs
+
+        key = hashlib.sha1(f"{self.path}\n{self.created}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = printable(self.path.stem).replace("\\", "_")
+        return Path(platformdirs.user_cache_dir("dcgui")) / "sessions" / f"{name}-{key}"
+
+    @property
     def folder(self) -> Path:
         """The image folder: the stored absolute path, or, when the session file was moved
         together with its photos, the stored path relative to the session file."""
         row = self._session_row()
-        absolute = Path(row["folder"])
+        absolute = Path(_name_from_db(row["folder"]))
         if absolute.is_dir():
             return absolute
         if row.get("folder_rel"):
-            moved = (self.path.parent / row["folder_rel"]).resolve()
+            moved = (self.path.parent / _name_from_db(row["folder_rel"])).resolve()
             if moved.is_dir():
                 return moved
         return absolute
@@ -349,7 +425,8 @@ class SessionStore:
         """Point the session at its images' new location (after the user moved them)."""
         folder = Path(folder).absolute()
         with self._write() as db:
-            db["session"].update(1, {"folder": str(folder), "folder_rel": _relpath_or_none(folder, self.path.parent)})
+            db["session"].update(1, {"folder": _name_to_db(str(folder)),
+                                     "folder_rel": _name_to_db(_relpath_or_none(folder, self.path.parent))})
 
     @property
     def config(self) -> TrainConfig:
@@ -388,12 +465,12 @@ class SessionStore:
 
     def data_version(self) -> int:
         """Changes whenever *another* connection commits (cheap: no disk access)."""
-        with self._lock:
+        with self._checked():
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def integrity_check(self) -> str:
         """``"ok"`` or SQLite's description of the damage (reads the whole file)."""
-        with self._lock:
+        with self._checked():
             return "; ".join(str(r[0]) for r in self._conn.execute("PRAGMA integrity_check").fetchall())
 
     # ---------------------------------------------------------------------------------------
@@ -435,10 +512,11 @@ class SessionStore:
         dims = [(int(w), int(h)) for w, h in sizes] if sizes is not None else [(None, None)] * len(records)
         ok = set(paths)
         rows: list[tuple[Any, ...]] = [
-            (i, r.relpath, int(r.size), int(r.mtime_ns), w, h, r.label, "ok", None)
+            (i, _name_to_db(r.relpath), int(r.size), int(r.mtime_ns), w, h, _name_to_db(r.label), "ok", None)
             for i, (r, (w, h)) in enumerate(zip(records, dims))
         ]
-        rows += [(None, p, None, None, None, None, None, "skipped", reason) for p, reason in skipped if p not in ok]
+        rows += [(None, _name_to_db(p), None, None, None, None, None, "skipped", reason)
+                 for p, reason in skipped if p not in ok]
         if label_names is not None:
             names = sorted(label_names)
         else:  # the scanner's rule: labels only when every image has one
@@ -460,7 +538,8 @@ class SessionStore:
 
     def _paths(self) -> list[str]:
         def read() -> list[str]:
-            return [r[0] for r in self._conn.execute("SELECT path FROM images WHERE idx IS NOT NULL ORDER BY idx")]
+            rows = self._conn.execute("SELECT path FROM images WHERE idx IS NOT NULL ORDER BY idx")
+            return [_name_from_db(r[0]) for r in rows]
 
         return self._cached("image_paths", read, self._images_version())  # shared: callers get a copy
 
@@ -475,9 +554,9 @@ class SessionStore:
         return list(self._paths())
 
     def skipped(self) -> list[tuple[str, str]]:
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute("SELECT path, reason FROM images WHERE idx IS NULL ORDER BY path").fetchall()
-        return [(p, r or "") for p, r in rows]
+        return [(_name_from_db(p), r or "") for p, r in rows]
 
     def label_names(self) -> list[str]:
         return list(self.get_meta("label_names", []))
@@ -488,13 +567,13 @@ class SessionStore:
         if not names:
             return None
         lookup = {n: i for i, n in enumerate(names)}
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute("SELECT label FROM images WHERE idx IS NOT NULL ORDER BY idx").fetchall()
-        return np.array([lookup.get(r[0], -1) for r in rows], dtype=np.int32)
+        return np.array([lookup.get(_name_from_db(r[0]), -1) for r in rows], dtype=np.int32)
 
     def image_info(self, i: int) -> dict[str, Any]:
         """Path, size, mtime_ns, width, height, label and flag of image ``i``."""
-        with self._lock:
+        with self._checked():
             cur = self._conn.execute(
                 "SELECT i.path, i.size, i.mtime_ns, i.width, i.height, i.label, f.flag, f.source FROM images i "
                 "LEFT JOIN image_flags f ON f.path = i.path WHERE i.idx = ?",
@@ -504,7 +583,9 @@ class SessionStore:
         if row is None:
             raise IndexError(f"image index {i} is out of range (the session has {self.n_images} images)")
         keys = ("path", "size", "mtime_ns", "width", "height", "label", "flag", "flag_source")
-        return dict(zip(keys, row))
+        info = dict(zip(keys, row))
+        info["path"], info["label"] = _name_from_db(info["path"]), _name_from_db(info["label"])
+        return info
 
     def image_stats(self) -> dict[str, np.ndarray]:
         """Per image (index order): file ``size`` (bytes), ``mtime_ns``, ``width``, ``height``
@@ -530,7 +611,7 @@ class SessionStore:
 
     def image_flag_sources(self) -> dict[int, tuple[str, str]]:
         """Image index -> (flag, who set it: "hand" or "bulk") for every flagged usable image."""
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute(
                 "SELECT i.idx, f.flag, f.source FROM image_flags f JOIN images i ON i.path = f.path "
                 "WHERE i.idx IS NOT NULL"
@@ -641,8 +722,10 @@ class SessionStore:
             if isinstance(v, float) and math.isnan(v) and f not in _OPTIONAL_METRICS:
                 row[f] = None
         row.update(n_images=int(matched.size), finished=_now())
-        mapping_row = {"epoch": epoch, "mapping": _encode_ids(mapping, np.dtype("<i4")), "dtype": dtype.str}
-        with self._write() as db:
+        mapping_blob = _encode_ids(mapping, np.dtype("<i4"))
+        mapping_row = {"epoch": epoch, "mapping": mapping_blob, "dtype": dtype.str}
+        payload = sum(len(c[2]) for c in chunks) + len(mapping_blob) + 24 * k
+        with self._write(need=2 * payload + (64 << 10)) as db:  # pages in the WAL, then in the file
             conn = db.conn
             conn.execute("DELETE FROM assignments WHERE epoch = ?", (epoch,))
             conn.execute("DELETE FROM clusters WHERE epoch = ?", (epoch,))
@@ -664,9 +747,55 @@ class SessionStore:
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
         self._assign_cache.clear()
 
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    def archive_epochs_after(self, epoch: int) -> Path:
+        """Set the later epochs aside so training can continue from ``epoch``; return the archive.
+
+        The archive is a complete copy of this session as it was (a session file of its own under
+        ``NAME.dcgui.d/archive/``: ``dcgui info`` / ``clusters`` / the window open it read-only),
+        holding the checkpoints of the later epochs. Then epochs > ``epoch`` are removed here.
+        Order for a crash at any point: copy, then forget here, then move the checkpoint files
+        (files left behind are overwritten by the retraining).
+        """
+        epoch = int(epoch)
+        last = self.last_epoch()
+        if not 0 <= epoch < last:
+            raise DcguiError(f"{self.path.name} has epochs 1-{last}: choose an epoch from 0 to {last - 1} "
+                             "to continue from" if last else f"{self.path.name} has no trained epoch to set aside")
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
+        target = self.archive_dir / f"{self.path.stem}-epochs-{epoch + 1}-{last}-{stamp}.dcgui"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".creating")
+        for stale in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            stale.unlink(missing_ok=True)
+        dest = sqlite3.connect(str(tmp))
+        try:
+            with self._checked(need=self.path.stat().st_size):
+                self._conn.backup(dest)
+        finally:
+            dest.close()
+        os.replace(tmp, target)
+        later = [(e, p) for e, p, _ in self.checkpoints() if e > epoch]
+        earlier = [(e, p) for e, p, _ in self.checkpoints() if e <= epoch]
+        self.truncate_epochs(epoch)
+        archived_ckpts = target.with_name(target.name + ".d") / "checkpoints"
+        archived_ckpts.mkdir(parents=True, exist_ok=True)
+        for e, p in later + earlier:
+            if _relpath_or_none(p, self.checkpoint_dir, inside_only=True) is None or not p.is_file():
+                continue  # never move a file that is not ours
+            with contextlib.suppress(OSError):
+                if e > epoch:
+                    os.replace(p, archived_ckpts / p.name)
+                else:  # the shared history: a hard link costs no space (skipped where unsupported)
+                    os.link(p, archived_ckpts / p.name)
+        return target
+
     def epochs(self) -> list[EpochMetrics]:
         cols = ", ".join(_METRIC_FIELDS)
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute(f"SELECT {cols} FROM epochs ORDER BY epoch").fetchall()
         out = []
         for r in rows:
@@ -682,7 +811,7 @@ class SessionStore:
         return int(self._scalar("SELECT COALESCE(MAX(epoch), 0) FROM epochs"))
 
     def _epoch_row(self, epoch: int) -> tuple[int, np.ndarray, np.dtype]:
-        with self._lock:
+        with self._checked():
             row = self._conn.execute(
                 "SELECT e.k, m.mapping, m.dtype FROM epochs e JOIN epoch_mappings m ON m.epoch = e.epoch "
                 "WHERE e.epoch = ?", (int(epoch),)
@@ -690,11 +819,27 @@ class SessionStore:
         if row is None:
             raise KeyError(f"epoch {epoch} is not recorded in {self.path.name} (last epoch: {self.last_epoch()})")
         k, blob, dtype = row
-        return int(k), np.frombuffer(zlib.decompress(blob), dtype="<i4"), np.dtype(dtype)
+        try:
+            mapping = np.frombuffer(zlib.decompress(blob), dtype="<i4")
+            dt = np.dtype(dtype)
+        except (zlib.error, ValueError, TypeError) as exc:
+            raise self._bad_epoch(epoch, "cluster mapping", exc) from exc
+        if mapping.shape != (int(k),) or not np.array_equal(np.sort(mapping), np.arange(int(k))):
+            raise self._bad_epoch(epoch, "cluster mapping", f"not a permutation of {k} clusters")
+        return int(k), mapping, dt
+
+    def _bad_epoch(self, epoch: int, what: str, detail: object) -> SessionFileError:
+        """A stored blob of ``epoch`` that does not decode (its page is fine, its content is not)."""
+        earlier = f"epoch {epoch - 1} or earlier" if epoch > 1 else "a new session"
+        return SessionFileError(
+            f"the {what} of epoch {epoch} in {self.path} is damaged ({detail}): look at another epoch, "
+            f"or continue training from {earlier} (`dcgui train ... --from-epoch {max(epoch - 1, 0)}` "
+            "retrains this epoch and keeps the later ones' records in an archive)"
+        )
 
     def _matched(self, epoch: int) -> np.ndarray:
         """Decoded matched ids of ``epoch`` (shared, read-only; LRU-cached)."""
-        with self._lock:
+        with self._checked():
             key = self._version_key()
             if key != self._assign_cache_key:  # another connection may have re-recorded an epoch
                 self._assign_cache.clear()
@@ -703,11 +848,19 @@ class SessionStore:
             if hit is not None:
                 self._assign_cache.move_to_end(epoch)
                 return hit
-            _, _, dtype = self._epoch_row(epoch)
+            k, _, dtype = self._epoch_row(epoch)
             blobs = self._conn.execute(
-                "SELECT data FROM assignments WHERE epoch = ? ORDER BY chunk", (int(epoch),)
+                "SELECT chunk, data FROM assignments WHERE epoch = ? ORDER BY chunk", (int(epoch),)
             ).fetchall()
-            arr = np.frombuffer(b"".join(zlib.decompress(b[0]) for b in blobs), dtype=dtype).astype(np.int32)
+            try:
+                if [c for c, _ in blobs] != list(range(len(blobs))):
+                    raise ValueError("chunks are missing")
+                arr = np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype).astype(np.int32)
+            except (zlib.error, ValueError, TypeError) as exc:
+                raise self._bad_epoch(epoch, "assignments", exc) from exc
+            n = self.n_images
+            if arr.shape != (n,) or (n and (arr.min() < 0 or arr.max() >= k)):
+                raise self._bad_epoch(epoch, "assignments", f"{arr.size} ids for {n} images, or ids outside [0, {k})")
             arr.setflags(write=False)
             self._assign_cache[epoch] = arr
             while len(self._assign_cache) > _ASSIGN_CACHE:
@@ -738,25 +891,30 @@ class SessionStore:
         dtypes = self._cached("dtypes", lambda: {
             int(e): np.dtype(d) for e, d in self._conn.execute("SELECT epoch, dtype FROM epoch_mappings")
         })
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute(
                 "SELECT epoch, data FROM assignments WHERE chunk = ? ORDER BY epoch", (chunk,)
             ).fetchall()
         last = rows[-1][0] if rows else 0
         out = np.full(last, -1, dtype=np.int32)
         for epoch, blob in rows:
-            dt = dtypes[epoch]
+            dt = dtypes.get(epoch)
+            if dt is None:
+                continue  # an epoch being re-recorded right now, or one whose mapping is gone
             need = (offset + 1) * dt.itemsize
             # Only inflate up to image i: on average half a chunk per epoch.
-            head = zlib.decompressobj().decompress(blob, need)
-            out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+            try:
+                head = zlib.decompressobj().decompress(blob, need)
+                out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+            except (zlib.error, ValueError, TypeError, IndexError) as exc:
+                raise self._bad_epoch(epoch, "assignments", exc) from exc
         return out
 
     def cluster_sizes(self, epoch: int) -> np.ndarray:
         """Images per matched cluster id at ``epoch`` (int64, length k)."""
         k, _, _ = self._epoch_row(epoch)
         sizes = np.zeros(k, dtype=np.int64)
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute("SELECT cluster, size FROM clusters WHERE epoch = ?", (int(epoch),)).fetchall()
         if rows:
             ids, vals = zip(*rows)
@@ -786,9 +944,13 @@ class SessionStore:
 
     def checkpoints(self) -> list[tuple[int, Path, str]]:
         """(epoch, absolute path, sha256) of every recorded checkpoint, by epoch."""
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute("SELECT epoch, file, sha256 FROM checkpoints ORDER BY epoch").fetchall()
         return [(int(e), self.path_guard.checkpoint(f, int(e)), s or "") for e, f, s in rows]
+
+    def checkpoint_sha256(self, epoch: int) -> str:
+        """The sha256 recorded for the checkpoint of ``epoch`` ("" when none was recorded)."""
+        return str(self._scalar("SELECT sha256 FROM checkpoints WHERE epoch = ?", (int(epoch),)) or "")
 
     def checkpoint_path(self, epoch: int) -> Path:
         """The recorded checkpoint of ``epoch``, else where the engine writes it; a recorded file
@@ -810,7 +972,7 @@ class SessionStore:
 
     def cluster_user_data(self) -> dict[int, dict[str, Any]]:
         """Matched cluster id -> {"name": str | None, "tags": list[str], "notes": str}."""
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
 
@@ -840,13 +1002,13 @@ class SessionStore:
     def record_export(self, kind: str, path: str | os.PathLike[str], details: dict[str, Any]) -> None:
         with self._write() as db:
             db["exports"].insert(
-                {"kind": kind, "path": str(Path(path).absolute()), "details": json.dumps(details, default=str), "time": _now()}
+                {"kind": kind, "path": _name_to_db(str(Path(path).absolute())), "details": json.dumps(details, default=str), "time": _now()}
             )
 
     def exports(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._checked():
             rows = self._conn.execute("SELECT kind, path, details, time FROM exports ORDER BY id").fetchall()
-        return [{"kind": k, "path": p, "details": json.loads(d) if d else {}, "time": t} for k, p, d, t in rows]
+        return [{"kind": k, "path": _name_from_db(p), "details": json.loads(d) if d else {}, "time": t} for k, p, d, t in rows]
 
 
 # -------------------------------------------------------------------------------------------
@@ -880,6 +1042,14 @@ class _Reader:
 
     def epoch_k(self, epoch: int) -> int:
         return self._store._epoch_row(epoch)[0]
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (or, while it does not exist, made there)."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            return p.is_dir() and os.access(p, os.W_OK | os.X_OK)
+    return False
 
 
 def _relpath_or_none(path: Path, start: Path, inside_only: bool = False) -> str | None:
@@ -970,12 +1140,16 @@ def _inspect(path: Path) -> int:
             raise SessionFileError(
                 f"{path} was written by a newer dcgui (schema {version} > {current}): update dcgui to open it"
             )
-        if version >= 1:  # reading the core tables catches most damage early
-            conn.execute("SELECT config, folder FROM session WHERE id = 1").fetchone()
-            conn.execute("SELECT COUNT(*) FROM epochs").fetchone()
+        # quick_check reads every page once (~0.1 s per 100 MB): a damaged page is found now, not
+        # as a traceback in the middle of an epoch, and the file is refused before any write.
+        rows = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})").fetchall()]
+        if rows != ["ok"]:  # one line for the message: SQLite's report spans several
+            problems = [ln.strip() for r in rows for ln in r.splitlines() if ln.strip() and not ln.startswith("***")]
+            raise SessionFileError(f"{path} is damaged ({'; '.join(problems)}); the file was left untouched. "
+                                   f"{_damaged_advice(path)}")
         return int(version)
     except sqlite3.DatabaseError as exc:
-        raise SessionFileError(f"{path} is damaged ({exc}); {_untouched(path)}") from exc
+        raise SessionFileError(f"{path} is damaged ({exc}); the file was left untouched. {_damaged_advice(path)}") from exc
     finally:
         conn.close()
 

@@ -57,7 +57,7 @@ def test_merge_split_undo_redo_and_the_groups_in_csv_curate_outliers(
     assert run(capsys, "clusters", session, "--epoch", 2, "--csv", csv_path, "--groups")[0] == 0
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["path", "cluster", "cluster_name", "group", "group_name"]
+    assert list(rows[0]) == ["path", "cluster", "cluster_name", "group", "group_name", "taken", "camera"]
     for r in rows:
         c = int(r["cluster"])
         if c in (a, b):

@@ -26,7 +26,7 @@ def test_recursive_case_insensitive_sorted(tmp_path: Path) -> None:
     for rel in ["b.JPG", "a.png", "sub/deeper/c.Jpeg", "sub/d.TIFF", "e.webp", "f.gif", "g.bmp", "h.tif"]:
         _img(tmp_path / rel)
     (tmp_path / "notes.txt").write_text("hello")
-    (tmp_path / "sub" / "raw.cr2").write_bytes(b"\x00" * 10)
+    (tmp_path / "sub" / "photo.xmp").write_bytes(b"\x00" * 10)  # a sidecar, not an image
     result = scan(tmp_path)
     rels = [r.relpath for r in result.images]
     assert rels == ["a.png", "b.JPG", "e.webp", "f.gif", "g.bmp", "h.tif", "sub/d.TIFF", "sub/deeper/c.Jpeg"]

@@ -345,7 +345,8 @@ def test_export_csv(qtbot: Any, browser: Any, session: Any, tmp_path: Path) -> N
     assign = session.assignments(2)
     name = "squares" if assign[7] == 1 else ""
     assert rows[7] == {"path": str(session.folder / session.image_paths()[7]), "cluster": str(assign[7]),
-                       "cluster_name": name, "group": str(assign[7]), "group_name": name}
+                       "cluster_name": name, "group": str(assign[7]), "group_name": name,
+                       "taken": "", "camera": ""}  # generated PNGs carry no EXIF
 
 
 def test_no_session_and_no_epoch(qtbot: Any, tmp_path: Path, errors: list[str]) -> None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.control import RunControl
 from dcgui.core.explore import FeatureIndex
 from dcgui.core.imageio import IMAGE_EXTENSIONS
+from dcgui.core.pathtext import printable
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, escape
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
@@ -142,7 +143,7 @@ class SimilarTab(ExploreTab):
         if isinstance(q, int):
             pixmap = self.thumbnails.request(q)  # None: it arrives through _query_thumb_ready
             self._set_query_pixmap(pixmap)
-            self.query_caption.setText(f"Images most similar to <b>{escape(self.model.paths[q])}</b> "
+            self.query_caption.setText(f"Images most similar to <b>{escape(printable(self.model.paths[q]))}</b> "
                                        f"(image {q}, epoch {self.model.epoch})")
         elif isinstance(q, Path):
             # Decoded at thumbnail scale (a camera JPEG at full size would stall the GUI thread).
