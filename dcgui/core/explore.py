@@ -217,6 +217,38 @@ class DuplicateGroup:
         return self.members[1:]
 
 
+def union_prefix_counts(n: int, edge_i: np.ndarray, edge_j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joining ``n`` images along the edges in order (a forest: no edge closes a cycle), the number
+    of groups of >= 2 images and of images in them after the first m edges, for every m. A
+    threshold then maps to its counts with one ``searchsorted`` (the duplicate sliders)."""
+    parent = np.arange(n, dtype=np.int64)
+    size = np.ones(n, dtype=np.int64)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[x] != root:  # path compression
+            parent[x], x = root, int(parent[x])
+        return root
+
+    m = len(edge_i)
+    groups = np.zeros(m + 1, dtype=np.int64)
+    images = np.zeros(m + 1, dtype=np.int64)
+    g = im = 0
+    for e, (i, j) in enumerate(zip(edge_i.tolist(), edge_j.tolist())):
+        ri, rj = find(i), find(j)
+        si, sj = int(size[ri]), int(size[rj])
+        g += 1 - (si > 1) - (sj > 1)
+        im += (si == 1) + (sj == 1)
+        if si < sj:
+            ri, rj = rj, ri
+        parent[rj] = ri
+        size[ri] = si + sj
+        groups[e + 1], images[e + 1] = g, im
+    return groups, images
+
+
 class DuplicateIndex:
     """Every threshold's duplicate groups, from one kNN graph.
 
@@ -251,37 +283,7 @@ class DuplicateIndex:
         self.edge_j = forest.col[order].astype(np.int64)
         self.edge_sims = (2.0 - forest.data[order]).astype(np.float32)
         self._neg_sims = -self.edge_sims  # ascending, for searchsorted
-        self._groups_after, self._images_after = self._prefix_counts()
-
-    def _prefix_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Groups (components of >= 2 images) and images in them after adding the first m edges."""
-        parent = np.arange(self.n, dtype=np.int64)
-        size = np.ones(self.n, dtype=np.int64)
-
-        def find(x: int) -> int:
-            root = x
-            while parent[root] != root:
-                root = int(parent[root])
-            while parent[x] != root:  # path compression
-                parent[x], x = root, int(parent[x])
-            return root
-
-        m = len(self.edge_i)
-        groups = np.zeros(m + 1, dtype=np.int64)
-        images = np.zeros(m + 1, dtype=np.int64)
-        g = im = 0
-        for e, (i, j) in enumerate(zip(self.edge_i.tolist(), self.edge_j.tolist())):
-            ri, rj = find(i), find(j)
-            si, sj = int(size[ri]), int(size[rj])
-            # forest edges never close a cycle, so ri != rj
-            g += 1 - (si > 1) - (sj > 1)
-            im += (si == 1) + (sj == 1)
-            if si < sj:
-                ri, rj = rj, ri
-            parent[rj] = ri
-            size[ri] = si + sj
-            groups[e + 1], images[e + 1] = g, im
-        return groups, images
+        self._groups_after, self._images_after = union_prefix_counts(self.n, self.edge_i, self.edge_j)
 
     def _edges_at(self, threshold: float) -> int:
         return int(np.searchsorted(self._neg_sims, -np.float32(threshold), side="right"))

@@ -39,7 +39,7 @@ from PIL import Image
 from dcgui.core import neardup_align as align
 from dcgui.core.control import RunControl
 from dcgui.core.events import PHASE_PAIRS, PHASE_SIGNATURES, PhaseProgress
-from dcgui.core.explore import GRAPH_EXACT_LIMIT, FeatureIndex, drain
+from dcgui.core.explore import GRAPH_EXACT_LIMIT, FeatureIndex, drain, union_prefix_counts
 
 if TYPE_CHECKING:
     from dcgui.core.cache import ImageCache
@@ -108,6 +108,21 @@ def _workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _in_chunks_on_threads(work: Callable[[int], None], n: int, chunk: int, phase: str,
+                          control: RunControl | None, t0: float) -> Generator[PhaseProgress, None, None]:
+    """Run ``work(start)`` for every chunk start of ``0..n-1`` on a thread pool, a few chunks per
+    step, so a stop is honoured and progress reported between steps."""
+    starts = list(range(0, n, chunk))
+    window = 2 * _workers()
+    with ThreadPoolExecutor(_workers(), thread_name_prefix="dcgui-neardup") as pool:
+        for k in range(0, len(starts), window):
+            if control is not None:
+                control.check()
+            list(pool.map(work, starts[k:k + window]))
+            done = min(n, starts[min(k + window, len(starts)) - 1] + chunk)
+            yield PhaseProgress(phase, done, n, images_per_second=done / max(time.perf_counter() - t0, 1e-9))
+
+
 def iter_signatures(thumbnail: Thumbnail, n: int, control: RunControl | None = None,
                     chunk: int = 256) -> Generator[PhaseProgress, None, Signatures]:
     """Signatures of images ``0..n-1`` (``thumbnail(i)``: image i's RGB thumbnail), on threads."""
@@ -120,17 +135,7 @@ def iter_signatures(thumbnail: Thumbnail, n: int, control: RunControl | None = N
         for i in range(start, min(start + chunk, n)):
             phash[i], tiny[i] = signature(thumbnail(i))
 
-    with ThreadPoolExecutor(_workers(), thread_name_prefix="dcgui-neardup") as pool:
-        starts = list(range(0, n, chunk))
-        window = 2 * _workers()
-        done = 0
-        for k in range(0, len(starts), window):
-            if control is not None:
-                control.check()
-            list(pool.map(work, starts[k:k + window]))
-            done = min(n, starts[min(k + window, len(starts)) - 1] + chunk)
-            yield PhaseProgress(PHASE_SIGNATURES, done, n,
-                                images_per_second=done / max(time.perf_counter() - t0, 1e-9))
+    yield from _in_chunks_on_threads(work, n, chunk, PHASE_SIGNATURES, control, t0)
     return Signatures(phash, tiny)
 
 
@@ -245,16 +250,7 @@ def iter_pair_differences(judge: PairJudge, pairs: np.ndarray, control: RunContr
         rows = order[start:start + chunk]
         out[rows] = judge.differences(pairs[rows])
 
-    starts = list(range(0, m, chunk))
-    window = 2 * _workers()
-    with ThreadPoolExecutor(_workers(), thread_name_prefix="dcgui-neardup") as pool:
-        for k in range(0, len(starts), window):
-            if control is not None:
-                control.check()
-            list(pool.map(work, starts[k:k + window]))
-            done = min(m, starts[min(k + window, len(starts)) - 1] + chunk)
-            yield PhaseProgress(PHASE_PAIRS, done, m,
-                                images_per_second=done / max(time.perf_counter() - t0, 1e-9))
+    yield from _in_chunks_on_threads(work, m, chunk, PHASE_PAIRS, control, t0)
     return out
 
 
@@ -355,36 +351,8 @@ class NearDuplicates:
         self.merge_i = merges[order, 0].astype(np.int64) if len(merges) else np.zeros(0, np.int64)
         self.merge_j = merges[order, 1].astype(np.int64) if len(merges) else np.zeros(0, np.int64)
         self.merge_height = merges[order, 2].astype(np.float64) if len(merges) else np.zeros(0)
-        self._groups_after, self._images_after = self._prefix_counts()
-
-    def _prefix_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Groups (of >= 2 images) and images in them after the first m merges."""
-        parent = np.arange(self.n, dtype=np.int64)
-        size = np.ones(self.n, dtype=np.int64)
-
-        def find(x: int) -> int:
-            root = x
-            while parent[root] != root:
-                root = int(parent[root])
-            while parent[x] != root:
-                parent[x], x = root, int(parent[x])
-            return root
-
-        m = len(self.merge_i)
-        groups = np.zeros(m + 1, np.int64)
-        images = np.zeros(m + 1, np.int64)
-        g = im = 0
-        for e, (i, j) in enumerate(zip(self.merge_i.tolist(), self.merge_j.tolist())):
-            ri, rj = find(i), find(j)
-            si, sj = int(size[ri]), int(size[rj])
-            g += 1 - (si > 1) - (sj > 1)
-            im += (si == 1) + (sj == 1)
-            if si < sj:
-                ri, rj = rj, ri
-            parent[rj] = ri
-            size[ri] = si + sj
-            groups[e + 1], images[e + 1] = g, im
-        return groups, images
+        # complete-linkage merges join groups as a forest does: counted the same way
+        self._groups_after, self._images_after = union_prefix_counts(self.n, self.merge_i, self.merge_j)
 
     def _merges_at(self, threshold: float) -> int:
         return int(np.searchsorted(self.merge_height, float(threshold), side="right"))

@@ -165,29 +165,28 @@ def append(conn: sqlite3.Connection, time: str, kind: str, summary: str, changes
 
 def undo(conn: sqlite3.Connection, steps: int) -> list[EditRecord]:
     """Undo up to ``steps`` edits, newest first; returns those undone."""
-    done: list[EditRecord] = []
-    for _ in range(max(0, int(steps))):
-        row = conn.execute(f"{_SELECT} WHERE undone = 0 ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            break
-        write_rows(conn, _changes(conn, row[0]), forward=False)
-        conn.execute("UPDATE edits SET undone = 1 WHERE id = ?", (row[0],))
-        rec = _record(row)
-        done.append(EditRecord(rec.id, rec.time, rec.kind, rec.summary, True, rec.rows))
-    return done
+    return _replay(conn, steps, forward=False)
 
 
 def redo(conn: sqlite3.Connection, steps: int) -> list[EditRecord]:
     """Redo up to ``steps`` undone edits, oldest undone first; returns those redone."""
+    return _replay(conn, steps, forward=True)
+
+
+def _replay(conn: sqlite3.Connection, steps: int, forward: bool) -> list[EditRecord]:
+    """Undo (write the befores of the newest live edit) or redo (the afters of the oldest undone
+    one), ``steps`` times or until none is left; each edit's ``undone`` mark follows."""
+    query = (f"{_SELECT} WHERE undone = 1 ORDER BY id ASC LIMIT 1" if forward
+             else f"{_SELECT} WHERE undone = 0 ORDER BY id DESC LIMIT 1")
     done: list[EditRecord] = []
     for _ in range(max(0, int(steps))):
-        row = conn.execute(f"{_SELECT} WHERE undone = 1 ORDER BY id ASC LIMIT 1").fetchone()
+        row = conn.execute(query).fetchone()
         if row is None:
             break
-        write_rows(conn, _changes(conn, row[0]), forward=True)
-        conn.execute("UPDATE edits SET undone = 0 WHERE id = ?", (row[0],))
+        write_rows(conn, _changes(conn, row[0]), forward=forward)
+        conn.execute("UPDATE edits SET undone = ? WHERE id = ?", (0 if forward else 1, row[0]))
         rec = _record(row)
-        done.append(EditRecord(rec.id, rec.time, rec.kind, rec.summary, False, rec.rows))
+        done.append(EditRecord(rec.id, rec.time, rec.kind, rec.summary, not forward, rec.rows))
     return done
 
 
