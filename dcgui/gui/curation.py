@@ -39,7 +39,10 @@ from dcgui.core.events import PhaseProgress
 from dcgui.core.fsutil import atomic_write_text
 from dcgui.gui.worker import GeneratorWorker, WorkerError
 from dcgui.services.curation import (
+    CLUSTER_COLUMNS,
+    EXIF_AT,
     CurationPlan,
+    add_photo_facts,
     cluster_table,
     plan_curation,
     record_curation,
@@ -243,13 +246,6 @@ def export_clusters(parent: QWidget, store: SessionStore, epoch: int, clusters: 
 # ---------------------------------------------------------------------------------------------
 # export assignments as CSV
 # ---------------------------------------------------------------------------------------------
-def assignments_csv_text(store: SessionStore, epoch: int) -> str:
-    """``path,cluster,cluster_name`` for every usable image at ``epoch`` (absolute paths)."""
-    buf = io.StringIO()
-    write_cluster_table(buf, cluster_table(store, epoch, absolute=True))
-    return buf.getvalue()
-
-
 def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
     """Ask where to save the CSV (tests replace this)."""
     path, _ = QFileDialog.getSaveFileName(parent, "Export cluster assignments", str(suggested), "CSV files (*.csv)")
@@ -269,7 +265,8 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
             return None
     try:
         check_output(path, store.path, "CSV file")
-        text = assignments_csv_text(store, epoch)  # SQLite reads stay on the store's thread
+        # SQLite reads stay on the store's thread; the EXIF header reads go to the worker
+        rows = cluster_table(store, epoch, absolute=True, columns=CLUSTER_COLUMNS[:EXIF_AT])
     except DcguiError as exc:
         from dcgui.gui.errors import show_error
 
@@ -277,10 +274,13 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
         show_error(parent, exc, title="Export CSV")
         return None
     out = path
-    n_rows = text.count("\n") - 1
+    n_rows = len(rows)
 
     def job(control: RunControl) -> Generator[Any, None, Path]:
-        atomic_write_text(out, text)
+        add_photo_facts(rows, [Path(r[0]) for r in rows], control)  # absolute paths, checked above
+        buf = io.StringIO()
+        write_cluster_table(buf, rows)
+        atomic_write_text(out, buf.getvalue())
         return out
         yield  # pragma: no cover - makes this a generator
 

@@ -24,6 +24,7 @@ from dcgui.core.exif import photo_facts
 from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
 
 if TYPE_CHECKING:
+    from dcgui.core.control import RunControl
     from dcgui.store import SessionStore
 
 # The one schema of a cluster table: a file's path, its cluster id at the epoch, the cluster's
@@ -146,18 +147,28 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
     names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
     view = store.group_view(epoch)
     groups = {g.code: (g.key, g.name or "") for g in view.groups}
-    with_exif = len(columns) > CLUSTER_COLUMNS.index("taken")
+    with_exif = len(columns) > EXIF_AT
     # the files are read (or named) only when needed; each is checked to lie inside the folder
-    files: list[Path | None] = list(store.image_files()) if absolute or with_exif else [None] * len(assign)
+    files = store.image_files() if absolute or with_exif else []
     paths = [str(f) for f in files] if absolute else store.image_paths()
-    rows = []
-    for f, path, c, code in zip(files, paths, assign, view.labels.tolist()):
-        row = [path, c, names.get(c, ""), *groups[code]]
-        if f is not None and with_exif:
-            facts = photo_facts(f)
-            row += [facts.taken, facts.camera]
-        rows.append(row[:len(columns)])
-    return rows
+    rows = [[path, c, names.get(c, ""), *groups[code]] for path, c, code in zip(paths, assign, view.labels.tolist())]
+    if with_exif:
+        add_photo_facts(rows, files)
+    return [row[:len(columns)] for row in rows]
+
+
+EXIF_AT = CLUSTER_COLUMNS.index("taken")  # the first column read from the files, not the session
+
+
+def add_photo_facts(rows: list[list[Any]], files: Sequence[Path], control: RunControl | None = None) -> None:
+    """Append ``taken`` and ``camera`` (EXIF, one header read per file) to each row of
+    ``cluster_table(..., columns=CLUSTER_COLUMNS[:EXIF_AT])``. File I/O with no store access, so
+    it may run on a worker thread; ``control``: a stop is honoured between files."""
+    for row, f in zip(rows, files, strict=True):
+        if control is not None:
+            control.check()
+        facts = photo_facts(f)
+        row += [facts.taken, facts.camera]
 
 
 def write_cluster_table(fh: IO[str], rows: Sequence[Sequence[Any]], columns: Sequence[str] = CLUSTER_COLUMNS) -> None:
