@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from dcgui.core.augment import center_view
-from dcgui.core.control import RunControl
-from dcgui.core.events import PHASE_FEATURES, PhaseProgress
+from dcgui.core.control import RunControl, iter_pause_point
+from dcgui.core.events import PHASE_FEATURES, Event, PhaseProgress
 from dcgui.core.prefetch import Prefetcher
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
@@ -49,7 +49,7 @@ def iter_features(
     channels_last: bool = False,
     autocast_dtype: torch.dtype | None = None,
     representation: bool = False,
-) -> Generator[PhaseProgress, None, np.ndarray]:
+) -> Generator[Event, None, np.ndarray]:
     """Yield progress while embedding every image; return float32 ``(N, model.feat_dim)``.
 
     ``model`` is a ``DeepClusterNet`` (anything with ``embed`` and ``feat_dim``) already on
@@ -82,8 +82,8 @@ def iter_features(
     last_report = t_start
     try:
         for start, stop, batch in prefetch:
-            if control is not None:
-                paused_s += control.pause_point()
+            if control is not None:  # announced (Paused/Resumed), so a window shows "paused"
+                paused_s += yield from iter_pause_point(control, epoch)
             # The grad / autocast contexts are entered and left around each batch, never held
             # across a yield: they are thread-local and would leak into the consumer's code.
             use_amp = autocast_dtype is not None or (amp and cuda)

@@ -158,8 +158,10 @@ def test_pause_blocks_until_resumed(model, pixels) -> None:
     worker, result = _run_in_thread(model, pixels, control)
     try:
         assert control.parked.wait(30), "the feature pass never reached its pause check"
-        # parked before its first batch: only the start event, no features, still alive
-        assert worker.is_alive() and [e.done for e in result["events"]] == [0]  # type: ignore[attr-defined]
+        # parked before its first batch: the start event and the announced pause, still alive
+        events = result["events"]
+        assert worker.is_alive() and [type(e).__name__ for e in events] == ["PhaseProgress", "Paused"]  # type: ignore[attr-defined]
+        assert events[0].done == 0  # type: ignore[index]
         assert "feats" not in result and "stopped" not in result
     finally:
         control.resume()
@@ -180,7 +182,7 @@ def test_stop_ends_a_pause(model, pixels) -> None:
         control.stop()
         worker.join(timeout=60)
     assert not worker.is_alive() and result.get("stopped") is True and "feats" not in result
-    assert [e.done for e in result["events"]] == [0]  # type: ignore[attr-defined]
+    assert [type(e).__name__ for e in result["events"]] == ["PhaseProgress", "Paused"]  # type: ignore[attr-defined]
     assert not _prefetch_threads()
 
 
