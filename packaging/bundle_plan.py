@@ -69,6 +69,9 @@ LEFT_OUT: list[tuple[str, str]] = [
     ("nvidia/nvshmem/lib/nvshmem_bootstrap_*", "NVSHMEM launchers (MPI, PMI): dcgui's multi-GPU "
                                                "training uses NCCL collectives, never symmetric memory"),
     ("nvidia/nvshmem/lib/nvshmem_transport_*", "NVSHMEM network transports (InfiniBand, UCX): as above"),
+    # glibc's own libraries come from the user's system (PyInstaller copies libmvec, which x265 in
+    # pillow-heif links, but it calls glibc's private symbols: another glibc would refuse it)
+    ("libmvec.so*", "part of glibc: the user's glibc provides it"),
     # the rest
     ("triton/*", "Triton compiles kernels for torch.compile, which dcgui does not use"),
     ("torch/bin/protoc*", "the Protocol Buffers compiler (a build tool), twice"),

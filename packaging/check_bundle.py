@@ -11,7 +11,9 @@ Usage: ``python packaging/check_bundle.py [dist/dcgui] [--sizes N]``
    path): a link to a library of the bundle that is not there fails, and so does any unresolved
    link of ``MUST_LINK`` (Qt's X11 plugin); one to another system library the build machine
    lacks is only reported (the user's system provides it, or the plugin is unused).
-3. The size, in total and by package.
+3. No part of glibc is in the bundle (a library using glibc's private symbols fails the check),
+   and the oldest glibc the bundle runs on is printed.
+4. The size, in total and by package.
 
 Exit status 0 when the bundle is complete, 1 otherwise.
 """
@@ -94,23 +96,29 @@ def unresolved_links(internal: Path, ours: set[str]) -> tuple[dict[str, set[str]
     return fatal, system
 
 
-def glibc_needed(internal: Path) -> tuple[tuple[int, int], str] | None:
-    """The newest glibc symbol version any file of the bundle asks for, and one file that does:
-    the oldest glibc the bundle runs on."""
+def glibc_needed(internal: Path) -> tuple[tuple[int, int] | None, str, list[str]]:
+    """The newest glibc symbol version any file of the bundle asks for and one file that does
+    (the oldest glibc the bundle runs on), and the files that use glibc's private symbols: parts
+    of glibc itself, which must come from the user's system (another glibc refuses them)."""
+    best: tuple[int, int] | None = None
+    where = ""
+    private: list[str] = []
     if shutil.which("readelf") is None:
-        return None
-    best: tuple[tuple[int, int], str] | None = None
+        return best, where, private
     exe = internal.parent / "dcgui"
     for path in [exe, *sorted(internal.rglob("*"))]:
         if path.is_symlink() or not path.is_file() or not (_SHARED.search(path.name) or path == exe):
             continue
         out = subprocess.run(["readelf", "-V", "--wide", str(path)], capture_output=True, text=True,
                              check=False).stdout
+        name = path.relative_to(internal.parent).as_posix()
+        if "Name: GLIBC_PRIVATE" in out:
+            private.append(name)
         for major, minor in re.findall(r"Name: GLIBC_(\d+)\.(\d+)", out):
             version = (int(major), int(minor))
-            if best is None or version > best[0]:
-                best = (version, path.relative_to(internal.parent).as_posix())
-    return best
+            if best is None or version > best:
+                best, where = version, name
+    return best, where, private
 
 
 def size_of(path: Path) -> int:
@@ -174,12 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     link_fatal, link_system = unresolved_links(internal, ours)
     for soname, users in sorted(link_system.items()):
         print(f"  system library not on this machine: {soname} (linked by {', '.join(sorted(users)[:3])})")
-    glibc = glibc_needed(internal)
+    glibc, where, private = glibc_needed(internal)
     if glibc is not None:
-        (major, minor), where = glibc
-        print(f"needs glibc {major}.{minor} or newer (the newest symbol version asked for, by {where})")
+        print(f"needs glibc {glibc[0]}.{glibc[1]} or newer (the newest symbol version asked for, by {where})")
     print("\n".join(size_report(args.bundle, args.sizes)))
-    if fatal or link_fatal:
+    for name in private:
+        print(f"PART OF GLIBC in the bundle: {name} uses glibc's private symbols; leave it out "
+              "(LEFT_OUT in packaging/bundle_plan.py): the user's glibc provides it")
+    if fatal or link_fatal or private:
         for lib in fatal:
             print(f"MISSING from the bundle: {lib.path} ({lib.dist}, "
                   f"{'extension module' if lib.extension else 'loaded by path'})")

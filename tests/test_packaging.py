@@ -113,3 +113,18 @@ def test_left_out_plugins_take_their_system_libraries_with_them(tmp_path: Path) 
     kept, dropped = bundle_plan.drop_left_out(binaries)
     assert [e[0] for e in kept] == [f"PySide6/{core.name}", "libQt6Core.so.6"]
     assert [e[0] for e in dropped] == ["PySide6/Qt/plugins/platformthemes/libqgtk3.so", "libgtk-3.so.0"]
+
+
+@pytest.mark.skipif(shutil.which("readelf") is None or not Path("/lib/x86_64-linux-gnu/libmvec.so.1").exists(),
+                    reason="needs readelf and x86-64 glibc's libmvec")
+def test_a_part_of_glibc_in_the_bundle_is_found(tmp_path: Path) -> None:
+    """libmvec (which PyInstaller copied for pillow-heif's x265) calls glibc's private symbols."""
+    internal = tmp_path / "dcgui" / "_internal"
+    internal.mkdir(parents=True)
+    shutil.copy2(Path(__import__("PySide6").__file__).parent / "Qt" / "plugins" / "imageformats" / "libqico.so",
+                 internal / "libqico.so")
+    newest, _, private = check_bundle.glibc_needed(internal)
+    assert newest is not None and newest >= (2, 2) and private == []
+    shutil.copy2("/lib/x86_64-linux-gnu/libmvec.so.1", internal / "libmvec.so.1")
+    assert check_bundle.glibc_needed(internal)[2] == ["_internal/libmvec.so.1"]
+    assert bundle_plan.left_out_reason("libmvec.so.1") is not None
