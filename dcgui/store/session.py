@@ -131,6 +131,18 @@ def _sqlite_error(path: Path, exc: sqlite3.DatabaseError, need: int = 0) -> Dcgu
     return None
 
 
+def _assign_dtype(k: int) -> np.dtype:
+    """The chunk dtype of an epoch with ``k`` clusters: its largest value stays free for "no cluster"."""
+    return np.dtype("<u2") if k < schema.U2_LIMIT else np.dtype("<u4")
+
+
+def _decode_assign(raw: np.ndarray) -> np.ndarray:
+    """Stored ids -> int32 with "no cluster" (the dtype's largest value) as -1."""
+    out = raw.astype(np.int32)
+    out[raw == np.iinfo(raw.dtype).max] = -1
+    return out
+
+
 def _encode_ids(ids: np.ndarray, dtype: np.dtype) -> bytes:
     return zlib.compress(np.ascontiguousarray(ids, dtype=dtype).tobytes(), 6)
 
@@ -707,12 +719,14 @@ class SessionStore:
             raise ValueError(f"record_epoch: epoch {epoch} has {matched.shape[0]} assignments but the session has {n} images")
         if mapping.shape != (k,) or not np.array_equal(np.sort(mapping), np.arange(k)):
             raise ValueError(f"record_epoch: the mapping of epoch {epoch} is not a permutation of range(k={k})")
-        if matched.size and (matched.min() < 0 or matched.max() >= k):
-            raise ValueError(f"record_epoch: epoch {epoch} has cluster ids outside [0, {k})")
-        if raw.shape != matched.shape or not np.array_equal(mapping[raw], matched):
+        if matched.size and (matched.min() < -1 or matched.max() >= k):
+            raise ValueError(f"record_epoch: epoch {epoch} has cluster ids outside [0, {k}) (or -1: no cluster)")
+        if raw.shape != matched.shape or not np.array_equal(np.where(raw >= 0, mapping[np.maximum(raw, 0)], -1),
+                                                            matched):
             raise ValueError(f"record_epoch: epoch {epoch}: assign_matched is not mapping[assign_raw]")
-        dtype = np.dtype("<u2") if k <= 0xFFFF else np.dtype("<u4")
-        sizes = np.bincount(matched, minlength=k)
+        dtype = _assign_dtype(k)
+        sizes = np.bincount(matched[matched >= 0], minlength=k)
+        matched = np.where(matched >= 0, matched, np.iinfo(dtype).max)  # -1: no cluster
         inverse = np.empty(k, dtype=np.int64)
         inverse[mapping] = np.arange(k)
         cs = self.chunk_size
@@ -855,11 +869,11 @@ class SessionStore:
             try:
                 if [c for c, _ in blobs] != list(range(len(blobs))):
                     raise ValueError("chunks are missing")
-                arr = np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype).astype(np.int32)
+                arr = _decode_assign(np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype))
             except (zlib.error, ValueError, TypeError) as exc:
                 raise self._bad_epoch(epoch, "assignments", exc) from exc
             n = self.n_images
-            if arr.shape != (n,) or (n and (arr.min() < 0 or arr.max() >= k)):
+            if arr.shape != (n,) or (n and (arr.min() < -1 or arr.max() >= k)):
                 raise self._bad_epoch(epoch, "assignments", f"{arr.size} ids for {n} images, or ids outside [0, {k})")
             arr.setflags(write=False)
             self._assign_cache[epoch] = arr
@@ -868,21 +882,23 @@ class SessionStore:
             return arr
 
     def assignments(self, epoch: int, matched: bool = True) -> np.ndarray:
-        """Cluster id per image at ``epoch`` (int32): matched (display) ids, or k-means' raw ids."""
+        """Cluster id per image at ``epoch`` (int32): matched (display) ids, or k-means' raw ids;
+        -1 for an image the epoch left out (flagged exclude while steering was on)."""
         ids = self._matched(epoch)
         if matched:
             return ids.copy()
         k, mapping, _ = self._epoch_row(epoch)
         inverse = np.empty(k, dtype=np.int32)
         inverse[mapping] = np.arange(k, dtype=np.int32)
-        return inverse[ids]
+        return np.where(ids >= 0, inverse[np.maximum(ids, 0)], -1).astype(np.int32)
 
     def cluster_members(self, epoch: int, cluster: int) -> np.ndarray:
         """Image indices in matched cluster ``cluster`` at ``epoch`` (int64, ascending)."""
         return np.flatnonzero(self._matched(epoch) == int(cluster)).astype(np.int64)
 
     def image_history(self, i: int) -> np.ndarray:
-        """Matched cluster id of image ``i`` at epochs 1..last (int32; -1 where an epoch is missing)."""
+        """Matched cluster id of image ``i`` at epochs 1..last (int32; -1 where an epoch is missing
+        or left the image out)."""
         n = self.n_images
         if not 0 <= i < n:
             raise IndexError(f"image index {i} is out of range (the session has {n} images)")
@@ -905,7 +921,7 @@ class SessionStore:
             # Only inflate up to image i: on average half a chunk per epoch.
             try:
                 head = zlib.decompressobj().decompress(blob, need)
-                out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+                out[epoch - 1] = _decode_assign(np.frombuffer(head[need - dt.itemsize:need], dtype=dt))[0]
             except (zlib.error, ValueError, TypeError, IndexError) as exc:
                 raise self._bad_epoch(epoch, "assignments", exc) from exc
         return out
@@ -999,6 +1015,11 @@ class SessionStore:
     # ---------------------------------------------------------------------------------------
     # exports
     # ---------------------------------------------------------------------------------------
+    def dismissed_duplicates(self) -> set[str]:
+        """Keys of the near-duplicate groups marked "not duplicates" (``services.duplicates``)."""
+        with self._checked():
+            return {str(r[0]) for r in self._conn.execute("SELECT key FROM dismissed_duplicates")}
+
     def record_export(self, kind: str, path: str | os.PathLike[str], details: dict[str, Any]) -> None:
         with self._write() as db:
             db["exports"].insert(
