@@ -151,7 +151,9 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
     # the files are read (or named) only when needed; each is checked to lie inside the folder
     files = store.image_files() if absolute or with_exif else []
     paths = [str(f) for f in files] if absolute else store.image_paths()
-    rows = [[path, c, names.get(c, ""), *groups[code]] for path, c, code in zip(paths, assign, view.labels.tolist())]
+    # an image the epoch left out of the clustering (flagged exclude, steering on): empty cells
+    rows = [[path, c, names.get(c, ""), *groups[code]] if c >= 0 else [path, "", "", "", ""]
+            for path, c, code in zip(paths, assign, view.labels.tolist())]
     if with_exif:
         add_photo_facts(rows, files)
     return [row[:len(columns)] for row in rows]

@@ -324,6 +324,9 @@ def iter_session_outliers(
     view = store.group_view(epoch)
     out = []
     for r, i in enumerate(top_outliers(scores, n)):
+        if view.labels[int(i)] < 0:  # left out of this epoch's clustering (flagged exclude)
+            out.append(Outlier(r + 1, int(i), float(scores[i]), -1, paths[int(i)], "", "excluded"))
+            continue
         g = view.of_image(int(i))
         out.append(Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)], g.key, g.title))
     return out
