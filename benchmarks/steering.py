@@ -55,6 +55,7 @@ from dcgui.core.steering import Steering, build_steering  # noqa: E402
 
 BEGIN, END = "<!-- steering:begin -->", "<!-- steering:end -->"
 IMAGE_SIZE = 32
+MAX_MERGED = 4  # clusters per merge, the purest of their class
 CACHE = round(IMAGE_SIZE / 0.875)
 
 
@@ -99,9 +100,12 @@ def shapes(per_class: int) -> tuple[np.ndarray, np.ndarray]:
     return _resize(np.stack(imgs)), np.array(labels, np.int64)
 
 
+PASSES = 1.0  # training images per epoch, in passes over the collection (--passes)
+
+
 def config_for(n: int, n_classes: int, seed: int = 31) -> TrainConfig:
     return default_config(n, "cpu", n_classes, arch="smallnet", image_size=IMAGE_SIZE, device="cpu",
-                          threads=1, seed=seed)
+                          threads=1, seed=seed, samples_per_epoch=max(int(PASSES * n), 2))
 
 
 def run_engine(cfg: TrainConfig, pixels: np.ndarray, ckpt_dir: Path, until: int, resume: ResumeState | None = None,
@@ -138,10 +142,13 @@ def simulate_person(assign: np.ndarray, labels: np.ndarray, feats: np.ndarray, k
     by_class: dict[int, list[int]] = {}
     for c, y in majority.items():
         by_class.setdefault(y, []).append(c)
+    # a handful: per class at most MAX_MERGED of its purest clusters
+    purity = {c: float(np.mean(labels[assign == c] == majority[c])) for c in majority}
+    by_class = {y: sorted(cs, key=lambda c: -purity[c])[:MAX_MERGED] for y, cs in by_class.items()}
     chosen = sorted((cs for cs in by_class.values() if len(cs) >= 2), key=len, reverse=True)[:merges]
     groups = [(j + 1, "merge", [np.flatnonzero(np.isin(assign, cs))]) for j, cs in enumerate(chosen)]
     scores = outlier_scores(feats, assign, k)
-    n_out = int(round(exclude_fraction * len(assign)))
+    n_out = round(exclude_fraction * len(assign))
     excluded = np.argsort(-scores, kind="stable")[:n_out]
     return groups, excluded, sum(len(cs) for cs in chosen)
 
@@ -227,8 +234,11 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=60, help="Fashion-MNIST images per class")
     ap.add_argument("--collections", default="fmnist-a,fmnist-b,digits,shapes")
     ap.add_argument("--init-epochs", type=int, default=5)
+    ap.add_argument("--passes", type=float, default=1.0, help="training images per epoch / collection size")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "QUALITY.md")
     args = ap.parse_args()
+    global PASSES
+    PASSES = args.passes
     torch.set_num_threads(1)
     data = {
         "fmnist-a": lambda: fmnist("a", args.per_class),
@@ -260,14 +270,15 @@ def main() -> None:
     lines = [
         "## Steering: corrections and starting from a backbone (issue 24)",
         "",
-        f"`python benchmarks/steering.py` (smallnet, {IMAGE_SIZE} px, CPU defaults otherwise, 1 torch thread; "
+        f"`python benchmarks/steering.py` (smallnet, {IMAGE_SIZE} px, k = 10 x classes, {args.passes:g} pass(es) of "
+        "training per epoch, 1 torch thread; "
         f"{minutes:.0f} min on a shared 2-core machine, load average {load0[0]:.1f} at the start and "
         f"{load1[0]:.1f} at the end). Collections: Fashion-MNIST A and B ({args.per_class} images per class of "
         "the demo archive, disjoint), the first 900 of scikit-learn's 8x8 digits, coloured shapes (4 classes x 100).",
         "",
         f"**Corrections.** After epoch {args.epochs_before} a simulated person merges the clusters of up to "
-        f"{args.merges} classes (per class, every cluster whose majority is that class, for the classes with "
-        "the most such clusters) and flags the 5 % most outlying images exclude; training continues "
+        f"{args.merges} classes (per class, its {MAX_MERGED} purest clusters among those whose majority it is, "
+        "for the classes with the most such clusters) and flags the 5 % most outlying images exclude; training continues "
         f"{args.epochs_after} epochs. *none*: the same run without corrections. *assign*: steering as shipped "
         "(k-means, then every merged set whole to the centroid nearest its mean). *collapse*: k-means on the "
         "sets collapsed to weighted means, then the same assignment. NMI against the labels over the images "

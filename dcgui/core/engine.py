@@ -380,7 +380,7 @@ class DeepCluster:
         moved = 0
         a = plain
         if sets:
-            a, moved = constrained_assign(xi, km.centroids, plain, sets, steer.apart if steer else ())
+            a, moved = constrained_assign(xi, km.centroids, plain, sets)
         assign = np.full(len(x), -1, dtype=np.int64)
         if rows is None:
             assign[:] = a

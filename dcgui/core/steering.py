@@ -81,11 +81,21 @@ def build_steering(
     owner = np.full(n, -1, dtype=np.int64)  # set number of each image (latest group wins)
     specs: list[tuple[str, list[int], list[np.ndarray]]] = []  # kind, set numbers, members per part
     n_sets = 0
+    merge_sets: list[int] = []
     for _gid, kind, parts in sorted(groups, key=lambda g: g[0]):
         numbers, kept = [], []
         for members in parts:
             m = np.asarray(members, dtype=np.int64)
             m = m[(m >= 0) & (m < n)]
+            if kind == "merge":
+                # A merge that takes most of an older merge's images extends that group (the
+                # person merged the group with more): the rest of it joins too.
+                prev = owner[m]
+                for old in merge_sets:
+                    held = owner == old
+                    if held.any() and 2 * int(np.count_nonzero(prev == old)) > int(held.sum()):
+                        owner[held] = n_sets
+                merge_sets.append(n_sets)
             owner[m] = n_sets
             numbers.append(n_sets)
             kept.append(m)
@@ -123,16 +133,18 @@ def build_steering(
 
 
 def constrained_assign(
-    x: np.ndarray, centroids: np.ndarray, assign: np.ndarray,
-    sets: Sequence[np.ndarray], apart: Sequence[Sequence[int]] = (),
+    x: np.ndarray, centroids: np.ndarray, assign: np.ndarray, sets: Sequence[np.ndarray],
 ) -> tuple[np.ndarray, int]:
-    """k-means' ``assign`` with every set moved, whole, to one centroid; returns (assign, moved).
+    """k-means' ``assign`` with every set moved, whole, to a centroid of its own; returns
+    (assign, moved).
 
-    A set goes to the centroid nearest its mean: that minimises the set's k-means cost
-    (``sum ||x_i - c||^2 = |S| ||mean - c||^2 + const``). Sets that must stay apart are given
-    pairwise different centroids with the least total cost (Hungarian assignment over the k
-    centroids); a set in several apart-groups keeps the centroid the first one gave it. ``x``,
-    ``assign`` and the sets are over the same rows. ``moved``: rows whose label changed.
+    Moving a set to centroid c costs ``sum ||x_i - c||^2 = |S| ||mean - c||^2 + const``; the sets
+    get pairwise different centroids with the least total cost (Hungarian assignment over the k
+    centroids), so two merged groups, or the parts of a split, never share a pseudo-label. (Sets
+    left free to share would all drift to the centroid nearest the collection's mean: large
+    merged groups' means are close to it.) With more sets than centroids, the largest k sets get
+    their own and the others the nearest. ``x``, ``assign`` and the sets are over the same rows;
+    ``moved``: rows whose label changed.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -147,18 +159,9 @@ def constrained_assign(
     d2 = (means * means).sum(1)[:, None] - 2 * means @ c.T + (c * c).sum(1)[None, :]
     cost = size[:, None] * np.maximum(d2, 0.0)
     target = np.argmin(cost, axis=1)
-    fixed = np.zeros(len(sets), dtype=bool)
-    for group in apart:
-        g = [int(s) for s in group]
-        free = [s for s in g if not fixed[s]]
-        taken = {int(target[s]) for s in g if fixed[s]}
-        cols = np.array([j for j in range(k) if j not in taken], dtype=np.int64)
-        if not free or len(cols) < len(free):
-            continue  # more parts than clusters: nothing sensible to enforce
-        r, cidx = linear_sum_assignment(cost[np.ix_(free, cols)])
-        for row, col in zip(r, cidx):
-            target[free[row]] = cols[col]
-            fixed[free[row]] = True
+    own = np.argsort(-size, kind="stable")[:k]  # the sets that get a centroid of their own
+    r, cols = linear_sum_assignment(cost[own])
+    target[own[r]] = cols
     for s, members in enumerate(sets):
         out[members] = target[s]
     moved = int(np.count_nonzero(out != np.asarray(assign)))

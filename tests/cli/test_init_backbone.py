@@ -80,7 +80,7 @@ def test_torchscript_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "model.torchscript.pt"
     traced = torch.jit.trace(torch.nn.Linear(2, 2), torch.zeros(1, 2))
     torch.jit.save(traced, str(path))
-    with pytest.raises(DcguiError, match="TorchScript .*would run code"):
+    with pytest.raises(DcguiError, match=r"TorchScript .*would run code"):
         read_init(path)
 
 

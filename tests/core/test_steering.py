@@ -33,12 +33,24 @@ def test_constrained_assign_moves_each_set_whole_and_keeps_split_parts_apart() -
     s1 = np.array([0, 1, 20, 21, 22, 23, 24])
     # two parts that would both go to centroid 2: they must differ
     p1, p2 = np.arange(40, 45), np.arange(45, 50)
-    out, moved = constrained_assign(x, centroids, plain, [s1, p1, p2], [(1, 2)])
+    out, moved = constrained_assign(x, centroids, plain, [s1, p1, p2])
     assert set(out[s1]) == {1} and moved >= 2
     assert len(set(out[p1])) == 1 and len(set(out[p2])) == 1
     assert out[p1[0]] != out[p2[0]]
     untouched = np.setdiff1d(np.arange(60), np.concatenate([s1, p1, p2]))
     assert np.array_equal(out[untouched], plain[untouched])
+    # two merged groups near one centroid: each gets its own, the cheaper move taken
+    big, near = np.arange(0, 15), np.arange(15, 20)
+    out, _ = constrained_assign(x, centroids, plain, [big, near])
+    assert set(out[big]) == {0} and len(set(out[near])) == 1 and out[near[0]] != 0
+
+
+def test_a_merge_that_takes_most_of_an_older_one_extends_it() -> None:
+    older = (1, "merge", [np.arange(0, 10)])
+    newer = (2, "merge", [np.concatenate([np.arange(0, 8), np.arange(20, 25)])])  # 8 of its 10 images
+    other = (3, "merge", [np.array([30, 31, 9])])  # takes one image only: the rest stays
+    st = build_steering(40, None, [older, newer, other])
+    assert [s.tolist() for s in st.sets] == [[0, 1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 22, 23, 24], [9, 30, 31]]
 
 
 def test_collapsed_sets_weigh_as_their_members() -> None:

@@ -75,10 +75,10 @@ def test_a_merge_is_one_pseudo_label_and_excluded_images_have_none(one_epoch: Pa
 def test_the_parts_of_a_split_stay_apart(one_epoch: Path, tmp_path: Path) -> None:
     session = copy_session(one_epoch, tmp_path)
     with SessionStore.open(session) as s:
-        a, b = _two_clusters(s)
+        a, _ = _two_clusters(s)
         assign = s.assignments(1)
-        # the person splits the union of the two largest clusters' kind of images: cluster a into
-        # its first half and second half (an arbitrary split the k-means would not make by itself)
+        # the person splits the largest cluster into its first and second half (an arbitrary
+        # split the k-means would not make by itself)
         members = np.flatnonzero(assign == a)
         labels = np.zeros(s.n_images, dtype=np.int64)
         labels[members[len(members) // 2:]] = 1
