@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
                    "change (the kept image 'keep', the others 'duplicate'; flags you set by hand are left alone) "
                    "and --flag --yes does it, as one edit that `dcgui undo` takes back. No file is ever deleted. "
                    "Needs no trained network.")
-    p.add_argument("--csv", type=Path, required=True, metavar="OUT",
+    p.add_argument("--csv", type=Path, metavar="OUT",
                    help="output CSV: group,path,keep,file_size,width,height,group_difference "
                    "(path relative to the folder)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
@@ -33,6 +33,10 @@ def register(sub: Any) -> None:
     p.add_argument("--flag", action="store_true", help="flag the kept image of each group 'keep' and the others "
                    "'duplicate' in the session: shows what would change; add --yes to do it")
     p.add_argument("--yes", action="store_true", help="with --flag: apply the flags (after the summary)")
+    p.add_argument("--dismiss", type=int, metavar="GROUP",
+                   help="mark group GROUP (its number in the CSV, at the same --threshold) 'not duplicates': "
+                   "one edit (`dcgui undo` takes it back); the group is left out of later detections until one "
+                   "of its images changes")
     p.add_argument("--include-hand-set", action="store_true",
                    help="with --flag: also change flags you set by hand (left alone by default)")
     p.set_defaults(func=run)
@@ -53,11 +57,28 @@ def run(args: argparse.Namespace) -> int:
                          f"e.g. {DEFAULT_THRESHOLD}")
     if (args.yes or args.include_hand_set) and not args.flag:
         raise ValueError("--yes and --include-hand-set go with --flag")
-    check_output(args.csv, args.session, "CSV file")
-    with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
+    if args.csv is None and args.dismiss is None:
+        raise ValueError("give --csv OUT (the groups) or --dismiss GROUP (a group that is not duplicates)")
+    if args.dismiss is not None and args.flag:
+        raise ValueError("--dismiss and --flag are two edits: run them one after the other")
+    if args.csv is not None:
+        check_output(args.csv, args.session, "CSV file")
+    writable = (args.flag and args.yes) or args.dismiss is not None
+    with open_session(args.session, readonly=not writable) as store:
         found = drive(duplicates.iter_session_near_duplicates(store))
         info = duplicates.image_info(store)
-        groups = duplicates.groups_at(found, args.threshold, info)
+        # the groups the person marked "not duplicates" stay away until one of their images changes
+        groups = duplicates.without_dismissed(store, duplicates.groups_at(found, args.threshold, info))
+        if args.dismiss is not None:
+            if not 1 <= args.dismiss <= len(groups):
+                raise ValueError(f"--dismiss {args.dismiss}: there are {len(groups)} group(s) at threshold "
+                                 f"{args.threshold}; give a number from the CSV's group column (1-{len(groups)})")
+            applied = store.apply_edit(duplicates.dismiss_edit(store, groups[args.dismiss - 1].members))
+            print(f"{applied.preview.summary}: left out of later detections until one of them changes "
+                  f"(undo: dcgui undo {args.session})")
+            if args.csv is None:
+                return 0
+            groups = duplicates.without_dismissed(store, groups)
         paths = store.image_paths()
         stats = store.image_stats()
         args.csv.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ decided by the pixels (``dcgui.core.neardup``).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from dcgui.core.control import RunControl
 from dcgui.core.events import Event
 from dcgui.core.neardup import ImageInfo, NearDuplicateGroup, NearDuplicates, Signatures
 from dcgui.services.explore import explore_dir, open_cache
+from dcgui.store.edits import DismissDuplicates
 
 if TYPE_CHECKING:
     from dcgui.core.cache import ImageCache
@@ -71,3 +73,39 @@ def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo) -> list[
     rank = np.empty(len(order), np.float64)
     rank[order] = np.arange(len(order))
     return found.groups(threshold, prefer=rank)
+
+
+def group_key(store: SessionStore, members: np.ndarray) -> tuple[str, list[str]]:
+    """(key, paths) of a near-duplicate group: a hash of its members' paths, file sizes and
+    mtimes (as the files are now; as last scanned when a file cannot be read), so a "not
+    duplicates" decision holds until one of the images changes or the group gains or loses one."""
+    paths = store.image_paths()
+    stats = store.image_stats()
+    idx = [int(i) for i in members]
+    items = []
+    for i, f in zip(idx, store.image_files(idx)):
+        try:
+            st = os.stat(f)
+            size, mtime = int(st.st_size), int(st.st_mtime_ns)
+        except OSError:  # the folder is offline: what the last scan saw
+            size, mtime = int(stats["size"][i]), int(stats["mtime_ns"][i])
+        items.append((paths[i], size, mtime))
+    items.sort()
+    h = hashlib.sha1(b"not-duplicates 1\n")
+    for p, size, mtime in items:
+        h.update(f"{p}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest(), [p for p, _, _ in items]
+
+
+def dismiss_edit(store: SessionStore, members: np.ndarray) -> DismissDuplicates:
+    """The undoable edit "these images are not duplicates" (``store.apply_edit`` it)."""
+    key, paths = group_key(store, members)
+    return DismissDuplicates(key, paths)
+
+
+def without_dismissed(store: SessionStore, groups: list[NearDuplicateGroup]) -> list[NearDuplicateGroup]:
+    """``groups`` less those the person marked "not duplicates" (while none of their images changed)."""
+    dismissed = store.dismissed_duplicates()
+    if not dismissed:
+        return list(groups)
+    return [g for g in groups if group_key(store, g.members)[0] not in dismissed]
