@@ -26,7 +26,7 @@ from dcgui.core.groups import (
     units_for_keys,
 )
 from dcgui.core.keep import KEEP_RULES, keep_one_flags
-from dcgui.store.edits import BULK, MergeClusters, SetFlags, SplitCluster
+from dcgui.store.edits import BULK, HAND, MergeClusters, SetFlags, SplitCluster
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -117,3 +117,39 @@ def unflag_edit(members: Iterable[int], what: str = "unflag group") -> SetFlags:
 def image_group_titles(view: GroupView, images: Iterable[int]) -> list[str]:
     """How the user knows the group of each image at ``view.epoch``: its name, else its key."""
     return [view.of_image(int(i)).title for i in images]
+
+
+def image_indices_for_paths(store: SessionStore, paths: Iterable[str]) -> list[int]:
+    """The image indices of ``paths`` (relative to the session's folder, "/" or the system's
+    separator; an absolute path inside the folder is accepted). Unknown paths raise one error
+    naming them."""
+    import os
+    from pathlib import PurePath
+
+    index = {p: i for i, p in enumerate(store.image_paths())}
+    skipped = {p for p, _ in store.skipped()}
+    folder = str(store.folder)
+    out: list[int] = []
+    unknown: list[str] = []
+    for raw in paths:
+        p = str(raw)
+        if os.path.isabs(p):
+            rel = os.path.relpath(p, folder)
+            p = p if rel.startswith("..") else rel
+        p = PurePath(p).as_posix().removeprefix("./")
+        if p in index:
+            out.append(index[p])
+        else:
+            unknown.append(f"{p} (skipped when scanned)" if p in skipped else p)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise DcguiError(f"{len(unknown)} path(s) are not images of {store.path.name}: {shown}. Give paths relative "
+                         f"to {folder}, as `dcgui clusters` writes them")
+    return sorted(set(out))
+
+
+def flag_paths_edit(store: SessionStore, paths: Iterable[str], flag: str | None) -> SetFlags:
+    """Flag the images ``paths`` by hand (``None`` clears): one edit, previewed like the others."""
+    indices = image_indices_for_paths(store, paths)
+    what = f"{'unflag' if flag is None else f'flag {flag}'} {len(indices)} image{'s' if len(indices) != 1 else ''}"
+    return SetFlags.same(indices, flag, HAND, f"{what} (dcgui flag)")
