@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, SEED_MAX, TrainConfig, default_config
 from dcgui.gui import theme
 
-MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device")
+MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device", "steer")
 ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "seed", "threads")
 LABELS = {
     "k": "Clusters (k)",
@@ -47,6 +47,7 @@ LABELS = {
     "threads": "CPU threads",
     "samples_per_epoch": "Images per epoch",
     "projection": "Projection head",
+    "steer": "Steering",
 }
 HEAD_TEXT = {"reset": "reset each epoch (paper)", "centroids": "k-means centroids (v2)"}
 _FIELD_IN_MESSAGE = re.compile(r"^\s*(\w+)=")
@@ -107,6 +108,7 @@ class SettingsForm(QWidget):
         seed = QSpinBox()
         seed.setRange(0, SEED_MAX)  # the config's own bounds: the form cannot hold an invalid seed
         projection = QCheckBox("cluster an MLP's output, keep the features before it")
+        steer = QCheckBox("your exclusions, merges and splits steer the training")
         samples = QSpinBox()
         samples.setRange(0, 2**31 - 1)
         samples.setSingleStep(1000)
@@ -117,7 +119,8 @@ class SettingsForm(QWidget):
         threads.setSpecialValueText("automatic")  # 0
         self.editors = {"k": k, "arch": arch, "image_size": size, "epochs": epochs, "sobel": sobel,
                         "batch_size": batch, "head": head, "device": device, "lr": lr, "seed": seed,
-                        "samples_per_epoch": samples, "threads": threads, "projection": projection}
+                        "samples_per_epoch": samples, "threads": threads, "projection": projection,
+                        "steer": steer}
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
