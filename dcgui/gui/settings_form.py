@@ -235,6 +235,17 @@ class SettingsForm(QWidget):
         self._validate()
         self._update_hint()
 
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Set some fields (e.g. those a backbone file fixes), keeping the others as edited."""
+        self._loading = True
+        for name, value in values.items():
+            if name in self.editors:
+                self._set_value(name, value)
+        self._loading = False
+        self._validate()
+        self._update_hint()
+        self.changed.emit()
+
     def config(self) -> TrainConfig | None:
         """The edited config, or ``None`` when a value is invalid (the reason is shown)."""
         cfg, _ = self._build()
