@@ -10,7 +10,6 @@ decided by the pixels (``dcgui.core.neardup``).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,20 +76,12 @@ def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo) -> list[
 
 def group_key(store: SessionStore, members: np.ndarray) -> tuple[str, list[str]]:
     """(key, paths) of a near-duplicate group: a hash of its members' paths, file sizes and
-    mtimes (as the files are now; as last scanned when a file cannot be read), so a "not
-    duplicates" decision holds until one of the images changes or the group gains or loses one."""
+    mtimes as the last scan saw them (the detection itself reads that scan's cache), so a "not
+    duplicates" decision holds until one of the images changes (the next scan records it) or the
+    group gains or loses an image. No file is read: the window calls it on its own thread."""
     paths = store.image_paths()
     stats = store.image_stats()
-    idx = [int(i) for i in members]
-    items = []
-    for i, f in zip(idx, store.image_files(idx)):
-        try:
-            st = os.stat(f)
-            size, mtime = int(st.st_size), int(st.st_mtime_ns)
-        except OSError:  # the folder is offline: what the last scan saw
-            size, mtime = int(stats["size"][i]), int(stats["mtime_ns"][i])
-        items.append((paths[i], size, mtime))
-    items.sort()
+    items = sorted((paths[int(i)], int(stats["size"][int(i)]), int(stats["mtime_ns"][int(i)])) for i in members)
     h = hashlib.sha1(b"not-duplicates 1\n")
     for p, size, mtime in items:
         h.update(f"{p}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from dcgui.cli import main
+from dcgui.cli.common import drive
+from dcgui.services import training
 from dcgui.store import SessionStore
 from tests.conftest import copy_session
 
@@ -42,11 +44,13 @@ def test_a_dismissed_group_stays_away_until_one_of_its_images_changes(curation_s
         s.redo()
         folder = s.folder
     assert sorted(copies) not in [sorted(p) for p in _groups(session, tmp_path / "d.csv").values()]
-    # one of its images changes: the decision no longer covers the group
+    # one of its images changes (the next scan sees it): the decision no longer covers the group
     changed = folder / copies[-1]
     st = changed.stat()
     os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     try:
+        with SessionStore.open(session) as s:
+            drive(training.iter_prepare(s))
         assert sorted(copies) in [sorted(p) for p in _groups(session, tmp_path / "e.csv").values()]
     finally:  # the photos are shared with other tests' copies of the session
         os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -327,3 +327,31 @@ def test_epoch_change_discards_running_work_and_no_session_is_quiet(qtbot, panel
     assert _rows(out.grid) == 0 and not panel.busy
     panel.show_similar(0)  # no session: nothing happens, nothing raises
     assert _rows(panel.similar.grid) == 0
+
+
+def test_not_duplicates_hides_the_group_as_an_undoable_edit(qtbot, panel: ExplorePanel, store) -> None:
+    dup = panel.duplicates
+    panel.show()
+    panel.tabs.setCurrentIndex(TAB_DUPLICATES)
+    qtbot.waitUntil(lambda: dup.index is not None, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    paths = store.image_paths()
+    copy, orig = paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
+    dup.set_threshold(0.0)
+
+    def has_pair() -> bool:
+        return any({copy, orig} <= set(g.members.tolist()) for g in dup.groups)
+
+    assert has_pair()
+    row = next(r for r, g in enumerate(dup.groups) if {copy, orig} <= set(g.members.tolist()))
+    dup.group_list.setCurrentRow(row)
+    assert dup.dismiss_button.isEnabled()
+    flags = store.image_flag_sources()
+    dup.dismiss_button.click()
+    assert not has_pair() and store.image_flag_sources() == flags  # no flag changes
+    assert store.edit_log()[-1].kind == "not duplicates"
+    panel.model.undo()
+    assert has_pair()
+    panel.model.redo()
+    assert not has_pair()
+    panel.model.undo()  # leave the shared session as it was
