@@ -70,6 +70,10 @@ def test_a_merge_is_one_pseudo_label_and_excluded_images_have_none(one_epoch: Pa
     rows = {r["path"]: r["cluster"] for r in csv.DictReader(io.StringIO(out.getvalue()))}
     assert [rows[paths[i]] for i in excluded] == ["", ""]
     assert all(v != "" for p, v in rows.items() if p not in {paths[i] for i in excluded})
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["info", str(session)]) == 0
+    assert "over the clustered images" in out.getvalue()
 
 
 def test_the_parts_of_a_split_stay_apart(one_epoch: Path, tmp_path: Path) -> None:
