@@ -15,7 +15,7 @@ Two measurements for issue 24, on small labelled collections (CPU, smallnet at 3
    of part 1, at its last epoch) vs the random initialisation, the same epochs on the same
    collection (same arch and input size: equal compute; minutes reported).
 
-The engine (``dcgui.core.engine.DeepCluster``) is run directly on the decoded pixels, with the
+The engine (``dcgui.core.train.engine.DeepCluster``) is run directly on the decoded pixels, with the
 same ``dcgui.core.steering.build_steering`` the session service uses.
 
 Usage: python benchmarks/steering.py [--epochs-before 5] [--epochs-after 5] [--out docs/QUALITY.md]
@@ -42,16 +42,16 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from dcgui.core import engine as engine_mod  # noqa: E402
-from dcgui.core.checkpoint import checkpoint_name  # noqa: E402
+from dcgui.core.analysis.evaluate import knn_accuracy  # noqa: E402
+from dcgui.core.analysis.metrics import nmi  # noqa: E402
+from dcgui.core.analysis.outliers import outlier_scores  # noqa: E402
 from dcgui.core.config import TrainConfig, default_config  # noqa: E402
-from dcgui.core.engine import DeepCluster, ResumeState  # noqa: E402
-from dcgui.core.evaluate import knn_accuracy  # noqa: E402
 from dcgui.core.events import EpochFinished  # noqa: E402
-from dcgui.core.explore import outlier_scores  # noqa: E402
-from dcgui.core.features import iter_features  # noqa: E402
-from dcgui.core.metrics import nmi  # noqa: E402
 from dcgui.core.steering import Steering, build_steering  # noqa: E402
+from dcgui.core.train import engine as engine_mod  # noqa: E402
+from dcgui.core.train.checkpoint import checkpoint_name  # noqa: E402
+from dcgui.core.train.engine import DeepCluster, ResumeState  # noqa: E402
+from dcgui.core.train.features import iter_features  # noqa: E402
 
 BEGIN, END = "<!-- steering:begin -->", "<!-- steering:end -->"
 IMAGE_SIZE = 32
@@ -196,7 +196,7 @@ def corrections(name: str, pixels: np.ndarray, labels: np.ndarray, before: int, 
 
 def from_backbone(name: str, pixels: np.ndarray, labels: np.ndarray, backbone: Path, epochs: int,
                   work: Path, source: str) -> list[dict]:
-    from dcgui.core.checkpoint import load_checkpoint
+    from dcgui.core.train.checkpoint import load_checkpoint
 
     state = load_checkpoint(backbone)["model"]
     state = {k: v for k, v in state.items() if not k.startswith("top_layer")}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgui.core.groups import GroupView
+from dcgui.core.analysis.groups import GroupView
 from dcgui.core.steering import Steering, build_steering
 
 if TYPE_CHECKING:

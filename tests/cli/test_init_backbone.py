@@ -14,9 +14,9 @@ import torchvision
 
 from dcgui.cli import main
 from dcgui.core.backbone import load_into, read_init, resolve_settings
-from dcgui.core.checkpoint import load_checkpoint
 from dcgui.core.errors import DcguiError
-from dcgui.core.models import create_model
+from dcgui.core.train.checkpoint import load_checkpoint
+from dcgui.core.train.models import create_model
 from dcgui.store import SessionStore
 from tests.conftest import write_image_folder
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcgui.core.clustering import kmeans, pca_whiten_l2
-from dcgui.core.matching import match_clusters
-from dcgui.core.sampler import uniform_cluster_sample
+from dcgui.core.analysis.matching import match_clusters
 from dcgui.core.steering import build_steering, collapse_sets, constrained_assign
+from dcgui.core.train.clustering import kmeans, pca_whiten_l2
+from dcgui.core.train.sampler import uniform_cluster_sample
 
 
 def test_later_groups_take_images_and_excluded_images_leave_every_set() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dcgui.cli import main
-from dcgui.core.groups import Unit
+from dcgui.core.analysis.groups import Unit
 from dcgui.store import SessionStore
 from dcgui.store.edits import MergeClusters, SplitCluster
 from tests.conftest import copy_session, write_image_folder
