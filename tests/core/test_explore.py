@@ -12,7 +12,7 @@ from dcgui.core.analysis.neighbours import (
     knn_graph,
     normalize_rows,
 )
-from dcgui.core.analysis.outliers import cluster_centroids, outlier_scores, top_outliers
+from dcgui.core.analysis.outliers import outlier_scores, top_outliers
 from dcgui.core.control import RunControl, StopRequested, drain
 from dcgui.core.events import PhaseProgress
 
@@ -143,11 +143,7 @@ def test_outlier_is_ranked_first(planted: dict) -> None:
     assert np.median(scores) < 0.4
 
 
-def test_centroids_skip_empty_clusters() -> None:
-    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]], dtype=np.float32)
-    c, nonempty = cluster_centroids(x, np.array([0, 2, 0]), k=4)
-    assert nonempty.tolist() == [True, False, True, False]
-    np.testing.assert_allclose(np.linalg.norm(c[nonempty], axis=1), 1.0, rtol=1e-6)
+def test_outliers_skip_empty_clusters() -> None:
     # empty clusters (zero rows, similarity 0) never count as "nearest": a point pointing away
     # from the only centroid scores above 1
     x = np.array([[1.0, 0.0], [1.0, 0.2], [-1.0, -0.3]], dtype=np.float32)

@@ -38,7 +38,7 @@ from PIL import Image
 
 from dcgui.core.analysis import duplicate_align as align
 from dcgui.core.analysis.neighbours import GRAPH_EXACT_LIMIT, FeatureIndex
-from dcgui.core.control import RunControl, drain
+from dcgui.core.control import RunControl
 from dcgui.core.events import PHASE_PAIRS, PHASE_SIGNATURES, PhaseProgress
 
 if TYPE_CHECKING:
@@ -470,9 +470,6 @@ def iter_near_duplicates(
     return sig, NearDuplicates(n, pairs, diffs, merges)
 
 
-def near_duplicates(thumbnail: Thumbnail, n: int, features: np.ndarray | None = None) -> NearDuplicates:
-    """``iter_near_duplicates`` run to the end."""
-    return drain(iter_near_duplicates(thumbnail, n, features))[1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,16 +11,6 @@ import numpy as np
 from dcgui.core.analysis.neighbours import _faiss, as_normalized, normalize_rows
 
 
-def cluster_centroids(features: np.ndarray, assign: np.ndarray, k: int | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """(unit-norm centroid per cluster id (k, d) float32, non-empty mask (k,)).
-
-    A centroid is the mean of its members' normalised features, re-normalised; an empty cluster
-    has a zero row and ``False`` in the mask.
-    """
-    return _centroids(as_normalized(features), assign, k)
-
-
 def _centroids(x: np.ndarray, assign: np.ndarray, k: int | None) -> tuple[np.ndarray, np.ndarray]:
     from scipy.sparse import csr_matrix
 
