@@ -1,2 +1,3 @@
-"""Output: curating a collection into folders (``curate``) and exporting a trained network
-(``export``). Writes only new files, never over a user's file."""
+"""What leaves a session: curating a collection into folders by cluster (``curate``: copies,
+links or moves, never over a user's file) and exporting a trained backbone for use outside dcgui
+(``export``)."""
