@@ -16,7 +16,7 @@ Two measurements for issue 24, on small labelled collections (CPU, smallnet at 3
    collection (same arch and input size: equal compute; minutes reported).
 
 The engine (``dcgui.core.train.engine.DeepCluster``) is run directly on the decoded pixels, with the
-same ``dcgui.core.steering.build_steering`` the session service uses.
+same ``dcgui.core.train.steering.build_steering`` the session service uses.
 
 Usage: python benchmarks/steering.py [--epochs-before 5] [--epochs-after 5] [--out docs/QUALITY.md]
 Writes the section between ``<!-- steering:begin -->`` and ``<!-- steering:end -->`` of --out.
@@ -47,11 +47,11 @@ from dcgui.core.analysis.metrics import nmi  # noqa: E402
 from dcgui.core.analysis.outliers import outlier_scores  # noqa: E402
 from dcgui.core.config import TrainConfig, default_config  # noqa: E402
 from dcgui.core.events import EpochFinished  # noqa: E402
-from dcgui.core.steering import Steering, build_steering  # noqa: E402
 from dcgui.core.train import engine as engine_mod  # noqa: E402
 from dcgui.core.train.checkpoint import checkpoint_name  # noqa: E402
 from dcgui.core.train.engine import DeepCluster, ResumeState  # noqa: E402
 from dcgui.core.train.features import iter_features  # noqa: E402
+from dcgui.core.train.steering import Steering, build_steering  # noqa: E402
 
 BEGIN, END = "<!-- steering:begin -->", "<!-- steering:end -->"
 IMAGE_SIZE = 32
@@ -62,7 +62,7 @@ CACHE = round(IMAGE_SIZE / 0.875)
 def _resize(gray_or_rgb: np.ndarray) -> np.ndarray:
     out = np.empty((len(gray_or_rgb), CACHE, CACHE, 3), np.uint8)
     for i, g in enumerate(gray_or_rgb):
-        out[i] = np.asarray(Image.fromarray(g).resize((CACHE, CACHE), Image.BILINEAR).convert("RGB"))
+        out[i] = np.asarray(Image.fromarray(g).resize((CACHE, CACHE), Image.Resampling.BILINEAR).convert("RGB"))
     return out
 
 
@@ -70,11 +70,11 @@ def fmnist(part: str, per_class: int) -> tuple[np.ndarray, np.ndarray]:
     """The demo's Fashion-MNIST (400 per class): A = the first ``per_class`` of each class, B = the last."""
     with np.load(ROOT / "resources" / "demo" / "fashion_mnist_4000.npz") as d:
         images, labels = d["images"], d["labels"].astype(np.int64)
-    idx = []
+    chosen: list[int] = []
     for c in range(int(labels.max()) + 1):
         mine = np.flatnonzero(labels == c)
-        idx.extend(mine[:per_class] if part == "a" else mine[-per_class:])
-    idx = np.sort(np.array(idx))
+        chosen.extend((mine[:per_class] if part == "a" else mine[-per_class:]).tolist())
+    idx = np.sort(np.array(chosen))
     return _resize(images[idx]), labels[idx]
 
 
@@ -256,8 +256,8 @@ def main() -> None:
         loaded = {name: data[name]() for name in wanted}
         for name in wanted:
             pixels, labels = loaded[name]
-            r, bb = corrections(name, pixels, labels, args.epochs_before, args.epochs_after, args.merges, work)
-            rows += r
+            found, bb = corrections(name, pixels, labels, args.epochs_before, args.epochs_after, args.merges, work)
+            rows += found
             backbones[name] = bb
         init_rows: list[dict] = []
         if "fmnist-b" in backbones:

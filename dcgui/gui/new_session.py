@@ -45,8 +45,8 @@ from dcgui.gui.worker import GeneratorWorker, WorkerError
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from dcgui.core.backbone import InitWeights
     from dcgui.core.images.collection import ScanResult
+    from dcgui.core.train.backbone import InitWeights
 
 LAST_FOLDER_KEY = "paths/last_folder"
 LAST_SESSION_DIR_KEY = "paths/last_session_dir"

@@ -114,11 +114,6 @@ def unflag_edit(members: Iterable[int], what: str = "unflag group") -> SetFlags:
     return SetFlags(dict.fromkeys(int(i) for i in members), BULK, what)
 
 
-def image_group_titles(view: GroupView, images: Iterable[int]) -> list[str]:
-    """How the user knows the group of each image at ``view.epoch``: its name, else its key."""
-    return [view.of_image(int(i)).title for i in images]
-
-
 def image_indices_for_paths(store: SessionStore, paths: Iterable[str]) -> list[int]:
     """The image indices of ``paths`` (relative to the session's folder, "/" or the system's
     separator; an absolute path inside the folder is accepted). Unknown paths raise one error

@@ -2,7 +2,7 @@
 
 ``steering_at(store, epoch)`` reads, at the moment the engine is about to cluster ``epoch``, the
 images flagged exclude and the merges and splits made at earlier epochs, and turns them into a
-``dcgui.core.steering.Steering``: a merge's images are its members at the epoch it was made (what
+``dcgui.core.train.steering.Steering``: a merge's images are its members at the epoch it was made (what
 the person saw), a split's parts the members of its cluster at that epoch, by part.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dcgui.core.analysis.groups import GroupView
-from dcgui.core.steering import Steering, build_steering
+from dcgui.core.train.steering import Steering, build_steering
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore

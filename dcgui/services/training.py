@@ -24,9 +24,9 @@ from dcgui.core.train.engine import DeepCluster, ResumeState
 from dcgui.services.steering import steering_provider
 
 if TYPE_CHECKING:
-    from dcgui.core.backbone import InitWeights
     from dcgui.core.config import TrainConfig
     from dcgui.core.images.collection import ImageRecord
+    from dcgui.core.train.backbone import InitWeights
     from dcgui.store import SessionStore
 
 # Settings that may change when a trained session resumes: they do not change what is learnt.
@@ -73,7 +73,7 @@ def create_session(path: Path, folder: Path, config: TrainConfig, *, pending: bo
 
 def read_init(source: str, arch: str | None = None) -> InitWeights:
     """The backbone ``--init`` names (a file or "imagenet"), read and checked before a session is made."""
-    from dcgui.core.backbone import read_init as _read
+    from dcgui.core.train.backbone import read_init as _read
 
     return _read(source, arch)
 
@@ -81,7 +81,7 @@ def read_init(source: str, arch: str | None = None) -> InitWeights:
 def init_settings(init: InitWeights, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """The settings the backbone fixes (arch, image_size, sobel, projection), checked against the
     user's explicit ones (an error names both)."""
-    from dcgui.core.backbone import resolve_settings
+    from dcgui.core.train.backbone import resolve_settings
 
     return resolve_settings(init, given, defaults)
 

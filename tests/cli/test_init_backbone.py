@@ -13,8 +13,8 @@ import torch
 import torchvision
 
 from dcgui.cli import main
-from dcgui.core.backbone import load_into, read_init, resolve_settings
 from dcgui.core.errors import DcguiError
+from dcgui.core.train.backbone import load_into, read_init, resolve_settings
 from dcgui.core.train.checkpoint import load_checkpoint
 from dcgui.core.train.models import create_model
 from dcgui.store import SessionStore

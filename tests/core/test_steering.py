@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from dcgui.core.analysis.matching import match_clusters
-from dcgui.core.steering import build_steering, collapse_sets, constrained_assign
 from dcgui.core.train.clustering import kmeans, pca_whiten_l2
 from dcgui.core.train.sampler import uniform_cluster_sample
+from dcgui.core.train.steering import build_steering, collapse_sets, constrained_assign
 
 
 def test_later_groups_take_images_and_excluded_images_leave_every_set() -> None:

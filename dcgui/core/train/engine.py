@@ -38,7 +38,6 @@ from dcgui.core.events import (
     PhaseProgress,
     Stopped,
 )
-from dcgui.core.steering import Steering, collapse_sets, constrained_assign
 from dcgui.core.train import checkpoint as ckpt
 from dcgui.core.train.augment import random_resized_crop_flip
 from dcgui.core.train.clustering import (
@@ -63,6 +62,7 @@ from dcgui.core.train.features import iter_features
 from dcgui.core.train.models import DeepClusterNet, build_model
 from dcgui.core.train.prefetch import Prefetcher
 from dcgui.core.train.sampler import uniform_cluster_sample
+from dcgui.core.train.steering import Steering, collapse_sets, constrained_assign
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
 PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's prototypes
@@ -139,7 +139,7 @@ class DeepCluster:
         """``steering(epoch)`` (rank 0) gives the person's exclusions and constraints for the
         clustering of ``epoch`` (read afresh every epoch; used when ``config.steer``).
         ``init_state``: backbone weights that replace the random initialisation of a new run
-        (``dcgui.core.backbone.read_init``); ignored when resuming."""
+        (``dcgui.core.train.backbone.read_init``); ignored when resuming."""
         config.validate(n_images=len(pixels))
         # Under torchrun every rank runs this engine: features in shards, k-means on rank 0,
         # DistributedDataParallel training; only rank 0 writes checkpoints (and the session).
@@ -162,7 +162,7 @@ class DeepCluster:
         torch.manual_seed(config.seed)  # the random initialisation (epoch 0) depends on the seed only
         self.model: DeepClusterNet = build_model(config)
         if init_state is not None and resume is None:
-            from dcgui.core.backbone import load_into
+            from dcgui.core.train.backbone import load_into
 
             load_into(self.model, init_state, config.arch)
         self.model = self.model.to(self.device)
