@@ -108,11 +108,15 @@ def config_for(n: int, n_classes: int, seed: int = 31) -> TrainConfig:
                           threads=1, seed=seed, samples_per_epoch=max(int(PASSES * n), 2))
 
 
+# variant -> (the engine's steer_mechanism, steer_sampling); "none": no corrections at all
+VARIANTS = {"assign": ("assign", "kmeans"), "assign-labels": ("assign", "labels"), "collapse": ("collapse", "kmeans")}
+
+
 def run_engine(cfg: TrainConfig, pixels: np.ndarray, ckpt_dir: Path, until: int, resume: ResumeState | None = None,
-               steering: Callable[[int], Steering | None] | None = None, mechanism: str = "assign",
+               steering: Callable[[int], Steering | None] | None = None, variant: str = "assign",
                init_state: dict | None = None) -> tuple[DeepCluster, dict[int, np.ndarray], float]:
     eng = DeepCluster(cfg, pixels, None, ckpt_dir, resume=resume, steering=steering, init_state=init_state)
-    eng.steer_mechanism = mechanism
+    eng.steer_mechanism, eng.steer_sampling = VARIANTS.get(variant, VARIANTS["assign"])
     assigns: dict[int, np.ndarray] = {}
     t0 = time.perf_counter()
     for ev in eng.run(until):
@@ -158,7 +162,7 @@ def knn(eng: DeepCluster, pixels: np.ndarray, labels: np.ndarray) -> float:
 
 
 def corrections(name: str, pixels: np.ndarray, labels: np.ndarray, before: int, after: int, merges: int,
-                work: Path) -> tuple[list[dict], Path]:
+                work: Path, variants: list[str]) -> tuple[list[dict], Path]:
     n_classes = int(labels.max()) + 1
     cfg = config_for(len(pixels), n_classes)
     base_dir = work / name / "base"
@@ -173,23 +177,24 @@ def corrections(name: str, pixels: np.ndarray, labels: np.ndarray, before: int, 
     keep = np.ones(len(pixels), bool)
     keep[excluded] = False
     rows = []
-    for variant in ("none", "assign", "collapse"):
+    for variant in ["none", *variants]:
         d = work / name / variant
         shutil.copytree(base_dir, d)
         resume = ResumeState(before, d / checkpoint_name(before), eng.prev_matched)
         prov = None if variant == "none" else (lambda epoch, s=steer: s)
-        eng2, assigns2, secs2 = run_engine(cfg, pixels, d, before + after, resume, prov,
-                                           "assign" if variant == "none" else variant)
+        eng2, assigns2, secs2 = run_engine(cfg, pixels, d, before + after, resume, prov, variant)
         final = assigns2[before + after]
+        feats = features(eng2, pixels)
         rows.append({
             "collection": name, "variant": variant, "n": len(pixels), "k": cfg.k,
             "nmi_kept": nmi(labels[keep], final[keep]),
-            "knn": knn(eng2, pixels, labels),
+            "knn": knn_accuracy(feats, labels),
+            "knn_kept": knn_accuracy(feats[keep], labels[keep]),
             "seconds": secs2,
             "merges": len(groups), "merged_clusters": n_merged, "excluded": len(excluded),
         })
-        print(f"[{name}] {variant}: NMI {rows[-1]['nmi_kept']:.3f} kNN {rows[-1]['knn']:.3f} ({secs2:.0f} s)",
-              flush=True)
+        print(f"[{name}] {variant}: NMI {rows[-1]['nmi_kept']:.3f} kNN {rows[-1]['knn']:.3f} "
+              f"(kept {rows[-1]['knn_kept']:.3f}) ({secs2:.0f} s)", flush=True)
     # the backbone other collections start from: the uncorrected run's last checkpoint
     return rows, work / name / "none" / checkpoint_name(before + after)
 
@@ -235,6 +240,8 @@ def main() -> None:
     ap.add_argument("--collections", default="fmnist-a,fmnist-b,digits,shapes")
     ap.add_argument("--init-epochs", type=int, default=5)
     ap.add_argument("--passes", type=float, default=1.0, help="training images per epoch / collection size")
+    ap.add_argument("--variants", default="assign,assign-labels",
+                    help=f"steered variants to compare with no corrections: {', '.join(VARIANTS)}")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "QUALITY.md")
     args = ap.parse_args()
     global PASSES
@@ -256,7 +263,8 @@ def main() -> None:
         loaded = {name: data[name]() for name in wanted}
         for name in wanted:
             pixels, labels = loaded[name]
-            found, bb = corrections(name, pixels, labels, args.epochs_before, args.epochs_after, args.merges, work)
+            found, bb = corrections(name, pixels, labels, args.epochs_before, args.epochs_after, args.merges, work,
+                                    [v for v in args.variants.split(",") if v])
             rows += found
             backbones[name] = bb
         init_rows: list[dict] = []

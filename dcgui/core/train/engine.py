@@ -71,6 +71,11 @@ PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's 
 # sets collapsed to weighted means, then the same assignment.
 STEER_MECHANISMS = ("assign", "collapse")
 STEER_MECHANISM = "assign"
+# What the training sample is uniform over: "kmeans" (k-means' clusters before the constraints,
+# as an unsteered run) or "labels" (the constrained pseudo-labels: a merged group of several
+# clusters is then drawn as often as one cluster). Measured in docs/QUALITY.md.
+STEER_SAMPLINGS = ("kmeans", "labels")
+STEER_SAMPLING = "kmeans"
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,7 @@ class DeepCluster:
         self.model = self.model.to(self.device)
         self.steering = steering
         self.steer_mechanism = STEER_MECHANISM
+        self.steer_sampling = STEER_SAMPLING
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(
@@ -293,10 +299,15 @@ class DeepCluster:
         moved = 0
         if self.dist.is_main:
             assert x is not None
-            assign, km, moved = self._cluster(epoch, x, included, steer)
+            assign, plain, km, moved = self._cluster(epoch, x, included, steer)
         del x
         if self.dist.is_distributed:
             assign = broadcast_array(assign if self.dist.is_main else None, self.dist, np.int64, (n,))
+            plain = broadcast_array(plain if self.dist.is_main else None, self.dist, np.int64, (n,))
+        # Which images the epoch visits: uniform over k-means' own clusters, as without steering, so
+        # a merged group of several clusters keeps the share of the training its clusters had; what
+        # they are trained to predict is the constrained pseudo-label.
+        sample_by = plain if self.steer_sampling == "kmeans" else assign
         prototypes = self._prototypes(epoch, feats, assign) if keep_raw else None
         del feats  # from here on only the assignments (and the k prototypes) are held
         clustered = assign >= 0
@@ -321,7 +332,7 @@ class DeepCluster:
 
         # 3. train one pass on the pseudo-labels
         t0 = time.perf_counter()
-        loss, n_trained = yield from self._train_epoch(epoch, assign, prototypes)
+        loss, n_trained = yield from self._train_epoch(epoch, assign, prototypes, sample_by)
         t_training = time.perf_counter() - t0
         self.epoch = epoch
         self.prev_matched = matched
@@ -362,11 +373,11 @@ class DeepCluster:
         return None if steer is None or steer.is_empty else steer
 
     def _cluster(self, epoch: int, x: np.ndarray, included: np.ndarray | None,
-                 steer: Steering | None) -> tuple[np.ndarray, KMeansResult, int]:
+                 steer: Steering | None) -> tuple[np.ndarray, np.ndarray, KMeansResult, int]:
         """k-means of the included rows of ``x`` with the person's constraints applied.
 
-        Returns (assignment of every image, -1 where excluded; the k-means result; images whose
-        pseudo-label the constraints changed)."""
+        Returns (assignment of every image, -1 where excluded; the same before the constraints
+        (nearest centroid); the k-means result; images whose pseudo-label the constraints changed)."""
         cfg = self.config
         rows = np.flatnonzero(included) if included is not None else None
         xi = x[rows] if rows is not None else x
@@ -388,11 +399,11 @@ class DeepCluster:
         if sets:
             a, moved = constrained_assign(xi, km.centroids, plain, sets)
         assign = np.full(len(x), -1, dtype=np.int64)
-        if rows is None:
-            assign[:] = a
-        else:
-            assign[rows] = a
-        return assign, km, moved
+        before = np.full(len(x), -1, dtype=np.int64)
+        where = slice(None) if rows is None else rows
+        assign[where] = a
+        before[where] = plain
+        return assign, before, km, moved
 
     def _prototypes(self, epoch: int, feats: np.ndarray, assign: np.ndarray) -> torch.Tensor:
         """The centroid head's prototypes: per cluster, the sum of its L2-normalised features.
@@ -430,7 +441,7 @@ class DeepCluster:
         return self.model.top_layer  # type: ignore[return-value]
 
     def _train_epoch(
-        self, epoch: int, assign: np.ndarray, prototypes: torch.Tensor | None
+        self, epoch: int, assign: np.ndarray, prototypes: torch.Tensor | None, sample_by: np.ndarray | None = None,
     ) -> Generator[Event, None, tuple[float, int]]:
         cfg = self.config
         head = self._make_head(epoch, prototypes)
@@ -438,7 +449,8 @@ class DeepCluster:
         top_opt = torch.optim.SGD(head.parameters(), lr=cfg.top_lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(epoch_seed(cfg.seed, epoch, 4))
         # excluded images (-1) are never drawn
-        ids = uniform_cluster_sample(assign, cfg.samples_per_epoch or int(np.count_nonzero(assign >= 0)), rng)
+        by = assign if sample_by is None else sample_by
+        ids = uniform_cluster_sample(by, cfg.samples_per_epoch or int(np.count_nonzero(by >= 0)), rng)
         # Every rank draws the same sample (same seed) and trains on its own share of it.
         ids = split_for_rank(ids, self.dist.rank, self.dist.world_size)
         targets = torch.from_numpy(assign.astype(np.int64))
