@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, output_file
+from dcgui.cli.common import add_session_parser
+from dcgui.services.outputs import output_file
 
 COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one cluster-table schema
 

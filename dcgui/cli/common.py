@@ -117,19 +117,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def output_file(text: str | Path, session: str | Path, what: str = "output") -> Path:
-    """An output file the user named: its folder must exist, it must not be a folder, and it must
-    not replace the session ``session`` or anything in its data folder (``check_output``)."""
-    from dcgui.store.paths import check_output
-
-    out = check_output(text, session, what)
-    if not out.parent.is_dir():
-        raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
-    if out.is_dir():
-        raise DcguiError(f"cannot write {out}: it is a folder; give a file name")
-    return out
-
-
 @contextmanager
 def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
     """Ctrl-C (SIGINT) or SIGTERM (``kill``, a logout, a job scheduler) asks the engine to stop at

@@ -46,21 +46,20 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.services import duplicates
     from dcgui.services.edits import keep_one_edit
     from dcgui.services.session import open_session
-    from dcgui.store.paths import check_output
+    from dcgui.services.outputs import output_file
 
     if not 0 <= args.threshold <= MAX_DIFFERENCE:
         raise ValueError(f"--threshold {args.threshold} must be a difference in [0, {MAX_DIFFERENCE}], "
                          f"e.g. {DEFAULT_THRESHOLD}")
     if (args.yes or args.include_hand_set) and not args.flag:
         raise ValueError("--yes and --include-hand-set go with --flag")
-    check_output(args.csv, args.session, "CSV file")
+    output_file(args.csv, args.session, "CSV file", make_folder=True)
     with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
         found = drive(duplicates.iter_session_near_duplicates(store))
         info = duplicates.image_info(store)
         groups = duplicates.groups_at(found, args.threshold, info)
         paths = store.image_paths()
         stats = store.image_stats()
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(args.csv, text=True) as fh:
             w = csv.writer(fh)
             w.writerow(["group", "path", "keep", "file_size", "width", "height", "group_difference"])

@@ -15,13 +15,13 @@ from dcgui.cli.common import (
     device_help,
     drive,
     err,
-    output_file,
     progress_flags,
 )
 from dcgui.core.config import DEVICES
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PHASE_EMBED, PhaseProgress
+from dcgui.services.outputs import output_file
 
 if TYPE_CHECKING:
     import numpy as np

@@ -23,10 +23,10 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import explore
     from dcgui.services.session import open_session
-    from dcgui.store.paths import check_output
+    from dcgui.services.outputs import output_file
 
     if args.csv:
-        check_output(args.csv, args.session, "CSV file")
+        output_file(args.csv, args.session, "CSV file")
     with open_session(args.session) as store:
         epoch = explore.resolve_epoch(store, args.epoch)
         coords = drive(explore.iter_session_map(store, epoch, args.device))

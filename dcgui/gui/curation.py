@@ -48,7 +48,7 @@ from dcgui.services.curation import (
     record_curation,
     write_cluster_table,
 )
-from dcgui.store.paths import check_output
+from dcgui.services.outputs import output_file
 
 if TYPE_CHECKING:
     from dcgui.core.curate import CurateResult
@@ -264,7 +264,7 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
         if path is None:
             return None
     try:
-        check_output(path, store.path, "CSV file")
+        output_file(path, store.path, "CSV file")
         # SQLite reads stay on the store's thread; the EXIF header reads go to the worker
         rows = cluster_table(store, epoch, absolute=True, columns=CLUSTER_COLUMNS[:EXIF_AT])
     except DcguiError as exc:
