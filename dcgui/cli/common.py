@@ -18,7 +18,6 @@ from typing import Any, TextIO, TypeVar
 
 from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl
-from dcgui.core.errors import DcguiError
 from dcgui.core.events import Event, Message, PhaseProgress, phase_label
 
 T = TypeVar("T")

@@ -39,14 +39,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from dcgui.core.fsutil import atomic_writer
     from dcgui.core.keep import rank_members
     from dcgui.services import duplicates
-    from dcgui.services.edits import keep_one_edit
-    from dcgui.services.session import open_session
+    from dcgui.services.flags import keep_one_edit
     from dcgui.services.outputs import output_file
+    from dcgui.services.session import open_session
 
     if not 0 <= args.threshold <= MAX_DIFFERENCE:
         raise ValueError(f"--threshold {args.threshold} must be a difference in [0, {MAX_DIFFERENCE}], "
@@ -74,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         print(msg)
         if not args.flag:
             return 0
-        edit = replace(keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups"),
-                       override_hand=args.include_hand_set)
+        edit = keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups",
+                             include_hand_set=args.include_hand_set)
         if not args.yes:
             print(store.preview_edit(edit).describe())
             print("nothing changed: add --yes to apply these flags")

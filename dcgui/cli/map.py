@@ -22,8 +22,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import explore
-    from dcgui.services.session import open_session
     from dcgui.services.outputs import output_file
+    from dcgui.services.session import open_session
 
     if args.csv:
         output_file(args.csv, args.session, "CSV file")

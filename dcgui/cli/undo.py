@@ -19,13 +19,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.edits import undo_or_redo
     from dcgui.services.session import open_session
 
     verb = "redo" if args.redo else "undo"
-    if args.steps < 1:
-        raise ValueError(f"--steps {args.steps} must be at least 1")
     with open_session(args.session, readonly=False) as store:
-        done = store.redo(args.steps) if args.redo else store.undo(args.steps)
+        done = undo_or_redo(store, args.steps, args.redo)
         undo_next, redo_next = store.next_undo_redo()
     if not done:
         print(f"nothing to {verb}" + ("" if args.redo else ": the session has no edit left to undo"))

@@ -32,7 +32,12 @@ from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.gui import errors, theme
 from dcgui.gui.worker import GeneratorWorker, WorkerError
-from dcgui.services.export import backbone_outputs, backbone_source, export_backbone_file, record_backbone_export
+from dcgui.services.export import (
+    backbone_outputs,
+    backbone_source,
+    export_backbone_file,
+    record_backbone_export,
+)
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore

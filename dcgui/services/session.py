@@ -76,3 +76,19 @@ def load_network(store: SessionStore, epoch: int, device: str | None = None
     # The recorded sha256: a damaged or replaced checkpoint is refused, not silently used.
     model, config = load_model(store.checkpoint_path(epoch), dev, sha256=store.checkpoint_sha256(epoch), epoch=epoch)
     return model, config, dev
+
+
+def open_to_view(path: str | Path) -> tuple[SessionStore, bool]:
+    """The session for the window: writable, else read-only when its file or folder is
+    write-protected (it can still be looked at); (store, read-only)."""
+    import os
+
+    from dcgui.core.errors import SessionFileError
+
+    path = Path(path).expanduser()
+    try:
+        return open_session(path, readonly=False), False
+    except SessionFileError:
+        if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            return open_session(path, readonly=True), True
+        raise

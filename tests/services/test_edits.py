@@ -13,12 +13,11 @@ from dcgui.core.groups import KIND_MERGE, KIND_PART
 from dcgui.services.edits import (
     image_group_titles,
     iter_split_proposal,
-    keep_one_edit,
     merge_edit,
     split_cluster_id,
     split_edit,
-    unflag_edit,
 )
+from dcgui.services.flags import keep_one_edit, unflag_edit
 from dcgui.store import BULK, HAND, SessionStore
 from tests.conftest import copy_session
 
