@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
                    "chaining). In each group one image is kept by the --keep rule. --flag shows what flagging would "
                    "change (the kept image 'keep', the others 'duplicate'; flags you set by hand are left alone) "
                    "and --flag --yes does it, as one edit that `dcgui undo` takes back. No file is ever deleted. "
-                   "Needs no trained network.")
+                   "Needs no trained network.", run=run)
     p.add_argument("--csv", type=Path, required=True, metavar="OUT",
                    help="output CSV: group,path,keep,file_size,width,height,group_difference "
                    "(path relative to the folder)")
@@ -35,7 +35,6 @@ def register(sub: Any) -> None:
     p.add_argument("--yes", action="store_true", help="with --flag: apply the flags (after the summary)")
     p.add_argument("--include-hand-set", action="store_true",
                    help="with --flag: also change flags you set by hand (left alone by default)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

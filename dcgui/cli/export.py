@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, err
+from dcgui.cli.common import add_session_parser, epoch_flag, err
 
 
 def register(sub: Any) -> None:
@@ -17,11 +17,10 @@ def register(sub: Any) -> None:
                    "preprocessing (input size, mean/std, Sobel, arch, feature size, epoch) is stored "
                    "inside the file where the format allows and in PATH.json beside it. TorchScript "
                    "runs with torch alone, ONNX with onnxruntime alone; a state-dict loads with "
-                   "dcgui.load_backbone(PATH).")
+                   "dcgui.load_backbone(PATH).", run=run)
     p.add_argument("--format", required=True, choices=("state-dict", "torchscript", "onnx"), help="file format")
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced if it exists)")
-    p.add_argument("--epoch", type=int, metavar="E", help="epoch (default: the latest; 0 = random initialisation)")
-    p.set_defaults(func=run)
+    epoch_flag(p, "epoch (default: the latest; 0 = random initialisation)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dcgui.cli.common import add_session_parser
+from dcgui.cli.common import add_session_parser, steps_flag
 
 
 def register(sub: Any) -> None:
@@ -13,9 +13,8 @@ def register(sub: Any) -> None:
                    description="Undo the last N edits of the session's user data (flags, names, tags, notes, "
                    "merges, splits, bulk actions), newest first, exactly as they were before: another flag, "
                    "who set it, or none. Works on edits made in the window and after reopening the session. "
-                   "`dcgui redo` takes the undo back; `dcgui edits` lists the log.")
-    p.add_argument("--steps", type=int, default=1, metavar="N", help="how many edits to undo (default 1)")
-    p.set_defaults(func=run, redo=False)
+                   "`dcgui redo` takes the undo back; `dcgui edits` lists the log.", run=run, redo=False)
+    steps_flag(p, "undo")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from dcgui.services.curation import (
     CurationPlan,
     add_photo_facts,
     cluster_table,
+    iter_curate,
     plan_curation,
     record_curation,
     write_cluster_table,
@@ -79,9 +80,7 @@ def open_containing_folder(path: Path) -> bool:
 # ---------------------------------------------------------------------------------------------
 def _apply_job(plan: CurationPlan) -> Callable[[RunControl], Generator[Any, None, CurateResult]]:
     def job(control: RunControl) -> Generator[Any, None, CurateResult]:
-        from dcgui.core import curate
-
-        return (yield from curate.iter_apply(plan.ops, plan.mode, control))
+        return (yield from iter_curate(plan, control))
 
     return job
 

@@ -92,3 +92,14 @@ def open_to_view(path: str | Path) -> tuple[SessionStore, bool]:
         if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
             return open_session(path, readonly=True), True
         raise
+
+
+def claim_or_close(store: SessionStore) -> SessionStore:
+    """Take ``store``'s trainer lock, or close it and raise (``SessionBusyError`` names the other
+    process): one trainer per session, refused before anything is loaded."""
+    try:
+        store.claim_trainer()
+    except BaseException:
+        store.close()
+        raise
+    return store
