@@ -6,6 +6,8 @@ rules (which epochs exist for what, what the error says) are written once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -97,9 +99,17 @@ def open_to_view(path: str | Path) -> tuple[SessionStore, bool]:
 def claim_or_close(store: SessionStore) -> SessionStore:
     """Take ``store``'s trainer lock, or close it and raise (``SessionBusyError`` names the other
     process): one trainer per session, refused before anything is loaded."""
-    try:
+    with closed_on_error(store):
         store.claim_trainer()
+    return store
+
+
+@contextmanager
+def closed_on_error(store: SessionStore) -> Iterator[SessionStore]:
+    """``store``, closed (and the error raised on) when the block fails: a half-made session
+    is not left open."""
+    try:
+        yield store
     except BaseException:
         store.close()
         raise
-    return store

@@ -21,6 +21,7 @@ from dcgui.core.distributed import DistContext
 from dcgui.core.engine import DeepCluster, ResumeState
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event, Message
+from dcgui.services.session import closed_on_error
 from dcgui.store.lock import SessionBusyError
 
 __all__ = ["SessionBusyError"]  # what the window tells apart: another process trains the session
@@ -61,12 +62,9 @@ def create_session(path: Path, folder: Path, config: TrainConfig, *, pending: bo
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     meta = {CONFIG_PENDING: True, CONFIG_OVERRIDES: dict(overrides or {})} if pending else None
     store = SessionStore.create(path, folder, config, meta=meta)
-    try:
+    with closed_on_error(store):
         if images is not None:
             store.set_images(list(images), list(skipped), list(label_names))
-    except BaseException:
-        store.close()
-        raise
     return store
 
 

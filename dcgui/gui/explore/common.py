@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QSpinBox, QWidget
 
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
@@ -144,3 +144,14 @@ class GridSelectionLink:
         finally:
             self._quiet = False
 
+
+def count_spin(maximum: int, value: int, on_change: Any) -> QSpinBox:
+    """"Show N images": how many results a tab lists; a change (typed or stepped) reruns it."""
+    spin = QSpinBox()
+    spin.setRange(1, maximum)
+    spin.setValue(value)
+    spin.setPrefix("Show ")
+    spin.setSuffix(" images")
+    spin.setKeyboardTracking(False)
+    spin.valueChanged.connect(lambda _: on_change())
+    return spin
