@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dcgui.core.errors import DcguiError
+from dcgui.core.fsutil import check_file_target
 from dcgui.store.paths import UnsafeOutput, check_output
 
 __all__ = ["UnsafeOutput", "check_output", "output_file"]
@@ -22,12 +22,9 @@ def output_file(text: str | os.PathLike[str], session: str | os.PathLike[str], w
 
     Refused (``DcguiError``, naming the file and the fix): a path over the session or its data
     (``UnsafeOutput``), a folder, or a file in a folder that does not exist (``make_folder``
-    creates that folder instead, as ``dcgui duplicates --csv`` and ``dcgui map --csv`` do)."""
+    creates that folder instead, as ``dcgui duplicates --csv`` does)."""
     out = check_output(text, session, what)
     if make_folder:
         out.parent.mkdir(parents=True, exist_ok=True)
-    elif not out.parent.is_dir():
-        raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
-    if out.is_dir():
-        raise DcguiError(f"cannot write {out}: it is a folder; give a file name")
+    check_file_target(out)
     return out

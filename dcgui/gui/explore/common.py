@@ -80,10 +80,7 @@ class ExploreTab(QWidget):
         self.refresh()
 
     def _on_epoch(self, _epoch: int) -> None:
-        self.reset()
-        self.say("")
-        self.update_enabled()
-        self.refresh()
+        self._on_session()  # another epoch: the same fresh start
 
     # -- for subclasses ------------------------------------------------------------------------
     def reset(self) -> None:
