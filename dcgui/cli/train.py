@@ -36,7 +36,7 @@ from dcgui.core.events import (
 )
 
 if TYPE_CHECKING:
-    from dcgui.core.distributed import DistContext
+    from dcgui.core.train.distributed import DistContext
     from dcgui.store import SessionStore
 
 
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         store = claim_or_close(SessionStore.open(session))
     try:
         from dcgui.core.config import default_config
-        from dcgui.core.distributed import DistContext
+        from dcgui.core.train.distributed import DistContext
         from dcgui.services import training
 
         pending = created = False

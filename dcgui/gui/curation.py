@@ -1,7 +1,7 @@
 """Curation actions of the cluster browser: clipboard, file manager, exports.
 
 Exports are planned by ``dcgui.services.curation`` (as ``dcgui curate`` and ``dcgui clusters``
-are) and performed by ``dcgui.core.curate`` (never overwriting a file); this module only shows
+are) and performed by ``dcgui.core.output.curate`` (never overwriting a file); this module only shows
 the plan (a dry run) and runs it on a worker thread with progress.
 Dialogs are opened with ``open()``, not ``exec()``, so no nested event loop runs and tests
 drive them directly.
@@ -52,7 +52,7 @@ from dcgui.services.curation import (
 from dcgui.services.outputs import output_file
 
 if TYPE_CHECKING:
-    from dcgui.core.curate import CurateResult
+    from dcgui.core.output.curate import CurateResult
     from dcgui.store import SessionStore
 
 Status = Callable[[str], None]

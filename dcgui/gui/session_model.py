@@ -47,7 +47,7 @@ from dcgui.services.edits import merge_edit, undo_or_redo
 from dcgui.services.flags import flag_edit
 
 if TYPE_CHECKING:
-    from dcgui.core.groups import Group, GroupView
+    from dcgui.core.analysis.groups import Group, GroupView
     from dcgui.store import AppliedEdit, SessionStore
     from dcgui.store.editlog import EditRecord
     from dcgui.store.edits import Edit, EditPreview

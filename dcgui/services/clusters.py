@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from dcgui.store.edits import DissolveGroup, RenameGroup, SetClusterField, SetImageGroup
 
 if TYPE_CHECKING:
-    from dcgui.core.groups import Group
+    from dcgui.core.analysis.groups import Group
     from dcgui.store.edits import Edit
 
 

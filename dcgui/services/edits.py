@@ -14,10 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgui.core.control import RunControl
-from dcgui.core.errors import DcguiError
-from dcgui.core.events import Event, Message
-from dcgui.core.groups import (
+from dcgui.core.analysis.groups import (
     KIND_MERGE,
     KIND_PART,
     GroupView,
@@ -26,6 +23,9 @@ from dcgui.core.groups import (
     propose_split,
     units_for_keys,
 )
+from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
+from dcgui.core.events import Event, Message
 from dcgui.store.edits import MergeClusters, SplitCluster
 
 if TYPE_CHECKING:

@@ -40,8 +40,8 @@ def backbone_source(store: SessionStore, epoch: int) -> tuple[Path, str]:
 def export_backbone_file(checkpoint: Path, sha256: str, epoch: int, fmt: str, out: Path) -> dict[str, Any]:
     """Rebuild the backbone of ``checkpoint`` on the CPU and write it as ``fmt`` to ``out`` (and
     ``out.json``); returns the metadata. Safe on a worker thread: it touches no session."""
-    from dcgui.core.checkpoint import load_model
-    from dcgui.core.export import export_backbone as write_backbone
+    from dcgui.core.output.export import export_backbone as write_backbone
+    from dcgui.core.train.checkpoint import load_model
 
     model, config = load_model(checkpoint, "cpu", sha256=sha256, epoch=epoch)
     meta: dict[str, Any] = write_backbone(model, config, epoch, fmt, out)

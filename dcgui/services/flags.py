@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dcgui.core.analysis.keep import KEEP_RULES, keep_one_flags
 from dcgui.core.errors import DcguiError
-from dcgui.core.keep import KEEP_RULES, keep_one_flags
 from dcgui.store.edits import BULK, HAND, SetFlags
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dcgui.core.control import drain
 from dcgui.core.errors import DcguiError
-from dcgui.core.explore import drain
 from dcgui.services import clusters, export, flags, outputs, training
 from dcgui.services.edits import group_view, undo_or_redo
 from dcgui.store import BULK, SessionStore
