@@ -102,11 +102,6 @@ def split_edit(proposal: SplitProposal, names: Iterable[str | None] = ()) -> Spl
     return SplitCluster(proposal.epoch, proposal.cluster, proposal.labels, tuple(names))
 
 
-def image_group_titles(view: GroupView, images: Iterable[int]) -> list[str]:
-    """How the user knows the group of each image at ``view.epoch``: its name, else its key."""
-    return [view.of_image(int(i)).title for i in images]
-
-
 def undo_or_redo(store: SessionStore, steps: int = 1, redo: bool = False) -> list[EditRecord]:
     """Take back the last ``steps`` edits (``redo``: the last undos), newest first; the records done."""
     if steps < 1:

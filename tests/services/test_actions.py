@@ -74,7 +74,7 @@ def test_output_file_refuses_the_session_a_folder_and_a_missing_folder(store: Se
     made = outputs.output_file(tmp_path / "new" / "a.csv", store.path, make_folder=True)
     assert made.parent.is_dir() and made.is_absolute()
     (tmp_path / "m.pt.json").mkdir()  # the .json beside the model is checked too
-    with pytest.raises(DcguiError, match="m.pt.json: it is a folder"):
+    with pytest.raises(DcguiError, match=r"m\.pt\.json: it is a folder"):
         export.backbone_outputs(tmp_path / "m.pt", store.path)
 
 
