@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from dcgui.store.edits import BULK, HAND, IMAGE_FLAGS
+from dcgui.store.edits import BULK, HAND, IMAGE_FLAGS, AppliedEdit
 from dcgui.store.schema import SCHEMA_VERSION
-from dcgui.store.session import AppliedEdit, SessionStore
+from dcgui.store.session import SessionStore
 
 __all__ = ["BULK", "HAND", "IMAGE_FLAGS", "SCHEMA_VERSION", "AppliedEdit", "SessionStore"]
