@@ -34,6 +34,7 @@ from dcgui.store.paths import SessionPaths
 if TYPE_CHECKING:
     from dcgui.core.collection import ImageRecord
 
+
 class SessionStore:
     """A DeepCluster session on disk: config, images, per-epoch metrics and assignments, user data.
 
@@ -47,7 +48,7 @@ class SessionStore:
         self.readonly = database.readonly
         self.db = database.db  # sqlite_utils over the connection, for tests and tools
         self.info = SessionInfo(database)
-        self.images = Images(database, self.info, self.last_epoch)
+        self.images = Images(database, self.info, self.last_epoch)  # called after epoch_data is set
         self.epoch_data = EpochData(database, self.info, self.images)
         self.edits = Editor(database, self.images, self.epoch_data)
         self.groups = Groups(database, self.epoch_data)
