@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from dcgui.core.groups import MAX_PARTS, Unit
+from dcgui.core.analysis.groups import MAX_PARTS, Unit
 from dcgui.store import editlog
 from dcgui.store.database import Database, now
 from dcgui.store.editlog import EditRecord, RowChange

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from dcgui.core.checkpoint import checkpoint_name
 from dcgui.core.errors import SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
+from dcgui.core.train.checkpoint import checkpoint_name
 from dcgui.store import schema
 from dcgui.store.database import Database, now, relpath_or_none
 from dcgui.store.images import Images

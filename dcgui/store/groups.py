@@ -1,5 +1,5 @@
 """The user's view of the clusters: their names, tags and notes, the stored merges and splits,
-and an epoch's clusters with those applied (``dcgui.core.groups``)."""
+and an epoch's clusters with those applied (``dcgui.core.analysis.groups``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dcgui.core.groups import GroupView, MergeDef, SplitDef, Unit, resolve_groups
+from dcgui.core.analysis.groups import GroupView, MergeDef, SplitDef, Unit, resolve_groups
 from dcgui.store.database import Database
 from dcgui.store.epochs import EpochData
 
@@ -47,7 +47,7 @@ class Groups:
         return list(splits), list(merges)
 
     def view(self, epoch: int) -> GroupView:
-        """The clusters of ``epoch`` with the user's merges and splits applied (``dcgui.core.groups``)."""
+        """The clusters of ``epoch`` with the user's merges and splits applied (``dcgui.core.analysis.groups``)."""
         k, _, _ = self._epochs.row(epoch)
         splits, merges = self.cluster_groups()
         names = {c: d["name"] for c, d in self.cluster_user_data().items()}

@@ -17,7 +17,7 @@ from dcgui.store.info import SessionInfo
 from dcgui.store.names import name_from_db, name_to_db
 
 if TYPE_CHECKING:
-    from dcgui.core.collection import ImageRecord
+    from dcgui.core.images.collection import ImageRecord
 
 
 class Images:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dcgui.core.analysis.groups import GroupView, MergeDef, SplitDef
 from dcgui.core.config import TrainConfig
 from dcgui.core.events import EpochFinished, EpochMetrics
-from dcgui.core.groups import GroupView, MergeDef, SplitDef
 from dcgui.store.archive import Archive
 from dcgui.store.database import Database
 from dcgui.store.editlog import EditRecord
@@ -32,7 +32,7 @@ from dcgui.store.info import SessionInfo
 from dcgui.store.paths import SessionPaths
 
 if TYPE_CHECKING:
-    from dcgui.core.collection import ImageRecord
+    from dcgui.core.images.collection import ImageRecord
 
 
 class SessionStore:
