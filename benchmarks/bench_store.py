@@ -31,9 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dcgui.core.collection import ImageRecord  # noqa: E402
 from dcgui.core.config import TrainConfig  # noqa: E402
 from dcgui.core.events import EpochFinished, EpochMetrics  # noqa: E402
+from dcgui.core.images.collection import ImageRecord  # noqa: E402
 from dcgui.store import SessionStore  # noqa: E402
 
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         images = rng.integers(0, n, args.reps)
 
         def members_cold(i: int) -> None:
-            reader._assign_cache.clear()  # measure a decode of the whole epoch every time
+            reader.epoch_data.clear_cache()  # measure a decode of the whole epoch every time
             reader.cluster_members(int(epochs[i]), int(clusters[i]))
 
         cold_members = median_ms(members_cold, args.reps)

@@ -245,13 +245,6 @@ class EpochData:
             sizes[list(ids)] = vals
         return sizes
 
-    def cluster_raw_ids(self, epoch: int) -> np.ndarray:
-        """k-means' raw id of each matched cluster at ``epoch`` (int64, length k)."""
-        k, mapping, _ = self.row(epoch)
-        inverse = np.empty(k, dtype=np.int64)
-        inverse[mapping] = np.arange(k)
-        return inverse
-
     # checkpoints -----------------------------------------------------------------------------
     def _insert_checkpoint(self, epoch: int, path: Path, sha256: str) -> None:
         if not path.is_absolute():

@@ -108,13 +108,6 @@ class Images:
     def count(self) -> int:
         return len(self.shared_paths())
 
-    def file(self, i: int) -> Path:
-        """The file of image ``i``, checked to lie inside the folder (``UnsafeSessionPath`` if not)."""
-        paths = self.shared_paths()
-        if not 0 <= i < len(paths):
-            raise IndexError(f"image index {i} is out of range (the session has {len(paths)} images)")
-        return self._info.path_guard.image(paths[i], int(i))
-
     def files(self, indices: Iterable[int] | None = None) -> list[Path]:
         """The files of images ``indices`` (default: all), all checked; one bad row refuses all."""
         paths = self.shared_paths()

@@ -165,9 +165,6 @@ class SessionStore:
     def image_paths(self) -> list[str]:
         return self.images.paths()
 
-    def image_file(self, i: int) -> Path:
-        return self.images.file(i)
-
     def image_files(self, indices: Iterable[int] | None = None) -> list[Path]:
         return self.images.files(indices)
 
@@ -223,9 +220,6 @@ class SessionStore:
 
     def cluster_sizes(self, epoch: int) -> np.ndarray:
         return self.epoch_data.cluster_sizes(epoch)
-
-    def cluster_raw_ids(self, epoch: int) -> np.ndarray:
-        return self.epoch_data.cluster_raw_ids(epoch)
 
     def record_checkpoint(self, epoch: int, path: str | os.PathLike[str], sha256: str) -> None:
         self.epoch_data.record_checkpoint(epoch, path, sha256)

@@ -1,4 +1,4 @@
-"""dcgui.core.distributed: sharding helpers, and real 2-process gloo runs of gather/broadcast/PCA/DDP."""
+"""dcgui.core.train.distributed: sharding helpers, and real 2-process gloo runs of gather/broadcast/PCA/DDP."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from dcgui.core.clustering import pca_whiten_l2
-from dcgui.core.distributed import (
+from dcgui.core.train.clustering import pca_whiten_l2
+from dcgui.core.train.distributed import (
     DistContext,
     any_rank,
     broadcast_array,
@@ -22,7 +22,6 @@ from dcgui.core.distributed import (
     shard_range,
     sharded_pca_whiten_l2,
     split_for_rank,
-    unwrap,
     wrap_for_training,
 )
 
@@ -188,7 +187,6 @@ def _worker(rank: int, out_dir: str, port: int) -> None:
             res["pca"] = gathered
         net, head = _fresh_net(rank)
         wrapped = wrap_for_training(net, ctx, head=head)
-        assert unwrap(wrapped) is net
         _ddp_step(wrapped, *_ddp_batch(rank))
         res["params"] = torch.cat([p.detach().reshape(-1) for p in wrapped.parameters()]).numpy()
         res["any"] = np.array([any_rank(rank == 1, ctx), any_rank(False, ctx)])
