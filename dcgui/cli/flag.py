@@ -53,7 +53,7 @@ def read_paths(args: argparse.Namespace, paths: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.services.edits import flag_paths_edit
+    from dcgui.services.flags import flag_paths_edit
     from dcgui.services.session import open_session
 
     flag, given = chosen(args)
