@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from dcgui.store import AppliedEdit, SessionStore
     from dcgui.store.editlog import EditRecord
 
-IDLE = "idle"
+IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"  # training states
 SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
 
 
