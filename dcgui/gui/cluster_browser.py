@@ -11,17 +11,21 @@ The list shows the epoch's groups (``SessionModel.group_view``): after the user 
 clusters, a row is a whole cluster, a part ("12.2") or a merge ("g5"), and "cluster" below means
 such a row (its ``GroupView`` code). Merging, splitting (k-means, previewed side by side) and
 dissolving are in the list's context menu; flagging more than one image shows its preview first.
+
+This file builds the widgets and passes the user's input to the model. Its parts, one job each:
+``cluster_browser_sync`` (the model's signals -> the widgets), ``cluster_commands`` (what the
+registry's actions do, the context menus), ``cluster_edits`` (merge / split / dissolve) and
+``cluster_stats_cache`` (per-epoch numbers); the actions themselves are rows of ``gui/actions.py``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -35,13 +39,13 @@ from PySide6.QtWidgets import (
 
 from dcgui.gui import curation
 from dcgui.gui.actions import registry_for
+from dcgui.gui.cluster_browser_sync import ClusterBrowserSync
 from dcgui.gui.cluster_commands import ClusterCommands
 from dcgui.gui.cluster_edits import ClusterEdits
 from dcgui.gui.cluster_list import (
     ClusterListModel,
     ClusterListPanel,
     ClusterStats,
-    mosaic_loader,
 )
 from dcgui.gui.cluster_stats_cache import EpochStatsCache
 from dcgui.gui.edit_confirm import EditConfirmDialog
@@ -54,10 +58,6 @@ from dcgui.gui.thumbnails import AsyncPixmapCache
 
 if TYPE_CHECKING:
     from dcgui.gui.worker import GeneratorWorker
-
-SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
-               "outliers": "among the outliers", "group": "in a named group", "grid": "in the grid",
-               "cluster": "in the cluster"}
 
 
 class ClusterBrowser(QWidget):
@@ -109,6 +109,7 @@ class ClusterBrowser(QWidget):
         # The commands are rows of the action registry; cluster_commands / cluster_edits carry them out.
         self.action_registry = reg = registry_for(model)
         self.edits = ClusterEdits(self)
+        self.sync = ClusterBrowserSync(self)  # the model -> view slots (gui/cluster_browser_sync.py)
         self.commands = ClusterCommands(self)
         self.commands.bind(reg)
         for name in ("keep", "exclude", "duplicate", "clear", "group", "select_all", "copy", "open_folder", "more",
@@ -191,18 +192,18 @@ class ClusterBrowser(QWidget):
         self.cluster_view.customContextMenuRequested.connect(self.commands._cluster_menu)
 
         # -- the model's changes come back to the widgets ------------------------------------------------
-        model.sessionChanged.connect(self._on_session)
-        model.collectionChanged.connect(self._on_collection)
-        model.epochsChanged.connect(self._on_epochs)
-        model.epochChanged.connect(self._on_epoch)
-        model.activeClusterChanged.connect(self._on_active_cluster)
-        model.selectionChanged.connect(self._on_selection)
-        model.currentImageChanged.connect(self._on_current_image)
-        model.flagsChanged.connect(self._on_flags)
-        model.clusterDataChanged.connect(self._on_cluster_data)
-        model.clusterGroupsChanged.connect(self._on_cluster_groups)
-        images.cacheChanged.connect(self._on_cache)
-        self._on_session()
+        model.sessionChanged.connect(self.sync.on_session)
+        model.collectionChanged.connect(self.sync.on_collection)
+        model.epochsChanged.connect(self.sync.on_epochs)
+        model.epochChanged.connect(self.sync.on_epoch)
+        model.activeClusterChanged.connect(self.sync.on_active_cluster)
+        model.selectionChanged.connect(self.sync.on_selection)
+        model.currentImageChanged.connect(self.sync.on_current_image)
+        model.flagsChanged.connect(self.sync.on_flags)
+        model.clusterDataChanged.connect(self.sync.on_cluster_data)
+        model.clusterGroupsChanged.connect(self.sync.on_cluster_groups)
+        images.cacheChanged.connect(self.sync.on_cache)
+        self.sync.on_session()
 
     # =============================================================================================
     # read-only accessors (tests, the window)
@@ -236,157 +237,6 @@ class ClusterBrowser(QWidget):
     # =============================================================================================
     # model -> view
     # =============================================================================================
-    def _on_session(self) -> None:
-        store = self.model.store
-        self._stats.clear()
-        self._showing_selection = False
-        self.mosaics.reset(None)
-        self.image_pane.clear()
-        if store is None:
-            self._labels, self._label_names = None, []
-            self.image_pane.set_folder(None)
-            self._show_empty("Open a session to browse its clusters")
-            return
-        self._labels = store.labels()
-        self._label_names = store.label_names()
-        self.image_pane.set_folder(store.path_guard)
-        self.grid_model.set_metadata(self.model.paths, self._labels, self._label_names)
-        self.grid_model.set_flags(self.model.flags)
-        self._on_epoch(self.model.epoch)
-
-    def _on_collection(self) -> None:
-        store = self.model.store
-        if store is None:
-            return
-        self._labels = store.labels()
-        self._label_names = store.label_names()
-        self.grid_model.set_metadata(self.model.paths, self._labels, self._label_names)
-        self.grid_model.set_flags(self.model.flags)
-
-    def _on_epochs(self, last: int) -> None:
-        if last == 0:
-            self._show_empty("No epoch yet: clusters appear here when the first epoch finishes")
-
-    def _on_epoch(self, epoch: int) -> None:
-        store = self.model.store
-        if store is None:
-            return
-        if epoch < 1 or epoch > store.last_epoch():
-            self._show_empty("No epoch yet: clusters appear here when the first epoch finishes")
-            return
-        stats = self._epoch_stats(epoch)
-        self.cluster_model.set_epoch_data(stats, self.model.cluster_user_data(), self._label_names,
-                                          self._stats.view(epoch))
-        c = self.model.active_cluster
-        if c is None or not 0 <= c < stats.k or self.cluster_model.row_of_cluster(c) is None:
-            c = self._first_visible_cluster()
-        if c != self.model.active_cluster:
-            self.model.set_active_cluster(c)  # -> _on_active_cluster shows it
-        else:
-            self._reselect_cluster()
-            if not self._showing_selection:
-                self._show_cluster(c)
-            else:
-                self._update_title()
-        self._on_current_image(self.model.current_image)  # its cluster at this epoch
-        self._update_action_state()
-
-    def _on_active_cluster(self, c: int | None) -> None:
-        self._reselect_cluster()
-        self._showing_selection = False
-        self._show_cluster(c)
-        # The pane must not keep an image of another cluster (nor one selected elsewhere).
-        members = self._members(c)
-        current = self.model.current_image
-        if current is not None and (members is None or not np.isin(current, members)):
-            self.model.set_current_image(None)
-
-    def _on_selection(self) -> None:
-        source = self.model.selection_source
-        if source == "grid" or self._updating_grid:
-            return
-        sel = self.model.selection
-        members = self._members(self.model.active_cluster)
-        in_cluster = members is not None and bool(sel) and bool(np.isin(np.asarray(sel), members).all())
-        if not sel and self._showing_selection:
-            self.show_active_cluster()
-            return
-        if sel and not in_cluster and source != "cluster":
-            self._showing_selection = True
-            self._set_grid(np.asarray(sel, dtype=np.int64))
-            self._update_title()
-            c = self.model.active_cluster
-            self.back_button.setText(f"Back to {self.model.cluster_title(c)}" if c is not None else "Back to the cluster")
-            self.back_button.setVisible(True)
-        self._with_grid_update(lambda: self.grid.select_images(sel, self.model.current_image))
-        self._update_action_state()
-
-    def _on_current_image(self, i: int | None) -> None:
-        if i is None:
-            self.image_pane.clear()
-            return
-        row = self.grid_model.row_of(i)
-        if row is not None and self.grid.currentIndex().row() != row:
-            self._with_grid_update(lambda: self.grid.selectionModel().setCurrentIndex(
-                self.grid_model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate))
-        self._show_image(i)
-
-    def _on_flags(self, _changed: list[int]) -> None:
-        self.grid_model.set_flags(self.model.flags)
-        if self.image_pane.image_index is not None:
-            self._show_image(self.image_pane.image_index)
-
-    def _on_cluster_data(self, clusters: list[int]) -> None:
-        self.cluster_model.set_user_data(self.model.cluster_user_data())
-        self._update_title()
-        if self.image_pane.image_index is not None:
-            self._show_image(self.image_pane.image_index)
-
-    def _on_cluster_groups(self) -> None:
-        """Merges or splits changed (an edit, an undo, another window): the rows are new. The
-        active row stays on the same group when it still exists."""
-        view = self.cluster_model.view
-        c = self.model.active_cluster
-        key = None
-        if view is not None and c is not None:
-            try:
-                key = view.group(c).key
-            except KeyError:
-                key = None
-        self._stats.clear()
-        self._on_cache()  # mosaics are keyed by (epoch, code): codes now mean other groups
-        epoch = self.model.epoch
-        if self.model.store is None or not 1 <= epoch <= self.model.last_epoch:
-            return
-        stats = self._epoch_stats(epoch)
-        new = self._stats.view(epoch)
-        self.cluster_model.set_epoch_data(stats, self.model.cluster_user_data(), self._label_names, new)
-        target = None
-        if key is not None and new is not None:
-            try:
-                target = new.find(key).code
-            except KeyError:
-                target = None
-        if target is None or self.cluster_model.row_of_cluster(target) is None:
-            target = self._first_visible_cluster()
-        if target != self.model.active_cluster:
-            self.model.set_active_cluster(target)
-        else:
-            self._reselect_cluster()
-            if not self._showing_selection:
-                self._show_cluster(target)
-        self._update_action_state()
-
-    def _on_cache(self) -> None:
-        cache = self.images.cache
-        if cache is None:
-            self.mosaics.reset(None)
-            return
-        self.mosaics.reset(mosaic_loader(self._stats.get, cache.thumbnail_jpeg, self.devicePixelRatioF()))
-        if self.image_pane.image_index is not None:
-            self._show_image(self.image_pane.image_index)  # the cache knows the original size
-        self.grid.viewport().update()  # repaint: placeholders now request their thumbnails
-        self.cluster_view.viewport().update()
 
     # =============================================================================================
     # view -> model
@@ -410,11 +260,11 @@ class ClusterBrowser(QWidget):
         if self.cluster_model.stats is None:
             return
         if c is None or self.cluster_model.row_of_cluster(c) is None:
-            first = self._first_visible_cluster()
+            first = self.sync.first_visible_cluster()
             if first != c:
                 self.model.set_active_cluster(first)
                 return
-        self._reselect_cluster()
+        self.sync.reselect_cluster()
 
     def _on_grid_current(self, current: QModelIndex, previous: QModelIndex) -> None:
         if current.isValid() and not self._updating_grid:
@@ -432,8 +282,8 @@ class ClusterBrowser(QWidget):
         """Leave the selection view: show the active cluster's members again."""
         self._showing_selection = False
         self.back_button.setVisible(False)
-        self._reselect_cluster()
-        self._show_cluster(self.model.active_cluster)
+        self.sync.reselect_cluster()
+        self.sync.show_cluster(self.model.active_cluster)
 
     # =============================================================================================
     # commands (gui/cluster_commands.py, gui/cluster_edits.py), by name for the window and tests
@@ -465,7 +315,6 @@ class ClusterBrowser(QWidget):
     def dissolve_current_group(self) -> bool:
         return self.edits.dissolve_current_group()
 
-
     # =============================================================================================
     # internals
     # =============================================================================================
@@ -483,112 +332,14 @@ class ClusterBrowser(QWidget):
                              selected_clusters=len(self.cluster_view.selected_clusters()),
                              active_group_kind=g.kind if g is not None else None)
 
-    def _show_empty(self, message: str) -> None:
-        self.cluster_model.set_epoch_data(None, {}, [])
-        self._set_grid(np.zeros(0, dtype=np.int64))
-        self.cluster_title.setText(message)
-        self.back_button.setVisible(False)
-        self._update_action_state()
 
-    def _members(self, c: int | None) -> np.ndarray | None:
-        stats = self.stats()
-        if c is None or stats is None or not 0 <= c < stats.k:
-            return None
-        return stats.members(c)
 
-    def _first_visible_cluster(self) -> int | None:
-        """The first non-empty cluster the list shows (in its sort order), else its first row."""
-        m = self.cluster_model
-        stats = m.stats
-        if stats is None or m.rowCount() == 0:
-            return None
-        for row in range(m.rowCount()):
-            c = m.cluster_at(row)
-            if stats.sizes[c] > 0:
-                return c
-        return m.cluster_at(0)
 
-    def _set_grid(self, indices: np.ndarray) -> None:
-        self._with_grid_update(lambda: self.grid.set_images(indices))
 
-    def _with_grid_update(self, change: Any) -> None:
-        self._updating_grid = True
-        try:
-            change()
-        finally:
-            self._updating_grid = False
-        self._update_action_state()
 
-    def _show_cluster(self, c: int | None) -> None:
-        members = self._members(c)
-        self.back_button.setVisible(False)
-        if members is None or self.cluster_model.row_of_cluster(c) is None:  # type: ignore[arg-type]
-            self._set_grid(np.zeros(0, dtype=np.int64))
-            self.cluster_title.setText("No cluster matches the filter" if self.cluster_model.stats is not None
-                                       and self.cluster_model.rowCount() == 0 else "No cluster selected")
-            self._update_action_state()
-            return
-        self._set_grid(members)
-        keep = self.model.current_image
-        sel = [i for i in self.model.selection if self.grid_model.row_of(i) is not None]
-        if sel or keep is not None:
-            self._with_grid_update(lambda: self.grid.select_images(sel, keep))
-        self._update_title()
 
-    def _update_title(self) -> None:
-        if self._showing_selection:
-            n = self.grid_model.rowCount()
-            where = SOURCE_TEXT.get(self.model.selection_source, "elsewhere")
-            self.cluster_title.setText(f"Selection: {n:,} image{'s' if n != 1 else ''} chosen {where}")
-            return
-        c, stats = self.model.active_cluster, self.stats()
-        if c is None or stats is None or not 0 <= c < stats.k:
-            return
-        n = int(stats.sizes[c])
-        text = f"{self.cluster_model.title(c)} — {n:,} image{'s' if n != 1 else ''}"
-        p = float(stats.purity[c])
-        if not np.isnan(p):
-            text += f" — {p:.0%} {self.cluster_model.majority_label(c)}"
-        self.cluster_title.setText(text)
 
-    def _reselect_cluster(self) -> None:
-        """Select the row of the active cluster (after an epoch switch, filter or sort)."""
-        c = self.model.active_cluster
-        sel = self.cluster_view.selectionModel()
-        row = self.cluster_model.row_of_cluster(c) if c is not None else None
-        sel.blockSignals(True)
-        try:
-            if row is None:
-                sel.clearSelection()
-                sel.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
-            else:
-                ix = self.cluster_model.index(row, 0)
-                if ix != sel.currentIndex() or not sel.isRowSelected(row, QModelIndex()):
-                    flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
-                    sel.setCurrentIndex(ix, flags)
-        finally:
-            sel.blockSignals(False)
-        self.cluster_view.viewport().update()
-        if row is not None:
-            self.cluster_view.scrollTo(self.cluster_model.index(row, 0), QAbstractItemView.ScrollHint.EnsureVisible)
 
-    def _show_image(self, i: int) -> None:
-        store = self.model.store
-        if store is None:
-            return
-        try:
-            info = store.image_info(i)
-            history = store.image_history(i)
-        except (IndexError, KeyError) as exc:
-            self.image_pane.clear(str(exc))
-            return
-        cache = self.images.cache
-        if cache is not None and i < len(cache.original_sizes) and not info.get("width"):
-            w, h = (int(v) for v in cache.original_sizes[i])
-            info = {**info, "width": w, "height": h}
-        epoch = self.model.epoch
-        cluster = int(history[epoch - 1]) if 0 < epoch <= history.size else None
-        self.image_pane.show_image(i, info, history, epoch, cluster, self.model.cluster_title, self._label_names)
 
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
@@ -32,10 +33,11 @@ def ask_group_name(parent: QWidget, names: list[str], n: int) -> str | None:
     return (name.strip() or None) if ok else None
 
 
-class ClusterCommands:
+class ClusterCommands(QObject):
     """What the cluster browser's actions do; see the module docstring."""
 
     def __init__(self, browser: ClusterBrowser) -> None:
+        super().__init__(browser)  # a child of the browser: its slots end with it
         self.b = browser
 
     def bind(self, reg: ActionRegistry) -> None:

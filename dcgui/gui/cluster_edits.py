@@ -10,6 +10,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QInputDialog, QWidget
 
 from dcgui.core.groups import KIND_PART
@@ -37,10 +38,11 @@ def ask_split_parts(parent: QWidget, title: str, size: int) -> int | None:
     return int(n) if ok else None
 
 
-class ClusterEdits:
+class ClusterEdits(QObject):
     """The merge / split / dissolve commands of one cluster browser."""
 
     def __init__(self, browser: ClusterBrowser) -> None:
+        super().__init__(browser)  # a child of the browser: its slots end with it
         self.b = browser
 
     def merge_selected_clusters(self) -> bool:
