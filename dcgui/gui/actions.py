@@ -12,7 +12,7 @@ Help ▸ Keyboard shortcuts (:class:`ShortcutsDialog`) is generated from the sam
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
@@ -57,7 +57,6 @@ class ActionSpec:
     icon: QStyle.StandardPixmap | None = None
     checkable: bool = False
     role: QAction.MenuRole | None = None
-    facts: tuple[str, ...] = field(default=())  # documentation only: the published facts it reads
 
 
 def key_text(key: Key) -> str:
@@ -180,6 +179,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                label=_dissolve_label, scope=BROWSER),
 )
 
+_MISSING = object()
+
 # Model signals after which every rule is evaluated again.
 _MODEL_SIGNALS = ("sessionChanged", "epochsChanged", "epochChanged", "activeClusterChanged", "selectionChanged",
                   "clusterSelectionChanged", "clusterGroupsChanged", "editsChanged", "trainingStateChanged")
@@ -270,9 +271,6 @@ class ActionRegistry(QObject):
         """(text, keys, tip) of every action that has a shortcut, in the table's order."""
         return [(spec.text.replace("&", ""), ", ".join(key_text(k) for k in spec.keys), spec.tip)
                 for spec in self.specs.values() if spec.keys]
-
-
-_MISSING = object()
 
 
 def registry_for(model: SessionModel) -> ActionRegistry:
