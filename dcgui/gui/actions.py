@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.groups import KIND_PART
+from dcgui.core.analysis.groups import KIND_PART
 from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, SessionModel
 
 Key = str | QKeySequence.StandardKey

@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QInputDialog, QWidget
 
-from dcgui.core.groups import KIND_PART
+from dcgui.core.analysis.groups import KIND_PART
 from dcgui.gui.split_dialog import SplitJob
 
 if TYPE_CHECKING:

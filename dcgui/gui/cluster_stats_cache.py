@@ -14,7 +14,7 @@ import numpy as np
 from dcgui.gui.cluster_list import ClusterStats, compute_cluster_stats
 
 if TYPE_CHECKING:
-    from dcgui.core.groups import GroupView
+    from dcgui.core.analysis.groups import GroupView
     from dcgui.store import SessionStore
 
 _STATS_EPOCHS = 4  # per-epoch numbers kept (each ~9 bytes per image)
