@@ -7,6 +7,8 @@ import errno
 import os
 import secrets
 import shutil
+import stat
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,3 +111,43 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_writer(path, text=True) as fh:
         fh.write(text)
+
+
+STDOUT = "-"  # an output path that means standard output
+
+
+def is_stream_output(path: str | os.PathLike[str]) -> bool:
+    """True when writing ``path`` means writing *into* something that is not a regular file:
+    ``-`` (standard output), a character device (``/dev/null``, a terminal) or a FIFO, reached
+    directly or through a symlink (``/dev/stdout``). Such a target is never replaced by a
+    rename, and no sidecar file is put next to it."""
+    if os.fspath(path) == STDOUT:
+        return True
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks: /dev/stdout -> /proc/self/fd/1 -> pipe
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+@contextmanager
+def output_writer(path: str | os.PathLike[str], text: bool = False, size: int = 0) -> Iterator[IO[Any]]:
+    """Where every result file of dcgui is written: ``-`` is standard output, a character
+    device or FIFO is written into in place (never replaced), anything else is a regular file
+    written atomically (``atomic_writer``)."""
+    if os.fspath(path) == STDOUT:
+        if text:
+            yield sys.stdout
+            sys.stdout.flush()
+        else:
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        return
+    if is_stream_output(path):
+        # No O_TRUNC/O_CREAT dance: a device or FIFO is opened for writing as it is.
+        with (open(path, "w", encoding="utf-8", errors=PRINTABLE, newline="") if text
+              else open(path, "wb")) as fh:
+            yield fh
+        return
+    with atomic_writer(Path(path), text=text, size=size) as fh:
+        yield fh

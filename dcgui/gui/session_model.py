@@ -331,10 +331,6 @@ class SessionModel(QObject):
     # =========================================================================================
     # training state (set by the training panel, read by everyone else)
     # =========================================================================================
-    @property
-    def training_state(self) -> str:
-        return self.state.training
-
     def set_training_state(self, state: str) -> None:
         self.state.training = state
 
@@ -475,11 +471,6 @@ class SessionModel(QObject):
             return view.group(int(code))
         except KeyError:
             return None
-
-    def group_title(self, code: int) -> str:
-        """How the user knows group ``code``: its name, else "cluster 12" / "cluster 12 part 2" / "group g5"."""
-        g = self.group(code)
-        return g.title if g is not None else self.cluster_title(code)
 
     def merge_groups(self, codes: Sequence[int], name: str | None = None) -> AppliedEdit | None:
         """Merge the groups ``codes`` of the epoch shown into one group named ``name``."""
