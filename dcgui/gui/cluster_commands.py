@@ -14,10 +14,10 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
+from dcgui.core.errors import SessionFileError
 from dcgui.gui import curation
 from dcgui.gui.cluster_list import COL_NAME, COL_TAGS
 from dcgui.gui.edit_confirm import confirm_flags
-from dcgui.store.paths import UnsafeSessionPath
 
 if TYPE_CHECKING:
     from dcgui.gui.actions import ActionRegistry
@@ -161,7 +161,7 @@ class ClusterCommands(QObject):
             return []
         try:
             return store.image_files([i for i in indices if 0 <= i < len(self.b.model.paths)])
-        except UnsafeSessionPath as exc:
+        except SessionFileError as exc:  # a row that leads outside the folder (UnsafeSessionPath)
             from dcgui.gui.errors import show_error
 
             self.b.model.message.emit(str(exc))
