@@ -60,3 +60,50 @@ def test_the_new_session_dialog_starts_from_a_backbone_file(qtbot: Any, image_fo
     qtbot.waitUntil(lambda: bool(shown_errors), timeout=60_000)
     assert "TorchScript" in shown_errors[-1][1]
     assert dialog2.form.editors["arch"].isEnabled() and "random network" in dialog2.init_label.text()
+
+
+def test_one_epoch_after_a_merge_and_an_exclusion_the_window_shows_what_was_applied(
+        qtbot: Any, image_folder: Path, tmp_path: Path, shown_errors: list[tuple[str, str]]) -> None:
+    import numpy as np
+
+    from dcgui.cli import main
+    from dcgui.core.analysis.groups import Unit
+    from dcgui.gui.main_window import MainWindow
+    from dcgui.store.edits import MergeClusters
+
+    path = tmp_path / "s.dcgui"
+    assert main(["train", str(image_folder), "--session", str(path), "--epochs", "1", "--k", "4", "--arch",
+                 "smallnet", "--image-size", "32", "--device", "cpu", "--batch-size", "16", "--no-progress",
+                 "--threads", "1"]) == 0
+    with SessionStore.open(path) as s:
+        assign = s.assignments(1)
+        a, b = (int(c) for c in np.argsort(-np.bincount(assign), kind="stable")[:2])
+        excluded = [int(np.flatnonzero(assign == a)[0]), int(np.flatnonzero(assign == b)[0])]
+        s.set_image_flag(excluded, "exclude")
+        s.apply_edit(MergeClusters(1, [Unit(a), Unit(b)], "both"))
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_session(path)
+    training = w.training
+    assert "Epoch 1 steering: no exclusions" in training.steering_label.text()
+    training.epochs_spin.setValue(2)
+    assert training.start()
+    qtbot.waitUntil(lambda: w.store is not None and w.store.last_epoch() >= 2 and not training.is_busy,
+                    timeout=240_000)
+    assert "Epoch 2 steering: 2 images excluded, 1 merge and 0 splits applied" in training.steering_label.text()
+    # the excluded images are shown apart, in the last row of the cluster list
+    browser = w.view.clusters
+    model = browser.cluster_model
+    last = model.cluster_at(model.rowCount() - 1)
+    assert model.is_excluded_row(last) and model.title(last) == "Excluded (not clustered)"
+    assert sorted(browser.stats().members(last).tolist()) == sorted(excluded)
+    browser.select_cluster(last)
+    registry = browser.action_registry
+    assert not registry.action("clusters.split").isEnabled() and not registry.action("clusters.rename").isEnabled()
+    assert sorted(browser.grid.image_indices()) == sorted(excluded)
+    # unflagging brings an image back at the next epoch (here: its flag is gone at once)
+    w.model.set_flag([excluded[0]], None)
+    assert w.store.image_flags() == {excluded[1]: "exclude"}
+    assert shown_errors == []
+    w.close()
