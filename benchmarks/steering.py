@@ -18,7 +18,7 @@ Two measurements for issue 24, on small labelled collections (CPU, smallnet at 3
 The engine (``dcgui.core.train.engine.DeepCluster``) is run directly on the decoded pixels, with the
 same ``dcgui.core.train.steering.build_steering`` the session service uses.
 
-Usage: python benchmarks/steering.py [--epochs-before 5] [--epochs-after 5] [--out docs/QUALITY.md]
+Usage: python benchmarks/steering.py [--seeds 31,32] [--collections ...] [--variants assign] [--no-init]
 Writes the section between ``<!-- steering:begin -->`` and ``<!-- steering:end -->`` of --out.
 """
 
@@ -101,11 +101,12 @@ def shapes(per_class: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 PASSES = 1.0  # training images per epoch, in passes over the collection (--passes)
+SEED = 31  # the run seed (--seeds)
 
 
-def config_for(n: int, n_classes: int, seed: int = 31) -> TrainConfig:
+def config_for(n: int, n_classes: int) -> TrainConfig:
     return default_config(n, "cpu", n_classes, arch="smallnet", image_size=IMAGE_SIZE, device="cpu",
-                          threads=1, seed=seed, samples_per_epoch=max(int(PASSES * n), 2))
+                          threads=1, seed=SEED, samples_per_epoch=max(int(PASSES * n), 2))
 
 
 # variant -> (the engine's steer_mechanism, steer_sampling); "none": no corrections at all
@@ -231,20 +232,89 @@ def write_section(out: Path, text: str) -> None:
     out.write_text(body, encoding="utf-8")
 
 
+def report(results: dict, passes: float, per_class: int, before: int, after: int, merges: int, init_epochs: int
+           ) -> str:
+    """The QUALITY.md section from every stored result (all runs of this script so far)."""
+    rows = sorted(results["corrections"], key=lambda r: (r["collection"], r["seed"], r["variant"] != "none",
+                                                         r["variant"]))
+    runs = results.get("runs", [])
+    lines = [
+        "## Steering: corrections and starting from a backbone (issue 24)",
+        "",
+        f"`python benchmarks/steering.py` (smallnet, {IMAGE_SIZE} px, k = 10 x classes, {passes:g} pass(es) of "
+        "training per epoch, 1 torch thread, on a 2-core machine shared with other work; results accumulate in "
+        "benchmarks/results_steering.json, one row per collection, seed and variant). Runs: "
+        + "; ".join(f"{r['minutes']:.0f} min at load average {r['load'][0]:.1f}-{r['load'][1]:.1f} "
+                    f"(seeds {', '.join(str(x) for x in r['seeds'])})" for r in runs) + ". "
+        f"Collections: Fashion-MNIST A and B ({per_class} images per class of the demo archive, disjoint), the "
+        "first 900 of scikit-learn's 8x8 digits, coloured shapes (4 classes x 100).",
+        "",
+        f"**Corrections.** After epoch {before} a simulated person merges the clusters of up to {merges} classes "
+        f"(per class, its {MAX_MERGED} purest clusters among those whose majority it is, for the classes with the "
+        "most such clusters) and flags the 5 % most outlying images exclude; training continues "
+        f"{after} epochs. *none*: the same run (same seed) without corrections. *assign*: steering as shipped "
+        "(k-means, then every merged set whole to a centroid of its own, Hungarian on the moving cost; the "
+        "training sample uniform over k-means' own clusters). *assign-labels*: the same, the sample uniform over "
+        "the constrained pseudo-labels (the first version). *collapse*: k-means on the sets collapsed to "
+        "weighted means (first version's sampling). NMI against the labels over the images the corrected runs "
+        "cluster (the excluded 5 % left out for every row); kNN: leave-one-out, k=20, the backbone's features, "
+        "over every image and over the kept 95 %.",
+        "",
+        "| collection | seed | variant | NMI vs labels | kNN all | kNN kept | seconds |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        kept = f"{r['knn_kept']:.3f}" if r.get("knn_kept") is not None else "–"
+        lines.append(f"| {r['collection']} ({r['n']} images, k={r['k']}, {r['merges']} merges of "
+                     f"{r['merged_clusters']} clusters, {r['excluded']} excluded) | {r['seed']} | {r['variant']} | "
+                     f"{r['nmi_kept']:.3f} | {r['knn']:.3f} | {kept} | {r['seconds']:.0f} |")
+    # steered minus uncorrected, same collection and seed, averaged over seeds
+    base = {(r["collection"], r["seed"]): r for r in rows if r["variant"] == "none"}
+    summary: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for r in rows:
+        ref = base.get((r["collection"], r["seed"]))
+        if r["variant"] != "none" and ref is not None:
+            summary.setdefault((r["variant"], r["collection"]), []).append(
+                (r["nmi_kept"] - ref["nmi_kept"], r["knn"] - ref["knn"]))
+    lines += ["", "Steered minus uncorrected (same collection and seed), mean over seeds:", "",
+              "| variant | collection | seeds | Δ NMI | Δ kNN |", "| --- | --- | ---: | ---: | ---: |"]
+    for (variant, coll), d in sorted(summary.items()):
+        arr = np.array(d)
+        lines.append(f"| {variant} | {coll} | {len(d)} | {arr[:, 0].mean():+.3f} | {arr[:, 1].mean():+.3f} |")
+    init_rows = results.get("init", [])
+    if init_rows:
+        lines += ["", f"**Start from a backbone.** The Fashion-MNIST B run without corrections, at epoch "
+                  f"{before + after}, as the initialisation of another collection, against the random "
+                  f"initialisation; {init_epochs} epochs each (same arch and input size: equal compute; the "
+                  "seconds are measured). kNN at epoch 0 is the initialisation itself.", "",
+                  "| collection | seed | start | kNN epoch 0 | kNN after | NMI vs labels after | seconds |",
+                  "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+        for r in sorted(init_rows, key=lambda r: (r["collection"], r["seed"], r["variant"])):
+            lines.append(f"| {r['collection']} | {r['seed']} | {r['variant']} | {r['knn0']:.3f} | {r['knn']:.3f} | "
+                         f"{r['nmi']:.3f} | {r['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
+    import json
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs-before", type=int, default=5)
-    ap.add_argument("--epochs-after", type=int, default=5)
+    ap.add_argument("--epochs-before", type=int, default=4)
+    ap.add_argument("--epochs-after", type=int, default=4)
     ap.add_argument("--merges", type=int, default=5, help="classes whose clusters the person merges")
-    ap.add_argument("--per-class", type=int, default=60, help="Fashion-MNIST images per class")
+    ap.add_argument("--per-class", type=int, default=50, help="Fashion-MNIST images per class")
     ap.add_argument("--collections", default="fmnist-a,fmnist-b,digits,shapes")
-    ap.add_argument("--init-epochs", type=int, default=5)
+    ap.add_argument("--init-epochs", type=int, default=4)
+    ap.add_argument("--no-init", action="store_true", help="skip the backbone comparison")
     ap.add_argument("--passes", type=float, default=1.0, help="training images per epoch / collection size")
+    ap.add_argument("--seeds", default="31", help="comma-separated run seeds")
     ap.add_argument("--variants", default="assign,assign-labels",
                     help=f"steered variants to compare with no corrections: {', '.join(VARIANTS)}")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results_steering.json",
+                    help="every result so far (this run's rows replace those of the same collection, seed, variant)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "QUALITY.md")
     args = ap.parse_args()
-    global PASSES
+    global PASSES, SEED
     PASSES = args.passes
     torch.set_num_threads(1)
     data = {
@@ -254,61 +324,40 @@ def main() -> None:
         "shapes": lambda: shapes(100),
     }
     wanted = [c for c in args.collections.split(",") if c]
+    seeds = [int(x) for x in args.seeds.split(",") if x]
+    results = json.loads(args.results.read_text()) if args.results.exists() else {"corrections": [], "init": []}
     t_start = time.perf_counter()
     load0 = os.getloadavg()
     rows: list[dict] = []
-    backbones: dict[str, Path] = {}
+    init_rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="dcgui-steering-") as tmp:
-        work = Path(tmp)
         loaded = {name: data[name]() for name in wanted}
-        for name in wanted:
-            pixels, labels = loaded[name]
-            found, bb = corrections(name, pixels, labels, args.epochs_before, args.epochs_after, args.merges, work,
-                                    [v for v in args.variants.split(",") if v])
-            rows += found
-            backbones[name] = bb
-        init_rows: list[dict] = []
-        if "fmnist-b" in backbones:
-            for name in ("fmnist-a", "digits"):
-                if name in loaded:
-                    init_rows += from_backbone(name, *loaded[name], backbones["fmnist-b"], args.init_epochs, work,
-                                               "fmnist-b")
-    minutes = (time.perf_counter() - t_start) / 60
-    load1 = os.getloadavg()
-    lines = [
-        "## Steering: corrections and starting from a backbone (issue 24)",
-        "",
-        f"`python benchmarks/steering.py` (smallnet, {IMAGE_SIZE} px, k = 10 x classes, {args.passes:g} pass(es) of "
-        "training per epoch, 1 torch thread; "
-        f"{minutes:.0f} min on a shared 2-core machine, load average {load0[0]:.1f} at the start and "
-        f"{load1[0]:.1f} at the end). Collections: Fashion-MNIST A and B ({args.per_class} images per class of "
-        "the demo archive, disjoint), the first 900 of scikit-learn's 8x8 digits, coloured shapes (4 classes x 100).",
-        "",
-        f"**Corrections.** After epoch {args.epochs_before} a simulated person merges the clusters of up to "
-        f"{args.merges} classes (per class, its {MAX_MERGED} purest clusters among those whose majority it is, "
-        "for the classes with the most such clusters) and flags the 5 % most outlying images exclude; training continues "
-        f"{args.epochs_after} epochs. *none*: the same run without corrections. *assign*: steering as shipped "
-        "(k-means, then every merged set whole to the centroid nearest its mean). *collapse*: k-means on the "
-        "sets collapsed to weighted means, then the same assignment. NMI against the labels over the images "
-        "the corrected runs cluster (the excluded 5 % left out for every row); kNN: leave-one-out, k=20, "
-        "every image, the backbone's features.",
-        "",
-        "| collection | images | k | merges (clusters) | excluded | variant | NMI vs labels | kNN | seconds |",
-        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
-    ]
-    for r in rows:
-        lines.append(f"| {r['collection']} | {r['n']} | {r['k']} | {r['merges']} ({r['merged_clusters']}) | "
-                     f"{r['excluded']} | {r['variant']} | {r['nmi_kept']:.3f} | {r['knn']:.3f} | {r['seconds']:.0f} |")
-    lines += ["", f"**Start from a backbone.** The Fashion-MNIST B run without corrections, at epoch "
-              f"{args.epochs_before + args.epochs_after}, as the initialisation of another collection, against "
-              f"the random initialisation; {args.init_epochs} epochs each (same arch and input size: equal "
-              "compute; the seconds are measured). kNN at epoch 0 is the initialisation itself.", "",
-              "| collection | start | kNN epoch 0 | kNN after | NMI vs labels after | seconds |",
-              "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for r in init_rows:
-        lines.append(f"| {r['collection']} | {r['variant']} | {r['knn0']:.3f} | {r['knn']:.3f} | {r['nmi']:.3f} | "
-                     f"{r['seconds']:.0f} |")
-    text = "\n".join(lines) + "\n"
+        for seed in seeds:
+            SEED = seed
+            work = Path(tmp) / f"seed{seed}"
+            backbones: dict[str, Path] = {}
+            for name in wanted:
+                pixels, labels = loaded[name]
+                found, bb = corrections(name, pixels, labels, args.epochs_before, args.epochs_after, args.merges,
+                                        work, [v for v in args.variants.split(",") if v])
+                rows += [{**r, "seed": seed} for r in found]
+                backbones[name] = bb
+            if "fmnist-b" in backbones and not args.no_init:
+                for name in ("fmnist-a", "digits"):
+                    if name in loaded:
+                        init_rows += [{**r, "seed": seed} for r in from_backbone(
+                            name, *loaded[name], backbones["fmnist-b"], args.init_epochs, work, "fmnist-b")]
+    done = {(r["collection"], r["seed"], r["variant"]) for r in rows}
+    results["corrections"] = [r for r in results["corrections"]
+                              if (r["collection"], r["seed"], r["variant"]) not in done] + rows
+    done_init = {(r["collection"], r["seed"], r["variant"]) for r in init_rows}
+    results["init"] = [r for r in results.get("init", [])
+                       if (r["collection"], r["seed"], r["variant"]) not in done_init] + init_rows
+    results.setdefault("runs", []).append({"minutes": (time.perf_counter() - t_start) / 60, "seeds": seeds,
+                                           "load": [load0[0], os.getloadavg()[0]], "collections": wanted})
+    args.results.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    text = report(results, args.passes, args.per_class, args.epochs_before, args.epochs_after, args.merges,
+                  args.init_epochs)
     print(text)
     write_section(args.out, text)
 

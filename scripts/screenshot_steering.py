@@ -1,10 +1,10 @@
 """docs/screenshots/steering.png: the window one epoch after a merge and an exclusion (issue 24).
 
-A small Fashion-MNIST folder from the demo archive (30 images per class) is trained one epoch
-with the command line; then, as a person would, the two largest clusters whose majority is
-"trouser" are merged into a group named "trousers" and the 12 images farthest from every cluster
-are flagged exclude. The window then trains epoch 2 itself; the screenshot shows the cluster
-list (the merged group, the "Excluded (not clustered)" row) and the training panel's steering
+A small Fashion-MNIST folder from the demo archive (30 images per class) is trained three epochs
+with the command line; then, as a person would, the two clusters with the largest share of trousers are
+merged into a group named "trousers" and the 12 images farthest from their cluster's mean are
+flagged exclude. The window then trains epoch 4 itself; the screenshot shows the cluster
+list (the merged group, the "Excluded" row) and the training panel's steering
 line. Run offscreen: ``QT_QPA_PLATFORM=offscreen python scripts/screenshot_steering.py``.
 """
 
@@ -65,15 +65,16 @@ def main() -> None:
 
     folder = write_folder(work / "fashion")
     session = work / "fashion.dcgui"
-    assert cli(["train", str(folder), "--session", str(session), "--epochs", "1", "--k", "20", "--arch", "smallnet",
+    assert cli(["train", str(folder), "--session", str(session), "--epochs", "3", "--k", "10", "--arch", "smallnet",
                 "--image-size", "32", "--device", "cpu", "--threads", "1", "--no-progress"]) == 0
     with SessionStore.open(session) as s:
-        assign, labels = s.assignments(1), s.labels()
+        assign, labels = s.assignments(3), s.labels()
         assert labels is not None
         trouser = s.label_names().index("trouser")
-        sizes = {c: int(np.count_nonzero((assign == c) & (labels == trouser))) for c in np.unique(assign)}
-        a, b = sorted(sizes, key=lambda c: -sizes[c])[:2]
-        s.apply_edit(MergeClusters(1, [Unit(int(a)), Unit(int(b))], "trousers"))
+        # the two clusters with the largest share of trousers
+        share = {int(c): float(np.mean(labels[assign == c] == trouser)) for c in np.unique(assign)}
+        a, b = sorted(share, key=lambda c: -share[c])[:2]
+        gid = s.apply_edit(MergeClusters(3, [Unit(a), Unit(b)], "trousers")).preview.group_id
         # the person's outliers: the images least like the rest of their cluster (pixel space)
         from dcgui.services.explore import open_cache
 
@@ -100,9 +101,13 @@ def main() -> None:
     assert window.open_session(session)
     window.view.tabs.setCurrentIndex(TAB_CLUSTERS)
     training = window.training
-    training.epochs_spin.setValue(2)
+    training.epochs_spin.setValue(4)
     assert training.start()
-    wait(app, 900, lambda: window.store is not None and window.store.last_epoch() >= 2 and not training.is_busy)
+    wait(app, 900, lambda: window.store is not None and window.store.last_epoch() >= 4 and not training.is_busy)
+    browser = window.view.clusters
+    view = browser.cluster_model.view
+    assert view is not None
+    browser.select_cluster(view.find(f"g{gid}").code)  # the merged group's images in the grid
     wait(app, 8.0)  # thumbnails and mosaics load in the background
     args.out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(args.out))

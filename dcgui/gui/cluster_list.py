@@ -62,7 +62,7 @@ SortRole = Qt.ItemDataRole.UserRole + 9
 
 COL_CLUSTER, COL_NAME, COL_SIZE, COL_PURITY, COL_TAGS = range(5)
 HEADERS = ("Cluster", "Name", "Size", "Purity", "Tags")
-EXCLUDED_TITLE = "Excluded (not clustered)"  # the row of images an epoch left out (steering)
+EXCLUDED_TITLE = "Excluded"  # the row of images an epoch left out (steering)
 MOSAIC_SIDE = 44
 ROW_HEIGHT = MOSAIC_SIDE + 6
 
@@ -320,7 +320,7 @@ class ClusterListModel(QAbstractTableModel):
             if col == COL_CLUSTER:
                 return self.key(c)
             if col == COL_NAME:
-                return self.name(c) or ""
+                return EXCLUDED_TITLE if self.is_excluded_row(c) else (self.name(c) or "")
             if col == COL_SIZE:
                 return f"{int(s.sizes[c]):,}"
             if col == COL_PURITY:

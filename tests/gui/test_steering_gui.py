@@ -96,7 +96,7 @@ def test_one_epoch_after_a_merge_and_an_exclusion_the_window_shows_what_was_appl
     browser = w.view.clusters
     model = browser.cluster_model
     last = model.cluster_at(model.rowCount() - 1)
-    assert model.is_excluded_row(last) and model.title(last) == "Excluded (not clustered)"
+    assert model.is_excluded_row(last) and model.title(last) == "Excluded"
     assert sorted(browser.stats().members(last).tolist()) == sorted(excluded)
     browser.select_cluster(last)
     registry = browser.action_registry
