@@ -313,6 +313,7 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results_steering.json",
                     help="every result so far (this run's rows replace those of the same collection, seed, variant)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "QUALITY.md")
+    ap.add_argument("--report-only", action="store_true", help="write the section from --results, train nothing")
     args = ap.parse_args()
     global PASSES, SEED
     PASSES = args.passes
@@ -326,6 +327,10 @@ def main() -> None:
     wanted = [c for c in args.collections.split(",") if c]
     seeds = [int(x) for x in args.seeds.split(",") if x]
     results = json.loads(args.results.read_text()) if args.results.exists() else {"corrections": [], "init": []}
+    if args.report_only:
+        write_section(args.out, report(results, args.passes, args.per_class, args.epochs_before, args.epochs_after,
+                                       args.merges, args.init_epochs))
+        return
     t_start = time.perf_counter()
     load0 = os.getloadavg()
     rows: list[dict] = []
