@@ -2,7 +2,7 @@
 
 A small Fashion-MNIST folder from the demo archive (30 images per class) is trained three epochs
 with the command line; then, as a person would, the two clusters with the largest share of trousers are
-merged into a group named "trousers" and the 12 images farthest from their cluster's mean are
+merged into a group named "my picks" and the 12 images farthest from their cluster's mean are
 flagged exclude. The window then trains epoch 4 itself; the screenshot shows the cluster
 list (the merged group, the "Excluded" row) and the training panel's steering
 line. Run offscreen: ``QT_QPA_PLATFORM=offscreen python scripts/screenshot_steering.py``.
@@ -74,7 +74,7 @@ def main() -> None:
         # the two clusters with the largest share of trousers
         share = {int(c): float(np.mean(labels[assign == c] == trouser)) for c in np.unique(assign)}
         a, b = sorted(share, key=lambda c: -share[c])[:2]
-        gid = s.apply_edit(MergeClusters(3, [Unit(a), Unit(b)], "trousers")).preview.group_id
+        gid = s.apply_edit(MergeClusters(3, [Unit(a), Unit(b)], "my picks")).preview.group_id
         # the person's outliers: the images least like the rest of their cluster (pixel space)
         from dcgui.services.explore import open_cache
 
