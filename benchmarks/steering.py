@@ -284,9 +284,9 @@ def report(results: dict, passes: float, per_class: int, before: int, after: int
     shipped = {coll: np.array(d).mean(axis=0) for (variant, coll), d in summary.items() if variant == "assign"}
     if shipped:
         better = sum(1 for v in shipped.values() if v[0] >= 0)
-        kept = sum(1 for v in shipped.values() if v[1] >= -0.005)
+        n_kept = sum(1 for v in shipped.values() if v[1] >= -0.005)
         lines += ["", f"Reading: with the shipped steering, NMI against the labels is higher than without corrections "
-                  f"on {better} of {len(shipped)} collections and kNN is not lower (by more than 0.005) on {kept} of "
+                  f"on {better} of {len(shipped)} collections and kNN is not lower (by more than 0.005) on {n_kept} of "
                   f"{len(shipped)}, averaged over the seeds. Single runs vary by a few hundredths (the same "
                   "collection's *none* rows differ by seed), so one seed alone decides little; the first version "
                   "(*assign-labels*) lowered kNN on three of four collections, the collapsed k-means lowered both "
