@@ -22,8 +22,8 @@ def register(sub: Any) -> None:
                    "and --flag --yes does it, as one edit that `dcgui undo` takes back. No file is ever deleted. "
                    "Needs no trained network.")
     p.add_argument("--csv", type=Path, required=True, metavar="OUT",
-                   help="output CSV: group,path,keep,file_size,width,height,group_difference "
-                   "(path relative to the folder)")
+                   help="output CSV: group,path,keep,file_size,width,height,group_difference,reason "
+                   "(path relative to the folder; reason: why the rule keeps or passes over the image)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
                    help=f"largest pixel difference inside a group, in [0, {MAX_DIFFERENCE}] (default "
                    f"{DEFAULT_THRESHOLD}, chosen on real photos: benchmarks/results_duplicates.md); lower is stricter")
@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from dcgui.core.analysis.keep import rank_members
+    from dcgui.core.analysis.keep import keep_reasons, rank_members
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import duplicates
     from dcgui.services.edits import keep_one_edit
@@ -57,25 +57,27 @@ def run(args: argparse.Namespace) -> int:
     with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
         found = drive(duplicates.iter_session_near_duplicates(store))
         info = duplicates.image_info(store)
-        groups = duplicates.groups_at(found, args.threshold, info)
+        crops = found.crops_of()
+        groups = duplicates.groups_at(found, args.threshold, info, crops)
         paths = store.image_paths()
         stats = store.image_stats()
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(args.csv, text=True) as fh:
             w = csv.writer(fh)
-            w.writerow(["group", "path", "keep", "file_size", "width", "height", "group_difference"])
+            w.writerow(["group", "path", "keep", "file_size", "width", "height", "group_difference", "reason"])
             for g, grp in enumerate(groups, start=1):
                 # the --keep rule's order: the kept image first
-                for j, i in enumerate(rank_members(grp.members, args.keep, stats).tolist()):
+                reasons = keep_reasons(grp.members, args.keep, stats, crops)
+                for j, i in enumerate(rank_members(grp.members, args.keep, stats, crops).tolist()):
                     w.writerow([g, paths[i], int(j == 0), int(info.file_size[i]), int(info.width[i]),
-                                int(info.height[i]), f"{grp.difference:.4f}"])
+                                int(info.height[i]), f"{grp.difference:.4f}", reasons[i]])
         n_images = sum(len(g.members) for g in groups)
         msg = (f"{len(groups)} group(s), {n_images} images at difference <= {args.threshold}: "
                f"{n_images - len(groups)} could go; written to {args.csv}")
         print(msg)
         if not args.flag:
             return 0
-        edit = replace(keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups"),
+        edit = replace(keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups", crops),
                        override_hand=args.include_hand_set)
         if not args.yes:
             print(store.preview_edit(edit).describe())

@@ -22,7 +22,7 @@ from dcgui.core.analysis.groups import (
     propose_split,
     units_for_keys,
 )
-from dcgui.core.analysis.keep import KEEP_RULES, keep_one_flags
+from dcgui.core.analysis.keep import KEEP_RULES, CropsOf, keep_one_flags
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import Event, Message
@@ -99,13 +99,14 @@ def split_edit(proposal: SplitProposal, names: Iterable[str | None] = ()) -> Spl
 
 
 def keep_one_edit(store: SessionStore, groups: Sequence[Sequence[int] | np.ndarray], rule: str,
-                  what: str = "keep one per group") -> SetFlags:
+                  what: str = "keep one per group", crops_of: CropsOf | None = None) -> SetFlags:
     """Per group, ``keep`` on the best image under ``rule`` and ``duplicate`` on the others; a
-    bulk action, so flags the user set by hand stay as they are unless the preview says otherwise."""
+    bulk action, so flags the user set by hand stay as they are unless the preview says otherwise.
+    ``crops_of`` (``NearDuplicates.crops_of()``) lets the default rule tell crops from originals."""
     if rule not in KEEP_RULES:
         raise DcguiError(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
     n = sum(1 for g in groups if len(g) > 1)
-    targets = keep_one_flags(groups, rule, store.image_stats())
+    targets = keep_one_flags(groups, rule, store.image_stats(), crops_of)
     return SetFlags(targets, BULK, f"{what} ({KEEP_RULES[rule]}): {n} group{'s' if n != 1 else ''}")
 
 
