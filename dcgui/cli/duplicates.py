@@ -9,7 +9,7 @@ from typing import Any
 
 from dcgui.cli.common import add_session_parser, drive
 from dcgui.core.analysis.duplicates import DEFAULT_THRESHOLD, MAX_DIFFERENCE
-from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, KEEP_RULES
+from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, KEEP_RULE_DETAILS, KEEP_RULES
 
 
 def register(sub: Any) -> None:
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
                    help=f"largest pixel difference inside a group, in [0, {MAX_DIFFERENCE}] (default "
                    f"{DEFAULT_THRESHOLD}, chosen on real photos: benchmarks/results_duplicates.md); lower is stricter")
     p.add_argument("--keep", choices=list(KEEP_RULES), default=DEFAULT_KEEP_RULE,
-                   help="which image of a group to keep: " + ", ".join(f"{k} = {v}" for k, v in KEEP_RULES.items())
+                   help="which image of a group to keep: " + "; ".join(f"{k} = {v}" for k, v in KEEP_RULE_DETAILS.items())
                    + f" (default {DEFAULT_KEEP_RULE})")
     p.add_argument("--flag", action="store_true", help="flag the kept image of each group 'keep' and the others "
                    "'duplicate' in the session: shows what would change; add --yes to do it")

@@ -80,3 +80,23 @@ def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo,
     for g in found.groups(threshold):
         out.append(NearDuplicateGroup(rank_members(g.members, DEFAULT_KEEP_RULE, stats, crops), g.difference))
     return out
+
+
+def taken_dates(store: SessionStore, found: NearDuplicates, control: RunControl | None = None) -> dict[int, str]:
+    """Image -> EXIF capture date ("2021-07-03 14:22:05") of every image that is in a group at the
+    loosest threshold and has one. Reads file headers: call it off the GUI thread."""
+    from dcgui.core.analysis.duplicates import MAX_DIFFERENCE
+    from dcgui.core.images.exif import photo_facts
+
+    paths, guard = store.image_paths(), store.path_guard
+    out: dict[int, str] = {}
+    for k, i in enumerate(np.flatnonzero(found.group_labels(MAX_DIFFERENCE) >= 0).tolist()):
+        if control is not None and k % 64 == 0:
+            control.check()
+        try:
+            taken = photo_facts(guard.image(paths[i], i)).taken
+        except Exception:  # a file that moved or a row outside the folder: the mtime is shown instead
+            continue
+        if taken:
+            out[i] = taken
+    return out

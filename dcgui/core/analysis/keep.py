@@ -19,12 +19,20 @@ import numpy as np
 
 # rule -> what the user reads; every rule breaks ties by the next criteria, then by path order
 KEEP_RULES: dict[str, str] = {
-    "complete": "most complete picture (the others are crops or downscales of it), then largest file, then oldest",
+    "complete": "most complete picture",
     "largest": "largest file",
     "resolution": "highest resolution",
     "oldest": "oldest file (modification time)",
 }
 DEFAULT_KEEP_RULE = "complete"
+# what each rule compares, in order (tooltips, --help)
+KEEP_RULE_DETAILS: dict[str, str] = {
+    "complete": "the image the others are crops or downscales of (never a crop of another copy, even an "
+                "upscaled one), then the largest file, then the oldest",
+    "largest": "the largest file, then the most pixels",
+    "resolution": "the most pixels, then the largest file",
+    "oldest": "the oldest modification time, then the largest file",
+}
 
 CropsOf = Mapping[int, Collection[int]]  # image -> the images it is a crop of
 
