@@ -76,7 +76,8 @@ def test_duplicates_csv_and_flags(session: Path, tmp_path: Path, capsys: pytest.
     assert "group(s)" in capsys.readouterr().out
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert rows and list(rows[0]) == ["group", "path", "keep", "file_size", "width", "height", "group_difference"]
+    assert rows and list(rows[0]) == ["group", "path", "keep", "file_size", "width", "height", "group_difference",
+                                      "reason"]
     copy_group = {r["group"] for r in rows if r["path"] == "class_1/img_002_copy.png"}
     assert len(copy_group) == 1
     members = [r for r in rows if r["group"] in copy_group]

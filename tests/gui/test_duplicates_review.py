@@ -134,3 +134,23 @@ def test_a_typed_threshold_above_the_maximum_is_clamped_visibly(qtbot, panel: Ex
     qtbot.keyClick(dup.spin.lineEdit(), Qt.Key.Key_Return)
     assert dup.threshold == pytest.approx(0.25) and not dup.entry_note.isVisible()
     assert not dup.tiny_note.isVisible()  # these pictures are large enough for the pixel check
+
+
+def test_the_command_line_keeps_the_same_copy(session: Path, tmp_path: Path, capsys) -> None:
+    """`dcgui duplicates --flag --yes` keeps what the window keeps: the original, with reasons."""
+    import csv
+
+    from dcgui.cli import main
+    from dcgui.store import SessionStore
+
+    out = tmp_path / "dups.csv"
+    assert main(["duplicates", str(session), "--csv", str(out), "--flag", "--yes"]) == 0
+    with open(out, newline="") as fh:
+        rows = {r["path"]: r for r in csv.DictReader(fh) if r["path"].startswith("trip/")}
+    assert rows["trip/original.jpg"]["keep"] == "1" and "whole picture" in rows["trip/original.jpg"]["reason"]
+    assert rows["trip/upscaled_crop.jpg"]["reason"] == "a crop of the kept image"
+    with SessionStore.open(session) as s:
+        paths = s.image_paths()
+        flags = {paths[i]: f for i, f in s.image_flags().items()}
+        assert flags["trip/original.jpg"] == "keep" and flags["trip/upscaled_crop.jpg"] == "duplicate"
+        s.undo()

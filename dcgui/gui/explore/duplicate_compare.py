@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from dcgui.gui.image_pane import DECODE_MAX_SIDE, ImageView, decode_for_display
-from dcgui.store.paths import SessionPaths
+
+if TYPE_CHECKING:
+    from dcgui.store.paths import SessionPaths
 
 FLICKER_MS = 600  # one image, then the other: slow enough to see what moved
 

@@ -67,11 +67,11 @@ from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import duplicates as ds
 from dcgui.services import explore as es
-from dcgui.services.edits import keep_one_edit, unflag_edit
-from dcgui.store.edits import HAND, Edit, SetFlags
+from dcgui.services.flags import keep_chosen_edit, keep_one_edit, unflag_edit
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
+    from dcgui.store.edits import Edit
 
 STEPS = 100  # slider steps per unit of difference
 STRIP = (0.1, 0.2, 0.3, 0.4, 0.5)  # the settings whose counts are always shown
@@ -101,7 +101,7 @@ class ThresholdBox(QDoubleSpinBox):
         except ValueError:
             return None
 
-    def validate(self, text: str, pos: int) -> object:
+    def validate(self, text: str, pos: int) -> Any:
         v = self._number(text)
         if v is not None and v > self.maximum():
             return QValidator.State.Intermediate, text, pos  # fixed up (clamped) when the entry ends
@@ -335,10 +335,9 @@ class DuplicatesTab(ExploreTab):
         grp = self._groups[row]
         if keep is None:
             return self._confirm(keep_one_edit(self.model.store, [grp.members], self.rule,
-                                               f"keep one of group {row + 1}", self._crops))
-        members = [int(i) for i in grp.members]
-        targets: dict[int, str | None] = {i: ("keep" if i == int(keep) else "duplicate") for i in members}
-        return self._confirm(SetFlags(targets, HAND, f"keep the selected image of group {row + 1}, flag the rest"),
+                                               f"keep one of group {row + 1}", crops_of=self._crops))
+        return self._confirm(keep_chosen_edit(grp.members, keep,
+                                              f"keep the selected image of group {row + 1}, flag the rest"),
                              then_next=True)
 
     def unflag_group(self, row: int) -> EditConfirmDialog | None:
@@ -352,7 +351,7 @@ class DuplicatesTab(ExploreTab):
         if not self._groups or self.model.store is None:
             return None
         return self._confirm(keep_one_edit(self.model.store, [g.members for g in self._groups], self.rule,
-                                           "flag all groups", self._crops))
+                                           "flag all groups", crops_of=self._crops))
 
     # -- internals ------------------------------------------------------------------------------
     def _confirm(self, edit: Edit, then_next: bool = False) -> EditConfirmDialog | None:
