@@ -25,8 +25,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QValidator
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qdebounced
 
 from dcgui.core.analysis.duplicate_align import FINE
 from dcgui.core.analysis.duplicates import (
@@ -56,12 +57,13 @@ from dcgui.core.analysis.keep import (
     rank_members,
 )
 from dcgui.core.control import RunControl
+from dcgui.core.fsutil import human_bytes
 from dcgui.core.pathtext import printable
+from dcgui.gui.actions import registry_for
 from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.duplicate_compare import DuplicateCompare
 from dcgui.gui.explore.jobs import ExploreJobs
-from dcgui.gui.image_pane import human_bytes
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -153,10 +155,8 @@ class DuplicatesTab(ExploreTab):
         self.strip_label.setToolTip("Groups and images at other settings (from the same merges: no recomputation)")
         self.slider.valueChanged.connect(self._on_slider)
         self.spin.valueChanged.connect(self._on_spin)
-        self._groups_timer = QTimer(self)
-        self._groups_timer.setSingleShot(True)
-        self._groups_timer.setInterval(200)  # regroup once the slider rests; the count is live
-        self._groups_timer.timeout.connect(self._update_groups)
+        # Regroup once the slider rests; the count is live.
+        self._regroup_later = qdebounced(self._update_groups, timeout=200, parent=self)
         self.group_list = QListWidget()
         self.group_list.currentRowChanged.connect(self._show_group)
         self.members = ThumbnailGrid(thumbnails, self, caption_lines=4, thumb_size=TILE)
@@ -300,7 +300,7 @@ class DuplicatesTab(ExploreTab):
     def set_threshold(self, t: float) -> None:
         """Move the slider to ``t`` and regroup now (a drag regroups once the slider rests)."""
         self.slider.setValue(round(t * STEPS))
-        self._groups_timer.stop()
+        self._regroup_later.cancel()
         self._update_groups()
 
     def duplicate_count(self) -> tuple[int, int]:
@@ -367,22 +367,16 @@ class DuplicatesTab(ExploreTab):
         return self.dialog
 
     def _make_review_actions(self) -> dict[str, QAction]:
-        """The review's keys, active while focus is in this tab."""
-        # TODO(actions registry): these move into dcgui.gui.actions once it is on main
-        specs = (("duplicates.next", "Next group", ("N", "PgDown"), lambda: self.next_group(1)),
-                 ("duplicates.previous", "Previous group", ("P", "PgUp"), lambda: self.next_group(-1)),
-                 ("duplicates.keep", "Keep this copy, flag the rest", ("K",), self._keep_selected),
-                 ("duplicates.flicker", "Flicker the two copies", ("F",), self.compare.toggle_flicker))
-        out = {}
-        for action_id, text, keys, slot in specs:
-            a = QAction(text, self)
-            a.setObjectName(action_id)
-            a.setShortcuts([QKeySequence(k) for k in keys])
-            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            out[action_id] = a
-        return out
+        """The review's keys (defined in ``dcgui.gui.actions``), active while focus is in this tab."""
+        reg = registry_for(self.model)
+        slots: dict[str, Any] = {"duplicates.next": lambda: self.next_group(1),
+                                 "duplicates.previous": lambda: self.next_group(-1),
+                                 "duplicates.keep": self._keep_selected,
+                                 "duplicates.flicker": self.compare.toggle_flicker}
+        dismiss = getattr(self, "dismiss_group", None)  # "Not duplicates" (the steering branch)
+        if dismiss is not None:
+            slots["duplicates.dismiss"] = lambda: dismiss(self.group_list.currentRow())
+        return {action_id: reg.bind(action_id, slot, self) for action_id, slot in slots.items()}
 
     def _image_stats(self) -> dict[str, np.ndarray] | None:
         if self._stats is None and self.model.store is not None:
@@ -422,7 +416,7 @@ class DuplicatesTab(ExploreTab):
         groups, images = self._dup.count(t)  # a binary search: live while dragging
         self.count_label.setText(f"<b>{_plural(groups, 'group')}</b> · {_plural(images, 'image')} · "
                                  f"{images - groups:,} would be flagged")
-        self._groups_timer.start()
+        self._regroup_later()
 
     def _update_groups(self) -> None:
         if self._dup is None or self._info is None:

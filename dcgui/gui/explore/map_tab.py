@@ -30,6 +30,7 @@ from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
+from dcgui.gui.help import definitions_html
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -50,6 +51,9 @@ class MapTab(ExploreTab):
         self._coords: np.ndarray | None = None
         self.labels_available = False
         self.map_view = MapView(thumbnails)
+        self.map_view.setWhatsThis("<p>Each point is an image, placed by a UMAP of this epoch's features: "
+                                    "neighbours on the map are neighbours in feature space.</p>"
+                                    + definitions_html(["UMAP", "epoch"]))
         self.map_view.selectionChanged.connect(lambda ids: model.select_images(ids, "map"))
         self.map_view.pointActivated.connect(model.request_similar)
         self.colour_by = QComboBox()
@@ -188,7 +192,7 @@ class MapTab(ExploreTab):
         self.update_enabled()
 
     def _add_to_group(self) -> None:
-        from dcgui.gui.cluster_browser import ask_group_name
+        from dcgui.gui.cluster_commands import ask_group_name
 
         sel = self.model.selection
         name = ask_group_name(self, sorted(self.model.groups), len(sel)) if sel else None
