@@ -80,5 +80,5 @@ def test_the_original_is_kept_over_crops_downscales_and_an_upscaled_crop(group) 
     reasons = keep_reasons(members, "complete", stats, crops)
     assert reasons[index["crop"]] == "a crop of the kept image"
     assert reasons[up] == "a crop of the kept image"
-    assert reasons[index["downscale"]] == "fewer pixels (a downscale)"
+    assert reasons[index["downscale"]] == "a downscale: fewer pixels"
     assert "whole picture" in reasons[orig]

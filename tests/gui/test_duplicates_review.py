@@ -80,11 +80,13 @@ def test_tiles_say_which_copy_is_which_and_why_the_original_is_kept(qtbot, panel
     captions = dict(zip(dup.members.image_indices(), dup._captions(grp)))
     orig = captions[idx["original"]].splitlines()
     assert orig[0] == "original.jpg" and orig[1] == "trip" and orig[2].startswith("480×360 · ")
-    assert orig[2].endswith("2017-07-14")  # the file's date (mtime: no EXIF in these files)
-    assert orig[3].startswith("KEEP: the whole picture")
-    assert captions[idx["crop"]].splitlines()[3] == "a crop of the kept image"
-    assert captions[idx["upscaled_crop"]].splitlines()[3] == "a crop of the kept image"
-    assert captions[idx["downscale"]].splitlines()[3] == "fewer pixels (a downscale)"
+    assert orig[3].startswith("modified 2017-07-1")  # the file's date (mtime: no EXIF in these files)
+    assert orig[4] == "KEEP: most complete"
+    assert "Kept by the rule: the whole picture" in dup.members.grid_model().index(
+        dup.members.grid_model().row_of(idx["original"])).data(Qt.ItemDataRole.ToolTipRole)
+    assert captions[idx["crop"]].splitlines()[4] == "a crop of the kept image"
+    assert captions[idx["upscaled_crop"]].splitlines()[4] == "a crop of the kept image"
+    assert captions[idx["downscale"]].splitlines()[4] == "a downscale: fewer pixels"
     # the kept copy and another one, large, side by side
     qtbot.waitUntil(dup.compare.loaded, timeout=WAIT_MS)
     kept, other = dup.compare.shown_pair()

@@ -108,7 +108,7 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
     assert set(dup.members.image_indices()) == set(dup.groups[row].members.tolist())
     grp = dup.groups[row]
     keeper = dup.keeper(grp)  # most complete: the exact copy ties everywhere: path order keeps the original
-    assert keeper == orig and dup._captions(grp)[grp.members.tolist().index(orig)].splitlines()[3].startswith("KEEP:")
+    assert keeper == orig and dup._captions(grp)[grp.members.tolist().index(orig)].splitlines()[4].startswith("KEEP:")
     model = panel.model
     model.set_flag([copy], "exclude")  # the user's own flag, by hand
     dialog = dup.flag_group(row)  # "Keep one, flag the rest": the preview first

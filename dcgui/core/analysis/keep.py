@@ -90,7 +90,7 @@ def keep_reasons(members: Sequence[int] | np.ndarray, rule: str, stats: Mapping[
             of = sorted(set((crops_of or {}).get(i, ())) & group)
             out[i] = "a crop of " + ("the kept image" if best in of else f"{len(of)} other image{'s' if len(of) != 1 else ''}")
         elif rule in ("complete", "resolution") and pixels[i] < pixels[best]:
-            out[i] = "fewer pixels (a downscale)" if rule == "complete" else "fewer pixels"
+            out[i] = "a downscale: fewer pixels" if rule == "complete" else "fewer pixels"
         elif rule == "oldest" and mtime[i] > mtime[best]:
             out[i] = "newer file"
         elif size[i] < size[best]:
@@ -105,7 +105,7 @@ def keep_reasons(members: Sequence[int] | np.ndarray, rule: str, stats: Mapping[
     if rule == "complete":
         if others and all(out[i].startswith("a crop") for i in others):
             out[best] = "the whole picture: the others are crops of it"
-        elif others and all(out[i].startswith(("a crop", "fewer pixels")) for i in others):
+        elif others and all(out[i].startswith(("a crop", "a downscale")) for i in others):
             out[best] = "the whole picture at the most pixels: the others are crops or downscales"
         elif crops:
             out[best] = "not a crop, and the most pixels, largest file or oldest of those that are not"

@@ -65,7 +65,12 @@ class DuplicateCompare(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(cols, 1)
-        lay.addWidget(self.flicker_box)
+        self.hint = QLabel(self)  # what the keys do (set by the view that binds them)
+        self.hint.setEnabled(False)  # drawn muted
+        row = QHBoxLayout()
+        row.addWidget(self.flicker_box)
+        row.addWidget(self.hint, 1)
+        lay.addLayout(row)
         self.clear()
 
     # -- API --------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QValidator
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSplitter,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -77,7 +78,9 @@ if TYPE_CHECKING:
 
 STEPS = 100  # slider steps per unit of difference
 STRIP = (0.1, 0.2, 0.3, 0.4, 0.5)  # the settings whose counts are always shown
-TILE = 150  # thumbnail side of the group's tiles: room for four caption lines
+TILE = 160  # thumbnail side of the group's tiles: room for their caption lines
+_RULE_SHORT = {"complete": "most complete", "largest": "largest file", "resolution": "most pixels",
+               "oldest": "oldest file"}
 WARN_STYLE = "color:#b9770e"
 
 
@@ -159,7 +162,7 @@ class DuplicatesTab(ExploreTab):
         self._regroup_later = qdebounced(self._update_groups, timeout=200, parent=self)
         self.group_list = QListWidget()
         self.group_list.currentRowChanged.connect(self._show_group)
-        self.members = ThumbnailGrid(thumbnails, self, caption_lines=4, thumb_size=TILE)
+        self.members = ThumbnailGrid(thumbnails, self, caption_lines=5, thumb_size=TILE)
         self.link = GridSelectionLink(self.members, model, "duplicates")
         self.compare = DuplicateCompare(self)
         self.keep_rule = QComboBox()
@@ -208,6 +211,10 @@ class DuplicatesTab(ExploreTab):
         tiles_and_compare.addWidget(self.compare)
         tiles_and_compare.setStretchFactor(0, 2)
         tiles_and_compare.setStretchFactor(1, 3)
+        tiles_and_compare.setCollapsible(0, False)
+        # one row of tiles with all five caption lines stays visible above the comparison
+        self.members.setMinimumHeight(self.members.itemDelegate().sizeHint(QStyleOptionViewItem(), QModelIndex())
+                                      .height() + 2 * self.members.frameWidth() + 4)
         rl.addWidget(tiles_and_compare, 1)
         rl.addLayout(buttons)
         split = QSplitter()
@@ -376,7 +383,11 @@ class DuplicatesTab(ExploreTab):
         dismiss = getattr(self, "dismiss_group", None)  # "Not duplicates" (the steering branch)
         if dismiss is not None:
             slots["duplicates.dismiss"] = lambda: dismiss(self.group_list.currentRow())
-        return {action_id: reg.bind(action_id, slot, self) for action_id, slot in slots.items()}
+        bound = {action_id: reg.bind(action_id, slot, self) for action_id, slot in slots.items()}
+        self.compare.hint.setText("Keys: " + " · ".join(
+            f"{a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)} {reg.specs[i].text.lower()}"
+            for i, a in bound.items()))
+        return bound
 
     def _image_stats(self) -> dict[str, np.ndarray] | None:
         if self._stats is None and self.model.store is not None:
@@ -511,10 +522,11 @@ class DuplicatesTab(ExploreTab):
             name, folder = self._name(i)
             dims = (f"{self._info.width[i]}×{self._info.height[i]} · {human_bytes(int(self._info.file_size[i]))}"
                     if self._info is not None else "")
-            verdict = ("KEEP: " if i == keeper else "") + reasons.get(i, "")
+            # the kept tile names the rule in short; the full sentence is in its tooltip and below
+            verdict = f"KEEP: {_RULE_SHORT[self.rule]}" if i == keeper else reasons.get(i, "")
             if flags.get(i):
                 verdict = f"[{flags[i]}] {verdict}"
-            out.append("\n".join((name, folder, f"{dims} · {self._date(i).split(' ', 1)[-1][:10]}", verdict)))
+            out.append("\n".join((name, folder, dims, self._date(i)[:-6], verdict)))
         return out
 
     def _show_compare(self) -> None:
