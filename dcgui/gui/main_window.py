@@ -361,7 +361,7 @@ class MainWindow(QMainWindow):
                 self.start_page.refresh()
             return False
         try:
-            poll_store = open_session(path)
+            poll_store = open_session(path, check=False)  # just checked above: one page scan per open
         except Exception:  # e.g. a WAL file in a read-only folder: poll through the main connection
             poll_store = None
         self._close_stores()
