@@ -474,15 +474,7 @@ class DuplicatesTab(ExploreTab):
         grp = self._groups[row]
         members = [int(i) for i in grp.members]
         self.link.show(members, self._captions(grp), [self._facts(i, grp) for i in members])
-        keeper = self.keeper(grp)
-        if self.members.currentIndex().row() < 0 or self.members.grid_model().image_index(
-                self.members.currentIndex().row()) not in members:
-            other = next((i for i in members if i != keeper), None)
-            if other is not None:
-                r = self.members.grid_model().row_of(other)
-                if r is not None:  # the first copy the rule passes over: compared at once
-                    self.members.setCurrentIndex(self.members.grid_model().index(r))
-        self._show_compare()
+        self._show_compare()  # the kept copy beside the first one the rule passes over, until one is picked
         self.update_enabled()
 
     def _name(self, i: int) -> tuple[str, str]:
