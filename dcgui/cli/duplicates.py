@@ -68,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
                     w.writerow([g, paths[i], int(j == 0), int(info.file_size[i]), int(info.width[i]),
                                 int(info.height[i]), f"{grp.difference:.4f}", reasons[i]])
         n_images = sum(len(g.members) for g in groups)
-        msg = (f"{len(groups)} group(s), {n_images} images at difference <= {args.threshold}: "
-               f"{n_images - len(groups)} could go; written to {args.csv}")
+        ng = len(groups)
+        msg = (f"{ng} group{'' if ng == 1 else 's'}, {n_images} image{'' if n_images == 1 else 's'} at difference "
+               f"<= {args.threshold}: {n_images - ng} could go; written to {args.csv}")
         print(msg)
         if not args.flag:
             return 0
