@@ -16,18 +16,28 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _name(member: object) -> str:
+def _name(member: Any) -> str:
     """A function's name, or a property's (its getter's)."""
     return str(getattr(member, "fget", member).__name__)
 
 
-class delegate(Generic[P, R]):
+class _PartMember:
+    """Reads ``getattr(getattr(obj, part), name)`` on an instance, itself on the class."""
+
+    def __init__(self, part: str, member: Any) -> None:
+        self.part = part
+        self.name = _name(member)
+        self.__doc__ = getattr(member, "__doc__", None)
+
+    def _get(self, obj: object | None) -> Any:
+        return self if obj is None else getattr(getattr(obj, self.part), self.name)
+
+
+class delegate(_PartMember, Generic[P, R]):
     """A method that calls ``getattr(self, part).<method's name>`` with the same arguments."""
 
     def __init__(self, part: str, method: Callable[Concatenate[Any, P], R]) -> None:
-        self.part = part
-        self.name = _name(method)
-        self.__doc__ = method.__doc__
+        super().__init__(part, method)
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> delegate[P, R]: ...
@@ -36,12 +46,10 @@ class delegate(Generic[P, R]):
     def __get__(self, obj: object, owner: type | None = None) -> Callable[P, R]: ...
 
     def __get__(self, obj: object | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return getattr(getattr(obj, self.part), self.name)
+        return self._get(obj)
 
 
-class delegate_property(Generic[R]):
+class delegate_property(_PartMember, Generic[R]):
     """A read-only property that reads the same-named (or named) property of one part.
 
     ``n_images = delegate_property("images", Images.count)`` reads ``store.images.count``; mypy
@@ -49,9 +57,7 @@ class delegate_property(Generic[R]):
     """
 
     def __init__(self, part: str, prop: Callable[[Any], R]) -> None:
-        self.part = part
-        self.name = _name(prop)
-        self.__doc__ = getattr(prop, "__doc__", None)
+        super().__init__(part, prop)
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> delegate_property[R]: ...
@@ -60,6 +66,4 @@ class delegate_property(Generic[R]):
     def __get__(self, obj: object, owner: type | None = None) -> R: ...
 
     def __get__(self, obj: object | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return getattr(getattr(obj, self.part), self.name)
+        return self._get(obj)
