@@ -65,12 +65,10 @@ def references() -> list[tuple[str, int, str]]:
 
 def citations() -> list[tuple[str, int, str, str, str]]:
     """(doc, line, path, name, .rest) of every ``path.py:name[.attr]`` in the docs."""
-    out = []
-    for doc in DOCS:
-        for lineno, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
-            for m in CITE_RE.finditer(line):
-                out.append((doc.name, lineno, m.group(1), m.group(2), m.group(3)))
-    return out
+    return [(doc.name, lineno, m.group(1), m.group(2), m.group(3))
+            for doc in DOCS
+            for lineno, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
+            for m in CITE_RE.finditer(line)]
 
 
 def citation_problem(path: str, name: str, rest: str) -> str | None:
