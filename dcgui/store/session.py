@@ -58,9 +58,10 @@ class SessionStore:
         return store
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> SessionStore:
-        """Open a session file; ``readonly`` for viewers (``Database.open``)."""
-        return cls(Database.open(Path(path).absolute(), readonly))
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False, check: bool = True) -> SessionStore:
+        """Open a session file; ``readonly`` for viewers; ``check`` False: no page scan, for a
+        second connection to a file just opened (``Database.open``)."""
+        return cls(Database.open(Path(path).absolute(), readonly, check))
 
     def close(self) -> None:
         self.database.close()
