@@ -20,6 +20,7 @@ from the keyboard: N / P next and previous group, K keep the selected copy, F fl
 from __future__ import annotations
 
 import datetime as _dt
+import sqlite3
 from collections.abc import Generator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -453,7 +454,11 @@ class DuplicatesTab(ExploreTab):
         row = self.group_list.currentRow()
         groups = ds.groups_at(self._dup, self.threshold, self._info)
         # groups marked "not duplicates" stay away (until one of their images changes)
-        self._groups = ds.without_dismissed(self.model.store, groups) if self.model.store is not None else groups
+        store = self.model.store
+        try:
+            self._groups = ds.without_dismissed(store, groups) if store is not None else groups
+        except sqlite3.ProgrammingError:  # the session was closed while the detection ran: show them all
+            self._groups = groups
         self.group_list.blockSignals(True)
         self.group_list.clear()
         for g, grp in enumerate(self._groups, start=1):
