@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, output_file
+from dcgui.cli.common import add_session_parser, output_file, say
 
 COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one cluster-table schema
 
@@ -38,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with atomic_writer(out, text=True) as fh:
         write_cluster_table(fh, rows, columns)
-    print(f"wrote {len(rows)} rows (epoch {epoch}) to {out}", file=sys.stderr)
+    say(f"wrote {len(rows)} rows (epoch {epoch}) to {out}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import Event, Message, PhaseProgress, phase_label
+from dcgui.core.pathtext import terminal_text
 
 T = TypeVar("T")
 EXIT_USAGE = 2  # user errors, as argparse does
@@ -70,7 +71,7 @@ class Progress:
         """Print a line without breaking an active bar."""
         from tqdm import tqdm
 
-        tqdm.write(text, file=file or sys.stdout)
+        tqdm.write(terminal_text(text, lines=True), file=file or sys.stdout)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -96,8 +97,14 @@ def drive(gen: Generator[Event, Any, T], progress: Progress | None = None, epoch
         progress.close()
 
 
+def say(*parts: object, file: TextIO | None = None) -> None:
+    """``print`` for every line a command shows: names inside (files, clusters, groups) cannot
+    send escape sequences to the terminal (``terminal_text``)."""
+    print(terminal_text(" ".join(str(p) for p in parts), lines=True), file=file or sys.stdout)
+
+
 def err(text: str) -> None:
-    print(f"dcgui: {text}", file=sys.stderr)
+    say(f"dcgui: {text}", file=sys.stderr)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

@@ -7,7 +7,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive
+from dcgui.cli.common import add_session_parser, drive, say
+from dcgui.core.errors import InvalidValue
 from dcgui.core.keep import DEFAULT_KEEP_RULE, KEEP_RULES
 from dcgui.core.neardup import DEFAULT_THRESHOLD, MAX_DIFFERENCE
 
@@ -49,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.store.paths import check_output
 
     if not 0 <= args.threshold <= MAX_DIFFERENCE:
-        raise ValueError(f"--threshold {args.threshold} must be a difference in [0, {MAX_DIFFERENCE}], "
+        raise InvalidValue(f"--threshold {args.threshold} must be a difference in [0, {MAX_DIFFERENCE}], "
                          f"e.g. {DEFAULT_THRESHOLD}")
     if (args.yes or args.include_hand_set) and not args.flag:
-        raise ValueError("--yes and --include-hand-set go with --flag")
+        raise InvalidValue("--yes and --include-hand-set go with --flag")
     check_output(args.csv, args.session, "CSV file")
     with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
         found = drive(duplicates.iter_session_near_duplicates(store))
@@ -72,16 +73,16 @@ def run(args: argparse.Namespace) -> int:
         n_images = sum(len(g.members) for g in groups)
         msg = (f"{len(groups)} group(s), {n_images} images at difference <= {args.threshold}: "
                f"{n_images - len(groups)} could go; written to {args.csv}")
-        print(msg)
+        say(msg)
         if not args.flag:
             return 0
         edit = replace(keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups"),
                        override_hand=args.include_hand_set)
         if not args.yes:
-            print(store.preview_edit(edit).describe())
-            print("nothing changed: add --yes to apply these flags")
+            say(store.preview_edit(edit).describe())
+            say("nothing changed: add --yes to apply these flags")
             return 0
         applied = store.apply_edit(edit)
-    print(applied.preview.describe())
-    print(f"flags stored in {args.session} (no file deleted; undo: dcgui undo {args.session})")
+    say(applied.preview.describe())
+    say(f"flags stored in {args.session} (no file deleted; undo: dcgui undo {args.session})")
     return 0

@@ -17,6 +17,7 @@ from dcgui.cli.common import (
     err,
     output_file,
     progress_flags,
+    say,
 )
 from dcgui.core.config import DEVICES
 from dcgui.core.control import RunControl
@@ -97,6 +98,6 @@ def run(args: argparse.Namespace) -> int:
     with atomic_writer(out) as fh:  # a file handle: numpy would append ".npz" to a bare name
         np.savez(fh, features=features, paths=np.array(paths, dtype=str), epoch=np.int64(epoch),
                  arch=np.array(config.arch))
-    print(f"wrote features {features.shape[0]}x{features.shape[1]} (epoch {epoch}) to {out}"
+    say(f"wrote features {features.shape[0]}x{features.shape[1]} (epoch {epoch}) to {out}"
           f"{f'; {len(skipped)} file(s) skipped' if skipped else ''}", file=sys.stderr)
     return 0

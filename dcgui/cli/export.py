@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, err, output_file
+from dcgui.cli.common import add_session_parser, err, output_file, say
 
 
 def register(sub: Any) -> None:
@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
             err(f"note: {store.path} cannot be written, so this export is not listed in it")
         else:
             store.record_export(f"model-{args.format}", out, meta)
-    print(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
+    say(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
           f"input {meta['input_size']} px) to {out} and {out}.json", file=sys.stderr)
     return 0

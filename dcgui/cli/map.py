@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags, say
 
 
 def register(sub: Any) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     with open_session(args.session) as store:
         epoch = explore.resolve_epoch(store, args.epoch)
         coords = drive(explore.iter_session_map(store, epoch, args.device))
-        print(f"2-D map of {len(coords)} images at epoch {epoch}: {explore.map_path(store, epoch)}")
+        say(f"2-D map of {len(coords)} images at epoch {epoch}: {explore.map_path(store, epoch)}")
         if not args.csv:
             return 0
         paths = store.image_paths()
@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         for i, (x, y) in enumerate(coords):
             lab = names[labels[i]] if labels is not None and labels[i] >= 0 else ""
             w.writerow([i, paths[i], f"{x:.5f}", f"{y:.5f}", "" if assign is None else int(assign[i]), lab])
-    print(f"written to {args.csv}")
+    say(f"written to {args.csv}")
     return 0

@@ -19,6 +19,7 @@ from dcgui.cli.common import (
     err,
     fmt,
     progress_flags,
+    say,
     sigint_stops,
 )
 from dcgui.core.config import ARCHS, DEVICES, FIELD_HELP, HEADS, TrainConfig
@@ -112,6 +113,7 @@ def _env_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.folder import announce_folder
     from dcgui.store import SessionStore
 
     folder = Path(args.folder).expanduser().absolute()
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         # naming the other process.
         store = SessionStore.open(session)
         try:
+            announce_folder(store)
             store.claim_trainer()
         except BaseException:
             store.close()
@@ -191,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
             target = config.epochs if args.epochs is None else args.epochs
             done = store.last_epoch()
             if done >= target and not dist.is_distributed:  # other ranks wait for the engine
-                print(f"{session} already has {done} trained epochs (target {target}); "
+                say(f"{session} already has {done} trained epochs (target {target}); "
                       f"train more with --epochs {done + 10}")
                 return 0
             return _train_loop(store, control, progress, folder, session, target, dist)

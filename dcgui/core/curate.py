@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgui.core.control import RunControl
+from dcgui.core.errors import InvalidValue
 from dcgui.core.events import PHASE_CURATE, PhaseProgress
 
 MODES = ("copy", "symlink", "move")
@@ -134,12 +135,12 @@ def _inside(child: Path, parent: Path) -> bool:
 def check_target(folder: Path, out_dir: Path, mode: str) -> list[str]:
     """Refuse unsafe targets (``ValueError``); return warnings for questionable ones."""
     if mode not in MODES:
-        raise ValueError(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+        raise InvalidValue(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"the output {out_dir} is a file: choose a folder")
+        raise InvalidValue(f"the output {out_dir} is a file: choose a folder")
     if _inside(out_dir, folder):
         if mode == "move":
-            raise ValueError(
+            raise InvalidValue(
                 f"the output {out_dir} is inside the photo folder {folder}: moving files into the collection "
                 "they come from is refused; choose a folder outside it"
             )
@@ -265,7 +266,7 @@ def iter_apply(
     (vanished, permission denied) are reported in the result; the rest continue.
     """
     if mode not in MODES:
-        raise ValueError(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+        raise InvalidValue(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
     result = CurateResult()
     total = len(ops)
     last_report = 0.0

@@ -28,7 +28,7 @@ from torch import nn
 
 from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
-from dcgui.core.errors import DcguiError
+from dcgui.core.errors import DcguiError, InvalidValue
 from dcgui.core.fsutil import atomic_write_bytes
 
 FORMATS = ("state-dict", "torchscript", "onnx")
@@ -71,7 +71,7 @@ def export_backbone(
     Returns the metadata. Files appear atomically (a failed export leaves no partial file).
     """
     if fmt not in FORMATS:
-        raise ValueError(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
+        raise InvalidValue(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
     out = Path(out)
     if not out.parent.is_dir():
         raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from dcgui.core.errors import InvalidValue
+
 # rule -> what the user reads; every rule breaks ties by the next criteria, then by path order
 KEEP_RULES: dict[str, str] = {
     "largest": "largest file",
@@ -22,7 +24,7 @@ DEFAULT_KEEP_RULE = "largest"
 
 def _check(rule: str) -> None:
     if rule not in KEEP_RULES:
-        raise ValueError(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
+        raise InvalidValue(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
 
 
 def rank_members(members: Sequence[int] | np.ndarray, rule: str, stats: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -266,3 +266,74 @@ def test_long_and_colliding_cluster_names(trained: tuple[Path, Path], tmp_path: 
         assert got == sorted(f.read_bytes() for f, a in zip(files, assign) if a == c), c
     assert len(emoji.encode()) == 200
     assert sum(1 for p in out.rglob("*") if p.is_file()) == len(files)
+
+
+# ==========================================================================================
+# Issue 20: the second hostile round
+# ==========================================================================================
+def copy_project(trained: tuple[Path, Path], dest: Path) -> tuple[Path, Path]:
+    """What a user does for a backup: copy the folder holding photos/ and the session, as is."""
+    folder, session = trained
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(folder, dest / folder.name)
+    shutil.copy2(session, dest / session.name)
+    shutil.copytree(Path(f"{session}.d"), dest / f"{session.name}.d")
+    return dest / folder.name, dest / session.name
+
+
+# 1. a copied project works on its own photos, never on the original's
+def test_a_copied_project_moves_its_own_photos(trained: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    original = tree(trained[0])
+    folder, session = copy_project(trained, tmp_path / "copy")
+    rc, out, err = run(capsys, "info", session)
+    assert rc == 0
+    note = (f"dcgui: note: photos.dcgui uses the photo folder {folder} (beside the session file), "
+            f"not the recorded {trained[0]}")
+    assert note in err
+    assert f"folder    {folder}  (recorded: {trained[0]})" in out
+    rc, out, err = run(capsys, "curate", session, "--out", tmp_path / "sorted", "--move", "--no-progress")
+    assert rc == 0, err
+    assert note in err
+    assert tree(trained[0]) == original  # the original photos are all where they were
+    assert not any(p.is_file() for p in folder.rglob("*"))  # the copy's photos were moved
+    assert len([p for p in (tmp_path / "sorted").rglob("*") if p.is_file()]) == len(original)
+
+
+def test_relink_checks_the_files_then_repoints(trained: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    _, session = copy_project(trained, tmp_path / "a")
+    shutil.rmtree(tmp_path / "a" / "photos")  # the session alone: it falls back on the recorded folder
+    moved = tmp_path / "disk2" / "pictures"
+    shutil.copytree(trained[0], moved)
+    wrong = tmp_path / "wrong"
+    shutil.copytree(trained[0], wrong)
+    victims = sorted(p for p in wrong.rglob("*") if p.is_file())
+    victims[0].unlink()
+    victims[-1].write_bytes(victims[-1].read_bytes() + b"x")
+    before = session.read_bytes()
+    rc, out, err = run(capsys, "relink", session, wrong)
+    assert rc == 2
+    first, last = (v.relative_to(wrong).as_posix() for v in (victims[0], victims[-1]))
+    size = victims[-1].stat().st_size
+    assert (f"dcgui: error: {wrong} does not hold the photos of photos.dcgui: 2 of {len(victims)} checked files "
+            f"differ: {first}: missing; {last}: {size} bytes instead of {size - 1}. Give the folder that holds "
+            "the same files; nothing was changed") in err
+    assert session.read_bytes() == before
+    rc, out, err = run(capsys, "relink", session, moved)
+    assert rc == 0, err
+    assert out.startswith(f"photos.dcgui now uses the photo folder {moved} (was {trained[0]}); "
+                          f"{len(victims)} of {len(victims)} files checked")
+    with SessionStore.open(session, readonly=True) as s:
+        assert s.folder == moved and s.recorded_folder == moved
+    rc, out, err = run(capsys, "info", session)
+    assert "note:" not in err and f"folder    {moved}\n" in out
+
+
+def test_a_missing_folder_says_how_to_relink(trained: tuple[Path, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    shutil.rmtree(folder)
+    rc, out, err = run(capsys, "info", session)
+    assert (f"dcgui: note: the photo folder {folder} of photos.dcgui does not exist: if the photos moved, "
+            f"run `dcgui relink {session} NEWFOLDER`") in err
