@@ -334,6 +334,63 @@ def test_a_missing_folder_says_how_to_relink(trained: tuple[Path, Path], tmp_pat
                                              capsys: pytest.CaptureFixture[str]) -> None:
     folder, session = clone(trained, tmp_path)
     shutil.rmtree(folder)
-    rc, out, err = run(capsys, "info", session)
+    _rc, _out, err = run(capsys, "info", session)
     assert (f"dcgui: note: the photo folder {folder} of photos.dcgui does not exist: if the photos moved, "
             f"run `dcgui relink {session} NEWFOLDER`") in err
+
+
+# 9. terminal escapes in names are shown escaped wherever a name reaches the terminal
+EVIL = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J"  # OSC 52 (write the clipboard), then clear the screen
+EVIL_SHOWN = "\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J"
+
+
+def test_escape_sequences_in_names_are_shown_escaped(trained: tuple[Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    with SessionStore.open(session, readonly=True) as s:
+        first = s.image_paths()[0]
+    evil = f"{Path(first).parent.as_posix()}/{EVIL}.png"
+    (folder / first).rename(folder / evil)
+    with sqlite3.connect(session) as conn:
+        conn.execute("UPDATE images SET path = ? WHERE path = ?", (evil, first))
+    conn.close()
+    rc, out, err = run(capsys, "curate", session, "--out", tmp_path / "out", "--dry-run")
+    assert rc == 0, err
+    assert EVIL_SHOWN in out and "\x1b" not in out + err
+    rc, out, err = run(capsys, "merge", session, "0", "1", "--name", f"pets{EVIL}")
+    assert rc == 0, err
+    assert f"pets{EVIL_SHOWN}" in out and "\x1b" not in out + err
+    for command in ("edits", "undo", "redo"):
+        rc, out, err = run(capsys, command, session)
+        assert rc == 0 and f"pets{EVIL_SHOWN}" in out and "\x1b" not in out + err, (command, out, err)
+    rc, out, err = run(capsys, "curate", session, "--out", tmp_path / "out", "--clusters", f"3{EVIL}")
+    assert rc == 2 and EVIL_SHOWN in err and "\x1b" not in out + err, err
+
+
+# 17. a bug is a crash report (traceback + log), a user error one line
+def test_a_bug_is_a_crash_report_with_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch, image_folder: Path) -> None:
+    from dcgui.cli import info
+    from dcgui.core.config import TrainConfig
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    session = tmp_path / "s.dcgui"
+    SessionStore.create(session, image_folder, TrainConfig()).close()
+
+    def bug(store: object) -> None:
+        raise ValueError("an internal slip")  # a ValueError is no longer taken for the user's fault
+
+    monkeypatch.setattr(info, "info_dict", bug)
+    rc, _out, err = run(capsys, "info", session)
+    assert rc == 1
+    logs = list((tmp_path / "state").rglob("crash-*.log"))
+    assert len(logs) == 1
+    assert "Traceback (most recent call last)" in err and 'raise ValueError("an internal slip")' in err
+    assert err.rstrip().endswith(
+        "dcgui: internal error (a bug in dcgui, not something you did): ValueError: an internal slip. "
+        f"the report is in {logs[0]}; please send it with the issue. Files written before the error are kept")
+    text = logs[0].read_text()
+    assert f"command: dcgui info {session}" in text and "ValueError: an internal slip" in text
+    monkeypatch.undo()
+    rc, _out, err = run(capsys, "train", image_folder, "--session", tmp_path / "t.dcgui", "--k", "1")
+    assert rc == 2 and err.startswith("dcgui: error: k=1 is invalid") and "Traceback" not in err
