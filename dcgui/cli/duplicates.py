@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.keep import rank_members
     from dcgui.services import duplicates
     from dcgui.services.edits import keep_one_edit
+    from dcgui.services.explore import open_cache
+    from dcgui.services.freshness import iter_check_files
     from dcgui.services.session import open_session
     from dcgui.store.paths import check_output
 
@@ -56,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidValue("--yes and --include-hand-set go with --flag")
     check_output(args.csv, args.session, "CSV file")
     with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
-        found = drive(duplicates.iter_session_near_duplicates(store))
-        info = duplicates.image_info(store)
+        # Every file against the disk first: a changed one is judged as it is now, a missing one
+        # is in no group, so no flag is ever decided from the cache's old facts.
+        fresh = drive(iter_check_files(store, open_cache(store)))
+        found = drive(duplicates.iter_session_near_duplicates(store, fresh=fresh))
+        info = duplicates.image_info(store, fresh)
         groups = duplicates.groups_at(found, args.threshold, info)
         paths = store.image_paths()
-        stats = store.image_stats()
+        stats = {**store.image_stats(), "size": fresh.size, "mtime_ns": fresh.mtime_ns}
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(args.csv, text=True) as fh:
             w = csv.writer(fh)

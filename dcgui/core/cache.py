@@ -516,6 +516,14 @@ def _decode(path: Path, size: int) -> _Decoded | str:
         return "too large to decode (out of memory)"
 
 
+def decode_like_cache(path: Path, size: int) -> tuple[np.ndarray, bytes] | str:
+    """One file decoded exactly as a cache build does: (``size`` square pixels, thumbnail JPEG),
+    or the reason it cannot be decoded (a file replaced after the cache was built is judged by
+    these, not by its cached rows)."""
+    decoded = _decode(Path(path), size)
+    return decoded if isinstance(decoded, str) else (decoded.pixels, decoded.thumb)
+
+
 def decode_square(path: Path, size: int) -> np.ndarray:
     """Decode one file exactly as the cache does (same draft scale, shorter side to ``size``,
     centre square), so a copy of a collection image gets the same pixels and the same feature."""

@@ -502,18 +502,7 @@ class SessionStore:
         paths = [r.relpath for r in records]
         if len(set(paths)) != len(paths):
             raise ValueError("set_images: the image list contains the same path twice")
-        last = self.last_epoch()
-        if last > 0:
-            old = self._paths()
-            if old != paths:
-                added = sorted(set(paths) - set(old))
-                removed = sorted(set(old) - set(paths))
-                example = f", e.g. {(added or removed)[0]}" if added or removed else ""
-                raise DcguiError(
-                    f"the images in {self.folder} changed since epoch {last} of {self.path.name} was trained "
-                    f"({len(added)} added, {len(removed)} removed or now unreadable{example}): restore the "
-                    "folder, or start a new session for the changed folder"
-                )
+        self.check_image_list(paths)
         if sizes is not None and np.shape(sizes) != (len(records), 2):
             raise ValueError(f"set_images: sizes has shape {np.shape(sizes)}, expected ({len(records)}, 2)")
         dims = [(int(w), int(h)) for w, h in sizes] if sizes is not None else [(None, None)] * len(records)
@@ -538,6 +527,23 @@ class SessionStore:
             db.execute("DELETE FROM image_flags WHERE path NOT IN (SELECT path FROM images)")
             db["meta"].upsert({"key": "label_names", "value": json.dumps(names)}, pk="key")
         self._image_writes += 1
+
+    def check_image_list(self, paths: Sequence[str]) -> None:
+        """Raise ``DcguiError`` when ``paths`` (usable images, in order) differ from a trained
+        session's: its stored assignments address images by index."""
+        last = self.last_epoch()
+        if last > 0:
+            old = self._paths()
+            if old != list(paths):
+                added = sorted(set(paths) - set(old))
+                removed = sorted(set(old) - set(paths))
+                example = f", e.g. {printable((added or removed)[0])}" if added or removed else ""
+                raise DcguiError(
+                    f"the images in {self.folder} changed since epoch {last} of {self.path.name} was trained "
+                    f"({len(added)} added, {len(removed)} removed or now unreadable{example}): restore the "
+                    "folder, or start a new session for the changed folder. Nothing was changed: the "
+                    f"trained epochs can still be explored"
+                )
 
     @property
     def n_images(self) -> int:

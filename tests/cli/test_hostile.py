@@ -394,3 +394,131 @@ def test_a_bug_is_a_crash_report_with_a_log(tmp_path: Path, capsys: pytest.Captu
     monkeypatch.undo()
     rc, _out, err = run(capsys, "train", image_folder, "--session", tmp_path / "t.dcgui", "--k", "1")
     assert rc == 2 and err.startswith("dcgui: error: k=1 is invalid") and "Traceback" not in err
+
+
+# 3, 4, 11, 12. nothing stale is shown as true; a refused command changes nothing
+def prepared(root: Path, folder: Path) -> Path:
+    """A session whose images are scanned and decoded (no epoch): enough for `duplicates`."""
+    from dcgui.core.config import TrainConfig
+    from dcgui.core.explore import drain
+    from dcgui.services.training import iter_prepare
+
+    session = root / "photos.dcgui"
+    with SessionStore.create(session, folder, TrainConfig(image_size=32, arch="smallnet", workers=1)) as s:
+        drain(iter_prepare(s))
+    return session
+
+
+def distinct_photos(folder: Path, n: int = 8) -> Path:
+    """``n`` pictures that are nothing alike (smooth random fields: no two are near-duplicates)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    for k in range(n):
+        d = folder / f"class_{k % 2}"
+        d.mkdir(parents=True, exist_ok=True)
+        small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((64, 48), Image.Resampling.BICUBIC).save(d / f"img_{k:03d}.png")
+    return folder
+
+
+def later(path: Path, seconds: int = 5) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 10**9))
+
+
+def test_a_replaced_copy_is_judged_as_it_is_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = distinct_photos(tmp_path / "photos")
+    original, copy = folder / "class_0" / "img_000.png", folder / "class_0" / "zz_copy.png"
+    shutil.copy2(original, copy)
+    session = prepared(tmp_path, folder)
+    rc, out, err = run(capsys, "duplicates", session, "--csv", tmp_path / "before.csv")
+    assert rc == 0 and out.startswith("1 group(s), 2 images"), (out, err)
+    # the user replaces the copy by another picture under the same name
+    copy.write_bytes((folder / "class_1" / "img_001.png").read_bytes())
+    later(copy)
+    rc, out, err = run(capsys, "duplicates", session, "--csv", tmp_path / "after.csv", "--flag", "--yes")
+    assert rc == 0, err
+    assert ("warning: 1 file(s) changed on disk since the image cache was built and were read again: "
+            "class_0/zz_copy.png (`dcgui train` brings the cache up to date)") in err
+    # judged by its pixels now: a copy of class_1/img_001.png, and the original is in no group
+    assert out.startswith("1 group(s), 2 images"), out
+    rows = (tmp_path / "after.csv").read_text().splitlines()[1:]
+    assert {r.split(",")[1] for r in rows} == {"class_0/zz_copy.png", "class_1/img_001.png"}
+    with SessionStore.open(session, readonly=True) as s:
+        flagged = {s.image_paths()[i] for i in s.image_flags()}
+    assert "class_0/img_000.png" not in flagged  # the only copy left is never flagged
+    # the original is deleted: it is in no group and the note names it
+    copy.write_bytes(original.read_bytes())
+    later(copy, 10)
+    original.unlink()
+    rc, out, err = run(capsys, "duplicates", session, "--csv", tmp_path / "gone.csv", "--flag", "--yes")
+    assert rc == 0, err
+    assert "1 file(s) are missing or unreadable and are left out: class_0/img_000.png" in err
+    assert out.startswith("0 group(s)")
+
+
+def test_similar_ranks_a_replaced_file_by_its_new_pixels(trained: tuple[Path, Path], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    with SessionStore.open(session, readonly=True) as s:
+        paths = s.image_paths()
+    replaced = next(p for p in paths if p.startswith("class_0/"))
+    model = next(p for p in paths if p.startswith("class_3/"))
+    rc, out, _ = run(capsys, "similar", session, folder / replaced, "-n", "3")
+    assert rc == 0 and f"  {folder / model}\n" not in out.splitlines()[2] + "\n"
+    (folder / replaced).write_bytes((folder / model).read_bytes())
+    later(folder / replaced)
+    rc, out, err = run(capsys, "similar", session, folder / replaced, "-n", "3")
+    assert rc == 0, err
+    first = out.splitlines()[2].split()
+    assert first[0] == "1" and first[2] == str(folder / model) and float(first[1]) > 0.99, out
+    assert f"read again: {replaced}" in err
+
+
+def test_a_refused_resume_changes_nothing_and_exploring_goes_on(trained: tuple[Path, Path], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    cache = Path(f"{session}.d") / "cache"
+    before = tree(cache)
+    shutil.copy(folder / "class_1" / "img_000.png", folder / "class_1" / "new_photo.png")
+    gone = folder / "class_2" / "img_003.png"
+    gone.unlink()
+    rc, out, err = run(capsys, "train", folder, "--session", session, "--epochs", "2", *TRAIN)
+    assert rc == 2
+    assert err.startswith(f"dcgui: error: the images in {folder} changed since epoch 1 of photos.dcgui was "
+                          "trained (1 added, 1 removed or now unreadable, e.g. class_1/new_photo.png): restore "
+                          "the folder, or start a new session for the changed folder. Nothing was changed: "
+                          "the trained epochs can still be explored"), err
+    assert tree(cache) == before  # the decoded cache was not rebuilt for the refused list
+    rc, out, err = run(capsys, "outliers", session, "-n", "100")
+    assert rc == 0, err
+    assert "1 file(s) are missing or unreadable and are left out: class_2/img_003.png" in err
+    assert "class_2/img_003.png" not in out
+    rc, out, err = run(capsys, "similar", session, folder / "class_1" / "img_000.png", "-n", "100")
+    assert rc == 0 and "class_2/img_003.png" not in out, err
+
+
+def test_non_utf8_names_and_truncated_caches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dcgui.core.neardup import Signatures
+    from dcgui.services.explore import explore_dir
+
+    folder = distinct_photos(tmp_path / "photos")
+    latin1 = os.fsdecode(b"caf\xe9.png")  # a name from an old camera: not valid UTF-8
+    shutil.copy(folder / "class_0" / "img_000.png", folder / "class_0" / latin1)
+    session = prepared(tmp_path, folder)
+    rc, out, err = run(capsys, "duplicates", session, "--csv", tmp_path / "d.csv")
+    assert rc == 0 and out.startswith("1 group(s), 2 images"), (out, err)
+    with SessionStore.open(session, readonly=True) as s:
+        (sig,) = explore_dir(s).glob("neardup_signatures_*.npz")
+    sig.write_bytes(sig.read_bytes()[: sig.stat().st_size // 2])  # a crash mid-write of another version
+    rc, out, err = run(capsys, "duplicates", session, "--csv", tmp_path / "d2.csv")
+    assert rc == 0 and out.startswith("1 group(s), 2 images"), (out, err)
+    loaded = Signatures.load(sig, sig.stem.split("_")[-1])
+    assert loaded is not None and len(loaded) == 9  # computed again and stored whole
+    # two writers (the window and a command) never share one temporary name
+    target = tmp_path / "sig.npz"
+    Path(f"{target}.tmp").mkdir()  # what a fixed temporary name would collide with
+    loaded.save(target, "k")
+    assert Signatures.load(target, "k") is not None
