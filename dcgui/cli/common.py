@@ -183,6 +183,17 @@ def add_session_parser(subparsers: Any, name: str, help: str, description: str) 
     return parser
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type`` of a count (``-n``, ``--steps``): a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give 1 or more") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1: give 1 or more")
+    return value
+
+
 def progress_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None,

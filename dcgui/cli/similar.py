@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, network_flags, say
+from dcgui.cli.common import add_session_parser, drive, network_flags, positive_int, say
 from dcgui.core.errors import InvalidValue
 
 
@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
                    "on the collection mean), a file inside or outside the session's folder. Prints rank, "
                    "score and path.")
     p.add_argument("image", type=Path, metavar="IMAGE", help="the query image file (inside or outside the folder)")
-    p.add_argument("-n", type=int, default=20, metavar="N", help="number of results (default 20)")
+    p.add_argument("-n", type=positive_int, default=20, metavar="N", help="number of results (default 20)")
     network_flags(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)

@@ -165,12 +165,12 @@ class ImageCache:
                 if index is None:
                     raise DcguiError(
                         f"there is no image cache of size {size} in {cache_dir}: prepare the session "
-                        "first (open it in dcgui, or run `dcgui prepare`)"
+                        "first (open it in the dcgui window, or run `dcgui train FOLDER --session SESSION` on it)"
                     )
                 if not index.complete:
                     raise DcguiError(
                         f"the image cache in {cache_dir} is incomplete (its build was stopped): "
-                        "prepare the session again to finish it"
+                        "run `dcgui train FOLDER --session SESSION` again (or open the session in the window) to finish it"
                     )
                 return cls._from_index(cache_dir, index)
             except (_CacheDamaged, FileNotFoundError) as exc:
@@ -178,7 +178,8 @@ class ImageCache:
                     time.sleep(0.05)
                     continue
                 raise DcguiError(
-                    f"the image cache in {cache_dir} is damaged ({exc}): prepare the session again to rebuild it"
+                    f"the image cache in {cache_dir} is damaged ({exc}): run `dcgui train FOLDER --session SESSION` "
+                    "again (or open the session in the window) to rebuild it"
                 ) from exc
         raise AssertionError("unreachable")
 

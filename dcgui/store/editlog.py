@@ -14,6 +14,7 @@ and restores exactly what was there: another flag, its provenance, or no row at 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import sqlite3
 import zlib
@@ -151,8 +152,20 @@ def _record(row: tuple[Any, ...]) -> EditRecord:
     return EditRecord(int(i), str(time), str(kind), str(summary), bool(undone), int(rows))
 
 
+class DamagedEdit(Exception):
+    """An edit-log row whose changes do not decode (the store names its file and the fix)."""
+
+    def __init__(self, edit_id: int, detail: object) -> None:
+        super().__init__(f"edit {edit_id} of the edit log is damaged ({detail})")
+        self.edit_id = edit_id
+
+
 def _changes(conn: sqlite3.Connection, edit_id: int) -> list[RowChange]:
-    return decode_changes(conn.execute("SELECT changes FROM edits WHERE id = ?", (edit_id,)).fetchone()[0])
+    blob = conn.execute("SELECT changes FROM edits WHERE id = ?", (edit_id,)).fetchone()[0]
+    try:
+        return decode_changes(blob)
+    except (zlib.error, ValueError, TypeError, KeyError, binascii.Error) as exc:  # UnicodeError, JSON: ValueError
+        raise DamagedEdit(edit_id, exc) from exc
 
 
 def append(conn: sqlite3.Connection, time: str, kind: str, summary: str, changes: Sequence[RowChange]) -> EditRecord:

@@ -225,6 +225,8 @@ class SessionStore:
         opened writable.
         """
         path = Path(path).absolute()
+        if path.is_symlink():  # the data folder NAME.dcgui.d is the one beside the real file
+            path = Path(os.path.realpath(path))
         version = _inspect(path)  # read-only checks before any writable connection exists
         current = len(schema.MIGRATIONS)
         if readonly:
@@ -651,13 +653,23 @@ class SessionStore:
 
     def undo(self, steps: int = 1) -> list[EditRecord]:
         """Undo the last ``steps`` edits (fewer when the log has fewer); newest first."""
-        with self._write() as db:
+        with self._damaged_edit("undone"), self._write() as db:
             return editlog.undo(db.conn, steps)
 
     def redo(self, steps: int = 1) -> list[EditRecord]:
         """Redo the last ``steps`` undone edits, in the order they were made."""
-        with self._write() as db:
+        with self._damaged_edit("redone"), self._write() as db:
             return editlog.redo(db.conn, steps)
+
+    @contextlib.contextmanager
+    def _damaged_edit(self, verb: str) -> Iterator[None]:
+        """A damaged edit-log row: the store's damage message (the transaction rolled back)."""
+        try:
+            yield
+        except editlog.DamagedEdit as exc:
+            raise SessionFileError(f"{exc} in {self.path}: nothing was {verb}. The other edits and every "
+                                   f"epoch are intact; {_damaged_advice(self.path)[0].lower()}"
+                                   f"{_damaged_advice(self.path)[1:]}") from exc
 
     def edit_log(self) -> list[EditRecord]:
         """Every edit, oldest first; undone ones (the redo stack) are marked ``undone``."""
@@ -1121,6 +1133,9 @@ def _inspect(path: Path) -> int:
         raise SessionFileError(f"{path} does not exist: check the path, or create a new session")
     if path.is_dir():
         raise SessionFileError(f"{path} is a folder, not a session file: choose the .dcgui file")
+    if not path.is_file():  # a FIFO would block the read below forever, a device is no session
+        raise SessionFileError(f"{path} is not a regular file (a pipe or a device), not a session file: "
+                               "choose the .dcgui file")
     try:
         with open(path, "rb") as fh:
             header = fh.read(100)

@@ -522,3 +522,86 @@ def test_non_utf8_names_and_truncated_caches(tmp_path: Path, capsys: pytest.Capt
     Path(f"{target}.tmp").mkdir()  # what a fixed temporary name would collide with
     loaded.save(target, "k")
     assert Signatures.load(target, "k") is not None
+
+
+# 10. the smaller ones
+def test_a_damaged_edit_row_gives_the_damage_message(trained: tuple[Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _, session = clone(trained, tmp_path)
+    assert run(capsys, "merge", session, "0", "1", "--name", "pets")[0] == 0
+    with sqlite3.connect(session) as conn:
+        conn.execute("UPDATE edits SET changes = X'00112233'")
+    conn.close()
+    before = tree(tmp_path)
+    rc, _out, err = run(capsys, "undo", session)
+    assert rc == 2 and "Traceback" not in err
+    assert err.startswith(
+        "dcgui: error: edit 1 of the edit log is damaged (Error -3 while decompressing data: incorrect header "
+        f"check) in {session}: nothing was undone. The other edits and every epoch are intact; restore "
+        "photos.dcgui from a backup, or start a new session on the same folder"), err
+    assert tree(tmp_path) == before
+
+
+def test_small_refusals_say_what_to_do(trained: tuple[Path, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from dcgui.core.cache import ImageCache
+    from dcgui.core.errors import DcguiError
+
+    _, session = clone(trained, tmp_path)
+    rc, out, err = run(capsys, "outliers", session, "-n", "-1")
+    assert rc == 2 and "argument -n: -1 is less than 1: give 1 or more" in err and out == ""
+    rc, out, err = run(capsys, "similar", session, tmp_path / "x.jpg", "-n", "abc")
+    assert rc == 2 and "argument -n: 'abc' is not a whole number: give 1 or more" in err
+    with pytest.raises(DcguiError) as info:
+        ImageCache.open(tmp_path / "empty", 32)
+    assert "dcgui prepare" not in str(info.value)
+    assert "run `dcgui train FOLDER --session SESSION` on it" in str(info.value)
+
+
+def test_a_fifo_as_session_is_refused_at_once(tmp_path: Path, image_folder: Path) -> None:
+    fifo = tmp_path / "s.dcgui"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "dcgui", "train", str(image_folder), "--session", str(fifo)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"dcgui: error: {fifo} is not a regular file (a pipe or a device), not a "
+                                  "session file: choose the .dcgui file"), done.stderr
+
+
+def test_a_session_through_a_symlink_uses_the_real_files(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    _, session = clone(trained, tmp_path / "real")
+    (tmp_path / "links").mkdir()
+    link = tmp_path / "links" / "mine.dcgui"
+    link.symlink_to(session)
+    with SessionStore.open(link, readonly=True) as s:
+        assert s.path == session and s.cache_dir == Path(f"{session}.d") / "cache"
+        assert s.checkpoint_path(1).is_file()
+
+
+def test_pillow_remarks_do_not_reach_stderr(tmp_path: Path) -> None:
+    from PIL import Image
+
+    bad = tmp_path / "bad_exif.jpg"
+    exif = (b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x02\x00\x0f\x01\x02\x00\xff\x00\x00\x00\x99\x99\x00\x00"
+            b"\x10\x01\x02\x00\x50\x00\x00\x00\x88\x88\x00\x00")
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(bad, exif=exif)
+    code = ("import sys; from pathlib import Path; from dcgui.core import imageio; "
+            "print(imageio.load_rgb(Path(sys.argv[1]), max_side=64).size)")
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code, str(bad)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and done.stdout.strip() == "(64, 48)"
+    assert done.stderr == ""
+
+
+def test_nothing_to_train_is_said_before_torch_loads(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, session = clone(trained, tmp_path)
+    code = ("import sys; from dcgui.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, 'torch' in sys.modules)")
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, "train", str(folder), "--session", str(session), "--epochs", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.splitlines() == [
+        f"{session} already has 1 trained epochs (target 1); train more with --epochs 11", "0 False"], done
+    assert time.perf_counter() - t0 < 60
