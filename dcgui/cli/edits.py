@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     say(f"{'id':>5}  {'time (UTC)':<25}  {'state':<6}  edit")
     for r in log:
-        say(f"{r.id:>5}  {r.time:<25}  {'undone' if r.undone else 'done':<6}  {r.summary}")
+        say(f"{r.id:>5}  {r.time:<25}  {'undone' if r.undone else 'archived' if r.archived else 'done':<6}  {r.summary}")
     return 0

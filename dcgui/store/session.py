@@ -765,11 +765,13 @@ class SessionStore:
                 self._insert_checkpoint(epoch, Path(ev.checkpoint_path), ev.checkpoint_sha256)
         self._assign_cache.pop(epoch, None)
 
-    def truncate_epochs(self, after: int) -> None:
-        """Forget epochs > ``after`` (rows only; checkpoint files are left on disk)."""
+    def truncate_epochs(self, after: int, note: str = "made on a discarded epoch: can no longer be undone") -> None:
+        """Forget epochs > ``after`` (rows only; checkpoint files are left on disk), with the merges
+        and splits made on them (their edits are marked archived, with ``note``)."""
         with self._write() as db:
             for table in ("assignments", "clusters", "epoch_mappings", "epochs", "checkpoints"):
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
+            editlog.archive_groups_after(db.conn, int(after), note)
         self._assign_cache.clear()
 
     @property
@@ -805,7 +807,8 @@ class SessionStore:
         os.replace(tmp, target)
         later = [(e, p) for e, p, _ in self.checkpoints() if e > epoch]
         earlier = [(e, p) for e, p, _ in self.checkpoints() if e <= epoch]
-        self.truncate_epochs(epoch)
+        self.truncate_epochs(epoch, f"archived with epochs {epoch + 1}-{last} in {target.name}: "
+                                    "can no longer be undone here")
         archived_ckpts = target.with_name(target.name + ".d") / "checkpoints"
         archived_ckpts.mkdir(parents=True, exist_ok=True)
         for e, p in later + earlier:
