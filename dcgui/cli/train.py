@@ -196,11 +196,8 @@ def run(args: argparse.Namespace) -> int:
     with dist, store, sigint_stops(control, progress):
         try:
             if pending:
-                cache = drive(training.iter_prepare(store, control), progress)
-                n_labels = len(store.label_names())
-                device_type = _device_type(overrides.get("device", store.config.device))
-                config = default_config(len(cache.records), device_type, n_labels or None, **overrides)
-                training.settle_config(store, config)
+                cache = drive(training.iter_prepare(store, control), progress)  # settles the config
+                config = store.config
                 progress.write(
                     f"{len(cache.records)} images ({len(store.skipped())} skipped); "
                     f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs}",

@@ -77,6 +77,24 @@ def settle_config(store: SessionStore, config: TrainConfig) -> None:
     store.set_meta(CONFIG_PENDING, False)
 
 
+def settle_pending(store: SessionStore, n_images: int) -> TrainConfig | None:
+    """Decide a provisional config from the collection (``n_images`` usable images, its labels)
+    and the settings the user gave; None when the config is already settled. The one rule for
+    the command line and the window: a first scan stopped by Ctrl-C leaves a provisional config
+    (sized for a million images), which neither trains."""
+    if not config_pending(store):
+        return None
+    from dcgui.core.config import default_config
+    from dcgui.core.device import resolve_device
+
+    overrides = dict(store.get_meta(CONFIG_OVERRIDES) or {})
+    device_type = resolve_device(overrides.get("device", store.config.device)).type
+    n_labels = len(store.label_names())
+    config = default_config(n_images, device_type, n_labels or None, **overrides)
+    settle_config(store, config)
+    return config
+
+
 def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Check an existing session against the settings asked for; apply the allowed changes.
 
@@ -131,7 +149,8 @@ def discard_new_session(store: SessionStore) -> None:
 
 
 def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Generator[Event, None, ImageCache]:
-    """Scan the folder, decode new or changed images into the cache, and record the images.
+    """Scan the folder, decode new or changed images into the cache, and record the images (a
+    provisional config is then settled: ``settle_pending``).
 
     Once epochs exist, the set of usable images must not change (every stored assignment refers
     to image indices): ``store.set_images`` raises a clear error that suggests a new session.
@@ -151,6 +170,7 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
     skipped = list(scan.skipped) + list(cache.failed)
     # set_images refuses a changed image list once epochs exist (indices address assignments)
     store.set_images(cache.records, skipped, scan.label_names, sizes=cache.original_sizes)
+    settle_pending(store, len(cache.records))
     yield CollectionReady(len(cache.records), tuple(skipped), len(scan.label_names))
     return cache
 

@@ -195,3 +195,26 @@ def test_an_error_in_a_view_is_a_crash_report_not_a_lost_file(qtbot: Any, env: G
     assert "Traceback" in details
     assert w._poll_timer.isActive()  # still following the session file
     _close(qtbot, w)
+
+
+def test_the_window_settles_a_provisional_config_before_training(tmp_path: Path, image_folder: Path) -> None:
+    """Item 15: Ctrl-C during the first `dcgui train` scan leaves a provisional config (k for a
+    million images); the window's training job settles it by the same rule as the command line."""
+    from dcgui.core.config import default_config
+    from dcgui.core.control import RunControl
+    from dcgui.core.explore import drain
+    from dcgui.gui.worker import training_job
+    from dcgui.services import training
+    from dcgui.store import SessionStore
+
+    given = {"arch": "smallnet", "image_size": 32, "batch_size": 16, "device": "cpu", "workers": 1,
+             "epochs": 1, "seed": 3}
+    path = tmp_path / "s.dcgui"
+    provisional = default_config(1_000_000, "cpu", None, **given)  # what `dcgui train` stores first
+    training.create_session(path, image_folder, provisional, pending=True, overrides=given).close()
+    drain(training_job(path)(RunControl()))
+    with SessionStore.open(path, readonly=True) as s:
+        expected = default_config(s.n_images, "cpu", len(s.label_names()) or None, **given)
+        assert not training.config_pending(s)
+        assert s.config == expected and s.config.k < s.n_images
+        assert s.last_epoch() == 1
