@@ -115,7 +115,9 @@ def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "c
         ops = curate.plan_curation(store.image_files(), labels, out_dir,
                                    clusters=None if clusters is None else codes, names=view.curate_names(),
                                    excluded=excluded)
-        for target in sorted({dst.parent for _, dst in ops}):
+        targets = sorted({dst.parent for _, dst in ops})
+        curate.check_destinations(folder, targets)  # a cluster named like the photo folder
+        for target in targets:
             check_output(target, store.path, "cluster folder")
     except (UnsafeOutput, UnsafeSessionPath, ValueError) as exc:  # ValueError: check_target's refusals
         return CurationPlan(folder, epoch, out_dir, mode, keys, [], 0, 0, [], str(exc))

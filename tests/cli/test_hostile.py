@@ -605,3 +605,22 @@ def test_nothing_to_train_is_said_before_torch_loads(trained: tuple[Path, Path],
     assert done.stdout.splitlines() == [
         f"{session} already has 1 trained epochs (target 1); train more with --epochs 11", "0 False"], done
     assert time.perf_counter() - t0 < 60
+
+
+# 6. curating into the photo folder is refused, after names are made into folders
+def test_a_cluster_named_like_the_photo_folder_cannot_curate_into_it(trained: tuple[Path, Path], tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    folder, session = clone(trained, tmp_path)
+    with SessionStore.open(session) as s:
+        cluster = int(s.assignments(1)[0])
+        s.set_cluster_name(cluster, "photos")
+    before = tree(folder)
+    for mode in (["--copy"], ["--move", "--dry-run"], ["--symlink"]):
+        rc, out, err = run(capsys, "curate", session, "--out", tmp_path, *mode)
+        assert rc == 2 and out == "", (mode, out, err)
+        assert err == (f"dcgui: error: {folder} is inside the photo folder {folder}: curating into the collection "
+                       "the files come from is refused (copies would be found by the next scan, moves would "
+                       "shuffle it); choose an output folder outside it, or rename the cluster\n")
+    rc, out, err = run(capsys, "curate", session, "--out", folder / "sorted", "--copy")
+    assert rc == 2 and f"{folder / 'sorted'} is inside the photo folder {folder}" in err
+    assert tree(folder) == before
