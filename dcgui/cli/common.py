@@ -126,10 +126,16 @@ def json_safe(value: Any) -> Any:
 
 def output_file(text: str | Path, session: str | Path, what: str = "output") -> Path:
     """An output file the user named: its folder must exist, it must not be a folder, and it must
-    not replace the session ``session`` or anything in its data folder (``check_output``)."""
+    not replace the session ``session`` or anything in its data folder (``check_output``).
+    ``-`` (standard output), a device or a FIFO are written into (``fsutil.output_writer``)."""
+    from dcgui.core.fsutil import STDOUT, is_stream_output
     from dcgui.store.paths import check_output
 
+    if str(text) == STDOUT:
+        return Path(STDOUT)
     out = check_output(text, session, what)
+    if is_stream_output(out):
+        return out
     if not out.parent.is_dir():
         raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
     if out.is_dir():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from dcgui.core.fsutil import atomic_writer
+    from dcgui.core.csvfile import write_csv
+    from dcgui.core.fsutil import is_stream_output
     from dcgui.core.keep import rank_members
     from dcgui.services import duplicates
     from dcgui.services.edits import keep_one_edit
@@ -66,19 +67,18 @@ def run(args: argparse.Namespace) -> int:
         groups = duplicates.groups_at(found, args.threshold, info)
         paths = store.image_paths()
         stats = {**store.image_stats(), "size": fresh.size, "mtime_ns": fresh.mtime_ns}
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_writer(args.csv, text=True) as fh:
-            w = csv.writer(fh)
-            w.writerow(["group", "path", "keep", "file_size", "width", "height", "group_difference"])
-            for g, grp in enumerate(groups, start=1):
+        if not is_stream_output(args.csv):
+            args.csv.parent.mkdir(parents=True, exist_ok=True)
+        rows = [[g, paths[i], int(j == 0), int(info.file_size[i]), int(info.width[i]), int(info.height[i]),
+                 f"{grp.difference:.4f}"]  # never negative: stays as written
+                for g, grp in enumerate(groups, start=1)
                 # the --keep rule's order: the kept image first
-                for j, i in enumerate(rank_members(grp.members, args.keep, stats).tolist()):
-                    w.writerow([g, paths[i], int(j == 0), int(info.file_size[i]), int(info.width[i]),
-                                int(info.height[i]), f"{grp.difference:.4f}"])
+                for j, i in enumerate(rank_members(grp.members, args.keep, stats).tolist())]
+        write_csv(args.csv, ["group", "path", "keep", "file_size", "width", "height", "group_difference"], rows)
         n_images = sum(len(g.members) for g in groups)
         msg = (f"{len(groups)} group(s), {n_images} images at difference <= {args.threshold}: "
                f"{n_images - len(groups)} could go; written to {args.csv}")
-        say(msg)
+        say(msg, file=sys.stderr if str(args.csv) == "-" else None)  # stdout is the CSV then
         if not args.flag:
             return 0
         edit = replace(keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.core.cache import decode_square
     from dcgui.core.collection import iter_scan
     from dcgui.core.features import iter_features
-    from dcgui.core.fsutil import atomic_writer
+    from dcgui.core.fsutil import output_writer
     from dcgui.core.imageio import ImageDecodeError
     from dcgui.services.session import choose_epoch, load_network, open_session
 
@@ -95,9 +96,11 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise DcguiError(f"none of the {total} image files in {folder} could be decoded")
     features = np.concatenate(feats).astype(np.float32)
-    with atomic_writer(out) as fh:  # a file handle: numpy would append ".npz" to a bare name
-        np.savez(fh, features=features, paths=np.array(paths, dtype=str), epoch=np.int64(epoch),
-                 arch=np.array(config.arch))
+    buf = io.BytesIO()  # a file handle: numpy would append ".npz" to a bare name
+    np.savez(buf, features=features, paths=np.array(paths, dtype=str), epoch=np.int64(epoch),
+             arch=np.array(config.arch))
+    with output_writer(out, size=buf.tell()) as fh:  # a regular file atomically; "-", a pipe: into it
+        fh.write(buf.getvalue())
     say(f"wrote features {features.shape[0]}x{features.shape[1]} (epoch {epoch}) to {out}"
           f"{f'; {len(skipped)} file(s) skipped' if skipped else ''}", file=sys.stderr)
     return 0

@@ -26,10 +26,13 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgui.core.export import export_backbone
+    from dcgui.core.fsutil import is_stream_output
     from dcgui.services.session import choose_epoch, load_network, open_to_record
 
-    out = output_file(args.out, args.session, "exported backbone").absolute()
-    output_file(f"{out}.json", args.session, "backbone's preprocessing file")
+    out = output_file(args.out, args.session, "exported backbone")
+    stream = is_stream_output(out)
+    if not stream:
+        output_file(f"{out}.json", args.session, "backbone's preprocessing file")
     with open_to_record(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
         model, config, _ = load_network(store, epoch, "cpu")
@@ -38,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
             err(f"note: {store.path} cannot be written, so this export is not listed in it")
         else:
             store.record_export(f"model-{args.format}", out, meta)
+    where = (f"to {'standard output' if str(out) == '-' else out} (no {out}.json beside it: the "
+             "preprocessing is inside the file)" if stream else f"to {out} and {out}.json")
     say(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
-          f"input {meta['input_size']} px) to {out} and {out}.json", file=sys.stderr)
+        f"input {meta['input_size']} px) {where}", file=sys.stderr)
     return 0

@@ -27,6 +27,11 @@ class DiskFullError(DcguiError):
     """A write failed for lack of disk space; the message names the file and the space needed."""
 
 
+class CannotWrite(DcguiError, OSError):
+    """A file cannot be written (no such folder, no permission, a read-only disk); the message
+    names it. Also an ``OSError``, for code that falls back when a cache cannot be saved."""
+
+
 class InvalidValue(DcguiError, ValueError):
     """A value the user gave (a setting, an option, a cluster or epoch number, a name) is refused;
     the message says what to give instead. Also a ``ValueError``, for code that validates."""

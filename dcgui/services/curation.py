@@ -12,13 +12,14 @@ folder, each part of a split cluster its own folder, and the table says each ima
 
 from __future__ import annotations
 
-import csv
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from dcgui.core import curate
+from dcgui.core.csvfile import write_csv
 from dcgui.core.errors import DcguiError
 from dcgui.core.exif import photo_facts
 from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
@@ -173,7 +174,8 @@ def add_photo_facts(rows: list[list[Any]], files: Sequence[Path], control: RunCo
         row += [facts.taken, facts.camera]
 
 
-def write_cluster_table(fh: IO[str], rows: Sequence[Sequence[Any]], columns: Sequence[str] = CLUSTER_COLUMNS) -> None:
-    w = csv.writer(fh, lineterminator="\n")
-    w.writerow(columns)
-    w.writerows(rows)
+def write_cluster_table(dest: str | os.PathLike[str], rows: Sequence[Sequence[Any]],
+                        columns: Sequence[str] = CLUSTER_COLUMNS) -> int:
+    """The clusters CSV (the CLI's and the window's) through the one CSV writer
+    (``dcgui.core.csvfile``: spreadsheet-safe text cells, one row per image); returns the rows."""
+    return write_csv(dest, columns, rows)

@@ -624,3 +624,96 @@ def test_a_cluster_named_like_the_photo_folder_cannot_curate_into_it(trained: tu
     rc, out, err = run(capsys, "curate", session, "--out", folder / "sorted", "--copy")
     assert rc == 2 and f"{folder / 'sorted'} is inside the photo folder {folder}" in err
     assert tree(folder) == before
+
+
+# 2. outputs to special files: written into, never replaced; no sidecar beside them
+def read_fifo(path: Path) -> tuple[object, list[bytes]]:
+    import threading
+
+    got: list[bytes] = []
+
+    def reader() -> None:
+        with open(path, "rb") as fh:
+            got.append(fh.read())
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    return t, got
+
+
+def test_outputs_into_a_fifo_and_through_links(trained: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import stat
+
+    folder, session = clone(trained, tmp_path)
+    fifo = tmp_path / "pipe"
+    commands = {
+        "clusters": ["clusters", session, "--csv", fifo],
+        "duplicates": ["duplicates", session, "--csv", fifo],
+        "map": ["map", session, "--csv", fifo],
+        "export": ["export", session, "--format", "state-dict", "--out", fifo],
+        "embed": ["embed", session, folder / "class_0", "--out", fifo],
+    }
+    for name, argv in commands.items():
+        os.mkfifo(fifo)
+        thread, got = read_fifo(fifo)
+        rc, _out, err = run(capsys, *argv)
+        thread.join(60)  # type: ignore[attr-defined]
+        assert rc == 0, (name, err)
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode), name  # still the FIFO, not a regular file
+        assert got and got[0], name
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pipe")) == ["pipe"], name
+        if name == "export":
+            assert "(no " in err and "pipe.json beside it: the preprocessing is inside the file)" in err
+        fifo.unlink()
+    # a link to a regular file: the file is replaced, the link stays a link
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert run(capsys, "clusters", session, "--csv", link)[0] == 0
+    assert link.is_symlink() and real.read_text().startswith("path,cluster\n")
+    # our own descriptor (/dev/stdout is a link to /proc/self/fd/1): written into, in append mode
+    redirected = tmp_path / "stdout.txt"
+    with open(redirected, "w") as fh:
+        fh.write("earlier output\n")
+        fh.flush()
+        rc, _out, err = run(capsys, "clusters", session, "--csv", f"/proc/self/fd/{fh.fileno()}")
+    assert rc == 0, err
+    text = redirected.read_text()
+    assert text.startswith("earlier output\npath,cluster\n") and len(text.splitlines()) == 1 + 1 + 24
+
+
+# 5. CSVs are spreadsheet-safe and one row per record
+def test_csv_cells_are_inert_and_rows_whole(trained: tuple[Path, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    folder, session = clone(trained, tmp_path)
+    rc, _, err = run(capsys, "map", session, "--csv", tmp_path / "map.csv")
+    assert rc == 0, err
+    with open(tmp_path / "map.csv", newline="", encoding="utf-8") as fh:
+        mrows = list(csv.DictReader(fh))
+    assert len(mrows) == 24 and all(not r[c].startswith("'") for r in mrows for c in ("x", "y"))
+    assert all(float(r["x"]) == float(r["x"]) for r in mrows)  # numbers, written as numbers
+    with SessionStore.open(session) as s:
+        paths = s.image_paths()
+        s.set_cluster_name(int(s.assignments(1)[0]), "=cmd|' /C calc'!A0")
+    renames = {paths[0]: "-beach.png", paths[1]: "@SUM(1).png", paths[2]: "class_0/a\rb\nc.png"}
+    for old, new in renames.items():
+        (folder / old).rename(folder / new)
+    with sqlite3.connect(session) as conn:
+        for old, new in renames.items():
+            conn.execute("UPDATE images SET path = ? WHERE path = ?", (new, old))
+    conn.close()
+    assert run(capsys, "merge", session, "1", "2", "--name", "+SUM(A1:A9)")[0] == 0
+    out = tmp_path / "clusters.csv"
+    rc, _, err = run(capsys, "clusters", session, "--csv", out, "--groups")
+    assert rc == 0, err
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == 1 + 24  # a name with CR and LF is one field of one row
+    cells = {c for row in rows[1:] for c in row}
+    assert {"'-beach.png", "'@SUM(1).png", "class_0/a\rb\nc.png"} <= cells
+    assert "'=cmd|' /C calc'!A0" in cells and "'+SUM(A1:A9)" in cells
+    assert not any(c.startswith(("=", "+", "-", "@")) for c in cells)
