@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from dcgui.cli.common import add_session_parser, drive, say
+from dcgui.core.analysis.duplicates import DEFAULT_THRESHOLD, MAX_DIFFERENCE
+from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, KEEP_RULES
 from dcgui.core.errors import InvalidValue
-from dcgui.core.keep import DEFAULT_KEEP_RULE, KEEP_RULES
-from dcgui.core.neardup import DEFAULT_THRESHOLD, MAX_DIFFERENCE
 
 
 def register(sub: Any) -> None:
@@ -42,9 +42,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from dcgui.core.analysis.keep import rank_members
     from dcgui.core.csvfile import write_csv
     from dcgui.core.fsutil import is_stream_output
-    from dcgui.core.keep import rank_members
     from dcgui.services import duplicates
     from dcgui.services.edits import keep_one_edit
     from dcgui.services.explore import open_cache

@@ -29,7 +29,7 @@ from dcgui.core.events import Event, Message
 from dcgui.core.pathtext import terminal_text
 
 if TYPE_CHECKING:
-    from dcgui.core.cache import ImageCache
+    from dcgui.core.images.cache import ImageCache
     from dcgui.store import SessionStore
 
 SHOWN = 5  # file names listed in a note before "and N more"
@@ -77,7 +77,7 @@ class FreshImages:
 def check_files(store: SessionStore, cache: ImageCache) -> FreshImages:
     """Compare every file with the cache's record (size, mtime), and decode the changed ones
     again. The file paths go through the session's path guard (a doctored row is refused)."""
-    from dcgui.core.cache import decode_like_cache
+    from dcgui.core.images.cache import decode_like_cache
 
     files = store.image_files()
     size = np.array([r.size for r in cache.records], np.int64)

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dcgui.core.analysis.groups import MAX_PARTS, Unit
 from dcgui.core.errors import InvalidValue
-from dcgui.core.groups import MAX_PARTS, Unit
 from dcgui.store.editlog import RowChange
 
 HAND = "hand"

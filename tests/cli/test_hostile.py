@@ -400,7 +400,7 @@ def test_a_bug_is_a_crash_report_with_a_log(tmp_path: Path, capsys: pytest.Captu
 def prepared(root: Path, folder: Path) -> Path:
     """A session whose images are scanned and decoded (no epoch): enough for `duplicates`."""
     from dcgui.core.config import TrainConfig
-    from dcgui.core.explore import drain
+    from dcgui.core.control import drain
     from dcgui.services.training import iter_prepare
 
     session = root / "photos.dcgui"
@@ -501,7 +501,7 @@ def test_a_refused_resume_changes_nothing_and_exploring_goes_on(trained: tuple[P
 
 
 def test_non_utf8_names_and_truncated_caches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from dcgui.core.neardup import Signatures
+    from dcgui.core.analysis.duplicates import Signatures
     from dcgui.services.explore import explore_dir
 
     folder = distinct_photos(tmp_path / "photos")
@@ -544,8 +544,8 @@ def test_a_damaged_edit_row_gives_the_damage_message(trained: tuple[Path, Path],
 
 def test_small_refusals_say_what_to_do(trained: tuple[Path, Path], tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from dcgui.core.cache import ImageCache
     from dcgui.core.errors import DcguiError
+    from dcgui.core.images.cache import ImageCache
 
     _, session = clone(trained, tmp_path)
     rc, out, err = run(capsys, "outliers", session, "-n", "-1")

@@ -120,7 +120,7 @@ def test_the_settings_form_holds_only_valid_seeds(qtbot: Any) -> None:
 # Issue 20
 # -------------------------------------------------------------------------------------------------
 def _session_with_images(tmp: Path, folder: Path) -> Path:
-    from dcgui.core.collection import scan
+    from dcgui.core.images.collection import scan
     from dcgui.store import SessionStore
 
     path = _make_session(tmp, folder)
@@ -201,8 +201,7 @@ def test_the_window_settles_a_provisional_config_before_training(tmp_path: Path,
     """Item 15: Ctrl-C during the first `dcgui train` scan leaves a provisional config (k for a
     million images); the window's training job settles it by the same rule as the command line."""
     from dcgui.core.config import default_config
-    from dcgui.core.control import RunControl
-    from dcgui.core.explore import drain
+    from dcgui.core.control import RunControl, drain
     from dcgui.gui.worker import training_job
     from dcgui.services import training
     from dcgui.store import SessionStore
