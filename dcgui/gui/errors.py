@@ -48,7 +48,7 @@ def describe(error: BaseException | WorkerError | str, details: str | None = Non
     themselves, anything else is a crash report: labelled unexpected, the path of its crash
     log (``log_path``) in the message and the traceback in the details."""
     if isinstance(error, WorkerError):
-        exc: BaseException | None = error.exception
+        exc: BaseException = error.exception
         tb = error.details
     elif isinstance(error, BaseException):
         exc = error
