@@ -586,7 +586,7 @@ def test_pillow_remarks_do_not_reach_stderr(tmp_path: Path) -> None:
     exif = (b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x02\x00\x0f\x01\x02\x00\xff\x00\x00\x00\x99\x99\x00\x00"
             b"\x10\x01\x02\x00\x50\x00\x00\x00\x88\x88\x00\x00")
     Image.new("RGB", (64, 48), (10, 20, 30)).save(bad, exif=exif)
-    code = ("import sys; from pathlib import Path; from dcgui.core import imageio; "
+    code = ("import sys; from pathlib import Path; from dcgui.core.images import imageio; "
             "print(imageio.load_rgb(Path(sys.argv[1]), max_side=64).size)")
     done = subprocess.run([sys.executable, "-W", "default", "-c", code, str(bad)], capture_output=True,
                           text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
