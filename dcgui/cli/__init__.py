@@ -134,7 +134,7 @@ def _crash(exc: Exception, argv: list[str]) -> int:
 
     traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     log = write_crash_log(exc, "command: " + " ".join(["dcgui", *argv]))
-    where = f"the report is in {log}" if log else "the traceback above is the report"
+    where = f"The report is in {log}" if log else "The traceback above is the report"
     err(f"internal error (a bug in dcgui, not something you did): {type(exc).__name__}: {exc}. "
         f"{where}; please send it with the issue. Files written before the error are kept")
     return EXIT_CRASH

@@ -243,27 +243,56 @@ def _cross_device(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
 
 def test_a_move_across_file_systems_killed_mid_copy_leaves_no_truncated_photo(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
+    """SIGKILL (no cleanup runs) while a cross-device move copies a photo, then a re-run."""
+    import signal
+    import subprocess
+    import sys
+    import time
 
     folder, paths = make_folder(tmp_path)
     big = folder / "a" / "x.jpg"
     big.write_bytes(os.urandom(3 << 20))
     contents = snapshot(folder)
     out = tmp_path / "sorted"
-    ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
-    _cross_device(monkeypatch, folder)
-    real_copy = shutil.copyfileobj
-
-    def killed(fin: object, fout: object, length: int = 0) -> None:
-        fout.write(fin.read(1 << 20))  # type: ignore[attr-defined]
-        raise KeyboardInterrupt  # the process dies with a third of the photo written
-
-    monkeypatch.setattr(shutil, "copyfileobj", killed)
-    with pytest.raises(KeyboardInterrupt):
-        drain(iter_apply(ops, "move"))
+    marker = tmp_path / "a third written"
+    code = f"""
+import errno, os, shutil, sys, time
+from pathlib import Path
+import numpy as np
+from dcgui.core.control import drain
+from dcgui.core.output.curate import iter_apply, plan_curation
+folder, out, marker = Path({str(folder)!r}), Path({str(out)!r}), Path({str(marker)!r})
+real = os.link
+def link(src, dst, *a, **k):
+    if Path(src).is_relative_to(folder):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+    real(src, dst)
+os.link = link
+def slow(fin, fout, length=0):
+    fout.write(fin.read(1 << 20))
+    fout.flush()
+    marker.touch()
+    time.sleep(600)
+shutil.copyfileobj = slow
+paths = {paths!r}
+ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
+drain(iter_apply(ops, "move"))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert marker.exists(), "the copy never started"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
     assert big.read_bytes() == contents["a/x.jpg"]  # the source is intact
-    assert [p.name for p in (out / "cluster_0000").iterdir()] == []  # nothing under the photo's name
-    monkeypatch.setattr(shutil, "copyfileobj", real_copy)
+    names = [p.name for p in (out / "cluster_0000").iterdir()]
+    assert "x.jpg" not in names and all(n.startswith(".dcgui-part-") for n in names), names
+    for part in (out / "cluster_0000").iterdir():  # a part file left by a run killed long ago
+        os.utime(part, (time.time() - 7200, time.time() - 7200))
+    _cross_device(monkeypatch, folder)
     again = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
     result = drain(iter_apply(again, "move"))
     assert not result.failed
@@ -271,6 +300,7 @@ def test_a_move_across_file_systems_killed_mid_copy_leaves_no_truncated_photo(
     assert moved["a/x.jpg"] == out / "cluster_0000" / "x.jpg"
     for rel, dst in moved.items():
         assert dst.read_bytes() == contents[rel] and not (folder / rel).exists()
+    assert sorted(p.name for p in (out / "cluster_0000").iterdir()) == sorted(d.name for d in moved.values())
 
 
 def test_a_killed_move_is_finished_by_a_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -388,7 +388,7 @@ def test_a_bug_is_a_crash_report_with_a_log(tmp_path: Path, capsys: pytest.Captu
     assert "Traceback (most recent call last)" in err and 'raise ValueError("an internal slip")' in err
     assert err.rstrip().endswith(
         "dcgui: internal error (a bug in dcgui, not something you did): ValueError: an internal slip. "
-        f"the report is in {logs[0]}; please send it with the issue. Files written before the error are kept")
+        f"The report is in {logs[0]}; please send it with the issue. Files written before the error are kept")
     text = logs[0].read_text()
     assert f"command: dcgui info {session}" in text and "ValueError: an internal slip" in text
     monkeypatch.undo()

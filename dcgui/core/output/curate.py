@@ -232,6 +232,19 @@ def _remove_if_ours(dst: Path, ours: os.stat_result) -> None:
 
 
 _PART = ".dcgui-part-"  # a copy being written: it gets the photo's name only once complete
+_PART_STALE_S = 3600.0  # a part file untouched this long was left by a killed run
+
+
+def _drop_stale_parts(folder: Path) -> None:
+    """Remove the partial copies a killed run left in ``folder`` (ours by name; a running copy
+    writes its part file continuously, so it is never this old)."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(_PART) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > _PART_STALE_S:
+                        os.unlink(entry.path)
 
 
 def _open_source(src: Path) -> int:
@@ -362,6 +375,8 @@ def iter_apply(
         raise InvalidValue(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
     result = CurateResult()
     total = len(ops)
+    for folder in {dst.parent for _, dst in ops}:
+        _drop_stale_parts(folder)
     last_report = 0.0
     for n, (src, dst) in enumerate(ops, start=1):
         if control is not None:
