@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
                    "chaining). In each group one image is kept by the --keep rule. --flag shows what flagging would "
                    "change (the kept image 'keep', the others 'duplicate'; flags you set by hand are left alone) "
                    "and --flag --yes does it, as one edit that `dcgui undo` takes back. No file is ever deleted. "
-                   "Needs no trained network.")
+                   "Needs no trained network.", run=run)
     p.add_argument("--csv", type=Path, required=True, metavar="OUT",
                    help="output CSV: group,path,keep,file_size,width,height,group_difference "
                    "(path relative to the folder)")
@@ -36,28 +36,24 @@ def register(sub: Any) -> None:
     p.add_argument("--yes", action="store_true", help="with --flag: apply the flags (after the summary)")
     p.add_argument("--include-hand-set", action="store_true",
                    help="with --flag: also change flags you set by hand (left alone by default)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from dcgui.core.analysis.keep import rank_members
     from dcgui.core.csvfile import write_csv
-    from dcgui.core.fsutil import is_stream_output
     from dcgui.services import duplicates
-    from dcgui.services.edits import keep_one_edit
     from dcgui.services.explore import open_cache
+    from dcgui.services.flags import keep_one_edit
     from dcgui.services.freshness import iter_check_files
+    from dcgui.services.outputs import output_file
     from dcgui.services.session import open_session
-    from dcgui.store.paths import check_output
 
     if not 0 <= args.threshold <= MAX_DIFFERENCE:
         raise InvalidValue(f"--threshold {args.threshold} must be a difference in [0, {MAX_DIFFERENCE}], "
                          f"e.g. {DEFAULT_THRESHOLD}")
     if (args.yes or args.include_hand_set) and not args.flag:
         raise InvalidValue("--yes and --include-hand-set go with --flag")
-    check_output(args.csv, args.session, "CSV file")
+    output_file(args.csv, args.session, "CSV file", make_folder=True)
     with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
         # Every file against the disk first: a changed one is judged as it is now, a missing one
         # is in no group, so no flag is ever decided from the cache's old facts.
@@ -67,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
         groups = duplicates.groups_at(found, args.threshold, info)
         paths = store.image_paths()
         stats = {**store.image_stats(), "size": fresh.size, "mtime_ns": fresh.mtime_ns}
-        if not is_stream_output(args.csv):
-            args.csv.parent.mkdir(parents=True, exist_ok=True)
         rows = [[g, paths[i], int(j == 0), int(info.file_size[i]), int(info.width[i]), int(info.height[i]),
                  f"{grp.difference:.4f}"]  # never negative: stays as written
                 for g, grp in enumerate(groups, start=1)
@@ -81,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         say(msg, file=sys.stderr if str(args.csv) == "-" else None)  # stdout is the CSV then
         if not args.flag:
             return 0
-        edit = replace(keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups"),
-                       override_hand=args.include_hand_set)
+        edit = keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups",
+                             include_hand_set=args.include_hand_set)
         if not args.yes:
             say(store.preview_edit(edit).describe())
             say("nothing changed: add --yes to apply these flags")

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.analysis.groups import KIND_PART, GroupView
+from dcgui.core.errors import SessionFileError
 from dcgui.gui import curation
 from dcgui.gui.cluster_list import (
     COL_NAME,
@@ -55,7 +56,6 @@ from dcgui.gui.session_model import SessionModel
 from dcgui.gui.split_dialog import SplitJob
 from dcgui.gui.thumbnail_grid import MAX_THUMB, MIN_THUMB, ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
-from dcgui.store.paths import UnsafeSessionPath
 
 if TYPE_CHECKING:
     from dcgui.gui.worker import GeneratorWorker
@@ -820,7 +820,7 @@ class ClusterBrowser(QWidget):
             return []
         try:
             return store.image_files([i for i in indices if 0 <= i < len(self.model.paths)])
-        except UnsafeSessionPath as exc:
+        except SessionFileError as exc:  # a row that leads outside the folder (UnsafeSessionPath)
             from dcgui.gui.errors import show_error
 
             self.model.message.emit(str(exc))

@@ -12,6 +12,7 @@ import colorsys
 import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
@@ -40,7 +41,9 @@ from PySide6.QtWidgets import (
 from dcgui.core.images.exif import PhotoFacts, photo_facts
 from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import fit_rect
-from dcgui.store.paths import SessionPaths
+
+if TYPE_CHECKING:
+    from dcgui.store.paths import SessionPaths
 
 DECODE_MAX_SIDE = 2560  # enough for a full-screen pane on a 4K display at scale 1.5
 

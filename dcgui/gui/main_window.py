@@ -17,7 +17,6 @@ The window owns the :class:`SessionModel` every view follows: opening a session 
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 import sqlite3
 import sys
@@ -340,25 +339,17 @@ class MainWindow(QMainWindow):
         return self._open_now(path)
 
     def _open_now(self, path: Path) -> bool:
-        from dcgui.store import SessionStore
+        from dcgui.services.session import open_session, open_to_view
 
-        readonly = False
         try:
-            try:
-                store = SessionStore.open(path)
-            except SessionFileError:
-                if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-                    store = SessionStore.open(path, readonly=True)  # a write-protected file: view it
-                    readonly = True
-                else:
-                    raise
+            store, readonly = open_to_view(path)
         except Exception as exc:
             errors.show_error(self, exc, "Cannot open the session")
             if not path.exists():
                 self.start_page.refresh()
             return False
         try:
-            poll_store = SessionStore.open(path, readonly=True)
+            poll_store = open_session(path)
         except Exception:  # e.g. a WAL file in a read-only folder: poll through the main connection
             poll_store = None
         self._close_stores()
@@ -483,7 +474,7 @@ class MainWindow(QMainWindow):
             from dcgui.core.device import available_devices
             from dcgui.core.images.demo import extract_demo
             from dcgui.core.train.estimate import epoch_seconds, measure_rates
-            from dcgui.store import SessionStore
+            from dcgui.services.session import open_session
 
             folder = extract_demo()  # idempotent: returns at once when already extracted
             names = [n for n, _ in available_devices()]
@@ -496,7 +487,7 @@ class MainWindow(QMainWindow):
             if not path.exists():
                 per_epoch = timed(demo_config(kind))
             else:  # recorded epochs are the better estimate (read later); without any, measure
-                with contextlib.suppress(Exception), SessionStore.open(path, readonly=True) as s:
+                with contextlib.suppress(Exception), open_session(path) as s:
                     if not s.epochs():
                         per_epoch = timed(s.config)
             return folder, kind, per_epoch

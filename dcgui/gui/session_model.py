@@ -33,21 +33,24 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from dcgui.store.edits import (
-    DissolveGroup,
-    Edit,
-    EditPreview,
-    MergeClusters,
-    RenameGroup,
-    SetClusterField,
-    SetFlags,
-    SetImageGroup,
+from dcgui.core.errors import DcguiError
+from dcgui.services.clusters import (
+    dissolve_group_edit,
+    image_group_edit,
+    image_group_name,
+    note_cluster_edit,
+    rename_cluster_edit,
+    rename_group_edit,
+    tag_cluster_edit,
 )
+from dcgui.services.edits import merge_edit, undo_or_redo
+from dcgui.services.flags import flag_edit
 
 if TYPE_CHECKING:
     from dcgui.core.analysis.groups import Group, GroupView
     from dcgui.store import AppliedEdit, SessionStore
     from dcgui.store.editlog import EditRecord
+    from dcgui.store.edits import Edit, EditPreview
 
 IDLE = "idle"
 SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
@@ -406,16 +409,16 @@ class SessionModel(QObject):
         return str(self._user.get(int(c), {}).get("notes") or "")
 
     def rename_cluster(self, c: int, name: str | None) -> bool:
-        return self._edit_cluster(c, "name", (name or "").strip() or None)
+        return self._edit_cluster(c, rename_cluster_edit(c, name))
 
     def set_cluster_tags(self, c: int, tags: Sequence[str]) -> bool:
-        return self._edit_cluster(c, "tags", [t.strip() for t in tags if t and t.strip()])
+        return self._edit_cluster(c, tag_cluster_edit(c, tags))
 
     def set_cluster_notes(self, c: int, notes: str) -> bool:
-        return self._edit_cluster(c, "notes", notes or "")
+        return self._edit_cluster(c, note_cluster_edit(c, notes))
 
-    def _edit_cluster(self, c: int, field: str, value: Any) -> bool:
-        applied = self.apply_edit(SetClusterField(int(c), field, value), quiet=True)
+    def _edit_cluster(self, c: int, edit: Edit) -> bool:
+        applied = self.apply_edit(edit, quiet=True)
         if applied is None:
             return False
         self.message.emit(f"Saved {self.cluster_title(c)}")
@@ -449,18 +452,16 @@ class SessionModel(QObject):
 
     def merge_groups(self, codes: Sequence[int], name: str | None = None) -> AppliedEdit | None:
         """Merge the groups ``codes`` of the epoch shown into one group named ``name``."""
-        from dcgui.core.analysis.groups import units_for_keys
-
         view = self.group_view
-        if view is None:
+        if view is None or self._store is None:
             return None
         keys = [view.group(int(c)).key for c in codes]
         try:
-            units, found = units_for_keys(view, keys)
-        except KeyError as exc:
-            self.errorOccurred.emit(str(exc.args[0]))
+            edit = merge_edit(self._store, view.epoch, keys, name, view=view)
+        except DcguiError as exc:
+            self.errorOccurred.emit(str(exc))
             return None
-        return self.apply_edit(MergeClusters(view.epoch, units, name, found))
+        return self.apply_edit(edit)
 
     def rename_group(self, code: int, name: str | None) -> bool:
         """Name group ``code``: a cluster's name, or that of a part or a merged group."""
@@ -469,15 +470,13 @@ class SessionModel(QObject):
             return False
         if g.kind == "cluster":
             return self.rename_cluster(g.clusters[0], name)
-        assert g.group_id is not None
-        return self.apply_edit(RenameGroup(g.group_id, name, g.part)) is not None
+        return self.apply_edit(rename_group_edit(g, name)) is not None
 
     def dissolve_group(self, code: int) -> AppliedEdit | None:
         """Undo a merge (its clusters show on their own) or the split a part belongs to."""
         g = self.group(code)
-        if g is None or g.group_id is None:
-            return None
-        return self.apply_edit(DissolveGroup(g.group_id))
+        edit = None if g is None else dissolve_group_edit(g)
+        return None if edit is None else self.apply_edit(edit)
 
     # =========================================================================================
     # edits, undo and redo
@@ -523,7 +522,7 @@ class SessionModel(QObject):
         if s is None or not self._check_writable():
             return []
         try:
-            done = s.redo(steps) if redo else s.undo(steps)
+            done = undo_or_redo(s, steps, redo)
         except Exception as exc:
             self.errorOccurred.emit(f"Could not {'redo' if redo else 'undo'} in {s.path.name}: {exc}")
             return []
@@ -549,7 +548,7 @@ class SessionModel(QObject):
         if self._store is None or not idx:
             self.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
             return 0
-        applied = self.apply_edit(SetFlags.same(idx, flag), quiet=True)
+        applied = self.apply_edit(flag_edit(idx, flag), quiet=True)
         if applied is None:
             return 0
         what = f"flagged “{flag}”" if flag else "unflagged"
@@ -569,11 +568,11 @@ class SessionModel(QObject):
 
     def save_group(self, name: str, indices: Iterable[int], add: bool = True) -> bool:
         """Store ``indices`` under ``name``; ``add`` merges with a group of that name."""
-        name = " ".join(str(name).split())
+        name = image_group_name(name)
         members = set(int(i) for i in indices)
         if add:
             members |= set(self._groups.get(name, []))
-        if self.apply_edit(SetImageGroup(name, sorted(members)), quiet=True) is None:
+        if self.apply_edit(image_group_edit(name, members), quiet=True) is None:
             return False
         self.message.emit(f"Group “{name}”: {len(self._groups.get(name, [])):,} images")
         return True
@@ -581,7 +580,7 @@ class SessionModel(QObject):
     def delete_group(self, name: str) -> bool:
         if name not in self._groups:
             return False
-        return self.apply_edit(SetImageGroup(name, None)) is not None
+        return self.apply_edit(image_group_edit(name, None)) is not None
 
     def select_group(self, name: str) -> None:
         self.select_images(self._groups.get(name, []), "group")

@@ -44,7 +44,7 @@ from dcgui.core.events import (
 )
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
-from dcgui.store.lock import SessionBusyError
+from dcgui.services.training import SessionBusyError
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore

@@ -26,7 +26,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.errors import is_user_error, user_message
-from dcgui.core.events import Message, PhaseProgress
+from dcgui.core.events import PhaseProgress
 
 GeneratorFactory = Callable[[RunControl], Generator[Any, Any, Any]]
 
@@ -273,24 +273,10 @@ def training_job(session_path: Path, epochs: int | None = None, from_epoch: int 
     """
 
     def job(control: RunControl) -> Generator[Any, None, None]:
-        import torch
-
         from dcgui.services import training
-        from dcgui.store import SessionStore
 
-        store = SessionStore.open(session_path)
-        try:
-            store.claim_trainer("the dcgui window")  # refuses at once while another process trains it
-            # The session's own setting wins; the engine applies it when it is built.
-            torch.set_num_threads(store.config.threads or torch_threads_for_worker())
-            if from_epoch is not None:  # under the trainer lock: nobody else writes meanwhile
-                last = store.last_epoch()
-                archive = training.rewind(store, from_epoch)
-                yield Message(f"Continuing from epoch {from_epoch}; epochs {from_epoch + 1}-{last} are kept in "
-                              f"{archive.name} (in {archive.parent}; open it to look at them).")
-            yield from training.iter_train(store, control, epochs)
-        finally:
-            store.close()
+        yield from training.iter_train_file(session_path, control, epochs, from_epoch,
+                                            default_threads=torch_threads_for_worker())
 
     return job
 

@@ -29,7 +29,7 @@ from torch import nn
 from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, InvalidValue
-from dcgui.core.fsutil import is_stream_output, output_writer
+from dcgui.core.fsutil import check_file_target, is_stream_output, output_writer
 
 FORMATS = ("state-dict", "torchscript", "onnx")
 SUFFIXES = {"state-dict": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -74,10 +74,8 @@ def export_backbone(
         raise InvalidValue(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
     stream = is_stream_output(out)  # "-", a device or a FIFO: written into, and no sidecar beside it
     out = Path(out)
-    if not stream and not out.parent.is_dir():
-        raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
-    if not stream and out.is_dir():
-        raise DcguiError(f"cannot write {out}: it is a folder; give a file name such as {out / ('backbone' + SUFFIXES[fmt])}")
+    if not stream:
+        check_file_target(out, f"give a file name such as {out / ('backbone' + SUFFIXES[fmt])}")
     model = model.cpu().eval()
     meta = export_metadata(model, config, epoch, fmt)
     wrapper = Backbone(model, meta).eval()

@@ -48,11 +48,11 @@ from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import duplicates as ds
 from dcgui.services import explore as es
-from dcgui.services.edits import keep_one_edit, unflag_edit
-from dcgui.store.edits import HAND, Edit, SetFlags
+from dcgui.services.flags import keep_chosen_edit, keep_one_edit, unflag_edit
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
+    from dcgui.store.edits import Edit
 
 STEPS = 100  # slider steps per unit of difference
 STRIP = (0.1, 0.2, 0.3, 0.4, 0.5)  # the settings whose counts are always shown
@@ -232,9 +232,8 @@ class DuplicatesTab(ExploreTab):
         grp = self._groups[row]
         if keep is None:
             return self._confirm(keep_one_edit(self.model.store, [grp.members], self.rule, f"keep one of group {row + 1}"))
-        members = [int(i) for i in grp.members]
-        targets: dict[int, str | None] = {i: ("keep" if i == int(keep) else "duplicate") for i in members}
-        return self._confirm(SetFlags(targets, HAND, f"keep the selected image of group {row + 1}, flag the rest"))
+        return self._confirm(keep_chosen_edit(grp.members, keep,
+                                              f"keep the selected image of group {row + 1}, flag the rest"))
 
     def unflag_group(self, row: int) -> EditConfirmDialog | None:
         """Clear what bulk actions flagged in group ``row``; hand-set flags stay (the preview counts them)."""
