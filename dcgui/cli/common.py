@@ -179,9 +179,9 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give 1 or more") from None
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1 (got {text!r})") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1: give 1 or more")
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
 
 

@@ -549,9 +549,9 @@ def test_small_refusals_say_what_to_do(trained: tuple[Path, Path], tmp_path: Pat
 
     _, session = clone(trained, tmp_path)
     rc, out, err = run(capsys, "outliers", session, "-n", "-1")
-    assert rc == 2 and "argument -n: -1 is less than 1: give 1 or more" in err and out == ""
+    assert rc == 2 and "argument -n: must be at least 1 (got -1)" in err and out == ""
     rc, out, err = run(capsys, "similar", session, tmp_path / "x.jpg", "-n", "abc")
-    assert rc == 2 and "argument -n: 'abc' is not a whole number: give 1 or more" in err
+    assert rc == 2 and "argument -n: must be a whole number, at least 1 (got 'abc')" in err
     with pytest.raises(DcguiError) as info:
         ImageCache.open(tmp_path / "empty", 32)
     assert "dcgui prepare" not in str(info.value)
