@@ -24,6 +24,7 @@ from dcgui.gui.worker import WorkerError
 log = logging.getLogger("dcgui")
 
 _open_dialogs: dict[str, QMessageBox] = {}
+_crash_dialogs: dict[str, str] = {}  # a crash's message without its log path -> its dialog's key
 
 
 class ErrorDialog(QMessageBox):
@@ -78,11 +79,18 @@ def show_error(parent: QWidget | None, error: BaseException | WorkerError | str,
     """Show ``error`` to the user (and log it). An unexpected error (not a ``DcguiError``) is a
     crash: its traceback goes to a crash log named in the dialog. Identical messages already on
     screen are not stacked again (a failing poll must not open a dialog per second)."""
+    same = f"{title}\n{describe(error, details)[0]}"  # the message without its crash log's path
+    shown = _crash_dialogs.get(same)
+    if shown is not None and shown in _open_dialogs:  # the same crash is on screen: no new log
+        _open_dialogs[shown].raise_()
+        return
     message, detail_text = describe(error, details, crash_log(error, title))
     log.error("%s: %s", title, message)
     if detail_text:
         log.debug("%s", detail_text)
     _present(parent, title, message, detail_text)
+    if message != same.split("\n", 1)[1]:
+        _crash_dialogs[same] = f"{title}\n{message}"
 
 
 def _present(parent: QWidget | None, title: str, message: str, details: str) -> None:
