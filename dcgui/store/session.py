@@ -58,12 +58,13 @@ class SessionStore:
         return store
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> SessionStore:
-        """Open a session file; ``readonly`` for viewers (``Database.open``)."""
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False, check: bool = True) -> SessionStore:
+        """Open a session file; ``readonly`` for viewers; ``check`` False: no page scan, for a
+        second connection to a file just opened (``Database.open``)."""
         path = Path(path).absolute()
         if path.is_symlink():  # the data folder NAME.dcgui.d is the one beside the real file
             path = Path(os.path.realpath(path))
-        return cls(Database.open(path, readonly))
+        return cls(Database.open(path, readonly, check))
 
     def close(self) -> None:
         self.database.close()
