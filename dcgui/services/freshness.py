@@ -5,8 +5,8 @@ every derived result (features, near-duplicate signatures, the 2-D map) rests on
 replaced under the same name, edited, or deleted afterwards would be judged from its old
 pixels: a duplicate group with a picture that is no longer a copy, a "keep one" flag on the
 only remaining original. So before a result is shown or acted on, every file is checked
-against the cache's record (byte size and modification time: one ``stat`` per file, 40 ms for
-20,000 files) and:
+against the cache's record (byte size and modification time: one ``stat`` per file: 0.14 s for
+20,000 files on a warm disk cache, measured on the loaded build machine) and:
 
 - a **changed** file is decoded again, exactly as the cache does, and its facts are recomputed
   from those fresh pixels (``FreshImages.pixels`` / ``thumbnail``);
