@@ -24,7 +24,7 @@ APPLICATION_ID = 0x64634755  # "dcGU": written into the SQLite header of every s
 # bytes per id on random ids), while a history over 500 epochs inflates 4x fewer bytes.
 # Each file records its own chunk size (meta "chunk_size"), so this may change between versions.
 CHUNK_SIZE = 1024
-# "No cluster" in an assignment chunk: the largest value of the chunk's dtype (see _v3).
+# "No cluster" in an assignment chunk: the largest value of the chunk's dtype (see _v4).
 U2_LIMIT = 0xFFFF
 
 
@@ -155,6 +155,21 @@ def _v2(db: sqlite_utils.Database) -> None:
 
 
 def _v3(db: sqlite_utils.Database) -> None:
+    """Edit ids are never reused (AUTOINCREMENT): after an undo and a new edit, another window's
+    Undo menu could name an edit by the id of a different one. ``undone`` gains a third state:
+    0 = done, 1 = undone (the redo stack), 2 = archived by a rewind (the merge or split belongs to
+    discarded epochs: neither undone nor redone here)."""
+    db.execute(
+        "CREATE TABLE edits_v3 (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, kind TEXT NOT NULL, "
+        "summary TEXT NOT NULL, changes BLOB NOT NULL, rows INTEGER NOT NULL, undone INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute("INSERT INTO edits_v3 (id, time, kind, summary, changes, rows, undone) "
+               "SELECT id, time, kind, summary, changes, rows, undone FROM edits")
+    db.execute("DROP TABLE edits")
+    db.execute("ALTER TABLE edits_v3 RENAME TO edits")
+
+
+def _v4(db: sqlite_utils.Database) -> None:
     """Steering (issue 24): what each epoch's clustering respected, and "Not duplicates" decisions.
 
     Assignment chunks may now hold "no cluster" (an image flagged exclude that an epoch left out):
@@ -169,5 +184,5 @@ def _v3(db: sqlite_utils.Database) -> None:
                "created TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

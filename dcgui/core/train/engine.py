@@ -26,6 +26,7 @@ from dcgui.core.analysis.metrics import ari, cluster_size_stats, nmi
 from dcgui.core.config import TrainConfig
 from dcgui.core.control import RunControl, StopRequested, iter_pause_point
 from dcgui.core.device import is_oom, oom_error, resolve_device
+from dcgui.core.errors import DcguiError
 from dcgui.core.events import (
     PHASE_CLUSTERING,
     PHASE_TRAINING,
@@ -280,7 +281,7 @@ class DeepCluster:
         included = None if steer is None or steer.n_excluded == 0 else ~steer.excluded
         n_clustered = n if included is None else int(included.sum())
         if n_clustered < cfg.k:
-            raise ValueError(
+            raise DcguiError(
                 f"epoch {epoch}: {n - n_clustered} of {n} images are flagged exclude, which leaves {n_clustered} "
                 f"for k={cfg.k} clusters: unflag some (`dcgui flag SESSION --clear PATH`), or turn steering off")
         # The paper's head needs nothing but the assignments: the whitened rows are written over
