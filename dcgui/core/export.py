@@ -141,7 +141,7 @@ def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict
 
 def load_backbone(path: str | os.PathLike[str]) -> Backbone:
     """Rebuild a backbone from a ``state-dict`` export (eval mode, on the CPU)."""
-    from dcgui.core.models import build_model
+    from dcgui.core.train.models import build_model
 
     path = Path(path)
     if not path.is_file():
