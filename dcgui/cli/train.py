@@ -65,7 +65,11 @@ def register(sub: Any) -> None:
     p.add_argument("--samples-per-epoch", type=int, metavar="S",
                    help=FIELD_HELP["samples_per_epoch"] + " (default: from the collection size)")
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
-    p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
+    sobel = p.add_mutually_exclusive_group()
+    sobel.add_argument("--sobel", action="store_true", default=None,
+                       help="Use the paper's fixed Sobel front end (grey + edges). Default: on for grey collections, "
+                       "off for colour ones (docs/QUALITY.md).")
+    sobel.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the Sobel front end.")
     p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
     p.add_argument("--from-epoch", type=int, metavar="E",
                    help="continue from epoch E of an existing session instead of its last one (e.g. when a "
@@ -81,7 +85,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs, "k": args.k, "arch": args.arch, "image_size": args.image_size,
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
         "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
-        "head": args.head, "sobel": False if args.no_sobel else None,
+        "head": args.head, "sobel": False if args.no_sobel else (True if args.sobel else None),
         "projection": False if args.no_projection else None,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -130,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             raise
     try:
         from dcgui.core.config import default_config
+        from dcgui.core.images.colour import pixels_are_colour
         from dcgui.core.train.distributed import DistContext
         from dcgui.services import training
 
@@ -175,11 +180,14 @@ def run(args: argparse.Namespace) -> int:
                 cache = drive(training.iter_prepare(store, control), progress)
                 n_labels = len(store.label_names())
                 device_type = _device_type(overrides.get("device", store.config.device))
-                config = default_config(len(cache.records), device_type, n_labels or None, **overrides)
+                colour = pixels_are_colour(cache.pixels)  # the Sobel default (docs/QUALITY.md)
+                config = default_config(len(cache.records), device_type, n_labels or None, colour, **overrides)
                 training.settle_config(store, config)
                 progress.write(
                     f"{len(cache.records)} images ({len(store.skipped())} skipped); "
-                    f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs}",
+                    f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs} "
+                    f"sobel={'on' if config.sobel else 'off'}"
+                    + ("" if "sobel" in overrides else f" ({'colour' if colour else 'grey'} images)"),
                     sys.stderr,
                 )
             if args.from_epoch is not None:

@@ -101,7 +101,7 @@ def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -
     fixed = sorted(set(changes) - RESUMABLE_CHANGES)
     if trained and fixed:
         name = fixed[0]
-        flag = {"sobel": "--no-sobel", "projection": "--no-projection"}.get(
+        flag = {"sobel": "--sobel" if changes.get("sobel") else "--no-sobel", "projection": "--no-projection"}.get(
             name, f"--{name.replace('_', '-')} {changes[name]}")
         raise DcguiError(
             f"{flag} differs from the session's {name}={getattr(config, name)!r}: a session's settings "

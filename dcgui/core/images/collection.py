@@ -46,12 +46,14 @@ class ImageRecord:
 @dataclass
 class ScanResult:
     """``images`` sorted by relpath; ``skipped`` = (relpath, reason) for entries that could not be
-    listed; ``label_names`` sorted (empty when the folder has no class sub-folders)."""
+    listed; ``label_names`` sorted (empty when the folder has no class sub-folders); ``colour``:
+    whether the images are in colour (``dcgui.core.images.colour``), ``None`` until looked at."""
 
     folder: Path
     images: list[ImageRecord]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     label_names: list[str] = field(default_factory=list)
+    colour: bool | None = None
 
     @property
     def labels(self) -> list[int] | None:
