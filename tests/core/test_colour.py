@@ -9,7 +9,12 @@ import pytest
 from PIL import Image
 
 from dcgui.core.config import default_config
-from dcgui.core.images.colour import coloured_share, files_are_colour, is_colour_image, pixels_are_colour
+from dcgui.core.images.colour import (
+    coloured_share,
+    files_are_colour,
+    is_colour_image,
+    pixels_are_colour,
+)
 from tests.conftest import make_shape_image
 
 
@@ -52,8 +57,8 @@ def test_files_are_colour_reads_real_files_and_skips_broken_ones(tmp_path: Path)
     (tmp_path / "broken.png").write_bytes(b"not an image")
     colour = [f"c{i}.png" for i in range(6)]
     grey = [f"g{i}.jpg" for i in range(6)]
-    assert files_are_colour(tmp_path, colour + ["broken.png"]) is True
-    assert files_are_colour(tmp_path, grey + ["broken.png"]) is False
+    assert files_are_colour(tmp_path, [*colour, "broken.png"]) is True
+    assert files_are_colour(tmp_path, [*grey, "broken.png"]) is False
     assert files_are_colour(tmp_path, ["broken.png"]) is None
 
 
