@@ -98,18 +98,26 @@ def run_one(root: Path, collection: str, label: str, flags: list[str], eval_epoc
 
 def extend_one(root: Path, collection: str, label: str, epochs: int, eval_epochs: list[int]) -> None:
     """Train an earlier run's session on to ``epochs`` in total (the engine's settings do not depend
-    on the total, so this is the run a fresh ``--epochs`` would give) and evaluate more epochs."""
+    on the total, so this is the run a fresh ``--epochs`` would give) and evaluate ``eval_epochs``
+    (default: the last). A run stopped early (Ctrl-C: its JSON was never written) is picked up from
+    its session; its minutes are then the epochs' own seconds (the decoding is not counted)."""
     out = RESULTS / collection / f"{label}.json"
-    result = json.loads(out.read_text())
+    session = _session(root, collection, label)
+    if out.exists():
+        result = json.loads(out.read_text())
+    else:
+        info = json.loads(dcgui("info", str(session), "--json").stdout)
+        result = {"collection": collection, "label": label, "flags": ["(stopped early, picked up)"],
+                  "train_minutes": sum(e["seconds"] for e in info["epochs"]) / 60, "load_before": os.getloadavg()[0],
+                  "config": info["config"], "images": info["images"], "epochs": info["epochs"]}
     legacy = result.pop("eval", None)  # results written before evals were kept per epoch
     if legacy is not None:
         result.setdefault("evals", {})[str(legacy["epoch"])] = legacy
-    session = _session(root, collection, label)
     if epochs > len(result["epochs"]):
         _train(root, collection, session, ["--epochs", str(epochs)], result)
         result["flags"] = [*result["flags"], "--epochs", str(epochs)]
     last = len(result["epochs"])
-    _evaluate(session, sorted({e for e in eval_epochs if 0 < e < last} | {last}), result)
+    _evaluate(session, sorted({e for e in eval_epochs if 0 < e <= last} or {last}), result)
     _save(out, result)
     print(f"{collection} {label}: {summary(result)}", flush=True)
 
