@@ -1,7 +1,9 @@
 """Regression guard of issue 22: at the product's defaults, training learns something.
 
-A plain ``dcgui train FOLDER --session S`` (only ``--epochs`` lowered so the test stays within a
-few minutes) on a small generated colour collection: the training loss falls, and the trained
+``dcgui train FOLDER --session S`` at the defaults chosen for the folder (Sobel by colour, k,
+head, learning rate...) on a small generated colour collection, with fewer epochs and a smaller
+batch so that the few images still give ~30 SGD steps per clustering (at the defaults 96 images
+give 3, too few for any layer to learn): the training loss falls, and the trained
 backbone's kNN accuracy (``dcgui eval``: leave-one-out, k = 20, cosine) is not below the same
 network at its random initialisation. The measured gains on real collections are in
 docs/QUALITY.md (``benchmarks/quality.py``); this test only catches a default that breaks learning.
@@ -19,22 +21,23 @@ from tests.conftest import write_image_folder
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # minutes on an idle machine; a shared one can be several times slower
 def test_default_training_lowers_the_loss_and_does_not_lose_knn(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                                                 ) -> None:
-    folder = write_image_folder(tmp_path / "shapes", n_per_class=40, classes=4, size=48, seed=5)
+    folder = write_image_folder(tmp_path / "shapes", n_per_class=24, classes=4, size=48, seed=5)
     session = tmp_path / "s.dcgui"
-    assert main(["train", str(folder), "--session", str(session), "--epochs", "6", "--no-progress",
-                 "--threads", "1"]) == 0
+    assert main(["train", str(folder), "--session", str(session), "--epochs", "5", "--no-progress",
+                 "--threads", "1", "--batch-size", "32", "--samples-per-epoch", "960"]) == 0
     capsys.readouterr()
     assert main(["info", str(session), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     losses = [e["loss"] for e in info["epochs"]]
-    assert len(losses) == 6
+    assert len(losses) == 5
     # Each epoch has new pseudo-labels, so the loss is noisy: compare the first epoch with the
-    # mean of the last three.
-    assert sum(losses[-3:]) / 3 < losses[0] - 0.05, losses
+    # mean of the last two.
+    assert sum(losses[-2:]) / 2 < losses[0] - 0.05, losses
     assert main(["eval", str(session), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     knn = {row["epoch"]: row["knn_acc"] for row in report["rows"]}
-    # 160 images: one image is 0.6 points; allow two images of noise, not a real loss.
-    assert knn[6] >= knn[0] - 0.0125, knn
+    # 96 images: one image is ~1 point; allow two images of noise, not a real loss.
+    assert knn[5] >= knn[0] - 0.021, knn
