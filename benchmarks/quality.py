@@ -41,6 +41,8 @@ COLOUR = {"photos", "clipart", "icons"}
 LEVERS: dict[str, str] = {
     "old-defaults": "defaults before issue 22 (smallnet 32 px, Sobel, paper's head, 20 epochs)",
     "defaults": "the defaults now (plain `dcgui train FOLDER --session S`)",
+    "no-sobel": "colour input instead of the Sobel front end (`--no-sobel`), all else at the old defaults",
+    "centroids": "DeepCluster-v2 centroid head with temperature 0.1 (`--head centroids`)",
 }
 
 
@@ -168,6 +170,26 @@ HEAD = ("| kNN random -> trained | kNN gain (pts) | linear random -> trained | l
         "NMI vs labels ep. 1 -> last | NMI(t-1,t) ep. 2 -> last | Fig. 2 shape | epochs | train min | load |")
 
 
+# Fields that do not change what is learned (or that quality.py sets itself for the machine).
+_RUN_FIELDS = {"epochs", "threads", "workers", "device"}
+
+
+def _is_default_now(r: dict[str, Any], root: Path) -> bool:
+    """True when the run's settings are what a plain ``dcgui train`` would choose for its collection
+    today (same rule as the command: size, class folders, colour vote), epochs and threads aside."""
+    from dcgui.core.config import default_config
+    from dcgui.core.images.collection import scan
+    from dcgui.core.images.colour import files_are_colour
+
+    folder = root / r["collection"]
+    if not folder.is_dir():
+        return False
+    found = scan(folder)
+    colour = files_are_colour(folder, [i.relpath for i in found.images])
+    now = default_config(r["images"], "cpu", len(found.label_names) or None, colour).to_dict()
+    return all(now[k] == v for k, v in r["config"].items() if k not in _RUN_FIELDS)
+
+
 def _main_epoch(r: dict[str, Any]) -> int:
     """The epoch the configuration itself stops at (a run extended later has more)."""
     return int(r.get("main_epoch", max(_evals(r))))
@@ -181,14 +203,20 @@ def load_results() -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def tables() -> dict[str, str]:
+def tables(root: Path) -> dict[str, str]:
     res = load_results()
     colls = [c for c in COLLECTIONS if c in res] + sorted(set(res) - set(COLLECTIONS))
     defaults = ["| collection | configuration " + HEAD, "|---|---" + "|---:" * 10 + "|"]
     for c in colls:
-        for label in ("old-defaults", "defaults"):
-            if label in res[c]:
-                defaults.append(_row(c, label, summary(res[c][label], _main_epoch(res[c][label])), True))
+        if "old-defaults" in res[c]:
+            r = res[c]["old-defaults"]
+            defaults.append(_row(c, "old defaults", summary(r, _main_epoch(r)), True))
+        # The new defaults: the run labelled so, or else any run whose settings they are now.
+        now = [lab for lab in ["defaults", *sorted(res[c])] if lab in res[c] and _is_default_now(res[c][lab], root)]
+        if now:
+            r = res[c][now[0]]
+            name = "**new defaults**" + ("" if now[0] == "defaults" else f" (= run `{now[0]}`)")
+            defaults.append(_row(c, name, summary(r, _main_epoch(r)), True))
     labels = sorted({lab for c in colls for lab in res[c]} - {"old-defaults", "defaults"})
     levers = []
     for label in ["old-defaults", *labels]:
@@ -201,9 +229,9 @@ def tables() -> dict[str, str]:
     return {"defaults": "\n".join(defaults), "levers": "\n".join(levers)}
 
 
-def write_doc() -> None:
+def write_doc(root: Path) -> None:
     text = DOC.read_text()
-    for name, body in tables().items():
+    for name, body in tables(root).items():
         begin, end = f"<!-- quality.py:{name} begin -->", f"<!-- quality.py:{name} end -->"
         if begin not in text:
             raise SystemExit(f"{DOC} has no {begin} marker: add the pair {begin} / {end} where the table goes")
@@ -232,7 +260,8 @@ def main() -> int:
     x.add_argument("--collections", nargs="+", default=COLLECTIONS)
     x.add_argument("--root", type=Path, default=Path("/work/data"))
     x.add_argument("--eval-epochs", type=int, nargs="*", default=[])
-    sub.add_parser("table")
+    t = sub.add_parser("table")
+    t.add_argument("--root", type=Path, default=Path("/work/data"))
     args = p.parse_args(argv)
     if args.cmd == "run":
         for c in args.collections:
@@ -241,7 +270,7 @@ def main() -> int:
         for c in args.collections:
             extend_one(args.root, c, args.label, args.epochs, args.eval_epochs)
     else:
-        write_doc()
+        write_doc(args.root)
     return 0
 
 
