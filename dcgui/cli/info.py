@@ -17,10 +17,9 @@ def register(sub: Any) -> None:
     p = add_session_parser(sub, "info", help="show a session's settings, images and metrics",
                    description="Print a session's settings, image counts, skipped files with the reason, "
                    "and the metrics of every epoch (NMI between consecutive epochs and against labels, "
-                   "loss, cluster sizes, time). Safe while the session is being trained.")
+                   "loss, cluster sizes, time). Safe while the session is being trained.", run=run)
     p.add_argument("--json", action="store_true",
                    help="machine-readable output (keys: config, images, skipped, epochs, ...)")
-    p.set_defaults(func=run)
 
 
 def info_dict(store: SessionStore) -> dict[str, Any]:

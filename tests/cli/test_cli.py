@@ -162,7 +162,7 @@ def test_export_three_formats(trained: tuple[Path, Path], tmp_path: Path, capsys
             got, _ = run_without_dcgui(fmt, tmp_path / name, x, tmp_path)
             np.testing.assert_allclose(got, expected, atol=1e-4)
     with SessionStore.open(session2, readonly=True) as s:
-        assert [e["kind"] for e in s.exports()] == ["model-state-dict", "model-torchscript", "model-onnx"]
+        assert [e["kind"] for e in s.exports()] == ["backbone-state-dict", "backbone-torchscript", "backbone-onnx"]
     rc, _, err = run(capsys, "export", session2, "--format", "onnx", "--out", tmp_path / "nope" / "b.onnx")
     assert rc == 2 and err.startswith("dcgui: error:") and "does not exist" in err
 
