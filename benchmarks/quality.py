@@ -176,17 +176,15 @@ _RUN_FIELDS = {"epochs", "threads", "workers", "device"}
 
 def _is_default_now(r: dict[str, Any], root: Path) -> bool:
     """True when the run's settings are what a plain ``dcgui train`` would choose for its collection
-    today (same rule as the command: size, class folders, colour vote), epochs and threads aside."""
+    today (same rule as the command: size and class folders), epochs and threads aside."""
     from dcgui.core.config import default_config
     from dcgui.core.images.collection import scan
-    from dcgui.core.images.colour import files_are_colour
 
     folder = root / r["collection"]
     if not folder.is_dir():
         return False
     found = scan(folder)
-    colour = files_are_colour(folder, [i.relpath for i in found.images])
-    now = default_config(r["images"], "cpu", len(found.label_names) or None, colour).to_dict()
+    now = default_config(r["images"], "cpu", len(found.label_names) or None).to_dict()
     return all(now[k] == v for k, v in r["config"].items() if k not in _RUN_FIELDS)
 
 
@@ -208,11 +206,15 @@ def tables(root: Path) -> dict[str, str]:
     colls = [c for c in COLLECTIONS if c in res] + sorted(set(res) - set(COLLECTIONS))
     defaults = ["| collection | configuration " + HEAD, "|---|---" + "|---:" * 10 + "|"]
     for c in colls:
-        if "old-defaults" in res[c]:
-            r = res[c]["old-defaults"]
-            defaults.append(_row(c, "old defaults", summary(r, _main_epoch(r)), True))
         # The new defaults: the run labelled so, or else any run whose settings they are now.
         now = [lab for lab in ["defaults", *sorted(res[c])] if lab in res[c] and _is_default_now(res[c][lab], root)]
+        if "old-defaults" in res[c]:
+            r = res[c]["old-defaults"]
+            same = bool(now) and now[0] == "old-defaults"
+            name = "old defaults" + (" = **new defaults** (unchanged for this collection)" if same else "")
+            defaults.append(_row(c, name, summary(r, _main_epoch(r)), True))
+            if same:
+                continue
         if now:
             r = res[c][now[0]]
             name = "**new defaults**" + ("" if now[0] == "defaults" else f" (= run `{now[0]}`)")

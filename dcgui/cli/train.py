@@ -65,11 +65,7 @@ def register(sub: Any) -> None:
     p.add_argument("--samples-per-epoch", type=int, metavar="S",
                    help=FIELD_HELP["samples_per_epoch"] + " (default: from the collection size)")
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
-    sobel = p.add_mutually_exclusive_group()
-    sobel.add_argument("--sobel", action="store_true", default=None,
-                       help="Use the paper's fixed Sobel front end (grey + edges). Default: on for grey collections, "
-                       "off for colour ones (docs/QUALITY.md).")
-    sobel.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the Sobel front end.")
+    p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
     p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
     p.add_argument("--from-epoch", type=int, metavar="E",
                    help="continue from epoch E of an existing session instead of its last one (e.g. when a "
@@ -85,7 +81,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs, "k": args.k, "arch": args.arch, "image_size": args.image_size,
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
         "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
-        "head": args.head, "sobel": False if args.no_sobel else (True if args.sobel else None),
+        "head": args.head, "sobel": False if args.no_sobel else None,
         "projection": False if args.no_projection else None,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -130,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
         store = claim_or_close(SessionStore.open(session))
     try:
         from dcgui.core.config import default_config
-        from dcgui.core.images.colour import pixels_are_colour
         from dcgui.core.train.distributed import DistContext
         from dcgui.services import training
 
@@ -170,13 +165,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             if pending:
                 cache = drive(training.iter_prepare(store, control), progress)
-                colour = pixels_are_colour(cache.pixels)  # the Sobel default (docs/QUALITY.md)
-                config = training.settle_pending_config(store, len(cache.records), overrides, colour)
+                config = training.settle_pending_config(store, len(cache.records), overrides)
                 progress.write(
                     f"{len(cache.records)} images ({len(store.skipped())} skipped); "
-                    f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs} "
-                    f"sobel={'on' if config.sobel else 'off'}"
-                    + ("" if "sobel" in overrides else f" ({'colour' if colour else 'grey'} images)"),
+                    f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs}",
                     sys.stderr,
                 )
             if args.from_epoch is not None:

@@ -191,28 +191,15 @@ def suggest_samples_per_epoch(n_images: int, batch_size: int) -> int:
     return max(min(minimum, MAX_PASSES_PER_EPOCH * n_images), n_images)
 
 
-def suggest_sobel(colour: bool | None) -> bool:
-    """Sobel for grey collections, colour input for colour ones (``None``, not known: the paper's Sobel).
-
-    Measured with ``benchmarks/quality.py`` (docs/QUALITY.md, issue 22): on colour photographs,
-    clip art and icons the network fed with colour beats the Sobel one, both at its random
-    initialisation and after training; the paper's reason for Sobel (k-means grouping by colour
-    alone) did not show in those clusters. Grey images carry no colour to lose.
-    """
-    return True if colour is None else not colour
-
-
 def default_config(
-    n_images: int, device_type: str = "cpu", n_classes: int | None = None, colour: bool | None = None,
-    **overrides: Any,
+    n_images: int, device_type: str = "cpu", n_classes: int | None = None, **overrides: Any
 ) -> TrainConfig:
-    """Sensible defaults from the collection (size, classes, colour or grey) and the device; ``overrides`` win."""
+    """Sensible defaults from the collection size and the device; ``overrides`` win."""
     if device_type == "cuda":
         base: dict[str, Any] = dict(arch="resnet18", image_size=128, batch_size=256, epochs=100)
     else:  # CPU (and MPS): a small convnet at small size keeps an epoch to minutes
         base = dict(arch="smallnet", image_size=32, batch_size=128, epochs=20)
     base["k"] = suggest_k(n_images, n_classes)
-    base["sobel"] = suggest_sobel(colour)
     base["samples_per_epoch"] = suggest_samples_per_epoch(n_images, base["batch_size"])
     base.update(overrides)
     cfg = TrainConfig(**base)
@@ -234,9 +221,9 @@ FIELD_HELP: dict[str, str] = {
     "ResNets) and keep the pooled features before it for users. Without it the last layer "
     "specialises to the pseudo-labels and its features lose most of their gain (docs/QUALITY.md).",
     "sobel": "Fixed Sobel front end (grey + edge filters) instead of colour. The paper uses it so "
-    "k-means cannot group images by colour alone. Default: on for grey collections, off for colour "
-    "ones (a quarter or more of a sample of the images in colour), where colour input gave better "
-    "features on photos, clip art and icons (docs/QUALITY.md).",
+    "k-means cannot group images by colour alone. Kept on for colour collections too: colour input "
+    "starts from better random features on photos and clip art, but training then adds fewer points "
+    "to them, and on icons it lost points (docs/QUALITY.md).",
     "batch_size": "Images per SGD step (paper: 256). Lower it if the GPU runs out of memory.",
     "head": "reset: the paper's new random top layer each epoch. centroids: DeepCluster-v2, top "
     "layer set to the k-means centroids, more stable on small collections.",

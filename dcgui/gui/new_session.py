@@ -60,18 +60,14 @@ class DevicesFound:
 
 
 def scan_job(folder: Path) -> Any:
-    """Factory for the worker: detect devices, then ``iter_scan(folder)``, then decode a small sample
-    to tell colour from grey (the Sobel default); returns the ScanResult."""
+    """Factory for the worker: detect devices, then ``iter_scan(folder)``; returns the ScanResult."""
 
     def job(control: RunControl) -> Generator[Any, None, ScanResult]:
         from dcgui.core.device import available_devices
         from dcgui.core.images.collection import iter_scan
-        from dcgui.core.images.colour import files_are_colour
 
         yield DevicesFound(list(available_devices()))
         result: ScanResult = yield from iter_scan(folder, control)
-        control.check()
-        result.colour = files_are_colour(result.folder, [r.relpath for r in result.images])
         return result
 
     return job
@@ -271,7 +267,7 @@ class NewSessionDialog(QDialog):
             item.setToolTip(1, reason)
             self.skipped_tree.addTopLevelItem(item)
         self.skipped_tree.setVisible(bool(result.skipped))
-        self.form.set_collection(n, n_classes or None, result.colour)
+        self.form.set_collection(n, n_classes or None)
         self.settings_box.setEnabled(True)
         self._update_expected()
 

@@ -74,7 +74,6 @@ class SettingsForm(QWidget):
         self._base = TrainConfig()
         self._n_images: int | None = None
         self._n_classes: int | None = None
-        self._colour: bool | None = None  # colour or grey images: the Sobel default
         self._devices: list[tuple[str, str]] = [("auto", "Automatic"), ("cpu", "CPU")]
         self._user_edited = False
         self._loading = False
@@ -205,11 +204,10 @@ class SettingsForm(QWidget):
         self._loading = False
         self._update_hint()
 
-    def set_collection(self, n_images: int, n_classes: int | None = None, colour: bool | None = None) -> None:
-        """Use the collection's size (and class count, and colour or grey) for the defaults and the k <= N check."""
+    def set_collection(self, n_images: int, n_classes: int | None = None) -> None:
+        """Use the collection's size (and class count) for the defaults and the k <= N check."""
         self._n_images = int(n_images)
         self._n_classes = n_classes if n_classes and n_classes >= 2 else None
-        self._colour = colour
         self.reset_defaults()
 
     def reset_defaults(self) -> None:
@@ -219,7 +217,7 @@ class SettingsForm(QWidget):
         device = self._value("device") or "auto"
         try:
             cfg = default_config(self._n_images, device_type_of(device, self._devices), self._n_classes,
-                                 self._colour, device=device)
+                                 device=device)
         except ValueError:  # a collection too small for any k: show the error through validation
             cfg = TrainConfig(k=2, device=device)
         self.set_config(cfg)

@@ -19,7 +19,6 @@ from dcgui.core.errors import DcguiError
 from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event, Message
 from dcgui.core.images.cache import ImageCache
 from dcgui.core.images.collection import iter_scan
-from dcgui.core.images.colour import pixels_are_colour
 from dcgui.core.train.distributed import DistContext
 from dcgui.core.train.engine import DeepCluster, ResumeState
 from dcgui.services.session import closed_on_error
@@ -79,14 +78,13 @@ def settle_config(store: SessionStore, config: TrainConfig) -> None:
     store.set_meta(CONFIG_PENDING, False)
 
 
-def settle_pending_config(store: SessionStore, n_images: int, overrides: dict[str, Any] | None = None,
-                          colour: bool | None = None) -> TrainConfig:
+def settle_pending_config(store: SessionStore, n_images: int, overrides: dict[str, Any] | None = None
+                          ) -> TrainConfig:
     """Decide a provisional config now that the scan knows the image count: the defaults for
     ``n_images`` images (and the folder's labels) on the session's device, with the user's settings
     (``overrides``; default: those stored when the session was created) on top. The one rule for
     ``dcgui train`` and the window's trainer, so a session created by an interrupted ``dcgui train``
-    trains with the same settings wherever it resumes. ``colour``: whether the images are in colour
-    (``dcgui.core.images.colour.pixels_are_colour`` on the decoded cache), which sets the Sobel default."""
+    trains with the same settings wherever it resumes."""
     from dcgui.core.config import default_config
     from dcgui.core.device import resolve_device
 
@@ -94,7 +92,7 @@ def settle_pending_config(store: SessionStore, n_images: int, overrides: dict[st
         overrides = dict(store.get_meta(CONFIG_OVERRIDES) or {})
     n_labels = len(store.label_names())
     device_type = resolve_device(overrides.get("device", store.config.device)).type
-    config = default_config(n_images, device_type, n_labels or None, colour, **overrides)
+    config = default_config(n_images, device_type, n_labels or None, **overrides)
     settle_config(store, config)
     return config
 
@@ -123,7 +121,7 @@ def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -
     fixed = sorted(set(changes) - RESUMABLE_CHANGES)
     if trained and fixed:
         name = fixed[0]
-        flag = {"sobel": "--sobel" if changes.get("sobel") else "--no-sobel", "projection": "--no-projection"}.get(
+        flag = {"sobel": "--no-sobel", "projection": "--no-projection"}.get(
             name, f"--{name.replace('_', '-')} {changes[name]}")
         raise DcguiError(
             f"{flag} differs from the session's {name}={getattr(config, name)!r}: a session's settings "
@@ -217,7 +215,7 @@ def iter_train(
     dist = dist or DistContext()
     cache = yield from iter_prepare(store, control)
     if config_pending(store):  # created by a `dcgui train` stopped before its settings were decided
-        settle_pending_config(store, len(cache.records), colour=pixels_are_colour(cache.pixels))
+        settle_pending_config(store, len(cache.records))
     config = store.config
     if epochs is not None and epochs != config.epochs:
         config = config.replace(epochs=epochs)

@@ -65,7 +65,6 @@ def test_train_creates_a_complete_session(trained: tuple[Path, Path]) -> None:
         assert s.skipped()[0][0] == "class_0/broken.png"
         cfg = s.config
         assert (cfg.k, cfg.arch, cfg.image_size, cfg.batch_size, cfg.seed, cfg.epochs) == (4, "smallnet", 32, 16, 3, 2)
-        assert cfg.sobel is False  # colour images: colour input by default (docs/QUALITY.md)
         assert [c[0] for c in s.checkpoints()] == [0, 1, 2]
         assert all(p.is_file() for _, p, _ in s.checkpoints())
         assert s.get_meta("config_pending") is False

@@ -138,10 +138,6 @@ def test_new_session_dialog_scans_validates_and_creates(qtbot: Any, env: GuiEnv,
     assert form.editors["samples_per_epoch"].value() == 4 * 32
     assert form.editors["threads"].text() == "automatic" and form.config().threads == 0
     assert form.editors["projection"].isChecked() and form.config().projection
-    # colour shapes: the scan's sample says colour, so colour input (Sobel off), and the tooltip says why
-    assert dialog.scan_result.colour is True
-    assert not form.editors["sobel"].isChecked() and form.config().sobel is False
-    assert "off for colour" in form.editors["sobel"].toolTip()
     assert dialog.session_path() == default_session_path(image_folder) == image_folder.parent / "photos.dcgui"
     assert dialog.create_button.isEnabled()
 

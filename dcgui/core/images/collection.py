@@ -19,7 +19,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dcgui.core.control import RunControl
+from dcgui.core.control import RunControl, drain
 from dcgui.core.errors import UnusableCollectionError
 from dcgui.core.events import PHASE_SCAN, PhaseProgress
 from dcgui.core.images.imageio import IMAGE_EXTENSIONS
@@ -46,14 +46,12 @@ class ImageRecord:
 @dataclass
 class ScanResult:
     """``images`` sorted by relpath; ``skipped`` = (relpath, reason) for entries that could not be
-    listed; ``label_names`` sorted (empty when the folder has no class sub-folders); ``colour``:
-    whether the images are in colour (``dcgui.core.images.colour``), ``None`` until looked at."""
+    listed; ``label_names`` sorted (empty when the folder has no class sub-folders)."""
 
     folder: Path
     images: list[ImageRecord]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     label_names: list[str] = field(default_factory=list)
-    colour: bool | None = None
 
     @property
     def labels(self) -> list[int] | None:
@@ -177,13 +175,7 @@ def iter_scan(
 
 def scan(folder: Path, control: RunControl | None = None) -> ScanResult:
     """Run ``iter_scan`` to the end and return its result."""
-    gen = iter_scan(folder, control)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result: ScanResult = stop.value
-            return result
+    return drain(iter_scan(folder, control))
 
 
 def _assign_labels(images: list[ImageRecord]) -> list[str]:
