@@ -1,6 +1,6 @@
 """Does training beat the random initialisation, per CPU minute? Measured with the product's commands.
 
-For each labelled collection (``benchmarks/collections.py`` builds them: ROOT/<name>/<class>/...):
+For each labelled collection (``benchmarks/build_collections.py`` builds them: ROOT/<name>/<class>/...):
 
     dcgui train ROOT/<name> --session S [flags]      # timed: the minutes column
     dcgui eval S --json                              # kNN leave-one-out (k=20, cosine) + linear probe,

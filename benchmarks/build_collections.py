@@ -20,7 +20,7 @@ purpose: the defaults are measured on material the developers did not tune again
 About 1,100 images per collection: the lower end of the issue's 1k-5k range, so that one run at
 the defaults fits the time a shared 2-core machine gives (docs/QUALITY.md).
 
-Usage: python benchmarks/collections.py [--root /work/data] [--debs DIR] [NAME ...]
+Usage: python benchmarks/build_collections.py [--root /work/data] [--debs DIR] [NAME ...]
 Needs ``apt-get`` (``apt-get download`` + ``dpkg -x``: nothing is installed). Benchmarks may
 download; tests never do.
 """
