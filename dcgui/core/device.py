@@ -56,7 +56,8 @@ def describe_device(device: torch.device | str) -> str:
     if device.type == "mps":
         return "Apple GPU (MPS)"
     if device.type == "cpu":
-        return f"CPU ({torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        return f"CPU ({n} thread{'' if n == 1 else 's'})"
     return str(device)
 
 

@@ -35,12 +35,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
     QStackedWidget,
+    QWhatsThis,
     QWidget,
 )
 
 from dcgui import __version__
 from dcgui.gui import errors, theme
 from dcgui.gui.actions import WINDOW, ShortcutsDialog, registry_for
+from dcgui.gui.help import HelpDialog, glossary_dialog, method_dialog
 from dcgui.gui.new_session import LAST_SESSION_DIR_KEY, NewSessionDialog
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, TAB_SKIPPED, SessionView
@@ -165,6 +167,7 @@ class MainWindow(QMainWindow):
         self._poll_timer.timeout.connect(self.poll)
 
         self._build_menus()
+        self.view.plots.glossaryRequested.connect(self.show_glossary)  # a click on a plot title
         self._restore_window()
         self._update_actions()
 
@@ -232,11 +235,29 @@ class MainWindow(QMainWindow):
             self.theme_actions[name] = a
 
         help_menu = mb.addMenu("&Help")
+        help_menu.addAction(bind("help.method", self.show_method))
+        help_menu.addAction(bind("help.glossary", lambda: self.show_glossary()))
+        help_menu.addAction(bind("help.whats_this", QWhatsThis.enterWhatsThisMode))
+        help_menu.addSeparator()
         help_menu.addAction(bind("help.shortcuts", self.show_shortcuts))
         help_menu.addAction(bind("help.about", self.show_about))
         for a in reg.actions():
             if reg.specs[a.objectName()].scope == WINDOW:
                 self.addAction(a)  # window shortcuts work whichever page has focus
+
+    def show_method(self) -> HelpDialog:
+        """Help ▸ How DeepCluster works: docs/METHOD.md inside the app."""
+        return self._show_help(method_dialog(self))
+
+    def show_glossary(self, term: str | None = None) -> HelpDialog:
+        """Help ▸ Glossary (at ``term``), also opened from a plot title."""
+        return self._show_help(glossary_dialog(self, term))
+
+    def _show_help(self, dialog: HelpDialog) -> HelpDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.help_dialog = dialog
+        return dialog
 
     def show_shortcuts(self) -> ShortcutsDialog:
         """Help ▸ Keyboard shortcuts, generated from the action registry."""
@@ -340,7 +361,7 @@ class MainWindow(QMainWindow):
                 self.start_page.refresh()
             return False
         try:
-            poll_store = open_session(path)
+            poll_store = open_session(path, check=False)  # just checked above: one page scan per open
         except Exception:  # e.g. a WAL file in a read-only folder: poll through the main connection
             poll_store = None
         self._close_stores()

@@ -18,6 +18,7 @@ import numpy as np
 
 from dcgui.core.analysis import duplicates as neardup
 from dcgui.core.analysis.duplicates import ImageInfo, NearDuplicateGroup, NearDuplicates, Signatures
+from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, CropsOf, rank_members
 from dcgui.core.control import RunControl
 from dcgui.core.events import Event
 from dcgui.services.explore import explore_dir, open_cache
@@ -64,10 +65,38 @@ def image_info(store: SessionStore) -> ImageInfo:
     return neardup.image_info(open_cache(store))
 
 
-def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo) -> list[NearDuplicateGroup]:
-    """Groups at ``threshold``; in each the largest file (the least compressed copy) first, then
-    the most pixels, then path order."""
-    order = np.lexsort((info.pixels, info.file_size))  # ascending: file size, then pixels
-    rank = np.empty(len(order), np.float64)
-    rank[order] = np.arange(len(order))
-    return found.groups(threshold, prefer=rank)
+def info_stats(info: ImageInfo) -> dict[str, np.ndarray]:
+    """``info`` under the names a keep rule reads (``SessionStore.image_stats()``'s)."""
+    return {"size": info.file_size, "width": info.width, "height": info.height, "mtime_ns": info.mtime_ns}
+
+
+def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo,
+              crops_of: CropsOf | None = None) -> list[NearDuplicateGroup]:
+    """Groups at ``threshold``; in each the image the default keep rule keeps first (the most
+    complete picture, then the largest file, then the oldest; ``keep.rank_members``)."""
+    crops = found.crops_of() if crops_of is None else crops_of
+    stats = info_stats(info)
+    out = []
+    for g in found.groups(threshold):
+        out.append(NearDuplicateGroup(rank_members(g.members, DEFAULT_KEEP_RULE, stats, crops), g.difference))
+    return out
+
+
+def taken_dates(store: SessionStore, found: NearDuplicates, control: RunControl | None = None) -> dict[int, str]:
+    """Image -> EXIF capture date ("2021-07-03 14:22:05") of every image that is in a group at the
+    loosest threshold and has one. Reads file headers: call it off the GUI thread."""
+    from dcgui.core.analysis.duplicates import MAX_DIFFERENCE
+    from dcgui.core.images.exif import photo_facts
+
+    paths, guard = store.image_paths(), store.path_guard
+    out: dict[int, str] = {}
+    for k, i in enumerate(np.flatnonzero(found.group_labels(MAX_DIFFERENCE) >= 0).tolist()):
+        if control is not None and k % 64 == 0:
+            control.check()
+        try:
+            taken = photo_facts(guard.image(paths[i], i)).taken
+        except Exception:  # a file that moved or a row outside the folder: the mtime is shown instead
+            continue
+        if taken:
+            out[i] = taken
+    return out

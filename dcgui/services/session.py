@@ -25,14 +25,15 @@ if TYPE_CHECKING:
 EpochNeed = Literal["clusters", "network"]
 
 
-def open_session(path: str | Path, readonly: bool = True) -> SessionStore:
-    """The session file at ``path``; a missing file says so (and how to fix it)."""
+def open_session(path: str | Path, readonly: bool = True, check: bool = True) -> SessionStore:
+    """The session file at ``path``; a missing file says so (and how to fix it). ``check`` False:
+    no page scan (a second connection to a file just opened and checked)."""
     from dcgui.store import SessionStore
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise DcguiError(f"the session file {path} does not exist: give the path of a NAME.dcgui file")
-    return SessionStore.open(path, readonly=readonly)
+    return SessionStore.open(path, readonly=readonly, check=check)
 
 
 def open_to_record(path: str | Path) -> SessionStore:
