@@ -88,20 +88,20 @@ def build_photos(x: Path, target: Path, per_class: int = 100) -> None:
             left, top = rng.randrange(0, w - cw), rng.randrange(0, h - ch)
             crop = src.crop((left, top, left + cw, top + ch))
             scale = 160 / min(cw, ch)
-            crop = crop.resize((round(cw * scale), round(ch * scale)), Image.LANCZOS)
+            crop = crop.resize((round(cw * scale), round(ch * scale)), Image.Resampling.LANCZOS)
             crop.save(out / f"{scene.lower()}_{i:03d}.jpg", quality=90)
 
 
 def _flatten(path: Path, longest: int) -> Image.Image | None:
     try:
-        im = Image.open(path)
-        im.load()
+        opened = Image.open(path)
+        opened.load()
     except Exception:  # a damaged file in the package: skip it, the class keeps the others
         return None
-    im = im.convert("RGBA")
+    im = opened.convert("RGBA")
     bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
     im = Image.alpha_composite(bg, im).convert("RGB")
-    im.thumbnail((longest, longest), Image.LANCZOS)
+    im.thumbnail((longest, longest), Image.Resampling.LANCZOS)
     return im
 
 
