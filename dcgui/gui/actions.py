@@ -112,6 +112,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                enabled=lambda m, f: bool(f.get("session_open")) and bool(f.get("checkpoints"))),
     ActionSpec("file.export_csv", "Export cluster &CSV…",
                enabled=lambda m, f: bool(f.get("session_open")) and m.last_epoch > 0),
+    ActionSpec("file.relink", "Re&link folder…", tip="The photos moved: point the session at their new folder",
+               enabled=lambda m, f: bool(f.get("session_open")) and m.writable
+               and f.get("train_state", IDLE) == IDLE),
     ActionSpec("file.close", "&Close session", (QKeySequence.StandardKey.Close,),
                enabled=lambda m, f: bool(f.get("session_open"))),
     ActionSpec("file.quit", "&Quit", (QKeySequence.StandardKey.Quit,), role=QAction.MenuRole.QuitRole),

@@ -10,7 +10,6 @@ drive them directly.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -38,7 +37,6 @@ from superqt.utils import qdebounced
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
-from dcgui.core.fsutil import atomic_write_text
 from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job
 from dcgui.services.curation import (
     CLUSTER_COLUMNS,
@@ -337,9 +335,7 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
 
     def job(control: RunControl) -> Generator[Any, None, Path]:
         add_photo_facts(rows, [Path(r[0]) for r in rows], control)  # absolute paths, checked above
-        buf = io.StringIO()
-        write_cluster_table(buf, rows)
-        atomic_write_text(out, buf.getvalue())
+        write_cluster_table(out, rows)
         return out
         yield  # pragma: no cover - makes this a generator
 

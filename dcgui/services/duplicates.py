@@ -22,6 +22,7 @@ from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, CropsOf, rank_members
 from dcgui.core.control import RunControl
 from dcgui.core.events import Event
 from dcgui.services.explore import explore_dir, open_cache
+from dcgui.services.freshness import FreshImages, iter_check_files
 
 if TYPE_CHECKING:
     from dcgui.core.images.cache import ImageCache
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 def signatures_key(cache: ImageCache) -> str:
     """Short hash of what the signatures depend on: the cached images (path, size, mtime)."""
     h = hashlib.sha1(f"neardup {neardup.SIGNATURE_VERSION} {cache.size}\n".encode())
-    for r in cache.records:
-        h.update(f"{r.relpath}\0{r.size}\0{r.mtime_ns}\n".encode())
+    for r in cache.records:  # a name that is not valid UTF-8 holds surrogate escapes
+        h.update(f"{r.relpath}\0{r.size}\0{r.mtime_ns}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:16]
 
 
@@ -42,27 +43,48 @@ def signatures_path(store: SessionStore, key: str) -> Path:
 
 def iter_session_near_duplicates(
     store: SessionStore, features: np.ndarray | None = None, control: RunControl | None = None,
+    fresh: FreshImages | None = None,
 ) -> Generator[Event, None, NearDuplicates]:
-    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first)."""
+    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first).
+
+    The files are checked against the cache first (``fresh``: that check, already made): a file
+    changed since the cache was built is judged by its pixels as they are now, never by its old
+    thumbnail; a missing or unreadable one is in no group (no "keep one" can act on it)."""
     cache = open_cache(store)
-    read = neardup.thumbnail_reader(cache.thumbnail_jpeg)
+    if fresh is None:
+        fresh = yield from iter_check_files(store, cache)
     key = signatures_key(cache)
     path = signatures_path(store, key)
     sig = Signatures.load(path, key)
     if sig is None:
-        sig = yield from neardup.iter_signatures(read, len(cache), control)
+        sig = yield from neardup.iter_signatures(neardup.thumbnail_reader(cache.thumbnail_jpeg), len(cache), control)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             sig.save(path, key)
         except OSError:
             pass  # a read-only session folder: computed again next time, nothing lost
-    _, found = yield from neardup.iter_near_duplicates(read, len(cache), features, sig, control)
+
+    def jpeg(i: int) -> bytes:
+        return fresh.thumbs.get(i) or cache.thumbnail_jpeg(i)
+
+    read = neardup.thumbnail_reader(jpeg)
+    if len(fresh.refreshed):
+        phash, tiny = sig.phash.copy(), sig.tiny.copy()
+        for i in fresh.refreshed.tolist():
+            phash[i], tiny[i] = neardup.signature(read(i))
+        sig = Signatures(phash, tiny)
+    _, found = yield from neardup.iter_near_duplicates(read, len(cache), features, sig, control,
+                                                       exclude=fresh.stale)
     return found
 
 
-def image_info(store: SessionStore) -> ImageInfo:
-    """File size, displayed width and height and mtime of every image (from the cache index)."""
-    return neardup.image_info(open_cache(store))
+def image_info(store: SessionStore, fresh: FreshImages | None = None) -> ImageInfo:
+    """File size, displayed width and height and mtime of every image (from the cache index;
+    ``fresh``: sizes and mtimes as they are on disk now)."""
+    info = neardup.image_info(open_cache(store))
+    if fresh is not None:
+        info = ImageInfo(fresh.size.copy(), info.width, info.height, fresh.mtime_ns.copy())
+    return info
 
 
 def info_stats(info: ImageInfo) -> dict[str, np.ndarray]:
