@@ -76,7 +76,7 @@ BUSY_TIMEOUT_MS = 10_000
 _QUICK_CHECK_LINES = 3  # problems quoted in the error message
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
-_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
+_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels", "ami_prev", "ami_labels"}
 
 T = TypeVar("T")
 
@@ -805,6 +805,13 @@ class SessionStore:
                     values[f] = math.nan  # a NaN loss (diverged run) was stored as NULL
             out.append(EpochMetrics(**values))
         return out
+
+    def set_epoch_ami(self, values: dict[int, tuple[float | None, float | None]]) -> None:
+        """Store ``{epoch: (ami_prev, ami_labels)}`` computed after the epoch was recorded (an
+        epoch trained before AMI existed); one transaction."""
+        with self._write() as db:
+            db.conn.executemany("UPDATE epochs SET ami_prev = ?, ami_labels = ? WHERE epoch = ?",
+                                [(p, lab, int(e)) for e, (p, lab) in values.items()])
 
     def last_epoch(self) -> int:
         """The last fully recorded epoch (0: none)."""
