@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.n:
         for k in args.k:
             labels, prev, current = assignments(n, k)
-            t_ami = timed(lambda: (ami(labels, current), ami(prev, current)))
-            t_nmi = timed(lambda: (nmi(labels, current), nmi(prev, current)))
+            t_ami = timed(lambda lab=labels, p=prev, c=current: (ami(lab, c), ami(p, c)))
+            t_nmi = timed(lambda lab=labels, p=prev, c=current: (nmi(lab, c), nmi(p, c)))
             km = kmeans_seconds(n, k) if args.kmeans and n <= 100_000 else float("nan")
             share = f"{100 * t_ami / km:.3f} %" if km == km else "-"
             sk = "-"

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from dcgui.core import checkpoint as ckpt
+from dcgui.core.analysis.ami import ami
 from dcgui.core.augment import random_resized_crop_flip
 from dcgui.core.clustering import all_finite, kmeans, pca_whiten_l2
 from dcgui.core.config import TrainConfig
@@ -52,7 +53,6 @@ from dcgui.core.events import (
 )
 from dcgui.core.features import iter_features
 from dcgui.core.matching import match_clusters
-from dcgui.core.analysis.ami import ami
 from dcgui.core.metrics import ari, cluster_size_stats, nmi
 from dcgui.core.models import DeepClusterNet, build_model
 from dcgui.core.prefetch import Prefetcher

@@ -68,7 +68,9 @@ def export_backbone(
 ) -> dict[str, Any]:
     """Write ``model``'s backbone (a ``DeepClusterNet``) to ``out`` in ``fmt`` plus ``out.json``.
 
-    Returns the metadata. Files appear atomically (a failed export leaves no partial file).
+    Returns the metadata plus ``sha256`` of the written file (recorded with the export, so a
+    report can name exactly which file was shared). Files appear atomically (a failed export
+    leaves no partial file).
     """
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
@@ -102,7 +104,9 @@ def export_backbone(
     else:
         _export_onnx(wrapper, example, out, meta)
     atomic_write_bytes(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
-    return meta
+    from dcgui.core.checkpoint import file_sha256
+
+    return {**meta, "sha256": file_sha256(out)}
 
 
 def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict[str, Any]) -> None:

@@ -11,6 +11,13 @@ sum over every row i, column j and cell value n of ``n/N log(N n / (a_i b_j)) P(
 pairs of *distinct* sizes, each weighted by how many rows and columns have that size.
 Partitions of N have at most sqrt(2N) distinct sizes and in practice a few dozen, so
 k = 10,000 costs a few hundred thousand terms instead of scikit-learn's k^2 pairs.
+
+For each pair only the cell values within the Bernstein bound of the hypergeometric
+(``|n - ab/N| <= t`` with ``P <= 2 exp(-TAIL)``, which holds for sampling without replacement as
+for the binomial, Hoeffding 1963) are summed: the skipped tails weigh less than
+``2 exp(-TAIL) k log N`` < 1e-20 in total, far below float64 rounding, so the value equals the
+full sum (checked against scikit-learn in tests/core/test_ami.py). Without this cut, k = 100 at
+N = 100,000 summed ~10^7 terms (2.5 s); with it ~10^6.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from scipy.special import gammaln
 from dcgui.core.metrics import _contingency, _entropy
 
 _CHUNK_TERMS = 1 << 21  # terms per vectorised block (~100 MB of float64 temporaries at most)
+TAIL = 60.0  # skip cell values whose two-sided tail probability is below 2 exp(-TAIL)
 
 
 def expected_mutual_info(rows: np.ndarray, cols: np.ndarray) -> float:
@@ -41,6 +49,11 @@ def expected_mutual_info(rows: np.ndarray, cols: np.ndarray) -> float:
     weight = np.repeat(ca, len(ub)).astype(np.float64) * np.tile(cb, len(ua))
     lo = np.maximum(1, pa + pb - n)
     hi = np.minimum(pa, pb)
+    # Bernstein: P(|X - mu| >= t) <= 2 exp(-t^2 / (2 (mu + t / 3))) (variance <= mu, steps of 1)
+    mu = pa.astype(np.float64) * pb / n
+    t = (2 * TAIL / 3 + np.sqrt((2 * TAIL / 3) ** 2 + 8 * TAIL * mu)) / 2
+    lo = np.maximum(lo, np.floor(mu - t).astype(np.int64))
+    hi = np.minimum(hi, np.ceil(mu + t).astype(np.int64))
     terms = np.maximum(hi - lo + 1, 0)
     # the constant part of log P for each pair: log a! b! (N-a)! (N-b)! / N!
     const = (gammaln(pa + 1) + gammaln(pb + 1) + gammaln(n - pa + 1) + gammaln(n - pb + 1)
