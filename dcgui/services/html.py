@@ -52,7 +52,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequ
           highlight: Iterable[tuple[int, int]] = ()) -> str:
     """An HTML table; ``highlight``: (row, column) cells marked as differences."""
     marked = set(highlight)
-    out = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"]
+    out = ["<table>" + ("<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>" if header else "")]
     for r, row in enumerate(rows):
         cells = []
         for c, value in enumerate(row):
@@ -121,6 +121,7 @@ def line_chart(series: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str,
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
     y0, y1 = y_range if y_range else (float(ys.min()), float(ys.max()))
+    y0, y1 = min(y0, float(ys.min())), max(y1, float(ys.max()))  # AMI can be below 0: never clip
     if y1 == y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
     pw, ph = width - left - right, height - top - bottom

@@ -131,7 +131,7 @@ def iter_report(store: SessionStore, out: str | os.PathLike[str], options: Repor
     # -- the collection and the settings ------------------------------------------------------
     skipped = store.skipped()
     body.append("<h2>Collection</h2>")
-    body.append(h.table(["", ""], [
+    body.append(h.table([], [
         ("image folder", str(folder) if opt.absolute_paths else folder.name),
         ("images used", f"{store.n_images:,}"),
         ("files skipped", f"{len(skipped):,}"),
