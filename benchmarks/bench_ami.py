@@ -5,7 +5,7 @@ The engine computes two AMIs with every epoch: against the labels and between co
 epochs (``dcgui.core.analysis.ami.ami``, exact). This script times both on assignments shaped
 like a real run (10 classes each spread over k/10 clusters, half noise; the previous epoch
 differs in 10 % of the images) and, as the reference, the k-means of the same N and k
-(``dcgui.core.clustering.kmeans``, d = 256, 20 iterations: one phase of the epoch, so the share of
+(``dcgui.core.train.clustering.kmeans``, d = 256, 20 iterations: one phase of the epoch, so the share of
 the whole epoch is smaller still). ``--sklearn`` also times scikit-learn (minutes at k = 10,000).
 
     python benchmarks/bench_ami.py [--n 100000 1000000] [--k 100 1000 10000] [--kmeans] [--sklearn]
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _data
 
 from dcgui.core.analysis.ami import ami
-from dcgui.core.metrics import nmi
+from dcgui.core.analysis.metrics import nmi
 
 
 def assignments(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def timed(fn, reps: int = 3) -> float:  # type: ignore[no-untyped-def]
 
 
 def kmeans_seconds(n: int, k: int) -> float:
-    from dcgui.core.clustering import kmeans
+    from dcgui.core.train.clustering import kmeans
 
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((max(k // 4, 2), 256)).astype(np.float32)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
 from dcgui.core.config import TrainConfig
-from dcgui.core.models import build_model
+from dcgui.core.train.models import build_model
 
 VARIANTS = ("fp32", "fp32_cl", "bf16", "bf16_cl", "fp32_fused", "fp32_b64", "fp32_b256", "fp32_t1")
 

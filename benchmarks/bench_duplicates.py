@@ -5,7 +5,7 @@ Part 1 (quality): builds the folder of ``_dupfolder.py`` (real photos from Debia
 ``mate-backgrounds``, ``lomiri-wallpapers-20.04`` and ``opencv-doc`` packages, with 16 planted
 copies of each original and 45 look-alike non-copies; needs ``apt-get`` and ``ffmpeg`` once),
 scans it and builds the decode cache exactly as a session does, then runs
-``dcgui.core.neardup`` on the cache's thumbnails. A pair of images is *true* when both are
+``dcgui.core.analysis.duplicates`` on the cache's thumbnails. A pair of images is *true* when both are
 copies of one picture. Per kind of copy: recall = share of (copy, its original) pairs that end
 up in one group; precision = share of the grouped pairs involving a copy of that kind that are
 true. Look-alike pairs grouped together are counted as errors. The threshold table shows the
@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _dupfolder  # noqa: E402
 
-from dcgui.core import neardup  # noqa: E402
-from dcgui.core.cache import ImageCache  # noqa: E402
-from dcgui.core.collection import scan  # noqa: E402
-from dcgui.core.explore import drain  # noqa: E402
+from dcgui.core.analysis import duplicates as neardup  # noqa: E402
+from dcgui.core.control import drain  # noqa: E402
+from dcgui.core.images.cache import ImageCache  # noqa: E402
+from dcgui.core.images.collection import scan  # noqa: E402
 
 BENCH_DIR = Path(os.environ.get("DCGUI_BENCH_DIR", "/tmp/dcgui_bench"))
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)

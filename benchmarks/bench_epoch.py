@@ -7,7 +7,7 @@ flip, one reader thread). *conventional*: what facebookresearch/deepcluster does
 JPEG/PNG and running PIL transforms for the feature pass (Resize(cache side) + CenterCrop +
 ToTensor + Normalize) and again for the training pass (RandomResizedCrop + flip + ToTensor +
 Normalize), same network (dcgui's ``build_model``), same batch sizes, same PCA-whitening +
-k-means (``dcgui.core.clustering``), same uniform sampler, same SGD settings.
+k-means (``dcgui.core.train.clustering``), same uniform sampler, same SGD settings.
 *ours* is the engine as configured by default: on a CPU with bf16 kernels (AVX512-BF16 / AMX)
 that means bfloat16 autocast + channels-last; *ours_fp32* is the same engine with ``amp=False``.
 *conventional* runs in float32 as the reference code does; *conventional_bf16* gives it the
@@ -40,17 +40,17 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
-import dcgui.core.engine as engine_mod
-from dcgui.core.augment import center_view, random_resized_crop_flip
-from dcgui.core.cache import ImageCache
-from dcgui.core.clustering import kmeans, pca_whiten_l2
-from dcgui.core.collection import scan
+import dcgui.core.train.engine as engine_mod
+from dcgui.core.analysis.metrics import nmi
 from dcgui.core.config import TrainConfig, default_config
-from dcgui.core.engine import DeepCluster, epoch_seed, mixed_precision_dtype
 from dcgui.core.events import EpochFinished
-from dcgui.core.metrics import nmi
-from dcgui.core.models import MEAN, STD, build_model
-from dcgui.core.sampler import uniform_cluster_sample
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
+from dcgui.core.train.augment import center_view, random_resized_crop_flip
+from dcgui.core.train.clustering import kmeans, pca_whiten_l2
+from dcgui.core.train.engine import DeepCluster, epoch_seed, mixed_precision_dtype
+from dcgui.core.train.models import MEAN, STD, build_model
+from dcgui.core.train.sampler import uniform_cluster_sample
 
 
 # -- the conventional pipeline ------------------------------------------------------------------

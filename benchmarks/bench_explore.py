@@ -31,14 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dcgui.core.explore import (  # noqa: E402
-    DuplicateIndex,
-    FeatureIndex,
-    knn_graph,
-    normalize_rows,
-    outlier_scores,
-    top_outliers,
-)
+from dcgui.core.analysis.neighbours import FeatureIndex, knn_graph, normalize_rows  # noqa: E402
+from dcgui.core.analysis.outliers import outlier_scores, top_outliers  # noqa: E402
+from dcgui.core.explore import DuplicateIndex  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_explore.md"
 
@@ -112,7 +107,7 @@ def bench_index(n: int, rows: list[tuple[str, str, str]]) -> dict[str, float]:
 
 
 def bench_umap(n: int, rows: list[tuple[str, str, str]], full: bool) -> None:
-    from dcgui.core.explore_map import map_2d
+    from dcgui.core.analysis.maps import map_2d
 
     x = synthetic(n)["x"]
     if n > 50_000:
@@ -166,7 +161,7 @@ def main() -> None:
     import scipy.sparse.csgraph  # noqa: F401 - imported once here, not inside a timed step
 
     if not args.no_umap:
-        from dcgui.core.explore_map import map_2d
+        from dcgui.core.analysis.maps import map_2d
 
         t, _ = timed(lambda: map_2d(synthetic(500)["x"]))
         rows.append(("500", "map: first UMAP call in a process (numba JIT compile, once)", f"{t:.1f} s"))
@@ -202,7 +197,7 @@ def main() -> None:
         "|---:|---|---|",
         *[f"| {a} | {b} | {c} |" for a, b, c in rows],
         "",
-        "Choices these numbers support (see `dcgui/core/explore.py`, `explore_map.py`):",
+        "Choices these numbers support (see `dcgui/core/analysis/neighbours.py`, `explore_map.py`):",
         "- \"More like this\" stays exact (`IndexFlatIP`) up to 200k images: one query is milliseconds.",
         "- The all-pairs kNN graph behind near-duplicates switches to IVF above 50k images "
         "(exact grows as N²; IVF keeps recall@8 at 1.000 on clustered features).",

@@ -37,11 +37,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
-from dcgui.core.augment import random_resized_crop_flip
 from dcgui.core.config import TrainConfig
-from dcgui.core.engine import DeepCluster
 from dcgui.core.events import EpochFinished
-from dcgui.core.models import build_model
+from dcgui.core.train.augment import random_resized_crop_flip
+from dcgui.core.train.engine import DeepCluster
+from dcgui.core.train.models import build_model
 
 
 def _sync(device: torch.device) -> None:

@@ -47,10 +47,10 @@ from PySide6 import __version__ as pyside_version  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from dcgui.core.cache import ImageCache  # noqa: E402
-from dcgui.core.collection import ImageRecord  # noqa: E402
 from dcgui.core.config import TrainConfig  # noqa: E402
 from dcgui.core.events import EpochFinished, EpochMetrics  # noqa: E402
+from dcgui.core.images.cache import ImageCache  # noqa: E402
+from dcgui.core.images.collection import ImageRecord  # noqa: E402
 from dcgui.store import SessionStore  # noqa: E402
 from tests.conftest import make_shape_image  # noqa: E402
 

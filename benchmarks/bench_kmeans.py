@@ -1,6 +1,6 @@
 """Seconds for dcgui's clustering step on this machine: k-means (20 iterations) and PCA-whitening.
 
-k-means: ``dcgui.core.clustering.kmeans`` (faiss, no subsampling, final nearest-centroid
+k-means: ``dcgui.core.train.clustering.kmeans`` (faiss, no subsampling, final nearest-centroid
 assignment) on N = 10k, 100k, 1M L2-normalised points of d = 256 (what PCA-whitening + L2
 produces), k = 100, 1,000, 10,000. The data are a mixture of 2,000 Gaussian blobs, so
 the clusters are not degenerate.
@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
-from dcgui.core.clustering import kmeans, pca_whiten_l2
+from dcgui.core.train.clustering import kmeans, pca_whiten_l2
 
 D = 256
 FEAT_DIMS = {"smallnet": 256, "resnet18": 512, "resnet50": 2048, "alexnet_bn / vgg16_bn": 4096}
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         pca_rows.append((name, fd, secs_list, est))
 
     lines = [f"### k-means and PCA-whitening ({time.strftime('%Y-%m-%d %H:%M')})", "",
-             f"`dcgui.core.clustering.kmeans`, d={D}, {args.niter} iterations + final assignment, faiss "
+             f"`dcgui.core.train.clustering.kmeans`, d={D}, {args.niter} iterations + final assignment, faiss "
              f"({faiss.omp_get_max_threads()} OpenMP threads), L2-normalised mixture data. Rate on the largest measured problem "
              f"{rate_now() / 1e9:.1f} G multiply-adds/s. Seconds:", "",
              "| N \\ k | " + " | ".join(f"{k:,}" for k in ks) + " |",

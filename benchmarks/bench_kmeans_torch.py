@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
-from dcgui.core.clustering import kmeans, kmeans_torch
-from dcgui.core.metrics import nmi
+from dcgui.core.analysis.metrics import nmi
+from dcgui.core.train.clustering import kmeans, kmeans_torch
 
 
 def data(n: int, k: int, d: int = 256, seed: int = 0) -> np.ndarray:

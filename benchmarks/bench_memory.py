@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
 from dcgui.core.config import default_config
-from dcgui.core.engine import DeepCluster
 from dcgui.core.events import EpochFinished, PhaseProgress
+from dcgui.core.train.engine import DeepCluster
 
 MiB = 2**20
 

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
-from dcgui.core.clustering import pca_whiten_l2
+from dcgui.core.train.clustering import pca_whiten_l2
 
 
 def faiss_pca_whiten_l2(x: np.ndarray, dim: int) -> np.ndarray:

@@ -31,9 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dcgui.core.collection import ImageRecord  # noqa: E402
 from dcgui.core.config import TrainConfig  # noqa: E402
 from dcgui.core.events import EpochFinished, EpochMetrics  # noqa: E402
+from dcgui.core.images.collection import ImageRecord  # noqa: E402
 from dcgui.store import SessionStore  # noqa: E402
 
 

@@ -34,12 +34,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
 
-from dcgui.core.augment import center_view, random_resized_crop_flip
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import scan
 from dcgui.core.config import TrainConfig, default_config
-from dcgui.core.engine import DeepCluster
 from dcgui.core.events import EpochFinished, PhaseProgress
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
+from dcgui.core.train.augment import center_view, random_resized_crop_flip
+from dcgui.core.train.engine import DeepCluster
 
 
 def build_pixels(args: argparse.Namespace, cfg_size: int, tmp: Path) -> tuple[np.ndarray, int]:
@@ -146,8 +146,8 @@ def torch_ops(cfg: TrainConfig, pixels: np.ndarray, steps: int, top: int) -> lis
 
     from torch.profiler import ProfilerActivity, profile
 
-    from dcgui.core.engine import mixed_precision_dtype
-    from dcgui.core.models import build_model
+    from dcgui.core.train.engine import mixed_precision_dtype
+    from dcgui.core.train.models import build_model
 
     dtype = mixed_precision_dtype(torch.device("cpu")) if cfg.amp else None
     cl = cfg.channels_last and dtype is not None

@@ -1,6 +1,6 @@
 """Does DeepCluster learn on real data here? The paper's Fig. 2 shape and a kNN gain over the init.
 
-Runs the real engine (``dcgui.core.engine.DeepCluster``) on N Fashion-MNIST training images at the
+Runs the real engine (``dcgui.core.train.engine.DeepCluster``) on N Fashion-MNIST training images at the
 CPU defaults, then evaluates the frozen backbone of every few epochs with kNN (k=20, cosine,
 temperature-weighted votes; bank = the N training images, queries = held-out test images),
 always next to the same network at its random initialisation (epoch 0).
@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dcgui.core.checkpoint import load_model
+from dcgui.core.analysis.evaluate import knn_split_accuracy, linear_probe_accuracy
 from dcgui.core.config import default_config
-from dcgui.core.engine import DeepCluster
-from dcgui.core.evaluate import knn_split_accuracy, linear_probe_accuracy
 from dcgui.core.events import EpochFinished, Message
-from dcgui.core.features import iter_features
+from dcgui.core.train.checkpoint import load_model
+from dcgui.core.train.engine import DeepCluster
+from dcgui.core.train.features import iter_features
 
 FM_DIRS = [Path("/usr/share/datasets/fashion-mnist"), Path("/tmp/fm/usr/share/datasets/fashion-mnist")]
 

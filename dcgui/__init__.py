@@ -14,6 +14,6 @@ if TYPE_CHECKING:
 
 def load_backbone(path: str) -> nn.Module:
     """Load a backbone exported with ``dcgui export --format state-dict`` as an ``nn.Module``."""
-    from dcgui.core.export import load_backbone as _load
+    from dcgui.core.output.export import load_backbone as _load
 
     return _load(path)

@@ -142,7 +142,7 @@ def _targets(data: Path) -> dict[str, Path]:
 
 
 def _icon_sources() -> dict[str, Path]:
-    from dcgui.core.demo import resources_dir
+    from dcgui.core.images.demo import resources_dir
 
     folder = resources_dir() / "icons"
     return {name: folder / name for name, _ in ICONS}

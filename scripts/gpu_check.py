@@ -162,7 +162,7 @@ def kmeans(c: Check, s: Step) -> None:
 
 
 def demo(c: Check, s: Step) -> None:
-    from dcgui.core.demo import extract_demo
+    from dcgui.core.images.demo import extract_demo
 
     folder = extract_demo(c.tmp / "demo")
     session = c.tmp / "demo.dcgui"

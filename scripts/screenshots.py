@@ -65,7 +65,7 @@ def main() -> int:
 
     from PySide6.QtCore import QSettings
 
-    from dcgui.core.demo import extract_demo
+    from dcgui.core.images.demo import extract_demo
     from dcgui.gui.app import create_application
 
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)

@@ -106,7 +106,7 @@ def _few_threads() -> None:
 
 def reference_knn_loo(features: np.ndarray, labels: np.ndarray, k: int = 20, t: float = 0.07) -> float:
     """Leave-one-out weighted kNN accuracy written out in plain numpy (float64, no faiss): the
-    value a correct ``dcgui.core.evaluate.knn_accuracy`` must give on the same features."""
+    value a correct ``dcgui.core.analysis.evaluate.knn_accuracy`` must give on the same features."""
     x = np.asarray(features, dtype=np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     y = np.unique(np.asarray(labels), return_inverse=True)[1]

@@ -24,7 +24,7 @@ def _headless_modules() -> list[str]:
 
 def test_headless_modules_do_not_import_qt() -> None:
     modules = _headless_modules()
-    assert "dcgui.core.engine" in modules and "dcgui.store.session" in modules
+    assert "dcgui.core.train.engine" in modules and "dcgui.store.session" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"

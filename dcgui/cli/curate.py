@@ -44,7 +44,7 @@ def _parse_clusters(text: str | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.core.curate import iter_apply
+    from dcgui.core.output.curate import iter_apply
     from dcgui.services.curation import plan_curation, record_curation
     from dcgui.services.session import choose_epoch, open_session, open_to_record
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from dcgui.cli.common import add_session_parser, drive
-from dcgui.core.keep import DEFAULT_KEEP_RULE, KEEP_RULES
-from dcgui.core.neardup import DEFAULT_THRESHOLD, MAX_DIFFERENCE
+from dcgui.core.analysis.duplicates import DEFAULT_THRESHOLD, MAX_DIFFERENCE
+from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, KEEP_RULES
 
 
 def register(sub: Any) -> None:
@@ -41,8 +41,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from dcgui.core.analysis.keep import rank_members
     from dcgui.core.fsutil import atomic_writer
-    from dcgui.core.keep import rank_members
     from dcgui.services import duplicates
     from dcgui.services.edits import keep_one_edit
     from dcgui.services.session import open_session

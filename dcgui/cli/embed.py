@@ -46,11 +46,11 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dcgui.core.cache import decode_square
-    from dcgui.core.collection import iter_scan
-    from dcgui.core.features import iter_features
     from dcgui.core.fsutil import atomic_writer
-    from dcgui.core.imageio import ImageDecodeError
+    from dcgui.core.images.cache import decode_square
+    from dcgui.core.images.collection import iter_scan
+    from dcgui.core.images.imageio import ImageDecodeError
+    from dcgui.core.train.features import iter_features
     from dcgui.services.session import choose_epoch, load_network, open_session
 
     out = output_file(args.out, args.session, "features file")

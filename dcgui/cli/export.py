@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.core.export import export_backbone
+    from dcgui.core.output.export import export_backbone
     from dcgui.services.session import choose_epoch, load_network, open_to_record
 
     out = output_file(args.out, args.session, "exported backbone").absolute()

@@ -36,7 +36,7 @@ from dcgui.core.events import (
 )
 
 if TYPE_CHECKING:
-    from dcgui.core.distributed import DistContext
+    from dcgui.core.train.distributed import DistContext
     from dcgui.store import SessionStore
 
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             raise
     try:
         from dcgui.core.config import default_config
-        from dcgui.core.distributed import DistContext
+        from dcgui.core.train.distributed import DistContext
         from dcgui.services import training
 
         pending = created = False

@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dcgui.core import imageio
-from dcgui.core.collection import ImageRecord
 from dcgui.core.control import RunControl, iter_pause_point
 from dcgui.core.errors import DcguiError, DiskFullError, UnusableCollectionError
 from dcgui.core.events import PHASE_CACHE, Event, Message, PhaseProgress
 from dcgui.core.fsutil import atomic_write_bytes, disk_full_error, is_disk_full
+from dcgui.core.images import imageio
+from dcgui.core.images.collection import ImageRecord
 
 FORMAT = 1
 THUMB_SIDE = 128  # long side of a thumbnail, in pixels (never upscaled)

@@ -22,7 +22,7 @@ from dcgui.core.fsutil import atomic_write_bytes
 if TYPE_CHECKING:
     import torch
 
-    from dcgui.core.models import DeepClusterNet
+    from dcgui.core.train.models import DeepClusterNet
 
 FORMAT_VERSION = 1
 
@@ -142,7 +142,7 @@ def load_model(
 ) -> tuple[DeepClusterNet, TrainConfig]:
     """Rebuild the backbone of a checkpoint (eval mode, no top layer); ``sha256`` and ``epoch`` as
     for ``load_checkpoint``."""
-    from dcgui.core.models import build_model
+    from dcgui.core.train.models import build_model
 
     payload = load_checkpoint(path, sha256=sha256, epoch=epoch)
     config = TrainConfig.from_json(payload["config"])

@@ -1,6 +1,6 @@
 """Find the image files of a folder: the collection a session clusters.
 
-The scan only lists and stats files (decoding happens once, in ``dcgui.core.cache``). It walks
+The scan only lists and stats files (decoding happens once, in ``dcgui.core.images.cache``). It walks
 sub-folders recursively, follows symbolic links that stay inside the folder but never enters the
 same real folder twice (so link loops end), skips hidden files and folders, and matches extensions
 case-insensitively. A symbolic link leading outside the folder is skipped with the reason: every
@@ -22,7 +22,7 @@ from pathlib import Path
 from dcgui.core.control import RunControl
 from dcgui.core.errors import UnusableCollectionError
 from dcgui.core.events import PHASE_SCAN, PhaseProgress
-from dcgui.core.imageio import IMAGE_EXTENSIONS
+from dcgui.core.images.imageio import IMAGE_EXTENSIONS
 
 PROGRESS_INTERVAL_S = 0.2
 # Folders that only ever hold copies or metadata written by other software.

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# Every backbone and the smallest square input (px) it accepts; ``dcgui.core.models.ARCHS``
+# Every backbone and the smallest square input (px) it accepts; ``dcgui.core.train.models.ARCHS``
 # builds them (kept here, without torch, so validation and help stay light).
 ARCH_MIN_SIZE = {"smallnet": 16, "alexnet_bn": 64, "vgg16_bn": 64, "resnet18": 16, "resnet50": 16}
 ARCHS = tuple(ARCH_MIN_SIZE)

@@ -288,7 +288,7 @@ def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,
     ranks on ``ctx.device``, the GPU on NCCL ranks), so the raw ``N x D`` features never leave
     their rank and rank 0 later gathers ``N x dim`` instead of ``N x D``.
     """
-    from dcgui.core.clustering import pca_whiten_l2
+    from dcgui.core.train.clustering import pca_whiten_l2
 
     def reduce(stats: torch.Tensor) -> torch.Tensor:
         if ctx.is_distributed:

@@ -21,24 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from dcgui.core import checkpoint as ckpt
 from dcgui.core.analysis.ami import ami
-from dcgui.core.augment import random_resized_crop_flip
-from dcgui.core.clustering import all_finite, kmeans, pca_whiten_l2
+from dcgui.core.analysis.matching import match_clusters
+from dcgui.core.analysis.metrics import ari, cluster_size_stats, nmi
 from dcgui.core.config import TrainConfig
 from dcgui.core.control import RunControl, StopRequested, iter_pause_point
 from dcgui.core.device import is_oom, oom_error, resolve_device
-from dcgui.core.distributed import (
-    DistContext,
-    all_reduce_sum,
-    any_rank,
-    broadcast_array,
-    gather_features,
-    shard_range,
-    sharded_pca_whiten_l2,
-    split_for_rank,
-    wrap_for_training,
-)
 from dcgui.core.events import (
     PHASE_CLUSTERING,
     PHASE_TRAINING,
@@ -51,12 +39,24 @@ from dcgui.core.events import (
     PhaseProgress,
     Stopped,
 )
-from dcgui.core.features import iter_features
-from dcgui.core.matching import match_clusters
-from dcgui.core.metrics import ari, cluster_size_stats, nmi
-from dcgui.core.models import DeepClusterNet, build_model
-from dcgui.core.prefetch import Prefetcher
-from dcgui.core.sampler import uniform_cluster_sample
+from dcgui.core.train import checkpoint as ckpt
+from dcgui.core.train.augment import random_resized_crop_flip
+from dcgui.core.train.clustering import all_finite, kmeans, pca_whiten_l2
+from dcgui.core.train.distributed import (
+    DistContext,
+    all_reduce_sum,
+    any_rank,
+    broadcast_array,
+    gather_features,
+    shard_range,
+    sharded_pca_whiten_l2,
+    split_for_rank,
+    wrap_for_training,
+)
+from dcgui.core.train.features import iter_features
+from dcgui.core.train.models import DeepClusterNet, build_model
+from dcgui.core.train.prefetch import Prefetcher
+from dcgui.core.train.sampler import uniform_cluster_sample
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
 PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's prototypes

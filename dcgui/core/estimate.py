@@ -44,11 +44,11 @@ def measure_rates(config: TrainConfig, n_images: int, budget_s: float = 1.5, thr
     free cores is many times slower, so measuring with other settings than the run misleads."""
     import torch
 
-    from dcgui.core.augment import center_view, random_resized_crop_flip
-    from dcgui.core.clustering import kmeans
     from dcgui.core.device import resolve_device
-    from dcgui.core.engine import mixed_precision_dtype
-    from dcgui.core.models import build_model
+    from dcgui.core.train.augment import center_view, random_resized_crop_flip
+    from dcgui.core.train.clustering import kmeans
+    from dcgui.core.train.engine import mixed_precision_dtype
+    from dcgui.core.train.models import build_model
 
     if threads > 0:
         torch.set_num_threads(threads)

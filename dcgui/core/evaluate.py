@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dcgui.core.explore import normalize_rows
+from dcgui.core.analysis.neighbours import normalize_rows
 
 KNN_K = 20
 KNN_T = 0.07
@@ -66,7 +66,7 @@ def knn_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k:
 
 def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = KNN_K, t: float = KNN_T) -> float:
     """Leave-one-out kNN accuracy: every row classified by its ``k`` nearest *other* rows."""
-    from dcgui.core.explore import FeatureIndex
+    from dcgui.core.analysis.neighbours import FeatureIndex
 
     _check(features, labels)
     y = np.asarray(labels, dtype=np.int64)
@@ -150,7 +150,7 @@ def linear_probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
 
 def nmi_geometric(a: np.ndarray, b: np.ndarray) -> float:
     """NMI with the paper's geometric normalisation I(A;B) / sqrt(H(A) H(B))."""
-    from dcgui.core.metrics import nmi
+    from dcgui.core.analysis.metrics import nmi
 
     return float(nmi(np.asarray(a), np.asarray(b)))
 

@@ -81,7 +81,7 @@ def _one_omp_thread() -> Iterator[None]:
 
 
 def _faiss():  # type: ignore[no-untyped-def]
-    import faiss  # lazy: keeps `import dcgui.core.explore` cheap
+    import faiss  # lazy: keeps `import dcgui.core.analysis.neighbours` cheap
 
     return faiss
 

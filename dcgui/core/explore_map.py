@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from dcgui.core.control import RunControl
+from dcgui.core.analysis.neighbours import normalize_rows
+from dcgui.core.control import RunControl, drain
 from dcgui.core.events import PHASE_MAP, PhaseProgress
-from dcgui.core.explore import drain, normalize_rows
 
 FIT_LIMIT = 50_000  # fit on all images up to here, on a subsample above
 FIT_SAMPLE = 20_000  # size of that subsample

@@ -104,7 +104,7 @@ def export_backbone(
     else:
         _export_onnx(wrapper, example, out, meta)
     atomic_write_bytes(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
-    from dcgui.core.checkpoint import file_sha256
+    from dcgui.core.train.checkpoint import file_sha256
 
     return {**meta, "sha256": file_sha256(out)}
 
@@ -145,7 +145,7 @@ def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict
 
 def load_backbone(path: str | os.PathLike[str]) -> Backbone:
     """Rebuild a backbone from a ``state-dict`` export (eval mode, on the CPU)."""
-    from dcgui.core.models import build_model
+    from dcgui.core.train.models import build_model
 
     path = Path(path)
     if not path.is_file():

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from dcgui.core.augment import center_view
 from dcgui.core.control import RunControl, iter_pause_point
 from dcgui.core.events import PHASE_FEATURES, Event, PhaseProgress
-from dcgui.core.prefetch import Prefetcher
+from dcgui.core.train.augment import center_view
+from dcgui.core.train.prefetch import Prefetcher
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
 

@@ -2,7 +2,7 @@
 
 Users refine the clusters of an epoch: merge several into one named group, or split one into N
 parts (k-means on its members). Both refer to *matched* cluster ids, which the cluster matching
-keeps stable from epoch to epoch (``dcgui.core.matching``), so a group made at epoch e carries
+keeps stable from epoch to epoch (``dcgui.core.analysis.matching``), so a group made at epoch e carries
 over to every later epoch: a merge takes whatever images its clusters hold there, and a split
 gives each image of its cluster the part it was given at epoch e. A split labels *every* image of
 the collection (nearest part centroid), so an image that joins the cluster later has a part too.
@@ -169,7 +169,7 @@ class GroupView:
         raise KeyError(f"group g{a} does not exist at epoch {self.epoch} (it was dissolved, or made at a later epoch)")
 
     def curate_names(self) -> dict[int, str | None]:
-        """Code -> folder name for ``dcgui.core.curate.plan_curation``."""
+        """Code -> folder name for ``dcgui.core.output.curate.plan_curation``."""
         return {g.code: g.folder_name for g in self.groups}
 
 
@@ -295,8 +295,8 @@ def split_members(features: np.ndarray, members: np.ndarray, parts: int, seed: i
     samples per part). Parts are numbered largest first (ties: the part with the lowest member
     index first), so the same input always gives the same numbering.
     """
-    from dcgui.core.clustering import kmeans
-    from dcgui.core.explore import as_normalized, normalize_rows
+    from dcgui.core.analysis.neighbours import as_normalized, normalize_rows
+    from dcgui.core.train.clustering import kmeans
 
     members = np.asarray(members, dtype=np.int64)
     parts = int(parts)

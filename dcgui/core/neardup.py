@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from dcgui.core import neardup_align as align
-from dcgui.core.control import RunControl
+from dcgui.core.analysis import duplicate_align as align
+from dcgui.core.analysis.duplicates import union_prefix_counts
+from dcgui.core.analysis.neighbours import GRAPH_EXACT_LIMIT, FeatureIndex
+from dcgui.core.control import RunControl, drain
 from dcgui.core.events import PHASE_PAIRS, PHASE_SIGNATURES, PhaseProgress
-from dcgui.core.explore import GRAPH_EXACT_LIMIT, FeatureIndex, drain, union_prefix_counts
 
 if TYPE_CHECKING:
-    from dcgui.core.cache import ImageCache
+    from dcgui.core.images.cache import ImageCache
 
 
 HASH_BITS = 64

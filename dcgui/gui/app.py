@@ -27,7 +27,7 @@ ORG_DOMAIN = "dcgui.org"
 
 def icon_dir() -> Path:
     """``resources/icons`` (source checkout, or the bundle's copy; see ``demo.resources_dir``)."""
-    from dcgui.core.demo import resources_dir
+    from dcgui.core.images.demo import resources_dir
 
     return resources_dir() / "icons"
 
@@ -75,7 +75,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
 # Modules the first training (or scan) needs. Importing torch loads large C++ libraries while
 # holding the GIL: done in the worker at "Start", the window would stall for up to a second.
-_WARM_MODULES = ("torch", "torchvision", "faiss", "dcgui.core.engine", "dcgui.services.training", "dcgui.core.device")
+_WARM_MODULES = ("torch", "torchvision", "faiss", "dcgui.core.train.engine", "dcgui.services.training", "dcgui.core.device")
 warmed_up = threading.Event()
 
 

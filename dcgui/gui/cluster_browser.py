@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.groups import KIND_PART, GroupView
+from dcgui.core.analysis.groups import KIND_PART, GroupView
 from dcgui.gui import curation
 from dcgui.gui.cluster_list import (
     COL_NAME,

@@ -1,5 +1,5 @@
 """The cluster list: one row per matched cluster of the current epoch, or per group once the
-user merged or split clusters (``dcgui.core.groups``): a split cluster shows as its parts
+user merged or split clusters (``dcgui.core.analysis.groups``): a split cluster shows as its parts
 ("12.1", "12.2"), merged clusters as one row ("g5"). Row ids are the ``GroupView`` codes: the
 cluster id for a whole cluster, ``k + j`` for a part or a merge.
 
@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.groups import KIND_CLUSTER, KIND_PART, Group, GroupView
+from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_PART, Group, GroupView
 from dcgui.gui.session_model import cluster_display_name
 from dcgui.gui.thumbnails import (
     AsyncPixmapCache,

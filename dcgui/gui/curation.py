@@ -1,7 +1,7 @@
 """Curation actions of the cluster browser: clipboard, file manager, exports.
 
 Exports are planned by ``dcgui.services.curation`` (as ``dcgui curate`` and ``dcgui clusters``
-are) and performed by ``dcgui.core.curate`` (never overwriting a file); this module only shows
+are) and performed by ``dcgui.core.output.curate`` (never overwriting a file); this module only shows
 the plan (a dry run) and runs it on a worker thread with progress.
 Dialogs are opened with ``open()``, not ``exec()``, so no nested event loop runs and tests
 drive them directly.
@@ -51,7 +51,7 @@ from dcgui.services.curation import (
 from dcgui.store.paths import check_output
 
 if TYPE_CHECKING:
-    from dcgui.core.curate import CurateResult
+    from dcgui.core.output.curate import CurateResult
     from dcgui.store import SessionStore
 
 Status = Callable[[str], None]
@@ -79,7 +79,7 @@ def open_containing_folder(path: Path) -> bool:
 # ---------------------------------------------------------------------------------------------
 def _apply_job(plan: CurationPlan) -> Callable[[RunControl], Generator[Any, None, CurateResult]]:
     def job(control: RunControl) -> Generator[Any, None, CurateResult]:
-        from dcgui.core import curate
+        from dcgui.core.output import curate
 
         return (yield from curate.iter_apply(plan.ops, plan.mode, control))
 

@@ -1,6 +1,6 @@
 """"Expected time" for a training configuration, measured on this machine in the background.
 
-The label asks ``dcgui.core.estimate.measure_rates`` (a few real training and feature steps of
+The label asks ``dcgui.core.train.estimate.measure_rates`` (a few real training and feature steps of
 the chosen network on random pixels) in a ``GeneratorWorker``, once per network-shaped part of
 the configuration (architecture, image size, device, k...); changing only the number of epochs
 or samples rescales the last measurement at once. Edits are debounced, a measurement for an
@@ -15,7 +15,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QWidget
 
 from dcgui.core.config import TrainConfig
-from dcgui.core.estimate import Rates, epoch_seconds, format_duration, measure_rates
+from dcgui.core.train.estimate import Rates, epoch_seconds, format_duration, measure_rates
 from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job, torch_threads_for_worker
 
 # Fields that change the cost of a step; the others (epochs, samples, lr, seed...) do not.

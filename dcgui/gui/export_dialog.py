@@ -1,7 +1,7 @@
 """Export the trained backbone: PyTorch state dict, TorchScript or ONNX.
 
 The export runs in a ``GeneratorWorker``: loading a checkpoint and tracing or ONNX-exporting a network
-takes seconds, and the window must keep answering. ``dcgui.core.export.export_backbone`` writes
+takes seconds, and the window must keep answering. ``dcgui.core.output.export.export_backbone`` writes
 the model file and its preprocessing JSON beside it (``FILE.json``); the export is then recorded
 in the session (``store.record_export``) from the GUI thread, which owns that connection.
 """
@@ -36,7 +36,7 @@ from dcgui.store.paths import UnsafeOutput, check_output
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
-# (format id of dcgui.core.export, label, file suffix, what it needs to run)
+# (format id of dcgui.core.output.export, label, file suffix, what it needs to run)
 FORMATS = [
     ("state-dict", "PyTorch state dict", ".pt", "Load with dcgui.load_backbone(path) (needs dcgui)."),
     ("torchscript", "TorchScript", ".torchscript.pt", "Load with torch.jit.load(path) (needs torch only)."),
@@ -49,8 +49,8 @@ def backbone_job(checkpoint: Path, fmt: str, out: Path, epoch: int) -> Any:
     """Worker factory: rebuild the checkpoint's backbone on the CPU and export it."""
 
     def job(control: RunControl) -> Generator[Any, None, dict[str, Any]]:
-        from dcgui.core.checkpoint import load_model
-        from dcgui.core.export import export_backbone
+        from dcgui.core.output.export import export_backbone
+        from dcgui.core.train.checkpoint import load_model
 
         model, config = load_model(checkpoint, device="cpu")
         control.check()

@@ -1,6 +1,6 @@
 """The image pane: one image at full resolution, its facts, and its cluster across epochs.
 
-The original file is decoded in a worker thread (``dcgui.core.imageio.load_rgb``: EXIF
+The original file is decoded in a worker thread (``dcgui.core.images.imageio.load_rgb``: EXIF
 orientation, any colour mode) at most at screen resolution; the GUI thread only scales the
 decoded image to the pane, at the screen's device pixel ratio so it stays sharp on high-DPI
 displays, and only once the user stops resizing.
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.exif import PhotoFacts, photo_facts
+from dcgui.core.images.exif import PhotoFacts, photo_facts
 from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import fit_rect
 from dcgui.store.paths import SessionPaths
@@ -74,7 +74,7 @@ def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QIm
     """
     from PIL import Image
 
-    from dcgui.core.imageio import load_rgb
+    from dcgui.core.images.imageio import load_rgb
 
     rgb = load_rgb(path, max_side=max_side)  # EXIF orientation applied, any mode -> RGB
     size: tuple[int, int] | None = None

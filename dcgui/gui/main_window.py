@@ -68,7 +68,7 @@ DEMO_QUICK_EPOCHS = 3  # "a quick look": enough for clusters and a first stabili
 
 def demo_session_path() -> Path:
     """The demo's session file, beside the extracted demo folder in the per-user data dir."""
-    from dcgui.core.demo import default_demo_folder
+    from dcgui.core.images.demo import default_demo_folder
 
     folder = default_demo_folder()
     return folder.parent / f"{folder.name}.dcgui"
@@ -83,7 +83,7 @@ def demo_config(device_type: str) -> TrainConfig:
 
 def ask_demo_training(parent: QWidget, last: int, quick: int, full: int, per_epoch: float | None) -> str:
     """Ask how far to train the demo: "quick", "full" or "none". Tests replace this."""
-    from dcgui.core.estimate import format_duration
+    from dcgui.core.train.estimate import format_duration
 
     def takes(epochs: int) -> str:
         return f", {format_duration(epochs * per_epoch)}" if per_epoch else ""
@@ -407,9 +407,9 @@ class MainWindow(QMainWindow):
         path = demo_session_path()
 
         def prepare() -> tuple[Path, str, float | None]:
-            from dcgui.core.demo import extract_demo
             from dcgui.core.device import available_devices
-            from dcgui.core.estimate import epoch_seconds, measure_rates
+            from dcgui.core.images.demo import extract_demo
+            from dcgui.core.train.estimate import epoch_seconds, measure_rates
             from dcgui.store import SessionStore
 
             folder = extract_demo()  # idempotent: returns at once when already extracted
@@ -468,7 +468,7 @@ class MainWindow(QMainWindow):
         last, target = store.last_epoch(), max(store.config.epochs, demo_config(device_type).epochs)
         if last >= target:
             return  # trained: just show it
-        from dcgui.core.estimate import measured_epoch_seconds
+        from dcgui.core.train.estimate import measured_epoch_seconds
 
         per_epoch = measured_epoch_seconds(store.epochs()) or per_epoch
         quick = min(target, last + DEMO_QUICK_EPOCHS)

@@ -45,7 +45,7 @@ from dcgui.gui.worker import GeneratorWorker, WorkerError
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from dcgui.core.collection import ScanResult
+    from dcgui.core.images.collection import ScanResult
 
 LAST_FOLDER_KEY = "paths/last_folder"
 LAST_SESSION_DIR_KEY = "paths/last_session_dir"
@@ -63,8 +63,8 @@ def scan_job(folder: Path) -> Any:
     """Factory for the worker: detect devices, then ``iter_scan(folder)``; returns the ScanResult."""
 
     def job(control: RunControl) -> Generator[Any, None, ScanResult]:
-        from dcgui.core.collection import iter_scan
         from dcgui.core.device import available_devices
+        from dcgui.core.images.collection import iter_scan
 
         yield DevicesFound(list(available_devices()))
         result: ScanResult = yield from iter_scan(folder, control)

@@ -22,7 +22,7 @@ from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnails import AsyncPixmapCache, image_from_jpeg
 
 if TYPE_CHECKING:
-    from dcgui.core.cache import ImageCache
+    from dcgui.core.images.cache import ImageCache
 
 WAITING = "Thumbnails appear once training has decoded the images into the session's cache."
 
@@ -77,7 +77,7 @@ class SessionImages(QObject):
         self._opening = True
 
         def job() -> None:
-            from dcgui.core.cache import ImageCache
+            from dcgui.core.images.cache import ImageCache
 
             if not ImageCache.built(cache_dir, size):
                 relay.opened.emit(request, None, WAITING, True)

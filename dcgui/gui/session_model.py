@@ -45,7 +45,7 @@ from dcgui.store.edits import (
 )
 
 if TYPE_CHECKING:
-    from dcgui.core.groups import Group, GroupView
+    from dcgui.core.analysis.groups import Group, GroupView
     from dcgui.store import AppliedEdit, SessionStore
     from dcgui.store.editlog import EditRecord
 
@@ -458,7 +458,7 @@ class SessionModel(QObject):
 
     def merge_groups(self, codes: Sequence[int], name: str | None = None) -> AppliedEdit | None:
         """Merge the groups ``codes`` of the epoch shown into one group named ``name``."""
-        from dcgui.core.groups import units_for_keys
+        from dcgui.core.analysis.groups import units_for_keys
 
         view = self.group_view
         if view is None:

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.analysis.groups import SplitProposal
 from dcgui.core.control import RunControl
 from dcgui.core.events import Message, PhaseProgress
-from dcgui.core.groups import SplitProposal
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache

@@ -2,7 +2,7 @@
 
 ``plan_curation`` turns "these clusters of this epoch into that folder" into a dry run
 (``CurationPlan``) from the session's assignments, cluster names and "exclude" flags; the file
-operations themselves are ``dcgui.core.curate``'s (never overwriting a file). ``dcgui curate``
+operations themselves are ``dcgui.core.output.curate``'s (never overwriting a file). ``dcgui curate``
 and the cluster browser's "Export clusters to folders" both plan here; ``dcgui clusters`` and
 "Export assignments as CSV" both write the table of ``cluster_table``.
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dcgui.core import curate
 from dcgui.core.errors import DcguiError
-from dcgui.core.exif import photo_facts
+from dcgui.core.images.exif import photo_facts
+from dcgui.core.output import curate
 from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ Pixel signatures come from the decode cache's thumbnails and are stored in
 ``store.cache_dir/explore`` keyed by the cache's image list (path, size, mtime), so they are
 computed once per collection and survive retraining. Learned features, when the caller has
 them (the GUI's Explore panel computes them anyway), only add candidate pairs: every group is
-decided by the pixels (``dcgui.core.neardup``).
+decided by the pixels (``dcgui.core.analysis.duplicates``).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgui.core import neardup
+from dcgui.core.analysis import duplicates as neardup
+from dcgui.core.analysis.duplicates import ImageInfo, NearDuplicateGroup, NearDuplicates, Signatures
 from dcgui.core.control import RunControl
 from dcgui.core.events import Event
-from dcgui.core.neardup import ImageInfo, NearDuplicateGroup, NearDuplicates, Signatures
 from dcgui.services.explore import explore_dir, open_cache
 
 if TYPE_CHECKING:
-    from dcgui.core.cache import ImageCache
+    from dcgui.core.images.cache import ImageCache
     from dcgui.store import SessionStore
 
 

@@ -13,10 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgui.core.control import RunControl
-from dcgui.core.errors import DcguiError
-from dcgui.core.events import Event, Message
-from dcgui.core.groups import (
+from dcgui.core.analysis.groups import (
     KIND_MERGE,
     KIND_PART,
     GroupView,
@@ -25,7 +22,10 @@ from dcgui.core.groups import (
     propose_split,
     units_for_keys,
 )
-from dcgui.core.keep import KEEP_RULES, keep_one_flags
+from dcgui.core.analysis.keep import KEEP_RULES, keep_one_flags
+from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
+from dcgui.core.events import Event, Message
 from dcgui.store.edits import BULK, MergeClusters, SetFlags, SplitCluster
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """Evaluation of a session: its network at an epoch against its random initialisation (epoch 0),
-with the protocols of ``dcgui.core.evaluate`` on its own labelled folder or on another one."""
+with the protocols of ``dcgui.core.analysis.evaluate`` on its own labelled folder or on another one."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dcgui.core.analysis.evaluate import EvalReport, EvalRow, evaluate_features
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
-from dcgui.core.evaluate import EvalReport, EvalRow, evaluate_features
 from dcgui.core.events import PHASE_EVAL, Event, Message, PhaseProgress
 from dcgui.services import explore as es
 

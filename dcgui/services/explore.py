@@ -19,20 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dcgui.core.analysis.neighbours import FeatureIndex, normalize_rows
+from dcgui.core.analysis.outliers import outlier_scores, top_outliers
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PHASE_OUTLIERS, Event, Message, PhaseProgress
-from dcgui.core.explore import (
-    FeatureIndex,
-    normalize_rows,
-    outlier_scores,
-    top_outliers,
-)
 from dcgui.core.fsutil import atomic_writer
 from dcgui.services.session import choose_epoch, load_network
 
 if TYPE_CHECKING:
-    from dcgui.core.cache import ImageCache
+    from dcgui.core.images.cache import ImageCache
     from dcgui.store import SessionStore
 
 EXPLORE_DIR = "explore"
@@ -127,7 +123,7 @@ def _load_npy(path: Path, rows: int) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 def open_cache(store: SessionStore) -> ImageCache:
     """The session's decoded-image cache (read-only), checked against its image list."""
-    from dcgui.core.cache import ImageCache
+    from dcgui.core.images.cache import ImageCache
 
     size = store.config.cache_size
     try:
@@ -154,7 +150,7 @@ def iter_pixels_features(
 ) -> Generator[Event, None, np.ndarray]:
     """Raw backbone features (float32 (N, d)) of ``pixels`` with checkpoint ``epoch``: the same
     centre view and ``embed`` as the engine's feature pass."""
-    from dcgui.core.features import iter_features
+    from dcgui.core.train.features import iter_features
 
     model, config, dev = load_network(store, epoch, device)
     feats = yield from iter_features(model, pixels, config.image_size, max(2 * config.batch_size, 2), dev,
@@ -282,7 +278,7 @@ def iter_similar(
     if qi is not None:
         sims, ids = index.neighbours_of(qi, n)
     else:
-        from dcgui.core.cache import decode_square
+        from dcgui.core.images.cache import decode_square
 
         assert qpath is not None  # an index query always has qi
         pixels = decode_square(qpath, store.config.cache_size)[None]
@@ -334,7 +330,7 @@ def iter_session_map(
     control: RunControl | None = None, features: np.ndarray | None = None,
 ) -> Generator[Event, None, np.ndarray]:
     """2-D UMAP coordinates (float32 (N, 2)) of the session at ``epoch``, cached on disk."""
-    from dcgui.core.explore_map import iter_map_2d
+    from dcgui.core.analysis.maps import iter_map_2d
 
     epoch = resolve_epoch(store, epoch)
     path = map_path(store, epoch)
@@ -357,8 +353,8 @@ def iter_folder_pixels(
 ) -> Generator[Event, None, tuple[np.ndarray, np.ndarray, list[str]]]:
     """Decoded pixels (the session's cache size), label per image and class names of a folder
     with one sub-folder per class. Cached under the session's data folder for the next run."""
-    from dcgui.core.cache import ImageCache
-    from dcgui.core.collection import iter_scan
+    from dcgui.core.images.cache import ImageCache
+    from dcgui.core.images.collection import iter_scan
 
     folder = Path(folder)
     if not folder.is_dir():

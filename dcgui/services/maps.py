@@ -41,7 +41,7 @@ def cached_aligned_map(store: SessionStore, epoch: int) -> np.ndarray | None:
 def iter_aligned_map(store: SessionStore, epoch: int, device: str | None = None,
                      control: RunControl | None = None) -> Generator[Event, None, np.ndarray]:
     """The aligned 2-D map (float32 (N, 2)) of the network of ``epoch`` (0 = random init)."""
-    from dcgui.core.explore_map import iter_map_2d
+    from dcgui.core.analysis.maps import iter_map_2d
 
     cached = cached_aligned_map(store, epoch)
     if cached is not None:

@@ -280,7 +280,7 @@ def _trained_sections(store: SessionStore, metrics: list[EpochMetrics], labels: 
     body.append("<h2>Duplicates and outliers</h2>")
     if cache is not None:
         try:
-            from dcgui.core.neardup import DEFAULT_THRESHOLD
+            from dcgui.core.analysis.duplicates import DEFAULT_THRESHOLD
             from dcgui.services.duplicates import (
                 groups_at,
                 image_info,

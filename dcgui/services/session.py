@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import torch
 
     from dcgui.core.config import TrainConfig
-    from dcgui.core.models import DeepClusterNet
+    from dcgui.core.train.models import DeepClusterNet
     from dcgui.store import SessionStore
 
 # "clusters": the epoch must have assignments (1..last); "network": a checkpoint (0..last),
@@ -69,8 +69,8 @@ def choose_epoch(store: SessionStore, epoch: int | None, need: EpochNeed) -> int
 def load_network(store: SessionStore, epoch: int, device: str | None = None
                  ) -> tuple[DeepClusterNet, TrainConfig, torch.device]:
     """The backbone of checkpoint ``epoch`` in eval mode on ``device`` (default: the session's)."""
-    from dcgui.core.checkpoint import load_model
     from dcgui.core.device import resolve_device
+    from dcgui.core.train.checkpoint import load_model
 
     dev = resolve_device(device or store.config.device)
     # The recorded sha256: a damaged or replaced checkpoint is refused, not silently used.

@@ -14,17 +14,17 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import iter_scan
 from dcgui.core.control import RunControl
-from dcgui.core.distributed import DistContext
-from dcgui.core.engine import DeepCluster, ResumeState
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import iter_scan
+from dcgui.core.train.distributed import DistContext
+from dcgui.core.train.engine import DeepCluster, ResumeState
 
 if TYPE_CHECKING:
-    from dcgui.core.collection import ImageRecord
     from dcgui.core.config import TrainConfig
+    from dcgui.core.images.collection import ImageRecord
     from dcgui.store import SessionStore
 
 # Settings that may change when a trained session resumes: they do not change what is learnt.
@@ -167,7 +167,7 @@ def rewind(store: SessionStore, epoch: int) -> Path:
 
     The checkpoint of ``epoch`` is verified first: nothing is set aside for an unusable start.
     """
-    from dcgui.core.checkpoint import load_checkpoint
+    from dcgui.core.train.checkpoint import load_checkpoint
 
     last = store.last_epoch()
     if not 0 <= epoch < last:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dcgui.core.groups import MAX_PARTS, Unit
+from dcgui.core.analysis.groups import MAX_PARTS, Unit
 from dcgui.store.editlog import RowChange
 
 HAND = "hand"

@@ -45,13 +45,13 @@ import numpy as np
 import sqlite_utils
 
 from dcgui._version import __version__
-from dcgui.core.checkpoint import checkpoint_name
+from dcgui.core.analysis.groups import GroupView, MergeDef, SplitDef, Unit, resolve_groups
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.core.fsutil import disk_full_error
-from dcgui.core.groups import GroupView, MergeDef, SplitDef, Unit, resolve_groups
 from dcgui.core.pathtext import printable
+from dcgui.core.train.checkpoint import checkpoint_name
 from dcgui.store import editlog, schema
 from dcgui.store.editlog import EditRecord
 from dcgui.store.edits import (
@@ -69,7 +69,7 @@ from dcgui.store.names import name_to_db as _name_to_db
 from dcgui.store.paths import SessionPaths
 
 if TYPE_CHECKING:
-    from dcgui.core.collection import ImageRecord
+    from dcgui.core.images.collection import ImageRecord
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
@@ -679,7 +679,7 @@ class SessionStore:
         return list(splits), list(merges)
 
     def group_view(self, epoch: int) -> GroupView:
-        """The clusters of ``epoch`` with the user's merges and splits applied (``dcgui.core.groups``)."""
+        """The clusters of ``epoch`` with the user's merges and splits applied (``dcgui.core.analysis.groups``)."""
         k, _, _ = self._epoch_row(epoch)
         splits, merges = self.cluster_groups()
         names = {c: d["name"] for c, d in self.cluster_user_data().items()}

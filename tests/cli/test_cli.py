@@ -109,9 +109,9 @@ def test_clusters_csv(trained: tuple[Path, Path], tmp_path: Path, capsys: pytest
 
 def test_embed_matches_the_engine_view(trained: tuple[Path, Path], tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from dcgui.core.cache import ImageCache
-    from dcgui.core.checkpoint import load_model
-    from dcgui.core.features import iter_features
+    from dcgui.core.images.cache import ImageCache
+    from dcgui.core.train.checkpoint import load_model
+    from dcgui.core.train.features import iter_features
 
     folder, session = trained
     out = tmp_path / "f.npz"
@@ -140,8 +140,8 @@ def test_embed_matches_the_engine_view(trained: tuple[Path, Path], tmp_path: Pat
 
 
 def test_export_three_formats(trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from dcgui.core.checkpoint import load_model
-    from dcgui.core.export import load_backbone
+    from dcgui.core.output.export import load_backbone
+    from dcgui.core.train.checkpoint import load_model
     from tests.cli.test_export import run_without_dcgui
 
     _, session2 = clone(trained, tmp_path)  # export records itself in the session

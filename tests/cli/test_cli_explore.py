@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from dcgui.cli import main
-from dcgui.core.evaluate import evaluate_features
-from dcgui.core.explore import drain
+from dcgui.core.analysis.evaluate import evaluate_features
+from dcgui.core.control import drain
 from dcgui.services import explore as es
 from dcgui.store import SessionStore
 from tests.conftest import make_shape_image, reference_knn_loo, write_image_folder

@@ -1,4 +1,4 @@
-"""dcgui.core.curate on real files: plans never collide, applying never replaces or deletes a file."""
+"""dcgui.core.output.curate on real files: plans never collide, applying never replaces or deletes a file."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgui.core.curate import (
+from dcgui.core.events import PhaseProgress
+from dcgui.core.output.curate import (
     apply_curation,
     check_target,
     cluster_folder_name,
     iter_apply,
     plan_curation,
 )
-from dcgui.core.events import PhaseProgress
 
 
 def make_folder(root: Path) -> tuple[Path, list[str]]:
@@ -195,7 +195,7 @@ def test_a_failed_copy_removes_only_its_own_partial_file(tmp_path: Path) -> None
 
 
 def test_cluster_folders_are_distinct_deterministic_and_short(tmp_path: Path) -> None:
-    from dcgui.core.curate import cluster_folder_names
+    from dcgui.core.output.curate import cluster_folder_names
 
     names = {1: "a/b", 2: "a_b", 3: "Pets", 4: "pets", 5: "cluster_0007", 6: "a_b", 9: "😀" * 100, 10: "é" * 300}
     folders = cluster_folder_names(range(12), names)

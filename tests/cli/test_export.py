@@ -1,4 +1,4 @@
-"""dcgui.core.export: three formats that reproduce model.represent (the features before the projection), with their preprocessing recorded;
+"""dcgui.core.output.export: three formats that reproduce model.represent (the features before the projection), with their preprocessing recorded;
 TorchScript and ONNX run in a process where dcgui cannot be imported."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError
-from dcgui.core.export import EXTRA_FILE, export_backbone, load_backbone
-from dcgui.core.models import build_model
+from dcgui.core.output.export import EXTRA_FILE, export_backbone, load_backbone
+from dcgui.core.train.models import build_model
 
 # The runtime check imports only torch / onnxruntime: dcgui is made unimportable first.
 RUNTIME_SCRIPT = r"""

@@ -11,7 +11,7 @@ from sklearn.metrics.cluster._expected_mutual_info_fast import expected_mutual_i
 
 from dcgui.core.analysis import ami as ami_module
 from dcgui.core.analysis.ami import ami, expected_mutual_info
-from dcgui.core.metrics import nmi
+from dcgui.core.analysis.metrics import nmi
 
 
 @pytest.mark.parametrize(("n", "ka", "kb", "seed"), [(50, 3, 4, 0), (1000, 10, 50, 1), (3000, 100, 30, 2),

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torchvision.transforms import RandomResizedCrop
 
-from dcgui.core.augment import center_view, random_resized_crop_flip, sample_crop_boxes
+from dcgui.core.train.augment import center_view, random_resized_crop_flip, sample_crop_boxes
 
 
 def _batch(n: int = 6, size: int = 37, seed: int = 0) -> torch.Tensor:

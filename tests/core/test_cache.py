@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgui.core import cache as cache_mod
-from dcgui.core import imageio
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import scan
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.errors import DcguiError, UnusableCollectionError
 from dcgui.core.events import Message, Paused, PhaseProgress, Resumed
+from dcgui.core.images import cache as cache_mod
+from dcgui.core.images import imageio
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
 
 SIZE = 24
 
@@ -290,9 +290,9 @@ def test_pause_and_resume(tmp_path: Path) -> None:
 KILLED_BUILD = """
 import os, signal, sys, time
 from pathlib import Path
-from dcgui.core import cache, imageio
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import scan
+from dcgui.core.images import cache, imageio
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
 cache.COMMIT_INTERVAL_S = 0.0  # commit after every finished batch
 real = imageio.load_rgb
 count = [0]

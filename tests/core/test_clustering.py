@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcgui.core.clustering import (
+from dcgui.core.analysis.metrics import nmi
+from dcgui.core.train.clustering import (
     KMeansResult,
     all_finite,
     kmeans,
@@ -14,7 +15,6 @@ from dcgui.core.clustering import (
     pca_output_dim,
     pca_whiten_l2,
 )
-from dcgui.core.metrics import nmi
 
 
 def _correlated(n: int, d: int, seed: int = 0, spread: float = 1e3) -> np.ndarray:

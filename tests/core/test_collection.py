@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dcgui.core.collection import ImageRecord, iter_scan, scan
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.errors import UnusableCollectionError
 from dcgui.core.events import PhaseProgress
+from dcgui.core.images.collection import ImageRecord, iter_scan, scan
 
 needs_symlinks = pytest.mark.skipif(os.name == "nt", reason="creating symlinks needs privileges on Windows")
 

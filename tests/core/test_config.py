@@ -88,9 +88,9 @@ def test_small_collections_get_enough_steps_per_clustering() -> None:
 def test_one_table_names_the_archs_and_their_minimum_sizes() -> None:
     """The config's table (no torch) and the built networks agree; each minimum is enforced by
     the config, the model and the out-of-memory advice alike."""
-    from dcgui.core import models
     from dcgui.core.config import ARCH_MIN_SIZE, ARCHS
     from dcgui.core.device import oom_error
+    from dcgui.core.train import models
 
     assert tuple(models.ARCHS) == ARCHS == tuple(ARCH_MIN_SIZE)
     for arch, minimum in ARCH_MIN_SIZE.items():

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dcgui.core.imageio import DecodeMemory, load_rgb
+from dcgui.core.images.imageio import DecodeMemory, load_rgb
 
 ROOT = Path(__file__).resolve().parents[2]
 
 MEASURE = """
 import json, sys
 from pathlib import Path
-from dcgui.core import imageio
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import scan
+from dcgui.core.images import imageio
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
 
 def peak_mb():  # VmHWM: this process's peak RSS (ru_maxrss would include the forking parent's)
     with open("/proc/self/status") as fh:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgui.core import demo
-from dcgui.core.collection import scan
-from dcgui.core.demo import DEMO_ARCHIVE, extract_demo
 from dcgui.core.errors import DcguiError
+from dcgui.core.images import demo
+from dcgui.core.images.collection import scan
+from dcgui.core.images.demo import DEMO_ARCHIVE, extract_demo
 
 
 def small_resources(root: Path, n: int = 12) -> Path:

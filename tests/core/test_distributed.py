@@ -1,4 +1,4 @@
-"""dcgui.core.distributed: sharding helpers, and real 2-process gloo runs of gather/broadcast/PCA/DDP."""
+"""dcgui.core.train.distributed: sharding helpers, and real 2-process gloo runs of gather/broadcast/PCA/DDP."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from dcgui.core.clustering import pca_whiten_l2
-from dcgui.core.distributed import (
+from dcgui.core.train.clustering import pca_whiten_l2
+from dcgui.core.train.distributed import (
     DistContext,
     any_rank,
     broadcast_array,

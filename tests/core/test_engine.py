@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcgui.core import engine as engine_mod
-from dcgui.core.checkpoint import load_checkpoint, load_model
 from dcgui.core.config import TrainConfig
 from dcgui.core.control import RunControl
-from dcgui.core.engine import CentroidHead, DeepCluster, ResumeState, epoch_seed
 from dcgui.core.events import (
     CheckpointWritten,
     EpochFinished,
@@ -23,7 +20,10 @@ from dcgui.core.events import (
     Resumed,
     Stopped,
 )
-from dcgui.core.prefetch import THREAD_NAME
+from dcgui.core.train import engine as engine_mod
+from dcgui.core.train.checkpoint import load_checkpoint, load_model
+from dcgui.core.train.engine import CentroidHead, DeepCluster, ResumeState, epoch_seed
+from dcgui.core.train.prefetch import THREAD_NAME
 from tests.conftest import make_shape_image
 
 CFG = TrainConfig(arch="smallnet", k=4, epochs=2, image_size=32, batch_size=16, seed=3, device="cpu")
@@ -237,7 +237,7 @@ def test_centroid_prototypes_are_chunked_sums_of_unit_features(data, tmp_path: P
     rng = np.random.default_rng(4)
     feats = rng.standard_normal((48, 16)).astype(np.float32) * 3
     assign = np.repeat(np.arange(4), 12)  # cluster 4 is empty
-    monkeypatch.setattr("dcgui.core.engine.PROTOTYPE_CHUNK_ROWS", 7)  # several, uneven chunks
+    monkeypatch.setattr("dcgui.core.train.engine.PROTOTYPE_CHUNK_ROWS", 7)  # several, uneven chunks
     protos = engine._prototypes(1, feats, assign).numpy()
     unit = feats / np.linalg.norm(feats, axis=1, keepdims=True)
     for c in range(4):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcgui.core.evaluate import (
+from dcgui.core.analysis.evaluate import (
     EvalReport,
     EvalRow,
     evaluate_features,

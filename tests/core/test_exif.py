@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgui.core.exif import PhotoFacts, photo_facts
+from dcgui.core.images.exif import PhotoFacts, photo_facts
 
 
 def write_photo(path: Path, *, taken: str = "2021:07:03 14:22:05", make: str = "Canon",

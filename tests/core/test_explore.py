@@ -5,21 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcgui.core.control import RunControl, StopRequested
+from dcgui.core.analysis.maps import points_in_polygon
+from dcgui.core.analysis.neighbours import FeatureIndex, iter_knn_graph, knn_graph, normalize_rows
+from dcgui.core.analysis.outliers import cluster_centroids, outlier_scores, top_outliers
+from dcgui.core.control import RunControl, StopRequested, drain
 from dcgui.core.events import PhaseProgress
-from dcgui.core.explore import (
-    DuplicateIndex,
-    FeatureIndex,
-    cluster_centroids,
-    drain,
-    duplicate_index,
-    iter_knn_graph,
-    knn_graph,
-    normalize_rows,
-    outlier_scores,
-    points_in_polygon,
-    top_outliers,
-)
+from dcgui.core.explore import DuplicateIndex, duplicate_index
 
 
 def clustered(n_clusters: int = 5, per: int = 40, d: int = 64, noise: float = 0.1, seed: int = 0
@@ -287,7 +278,7 @@ def _separation(coords: np.ndarray, labels: np.ndarray) -> float:
 
 @pytest.mark.slow
 def test_map_separates_clusters_and_subsample_path_places_everyone() -> None:
-    from dcgui.core.explore_map import iter_map_2d, pca_reduce
+    from dcgui.core.analysis.maps import iter_map_2d, pca_reduce
 
     x, labels = clustered(n_clusters=3, per=100, d=64, noise=0.1)
     assert pca_reduce(x, 10).shape == (300, 10)
@@ -306,7 +297,7 @@ def test_map_separates_clusters_and_subsample_path_places_everyone() -> None:
 
 
 def test_map_stops_when_asked() -> None:
-    from dcgui.core.explore_map import iter_map_2d
+    from dcgui.core.analysis.maps import iter_map_2d
 
     control = RunControl()
     gen = iter_map_2d(clustered()[0], control=control)
@@ -317,7 +308,7 @@ def test_map_stops_when_asked() -> None:
 
 
 def test_map_of_tiny_collections() -> None:
-    from dcgui.core.explore_map import map_2d
+    from dcgui.core.analysis.maps import map_2d
 
     assert map_2d(np.zeros((0, 8))).shape == (0, 2)
     coords = map_2d(np.eye(3, 8))

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from dcgui.core import features as features_mod
-from dcgui.core.augment import center_view
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.events import PhaseProgress
-from dcgui.core.features import iter_features
-from dcgui.core.models import create_model
-from dcgui.core.prefetch import THREAD_NAME
+from dcgui.core.train import features as features_mod
+from dcgui.core.train.augment import center_view
+from dcgui.core.train.features import iter_features
+from dcgui.core.train.models import create_model
+from dcgui.core.train.prefetch import THREAD_NAME
 
 SIZE = 32
 CACHE = 37  # TrainConfig(image_size=32).cache_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcgui.core.groups import (
+from dcgui.core.analysis.groups import (
     KIND_CLUSTER,
     KIND_MERGE,
     KIND_PART,
@@ -17,7 +17,7 @@ from dcgui.core.groups import (
     resolve_groups,
     split_members,
 )
-from dcgui.core.keep import keep_one_flags, rank_members
+from dcgui.core.analysis.keep import keep_one_flags, rank_members
 
 
 def test_keys() -> None:
@@ -136,7 +136,7 @@ def test_keep_rules() -> None:
 
 
 def test_units_for_keys() -> None:
-    from dcgui.core.groups import units_for_keys
+    from dcgui.core.analysis.groups import units_for_keys
 
     view = resolve_groups(1, np.array([0, 1, 2, 2, 3]), 4, [_split(7, 1, 2, [0, 0, 0, 1, 0])],
                           [MergeDef(8, 1, (Unit(0), Unit(1)))])

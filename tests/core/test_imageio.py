@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from dcgui.core.errors import DcguiError
-from dcgui.core.imageio import IMAGE_EXTENSIONS, ImageDecodeError, load_rgb
+from dcgui.core.images.imageio import IMAGE_EXTENSIONS, ImageDecodeError, load_rgb
 
 
 def _reason(path: Path) -> str:
@@ -80,7 +80,7 @@ def test_text_file_named_jpg(tmp_path: Path) -> None:
     ("side", "warning_action"),
     [
         (100, "default"),  # > 2x the limit: Pillow raises DecompressionBombError
-        (40, "error"),  # > 1x: Pillow warns; dcgui.core.imageio turns the warning into an error
+        (40, "error"),  # > 1x: Pillow warns; dcgui.core.images.imageio turns the warning into an error
         (40, "ignore"),  # ... and still refuses the file when someone reset the warning filters
     ],
 )
@@ -98,7 +98,7 @@ def test_bomb_warning_is_an_error_after_import() -> None:
     import subprocess
     import sys
 
-    code = ("import warnings; from PIL import Image; import dcgui.core.imageio; "
+    code = ("import warnings; from PIL import Image; import dcgui.core.images.imageio; "
             "print(any(f[0] == 'error' and f[2] is Image.DecompressionBombWarning for f in warnings.filters))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

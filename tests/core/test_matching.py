@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from dcgui.core.matching import match_clusters
+from dcgui.core.analysis.matching import match_clusters
 
 
 def _is_permutation(mapping: np.ndarray, k: int) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from dcgui.core.metrics import ari, cluster_size_stats, nmi
+from dcgui.core.analysis.metrics import ari, cluster_size_stats, nmi
 
 
 def _sk_nmi(a: np.ndarray, b: np.ndarray) -> float:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from dcgui.core.config import TrainConfig
-from dcgui.core.models import (
+from dcgui.core.train.models import (
     ARCHS,
     MEAN,
     STD,

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgui.core import neardup
-from dcgui.core import neardup_align as align
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import scan
-from dcgui.core.demo import demo_archive
-from dcgui.core.explore import drain
+from dcgui.core.analysis import duplicate_align as align
+from dcgui.core.analysis import duplicates as neardup
+from dcgui.core.control import drain
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
+from dcgui.core.images.demo import demo_archive
 
 KINDS = ("res75", "q25", "png", "webp", "exif6", "crop", "small")
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import scan
 from dcgui.core.config import TrainConfig
 from dcgui.core.events import EpochFinished
-from dcgui.core.imageio import IMAGE_EXTENSIONS, ImageDecodeError, load_rgb
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
+from dcgui.core.images.imageio import IMAGE_EXTENSIONS, ImageDecodeError, load_rgb
 from dcgui.services import training
 from dcgui.store import SessionStore
 from tests.conftest import make_shape_image

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from dcgui.core.prefetch import THREAD_NAME, Prefetcher
+from dcgui.core.train.prefetch import THREAD_NAME, Prefetcher
 
 
 def _reader_threads() -> list[threading.Thread]:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from dcgui.core.sampler import uniform_cluster_sample
+from dcgui.core.train.sampler import uniform_cluster_sample
 
 
 def _rng(seed: int = 0) -> np.random.Generator:

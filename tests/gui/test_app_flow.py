@@ -180,7 +180,7 @@ def test_folder_without_images_is_reported_inline(qtbot: Any, env: GuiEnv) -> No
 def test_scan_can_be_cancelled(qtbot: Any, env: GuiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    import dcgui.core.collection
+    import dcgui.core.images.collection
 
     def endless_scan(folder: Path, control: Any = None) -> Any:
         found = 0
@@ -191,7 +191,7 @@ def test_scan_can_be_cancelled(qtbot: Any, env: GuiEnv, monkeypatch: pytest.Monk
             found += 10
             yield PhaseProgress("scan", found, 0)
 
-    monkeypatch.setattr(dcgui.core.collection, "iter_scan", endless_scan)
+    monkeypatch.setattr(dcgui.core.images.collection, "iter_scan", endless_scan)
     dialog = NewSessionDialog(folder=env.tmp)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: "images found" in dialog.scan_label.text(), timeout=30_000)
@@ -387,10 +387,10 @@ def test_training_error_reaches_the_error_dialog(qtbot: Any, env: GuiEnv, tmp_pa
 
 def test_open_demo_creates_and_trains_then_reopens(qtbot: Any, env: GuiEnv, image_folder: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import dcgui.core.demo
+    import dcgui.core.images.demo
 
     # The real demo is 4,000 images: use the small folder and settings, same code path.
-    monkeypatch.setattr(dcgui.core.demo, "extract_demo", lambda target=None: image_folder)
+    monkeypatch.setattr(dcgui.core.images.demo, "extract_demo", lambda target=None: image_folder)
     monkeypatch.setattr(main_window, "demo_config", lambda device_type: TrainConfig(**{**SMALL, "epochs": 1}))
     w = _window(qtbot)
     with qtbot.waitSignal(w.training.runEnded, timeout=TRAIN_TIMEOUT_MS) as ended:
@@ -409,9 +409,9 @@ def test_open_demo_creates_and_trains_then_reopens(qtbot: Any, env: GuiEnv, imag
 
 def test_the_demo_asks_before_training_and_offers_a_quick_look(qtbot: Any, env: GuiEnv, image_folder: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import dcgui.core.demo
+    import dcgui.core.images.demo
 
-    monkeypatch.setattr(dcgui.core.demo, "extract_demo", lambda target=None: image_folder)
+    monkeypatch.setattr(dcgui.core.images.demo, "extract_demo", lambda target=None: image_folder)
     monkeypatch.setattr(main_window, "demo_config", lambda device_type: TrainConfig(**{**SMALL, "epochs": 3}))
     monkeypatch.setattr(main_window, "DEMO_QUICK_EPOCHS", 1)
     env.demo_answer = "quick"

@@ -44,9 +44,9 @@ def epoch_event(epoch: int, matched: np.ndarray, k: int = K) -> EpochFinished:
 def session(tmp_path: Path) -> Generator[Any, None, None]:
     """24 images in 4 labelled folders; epoch 1: cluster = label except every 5th image in cluster 4;
     epoch 2: cluster = label."""
-    from dcgui.core.cache import ImageCache
-    from dcgui.core.collection import scan
     from dcgui.core.config import TrainConfig
+    from dcgui.core.images.cache import ImageCache
+    from dcgui.core.images.collection import scan
     from dcgui.store import SessionStore
 
     folder = write_image_folder(tmp_path / "photos", n_per_class=N_PER_CLASS, classes=CLASSES, size=40)

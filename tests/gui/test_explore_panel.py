@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from dcgui.core.evaluate import evaluate_features
-from dcgui.core.explore import drain
+from dcgui.core.analysis.evaluate import evaluate_features
+from dcgui.core.control import drain
 from dcgui.gui.explore import TAB_DUPLICATES, TAB_EVAL, TAB_MAP, TAB_OUTLIERS, ExplorePanel
 from dcgui.gui.explore.map_view import MapView
 from dcgui.gui.session_images import SessionImages

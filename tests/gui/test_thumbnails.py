@@ -26,8 +26,8 @@ def _drive(gen: Generator[Any, None, Any]) -> Any:
 @pytest.fixture
 def image_cache(tmp_path: Path) -> Any:
     """A real decoded-image cache of 24 generated PNGs (48 px)."""
-    from dcgui.core.cache import ImageCache
-    from dcgui.core.collection import scan
+    from dcgui.core.images.cache import ImageCache
+    from dcgui.core.images.collection import scan
 
     folder = write_image_folder(tmp_path / "photos", n_per_class=8, classes=3, size=48)
     res = scan(folder)

@@ -150,8 +150,8 @@ def test_the_new_session_dialog_shows_the_expected_time(qtbot: Any, tmp_path: Pa
 
 # -- stale and wrong state -------------------------------------------------------------------------
 def test_no_false_thumbnail_error_while_the_cache_is_being_built(qtbot: Any, tmp_path: Path) -> None:
-    from dcgui.core.cache import ImageCache
-    from dcgui.core.collection import scan
+    from dcgui.core.images.cache import ImageCache
+    from dcgui.core.images.collection import scan
     from dcgui.gui.session_images import WAITING, SessionImages
 
     folder = write_image_folder(tmp_path / "photos", n_per_class=2, size=28)

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dcgui.core.analysis.groups import KIND_MERGE, KIND_PART
+from dcgui.core.control import drain
 from dcgui.core.errors import DcguiError
-from dcgui.core.explore import drain
-from dcgui.core.groups import KIND_MERGE, KIND_PART
 from dcgui.services.edits import (
     image_group_titles,
     iter_split_proposal,

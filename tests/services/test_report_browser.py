@@ -42,7 +42,7 @@ def console_messages(browser: str, page: Path, tmp: Path, screenshot: Path | Non
 
 def _demo_like(root: Path) -> Path:
     """The demo's Fashion-MNIST images, 20 per class, trained 2 epochs at k = 10."""
-    from dcgui.core.demo import extract_demo
+    from dcgui.core.images.demo import extract_demo
 
     full = extract_demo(root / "demo")
     folder = root / "photos"

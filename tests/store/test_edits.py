@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgui.core.groups import KIND_MERGE, KIND_PART, Unit
-from dcgui.core.matching import match_clusters
+from dcgui.core.analysis.groups import KIND_MERGE, KIND_PART, Unit
+from dcgui.core.analysis.matching import match_clusters
 from dcgui.store import BULK, HAND, SessionStore, schema
 from dcgui.store.edits import DissolveGroup, MergeClusters, RenameGroup, SetFlags, SplitCluster
 from tests.store.test_session import event, new_store

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgui.core.cache import ImageCache
-from dcgui.core.collection import scan
 from dcgui.core.config import TrainConfig
+from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.collection import scan
 from dcgui.core.pathtext import printable
 from dcgui.store import SessionStore
 from tests.conftest import write_image_folder

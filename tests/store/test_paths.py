@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgui.core.collection import ImageRecord
 from dcgui.core.config import TrainConfig
+from dcgui.core.images.collection import ImageRecord
 from dcgui.store import SessionStore
 from dcgui.store.paths import SessionPaths, UnsafeOutput, UnsafeSessionPath, check_output
 

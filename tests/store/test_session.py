@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgui.core.collection import ImageRecord
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
+from dcgui.core.images.collection import ImageRecord
 from dcgui.store import SessionStore, schema
 from tests.store.writer_process import AFTER_COMMIT, expected_epoch
 

@@ -5,7 +5,7 @@ chance under the permutation model, ``AMI = (MI - E[MI]) / (mean(H(A), H(B)) - E
 arithmetic mean (scikit-learn's default ``average_method``), so it is about 0 for independent
 labelings at any k and 1 for identical ones.
 
-MI comes from the sparse contingency table (``dcgui.core.metrics``). E[MI] is exact: the usual
+MI comes from the sparse contingency table (``dcgui.core.analysis.metrics``). E[MI] is exact: the usual
 sum over every row i, column j and cell value n of ``n/N log(N n / (a_i b_j)) P(n | a_i, b_j, N)``
 (hypergeometric P) depends on a row and a column only through their *sizes*, so it is summed over
 pairs of *distinct* sizes, each weighted by how many rows and columns have that size.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from dcgui.core.metrics import _contingency, _entropy
+from dcgui.core.analysis.metrics import _contingency, _entropy
 
 _CHUNK_TERMS = 1 << 21  # terms per vectorised block (~100 MB of float64 temporaries at most)
 TAIL = 60.0  # skip cell values whose two-sided tail probability is below 2 exp(-TAIL)

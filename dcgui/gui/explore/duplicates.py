@@ -1,6 +1,6 @@
 """Explore › Duplicates: copies of one photo grouped at a pixel-difference threshold, and flags.
 
-The detector (``dcgui.core.neardup``) judges pairs from the cached thumbnails' pixels, so it
+The detector (``dcgui.core.analysis.duplicates``) judges pairs from the cached thumbnails' pixels, so it
 needs no trained network and does not depend on the epoch; it runs once per session in the
 background. Counting groups at a threshold is a binary search over the complete-linkage
 merges, so the count follows the slider live, a strip shows the counts at other settings, and
@@ -31,15 +31,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.control import RunControl
-from dcgui.core.keep import DEFAULT_KEEP_RULE, KEEP_RULES, rank_members
-from dcgui.core.neardup import (
+from dcgui.core.analysis.duplicates import (
     DEFAULT_THRESHOLD,
     MAX_DIFFERENCE,
     ImageInfo,
     NearDuplicateGroup,
     NearDuplicates,
 )
+from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, KEEP_RULES, rank_members
+from dcgui.core.control import RunControl
 from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.jobs import ExploreJobs

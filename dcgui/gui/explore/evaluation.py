@@ -26,7 +26,7 @@ from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
 
 if TYPE_CHECKING:
-    from dcgui.core.evaluate import EvalReport
+    from dcgui.core.analysis.evaluate import EvalReport
     from dcgui.store import SessionStore
 
 

@@ -4,7 +4,7 @@ Stays usable at 100k points: one ``ScatterPlotItem`` per colour in pixel mode, e
 with ``setData`` from coordinate arrays and a single brush (pyqtgraph's vectorised path; a brush
 per point costs a Python loop per point), no pens, no antialiasing. Hover uses a KD-tree (not pyqtgraph's per-item hit test)
 and shows the image's thumbnail next to the cursor. Selections are polygons in data
-coordinates, tested with ``dcgui.core.explore.points_in_polygon``.
+coordinates, tested with ``dcgui.core.analysis.maps.points_in_polygon``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
-from dcgui.core.explore import points_in_polygon
+from dcgui.core.analysis.maps import points_in_polygon
 from dcgui.gui.thumbnails import AsyncPixmapCache
 
 MODES = ("pan", "lasso", "rect")

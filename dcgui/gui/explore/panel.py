@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.events import PhaseProgress, phase_label
-from dcgui.core.imageio import IMAGE_EXTENSIONS
+from dcgui.core.images.imageio import IMAGE_EXTENSIONS
 from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.duplicates import DuplicatesTab
 from dcgui.gui.explore.evaluation import EvaluationTab

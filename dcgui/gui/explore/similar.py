@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.analysis.neighbours import FeatureIndex
 from dcgui.core.control import RunControl
-from dcgui.core.explore import FeatureIndex
-from dcgui.core.imageio import IMAGE_EXTENSIONS
+from dcgui.core.images.imageio import IMAGE_EXTENSIONS
 from dcgui.core.pathtext import printable
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, escape
 from dcgui.gui.explore.jobs import ExploreJobs
