@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(PY) main.py --demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check dcgui tests benchmarks main.py
+	$(PY) -m ruff check dcgui tests benchmarks scripts main.py
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 

@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -88,7 +89,7 @@ def unpack_sources(cache: Path) -> Path:
     return root
 
 
-def _save(im: Image.Image, path: Path, **kw: object) -> None:
+def _save(im: Image.Image, path: Path, **kw: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     im.save(path, **kw)
 
@@ -147,8 +148,8 @@ def write_copies(im: Image.Image, stem: str, out: Path, rng: random.Random) -> d
 
 
 def _load(path: Path) -> Image.Image:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with Image.open(path) as f:
+        im = f.convert("RGB")
     return _resize_long(im, MAX_SIDE) if max(im.size) > MAX_SIDE else im
 
 

@@ -55,7 +55,7 @@ def _true_pairs(truth: dict, rel: list[str]) -> tuple[np.ndarray, np.ndarray, np
 def evaluate(nd: neardup.NearDuplicates, truth: dict, rel: list[str], t: float) -> dict:
     pic, kind, scene = _true_pairs(truth, rel)
     groups = nd.groups(t)
-    pred = set()
+    pred: set[tuple[int, int]] = set()
     for g in groups:
         m = sorted(int(x) for x in g.members)
         pred.update((a, b) for k, a in enumerate(m) for b in m[k + 1:])

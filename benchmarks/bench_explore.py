@@ -6,7 +6,6 @@ outliers. Times, per size:
 
 - "more like this": building the exact index, then one query (median of 50);
 - the all-pairs kNN graph (k = 8) behind near-duplicates: exact, and IVF (with its recall);
-- duplicate grouping: the spanning forest + prefix counts, one slider count, the groups at a t;
 - outliers: 1 - cosine to the nearest of 200 centroids;
 - the 2-D map: PCA 50 + UMAP (faiss kNN); above 50k, fit on 20k and place the rest;
 - the map widget (offscreen Qt): set_points, a full paint, a lasso, a recolour.
@@ -31,9 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dcgui.core.analysis.neighbours import FeatureIndex, knn_graph, normalize_rows  # noqa: E402
+from dcgui.core.analysis.neighbours import (  # noqa: E402
+    FeatureIndex,
+    knn_graph,
+    normalize_rows,
+)
 from dcgui.core.analysis.outliers import outlier_scores, top_outliers  # noqa: E402
-from dcgui.core.explore import DuplicateIndex  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_explore.md"
 
@@ -76,7 +78,7 @@ def bench_index(n: int, rows: list[tuple[str, str, str]]) -> dict[str, float]:
         ts.append(time.perf_counter() - t0)
     rows.append((f"{n:,}", "similar: one query, 20 neighbours (median of 50)", f"{1000 * statistics.median(ts):.2f} ms"))
 
-    t, (sims, ids) = timed(lambda: knn_graph(index, 8))
+    t, (_, ids) = timed(lambda: knn_graph(index, 8))
     res["knn_exact"] = t
     rows.append((f"{n:,}", "all-pairs kNN graph, k=8, exact", f"{t:.1f} s"))
     ivf = FeatureIndex(x, exact_limit=0, nprobe=16)
@@ -85,20 +87,6 @@ def bench_index(n: int, rows: list[tuple[str, str, str]]) -> dict[str, float]:
     recall = float(np.mean([len(set(a) & set(b)) / 8 for a, b in zip(ids[sample], ids_ivf[sample])]))
     rows.append((f"{n:,}", f"all-pairs kNN graph, k=8, IVF ({ivf.index.nlist} lists, nprobe 16)",
                  f"{t_ivf:.1f} s (recall@8 {recall:.3f})"))
-
-    t, dup = timed(lambda: DuplicateIndex(n, sims, ids, min_similarity=0.5))
-    rows.append((f"{n:,}", "duplicates: spanning forest + prefix counts", f"{t:.2f} s"))
-    ts = []
-    for thr in np.linspace(0.5, 1.0, 1000):
-        t0 = time.perf_counter()
-        dup.count(float(thr))
-        ts.append(time.perf_counter() - t0)
-    rows.append((f"{n:,}", "duplicates: count at a threshold (slider; median of 1000)", f"{1e6 * statistics.median(ts):.1f} µs"))
-    t, groups = timed(lambda: dup.groups(0.98, x))
-    planted = set(zip(data["dup_src"].tolist(), data["dup_dst"].tolist()))
-    found = sum(1 for g in groups if len(g.members) == 2 and tuple(sorted(g.members.tolist())) in planted)
-    rows.append((f"{n:,}", "duplicates: groups at t=0.98", f"{t:.2f} s ({len(groups)} groups; "
-                 f"{found}/{len(planted)} planted pairs found exactly)"))
 
     t, scores = timed(lambda: outlier_scores(x, data["assign"]))
     top = set(top_outliers(scores, 5).tolist())
@@ -197,11 +185,10 @@ def main() -> None:
         "|---:|---|---|",
         *[f"| {a} | {b} | {c} |" for a, b, c in rows],
         "",
-        "Choices these numbers support (see `dcgui/core/analysis/neighbours.py`, `explore_map.py`):",
+        "Choices these numbers support (see `dcgui/core/analysis/neighbours.py`, `dcgui/core/analysis/maps.py`):",
         "- \"More like this\" stays exact (`IndexFlatIP`) up to 200k images: one query is milliseconds.",
         "- The all-pairs kNN graph behind near-duplicates switches to IVF above 50k images "
         "(exact grows as N²; IVF keeps recall@8 at 1.000 on clustered features).",
-        "- The duplicate slider's count is a binary search over the spanning forest: microseconds.",
         "- The map fits UMAP on all images up to 50k; above, on 20k and places the rest from their "
         "nearest fitted neighbours (faster than a full fit even with fewer epochs). The first UMAP "
         "call of a process also pays numba's JIT compile.",

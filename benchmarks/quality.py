@@ -44,7 +44,7 @@ def to_cache_pixels(gray: np.ndarray, side: int) -> np.ndarray:
     """28x28 grey -> side x side RGB uint8, as the decode cache would store them."""
     out = np.empty((len(gray), side, side, 3), np.uint8)
     for i, g in enumerate(gray):
-        out[i] = np.asarray(Image.fromarray(g).resize((side, side), Image.BILINEAR).convert("RGB"))
+        out[i] = np.asarray(Image.fromarray(g).resize((side, side), Image.Resampling.BILINEAR).convert("RGB"))
     return out
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator
+from typing import Any, TypeVar
 
 from dcgui.core.events import Event, Paused, Resumed
+
+T = TypeVar("T")
 
 PAUSE_POLL_S = 0.2  # a paused thread wakes this often (so Ctrl-C reaches a paused main thread)
 
@@ -92,3 +95,12 @@ def iter_pause_point(control: RunControl, epoch: int = 0) -> Generator[Event, No
     paused = control.pause_point()
     yield Resumed(epoch)
     return paused
+
+
+def drain(gen: Generator[Any, Any, T]) -> T:
+    """Run a generator to its end and return its return value (events discarded)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]

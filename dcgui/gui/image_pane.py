@@ -151,9 +151,6 @@ class ImageView(QWidget):
     def image(self) -> QImage | None:
         return self._image
 
-    def scaled_pixmap(self) -> QPixmap | None:
-        return self._scaled
-
     def sizeHint(self) -> QSize:
         return QSize(320, 320)
 

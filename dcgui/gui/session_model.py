@@ -294,10 +294,6 @@ class SessionModel(QObject):
     # =========================================================================================
     # training state (set by the training panel, read by everyone else)
     # =========================================================================================
-    @property
-    def training_state(self) -> str:
-        return self._training
-
     def set_training_state(self, state: str) -> None:
         if state != self._training:
             self._training = state
@@ -450,11 +446,6 @@ class SessionModel(QObject):
             return view.group(int(code))
         except KeyError:
             return None
-
-    def group_title(self, code: int) -> str:
-        """How the user knows group ``code``: its name, else "cluster 12" / "cluster 12 part 2" / "group g5"."""
-        g = self.group(code)
-        return g.title if g is not None else self.cluster_title(code)
 
     def merge_groups(self, codes: Sequence[int], name: str | None = None) -> AppliedEdit | None:
         """Merge the groups ``codes`` of the epoch shown into one group named ``name``."""

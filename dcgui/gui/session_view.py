@@ -185,9 +185,5 @@ class SessionView(QWidget):
         return self.epoch_bar.spin
 
     @property
-    def epoch_slider(self) -> QSlider:
-        return self.epoch_bar.slider
-
-    @property
     def follow_check(self) -> QCheckBox:
         return self.epoch_bar.follow_check

@@ -137,10 +137,6 @@ class ThumbnailGridModel(QAbstractListModel):
         if self._n:
             self.dataChanged.emit(self.index(0), self.index(self._n - 1), [Qt.ItemDataRole.DisplayRole])
 
-    @property
-    def has_captions(self) -> bool:
-        return self._captions is not None
-
     def flag(self, image_index: int) -> str | None:
         return self._flags.get(int(image_index))
 

@@ -114,6 +114,3 @@ def unflag_edit(members: Iterable[int], what: str = "unflag group") -> SetFlags:
     return SetFlags(dict.fromkeys(int(i) for i in members), BULK, what)
 
 
-def image_group_titles(view: GroupView, images: Iterable[int]) -> list[str]:
-    """How the user knows the group of each image at ``view.epoch``: its name, else its key."""
-    return [view.of_image(int(i)).title for i in images]

@@ -405,13 +405,6 @@ class SessionStore:
                 guard = self._guard = SessionPaths(folder, self.path)
             return guard
 
-    def image_file(self, i: int) -> Path:
-        """The file of image ``i``, checked to lie inside the folder (``UnsafeSessionPath`` if not)."""
-        paths = self._paths()
-        if not 0 <= i < len(paths):
-            raise IndexError(f"image index {i} is out of range (the session has {len(paths)} images)")
-        return self.path_guard.image(paths[i], int(i))
-
     def image_files(self, indices: Iterable[int] | None = None) -> list[Path]:
         """The files of images ``indices`` (default: all), all checked; one bad row refuses all."""
         paths = self._paths()
@@ -927,13 +920,6 @@ class SessionStore:
             ids, vals = zip(*rows)
             sizes[list(ids)] = vals
         return sizes
-
-    def cluster_raw_ids(self, epoch: int) -> np.ndarray:
-        """k-means' raw id of each matched cluster at ``epoch`` (int64, length k)."""
-        k, mapping, _ = self._epoch_row(epoch)
-        inverse = np.empty(k, dtype=np.int64)
-        inverse[mapping] = np.arange(k)
-        return inverse
 
     # ---------------------------------------------------------------------------------------
     # checkpoints

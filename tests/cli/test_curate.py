@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dcgui.core.control import drain
 from dcgui.core.events import PhaseProgress
 from dcgui.core.output.curate import (
-    apply_curation,
     check_target,
     cluster_folder_name,
     iter_apply,
@@ -101,7 +101,7 @@ def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
     assert moved_name.name == "x_1.jpg"
     # Running the same plan again adds suffixed copies and replaces nothing.
     first = snapshot(out)
-    again = apply_curation(ops, "copy")
+    again = drain(iter_apply(ops, "copy"))
     assert all(dst.name != planned.name for (_, dst), (_, planned) in zip(again.done, ops))
     assert {k: v for k, v in snapshot(out).items() if k in first} == first
 
@@ -109,7 +109,7 @@ def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
 def test_symlink(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
     ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), tmp_path / "links")
-    result = apply_curation(ops, "symlink")
+    result = drain(iter_apply(ops, "symlink"))
     assert len(result.done) == len(paths)
     for src, dst in result.done:
         assert dst.is_symlink() and Path(os.readlink(dst)) == src.absolute()
@@ -125,7 +125,7 @@ def test_move_moves_only_planned_files(tmp_path: Path) -> None:
     contents = {p: (folder / p).read_bytes() for p in paths}
     assign = np.array([0, 0, 0, 1, 1, 1])
     ops = plan_curation([folder / p for p in paths], assign, out, excluded=[4])
-    result = apply_curation(ops, "move")
+    result = drain(iter_apply(ops, "move"))
     assert not result.failed and len(result.done) == 5
     for src, dst in result.done:
         assert not src.exists()
@@ -140,7 +140,7 @@ def test_missing_source_is_reported_and_others_continue(tmp_path: Path) -> None:
     folder, paths = make_folder(tmp_path)
     ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), tmp_path / "out")
     (folder / "c/y.png").unlink()
-    result = apply_curation(ops, "copy")
+    result = drain(iter_apply(ops, "copy"))
     assert [src for src, _ in result.failed] == [folder / "c/y.png"]
     assert "No such file" in result.failed[0][1]
     assert len(result.done) == len(paths) - 1
@@ -172,7 +172,7 @@ def test_vanished_source_never_costs_a_file_that_appeared_at_the_destination(tmp
     src.unlink()
     dst.parent.mkdir(parents=True)
     dst.write_bytes(b"the user's own file")
-    result = apply_curation(ops, mode)
+    result = drain(iter_apply(ops, mode))
     assert dst.read_bytes() == b"the user's own file"
     assert [s for s, _ in result.failed] == [src] and "No such file" in result.failed[0][1]
     assert len(result.done) == len(paths) - 1
@@ -187,7 +187,7 @@ def test_a_failed_copy_removes_only_its_own_partial_file(tmp_path: Path) -> None
     out.mkdir()
     (out / "keep.jpg").write_bytes(b"user file")
     bad = Path("/proc/self/mem")
-    result = apply_curation([(bad, out / "mem.jpg"), (folder / "top.gif", out / "keep.jpg")], "copy")
+    result = drain(iter_apply([(bad, out / "mem.jpg"), (folder / "top.gif", out / "keep.jpg")], "copy"))
     assert [s for s, _ in result.failed] == [bad]
     assert not (out / "mem.jpg").exists()  # our own partial copy is gone
     assert (out / "keep.jpg").read_bytes() == b"user file"
@@ -215,7 +215,7 @@ def test_cluster_folders_are_distinct_deterministic_and_short(tmp_path: Path) ->
     (out / folders[9]).mkdir(parents=True)
     (out / folders[9] / long_name).write_bytes(b"already there")
     ops = plan_curation([folder / long_name, folder / "b.jpg"], np.array([9, 1]), out, names=names)
-    result = apply_curation(ops, "copy")
+    result = drain(iter_apply(ops, "copy"))
     assert not result.failed and len(result.done) == 2
     assert (out / folders[9] / long_name).read_bytes() == b"already there"
     copy = dict(result.done)[folder / long_name]

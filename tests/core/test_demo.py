@@ -31,7 +31,7 @@ def small_resources(root: Path, n: int = 12) -> Path:
 
 def test_shipped_archive_is_found_and_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DCGUI_RESOURCES", raising=False)
-    repo = Path(demo.__file__).resolve().parents[2]
+    repo = Path(demo.__file__).resolve().parents[3]
     assert demo.demo_archive() == repo / "resources" / "demo" / "fashion_mnist_4000.npz"
     assert DEMO_ARCHIVE.is_file()
     with np.load(DEMO_ARCHIVE) as data:

@@ -22,7 +22,6 @@ from dcgui.core.train.distributed import (
     shard_range,
     sharded_pca_whiten_l2,
     split_for_rank,
-    unwrap,
     wrap_for_training,
 )
 
@@ -188,7 +187,6 @@ def _worker(rank: int, out_dir: str, port: int) -> None:
             res["pca"] = gathered
         net, head = _fresh_net(rank)
         wrapped = wrap_for_training(net, ctx, head=head)
-        assert unwrap(wrapped) is net
         _ddp_step(wrapped, *_ddp_batch(rank))
         res["params"] = torch.cat([p.detach().reshape(-1) for p in wrapped.parameters()]).numpy()
         res["any"] = np.array([any_rank(rank == 1, ctx), any_rank(False, ctx)])

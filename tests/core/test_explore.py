@@ -1,4 +1,4 @@
-"""Similar images, near-duplicates, outliers and the 2-D map on features with planted structure."""
+"""Similar images (nearest neighbours), outliers and the 2-D map on features with planted structure."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 from dcgui.core.analysis.maps import points_in_polygon
-from dcgui.core.analysis.neighbours import FeatureIndex, iter_knn_graph, knn_graph, normalize_rows
-from dcgui.core.analysis.outliers import cluster_centroids, outlier_scores, top_outliers
+from dcgui.core.analysis.neighbours import (
+    FeatureIndex,
+    iter_knn_graph,
+    knn_graph,
+    normalize_rows,
+)
+from dcgui.core.analysis.outliers import outlier_scores, top_outliers
 from dcgui.core.control import RunControl, StopRequested, drain
 from dcgui.core.events import PhaseProgress
-from dcgui.core.explore import DuplicateIndex, duplicate_index
 
 
 def clustered(n_clusters: int = 5, per: int = 40, d: int = 64, noise: float = 0.1, seed: int = 0
@@ -129,78 +133,6 @@ def test_knn_graph_yields_progress_and_can_be_stopped() -> None:
         drain(iter_knn_graph(index, 5, control=control))
 
 
-def _brute_force_groups(x: np.ndarray, t: float) -> tuple[int, int]:
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    f = normalize_rows(x)
-    adj = (f @ f.T) >= t
-    np.fill_diagonal(adj, False)
-    _, comp = connected_components(csr_matrix(adj), directed=False)
-    sizes = np.bincount(comp)
-    return int((sizes > 1).sum()), int(sizes[sizes > 1].sum())
-
-
-@pytest.mark.parametrize("t", [0.3, 0.5, 0.62, 0.7, 0.8, 0.99])
-def test_duplicate_counts_equal_brute_force_components(t: float) -> None:
-    """With every pair as an edge (k = N-1) the forest's counts are exact for any threshold."""
-    x, _ = clustered(n_clusters=4, per=30, d=16, noise=0.15)
-    dup = duplicate_index(x, k=len(x) - 1, min_similarity=-1.0)
-    assert dup.count(t) == _brute_force_groups(x, t)
-
-
-def test_planted_duplicates_are_found(planted: dict) -> None:
-    x = planted["x"]
-    dup = duplicate_index(x, k=8)
-    groups, images = dup.count(0.99)
-    assert (groups, images) == (5, 11)
-    assert dup.removable(0.99) == 6
-    found = [sorted(g.members.tolist()) for g in dup.groups(0.99, x)]
-    assert sorted(found) == sorted(planted["groups"])
-    # a lower threshold merges whole clusters; 1.01 finds nothing
-    assert dup.count(0.3)[1] > 150
-    assert dup.count(1.01) == (0, 0)
-    # the count never falls as the threshold is lowered (a slider moving left)
-    counts = [dup.count(t)[1] for t in np.linspace(1.0, 0.0, 41)]
-    assert counts == sorted(counts)
-
-
-def test_duplicate_groups_keep_the_preferred_image_first(planted: dict) -> None:
-    x = planted["x"]
-    dup = duplicate_index(x, k=8)
-    prefer = np.zeros(len(x))
-    prefer[204] = 10.0  # the second copy of image 170 is, say, the largest file
-    groups = dup.groups(0.99, x, prefer=prefer)
-    assert len(groups[0].members) == 3  # largest group first
-    assert groups[0].keep == 204 and set(groups[0].rest.tolist()) == {170, 203}
-    assert groups[0].similarity_to_first[0] == 1.0
-    assert (groups[0].similarity_to_first > 0.99).all()
-    # without preference: path order (lowest index) first
-    pairs = {g.keep: g for g in dup.groups(0.99, x)}
-    assert 3 in pairs and pairs[3].rest.tolist() == [200]
-
-
-@pytest.mark.slow  # a wall-clock bound: meaningful on an idle machine only
-def test_duplicate_index_counts_are_fast_for_a_slider() -> None:
-    import time
-
-    x, _ = clustered(n_clusters=50, per=200, d=32, noise=0.2)
-    dup = duplicate_index(x, k=5)
-    t0 = time.perf_counter()
-    for t in np.linspace(0.5, 1.0, 1000):
-        dup.count(float(t))
-    assert time.perf_counter() - t0 < 0.5  # 1000 slider positions: microseconds each
-
-
-def test_duplicate_index_ignores_missing_neighbours() -> None:
-    sims = np.array([[0.99, -np.inf], [0.99, 0.2], [0.2, 0.1]], dtype=np.float32)
-    ids = np.array([[1, -1], [0, 2], [1, 0]])
-    dup = DuplicateIndex(3, sims, ids, min_similarity=0.0)
-    assert dup.count(0.9) == (1, 2)
-    assert dup.count(0.15) == (1, 3)
-    assert dup.group_labels(0.9).tolist()[2] == -1
-
-
 def test_outlier_is_ranked_first(planted: dict) -> None:
     x, assign = planted["x"], planted["assign"]
     scores = outlier_scores(x, assign)
@@ -211,11 +143,7 @@ def test_outlier_is_ranked_first(planted: dict) -> None:
     assert np.median(scores) < 0.4
 
 
-def test_centroids_skip_empty_clusters() -> None:
-    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]], dtype=np.float32)
-    c, nonempty = cluster_centroids(x, np.array([0, 2, 0]), k=4)
-    assert nonempty.tolist() == [True, False, True, False]
-    np.testing.assert_allclose(np.linalg.norm(c[nonempty], axis=1), 1.0, rtol=1e-6)
+def test_outliers_skip_empty_clusters() -> None:
     # empty clusters (zero rows, similarity 0) never count as "nearest": a point pointing away
     # from the only centroid scores above 1
     x = np.array([[1.0, 0.0], [1.0, 0.2], [-1.0, -0.3]], dtype=np.float32)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from dcgui.core.config import TrainConfig
+from dcgui.core.config import ARCH_MIN_SIZE, TrainConfig
 from dcgui.core.train.models import (
     ARCHS,
     MEAN,
@@ -43,7 +43,7 @@ def test_registry_lists_every_configurable_arch() -> None:
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_each_arch_embeds_at_its_minimum_size(arch: str, sobel: bool) -> None:
     torch.manual_seed(0)
-    size = ARCHS[arch].min_input_size
+    size = ARCH_MIN_SIZE[arch]
     model = create_model(arch, sobel=sobel, input_size=size)
     assert model.feat_dim == FEAT_DIMS[arch] and model.sobel is sobel and model.input_size == size
     x = torch.rand(2, 3, size, size)

@@ -41,7 +41,7 @@ def test_plain_rows_resolve_inside(tmp_path: Path) -> None:
     store = make_session(tmp_path, ["a.png", "sub/b.png", "sub/deeper/c.png"])
     files = store.image_files()
     assert files == [store.folder / "a.png", store.folder / "sub/b.png", store.folder / "sub/deeper/c.png"]
-    assert store.image_file(1) == store.folder / "sub/b.png"
+    assert store.image_files([1]) == [store.folder / "sub/b.png"]
     assert store.image_files([2, 0]) == [files[2], files[0]]
 
 
@@ -67,8 +67,7 @@ def test_doctored_rows_are_refused_naming_each_row(tmp_path: Path) -> None:
         assert "image 4" not in text and "nothing was done" in text
         for i in range(4):  # one row at a time as well (the image pane, "open folder")
             with pytest.raises(UnsafeSessionPath, match=f"image {i} "):
-                s.image_file(i)
-        assert s.image_file(4) == s.folder / "e.png"
+                s.image_files([i])
         assert s.image_files([4]) == [s.folder / "e.png"]
     assert (victim / "a.txt").read_text() == "secret"
 

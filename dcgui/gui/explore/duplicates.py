@@ -219,9 +219,6 @@ class DuplicatesTab(ExploreTab):
     def rule(self) -> str:
         return str(self.keep_rule.currentData())
 
-    def set_rule(self, rule: str) -> None:
-        self.keep_rule.setCurrentIndex(max(0, self.keep_rule.findData(rule)))
-
     def keeper(self, grp: NearDuplicateGroup) -> int:
         """The image of ``grp`` the rule keeps."""
         stats = self._image_stats()

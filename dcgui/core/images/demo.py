@@ -31,7 +31,7 @@ def resources_dir() -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent.parent / "resources"
+    return Path(__file__).resolve().parents[3] / "resources"  # dcgui/core/images/demo.py -> repo
 
 
 def demo_archive() -> Path:

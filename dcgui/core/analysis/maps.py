@@ -212,3 +212,35 @@ def _init(init: np.ndarray, fit_idx: np.ndarray) -> np.ndarray:
 def map_2d(features: np.ndarray, **kwargs: Any) -> np.ndarray:
     """``iter_map_2d`` run to the end."""
     return drain(iter_map_2d(features, **kwargs))
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Boolean mask of the (N, 2) ``points`` inside the closed ``polygon`` (M, 2) (even-odd rule).
+
+    A point's horizontal ray toggles at each edge spanning its y: with the points sorted by y,
+    each edge touches only the points of its y-span (a ``searchsorted`` slice), so the cost is
+    about N x (edges crossing a horizontal line) instead of N x M: a 200-vertex lasso over 100k
+    points takes tens of milliseconds.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    inside = np.zeros(len(pts), dtype=bool)
+    if len(poly) < 3 or len(pts) == 0:
+        return inside
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    cand = np.flatnonzero((pts[:, 0] >= lo[0]) & (pts[:, 0] <= hi[0]) & (pts[:, 1] >= lo[1]) & (pts[:, 1] <= hi[1]))
+    order = cand[np.argsort(pts[cand, 1], kind="stable")]
+    ys = pts[order, 1]
+    hit = np.zeros(len(pts), dtype=bool)
+    xj, yj = poly[-1]
+    for xi, yi in poly:
+        if yi != yj:
+            # (yi > y) != (yj > y)  <=>  min(yi, yj) <= y < max(yi, yj)
+            a, b = np.searchsorted(ys, [min(yi, yj), max(yi, yj)], side="left")
+            if b > a:
+                idx = order[a:b]
+                x_at = (xj - xi) * (pts[idx, 1] - yi) / (yj - yi) + xi
+                hit[idx] ^= pts[idx, 0] < x_at
+        xj, yj = xi, yi
+    inside[cand] = hit[cand]
+    return inside

@@ -290,11 +290,3 @@ def iter_apply(
     return result
 
 
-def apply_curation(ops: Sequence[tuple[Path, Path]], mode: str) -> CurateResult:
-    """Run :func:`iter_apply` to the end."""
-    gen = iter_apply(ops, mode)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]

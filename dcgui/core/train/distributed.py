@@ -334,7 +334,3 @@ def wrap_for_training(model: nn.Module, ctx: DistContext, head: nn.Module | None
     )
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    """The plain model inside a DDP wrapper (for checkpoints and the feature pass)."""
-    inner = module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
-    return inner.body if isinstance(inner, _EmbedHead) else inner

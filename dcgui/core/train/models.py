@@ -27,7 +27,7 @@ import torch
 import torchvision
 from torch import nn
 
-from dcgui.core.config import ARCH_MIN_SIZE, TrainConfig, check_input_size
+from dcgui.core.config import TrainConfig, check_input_size
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, as in the reference code
 STD = (0.229, 0.224, 0.225)
@@ -57,9 +57,6 @@ class ArchSpec:
     builder: Callable[[int, int], Body]  # (input channels, input size) -> Body
     projection_hidden: int = 0  # width of the projection MLP's hidden layer; 0: the arch has none
 
-    @property
-    def min_input_size(self) -> int:
-        return ARCH_MIN_SIZE[self.name]
 
 
 # -- architectures ------------------------------------------------------------------------------

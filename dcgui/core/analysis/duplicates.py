@@ -10,7 +10,7 @@ Three steps, each a generator with progress (``iter_near_duplicates`` runs them 
    bits (faiss multi-index hashing: re-encodes, resizes and format changes land there); the
    ``NEIGHBOURS`` nearest miniatures of each image (crops move the hash but not the miniature);
    and, when given, the nearest learned features (DeepCluster's "same kind of picture").
-3. **Pair differences** from the pixels (``neardup_align``): the worst block's residual after
+3. **Pair differences** from the pixels (``duplicate_align``): the worst block's residual after
    aligning the two thumbnails (same framing, or one a crop of the other). 0 = identical;
    copies stay below ~0.3; a burst shot or another photo of the scene is above.
 
@@ -37,9 +37,8 @@ import numpy as np
 from PIL import Image
 
 from dcgui.core.analysis import duplicate_align as align
-from dcgui.core.analysis.duplicates import union_prefix_counts
 from dcgui.core.analysis.neighbours import GRAPH_EXACT_LIMIT, FeatureIndex
-from dcgui.core.control import RunControl, drain
+from dcgui.core.control import RunControl
 from dcgui.core.events import PHASE_PAIRS, PHASE_SIGNATURES, PhaseProgress
 
 if TYPE_CHECKING:
@@ -258,6 +257,38 @@ def iter_pair_differences(judge: PairJudge, pairs: np.ndarray, control: RunContr
 # ---------------------------------------------------------------------------------------------
 # complete linkage
 # ---------------------------------------------------------------------------------------------
+def union_prefix_counts(n: int, edge_i: np.ndarray, edge_j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joining ``n`` images along the edges in order (a forest: no edge closes a cycle), the number
+    of groups of >= 2 images and of images in them after the first m edges, for every m. A
+    threshold then maps to its counts with one ``searchsorted`` (the duplicate sliders)."""
+    parent = np.arange(n, dtype=np.int64)
+    size = np.ones(n, dtype=np.int64)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[x] != root:  # path compression
+            parent[x], x = root, int(parent[x])
+        return root
+
+    m = len(edge_i)
+    groups = np.zeros(m + 1, dtype=np.int64)
+    images = np.zeros(m + 1, dtype=np.int64)
+    g = im = 0
+    for e, (i, j) in enumerate(zip(edge_i.tolist(), edge_j.tolist())):
+        ri, rj = find(i), find(j)
+        si, sj = int(size[ri]), int(size[rj])
+        g += 1 - (si > 1) - (sj > 1)
+        im += (si == 1) + (sj == 1)
+        if si < sj:
+            ri, rj = rj, ri
+        parent[rj] = ri
+        size[ri] = si + sj
+        groups[e + 1], images[e + 1] = g, im
+    return groups, images
+
+
 def _components(n: int, pairs: np.ndarray) -> list[np.ndarray]:
     """Connected sets (of >= 2 images) of the pair graph."""
     from scipy.sparse import coo_matrix
@@ -439,9 +470,6 @@ def iter_near_duplicates(
     return sig, NearDuplicates(n, pairs, diffs, merges)
 
 
-def near_duplicates(thumbnail: Thumbnail, n: int, features: np.ndarray | None = None) -> NearDuplicates:
-    """``iter_near_duplicates`` run to the end."""
-    return drain(iter_near_duplicates(thumbnail, n, features))[1]
 
 
 # ---------------------------------------------------------------------------------------------
