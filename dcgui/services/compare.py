@@ -84,7 +84,8 @@ def iter_compare_data(paths: Sequence[str | os.PathLike[str]]) -> Generator[Even
 def setting_rows(runs: Sequence[Run]) -> tuple[list[tuple[str, ...]], list[int]]:
     """(rows: setting, then its value in each run), indices of the rows whose values differ."""
     keys = sorted(set().union(*(r.settings for r in runs)))
-    rows, differ = [], []
+    rows: list[tuple[str, ...]] = []
+    differ: list[int] = []
     for key in keys:
         values = tuple("" if key not in r.settings else str(r.settings[key]) for r in runs)
         if len(set(values)) > 1:
@@ -136,9 +137,9 @@ def compare_html(cmp: Comparison, absolute_paths: bool = False) -> str:
                              e.get("n_images", ""), e.get("time", "")))
         body.append(h.table(["run", "model", "kNN accuracy", "linear probe", "NMI (k-means)", "images", "when"], rows,
                             numeric=[False, False, True, True, True, True, False]))
-    rows, differ = setting_rows(runs)
-    body.append(f"<h2>Settings</h2><p class=\"muted\">{len(differ)} of {len(rows)} settings differ (highlighted).</p>")
-    body.append(h.table(["setting", *[r.name for r in runs]], rows,
+    settings, differ = setting_rows(runs)
+    body.append(f"<h2>Settings</h2><p class=\"muted\">{len(differ)} of {len(settings)} settings differ (highlighted).</p>")
+    body.append(h.table(["setting", *[r.name for r in runs]], settings,
                         highlight=[(i, c) for i in differ for c in range(len(runs) + 1)]))
     return h.page("dcgui: runs compared", "\n".join(body))
 

@@ -78,11 +78,11 @@ def small_jpeg(jpeg: bytes, side: int = 64, quality: int = 70) -> bytes:
     """A thumbnail for the page: at most ``side`` px on its long side, JPEG at ``quality``."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(jpeg)) as im:
-        im = im.convert("RGB")
-        im.thumbnail((side, side))
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=quality, optimize=True)
+    with Image.open(io.BytesIO(jpeg)) as src:
+        im = src.convert("RGB")
+    im.thumbnail((side, side))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality, optimize=True)
     return buf.getvalue()
 
 
@@ -149,13 +149,12 @@ def line_chart(series: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str,
     out.append(f"<text x=\"{left + pw / 2}\" y=\"{height - 4}\" text-anchor=\"middle\">epoch</text>")
     if y_label:
         out.append(f"<text transform=\"translate(12 {top + ph / 2}) rotate(-90)\" text-anchor=\"middle\">{esc(y_label)}</text>")
-    legend_x, legend_y = left + 6, top + 10
-    for i, (name, x, y) in enumerate(series):
+    legend_x, legend_y = left + 6.0, top + 10.0
+    for i, (name, xv, yv) in enumerate(series):
         colour = colours[i] if colours else COLOURS[i % len(COLOURS)]
         dash = " stroke-dasharray=\"5 3\"" if name in dashed else ""
-        x, y = np.asarray(x, float), np.asarray(y, float)
         runs: list[list[str]] = [[]]
-        for a, b in zip(x, y):
+        for a, b in zip(np.asarray(xv, float).tolist(), np.asarray(yv, float).tolist()):
             if math.isfinite(b):
                 runs[-1].append(f"{px(a):.1f},{py(b):.1f}")
             elif runs[-1]:
@@ -248,8 +247,9 @@ def river_svg(r: River, title: str, width: int = 1000, height: int = 420) -> str
     label_every = max(1, cols // 12)
     for i, col in enumerate(r.columns):
         x = cx(i) - node_w / 2
-        d = "".join(f"M{x:.1f} {y(a):.1f}h{node_w}v{max(y(b) - y(a), 0.3):.1f}h{-node_w}Z" for a, b in zip(col.y0, col.y1))
-        out.append(f"<path d=\"{d}\" fill=\"#333\"/>")
+        nodes = "".join(f"M{x:.1f} {y(a):.1f}h{node_w}v{max(y(b) - y(a), 0.3):.1f}h{-node_w}Z"
+                        for a, b in zip(col.y0, col.y1))
+        out.append(f"<path d=\"{nodes}\" fill=\"#333\"/>")
         if i % label_every == 0 or i == cols - 1:
             out.append(f"<text x=\"{cx(i):.1f}\" y=\"{height - 6}\" text-anchor=\"middle\">{col.epoch}</text>")
     out.append("</svg>")

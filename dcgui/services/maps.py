@@ -9,6 +9,7 @@ instant and the CLI and the window share them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,8 +55,6 @@ def iter_aligned_map(store: SessionStore, epoch: int, device: str | None = None,
     coords = yield from iter_map_2d(features, control=control, init=ref)
     if ref is not None:
         coords = procrustes(coords, ref)
-    try:
+    with contextlib.suppress(OSError):  # a cache folder that cannot be written: computed again next time
         es._save_npy(aligned_map_path(store, epoch), coords)
-    except OSError:
-        pass  # a cache folder that cannot be written: computed again next time
     return coords

@@ -183,7 +183,7 @@ def iter_report(store: SessionStore, out: str | os.PathLike[str], options: Repor
 
 
 def _trained_sections(store: SessionStore, metrics: list[EpochMetrics], labels: np.ndarray | None,
-                      names: list[str], body: list[str], rel: Callable[[str], str], opt: ReportOptions,
+                      names: list[str], body: list[str], rel: Callable[[str | os.PathLike[str]], str], opt: ReportOptions,
                       control: RunControl | None, progress: Callable[[], PhaseProgress]) -> Generator[Event, None, int]:
     from dcgui.services import explore as es
 
