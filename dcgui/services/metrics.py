@@ -28,7 +28,7 @@ AmiValues = dict[int, tuple[float | None, float | None]]  # epoch -> (ami_prev, 
 
 def missing_ami(store: SessionStore) -> list[int]:
     """The epochs whose AMI could exist but is not stored (trained before AMI was recorded)."""
-    has_labels = store.labels() is not None
+    has_labels = bool(store.label_names())  # a meta lookup: cheap enough for the GUI thread
     return [m.epoch for m in store.epochs()
             if (m.epoch > 1 and m.ami_prev is None) or (has_labels and m.ami_labels is None)]
 
