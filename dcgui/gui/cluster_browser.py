@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 _STATS_EPOCHS = 4  # per-epoch numbers kept (each ~9 bytes per image)
 SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
                "outliers": "among the outliers", "group": "in a named group", "grid": "in the grid",
-               "cluster": "in the cluster"}
+               "cluster": "in the cluster", "river": "in a band of the cluster river"}
 
 
 def ask_group_name(parent: QWidget, names: list[str], n: int) -> str | None:

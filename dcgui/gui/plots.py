@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -177,10 +178,21 @@ class PlotsPanel(QWidget):
         for c in range(3):
             grid.setColumnStretch(c, 1)
 
+        curves = QWidget()
+        curves_lay = QVBoxLayout(curves)
+        curves_lay.setContentsMargins(0, 0, 0, 0)
+        curves_lay.addLayout(top)
+        curves_lay.addLayout(grid, 1)
+        from dcgui.gui.river import RiverPanel
+
+        self.river = RiverPanel(model)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(curves, "Curves")
+        self.tabs.addTab(self.river, "Cluster river")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(top)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.tabs, 1)
 
         self._build_curves()
         self._no_labels_text = pg.TextItem("No labels: put the images in class sub-folders\n"

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from dcgui.store.editlog import EditRecord
 
 IDLE = "idle"
-SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
+SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group", "river")
 
 
 def cluster_display_name(c: int, name: str | None) -> str:
