@@ -186,6 +186,10 @@ class MainWindow(QMainWindow):
         self.act_export = file_menu.addAction("&Export backbone…", self.export_backbone)
         self.act_export.setShortcut(QKeySequence("Ctrl+E"))
         self.act_export_csv = file_menu.addAction("Export cluster &CSV…", self.export_cluster_csv)
+        self.act_report = file_menu.addAction("Export &report…", self.export_report)
+        self.act_report.setToolTip("One HTML page about this session that opens offline in any browser")
+        self.act_compare = file_menu.addAction("Co&mpare with…", self.compare_with)
+        self.act_compare.setToolTip("This session's curves and settings next to other sessions'")
         file_menu.addSeparator()
         self.act_close = file_menu.addAction("&Close session", self.close_session)
         self.act_close.setShortcut(QKeySequence.StandardKey.Close)
@@ -276,6 +280,8 @@ class MainWindow(QMainWindow):
         has_epochs = has and self.model.last_epoch > 0
         self.act_export.setEnabled(has and bool(self._store and self._store.checkpoints()))
         self.act_export_csv.setEnabled(has_epochs)
+        self.act_report.setEnabled(has)  # an untrained session's report says so
+        self.act_compare.setEnabled(has)
         self.act_close.setEnabled(has)
 
     # =======================================================================================
@@ -543,6 +549,16 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self._export_dialog = dialog
+
+    def export_report(self) -> None:
+        from dcgui.gui.show_method import export_report
+
+        self._report_dialog = export_report(self, self.model)
+
+    def compare_with(self) -> None:
+        from dcgui.gui.show_method import compare_with
+
+        self._compare_dialog = compare_with(self, self.model)
 
     def export_cluster_csv(self) -> None:
         fn = getattr(self.view.clusters, "export_csv", None)
