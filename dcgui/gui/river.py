@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPainterPath, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QGraphicsPathItem,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSpinBox,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -38,45 +39,156 @@ _PALETTE = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#17becf", "#
             "#7f7f7f", "#bcbd22"]
 
 
-class _BandItem(QGraphicsPathItem):
-    """One band or stub; ``key``: (pair index, "band" | "out" | "in", index)."""
+def _smooth(t: np.ndarray) -> np.ndarray:
+    return 3 * t ** 2 - 2 * t ** 3
 
-    def __init__(self, path: QPainterPath, key: tuple[int, str, int], colour: QColor, tip: str) -> None:
-        super().__init__(path)
-        self.key = key
-        self.base = colour
-        self.setBrush(QBrush(colour))
-        self.setPen(QPen(Qt.PenStyle.NoPen))
-        self.setToolTip(tip)
-        self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
 
-    def set_highlight(self, on: bool) -> None:
-        c = QColor(self.base)
-        c.setAlpha(230 if on else self.base.alpha())
-        self.setBrush(QBrush(c))
-        self.setPen(QPen(QColor("#000000"), 1.2) if on else QPen(Qt.PenStyle.NoPen))
-        self.setZValue(2 if on else 0)
+def _x_of_t(t: np.ndarray) -> np.ndarray:
+    """x along a band (0..1 between its two columns) for the curve parameter t: both control
+    points sit at mid-x, so x(t) = 1.5 t - 1.5 t^2 + t^3 (monotonic)."""
+    return 1.5 * t - 1.5 * t ** 2 + t ** 3
+
+
+def _t_of_x(u: float) -> float:
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if 1.5 * mid - 1.5 * mid ** 2 + mid ** 3 < u:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def band_path(xa: float, xb: float, a0: float, a1: float, b0: float, b1: float, path: QPainterPath) -> None:
+    mid = (xa + xb) / 2
+    path.moveTo(xa, a0)
+    path.cubicTo(mid, a0, mid, b0, xb, b0)
+    path.lineTo(xb, b1)
+    path.cubicTo(mid, b1, mid, a1, xa, a1)
+    path.closeSubpath()
+
+
+def _pair_x(pair: int) -> tuple[float, float]:
+    return pair * COLUMN_STEP + NODE_W / 2, (pair + 1) * COLUMN_STEP - NODE_W / 2
+
+
+def hit_test(r: River, x: float, y: float) -> tuple[int, str, int] | None:
+    """The band or stub under scene point (x, y): computed from the arrays, not from items, so
+    the scene holds a few items per epoch pair instead of one per band."""
+    pair = int(np.floor(x / COLUMN_STEP))
+    if not 0 <= pair < len(r.flows):
+        return None
+    f = r.flows[pair]
+    xa, xb = _pair_x(pair)
+    if not xa <= x <= xb:
+        return None
+    yy = y / HEIGHT
+    stub = (xb - xa) * 0.3
+    if x <= xa + stub:
+        hit = np.flatnonzero((f.out_y0 <= yy) & (yy <= f.out_y1))
+        if len(hit):
+            return (pair, "out", int(hit[0]))
+    if x >= xb - stub:
+        hit = np.flatnonzero((f.in_y0 <= yy) & (yy <= f.in_y1))
+        if len(hit):
+            return (pair, "in", int(hit[0]))
+    s = float(_smooth(np.array(_t_of_x((x - xa) / (xb - xa)))))
+    top = f.sy0 + (f.dy0 - f.sy0) * s
+    bottom = f.sy1 + (f.dy1 - f.sy1) * s
+    hit = np.flatnonzero((top <= yy) & (yy <= bottom))
+    if not len(hit):
+        return None
+    return (pair, "band", int(hit[np.argmin(f.count[hit])]))  # the thinnest: the one you aimed at
+
+
+def describe(r: River, key: tuple[int, str, int]) -> str:
+    pair, kind, j = key
+    f = r.flows[pair]
+    if kind == "band":
+        n = int(f.count[j])
+        return (f"{n} image{'s' if n != 1 else ''}: cluster {int(f.src[j])} (epoch {f.epoch}) → "
+                f"cluster {int(f.dst[j])} (epoch {f.epoch + 1})")
+    if kind == "out":
+        n = int(f.out_count[j])
+        return f"{n} image{'s' if n != 1 else ''} of cluster {int(f.out_cluster[j])} (epoch {f.epoch}) in smaller flows"
+    n = int(f.in_count[j])
+    return f"{n} image{'s' if n != 1 else ''} of cluster {int(f.in_cluster[j])} (epoch {f.epoch + 1}) from smaller flows"
+
+
+def key_path(r: River, key: tuple[int, str, int]) -> QPainterPath:
+    pair, kind, j = key
+    f = r.flows[pair]
+    xa, xb = _pair_x(pair)
+    p = QPainterPath()
+    stub = (xb - xa) * 0.3
+    if kind == "band":
+        band_path(xa, xb, f.sy0[j] * HEIGHT, f.sy1[j] * HEIGHT, f.dy0[j] * HEIGHT, f.dy1[j] * HEIGHT, p)
+    elif kind == "out":
+        p.addRect(QRectF(xa, f.out_y0[j] * HEIGHT, stub, (f.out_y1[j] - f.out_y0[j]) * HEIGHT))
+    else:
+        p.addRect(QRectF(xb - stub, f.in_y0[j] * HEIGHT, stub, (f.in_y1[j] - f.in_y0[j]) * HEIGHT))
+    return p
 
 
 class RiverView(QGraphicsView):
-    bandClicked = Signal(object)  # _BandItem.key
+    """Draws a ``River``: per epoch pair one path per colour (bands by source cluster) and one
+    for the grey stubs, one path per column of nodes; clicks and tooltips use ``hit_test``."""
+
+    bandClicked = Signal(object)  # (pair, "band" | "out" | "in", index)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
+        self.setMouseTracking(True)
+        self.river: River | None = None
+        self.highlight: QGraphicsPathItem | None = None
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
+    def set_river(self, r: River) -> int:
+        """Draw ``r``; returns the number of scene items."""
+        self.river = r
+        self.highlight = None
+        n = draw_river(self.scene(), r)
+        self.fit()
+        return n
+
+    def key_at(self, pos: QPoint) -> tuple[int, str, int] | None:
+        if self.river is None:
+            return None
+        p = self.mapToScene(pos)
+        return hit_test(self.river, p.x(), p.y())
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        item = self.itemAt(event.position().toPoint())
-        if isinstance(item, _BandItem) and event.button() == Qt.MouseButton.LeftButton:
-            self.bandClicked.emit(item.key)
+        key = self.key_at(event.position().toPoint())
+        if key is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.bandClicked.emit(key)
             event.accept()
             return
         super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        key = self.key_at(event.position().toPoint())
+        if key is not None and self.river is not None:
+            QToolTip.showText(event.globalPosition().toPoint(), describe(self.river, key), self)
+            self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
+        else:
+            QToolTip.hideText()
+            self.viewport().unsetCursor()
+        super().mouseMoveEvent(event)
+
+    def set_highlight(self, key: tuple[int, str, int] | None) -> None:
+        if self.highlight is not None:
+            self.scene().removeItem(self.highlight)
+            self.highlight = None
+        if key is None or self.river is None:
+            return
+        colour = QColor("#ffcc00")
+        colour.setAlpha(200)
+        self.highlight = self.scene().addPath(key_path(self.river, key), QPen(QColor("#000000"), 1.5), QBrush(colour))
+        self.highlight.setZValue(3)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -88,60 +200,48 @@ class RiverView(QGraphicsView):
             self.fitInView(rect.adjusted(-10, -10, 10, 10), Qt.AspectRatioMode.IgnoreAspectRatio)
 
 
-def draw_river(scene: QGraphicsScene, r: River) -> dict[tuple[int, str, int], _BandItem]:
-    """Fill ``scene`` with ``r`` (cleared first); returns the clickable items by key."""
+def draw_river(scene: QGraphicsScene, r: River) -> int:
+    """Fill ``scene`` with ``r`` (cleared first); returns the number of items."""
     scene.clear()
-    items: dict[tuple[int, str, int], _BandItem] = {}
     grey = QColor("#9a9a9a")
     grey.setAlpha(110)
-    colours = [QColor(c) for c in _PALETTE]
-    for c in colours:
-        c.setAlpha(110)
+    colours = [QColor(name) for name in _PALETTE]
+    for colour in colours:
+        colour.setAlpha(110)
+    none = QPen(Qt.PenStyle.NoPen)
+    n = 0
     for i, f in enumerate(r.flows):
-        xa, xb = i * COLUMN_STEP + NODE_W / 2, (i + 1) * COLUMN_STEP - NODE_W / 2
-        mid = (xa + xb) / 2
+        xa, xb = _pair_x(i)
         sy0, sy1, dy0, dy1 = f.sy0 * HEIGHT, f.sy1 * HEIGHT, f.dy0 * HEIGHT, f.dy1 * HEIGHT
+        paths = [QPainterPath() for _ in colours]
         for b in range(len(f.src)):
-            p = QPainterPath()
-            p.moveTo(xa, sy0[b])
-            p.cubicTo(mid, sy0[b], mid, dy0[b], xb, dy0[b])
-            p.lineTo(xb, dy1[b])
-            p.cubicTo(mid, dy1[b], mid, sy1[b], xa, sy1[b])
-            p.closeSubpath()
-            src, dst, n = int(f.src[b]), int(f.dst[b]), int(f.count[b])
-            tip = f"{n} image{'s' if n != 1 else ''}: cluster {src} (epoch {f.epoch}) → cluster {dst} (epoch {f.epoch + 1})"
-            item = _BandItem(p, (i, "band", b), colours[src % len(colours)], tip)
-            scene.addItem(item)
-            items[item.key] = item
+            band_path(xa, xb, sy0[b], sy1[b], dy0[b], dy1[b], paths[int(f.src[b]) % len(colours)])
+        for path, colour in zip(paths, colours):
+            if not path.isEmpty():
+                scene.addPath(path, none, QBrush(colour))
+                n += 1
+        stubs = QPainterPath()
         stub = (xb - xa) * 0.3
         for j in range(len(f.out_cluster)):
-            p = QPainterPath()
-            p.addRect(QRectF(xa, f.out_y0[j] * HEIGHT, stub, (f.out_y1[j] - f.out_y0[j]) * HEIGHT))
-            c, n = int(f.out_cluster[j]), int(f.out_count[j])
-            item = _BandItem(p, (i, "out", j), grey, f"{n} image{'s' if n != 1 else ''} of cluster {c} (epoch {f.epoch}) "
-                             "in smaller flows")
-            scene.addItem(item)
-            items[item.key] = item
+            stubs.addRect(QRectF(xa, f.out_y0[j] * HEIGHT, stub, (f.out_y1[j] - f.out_y0[j]) * HEIGHT))
         for j in range(len(f.in_cluster)):
-            p = QPainterPath()
-            p.addRect(QRectF(xb - stub, f.in_y0[j] * HEIGHT, stub, (f.in_y1[j] - f.in_y0[j]) * HEIGHT))
-            c, n = int(f.in_cluster[j]), int(f.in_count[j])
-            item = _BandItem(p, (i, "in", j), grey, f"{n} image{'s' if n != 1 else ''} of cluster {c} (epoch "
-                             f"{f.epoch + 1}) from smaller flows")
-            scene.addItem(item)
-            items[item.key] = item
+            stubs.addRect(QRectF(xb - stub, f.in_y0[j] * HEIGHT, stub, (f.in_y1[j] - f.in_y0[j]) * HEIGHT))
+        if not stubs.isEmpty():
+            scene.addPath(stubs, none, QBrush(grey))
+            n += 1
     node_brush = QBrush(QColor("#333333"))
     for i, col in enumerate(r.columns):
         x = i * COLUMN_STEP - NODE_W / 2
         p = QPainterPath()
         for a, b in zip(col.y0 * HEIGHT, col.y1 * HEIGHT):
             p.addRect(QRectF(x, a, NODE_W, max(b - a, 0.5)))
-        node = scene.addPath(p, QPen(Qt.PenStyle.NoPen), node_brush)
+        node = scene.addPath(p, none, node_brush)
         node.setZValue(1)
         label = QGraphicsSimpleTextItem(str(col.epoch))
         label.setPos(x, HEIGHT + 6)
         scene.addItem(label)
-    return items
+        n += 2
+    return n
 
 
 class RiverPanel(QWidget):
@@ -170,9 +270,8 @@ class RiverPanel(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
         self.river: River | None = None
-        self.items: dict[tuple[int, str, int], _BandItem] = {}
         self.draw_seconds = 0.0
-        self._selected: _BandItem | None = None
+        self.selected_band = ""
         self._worker: Any = None
         self._generation = 0
         model.sessionChanged.connect(self.reload)
@@ -188,7 +287,7 @@ class RiverPanel(QWidget):
         store = self.model.store
         if store is None or store.last_epoch() < 2:
             self.view.scene().clear()
-            self.items, self.river = {}, None
+            self.view.river = self.river = None
             self.status.setText("The river appears after the second epoch: it shows how images move between clusters.")
             return
         path, last, max_bands = store.path, store.last_epoch(), self.bands.value()
@@ -224,9 +323,7 @@ class RiverPanel(QWidget):
     def _show(self, r: River) -> None:
         t0 = time.perf_counter()
         self.river = r
-        self._selected = None
-        self.items = draw_river(self.view.scene(), r)
-        self.view.fit()
+        self.view.set_river(r)
         self.draw_seconds = time.perf_counter() - t0
         cols = r.columns
         self.status.setText(f"Epochs {cols[0].epoch}–{cols[-1].epoch}: {sum(len(f.src) for f in r.flows):,} bands. "
@@ -238,7 +335,7 @@ class RiverPanel(QWidget):
         assert self.river is not None
         pair, kind, j = key
         f = self.river.flows[pair]
-        xa, xb = pair * COLUMN_STEP + NODE_W / 2, (pair + 1) * COLUMN_STEP - NODE_W / 2
+        xa, xb = _pair_x(pair)
         if kind == "band":
             return QPointF(xa + 2, (f.sy0[j] + f.sy1[j]) / 2 * HEIGHT)
         if kind == "out":
@@ -261,11 +358,7 @@ class RiverPanel(QWidget):
         else:
             members = band_members(a, b, f, other_into=int(f.in_cluster[j]))
             what = f"smaller flows → cluster {int(f.in_cluster[j])} (epoch {f.epoch + 1})"
-        if self._selected is not None:
-            self._selected.set_highlight(False)
-        self._selected = self.items.get(key)
-        if self._selected is not None:
-            self._selected.set_highlight(True)
+        self.view.set_highlight(key)
         self.selected_band = what
         self.status.setText(f"{len(members):,} images: {what}. Shown in the Clusters grid.")
         self.model.select_images(np.asarray(members).tolist(), "river")
