@@ -39,10 +39,13 @@ def signatures_path(store: SessionStore, key: str) -> Path:
     return explore_dir(store) / f"neardup_signatures_{key}.npz"
 
 
-def iter_session_near_duplicates(
-    store: SessionStore, features: np.ndarray | None = None, control: RunControl | None = None,
-) -> Generator[Event, None, NearDuplicates]:
-    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first)."""
+def iter_session_signatures(store: SessionStore, control: RunControl | None = None) -> Generator[Event, None, Signatures]:
+    """The pixel signatures of the session's thumbnails (loaded, or computed and stored)."""
+    sig, _cache = yield from _signatures(store, control)
+    return sig
+
+
+def _signatures(store: SessionStore, control: RunControl | None) -> Generator[Event, None, tuple[Signatures, ImageCache]]:
     cache = open_cache(store)
     read = neardup.thumbnail_reader(cache.thumbnail_jpeg)
     key = signatures_key(cache)
@@ -55,6 +58,34 @@ def iter_session_near_duplicates(
             sig.save(path, key)
         except OSError:
             pass  # a read-only session folder: computed again next time, nothing lost
+    return sig, cache
+
+
+def identical_groups(sig: Signatures, min_similarity: float = 0.995) -> list[np.ndarray]:
+    """Groups of images whose thumbnails are (nearly) identical: the same pHash and miniatures
+    with cosine >= ``min_similarity``. Cheap (one sort): the report's "in brief" view; resized,
+    re-encoded or cropped copies need ``iter_session_near_duplicates``."""
+    keys = np.ascontiguousarray(sig.phash).view(np.dtype((np.void, sig.phash.shape[1]))).ravel()
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    out = []
+    for run in np.split(order, cuts):
+        if len(run) < 2:
+            continue
+        first = run[0]
+        same = run[sig.tiny[run] @ sig.tiny[first] >= min_similarity]
+        if len(same) > 1:
+            out.append(np.sort(same))
+    return sorted(out, key=lambda g: (-len(g), int(g[0])))
+
+
+def iter_session_near_duplicates(
+    store: SessionStore, features: np.ndarray | None = None, control: RunControl | None = None,
+) -> Generator[Event, None, NearDuplicates]:
+    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first)."""
+    sig, cache = yield from _signatures(store, control)
+    read = neardup.thumbnail_reader(cache.thumbnail_jpeg)
     _, found = yield from neardup.iter_near_duplicates(read, len(cache), features, sig, control)
     return found
 

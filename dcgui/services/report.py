@@ -279,23 +279,19 @@ def _trained_sections(store: SessionStore, metrics: list[EpochMetrics], labels: 
     # -- duplicates and outliers, in brief ---------------------------------------------------
     body.append("<h2>Duplicates and outliers</h2>")
     if cache is not None:
-        try:
-            from dcgui.core.analysis.duplicates import DEFAULT_THRESHOLD
-            from dcgui.services.duplicates import (
-                groups_at,
-                image_info,
-                iter_session_near_duplicates,
-            )
+        from dcgui.services.duplicates import identical_groups, iter_session_signatures
 
-            found = yield from iter_session_near_duplicates(store, features, control)
-            groups = groups_at(found, DEFAULT_THRESHOLD, image_info(store))
-            extra = sum(len(g.members) - 1 for g in groups)
-            body.append(f"<p>{len(groups)} groups of near-duplicate images at the default threshold "
-                        f"({DEFAULT_THRESHOLD:.2f}): {extra} images are copies of another.</p>")
+        try:
+            sig = yield from iter_session_signatures(store, control)
+            groups = identical_groups(sig)
+            extra = sum(len(g) - 1 for g in groups)
+            body.append(f"<p>{len(groups)} group{'s' if len(groups) != 1 else ''} of identical images "
+                        f"({extra} image{'s' if extra != 1 else ''} are copies of another). Resized, re-encoded or "
+                        "cropped copies: Explore ▸ Duplicates in the window, or <code>dcgui duplicates</code>.</p>")
             for g in groups[:opt.duplicate_groups]:
-                body.append("<div class=\"strip\">" + "".join(thumb(int(i)) for i in g.members[:8]) + "</div>")
+                body.append("<div class=\"strip\">" + "".join(thumb(int(i)) for i in g[:8]) + "</div>")
         except USER_ERRORS as exc:
-            body.append(f"<p class=\"muted\">Near-duplicates not computed: {h.esc(exc)}</p>")
+            body.append(f"<p class=\"muted\">Duplicates not checked: {h.esc(exc)}</p>")
     if features is not None:
         from dcgui.services.explore import iter_session_outliers
 
