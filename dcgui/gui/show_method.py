@@ -161,13 +161,15 @@ class CompareDialog(QDialog):
         self.warning.setVisible(False)
         self.plots: dict[str, pg.PlotWidget] = {}
         row = QHBoxLayout()
-        for name, title in (("stability", "Stability: NMI (solid) / AMI (dashed) between epochs"),
-                            ("labels", "Against the labels: NMI / AMI"), ("loss", "Training loss")):
-            w = pg.PlotWidget(title=title)
+        from dcgui.gui.plots import _IntegerAxis
+
+        for name, title in (("stability", "Between epochs: NMI ─, AMI ┄"),
+                            ("labels", "Against the labels: NMI ─, AMI ┄"), ("loss", "Training loss")):
+            w = pg.PlotWidget(title=title, axisItems={"bottom": _IntegerAxis("bottom")})
             w.setBackground("w")
             w.showGrid(x=True, y=True, alpha=0.25)
             w.setLabel("bottom", "epoch")
-            w.addLegend(offset=(5, 5))
+            w.addLegend(offset=(-5, -5))  # bottom right: the curves start top left
             self.plots[name] = w
             row.addWidget(w)
         self.settings = QTableWidget(0, 0)
@@ -230,6 +232,9 @@ class CompareDialog(QDialog):
                     self.plots[plot].plot(a["epoch"], y, pen=pen, name=f"{r.name} {label}".strip(), connect="finite",
                                           symbol="o" if len(y) <= 60 else None, symbolSize=5,
                                           symbolBrush=colour, symbolPen=colour)
+        for w in self.plots.values():
+            w.getPlotItem().enableAutoRange()
+            w.getPlotItem().autoRange()
         rows, differ = setting_rows(runs)
         self.settings.setColumnCount(len(runs) + 1)
         self.settings.setHorizontalHeaderLabels(["setting", *[r.name for r in runs]])

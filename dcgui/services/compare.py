@@ -76,7 +76,7 @@ def iter_compare_data(paths: Sequence[str | os.PathLike[str]]) -> Generator[Even
     folders = {str(r.folder) for r in runs}
     if len(folders) > 1:
         warnings.append("These runs were trained on different image folders ("
-                        + ", ".join(f"{r.name}: {r.folder.name}" for r in runs)
+                        + ", ".join(f"{r.name}: {r.folder.parent.name}/{r.folder.name}" for r in runs)
                         + "): their NMI/AMI against labels and their evaluations are not measured on the same images.")
     return Comparison(runs, warnings)
 

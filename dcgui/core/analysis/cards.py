@@ -3,7 +3,7 @@
 Members are picked in feature space (rows L2-normalised; centroids = normalised member means):
 the ``per`` nearest to the centroid (typical), a seeded random sample (honest) and the ``per``
 with the smallest margin between their own centroid and the nearest other one (the boundary:
-where the cluster is unsure). Without features only the random sample exists.
+where the cluster is unsure). Without features the card is a random sample of 3 x ``per``.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ def cards(assign: np.ndarray, k: int, clusters: list[int], per: int = 4,
             taken = set(nearest)
             boundary = [int(i) for i in members[np.argsort(margin, kind="stable")] if i not in taken][:per]
         left = np.array(sorted(set(members.tolist()) - set(nearest) - set(boundary)), dtype=np.int64)
-        sample = sorted(rng.choice(left, size=min(per, len(left)), replace=False).tolist()) if len(left) else []
+        # without features the card's whole budget (3 x per) is the random sample
+        want = per if cent is not None else 3 * per
+        sample = sorted(rng.choice(left, size=min(want, len(left)), replace=False).tolist()) if len(left) else []
         out.append(Card(int(c), [int(i) for i in nearest], [int(i) for i in sample], boundary))
     return out
