@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         images = rng.integers(0, n, args.reps)
 
         def members_cold(i: int) -> None:
-            reader._assign_cache.clear()  # measure a decode of the whole epoch every time
+            reader.epoch_data.clear_cache()  # measure a decode of the whole epoch every time
             reader.cluster_members(int(epochs[i]), int(clusters[i]))
 
         cold_members = median_ms(members_cold, args.reps)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, output_file
+from dcgui.cli.common import add_session_parser, epoch_flag
+from dcgui.services.outputs import output_file
 
 COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one cluster-table schema
 
@@ -14,13 +15,12 @@ COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one clu
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "clusters", help="write every image's cluster at an epoch as CSV",
                    description="Write one row per image, `path,cluster` (path relative to the session's "
-                   "folder; cluster ids matched across epochs, as shown in the window).")
-    p.add_argument("--epoch", type=int, metavar="E", help="epoch (default: the latest)")
+                   "folder; cluster ids matched across epochs, as shown in the window).", run=run)
+    epoch_flag(p, "epoch (default: the latest)")
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write ('-' for stdout)")
     p.add_argument("--groups", action="store_true",
                    help="also write cluster_name, group and group_name: the group each image is shown in "
                    "after your merges and splits (12, 12.2 for part 2 of split cluster 12, g5 for a merge)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

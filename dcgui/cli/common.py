@@ -11,14 +11,13 @@ import math
 import signal
 import sys
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl
-from dcgui.core.errors import DcguiError
 from dcgui.core.events import Event, Message, PhaseProgress, phase_label
 
 T = TypeVar("T")
@@ -117,19 +116,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def output_file(text: str | Path, session: str | Path, what: str = "output") -> Path:
-    """An output file the user named: its folder must exist, it must not be a folder, and it must
-    not replace the session ``session`` or anything in its data folder (``check_output``)."""
-    from dcgui.store.paths import check_output
-
-    out = check_output(text, session, what)
-    if not out.parent.is_dir():
-        raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
-    if out.is_dir():
-        raise DcguiError(f"cannot write {out}: it is a folder; give a file name")
-    return out
-
-
 @contextmanager
 def sigint_stops(control: RunControl, progress: Progress) -> Iterator[None]:
     """Ctrl-C (SIGINT) or SIGTERM (``kill``, a logout, a job scheduler) asks the engine to stop at
@@ -169,11 +155,38 @@ def add_parser(subparsers: Any, name: str, help: str, description: str) -> argpa
     return parser
 
 
-def add_session_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    """The parser of a command on an existing session: SESSION is its first argument."""
+def add_session_parser(subparsers: Any, name: str, help: str, description: str,
+                       run: Callable[[argparse.Namespace], int] | None = None, **defaults: Any
+                       ) -> argparse.ArgumentParser:
+    """The parser of a command on an existing session: SESSION is its first argument; ``run``
+    (with ``defaults``) is what the command does."""
     parser = add_parser(subparsers, name, help, description)
     parser.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
+    if run is not None:
+        parser.set_defaults(func=run, **defaults)
     return parser
+
+
+def epoch_flag(p: argparse.ArgumentParser, help: str = "epoch (default: the latest)") -> None:
+    p.add_argument("--epoch", type=int, default=None, metavar="E", help=help)
+
+
+def json_flag(p: argparse.ArgumentParser, help: str = "machine-readable output") -> None:
+    p.add_argument("--json", action="store_true", help=help)
+
+
+def count_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """-n N: how many results to show."""
+    p.add_argument("-n", type=int, default=20, metavar="N", help=f"number of {what} (default 20)")
+
+
+def steps_flag(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument("--steps", type=int, default=1, metavar="N", help=f"how many edits to {verb} (default 1)")
+
+
+def device_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=DEVICES, default=None,
+                   help="where to compute features (default: the session's setting)")
 
 
 def progress_flags(p: argparse.ArgumentParser) -> None:
@@ -185,10 +198,8 @@ def progress_flags(p: argparse.ArgumentParser) -> None:
 
 def network_flags(p: argparse.ArgumentParser) -> None:
     """--epoch and --device of the commands that compute features with a session's network."""
-    p.add_argument("--epoch", type=int, default=None, metavar="E",
-                   help="epoch of the network (default: the latest; 0 = random initialisation)")
-    p.add_argument("--device", choices=DEVICES, default=None,
-                   help="where to compute features (default: the session's setting)")
+    epoch_flag(p, "epoch of the network (default: the latest; 0 = random initialisation)")
+    device_flag(p)
 
 
 def device_help(default: str = "auto") -> str:

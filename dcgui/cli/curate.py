@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import Progress, add_session_parser, drive, err, progress_flags
+from dcgui.cli.common import Progress, add_session_parser, drive, epoch_flag, err, progress_flags
 from dcgui.core.errors import DcguiError
 
 _VERBS = {"copy": "copy", "symlink": "link", "move": "move"}
@@ -19,8 +19,8 @@ def register(sub: Any) -> None:
                    "cluster (named by your cluster name when set, else cluster_0042), or per group after "
                    "your merges and splits (`dcgui merge`, `dcgui split`). Never replaces "
                    "or deletes a file: an existing name gets a _1, _2 ... suffix. Images flagged "
-                   "'exclude' are left out. --move refuses a DIR inside the photo folder.")
-    p.add_argument("--epoch", type=int, metavar="E", help="epoch whose clusters to use (default: the latest)")
+                   "'exclude' are left out. --move refuses a DIR inside the photo folder.", run=run, mode="copy")
+    epoch_flag(p, "epoch whose clusters to use (default: the latest)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--copy", dest="mode", action="store_const", const="copy", help="copy the files (default)")
@@ -31,7 +31,6 @@ def register(sub: Any) -> None:
                    "(default: all)")
     p.add_argument("--dry-run", action="store_true", help="print what would be done and change nothing")
     progress_flags(p)
-    p.set_defaults(func=run, mode="copy")
 
 
 def _parse_clusters(text: str | None) -> list[str] | None:
@@ -44,8 +43,7 @@ def _parse_clusters(text: str | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.core.output.curate import iter_apply
-    from dcgui.services.curation import plan_curation, record_curation
+    from dcgui.services.curation import iter_curate, plan_curation, record_curation
     from dcgui.services.session import choose_epoch, open_session, open_to_record
 
     mode = args.mode
@@ -65,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"dry run: would {verb} {plan.n_files} files into {plan.n_folders} folders under {out_dir}"
                   f"{left_out}", file=sys.stderr)
             return 0
-        result = drive(iter_apply(plan.ops, mode), Progress(args.progress))
+        result = drive(iter_curate(plan), Progress(args.progress))
         if store.readonly:  # a session on read-only media: sorting its photos elsewhere still works
             err(f"note: {store.path} cannot be written, so this curation is not listed in it")
         else:

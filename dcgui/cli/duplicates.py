@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
                    "chaining). In each group one image is kept by the --keep rule. --flag shows what flagging would "
                    "change (the kept image 'keep', the others 'duplicate'; flags you set by hand are left alone) "
                    "and --flag --yes does it, as one edit that `dcgui undo` takes back. No file is ever deleted. "
-                   "Needs no trained network.")
+                   "Needs no trained network.", run=run)
     p.add_argument("--csv", type=Path, required=True, metavar="OUT",
                    help="output CSV: group,path,keep,file_size,width,height,group_difference "
                    "(path relative to the folder)")
@@ -35,32 +35,28 @@ def register(sub: Any) -> None:
     p.add_argument("--yes", action="store_true", help="with --flag: apply the flags (after the summary)")
     p.add_argument("--include-hand-set", action="store_true",
                    help="with --flag: also change flags you set by hand (left alone by default)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from dcgui.core.analysis.keep import rank_members
     from dcgui.core.fsutil import atomic_writer
     from dcgui.services import duplicates
-    from dcgui.services.edits import keep_one_edit
+    from dcgui.services.flags import keep_one_edit
+    from dcgui.services.outputs import output_file
     from dcgui.services.session import open_session
-    from dcgui.store.paths import check_output
 
     if not 0 <= args.threshold <= MAX_DIFFERENCE:
         raise ValueError(f"--threshold {args.threshold} must be a difference in [0, {MAX_DIFFERENCE}], "
                          f"e.g. {DEFAULT_THRESHOLD}")
     if (args.yes or args.include_hand_set) and not args.flag:
         raise ValueError("--yes and --include-hand-set go with --flag")
-    check_output(args.csv, args.session, "CSV file")
+    output_file(args.csv, args.session, "CSV file", make_folder=True)
     with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
         found = drive(duplicates.iter_session_near_duplicates(store))
         info = duplicates.image_info(store)
         groups = duplicates.groups_at(found, args.threshold, info)
         paths = store.image_paths()
         stats = store.image_stats()
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(args.csv, text=True) as fh:
             w = csv.writer(fh)
             w.writerow(["group", "path", "keep", "file_size", "width", "height", "group_difference"])
@@ -75,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
         print(msg)
         if not args.flag:
             return 0
-        edit = replace(keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups"),
-                       override_hand=args.include_hand_set)
+        edit = keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups",
+                             include_hand_set=args.include_hand_set)
         if not args.yes:
             print(store.preview_edit(edit).describe())
             print("nothing changed: add --yes to apply these flags")

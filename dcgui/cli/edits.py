@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from dcgui.cli.common import add_session_parser
+from dcgui.cli.common import add_session_parser, json_flag
 
 
 def register(sub: Any) -> None:
@@ -14,9 +14,8 @@ def register(sub: Any) -> None:
                    description="Every edit of the session's user data (image flags, cluster names, tags "
                    "and notes, merges, splits, bulk actions), oldest first, as stored in the session file. "
                    "`dcgui undo` takes back the last one not undone; undone ones (marked 'undone') can "
-                   "be redone with `dcgui redo` until a new edit is made.")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=run)
+                   "be redone with `dcgui redo` until a new edit is made.", run=run)
+    json_flag(p, "machine-readable output")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,14 +14,15 @@ from dcgui.cli.common import (
     add_session_parser,
     device_help,
     drive,
+    epoch_flag,
     err,
-    output_file,
     progress_flags,
 )
 from dcgui.core.config import DEVICES
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PHASE_EMBED, PhaseProgress
+from dcgui.services.outputs import output_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,15 +33,14 @@ def register(sub: Any) -> None:
                    description="Compute the backbone features (the layer DeepCluster clusters) of every "
                    "image under FOLDER with the network of an epoch, in the same centre view the "
                    "training used. Writes an .npz with `features` (float32 N x D) and `paths` "
-                   "(relative to FOLDER); undecodable files are reported on stderr.")
+                   "(relative to FOLDER); undecodable files are reported on stderr.", run=run)
     p.add_argument("folder", metavar="FOLDER", help="folder of images (any folder, not only the session's)")
     p.add_argument("--out", required=True, metavar="OUT.npz", help="output file")
-    p.add_argument("--epoch", type=int, metavar="E", help="epoch of the network (default: the latest; 0 = random initialisation)")
+    epoch_flag(p, "epoch of the network (default: the latest; 0 = random initialisation)")
     p.add_argument("--device", choices=DEVICES, default="auto", help=device_help())
     p.add_argument("--batch-size", type=int, default=128, metavar="B", help="images per forward pass (default: 128)")
     p.add_argument("--workers", type=int, default=0, metavar="W", help="decoding threads; 0 = one per core, at most 8 (default: 0)")
     progress_flags(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, json_flag, network_flags
 
 
 def register(sub: Any) -> None:
@@ -15,12 +15,11 @@ def register(sub: Any) -> None:
                    "a folder with one sub-folder per class: kNN (k=20, cosine, weights exp(sim/0.07); "
                    "leave-one-out on the session's own folder, a stratified 50/50 split otherwise), a linear "
                    "probe (logistic regression on standardised features, stratified 50/50 split, fixed seed) "
-                   "and NMI of k-means (k = number of classes) against the labels.")
+                   "and NMI of k-means (k = number of classes) against the labels.", run=run)
     p.add_argument("labeled_folder", type=Path, nargs="?", default=None, metavar="LABELED_FOLDER",
                    help="folder with class sub-folders (default: the session's own folder)")
     network_flags(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run)
+    json_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:

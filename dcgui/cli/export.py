@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, err, output_file
+from dcgui.cli.common import add_session_parser, epoch_flag, err
 
 
 def register(sub: Any) -> None:
@@ -17,27 +17,22 @@ def register(sub: Any) -> None:
                    "preprocessing (input size, mean/std, Sobel, arch, feature size, epoch) is stored "
                    "inside the file where the format allows and in PATH.json beside it. TorchScript "
                    "runs with torch alone, ONNX with onnxruntime alone; a state-dict loads with "
-                   "dcgui.load_backbone(PATH).")
+                   "dcgui.load_backbone(PATH).", run=run)
     p.add_argument("--format", required=True, choices=("state-dict", "torchscript", "onnx"), help="file format")
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced if it exists)")
-    p.add_argument("--epoch", type=int, metavar="E", help="epoch (default: the latest; 0 = random initialisation)")
-    p.set_defaults(func=run)
+    epoch_flag(p, "epoch (default: the latest; 0 = random initialisation)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.core.output.export import export_backbone
-    from dcgui.services.session import choose_epoch, load_network, open_to_record
+    from dcgui.services.export import backbone_outputs, export_backbone
+    from dcgui.services.session import choose_epoch, open_to_record
 
-    out = output_file(args.out, args.session, "exported backbone").absolute()
-    output_file(f"{out}.json", args.session, "backbone's preprocessing file")
+    out = backbone_outputs(args.out, args.session)
     with open_to_record(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
-        model, config, _ = load_network(store, epoch, "cpu")
-        meta = export_backbone(model, config, epoch, args.format, out)
-        if store.readonly:
+        meta, recorded = export_backbone(store, epoch, args.format, out)
+        if not recorded:
             err(f"note: {store.path} cannot be written, so this export is not listed in it")
-        else:
-            store.record_export(f"model-{args.format}", out, meta)
     print(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
           f"input {meta['input_size']} px) to {out} and {out}.json", file=sys.stderr)
     return 0

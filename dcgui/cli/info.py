@@ -19,10 +19,9 @@ def register(sub: Any) -> None:
                    description="Print a session's settings, image counts, skipped files with the reason, "
                    "and the metrics of every epoch (NMI and AMI between consecutive epochs and against labels, "
                    "loss, cluster sizes, time). AMI of epochs trained by an older dcgui is computed from "
-                   "the stored clusters (not written to the file). Safe while the session is being trained.")
+                   "the stored clusters (not written to the file). Safe while the session is being trained.", run=run)
     p.add_argument("--json", action="store_true",
                    help="machine-readable output (keys: config, images, skipped, epochs, ...)")
-    p.set_defaults(func=run)
 
 
 def info_dict(store: SessionStore, metrics: list[EpochMetrics] | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dcgui.cli.common import add_session_parser
+from dcgui.cli.common import add_session_parser, epoch_flag
 
 
 def register(sub: Any) -> None:
@@ -14,11 +14,10 @@ def register(sub: Any) -> None:
                    "or merged groups (g5) of epoch E into one group. The group is stored in the session "
                    "on top of the clusters and follows them to later epochs (cluster ids are matched "
                    "from epoch to epoch); `dcgui clusters --groups` and `dcgui curate` use it (one folder "
-                   "per group). Undo with `dcgui undo`.")
-    p.add_argument("--epoch", type=int, metavar="E", help="epoch whose clusters you looked at (default: the latest)")
+                   "per group). Undo with `dcgui undo`.", run=run)
+    epoch_flag(p, "epoch whose clusters you looked at (default: the latest)")
     p.add_argument("clusters", nargs="+", metavar="C", help="two or more clusters or groups: 12, 12.2, g5")
     p.add_argument("--name", metavar="NAME", help="the group's name (also its folder's name in `dcgui curate`)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,17 +6,17 @@ import argparse
 import json
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, count_flag, drive, json_flag, network_flags
 
 
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "outliers", help="images far from every cluster, for review",
                    description="Score = 1 - cosine similarity to the nearest cluster centroid of the epoch "
-                   "(centroid = mean of the normalised features of the cluster's members). Highest first.")
-    p.add_argument("-n", type=int, default=20, metavar="N", help="number of images (default 20)")
+                   "(centroid = mean of the normalised features of the cluster's members). Highest first.",
+                   run=run)
+    count_flag(p, "images")
     network_flags(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run)
+    json_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:

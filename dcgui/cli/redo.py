@@ -6,15 +6,14 @@ import argparse
 from typing import Any
 
 from dcgui.cli import undo
-from dcgui.cli.common import add_session_parser
+from dcgui.cli.common import add_session_parser, steps_flag
 
 
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "redo", help="redo edits that were undone",
                    description="Redo the last N undone edits, in the order they were made. A new edit "
-                   "after an undo drops the undone ones (as in any editor).")
-    p.add_argument("--steps", type=int, default=1, metavar="N", help="how many edits to redo (default 1)")
-    p.set_defaults(func=run, redo=True)
+                   "after an undo drops the undone ones (as in any editor).", run=run, redo=True)
+    steps_flag(p, "redo")
 
 
 def run(args: argparse.Namespace) -> int:

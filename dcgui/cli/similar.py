@@ -7,19 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, count_flag, drive, json_flag, network_flags
 
 
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "similar", help="the images most similar to IMAGE under the session's network",
                    description="Nearest neighbours of IMAGE (cosine similarity of the backbone features, centred "
                    "on the collection mean), a file inside or outside the session's folder. Prints rank, "
-                   "score and path.")
+                   "score and path.", run=run)
     p.add_argument("image", type=Path, metavar="IMAGE", help="the query image file (inside or outside the folder)")
-    p.add_argument("-n", type=int, default=20, metavar="N", help="number of results (default 20)")
+    count_flag(p, "results")
     network_flags(p)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=run)
+    json_flag(p, "print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:

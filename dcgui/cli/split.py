@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive
-from dcgui.core.config import DEVICES
+from dcgui.cli.common import add_session_parser, device_flag, drive, epoch_flag
 
 
 def register(sub: Any) -> None:
@@ -17,16 +16,14 @@ def register(sub: Any) -> None:
                    "then stores the split (not with --dry-run). Parts are listed as C.1 ... C.N (largest "
                    "first) and follow the cluster to later epochs: every image of the collection is given "
                    "the part whose centre is nearest, so images that join C later have one too. Splitting "
-                   "C again replaces the split from E on. Undo with `dcgui undo`.")
-    p.add_argument("--epoch", type=int, metavar="E", help="epoch whose cluster to split (default: the latest)")
+                   "C again replaces the split from E on. Undo with `dcgui undo`.", run=run)
+    epoch_flag(p, "epoch whose cluster to split (default: the latest)")
     p.add_argument("cluster", metavar="C", help="the cluster id (as in the window)")
     p.add_argument("--into", type=int, required=True, metavar="N", help="number of parts (2 or more)")
     p.add_argument("--names", metavar="A,B,...", help="names of the parts, largest first (optional)")
     p.add_argument("--samples", type=int, default=5, metavar="K", help="images shown per part (default 5)")
     p.add_argument("--dry-run", action="store_true", help="show the parts and store nothing")
-    p.add_argument("--device", choices=DEVICES, default=None,
-                   help="where to compute features (default: the session's setting)")
-    p.set_defaults(func=run)
+    device_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:

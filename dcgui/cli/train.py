@@ -112,6 +112,7 @@ def _env_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.session import claim_or_close
     from dcgui.store import SessionStore
 
     folder = Path(args.folder).expanduser().absolute()
@@ -122,12 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if _env_rank() == 0 and session.exists():
         # One trainer per session, checked before torch loads: a second one is refused at once,
         # naming the other process.
-        store = SessionStore.open(session)
-        try:
-            store.claim_trainer()
-        except BaseException:
-            store.close()
-            raise
+        store = claim_or_close(SessionStore.open(session))
     try:
         from dcgui.core.config import default_config
         from dcgui.core.train.distributed import DistContext
@@ -160,23 +156,16 @@ def run(args: argparse.Namespace) -> int:
         # once the number of usable images is known) is enough to prepare the collection. It is
         # validated here, before anything is written; the user's settings are stored with it.
         provisional = default_config(1_000_000, device_type, None, **overrides)
-        store = training.create_session(session, folder, provisional, pending=True, overrides=overrides)
+        store = claim_or_close(
+            training.create_session(session, folder, provisional, pending=True, overrides=overrides))
         pending = created = True
-        try:
-            store.claim_trainer()
-        except BaseException:
-            store.close()
-            raise
         progress.write(f"created session {session}", sys.stderr)
 
     with dist, store, sigint_stops(control, progress):
         try:
             if pending:
                 cache = drive(training.iter_prepare(store, control), progress)
-                n_labels = len(store.label_names())
-                device_type = _device_type(overrides.get("device", store.config.device))
-                config = default_config(len(cache.records), device_type, n_labels or None, **overrides)
-                training.settle_config(store, config)
+                config = training.settle_pending_config(store, len(cache.records), overrides)
                 progress.write(
                     f"{len(cache.records)} images ({len(store.skipped())} skipped); "
                     f"arch={config.arch} k={config.k} image_size={config.image_size} epochs={config.epochs}",

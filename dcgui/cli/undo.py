@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dcgui.cli.common import add_session_parser
+from dcgui.cli.common import add_session_parser, steps_flag
 
 
 def register(sub: Any) -> None:
@@ -13,19 +13,17 @@ def register(sub: Any) -> None:
                    description="Undo the last N edits of the session's user data (flags, names, tags, notes, "
                    "merges, splits, bulk actions), newest first, exactly as they were before: another flag, "
                    "who set it, or none. Works on edits made in the window and after reopening the session. "
-                   "`dcgui redo` takes the undo back; `dcgui edits` lists the log.")
-    p.add_argument("--steps", type=int, default=1, metavar="N", help="how many edits to undo (default 1)")
-    p.set_defaults(func=run, redo=False)
+                   "`dcgui redo` takes the undo back; `dcgui edits` lists the log.", run=run, redo=False)
+    steps_flag(p, "undo")
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.edits import undo_or_redo
     from dcgui.services.session import open_session
 
     verb = "redo" if args.redo else "undo"
-    if args.steps < 1:
-        raise ValueError(f"--steps {args.steps} must be at least 1")
     with open_session(args.session, readonly=False) as store:
-        done = store.redo(args.steps) if args.redo else store.undo(args.steps)
+        done = undo_or_redo(store, args.steps, args.redo)
         undo_next, redo_next = store.next_undo_redo()
     if not done:
         print(f"nothing to {verb}" + ("" if args.redo else ": the session has no edit left to undo"))

@@ -15,13 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from dcgui.core.errors import DiskFullError
+from dcgui.core.errors import DcguiError, DiskFullError
 from dcgui.core.pathtext import PRINTABLE
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def human_bytes(n: float) -> str:
+def human_bytes(n: float | None) -> str:
+    """``n`` bytes as people read them (decimal units, as file managers show sizes); None: "?"."""
+    if n is None:
+        return "?"
     for unit in ("bytes", "KB", "MB", "GB"):
         if abs(n) < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -54,6 +57,14 @@ def disk_full_error(path: Path, need: int, at_least: bool = False) -> DiskFullEr
         f"the disk is full: writing {path} needs {amount}{have}. Free some space on that disk, then "
         "run the same command again: everything saved before is kept"
     )
+
+
+def check_file_target(out: Path, hint: str = "give a file name") -> None:
+    """Refuse to write the file ``out`` into a folder that does not exist, or over a folder."""
+    if not out.parent.is_dir():
+        raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise DcguiError(f"cannot write {out}: it is a folder; {hint}")
 
 
 @contextmanager

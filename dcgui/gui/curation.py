@@ -44,11 +44,12 @@ from dcgui.services.curation import (
     CurationPlan,
     add_photo_facts,
     cluster_table,
+    iter_curate,
     plan_curation,
     record_curation,
     write_cluster_table,
 )
-from dcgui.store.paths import check_output
+from dcgui.services.outputs import output_file
 
 if TYPE_CHECKING:
     from dcgui.core.output.curate import CurateResult
@@ -79,9 +80,7 @@ def open_containing_folder(path: Path) -> bool:
 # ---------------------------------------------------------------------------------------------
 def _apply_job(plan: CurationPlan) -> Callable[[RunControl], Generator[Any, None, CurateResult]]:
     def job(control: RunControl) -> Generator[Any, None, CurateResult]:
-        from dcgui.core.output import curate
-
-        return (yield from curate.iter_apply(plan.ops, plan.mode, control))
+        return (yield from iter_curate(plan, control))
 
     return job
 
@@ -264,7 +263,7 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
         if path is None:
             return None
     try:
-        check_output(path, store.path, "CSV file")
+        output_file(path, store.path, "CSV file")
         # SQLite reads stay on the store's thread; the EXIF header reads go to the worker
         rows = cluster_table(store, epoch, absolute=True, columns=CLUSTER_COLUMNS[:EXIF_AT])
     except DcguiError as exc:

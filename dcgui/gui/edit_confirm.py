@@ -12,17 +12,19 @@ Opened with ``open()``, not ``exec()`` (no nested event loop; tests press the bu
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from dcgui.store.edits import HAND, Edit, EditPreview, SetFlags
+from dcgui.services.flags import HAND, flag_edit, leaves_hand_set, with_hand_set
 
-Preview = Callable[[Edit], EditPreview]
-Apply = Callable[[Edit], Any]
+if TYPE_CHECKING:
+    from dcgui.store.edits import Edit, EditPreview
+
+Preview = Callable[["Edit"], "EditPreview"]
+Apply = Callable[["Edit"], Any]
 
 
 class EditConfirmDialog(QDialog):
@@ -53,7 +55,7 @@ class EditConfirmDialog(QDialog):
         lay.addWidget(QLabel("Edit ▸ Undo (Ctrl+Z) takes it back."))
         lay.addWidget(self.buttons)
         hand = self.preview.hand_kept
-        if hand and isinstance(edit, SetFlags):
+        if hand and leaves_hand_set(edit):
             self.include_hand.setText(f"Also change the {hand:,} flag{'s' if hand != 1 else ''} you set by hand")
             self.include_hand.setVisible(True)
         self._show()
@@ -64,8 +66,8 @@ class EditConfirmDialog(QDialog):
         return self._edit
 
     def _on_include_hand(self, on: bool) -> None:
-        if isinstance(self._edit, SetFlags):
-            self._edit = dataclasses.replace(self._edit, override_hand=on)
+        if leaves_hand_set(self._edit):
+            self._edit = with_hand_set(self._edit, on)
             self.preview = self._preview_fn(self._edit)
             self._show()
 
@@ -124,5 +126,5 @@ def confirm_flags(parent: QWidget | None, model: _FlagModel, indices: Iterable[i
     if (len(idx) == 1 and source == HAND) or not model.writable:
         model.set_flag(idx, flag)  # (a read-only session says so there)
         return None
-    return confirm_edit(parent, SetFlags(dict.fromkeys(idx, flag), source, action), model.preview_edit,
+    return confirm_edit(parent, flag_edit(idx, flag, source, action), model.preview_edit,
                         model.apply_edit)

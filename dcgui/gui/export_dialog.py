@@ -29,9 +29,15 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui.core.control import RunControl
+from dcgui.core.errors import DcguiError
 from dcgui.gui import errors, theme
 from dcgui.gui.worker import GeneratorWorker, WorkerError
-from dcgui.store.paths import UnsafeOutput, check_output
+from dcgui.services.export import (
+    backbone_outputs,
+    backbone_source,
+    export_backbone_file,
+    record_backbone_export,
+)
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -45,17 +51,13 @@ FORMATS = [
 LAST_EXPORT_DIR_KEY = "paths/last_export_folder"
 
 
-def backbone_job(checkpoint: Path, fmt: str, out: Path, epoch: int) -> Any:
-    """Worker factory: rebuild the checkpoint's backbone on the CPU and export it."""
+def backbone_job(checkpoint: Path, sha256: str, fmt: str, out: Path, epoch: int) -> Any:
+    """Worker factory: rebuild the checkpoint's backbone on the CPU (checked against its recorded
+    sha256, as ``dcgui export`` does) and export it."""
 
     def job(control: RunControl) -> Generator[Any, None, dict[str, Any]]:
-        from dcgui.core.output.export import export_backbone
-        from dcgui.core.train.checkpoint import load_model
-
-        model, config = load_model(checkpoint, device="cpu")
         control.check()
-        meta: dict[str, Any] = export_backbone(model, config, epoch, fmt, out)
-        return meta
+        return export_backbone_file(checkpoint, sha256, epoch, fmt, out)
         yield  # pragma: no cover - a generator for GeneratorWorker
 
     return job
@@ -192,20 +194,15 @@ class ExportDialog(QDialog):
         if not text:
             self._show_problem("Choose a file to write the backbone to.")
             return
-        out = Path(text).expanduser()
-        try:  # never over the session file or into its data folder
-            for path, what in ((out, "exported backbone"), (Path(f"{out}.json"), "backbone's preprocessing file")):
-                check_output(path, self._store.path, what)
-        except UnsafeOutput as exc:
+        epoch = self.selected_epoch()
+        try:  # never over the session file or into its data folder; the checkpoint must be there
+            out = backbone_outputs(Path(text).expanduser(), self._store.path)
+            checkpoint, sha256 = backbone_source(self._store, epoch)
+        except DcguiError as exc:
             self._show_problem(str(exc))
             return
-        epoch = self.selected_epoch()
-        checkpoint = self._checkpoints.get(epoch)
-        if checkpoint is None:
-            self._show_problem(f"The checkpoint of epoch {epoch} is missing from {self._store.checkpoint_dir}.")
-            return
         fmt = self.selected_format()
-        worker = GeneratorWorker(backbone_job(checkpoint, fmt, out, epoch), name="export")
+        worker = GeneratorWorker(backbone_job(checkpoint, sha256, fmt, out, epoch), name="export")
         worker.returned.connect(lambda meta, o=out, f=fmt, e=epoch: self._on_done(o, f, e, meta))
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
@@ -219,8 +216,7 @@ class ExportDialog(QDialog):
     def _on_done(self, out: Path, fmt: str, epoch: int, meta: dict[str, Any]) -> None:
         self.written = [out, Path(str(out) + ".json")]
         try:
-            if not self._store.readonly:
-                self._store.record_export(f"backbone-{fmt}", out, {"epoch": epoch, **(meta or {})})
+            record_backbone_export(self._store, fmt, out, epoch, meta)
         except Exception as exc:  # the files are written; only the session's note failed
             errors.show_error(self, exc, "Recording the export in the session failed")
         QSettings().setValue(LAST_EXPORT_DIR_KEY, str(out.parent))

@@ -320,9 +320,9 @@ class PlotsPanel(QWidget):
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
         if self._store is not None:
-            from dcgui.store.paths import check_output
+            from dcgui.services.outputs import output_file
 
-            check_output(path, self._store.path, "plot")  # never into the session's data folder
+            output_file(path, self._store.path, "plot")  # never into the session's data folder
         exporter = ImageExporter(self.plots[name].getPlotItem())
         exporter.parameters()["width"] = int(width)
         exporter.export(str(path))

@@ -21,36 +21,76 @@ Every user edit goes through ``apply_edit`` (or a method built on it): the store
 session was closed and reopened. Views that change more than one image show the store's preview
 first (``dcgui.gui.edit_confirm``).
 
-This module imports only QtCore (signals): no widget, no painting, testable without a window.
+The shared fields live in ``ViewState``, a psygnal evented dataclass: one signal per field, fired
+only when an assignment changes the value; each is relayed to the Qt signal views connect to
+(``_FIELD_SIGNALS``). This module imports only QtCore and psygnal: no widget, no painting,
+testable without a window.
 The store is the GUI thread's writable connection; nothing here reads more than small tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from psygnal import SignalGroup, evented
 from PySide6.QtCore import QObject, Signal
 
-from dcgui.store.edits import (
-    DissolveGroup,
-    Edit,
-    EditPreview,
-    MergeClusters,
-    RenameGroup,
-    SetClusterField,
-    SetFlags,
-    SetImageGroup,
+from dcgui.core.errors import DcguiError
+from dcgui.services.clusters import (
+    dissolve_group_edit,
+    image_group_edit,
+    image_group_name,
+    note_cluster_edit,
+    rename_cluster_edit,
+    rename_group_edit,
+    tag_cluster_edit,
 )
+from dcgui.services.edits import merge_edit, undo_or_redo
+from dcgui.services.flags import flag_edit
 
 if TYPE_CHECKING:
     from dcgui.core.analysis.groups import Group, GroupView
     from dcgui.store import AppliedEdit, SessionStore
     from dcgui.store.editlog import EditRecord
+    from dcgui.store.edits import Edit, EditPreview
 
-IDLE = "idle"
+IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"  # training states
 SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group", "river")
+
+
+class Selection(NamedTuple):
+    indices: tuple[int, ...] = ()
+    source: str = ""  # "" when nothing is selected
+
+
+@evented
+@dataclass
+class ViewState:
+    """The view-model's shared fields. psygnal gives each field one signal (``events.<field>``)
+    that fires when an assignment changes its value (equal values: no signal)."""
+
+    events: ClassVar[SignalGroup]  # made by @evented (declared for the type checker)
+
+    last_epoch: int = 0
+    epoch: int = 0
+    follow: bool = True
+    training: str = IDLE
+    selection: Selection = field(default_factory=Selection)
+    current_image: int | None = None
+    active_cluster: int | None = None
+    clusters: tuple[int, ...] = ()
+
+
+# Each field's Qt signal, under the name the views connect to (Qt signals reach views in the GUI
+# thread through queued connections, and tests wait on them with qtbot).
+_FIELD_SIGNALS = {"last_epoch": "epochsChanged", "epoch": "epochChanged", "follow": "followChanged",
+                  "training": "trainingStateChanged", "selection": "selectionChanged",
+                  "current_image": "currentImageChanged", "active_cluster": "activeClusterChanged",
+                  "clusters": "clusterSelectionChanged"}
 
 
 def cluster_display_name(c: int, name: str | None) -> str:
@@ -61,16 +101,19 @@ def cluster_display_name(c: int, name: str | None) -> str:
 class SessionModel(QObject):
     """The window's shared state. Signals carry what changed; read the rest from properties.
 
+    The signals of ``ViewState``'s fields (``state.events.<field>``) are relayed to the Qt signals
+    marked (field) below; the others are events, emitted by the methods.
+
     * ``sessionChanged()``: another session was opened (or none); everything is reset.
-    * ``epochsChanged(int)``: the store holds a new number of epochs (the argument).
-    * ``epochChanged(int)``: the epoch shown in every tab.
-    * ``followChanged(bool)``: follow-live switched.
-    * ``trainingStateChanged(str)``: idle / running / paused / stopping.
+    * ``epochsChanged(int)`` (last_epoch): the store holds a new number of epochs (the argument).
+    * ``epochChanged(int)`` (epoch): the epoch shown in every tab.
+    * ``followChanged(bool)`` (follow): follow-live switched.
+    * ``trainingStateChanged(str)`` (training): idle / running / paused / stopping.
     * ``collectionChanged()``: the images were (re)scanned and the image cache is ready.
-    * ``selectionChanged()``: ``selection`` / ``selection_source`` changed.
-    * ``currentImageChanged(object)``: the image shown in the image pane (int or None).
-    * ``activeClusterChanged(object)``: the cluster shown in the grid (int or None).
-    * ``clusterSelectionChanged(list)``: the clusters selected in the list.
+    * ``selectionChanged()`` (selection): ``selection`` / ``selection_source`` changed.
+    * ``currentImageChanged(object)`` (current_image): the image shown in the image pane (int or None).
+    * ``activeClusterChanged(object)`` (active_cluster): the cluster shown in the grid (int or None).
+    * ``clusterSelectionChanged(list)`` (clusters): the clusters selected in the list.
     * ``flagsChanged(list)``: image indices whose flag changed.
     * ``clusterDataChanged(list)``: cluster ids whose name, tags or notes changed.
     * ``groupsChanged()``: named groups were added, changed or removed.
@@ -104,15 +147,9 @@ class SessionModel(QObject):
         self._store: SessionStore | None = None
         self._path: Path | None = None
         self._readonly = False
-        self._last_epoch = 0
-        self._epoch = 0
-        self._follow = True
-        self._training = IDLE
-        self._selection: tuple[int, ...] = ()
-        self._source = ""
-        self._current: int | None = None
-        self._active: int | None = None
-        self._clusters: list[int] = []
+        self.state = ViewState()
+        for name, signal in _FIELD_SIGNALS.items():
+            self.state.events[name].connect(partial(self._relay, signal))
         self._flags: dict[int, str] = {}
         self._user: dict[int, dict[str, Any]] = {}
         self._groups: dict[str, list[int]] = {}
@@ -121,6 +158,14 @@ class SessionModel(QObject):
         self._gview: GroupView | None = None
         self._gsig: object = None  # what the stored merges and splits looked like last time
         self._undo_redo: tuple[EditRecord | None, EditRecord | None] = (None, None)
+
+    def _relay(self, signal: str, value: object) -> None:
+        if signal == "selectionChanged":
+            self.selectionChanged.emit()
+        elif signal == "clusterSelectionChanged":
+            self.clusterSelectionChanged.emit(list(value))  # type: ignore[call-overload]
+        else:
+            getattr(self, signal).emit(value)
 
     # =========================================================================================
     # session
@@ -155,16 +200,16 @@ class SessionModel(QObject):
         self._store = store
         self._path = Path(store.path) if store is not None else None
         self._readonly = bool(readonly or (store is not None and getattr(store, "readonly", False)))
-        self._last_epoch = store.last_epoch() if store is not None else 0
-        self._epoch = self._last_epoch
-        self._follow = True
-        self._selection, self._source, self._current = (), "", None
-        self._active, self._clusters = None, []
+        last = store.last_epoch() if store is not None else 0
+        with self.state.events.blocked():  # views hear sessionChanged first, then the fields
+            self.state.last_epoch, self.state.epoch, self.state.follow = last, last, True
+            self.state.selection, self.state.current_image = Selection(), None
+            self.state.active_cluster, self.state.clusters = None, ()
         self._read_user_data()
         self.sessionChanged.emit()
         self.followChanged.emit(True)
-        self.epochsChanged.emit(self._last_epoch)
-        self.epochChanged.emit(self._epoch)
+        self.epochsChanged.emit(last)
+        self.epochChanged.emit(last)
 
     def close(self) -> None:
         self.open(None)
@@ -237,10 +282,9 @@ class SessionModel(QObject):
             if s.n_images != len(self._paths):
                 self._paths = s.image_paths()
             last = s.last_epoch()
-            if last != self._last_epoch:
-                self._last_epoch = last
-                self.epochsChanged.emit(last)
-                if self._follow or self._epoch == 0 or self._epoch > last:
+            if last != self.last_epoch:
+                self.state.last_epoch = last
+                if self.follow_live or self.epoch == 0 or self.epoch > last:
                     self._set_epoch(last)
             self._sync_user_data()
         finally:
@@ -251,57 +295,51 @@ class SessionModel(QObject):
     # =========================================================================================
     @property
     def last_epoch(self) -> int:
-        return self._last_epoch
+        return self.state.last_epoch
 
     @property
     def epoch(self) -> int:
         """The epoch shown in every tab (0: none yet)."""
-        return self._epoch
+        return self.state.epoch
 
     def set_epoch(self, epoch: int) -> None:
         """The user chose ``epoch``: going back in time stops following, the newest keeps it."""
         if self._store is None:
             return
         epoch = int(epoch)
-        if epoch > self._last_epoch:
+        if epoch > self.last_epoch:
             # A view read the store after a commit we have not seen yet: catch up first, so a
             # new epoch is not mistaken for the user leaving the newest one.
             self.refresh()
-        if not 1 <= epoch <= self._last_epoch:
+        if not 1 <= epoch <= self.last_epoch:
             return
-        if epoch < self._last_epoch and self._follow:
+        if epoch < self.last_epoch and self.follow_live:
             self.set_follow_live(False)
         self._set_epoch(epoch)
 
     def _set_epoch(self, epoch: int) -> None:
-        if epoch != self._epoch:
-            self._epoch = epoch
+        if epoch != self.state.epoch:
             self._gview = None
-            self.epochChanged.emit(epoch)
+            self.state.epoch = epoch
 
     @property
     def follow_live(self) -> bool:
-        return self._follow
+        return self.state.follow
 
     def set_follow_live(self, on: bool) -> None:
-        on = bool(on)
-        if on != self._follow:
-            self._follow = on
-            self.followChanged.emit(on)
-        if on and self._last_epoch:
-            self._set_epoch(self._last_epoch)
+        self.state.follow = bool(on)
+        if on and self.last_epoch:
+            self._set_epoch(self.last_epoch)
 
     # =========================================================================================
     # training state (set by the training panel, read by everyone else)
     # =========================================================================================
     def set_training_state(self, state: str) -> None:
-        if state != self._training:
-            self._training = state
-            self.trainingStateChanged.emit(state)
+        self.state.training = state
 
     @property
     def training(self) -> bool:
-        return self._training != IDLE
+        return self.state.training != IDLE
 
     def set_target_epochs(self, epochs: int) -> bool:
         """Save the session's "train until epoch" setting (a running trainer is told separately,
@@ -323,12 +361,12 @@ class SessionModel(QObject):
     @property
     def selection(self) -> tuple[int, ...]:
         """Selected image indices, in the order the selecting view lists them."""
-        return self._selection
+        return self.state.selection.indices
 
     @property
     def selection_source(self) -> str:
         """Which view made the selection: one of ``SOURCES`` ("" when nothing is selected)."""
-        return self._source
+        return self.state.selection.source
 
     def select_images(self, indices: Iterable[int], source: str, current: int | None = None) -> None:
         """Select ``indices`` (made by view ``source``); the image pane shows ``current`` (default:
@@ -337,11 +375,9 @@ class SessionModel(QObject):
             raise ValueError(f"selection source {source!r} is unknown: use one of {', '.join(SOURCES)}")
         n = len(self._paths)
         sel = tuple(dict.fromkeys(int(i) for i in indices if 0 <= int(i) < n))  # unique, in order
-        if sel != self._selection or (source != self._source and sel):
-            self._selection, self._source = sel, (source if sel else "")
-            self.selectionChanged.emit()
+        self.state.selection = Selection(sel, source if sel else "")
         if current is None:
-            current = self._current if self._current in sel else (sel[0] if sel else None)
+            current = self.current_image if self.current_image in sel else (sel[0] if sel else None)
         if current is not None or not sel:
             self.set_current_image(current)
 
@@ -350,13 +386,11 @@ class SessionModel(QObject):
 
     @property
     def current_image(self) -> int | None:
-        return self._current
+        return self.state.current_image
 
     def set_current_image(self, i: int | None) -> None:
         i = None if i is None or not 0 <= int(i) < len(self._paths) else int(i)
-        if i != self._current:
-            self._current = i
-            self.currentImageChanged.emit(i)
+        self.state.current_image = i
 
     def request_similar(self, i: int) -> None:
         """"More like this": the Explore panel answers, the window shows it."""
@@ -368,25 +402,19 @@ class SessionModel(QObject):
     # =========================================================================================
     @property
     def active_cluster(self) -> int | None:
-        return self._active
+        return self.state.active_cluster
 
     def set_active_cluster(self, c: int | None) -> None:
         """Show cluster ``c`` in the grid: a matched cluster id (stable across epochs) or, for a
         part or a merge of the user's, its ``group_view`` code."""
-        c = None if c is None else int(c)
-        if c != self._active:
-            self._active = c
-            self.activeClusterChanged.emit(c)
+        self.state.active_cluster = None if c is None else int(c)
 
     @property
     def selected_clusters(self) -> list[int]:
-        return list(self._clusters)
+        return list(self.state.clusters)
 
     def select_clusters(self, clusters: Sequence[int]) -> None:
-        clusters = [int(c) for c in clusters]
-        if clusters != self._clusters:
-            self._clusters = clusters
-            self.clusterSelectionChanged.emit(list(clusters))
+        self.state.clusters = tuple(int(c) for c in clusters)
 
     def cluster_user_data(self) -> dict[int, dict[str, Any]]:
         return self._user
@@ -406,16 +434,16 @@ class SessionModel(QObject):
         return str(self._user.get(int(c), {}).get("notes") or "")
 
     def rename_cluster(self, c: int, name: str | None) -> bool:
-        return self._edit_cluster(c, "name", (name or "").strip() or None)
+        return self._edit_cluster(c, rename_cluster_edit(c, name))
 
     def set_cluster_tags(self, c: int, tags: Sequence[str]) -> bool:
-        return self._edit_cluster(c, "tags", [t.strip() for t in tags if t and t.strip()])
+        return self._edit_cluster(c, tag_cluster_edit(c, tags))
 
     def set_cluster_notes(self, c: int, notes: str) -> bool:
-        return self._edit_cluster(c, "notes", notes or "")
+        return self._edit_cluster(c, note_cluster_edit(c, notes))
 
-    def _edit_cluster(self, c: int, field: str, value: Any) -> bool:
-        applied = self.apply_edit(SetClusterField(int(c), field, value), quiet=True)
+    def _edit_cluster(self, c: int, edit: Edit) -> bool:
+        applied = self.apply_edit(edit, quiet=True)
         if applied is None:
             return False
         self.message.emit(f"Saved {self.cluster_title(c)}")
@@ -428,11 +456,11 @@ class SessionModel(QObject):
     def group_view(self) -> GroupView | None:
         """The clusters of the epoch shown with the user's merges and splits (None: no epoch)."""
         s = self._store
-        if s is None or not 1 <= self._epoch <= self._last_epoch:
+        if s is None or not 1 <= self.epoch <= self.last_epoch:
             return None
-        if self._gview is None or self._gview.epoch != self._epoch:
+        if self._gview is None or self._gview.epoch != self.epoch:
             try:
-                self._gview = s.group_view(self._epoch)
+                self._gview = s.group_view(self.epoch)
             except KeyError:  # the epoch is being re-recorded by another connection
                 return None
         return self._gview
@@ -449,18 +477,16 @@ class SessionModel(QObject):
 
     def merge_groups(self, codes: Sequence[int], name: str | None = None) -> AppliedEdit | None:
         """Merge the groups ``codes`` of the epoch shown into one group named ``name``."""
-        from dcgui.core.analysis.groups import units_for_keys
-
         view = self.group_view
-        if view is None:
+        if view is None or self._store is None:
             return None
         keys = [view.group(int(c)).key for c in codes]
         try:
-            units, found = units_for_keys(view, keys)
-        except KeyError as exc:
-            self.errorOccurred.emit(str(exc.args[0]))
+            edit = merge_edit(self._store, view.epoch, keys, name, view=view)
+        except DcguiError as exc:
+            self.errorOccurred.emit(str(exc))
             return None
-        return self.apply_edit(MergeClusters(view.epoch, units, name, found))
+        return self.apply_edit(edit)
 
     def rename_group(self, code: int, name: str | None) -> bool:
         """Name group ``code``: a cluster's name, or that of a part or a merged group."""
@@ -469,15 +495,13 @@ class SessionModel(QObject):
             return False
         if g.kind == "cluster":
             return self.rename_cluster(g.clusters[0], name)
-        assert g.group_id is not None
-        return self.apply_edit(RenameGroup(g.group_id, name, g.part)) is not None
+        return self.apply_edit(rename_group_edit(g, name)) is not None
 
     def dissolve_group(self, code: int) -> AppliedEdit | None:
         """Undo a merge (its clusters show on their own) or the split a part belongs to."""
         g = self.group(code)
-        if g is None or g.group_id is None:
-            return None
-        return self.apply_edit(DissolveGroup(g.group_id))
+        edit = None if g is None else dissolve_group_edit(g)
+        return None if edit is None else self.apply_edit(edit)
 
     # =========================================================================================
     # edits, undo and redo
@@ -523,7 +547,7 @@ class SessionModel(QObject):
         if s is None or not self._check_writable():
             return []
         try:
-            done = s.redo(steps) if redo else s.undo(steps)
+            done = undo_or_redo(s, steps, redo)
         except Exception as exc:
             self.errorOccurred.emit(f"Could not {'redo' if redo else 'undo'} in {s.path.name}: {exc}")
             return []
@@ -549,7 +573,7 @@ class SessionModel(QObject):
         if self._store is None or not idx:
             self.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
             return 0
-        applied = self.apply_edit(SetFlags.same(idx, flag), quiet=True)
+        applied = self.apply_edit(flag_edit(idx, flag), quiet=True)
         if applied is None:
             return 0
         what = f"flagged “{flag}”" if flag else "unflagged"
@@ -558,7 +582,7 @@ class SessionModel(QObject):
         return len(idx)
 
     def flag_selection(self, flag: str | None) -> int:
-        return self.set_flag(self._selection, flag)
+        return self.set_flag(self.selection, flag)
 
     # =========================================================================================
     # named groups
@@ -569,11 +593,11 @@ class SessionModel(QObject):
 
     def save_group(self, name: str, indices: Iterable[int], add: bool = True) -> bool:
         """Store ``indices`` under ``name``; ``add`` merges with a group of that name."""
-        name = " ".join(str(name).split())
+        name = image_group_name(name)
         members = set(int(i) for i in indices)
         if add:
             members |= set(self._groups.get(name, []))
-        if self.apply_edit(SetImageGroup(name, sorted(members)), quiet=True) is None:
+        if self.apply_edit(image_group_edit(name, members), quiet=True) is None:
             return False
         self.message.emit(f"Group “{name}”: {len(self._groups.get(name, [])):,} images")
         return True
@@ -581,7 +605,7 @@ class SessionModel(QObject):
     def delete_group(self, name: str) -> bool:
         if name not in self._groups:
             return False
-        return self.apply_edit(SetImageGroup(name, None)) is not None
+        return self.apply_edit(image_group_edit(name, None)) is not None
 
     def select_group(self, name: str) -> None:
         self.select_images(self._groups.get(name, []), "group")

@@ -9,7 +9,7 @@ it); Cancel stores nothing. Opened with ``open()``, not ``exec()``.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
@@ -32,7 +32,10 @@ from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.gui.worker import GeneratorWorker, WorkerError
 from dcgui.services.edits import iter_split_proposal, split_edit
-from dcgui.store.edits import SplitCluster
+from dcgui.services.session import open_session
+
+if TYPE_CHECKING:
+    from dcgui.store.edits import SplitCluster
 
 COLUMN_WIDTH = 240
 
@@ -111,13 +114,8 @@ class SplitJob(QObject):
         self.dialog: SplitPreviewDialog | None = None
 
         def factory(control: RunControl) -> Generator[Any, None, SplitProposal]:
-            from dcgui.store import SessionStore
-
-            s = SessionStore.open(path, readonly=True)
-            try:
+            with open_session(path) as s:
                 return (yield from iter_split_proposal(s, epoch, cluster, parts, control=control))
-            finally:
-                s.close()
 
         self.worker = GeneratorWorker(factory, name="split-cluster", parent=self)
         progress = QProgressDialog(f"Splitting {title} into {parts} parts…", "Stop", 0, 0, parent)

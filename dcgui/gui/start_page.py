@@ -91,9 +91,9 @@ def session_summary(path: Path) -> SessionSummary:
     if not path.is_file():
         return SessionSummary("—", "", f"{path} no longer exists (moved or deleted)")
     try:
-        from dcgui.store import SessionStore
+        from dcgui.services.session import open_session
 
-        with SessionStore.open(path, readonly=True) as store:
+        with open_session(path) as store:
             last = store.last_epoch()
             target = store.config.epochs
             n = store.n_images

@@ -13,7 +13,7 @@ folder, each part of a split cluster its own folder, and the table says each ima
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from dcgui.store.paths import UnsafeOutput, UnsafeSessionPath, check_output
 
 if TYPE_CHECKING:
     from dcgui.core.control import RunControl
+    from dcgui.core.events import Event
     from dcgui.store import SessionStore
 
 # The one schema of a cluster table: a file's path, its cluster id at the epoch, the cluster's
@@ -124,6 +125,13 @@ def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "c
     renamed = sum(1 for src, dst in ops if src.name != dst.name)
     return CurationPlan(folder, epoch, out_dir, mode, keys, ops, renamed, left_out, warnings,
                         every_cluster=clusters is None)
+
+
+def iter_curate(plan: CurationPlan, control: RunControl | None = None
+                ) -> Generator[Event, None, curate.CurateResult]:
+    """Carry out ``plan`` (copy, link or move each file; an existing name gets a suffix, nothing is
+    replaced); a stop is honoured between files. Touches no session: safe on a worker thread."""
+    return (yield from curate.iter_apply(plan.ops, plan.mode, control))
 
 
 def record_curation(store: SessionStore, plan: CurationPlan, result: curate.CurateResult, kind: str) -> None:

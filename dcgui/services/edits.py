@@ -1,7 +1,8 @@
 """The user's edits of a session as the window and the command line make them.
 
-Each function here turns what the user asked ("merge 3, 7 and g2", "split 12 into 3", "keep one
-per duplicate group, the largest file") into an edit of ``dcgui.store.edits``. Nothing is written
+Each function here turns what the user asked ("merge 3, 7 and g2", "split 12 into 3") into an
+edit of ``dcgui.store.edits`` (flags: ``dcgui.services.flags``; names, tags, notes:
+``dcgui.services.clusters``). Nothing is written
 here: callers show ``store.preview_edit(edit)`` when it touches more than one image, then
 ``store.apply_edit(edit)`` writes it and logs its inverse, so Ctrl+Z / ``dcgui undo`` take it back.
 """
@@ -22,14 +23,14 @@ from dcgui.core.analysis.groups import (
     propose_split,
     units_for_keys,
 )
-from dcgui.core.analysis.keep import KEEP_RULES, keep_one_flags
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import Event, Message
-from dcgui.store.edits import BULK, MergeClusters, SetFlags, SplitCluster
+from dcgui.store.edits import MergeClusters, SplitCluster
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
+    from dcgui.store.editlog import EditRecord
 
 
 def group_view(store: SessionStore, epoch: int) -> GroupView:
@@ -40,9 +41,12 @@ def group_view(store: SessionStore, epoch: int) -> GroupView:
         raise DcguiError(f"{store.path.name}: {exc.args[0]}") from None
 
 
-def merge_edit(store: SessionStore, epoch: int, keys: Sequence[str], name: str | None = None) -> MergeClusters:
-    """Merge the clusters / parts / groups ``keys`` of ``epoch`` into one group ``name``."""
-    view = group_view(store, epoch)
+def merge_edit(store: SessionStore, epoch: int, keys: Sequence[str], name: str | None = None,
+               view: GroupView | None = None) -> MergeClusters:
+    """Merge the clusters / parts / groups ``keys`` of ``epoch`` into one group ``name``
+    (``view``: the window's ``group_view`` of ``epoch``, read already)."""
+    if view is None or view.epoch != epoch:
+        view = group_view(store, epoch)
     try:
         units, found = units_for_keys(view, keys)
     except KeyError as exc:
@@ -98,19 +102,8 @@ def split_edit(proposal: SplitProposal, names: Iterable[str | None] = ()) -> Spl
     return SplitCluster(proposal.epoch, proposal.cluster, proposal.labels, tuple(names))
 
 
-def keep_one_edit(store: SessionStore, groups: Sequence[Sequence[int] | np.ndarray], rule: str,
-                  what: str = "keep one per group") -> SetFlags:
-    """Per group, ``keep`` on the best image under ``rule`` and ``duplicate`` on the others; a
-    bulk action, so flags the user set by hand stay as they are unless the preview says otherwise."""
-    if rule not in KEEP_RULES:
-        raise DcguiError(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
-    n = sum(1 for g in groups if len(g) > 1)
-    targets = keep_one_flags(groups, rule, store.image_stats())
-    return SetFlags(targets, BULK, f"{what} ({KEEP_RULES[rule]}): {n} group{'s' if n != 1 else ''}")
-
-
-def unflag_edit(members: Iterable[int], what: str = "unflag group") -> SetFlags:
-    """Clear the flags of ``members`` that a bulk action set (hand-set ones stay)."""
-    return SetFlags(dict.fromkeys(int(i) for i in members), BULK, what)
-
-
+def undo_or_redo(store: SessionStore, steps: int = 1, redo: bool = False) -> list[EditRecord]:
+    """Take back the last ``steps`` edits (``redo``: the last undos), newest first; the records done."""
+    if steps < 1:
+        raise DcguiError(f"--steps {steps} must be at least 1")
+    return store.redo(steps) if redo else store.undo(steps)

@@ -6,6 +6,8 @@ rules (which epochs exist for what, what the error says) are written once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -76,3 +78,38 @@ def load_network(store: SessionStore, epoch: int, device: str | None = None
     # The recorded sha256: a damaged or replaced checkpoint is refused, not silently used.
     model, config = load_model(store.checkpoint_path(epoch), dev, sha256=store.checkpoint_sha256(epoch), epoch=epoch)
     return model, config, dev
+
+
+def open_to_view(path: str | Path) -> tuple[SessionStore, bool]:
+    """The session for the window: writable, else read-only when its file or folder is
+    write-protected (it can still be looked at); (store, read-only)."""
+    import os
+
+    from dcgui.core.errors import SessionFileError
+
+    path = Path(path).expanduser()
+    try:
+        return open_session(path, readonly=False), False
+    except SessionFileError:
+        if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            return open_session(path, readonly=True), True
+        raise
+
+
+def claim_or_close(store: SessionStore) -> SessionStore:
+    """Take ``store``'s trainer lock, or close it and raise (``SessionBusyError`` names the other
+    process): one trainer per session, refused before anything is loaded."""
+    with closed_on_error(store):
+        store.claim_trainer()
+    return store
+
+
+@contextmanager
+def closed_on_error(store: SessionStore) -> Iterator[SessionStore]:
+    """``store``, closed (and the error raised on) when the block fails: a half-made session
+    is not left open."""
+    try:
+        yield store
+    except BaseException:
+        store.close()
+        raise

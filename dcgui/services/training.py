@@ -16,11 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
-from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event
+from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event, Message
 from dcgui.core.images.cache import ImageCache
 from dcgui.core.images.collection import iter_scan
 from dcgui.core.train.distributed import DistContext
 from dcgui.core.train.engine import DeepCluster, ResumeState
+from dcgui.services.session import closed_on_error
+from dcgui.store.lock import SessionBusyError
+
+__all__ = ["SessionBusyError"]  # what the window tells apart: another process trains the session
 
 if TYPE_CHECKING:
     from dcgui.core.config import TrainConfig
@@ -58,12 +62,9 @@ def create_session(path: Path, folder: Path, config: TrainConfig, *, pending: bo
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     meta = {CONFIG_PENDING: True, CONFIG_OVERRIDES: dict(overrides or {})} if pending else None
     store = SessionStore.create(path, folder, config, meta=meta)
-    try:
+    with closed_on_error(store):
         if images is not None:
             store.set_images(list(images), list(skipped), list(label_names))
-    except BaseException:
-        store.close()
-        raise
     return store
 
 
@@ -75,6 +76,25 @@ def settle_config(store: SessionStore, config: TrainConfig) -> None:
     """Replace a provisional config with the one chosen after the scan."""
     store.set_config(config)
     store.set_meta(CONFIG_PENDING, False)
+
+
+def settle_pending_config(store: SessionStore, n_images: int, overrides: dict[str, Any] | None = None
+                          ) -> TrainConfig:
+    """Decide a provisional config now that the scan knows the image count: the defaults for
+    ``n_images`` images (and the folder's labels) on the session's device, with the user's settings
+    (``overrides``; default: those stored when the session was created) on top. The one rule for
+    ``dcgui train`` and the window's trainer, so a session created by an interrupted ``dcgui train``
+    trains with the same settings wherever it resumes."""
+    from dcgui.core.config import default_config
+    from dcgui.core.device import resolve_device
+
+    if overrides is None:
+        overrides = dict(store.get_meta(CONFIG_OVERRIDES) or {})
+    n_labels = len(store.label_names())
+    device_type = resolve_device(overrides.get("device", store.config.device)).type
+    config = default_config(n_images, device_type, n_labels or None, **overrides)
+    settle_config(store, config)
+    return config
 
 
 def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -194,6 +214,8 @@ def iter_train(
     control = control or RunControl()
     dist = dist or DistContext()
     cache = yield from iter_prepare(store, control)
+    if config_pending(store):  # created by a `dcgui train` stopped before its settings were decided
+        settle_pending_config(store, len(cache.records))
     config = store.config
     if epochs is not None and epochs != config.epochs:
         config = config.replace(epochs=epochs)
@@ -210,6 +232,30 @@ def iter_train(
         elif isinstance(event, EpochFinished):
             store.record_epoch(event)
         yield event
+
+
+def iter_train_file(
+    session: Path, control: RunControl | None = None, epochs: int | None = None, from_epoch: int | None = None,
+    who: str = "the dcgui window", default_threads: int = 1,
+) -> Generator[Event, None, None]:
+    """Train the session file ``session`` on this thread (the window's worker): open it here
+    (SQLite connections are per thread), take its trainer lock (``SessionBusyError`` at once when
+    another process trains it), set ``from_epoch``'s later epochs aside first (``rewind``), then
+    ``iter_train``; the file is closed however the run ends."""
+    import torch
+
+    from dcgui.services.session import open_session
+
+    with open_session(session, readonly=False) as store:
+        store.claim_trainer(who)
+        # The session's own setting wins; the engine applies it when it is built.
+        torch.set_num_threads(store.config.threads or default_threads)
+        if from_epoch is not None:  # under the trainer lock: nobody else writes meanwhile
+            last = store.last_epoch()
+            archive = rewind(store, from_epoch)
+            yield Message(f"Continuing from epoch {from_epoch}; epochs {from_epoch + 1}-{last} are kept in "
+                          f"{archive.name} (in {archive.parent}; open it to look at them).")
+        yield from iter_train(store, control, epochs)
 
 
 def iter_train_rank(

@@ -14,18 +14,23 @@ edit may, and its preview counts how many.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from dcgui.core.analysis.groups import MAX_PARTS, Unit
-from dcgui.store.editlog import RowChange
+from dcgui.store import editlog
+from dcgui.store.database import Database, now
+from dcgui.store.editlog import EditRecord, RowChange
+
+if TYPE_CHECKING:  # annotations only: both import this module's constants
+    from dcgui.store.epochs import EpochData
+    from dcgui.store.images import Images
 
 HAND = "hand"
 BULK = "bulk"
@@ -33,10 +38,6 @@ SOURCES = (HAND, BULK)
 IMAGE_FLAGS = ("keep", "exclude", "duplicate")
 CLUSTER_FIELDS = ("name", "tags", "notes")
 IMAGE_GROUPS_KEY = "image_groups"  # meta row: {name: [path, ...]}
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class Reader(Protocol):
@@ -376,3 +377,96 @@ class SetImageGroup:
         after = {"value": json.dumps(groups)}
         changes = [] if before == after else [RowChange("meta", IMAGE_GROUPS_KEY, before, after)]
         return Plan(EditPreview(self.kind, summary, len(changes)), changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# applying: every change of user data goes through Editor.apply, which logs its inverse
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AppliedEdit:
+    """What an applied edit changed; ``record``: its log entry (None when it changed nothing)."""
+
+    preview: EditPreview
+    record: EditRecord | None
+
+
+class _Reader:
+    """``Reader`` over the session's connection (the caller holds its lock)."""
+
+    def __init__(self, database: Database, images: Images, epoch_data: EpochData) -> None:
+        self._db = database
+        self._images = images
+        self._epochs = epoch_data
+
+    def image_paths(self) -> list[str]:
+        return self._images.shared_paths()
+
+    def rows(self, table: str, keys: Iterable[Any] | None = None) -> dict[Any, dict[str, Any]]:
+        return editlog.read_rows(self._db.conn, table, keys)
+
+    def next_group_id(self) -> int:
+        conn = self._db.conn
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'cluster_groups'").fetchone()
+        top = conn.execute("SELECT MAX(id) FROM cluster_groups").fetchone()[0]
+        return max(int(seq[0]) if seq else 0, int(top or 0)) + 1
+
+    def epoch_k(self, epoch: int) -> int:
+        return self._epochs.row(epoch)[0]
+
+
+class Editor:
+    """Previews, applies, undoes and redoes edits on one session file (``dcgui.store.editlog``)."""
+
+    def __init__(self, database: Database, images: Images, epoch_data: EpochData) -> None:
+        self._db = database
+        self._reader = _Reader(database, images, epoch_data)
+
+    def preview(self, edit: Edit) -> EditPreview:
+        """What ``edit`` would change now, without writing (also on a read-only store)."""
+        with self._db.lock:
+            return edit.plan(self._reader).preview
+
+    def apply(self, edit: Edit) -> AppliedEdit:
+        """Apply ``edit`` and log it, in one transaction. An edit that changes nothing is not logged."""
+        with self._db.write() as db:
+            plan = edit.plan(self._reader)
+            record = None
+            if plan.changes:
+                editlog.write_rows(db.conn, plan.changes, forward=True)
+                record = editlog.append(db.conn, now(), edit.kind, plan.preview.summary, plan.changes)
+        return AppliedEdit(plan.preview, record)
+
+    def set_image_flag(self, indices: int | Iterable[int], flag: str | None, source: str = HAND,
+                       action: str = "") -> AppliedEdit:
+        """Flag images ``keep`` / ``exclude`` / ``duplicate``; ``None`` clears the flag. One logged
+        edit (``source``: ``HAND`` or ``BULK``)."""
+        return self.apply(SetFlags.same(indices, flag, source, action))
+
+    def set_image_group(self, name: str, indices: Iterable[int] | None) -> AppliedEdit:
+        """Store group ``name`` with exactly ``indices`` (replacing it); ``None`` deletes it.
+        One logged edit."""
+        return self.apply(SetImageGroup(name, None if indices is None else list(indices)))
+
+    def set_cluster_field(self, c: int, field_: str, value: Any) -> AppliedEdit:
+        """Set a cluster's ``name`` / ``tags`` / ``notes`` (``CLUSTER_FIELDS``); one logged edit."""
+        return self.apply(SetClusterField(c, field_, value))
+
+    def undo(self, steps: int = 1) -> list[EditRecord]:
+        """Undo the last ``steps`` edits (fewer when the log has fewer); newest first."""
+        with self._db.write() as db:
+            return editlog.undo(db.conn, steps)
+
+    def redo(self, steps: int = 1) -> list[EditRecord]:
+        """Redo the last ``steps`` undone edits, in the order they were made."""
+        with self._db.write() as db:
+            return editlog.redo(db.conn, steps)
+
+    def log(self) -> list[EditRecord]:
+        """Every edit, oldest first; undone ones (the redo stack) are marked ``undone``."""
+        with self._db.lock:
+            return editlog.history(self._db.conn)
+
+    def next_undo_redo(self) -> tuple[EditRecord | None, EditRecord | None]:
+        """(what undo would undo, what redo would redo): for menu texts."""
+        with self._db.lock:
+            return editlog.peek(self._db.conn)

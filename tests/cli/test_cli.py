@@ -162,7 +162,7 @@ def test_export_three_formats(trained: tuple[Path, Path], tmp_path: Path, capsys
             got, _ = run_without_dcgui(fmt, tmp_path / name, x, tmp_path)
             np.testing.assert_allclose(got, expected, atol=1e-4)
     with SessionStore.open(session2, readonly=True) as s:
-        assert [e["kind"] for e in s.exports()] == ["model-state-dict", "model-torchscript", "model-onnx"]
+        assert [e["kind"] for e in s.exports()] == ["backbone-state-dict", "backbone-torchscript", "backbone-onnx"]
         for e, name in zip(s.exports(), ("b.pt", "b.ts", "b.onnx")):  # the file as written, for the report
             assert e["details"]["sha256"] == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
     rc, _, err = run(capsys, "export", session2, "--format", "onnx", "--out", tmp_path / "nope" / "b.onnx")

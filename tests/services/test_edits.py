@@ -12,12 +12,11 @@ from dcgui.core.control import drain
 from dcgui.core.errors import DcguiError
 from dcgui.services.edits import (
     iter_split_proposal,
-    keep_one_edit,
     merge_edit,
     split_cluster_id,
     split_edit,
-    unflag_edit,
 )
+from dcgui.services.flags import keep_one_edit, unflag_edit
 from dcgui.store import BULK, HAND, SessionStore
 from tests.conftest import copy_session
 

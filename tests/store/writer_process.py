@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
     print("ready", flush=True)
     for epoch in range(first, last + 1):
         if kill and epoch == last and kill != AFTER_COMMIT:
-            _kill_at(store._conn, kill)
+            _kill_at(store.database.conn, kill)
         store.record_epoch(epoch_event(epoch, n, k, store.checkpoint_dir))
         if kill == AFTER_COMMIT and epoch == last:
             os.kill(os.getpid(), signal.SIGKILL)  # committed, but the caller never heard of it

@@ -29,7 +29,7 @@ from torch import nn
 from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError
-from dcgui.core.fsutil import atomic_write_bytes
+from dcgui.core.fsutil import atomic_write_bytes, check_file_target
 
 FORMATS = ("state-dict", "torchscript", "onnx")
 SUFFIXES = {"state-dict": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -75,10 +75,7 @@ def export_backbone(
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
     out = Path(out)
-    if not out.parent.is_dir():
-        raise DcguiError(f"cannot write {out}: the folder {out.parent} does not exist")
-    if out.is_dir():
-        raise DcguiError(f"cannot write {out}: it is a folder; give a file name such as {out / ('backbone' + SUFFIXES[fmt])}")
+    check_file_target(out, f"give a file name such as {out / ('backbone' + SUFFIXES[fmt])}")
     model = model.cpu().eval()
     meta = export_metadata(model, config, epoch, fmt)
     wrapper = Backbone(model, meta).eval()

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QSpinBox, QWidget
 
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
@@ -80,10 +80,7 @@ class ExploreTab(QWidget):
         self.refresh()
 
     def _on_epoch(self, _epoch: int) -> None:
-        self.reset()
-        self.say("")
-        self.update_enabled()
-        self.refresh()
+        self._on_session()  # another epoch: the same fresh start
 
     # -- for subclasses ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -144,3 +141,14 @@ class GridSelectionLink:
         finally:
             self._quiet = False
 
+
+def count_spin(maximum: int, value: int, on_change: Any) -> QSpinBox:
+    """"Show N images": how many results a tab lists; a change (typed or stepped) reruns it."""
+    spin = QSpinBox()
+    spin.setRange(1, maximum)
+    spin.setValue(value)
+    spin.setPrefix("Show ")
+    spin.setSuffix(" images")
+    spin.setKeyboardTracking(False)
+    spin.valueChanged.connect(lambda _: on_change())
+    return spin

@@ -17,7 +17,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qdebounced
 
 from dcgui.core.analysis.duplicates import (
     DEFAULT_THRESHOLD,
@@ -48,11 +49,11 @@ from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import duplicates as ds
 from dcgui.services import explore as es
-from dcgui.services.edits import keep_one_edit, unflag_edit
-from dcgui.store.edits import HAND, Edit, SetFlags
+from dcgui.services.flags import keep_chosen_edit, keep_one_edit, unflag_edit
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
+    from dcgui.store.edits import Edit
 
 STEPS = 100  # slider steps per unit of difference
 STRIP = (0.1, 0.2, 0.3, 0.4, 0.5)  # the settings whose counts are always shown
@@ -85,10 +86,8 @@ class DuplicatesTab(ExploreTab):
         self.strip_label.setToolTip("Groups and images at other settings (from the same merges: no recomputation)")
         self.slider.valueChanged.connect(self._on_slider)
         self.spin.valueChanged.connect(lambda v: self.slider.setValue(round(v * STEPS)))
-        self._groups_timer = QTimer(self)
-        self._groups_timer.setSingleShot(True)
-        self._groups_timer.setInterval(200)  # regroup once the slider rests; the count is live
-        self._groups_timer.timeout.connect(self._update_groups)
+        # Regroup once the slider rests; the count is live.
+        self._regroup_later = qdebounced(self._update_groups, timeout=200, parent=self)
         self.group_list = QListWidget()
         self.group_list.currentRowChanged.connect(self._show_group)
         self.members = ThumbnailGrid(thumbnails, self, caption_lines=1)
@@ -208,7 +207,7 @@ class DuplicatesTab(ExploreTab):
     def set_threshold(self, t: float) -> None:
         """Move the slider to ``t`` and regroup now (a drag regroups once the slider rests)."""
         self.slider.setValue(round(t * STEPS))
-        self._groups_timer.stop()
+        self._regroup_later.cancel()
         self._update_groups()
 
     def duplicate_count(self) -> tuple[int, int]:
@@ -232,9 +231,8 @@ class DuplicatesTab(ExploreTab):
         grp = self._groups[row]
         if keep is None:
             return self._confirm(keep_one_edit(self.model.store, [grp.members], self.rule, f"keep one of group {row + 1}"))
-        members = [int(i) for i in grp.members]
-        targets: dict[int, str | None] = {i: ("keep" if i == int(keep) else "duplicate") for i in members}
-        return self._confirm(SetFlags(targets, HAND, f"keep the selected image of group {row + 1}, flag the rest"))
+        return self._confirm(keep_chosen_edit(grp.members, keep,
+                                              f"keep the selected image of group {row + 1}, flag the rest"))
 
     def unflag_group(self, row: int) -> EditConfirmDialog | None:
         """Clear what bulk actions flagged in group ``row``; hand-set flags stay (the preview counts them)."""
@@ -283,7 +281,7 @@ class DuplicatesTab(ExploreTab):
         groups, images = self._dup.count(t)  # a binary search: live while dragging
         self.count_label.setText(f"<b>{groups:,}</b> groups · {images:,} images · "
                                  f"{images - groups:,} would be flagged")
-        self._groups_timer.start()
+        self._regroup_later()
 
     def _update_groups(self) -> None:
         if self._dup is None or self._info is None:

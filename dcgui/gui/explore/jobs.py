@@ -97,17 +97,14 @@ class ExploreJobs(QObject):
         path, epoch, feats, generation = store.path, self.model.epoch, self.features, self._generation
 
         def factory(control: RunControl) -> Generator[Any, None, Any]:
-            from dcgui.store import SessionStore
+            from dcgui.services.session import open_session
 
-            s = SessionStore.open(path, readonly=True)
-            try:
+            with open_session(path) as s:
                 f = feats
                 if f is None and need_features:
                     f = yield from es.iter_session_embedding(s, epoch, control=control)
                 result = yield from work(s, f, control)
                 return f, result
-            finally:
-                s.close()
 
         def deliver(value: Any) -> None:
             if generation != self._generation:

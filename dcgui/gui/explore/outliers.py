@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from dcgui.core.control import RunControl
 from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
-from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
+from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, count_spin
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
@@ -27,13 +27,7 @@ class OutliersTab(ExploreTab):
         super().__init__(model, jobs, parent)
         self._outliers: list[es.Outlier] | None = None
         self.dialog: EditConfirmDialog | None = None
-        self.count = QSpinBox()
-        self.count.setRange(1, 2000)
-        self.count.setValue(60)
-        self.count.setPrefix("Show ")
-        self.count.setSuffix(" images")
-        self.count.setKeyboardTracking(False)
-        self.count.valueChanged.connect(lambda _: self.run())
+        self.count = count_spin(2000, 60, self.run)
         explain = QLabel("Images far from every cluster of this epoch, most unusual first. Score = 1 − cosine "
                          "similarity to the nearest cluster centroid (the mean feature of its members).")
         explain.setWordWrap(True)

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -22,7 +21,7 @@ from dcgui.core.analysis.neighbours import FeatureIndex
 from dcgui.core.control import RunControl
 from dcgui.core.images.imageio import IMAGE_EXTENSIONS
 from dcgui.core.pathtext import printable
-from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, escape
+from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, count_spin, escape
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
@@ -55,13 +54,7 @@ class SimilarTab(ExploreTab):
         self.open_image_button = QPushButton("Open image…")
         self.open_image_button.setToolTip("Find the images most similar to any image file, inside or outside the folder")
         self.open_image_button.clicked.connect(self._choose_query_file)
-        self.count = QSpinBox()
-        self.count.setRange(1, 500)
-        self.count.setValue(40)
-        self.count.setPrefix("Show ")
-        self.count.setSuffix(" images")
-        self.count.setKeyboardTracking(False)
-        self.count.valueChanged.connect(lambda _: self.run())
+        self.count = count_spin(500, 40, self.run)
         self.grid = ThumbnailGrid(thumbnails, self, caption_lines=2)
         self.link = GridSelectionLink(self.grid, model, "similar")
         top = QHBoxLayout()

@@ -1,0 +1,64 @@
+"""Flagging images as the window and the command line do it: by hand, or by a rule in bulk.
+
+Each function turns what the user asked into a ``SetFlags`` edit of ``dcgui.store.edits``; the
+caller previews it when it touches more than one image and applies it (``store.apply_edit`` in
+the CLI, ``SessionModel.apply_edit`` in the window), so Ctrl+Z / ``dcgui undo`` take it back.
+A bulk edit leaves the flags set by hand alone unless ``with_hand_set`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dcgui.core.analysis.keep import KEEP_RULES, keep_one_flags
+from dcgui.core.errors import DcguiError
+from dcgui.store.edits import BULK, HAND, SetFlags
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+    from dcgui.store.edits import Edit
+
+__all__ = ["BULK", "HAND", "flag_edit", "keep_chosen_edit", "keep_one_edit", "leaves_hand_set", "unflag_edit",
+           "with_hand_set"]
+
+
+def flag_edit(indices: Iterable[int], flag: str | None, source: str = HAND, action: str = "") -> SetFlags:
+    """``flag`` ("keep" / "exclude" / "duplicate"; None clears) on ``indices``, set by ``source``."""
+    return SetFlags.same(sorted({int(i) for i in indices}), flag, source, action)
+
+
+def keep_one_edit(store: SessionStore, groups: Sequence[Sequence[int] | np.ndarray], rule: str,
+                  what: str = "keep one per group", include_hand_set: bool = False) -> SetFlags:
+    """Per group, ``keep`` on the best image under ``rule`` and ``duplicate`` on the others; a
+    bulk action, so flags the user set by hand stay as they are unless ``include_hand_set``."""
+    if rule not in KEEP_RULES:
+        raise DcguiError(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
+    n = sum(1 for g in groups if len(g) > 1)
+    targets = keep_one_flags(groups, rule, store.image_stats())
+    return SetFlags(targets, BULK, f"{what} ({KEEP_RULES[rule]}): {n} group{'s' if n != 1 else ''}",
+                    include_hand_set)
+
+
+def keep_chosen_edit(members: Iterable[int], keep: int, what: str) -> SetFlags:
+    """The user chose ``keep`` in a group: ``keep`` on it, ``duplicate`` on the others (by hand)."""
+    targets: dict[int, str | None] = {int(i): ("keep" if int(i) == int(keep) else "duplicate") for i in members}
+    return SetFlags(targets, HAND, what)
+
+
+def unflag_edit(members: Iterable[int], what: str = "unflag group") -> SetFlags:
+    """Clear the flags of ``members`` that a bulk action set (hand-set ones stay)."""
+    return SetFlags(dict.fromkeys(int(i) for i in members), BULK, what)
+
+
+def leaves_hand_set(edit: Edit) -> bool:
+    """Whether ``edit`` is a flag edit whose choice about hand-set flags the user may change."""
+    return isinstance(edit, SetFlags)
+
+
+def with_hand_set(edit: Edit, on: bool) -> Edit:
+    """``edit`` that also changes (``on``) or leaves alone the flags set by hand."""
+    return dataclasses.replace(edit, override_hand=bool(on)) if isinstance(edit, SetFlags) else edit
