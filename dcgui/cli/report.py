@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, err, output_file
+from dcgui.cli.common import add_session_parser, drive, err
 from dcgui.core.config import DEVICES
 
 
@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.outputs import output_file
     from dcgui.services.report import ReportOptions, iter_report
     from dcgui.services.session import open_to_record
 
