@@ -244,9 +244,9 @@ class PlotsPanel(QWidget):
 
         def factory(control: Any) -> Any:
             from dcgui.services.metrics import iter_missing_ami
-            from dcgui.store import SessionStore
+            from dcgui.services.session import open_session
 
-            s = SessionStore.open(path, readonly=True)
+            s = open_session(path)  # read-only, this thread's own connection
             try:
                 return (yield from iter_missing_ami(s, control, save=False))
             finally:

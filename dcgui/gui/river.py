@@ -293,9 +293,9 @@ class RiverPanel(QWidget):
         path, last, max_bands = store.path, store.last_epoch(), self.bands.value()
 
         def factory(control: Any) -> Any:
-            from dcgui.store import SessionStore
+            from dcgui.services.session import open_session
 
-            s = SessionStore.open(path, readonly=True)
+            s = open_session(path)  # read-only, this thread's own connection
             try:
                 first = max(1, last - MAX_COLUMNS + 1)
                 arrays = []

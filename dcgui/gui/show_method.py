@@ -73,9 +73,9 @@ class ReportDialog(QDialog):
 
         def factory(control: Any) -> Any:
             from dcgui.services.report import iter_report
-            from dcgui.store import SessionStore
+            from dcgui.services.session import open_session
 
-            s = SessionStore.open(path, readonly=True)
+            s = open_session(path)  # read-only, this thread's own connection
             try:
                 return (yield from iter_report(s, out, control=control))
             finally:
@@ -130,7 +130,7 @@ def export_report(parent: QWidget, model: SessionModel) -> ReportDialog | None:
     if out is None:
         return None
     try:
-        from dcgui.store.paths import check_output
+        from dcgui.services.outputs import check_output
 
         out = check_output(out, store.path, "report")
     except Exception as exc:
@@ -269,7 +269,7 @@ class CompareDialog(QDialog):
             return
         try:
             from dcgui.core.fsutil import atomic_write_text
-            from dcgui.store.paths import check_output
+            from dcgui.services.outputs import check_output
 
             for p in self.paths:
                 check_output(out, p, "comparison")
