@@ -160,6 +160,9 @@ class MapTab(ExploreTab):
         self.play_button.setChecked(False)
         self._on_session_labels()
 
+    def _on_epoch(self, _epoch: int) -> None:
+        self._on_session_labels()  # another epoch of the same session: the aligned maps stay
+
     def needs_run(self) -> bool:
         return self._coords is None
 
