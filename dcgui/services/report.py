@@ -169,8 +169,8 @@ def iter_report(store: SessionStore, out: str | os.PathLike[str], options: Repor
         rows = []
         for e in exports:
             d = e.get("details") or {}
-            what = ", ".join(f"{k} {d[k]}" for k in ("epoch", "rows", "images", "copied", "linked", "groups", "format")
-                             if k in d)
+            what = ", ".join(f"{k} {d[k]}" for k in ("epoch", "format", "mode", "rows", "files", "folders", "failed",
+                                                      "excluded", "bytes") if d.get(k) is not None)
             rows.append((e["time"], e["kind"], rel(e["path"]), what, d.get("sha256", "")))
         body.append(h.table(["time", "kind", "path", "details", "sha256"], rows))
     else:
