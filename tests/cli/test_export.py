@@ -3,6 +3,7 @@ TorchScript and ONNX run in a process where dcgui cannot be imported."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -81,7 +82,9 @@ def test_export_reproduces_represent(fmt: str, model_and_config: tuple[torch.nn.
     assert expected.shape == (3, model.rep_dim)
 
     beside = json.loads(Path(str(out) + ".json").read_text())
-    assert beside == meta
+    # the returned metadata adds the file's own sha256 (recorded with the export, for the report)
+    assert meta["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert beside == {k: v for k, v in meta.items() if k != "sha256"}
     assert meta["epoch"] == 7 and meta["arch"] == "smallnet" and meta["input_size"] == 32
     assert meta["sobel"] is True and meta["feat_dim"] == model.rep_dim
     assert meta["mean"] == [0.485, 0.456, 0.406] and meta["std"] == [0.229, 0.224, 0.225]
