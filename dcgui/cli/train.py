@@ -248,8 +248,8 @@ def _train_loop(store: SessionStore, control: RunControl, progress: Progress, fo
             m = ev.metrics
             progress.close()
             progress.write(
-                f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)}  "
-                f"NMI(labels) {fmt(m.nmi_labels)}  empty {m.empty_clusters}/{k}  "
+                f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)} AMI {fmt(m.ami_prev)}  "
+                f"NMI(labels) {fmt(m.nmi_labels)} AMI {fmt(m.ami_labels)}  empty {m.empty_clusters}/{k}  "
                 f"sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s"
             )
         elif isinstance(ev, Message):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
                "outliers": "among the outliers", "group": "in a named group", "grid": "in the grid",
-               "cluster": "in the cluster"}
+               "cluster": "in the cluster", "river": "in a band of the cluster river"}
 
 
 class ClusterBrowserSync(QObject):

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from dcgui.store.edits import Edit, EditPreview
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"  # training states
-SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
+SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group", "river")
 
 
 class Selection(NamedTuple):

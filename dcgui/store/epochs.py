@@ -29,7 +29,7 @@ from dcgui.store.info import SessionInfo
 
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
-_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
+_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels", "ami_prev", "ami_labels"}
 
 
 def encode_ids(ids: np.ndarray, dtype: np.dtype) -> bytes:
@@ -137,6 +137,13 @@ class EpochData:
                     values[f] = math.nan  # a NaN loss (diverged run) was stored as NULL
             out.append(EpochMetrics(**values))
         return out
+
+    def set_ami(self, values: dict[int, tuple[float | None, float | None]]) -> None:
+        """Store ``{epoch: (ami_prev, ami_labels)}`` computed after the epoch was recorded (an
+        epoch trained before AMI existed); one transaction."""
+        with self._db.write() as db:
+            db.conn.executemany("UPDATE epochs SET ami_prev = ?, ami_labels = ? WHERE epoch = ?",
+                                [(p, lab, int(e)) for e, (p, lab) in values.items()])
 
     def last(self) -> int:
         """The last fully recorded epoch (0: none)."""

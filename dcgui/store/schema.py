@@ -167,5 +167,14 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE edits_v3 RENAME TO edits")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """Adjusted mutual information per epoch (``EpochMetrics.ami_prev`` / ``ami_labels``).
+
+    NULL in the epochs trained before: ``services.metrics.iter_missing_ami`` computes them from the
+    stored assignments when such a session is opened."""
+    db.execute("ALTER TABLE epochs ADD COLUMN ami_prev REAL")
+    db.execute("ALTER TABLE epochs ADD COLUMN ami_labels REAL")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

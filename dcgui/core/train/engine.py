@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dcgui.core.analysis.ami import ami
 from dcgui.core.analysis.matching import match_clusters
 from dcgui.core.analysis.metrics import ari, cluster_size_stats, nmi
 from dcgui.core.config import TrainConfig
@@ -268,12 +269,16 @@ class DeepCluster:
         stats = cluster_size_stats(assign, cfg.k)
         mapping = np.asarray(match_clusters(self.prev_matched, assign, cfg.k), dtype=np.int32)
         matched = mapping[assign].astype(np.int32)
-        nmi_prev = nmi(self.prev_matched, matched) if self.prev_matched is not None else None
-        nmi_labels = ari_labels = None
+        nmi_prev = ami_prev = None
+        if self.prev_matched is not None:
+            nmi_prev = nmi(self.prev_matched, matched)
+            ami_prev = ami(self.prev_matched, matched)
+        nmi_labels = ari_labels = ami_labels = None
         if self.labels is not None:
             has = self.labels >= 0
             nmi_labels = nmi(self.labels[has], assign[has])
             ari_labels = ari(self.labels[has], assign[has])
+            ami_labels = ami(self.labels[has], assign[has])
         t_clustering = time.perf_counter() - t0
         yield PhaseProgress(PHASE_CLUSTERING, 1, 1, epoch)
         if stats["max"] > 0.5 * n and cfg.k > 2:
@@ -296,6 +301,7 @@ class DeepCluster:
             size_entropy=float(stats["entropy"]), seconds_features=t_features,
             seconds_clustering=t_clustering, seconds_training=t_training,
             images_per_second=(n + n_trained) / max(seconds, 1e-9), n_images=n,
+            ami_prev=ami_prev, ami_labels=ami_labels,
         )
         if path:
             yield CheckpointWritten(epoch, path, sha)
