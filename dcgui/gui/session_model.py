@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from dcgui.core.analysis.groups import KIND_CLUSTER, display_name
 from dcgui.core.errors import DcguiError
 from dcgui.services.clusters import (
     dissolve_group_edit,
@@ -57,8 +58,9 @@ SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group
 
 
 def cluster_display_name(c: int, name: str | None) -> str:
-    """The one name a cluster goes by everywhere: the user's name when set, else "cluster 5"."""
-    return name if name else f"cluster {int(c)}"
+    """The one name a cluster goes by everywhere (``groups.display_name``): the user's name when
+    set, else "cluster 5"."""
+    return display_name(KIND_CLUSTER, str(int(c)), name)
 
 
 class SessionModel(QObject):
@@ -399,8 +401,10 @@ class SessionModel(QObject):
         return str(name) if name else None
 
     def cluster_title(self, c: int) -> str:
-        """The display name of cluster ``c`` (see ``cluster_display_name``)."""
-        return cluster_display_name(c, self.cluster_name(c))
+        """The display name of row ``c`` of the epoch shown: a cluster, a split part or a merge
+        (``groups.display_name``; a cluster with no epoch shown: ``cluster_display_name``)."""
+        g = self.group(c)
+        return g.title if g is not None else cluster_display_name(c, self.cluster_name(c))
 
     def cluster_tags(self, c: int) -> list[str]:
         return list(self._user.get(int(c), {}).get("tags") or [])

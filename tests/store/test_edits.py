@@ -238,7 +238,7 @@ def test_merge_and_split_carry_to_the_next_epoch(tmp_path: Path) -> None:
 
     view = store.group_view(2)
     assert [(g.key, g.kind, g.title) for g in view.groups] == [
-        ("1", "cluster", "one"), ("2.1", KIND_PART, "dark"), ("2.2", KIND_PART, "cluster 2 part 2"),
+        ("1", "cluster", "one"), ("2.1", KIND_PART, "dark"), ("2.2", KIND_PART, "cluster 2.2"),
         ("g1", KIND_MERGE, "animals")]
     animals = view.find("g1")
     np.testing.assert_array_equal(view.members(animals.code), np.flatnonzero(np.isin(a2, [0, 3])))

@@ -169,6 +169,11 @@ class MapTab(ExploreTab):
                 return labels, store.label_names()
         epoch = self.model.epoch
         if 1 <= epoch <= store.last_epoch():
+            view = self.model.group_view  # merges and splits: the colours and names of the cluster list
+            if view is not None and view.epoch == epoch:
+                codes = view.labels
+                n = int(codes.max()) + 1 if len(codes) else 0
+                return codes, [self.model.cluster_title(c) for c in range(n)]
             assign = store.assignments(epoch)
             k = int(assign.max()) + 1 if len(assign) else 0
             return assign, [self.model.cluster_title(c) for c in range(k)]
