@@ -811,6 +811,9 @@ class ClusterBrowser(QWidget):
             info = {**info, "width": w, "height": h}
         epoch = self.model.epoch
         cluster = int(history[epoch - 1]) if 0 < epoch <= history.size else None
+        view = self.model.group_view  # its merge or split part at the epoch shown: the list's name
+        if cluster is not None and view is not None and view.epoch == epoch and 0 <= i < view.labels.size:
+            cluster = int(view.labels[i])
         self.image_pane.show_image(i, info, history, epoch, cluster, self.model.cluster_title, self._label_names)
 
     def _abs_paths(self, indices: list[int]) -> list[Path]:

@@ -161,7 +161,15 @@ class ExportClustersDialog(QDialog):
         self.plan = plan_curation(self.store, self.epoch, out, str(self.mode.currentData()), self.clusters,
                                   self.leave_out.isChecked())
         self.summary.setText(self.plan.summary())
+        self._fit_summary()
         self.export_button.setEnabled(not self.plan.error and self.plan.n_files > 0)
+
+    def _fit_summary(self) -> None:
+        """Grow the dialog when the summary needs more lines: a dialog on screen does not follow
+        its label's height, and the end of the sentence (the refusal, the warning) was cut off."""
+        need = self.summary.heightForWidth(self.summary.width()) - self.summary.height()
+        if self.isVisible() and need > 0:
+            self.resize(self.width(), self.height() + need)
 
     def _browse(self) -> None:
         start = self.target.text() or str(self.store.folder.parent)

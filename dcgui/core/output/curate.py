@@ -137,14 +137,12 @@ def check_target(folder: Path, out_dir: Path, mode: str) -> list[str]:
         raise ValueError(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"the output {out_dir} is a file: choose a folder")
-    if _inside(out_dir, folder):
-        if mode == "move":
-            raise ValueError(
-                f"the output {out_dir} is inside the photo folder {folder}: moving files into the collection "
-                "they come from is refused; choose a folder outside it"
-            )
-        return [f"{out_dir} is inside the photo folder: a later rescan of {folder} will find the "
-                f"{'copies' if mode == 'copy' else 'links'} and the session will no longer resume"]
+    if _inside(out_dir, folder):  # every mode (hostile2 names this check curate.check_destinations)
+        raise ValueError(
+            f"{out_dir} is inside the photo folder {folder}: curating into the collection the files come "
+            "from is refused (copies would be found by the next scan, moves would shuffle it); choose "
+            "an output folder outside it"
+        )
     if _inside(folder, out_dir) and mode == "move":
         return [f"the photo folder {folder} is inside {out_dir}: the moved files leave the collection"]
     return []

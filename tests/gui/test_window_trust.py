@@ -1,0 +1,119 @@
+# ruff: noqa: F811  (the fixtures come from test_cluster_browser, imported below)
+"""Issue 21 (the window a person can trust): one name per cluster or group, exports that refuse
+the photo folder and the session file, the CSV's flags, on real widgets over a real session."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.gui.test_cluster_browser import K, browser, errors, session  # noqa: F401 (fixtures)
+
+pytest.importorskip("pytestqt")
+
+
+def _split_and_merge(model: Any, session: Any) -> tuple[int, int, int]:
+    """Split cluster 2 in two, merge clusters 0 and 1 into "heels"; returns the codes of part
+    2.1, of the merge and of the plain cluster 3."""
+    from dcgui.store.edits import SplitCluster
+
+    members = session.cluster_members(2, 2)
+    parts = np.zeros(session.n_images, dtype=np.int64)
+    parts[members[: len(members) // 2]] = 1
+    assert model.apply_edit(SplitCluster(2, 2, parts)) is not None
+    view = model.group_view
+    assert model.merge_groups([view.find("0").code, view.find("1").code], "heels") is not None
+    view = model.group_view
+    return view.find("2.1").code, view.find("g2").code, view.find("3").code
+
+
+def test_one_name_per_cluster_or_group_in_the_list_the_pane_the_csv_and_the_folders(
+        qtbot: Any, browser: Any, session: Any, tmp_path: Path) -> None:
+    from dcgui.gui.cluster_list import COL_CLUSTER
+
+    model = browser.model
+    part, merged, plain = _split_and_merge(model, session)
+    qtbot.waitUntil(lambda: browser.cluster_model.row_of_cluster(merged) is not None, timeout=5000)
+    m = browser.cluster_model
+    expected = {part: "cluster 2.1", merged: "heels", plain: "cluster 3"}
+    for code, name in expected.items():
+        assert m.index(m.row_of_cluster(code), COL_CLUSTER).data() == name  # the list
+        assert model.cluster_title(code) == name  # the grid header, the Back button, the map's legend
+    # the image pane: an image of the merged group is "heels", not "cluster 0"
+    i = int(model.group_view.members(merged)[0])
+    browser.select_cluster(merged)
+    model.set_current_image(i)
+    qtbot.waitUntil(lambda: browser.image_pane.cluster_label.text() != "", timeout=5000)
+    assert browser.image_pane.cluster_label.text() == "heels at epoch 2"
+    assert browser.cluster_title.text().startswith("heels — ")
+
+    # the CSV: the same names
+    out = tmp_path / "a.csv"
+    worker = browser.export_csv(out)
+    assert worker.wait(10_000)
+    qtbot.waitUntil(lambda: out.exists(), timeout=5000)
+    rows = list(csv.DictReader(out.open()))
+    view = model.group_view
+    for r, code in zip(rows, view.labels.tolist(), strict=True):
+        assert r["group_name"] == view.group(code).title
+    assert {r["group_name"] for r in rows} >= {"heels", "cluster 2.1", "cluster 2.2", "cluster 3"}
+
+    # the folders: derived from the same names
+    from dcgui.services.curation import plan_curation
+
+    plan = plan_curation(session, 2, tmp_path / "sorted")
+    assert not plan.error
+    assert {dst.parent.name for _, dst in plan.ops} == {"heels", "cluster_0002.1", "cluster_0002.2", "cluster_0003"}
+
+
+def test_exporting_into_the_photo_folder_is_refused_with_the_whole_sentence(
+        qtbot: Any, browser: Any, session: Any) -> None:
+    from dcgui.gui.curation import ExportClustersDialog
+    from dcgui.services.curation import plan_curation
+
+    deep = session.folder / ("a_rather_long_folder_name_without_any_spaces_in_it/" * 6) / "sorted"
+    dialog = ExportClustersDialog(browser, session, 2, ["0", "1"])
+    qtbot.addWidget(dialog)
+    dialog.show()  # shown with the one-line hint, as a person opens it
+    qtbot.waitExposed(dialog)
+    dialog.set_target(deep)  # then types the folder
+    cli = plan_curation(session, 2, deep, "copy")  # the function the command line uses
+    assert cli.error and "inside the photo folder" in cli.error and "refused" in cli.error
+    assert cli.error in dialog.summary.text()  # the same sentence
+    assert not dialog.export_button.isEnabled()
+    qtbot.wait(50)  # the layout settles
+    # the whole sentence visible: the label is as tall as its wrapped text needs
+    assert dialog.summary.height() >= dialog.summary.heightForWidth(dialog.summary.width())
+    assert not deep.exists()
+
+
+def test_the_csv_carries_flags_and_who_set_them_and_refuses_the_session_file(
+        qtbot: Any, browser: Any, session: Any, errors: list[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    from dcgui.gui import curation
+    from dcgui.services.flags import BULK, flag_edit
+
+    model = browser.model
+    model.set_flag([0], "keep")  # by hand
+    model.apply_edit(flag_edit([1, 2], "exclude", BULK, "a rule"), quiet=True)
+    out = tmp_path / "flags.csv"
+    worker = browser.export_csv(out)
+    assert worker.wait(10_000)
+    qtbot.waitUntil(lambda: out.exists(), timeout=5000)
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["flag"], r["flag_set_by"]) for r in rows[:4]] == [("keep", "hand"), ("exclude", "bulk"),
+                                                                   ("exclude", "bulk"), ("", "")]
+
+    # The session file picked in the save dialog: refused by name, nothing written beside it
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(session.path), "")))
+    assert curation.ask_save_path(None, tmp_path / "x.csv") == session.path
+    before = sorted(p.name for p in session.path.parent.iterdir())
+    assert browser.export_csv() is None
+    assert errors and "session file" in errors[-1] and session.path.name in errors[-1]
+    assert sorted(p.name for p in session.path.parent.iterdir()) == before  # no s.dcgui.csv
