@@ -117,3 +117,31 @@ def test_the_csv_carries_flags_and_who_set_them_and_refuses_the_session_file(
     assert browser.export_csv() is None
     assert errors and "session file" in errors[-1] and session.path.name in errors[-1]
     assert sorted(p.name for p in session.path.parent.iterdir()) == before  # no s.dcgui.csv
+
+
+def test_the_grids_keep_on_a_selection_is_a_bulk_edit_that_spares_hand_set_flags(
+        qtbot: Any, browser: Any, session: Any) -> None:
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    model = browser.model
+    browser.select_cluster(0)
+    members = [int(i) for i in model.group_view.members(0)[:3]]
+    model.set_flag([members[0]], "exclude")  # one image: by hand, at once
+    assert session.image_flag_sources()[members[0]] == ("exclude", "hand")
+    browser.grid.select_images(members, members[0])
+    assert sorted(browser.selected_images()) == sorted(members)
+    browser.flag_selected("keep")  # the grid's Keep (K) on three images
+    dialog = browser.dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.include_hand.isVisible() and not dialog.include_hand.isChecked()
+    assert "1 flag you set by hand left as they are" in dialog.text.text()
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
+    flags = session.image_flag_sources()
+    assert flags[members[0]] == ("exclude", "hand")  # unticked: the earlier hand-set flag stays
+    assert flags[members[1]] == flags[members[2]] == ("keep", "bulk")
+
+    browser.grid.select_images(members, members[0])
+    browser.flag_selected("duplicate")
+    browser.dialog.include_hand.setChecked(True)  # ticked: replaced too
+    browser.dialog.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
+    assert {session.image_flags()[i] for i in members} == {"duplicate"}
