@@ -355,8 +355,8 @@ class ClusterBrowser(QWidget):
                 self.grid_model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate))
         self._show_image(i)
 
-    def _on_flags(self, _changed: list[int]) -> None:
-        self.grid_model.set_flags(self.model.flags)
+    def _on_flags(self, changed: list[int]) -> None:
+        self.grid_model.update_flags(self.model.flags, changed)  # the changed images alone
         if self.image_pane.image_index is not None:
             self._show_image(self.image_pane.image_index)
 

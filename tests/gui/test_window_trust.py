@@ -145,3 +145,26 @@ def test_the_grids_keep_on_a_selection_is_a_bulk_edit_that_spares_hand_set_flags
     browser.dialog.include_hand.setChecked(True)  # ticked: replaced too
     browser.dialog.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
     assert {session.image_flags()[i] for i in members} == {"duplicate"}
+
+
+def test_a_flag_edit_updates_the_views_from_its_own_rows(qtbot: Any, browser: Any, session: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcgui.gui.thumbnail_grid import FlagRole
+    from dcgui.services.flags import BULK, flag_edit
+
+    model = browser.model
+    model.set_flag([3], "keep")  # by hand: a bulk edit leaves it
+    reads: list[int] = []
+    real = session.image_flags
+    monkeypatch.setattr(session, "image_flags", lambda: reads.append(1) or real())
+    with qtbot.waitSignal(model.flagsChanged) as heard:
+        model.apply_edit(flag_edit(range(6), "exclude", BULK, "a rule"), quiet=True)
+    assert reads == []  # no re-read of every flag on the GUI thread
+    assert heard.args == [[0, 1, 2, 4, 5]]  # exactly the images whose flag changed
+    assert model.flags == real() == {0: "exclude", 1: "exclude", 2: "exclude", 3: "keep", 4: "exclude", 5: "exclude"}
+    rows = browser.grid_model
+    for r in range(rows.rowCount()):
+        i = rows.image_index(r)
+        assert rows.index(r).data(FlagRole) == real().get(i)  # the grid shows the same
+    model.undo()  # undo re-reads (rare, and may touch anything)
+    assert model.flags == real() == {3: "keep"}
