@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs.unix
+
 from dcgui.core.errors import DcguiError
 from dcgui.core.fsutil import atomic_write_bytes
 
@@ -58,7 +60,9 @@ class DesktopReport:
 def data_home() -> Path:
     """``$XDG_DATA_HOME`` if set to an absolute path (as the XDG spec says), else ~/.local/share."""
     env = os.environ.get("XDG_DATA_HOME", "")
-    return Path(env) if env and os.path.isabs(env) else Path.home() / ".local" / "share"
+    if env and not os.path.isabs(env):  # the spec says to ignore a relative one; platformdirs would use it
+        return Path.home() / ".local" / "share"
+    return Path(platformdirs.unix.Unix().user_data_dir)  # the XDG rules on every OS: .desktop files are Linux's
 
 
 def default_command() -> Path:

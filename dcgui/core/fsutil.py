@@ -21,7 +21,10 @@ from dcgui.core.pathtext import PRINTABLE
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def human_bytes(n: float) -> str:
+def human_bytes(n: float | None) -> str:
+    """``n`` bytes as people read them (decimal units, as file managers show sizes); None: "?"."""
+    if n is None:
+        return "?"
     for unit in ("bytes", "KB", "MB", "GB"):
         if abs(n) < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"

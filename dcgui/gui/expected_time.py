@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QWidget
+from superqt.utils import qdebounced
 
 from dcgui.core.config import TrainConfig
 from dcgui.core.train.estimate import Rates, epoch_seconds, format_duration, measure_rates
@@ -41,10 +41,8 @@ class ExpectedTimeLabel(QLabel):
         self._worker: GeneratorWorker | None = None
         self._measuring: tuple[Any, ...] | None = None
         self.measurements = 0  # measurements started (each runs a few real training steps)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(self.DEBOUNCE_MS)
-        self._timer.timeout.connect(self._measure)
+        # Measure once the settings rest (typing a number changes them on every key).
+        self._measure_later = qdebounced(self._measure, timeout=self.DEBOUNCE_MS, parent=self)
 
     def set_request(self, config: TrainConfig | None, n_images: int) -> None:
         """Estimate ``config`` on ``n_images`` images (None: nothing to estimate)."""
@@ -55,7 +53,7 @@ class ExpectedTimeLabel(QLabel):
         if self._show():
             return
         self.setText("Expected time: measuring a few training steps on this machine…")
-        self._timer.start()
+        self._measure_later()
 
     @property
     def seconds(self) -> float | None:
@@ -69,7 +67,7 @@ class ExpectedTimeLabel(QLabel):
         return self._worker is not None
 
     def stop(self) -> None:
-        self._timer.stop()
+        self._measure_later.cancel()
         if self._worker is not None:
             self._worker.stop()
 
@@ -113,4 +111,4 @@ class ExpectedTimeLabel(QLabel):
     def _finished(self) -> None:
         self._worker = None
         if self._config is not None and not self._show() and self._measuring != _cost_key(self._config, self._n):
-            self._timer.start()  # the settings changed while measuring
+            self._measure_later()  # the settings changed while measuring

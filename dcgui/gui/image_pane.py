@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -37,7 +37,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QElidingLabel
+from superqt.utils import qdebounced
 
+from dcgui.core.fsutil import human_bytes
 from dcgui.core.images.exif import PhotoFacts, photo_facts
 from dcgui.core.pathtext import printable
 from dcgui.gui.thumbnails import fit_rect
@@ -57,17 +60,6 @@ def cluster_colour(c: int) -> QColor:
     v = 0.92 - 0.18 * ((c * 5) % 2)
     r, g, b = colorsys.hsv_to_rgb(h, s, v)
     return QColor.fromRgbF(r, g, b)
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"
 
 
 def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QImage, tuple[int, int] | None]:
@@ -98,38 +90,6 @@ class _Relay(QObject):
     done = Signal(int, object, object, str)  # request id, QImage | None, ((w, h) | None, PhotoFacts), error
 
 
-class ElidedLabel(QLabel):
-    """A one-line label that elides in the middle instead of widening its layout (long paths)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = ""
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(24, super().minimumSizeHint().height())
-
-    def sizeHint(self) -> QSize:
-        return QSize(min(240, self.fontMetrics().horizontalAdvance(self._full) + 4), super().sizeHint().height())
-
-    def setText(self, text: str) -> None:
-        self._full = text
-        self._elide()
-        self.updateGeometry()
-
-    def full_text(self) -> str:
-        return self._full
-
-    def _elide(self) -> None:
-        width = max(20, self.width())
-        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, width))
-
-    def resizeEvent(self, e: QResizeEvent) -> None:
-        super().resizeEvent(e)
-        self._elide()
-
-
 class ImageView(QWidget):
     """Paints one image scaled to fit, re-scaled smoothly once resizing pauses."""
 
@@ -138,10 +98,7 @@ class ImageView(QWidget):
         self._image: QImage | None = None
         self._scaled: QPixmap | None = None
         self._message = ""
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(80)
-        self._timer.timeout.connect(self._rescale)
+        self._rescale_later = qdebounced(self._rescale, timeout=80, parent=self)  # once resizing pauses
         self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -178,7 +135,7 @@ class ImageView(QWidget):
 
     def resizeEvent(self, e: QResizeEvent) -> None:
         super().resizeEvent(e)
-        self._timer.start()  # rescale once the user stops dragging the splitter
+        self._rescale_later()  # rescale once the user stops dragging the splitter
 
     def paintEvent(self, e: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -285,7 +242,10 @@ class ImagePane(QWidget):
         self._pool = QThreadPool.globalInstance()
 
         self.view = ImageView(self)
-        self.path_label = ElidedLabel(self)
+        self.path_label = QElidingLabel(self)  # one line, elided in the middle: a long path must not widen the pane
+        self.path_label.setElideMode(Qt.TextElideMode.ElideMiddle)
+        self.path_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.size_label = QLabel(self)
         self.label_label = QLabel(self)
         self.flag_label = QLabel(self)
@@ -405,4 +365,4 @@ class ImagePane(QWidget):
             self.openFolderRequested.emit(self._index)
 
 
-__all__ = ["ClusterHistoryStrip", "ElidedLabel", "ImagePane", "ImageView", "cluster_colour", "decode_for_display", "human_bytes"]
+__all__ = ["ClusterHistoryStrip", "ImagePane", "ImageView", "cluster_colour", "decode_for_display"]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from dcgui import __version__
 from dcgui.gui import errors, theme
+from dcgui.gui.actions import WINDOW, ShortcutsDialog, registry_for
 from dcgui.gui.new_session import LAST_SESSION_DIR_KEY, NewSessionDialog
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, TAB_SKIPPED, SessionView
@@ -171,39 +172,37 @@ class MainWindow(QMainWindow):
     # menus
     # =======================================================================================
     def _build_menus(self) -> None:
+        """The menu bar, from the action registry (``gui/actions.py`` defines each command)."""
+        reg = self.action_registry = registry_for(self.model)
+        m = self.model
+        t = self.view.training
+        bind = reg.bind
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
-        self.act_new = file_menu.addAction("&New session from folder…", self.new_session)
-        self.act_new.setShortcut(QKeySequence.StandardKey.New)
-        self.act_open = file_menu.addAction("&Open session…", self.choose_session)
-        self.act_open.setShortcut(QKeySequence.StandardKey.Open)
-        self.act_demo = file_menu.addAction("Open &demo collection", self.open_demo)
+        self.act_new = bind("file.new", self.new_session)
+        self.act_open = bind("file.open", self.choose_session)
+        self.act_demo = bind("file.demo", self.open_demo)
+        file_menu.addActions([self.act_new, self.act_open, self.act_demo])
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        self.act_export = file_menu.addAction("&Export backbone…", self.export_backbone)
-        self.act_export.setShortcut(QKeySequence("Ctrl+E"))
-        self.act_export_csv = file_menu.addAction("Export cluster &CSV…", self.export_cluster_csv)
+        self.act_export = bind("file.export_backbone", self.export_backbone)
+        self.act_export_csv = bind("file.export_csv", self.export_cluster_csv)
+        file_menu.addActions([self.act_export, self.act_export_csv])
         file_menu.addSeparator()
-        self.act_close = file_menu.addAction("&Close session", self.close_session)
-        self.act_close.setShortcut(QKeySequence.StandardKey.Close)
-        self.act_quit = file_menu.addAction("&Quit", self.close)
-        self.act_quit.setShortcut(QKeySequence.StandardKey.Quit)
-        self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
+        self.act_close = bind("file.close", self.close_session)
+        self.act_quit = bind("file.quit", self.close)
+        file_menu.addActions([self.act_close, self.act_quit])
 
         edit_menu = mb.addMenu("&Edit")
         # Every edit of the session (flags, names, tags, notes, merges, splits, bulk actions) is
         # logged in the session file: undo works after reopening it. A text field with the focus
         # keeps its own Ctrl+Z (Qt gives it the shortcut first).
-        self.act_undo = edit_menu.addAction("&Undo", lambda: self.model.undo())
-        self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
-        self.act_redo = edit_menu.addAction("&Redo", lambda: self.model.redo())
-        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.model.editsChanged.connect(self._update_undo_actions)
-        self.model.sessionChanged.connect(self._update_undo_actions)
+        self.act_undo = bind("edit.undo", lambda: m.undo())
+        self.act_redo = bind("edit.redo", lambda: m.redo())
+        edit_menu.addActions([self.act_undo, self.act_redo])
 
         train_menu = mb.addMenu("&Training")
-        t = self.view.training
         for action in (t.start_action, t.pause_action, t.stop_action):
             train_menu.addAction(action)
             self.addAction(action)  # shortcuts work whichever page has focus
@@ -211,20 +210,18 @@ class MainWindow(QMainWindow):
         train_menu.addAction(t.rewind_action)
 
         view_menu = mb.addMenu("&View")
-        for i, name in enumerate(("Clusters", "Plots", "Explore", "Skipped files")):
-            a = view_menu.addAction(name, lambda i=i: self._show_tab(i))
-            a.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+        for i, action_id in enumerate(("view.clusters", "view.plots", "view.explore", "view.skipped")):
+            view_menu.addAction(bind(action_id, lambda _c=False, i=i: self._show_tab(i)))
         view_menu.addSeparator()
-        self.act_follow = view_menu.addAction("&Follow live")
-        self.act_follow.setCheckable(True)
+        self.act_follow = bind("view.follow", m.set_follow_live, signal="toggled")
         self.act_follow.setChecked(True)
-        self.act_follow.setShortcut(QKeySequence("F5"))
-        self.act_follow.toggled.connect(self.model.set_follow_live)
-        self.act_start_page = view_menu.addAction("&Start page", self.show_start_page)
+        self.act_start_page = bind("view.start_page", self.show_start_page)
+        view_menu.addActions([self.act_follow, self.act_start_page])
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         group = QActionGroup(self)
         current = theme.saved_theme()
+        # A choice among values, not a command: these stay local (no shortcut, always enabled).
         self.theme_actions: dict[str, QAction] = {}
         for name, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
             a = theme_menu.addAction(label)
@@ -235,16 +232,19 @@ class MainWindow(QMainWindow):
             self.theme_actions[name] = a
 
         help_menu = mb.addMenu("&Help")
-        about = help_menu.addAction("&About dcgui", self.show_about)
-        about.setMenuRole(QAction.MenuRole.AboutRole)
+        help_menu.addAction(bind("help.shortcuts", self.show_shortcuts))
+        help_menu.addAction(bind("help.about", self.show_about))
+        for a in reg.actions():
+            if reg.specs[a.objectName()].scope == WINDOW:
+                self.addAction(a)  # window shortcuts work whichever page has focus
 
-    def _update_undo_actions(self) -> None:
-        undo, redo = self.model.next_undo_redo()
-        writable = self.model.writable
-        self.act_undo.setText(f"&Undo {undo.summary}" if undo else "&Undo")
-        self.act_redo.setText(f"&Redo {redo.summary}" if redo else "&Redo")
-        self.act_undo.setEnabled(writable and undo is not None)
-        self.act_redo.setEnabled(writable and redo is not None)
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help ▸ Keyboard shortcuts, generated from the action registry."""
+        dialog = ShortcutsDialog(self.action_registry, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.shortcuts_dialog = dialog
+        return dialog
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -271,10 +271,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self._store is not None
-        has_epochs = has and self.model.last_epoch > 0
-        self.act_export.setEnabled(has and bool(self._store and self._store.checkpoints()))
-        self.act_export_csv.setEnabled(has_epochs)
-        self.act_close.setEnabled(has)
+        self.action_registry.publish(session_open=has, checkpoints=bool(self._store and self._store.checkpoints()))
 
     # =======================================================================================
     # sessions

@@ -21,16 +21,22 @@ Every user edit goes through ``apply_edit`` (or a method built on it): the store
 session was closed and reopened. Views that change more than one image show the store's preview
 first (``dcgui.gui.edit_confirm``).
 
-This module imports only QtCore (signals): no widget, no painting, testable without a window.
+The shared fields live in ``ViewState``, a psygnal evented dataclass: one signal per field, fired
+only when an assignment changes the value; each is relayed to the Qt signal views connect to
+(``_FIELD_SIGNALS``). This module imports only QtCore and psygnal: no widget, no painting,
+testable without a window.
 The store is the GUI thread's writable connection; nothing here reads more than small tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from psygnal import SignalGroup, evented
 from PySide6.QtCore import QObject, Signal
 
 from dcgui.core.analysis.groups import KIND_CLUSTER, display_name
@@ -53,8 +59,39 @@ if TYPE_CHECKING:
     from dcgui.store.editlog import EditRecord
     from dcgui.store.edits import Edit, EditPreview
 
-IDLE = "idle"
+IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"  # training states
 SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
+
+
+class Selection(NamedTuple):
+    indices: tuple[int, ...] = ()
+    source: str = ""  # "" when nothing is selected
+
+
+@evented
+@dataclass
+class ViewState:
+    """The view-model's shared fields. psygnal gives each field one signal (``events.<field>``)
+    that fires when an assignment changes its value (equal values: no signal)."""
+
+    events: ClassVar[SignalGroup]  # made by @evented (declared for the type checker)
+
+    last_epoch: int = 0
+    epoch: int = 0
+    follow: bool = True
+    training: str = IDLE
+    selection: Selection = field(default_factory=Selection)
+    current_image: int | None = None
+    active_cluster: int | None = None
+    clusters: tuple[int, ...] = ()
+
+
+# Each field's Qt signal, under the name the views connect to (Qt signals reach views in the GUI
+# thread through queued connections, and tests wait on them with qtbot).
+_FIELD_SIGNALS = {"last_epoch": "epochsChanged", "epoch": "epochChanged", "follow": "followChanged",
+                  "training": "trainingStateChanged", "selection": "selectionChanged",
+                  "current_image": "currentImageChanged", "active_cluster": "activeClusterChanged",
+                  "clusters": "clusterSelectionChanged"}
 
 
 def cluster_display_name(c: int, name: str | None) -> str:
@@ -66,16 +103,19 @@ def cluster_display_name(c: int, name: str | None) -> str:
 class SessionModel(QObject):
     """The window's shared state. Signals carry what changed; read the rest from properties.
 
+    The signals of ``ViewState``'s fields (``state.events.<field>``) are relayed to the Qt signals
+    marked (field) below; the others are events, emitted by the methods.
+
     * ``sessionChanged()``: another session was opened (or none); everything is reset.
-    * ``epochsChanged(int)``: the store holds a new number of epochs (the argument).
-    * ``epochChanged(int)``: the epoch shown in every tab.
-    * ``followChanged(bool)``: follow-live switched.
-    * ``trainingStateChanged(str)``: idle / running / paused / stopping.
+    * ``epochsChanged(int)`` (last_epoch): the store holds a new number of epochs (the argument).
+    * ``epochChanged(int)`` (epoch): the epoch shown in every tab.
+    * ``followChanged(bool)`` (follow): follow-live switched.
+    * ``trainingStateChanged(str)`` (training): idle / running / paused / stopping.
     * ``collectionChanged()``: the images were (re)scanned and the image cache is ready.
-    * ``selectionChanged()``: ``selection`` / ``selection_source`` changed.
-    * ``currentImageChanged(object)``: the image shown in the image pane (int or None).
-    * ``activeClusterChanged(object)``: the cluster shown in the grid (int or None).
-    * ``clusterSelectionChanged(list)``: the clusters selected in the list.
+    * ``selectionChanged()`` (selection): ``selection`` / ``selection_source`` changed.
+    * ``currentImageChanged(object)`` (current_image): the image shown in the image pane (int or None).
+    * ``activeClusterChanged(object)`` (active_cluster): the cluster shown in the grid (int or None).
+    * ``clusterSelectionChanged(list)`` (clusters): the clusters selected in the list.
     * ``flagsChanged(list)``: image indices whose flag changed.
     * ``clusterDataChanged(list)``: cluster ids whose name, tags or notes changed.
     * ``groupsChanged()``: named groups were added, changed or removed.
@@ -109,15 +149,9 @@ class SessionModel(QObject):
         self._store: SessionStore | None = None
         self._path: Path | None = None
         self._readonly = False
-        self._last_epoch = 0
-        self._epoch = 0
-        self._follow = True
-        self._training = IDLE
-        self._selection: tuple[int, ...] = ()
-        self._source = ""
-        self._current: int | None = None
-        self._active: int | None = None
-        self._clusters: list[int] = []
+        self.state = ViewState()
+        for name, signal in _FIELD_SIGNALS.items():
+            self.state.events[name].connect(partial(self._relay, signal))
         self._flags: dict[int, str] = {}
         self._path_index: dict[str, int] | None = None
         self._user: dict[int, dict[str, Any]] = {}
@@ -127,6 +161,14 @@ class SessionModel(QObject):
         self._gview: GroupView | None = None
         self._gsig: object = None  # what the stored merges and splits looked like last time
         self._undo_redo: tuple[EditRecord | None, EditRecord | None] = (None, None)
+
+    def _relay(self, signal: str, value: object) -> None:
+        if signal == "selectionChanged":
+            self.selectionChanged.emit()
+        elif signal == "clusterSelectionChanged":
+            self.clusterSelectionChanged.emit(list(value))  # type: ignore[call-overload]
+        else:
+            getattr(self, signal).emit(value)
 
     # =========================================================================================
     # session
@@ -161,16 +203,16 @@ class SessionModel(QObject):
         self._store = store
         self._path = Path(store.path) if store is not None else None
         self._readonly = bool(readonly or (store is not None and getattr(store, "readonly", False)))
-        self._last_epoch = store.last_epoch() if store is not None else 0
-        self._epoch = self._last_epoch
-        self._follow = True
-        self._selection, self._source, self._current = (), "", None
-        self._active, self._clusters = None, []
+        last = store.last_epoch() if store is not None else 0
+        with self.state.events.blocked():  # views hear sessionChanged first, then the fields
+            self.state.last_epoch, self.state.epoch, self.state.follow = last, last, True
+            self.state.selection, self.state.current_image = Selection(), None
+            self.state.active_cluster, self.state.clusters = None, ()
         self._read_user_data()
         self.sessionChanged.emit()
         self.followChanged.emit(True)
-        self.epochsChanged.emit(self._last_epoch)
-        self.epochChanged.emit(self._epoch)
+        self.epochsChanged.emit(last)
+        self.epochChanged.emit(last)
 
     def close(self) -> None:
         self.open(None)
@@ -245,10 +287,9 @@ class SessionModel(QObject):
                 self._paths = s.image_paths()
                 self._path_index = None
             last = s.last_epoch()
-            if last != self._last_epoch:
-                self._last_epoch = last
-                self.epochsChanged.emit(last)
-                if self._follow or self._epoch == 0 or self._epoch > last:
+            if last != self.last_epoch:
+                self.state.last_epoch = last
+                if self.follow_live or self.epoch == 0 or self.epoch > last:
                     self._set_epoch(last)
             self._sync_user_data()
         finally:
@@ -259,57 +300,51 @@ class SessionModel(QObject):
     # =========================================================================================
     @property
     def last_epoch(self) -> int:
-        return self._last_epoch
+        return self.state.last_epoch
 
     @property
     def epoch(self) -> int:
         """The epoch shown in every tab (0: none yet)."""
-        return self._epoch
+        return self.state.epoch
 
     def set_epoch(self, epoch: int) -> None:
         """The user chose ``epoch``: going back in time stops following, the newest keeps it."""
         if self._store is None:
             return
         epoch = int(epoch)
-        if epoch > self._last_epoch:
+        if epoch > self.last_epoch:
             # A view read the store after a commit we have not seen yet: catch up first, so a
             # new epoch is not mistaken for the user leaving the newest one.
             self.refresh()
-        if not 1 <= epoch <= self._last_epoch:
+        if not 1 <= epoch <= self.last_epoch:
             return
-        if epoch < self._last_epoch and self._follow:
+        if epoch < self.last_epoch and self.follow_live:
             self.set_follow_live(False)
         self._set_epoch(epoch)
 
     def _set_epoch(self, epoch: int) -> None:
-        if epoch != self._epoch:
-            self._epoch = epoch
+        if epoch != self.state.epoch:
             self._gview = None
-            self.epochChanged.emit(epoch)
+            self.state.epoch = epoch
 
     @property
     def follow_live(self) -> bool:
-        return self._follow
+        return self.state.follow
 
     def set_follow_live(self, on: bool) -> None:
-        on = bool(on)
-        if on != self._follow:
-            self._follow = on
-            self.followChanged.emit(on)
-        if on and self._last_epoch:
-            self._set_epoch(self._last_epoch)
+        self.state.follow = bool(on)
+        if on and self.last_epoch:
+            self._set_epoch(self.last_epoch)
 
     # =========================================================================================
     # training state (set by the training panel, read by everyone else)
     # =========================================================================================
     def set_training_state(self, state: str) -> None:
-        if state != self._training:
-            self._training = state
-            self.trainingStateChanged.emit(state)
+        self.state.training = state
 
     @property
     def training(self) -> bool:
-        return self._training != IDLE
+        return self.state.training != IDLE
 
     def set_target_epochs(self, epochs: int) -> bool:
         """Save the session's "train until epoch" setting (a running trainer is told separately,
@@ -331,12 +366,12 @@ class SessionModel(QObject):
     @property
     def selection(self) -> tuple[int, ...]:
         """Selected image indices, in the order the selecting view lists them."""
-        return self._selection
+        return self.state.selection.indices
 
     @property
     def selection_source(self) -> str:
         """Which view made the selection: one of ``SOURCES`` ("" when nothing is selected)."""
-        return self._source
+        return self.state.selection.source
 
     def select_images(self, indices: Iterable[int], source: str, current: int | None = None) -> None:
         """Select ``indices`` (made by view ``source``); the image pane shows ``current`` (default:
@@ -345,11 +380,9 @@ class SessionModel(QObject):
             raise ValueError(f"selection source {source!r} is unknown: use one of {', '.join(SOURCES)}")
         n = len(self._paths)
         sel = tuple(dict.fromkeys(int(i) for i in indices if 0 <= int(i) < n))  # unique, in order
-        if sel != self._selection or (source != self._source and sel):
-            self._selection, self._source = sel, (source if sel else "")
-            self.selectionChanged.emit()
+        self.state.selection = Selection(sel, source if sel else "")
         if current is None:
-            current = self._current if self._current in sel else (sel[0] if sel else None)
+            current = self.current_image if self.current_image in sel else (sel[0] if sel else None)
         if current is not None or not sel:
             self.set_current_image(current)
 
@@ -358,13 +391,11 @@ class SessionModel(QObject):
 
     @property
     def current_image(self) -> int | None:
-        return self._current
+        return self.state.current_image
 
     def set_current_image(self, i: int | None) -> None:
         i = None if i is None or not 0 <= int(i) < len(self._paths) else int(i)
-        if i != self._current:
-            self._current = i
-            self.currentImageChanged.emit(i)
+        self.state.current_image = i
 
     def request_similar(self, i: int) -> None:
         """"More like this": the Explore panel answers, the window shows it."""
@@ -376,25 +407,19 @@ class SessionModel(QObject):
     # =========================================================================================
     @property
     def active_cluster(self) -> int | None:
-        return self._active
+        return self.state.active_cluster
 
     def set_active_cluster(self, c: int | None) -> None:
         """Show cluster ``c`` in the grid: a matched cluster id (stable across epochs) or, for a
         part or a merge of the user's, its ``group_view`` code."""
-        c = None if c is None else int(c)
-        if c != self._active:
-            self._active = c
-            self.activeClusterChanged.emit(c)
+        self.state.active_cluster = None if c is None else int(c)
 
     @property
     def selected_clusters(self) -> list[int]:
-        return list(self._clusters)
+        return list(self.state.clusters)
 
     def select_clusters(self, clusters: Sequence[int]) -> None:
-        clusters = [int(c) for c in clusters]
-        if clusters != self._clusters:
-            self._clusters = clusters
-            self.clusterSelectionChanged.emit(list(clusters))
+        self.state.clusters = tuple(int(c) for c in clusters)
 
     def cluster_user_data(self) -> dict[int, dict[str, Any]]:
         return self._user
@@ -438,11 +463,11 @@ class SessionModel(QObject):
     def group_view(self) -> GroupView | None:
         """The clusters of the epoch shown with the user's merges and splits (None: no epoch)."""
         s = self._store
-        if s is None or not 1 <= self._epoch <= self._last_epoch:
+        if s is None or not 1 <= self.epoch <= self.last_epoch:
             return None
-        if self._gview is None or self._gview.epoch != self._epoch:
+        if self._gview is None or self._gview.epoch != self.epoch:
             try:
-                self._gview = s.group_view(self._epoch)
+                self._gview = s.group_view(self.epoch)
             except KeyError:  # the epoch is being re-recorded by another connection
                 return None
         return self._gview
@@ -593,7 +618,7 @@ class SessionModel(QObject):
         return len(idx)
 
     def flag_selection(self, flag: str | None) -> int:
-        return self.set_flag(self._selection, flag)
+        return self.set_flag(self.selection, flag)
 
     # =========================================================================================
     # named groups

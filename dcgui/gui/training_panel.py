@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QSizePolicy,
     QSpinBox,
-    QStyle,
     QToolButton,
     QWidget,
 )
@@ -43,14 +42,14 @@ from dcgui.core.events import (
     Stopped,
     phase_label,
 )
-from dcgui.gui.session_model import SessionModel
+from dcgui.gui.actions import registry_for
+from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, STOPPING, SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
 from dcgui.services.training import SessionBusyError
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
 
-IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
 # Share of an epoch's time per phase until a finished epoch gives real numbers.
 _DEFAULT_WEIGHTS = {PHASE_FEATURES: 0.25, PHASE_CLUSTERING: 0.1, PHASE_TRAINING: 0.65}
 _EPOCH_PHASES = (PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
@@ -104,26 +103,11 @@ class TrainingPanel(QWidget):
         self._last_progress: PhaseProgress | None = None  # re-told when the target changes
         self._live_status: Callable[[], str] | None = None
 
-        style = self.style()
-        self.start_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training", self)
-        self.start_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.start_action.triggered.connect(self.start_or_resume)
-        self.pause_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause", self)
-        self.pause_action.setShortcut(QKeySequence("Ctrl+P"))
-        self.pause_action.setToolTip("Pause after the current batch (Ctrl+P); nothing is lost")
-        self.pause_action.triggered.connect(self.pause)
-        self.stop_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop", self)
-        self.stop_action.setShortcut(QKeySequence("Ctrl+."))
-        self.stop_action.setToolTip("Stop after the current batch (Ctrl+.); finished epochs are kept "
-                                    "and training can be resumed later")
-        self.stop_action.triggered.connect(self.stop)
-        self.rewind_action = QAction("Resume from epoch…", self)
-        self.rewind_action.setToolTip("Continue training from an earlier epoch (e.g. when a later checkpoint "
-                                      "is damaged); the later epochs are kept in an archive session")
-        self.rewind_action.triggered.connect(self.ask_resume_from)
-        for action in (self.start_action, self.pause_action, self.stop_action):
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            self.addAction(action)
+        reg = registry_for(model)  # gui/actions.py defines the commands, their keys and when they are enabled
+        self.start_action = reg.bind("train.start", self.start_or_resume, self)
+        self.pause_action = reg.bind("train.pause", self.pause, self)
+        self.stop_action = reg.bind("train.stop", self.stop, self)
+        self.rewind_action = reg.bind("train.rewind", self.ask_resume_from)
 
         def tool(action: QAction) -> QToolButton:
             b = QToolButton()
@@ -561,19 +545,7 @@ class TrainingPanel(QWidget):
     def _update_actions(self) -> None:
         has_session = self._path is not None and self._store is not None and not self._readonly
         s = self._state
-        if s == PAUSED:
-            self.start_action.setText("Resume")
-            self.start_action.setToolTip("Resume training (Ctrl+Enter)")
-        elif self._last_epoch > 0:
-            self.start_action.setText("Resume training")
-            self.start_action.setToolTip(f"Continue from epoch {self._last_epoch + 1} (Ctrl+Enter)")
-        else:
-            self.start_action.setText("Start training")
-            self.start_action.setToolTip("Start training (Ctrl+Enter)")
-        self.start_action.setEnabled(has_session and s in (IDLE, PAUSED))
-        self.rewind_action.setEnabled(has_session and s == IDLE and self._last_epoch > 0)
-        self.pause_action.setEnabled(s == RUNNING)
-        self.stop_action.setEnabled(s in (RUNNING, PAUSED))
+        registry_for(self.model).publish(train_ready=has_session, train_state=s, train_last_epoch=self._last_epoch)
         # Editable while training too: the run can end earlier or later without stopping it.
         self.epochs_spin.setEnabled(has_session and s != STOPPING)
         self._syncing_spin = True

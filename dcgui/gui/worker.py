@@ -1,8 +1,10 @@
-"""Run an engine generator on a QThread and re-emit its events as Qt signals (superqt-style).
+"""Run an engine generator on a worker thread and re-emit its events as Qt signals.
 
-``GeneratorWorker`` lives in the GUI thread and owns a private ``_Runner`` that is moved to a
-``QThread``. The runner drives the generator and hands every event to the worker through a
-queued signal, so *all public signals are emitted in the GUI thread*: slots, plain functions and
+The thread, the hand-over of each yielded value to the GUI thread and the bookkeeping of live
+workers are superqt's ``GeneratorWorker`` (napari's thread worker). On top of it dcgui keeps its
+own contract: ``_drive`` runs in the worker thread and turns the engine generator into
+(kind, payload) pairs, and :class:`GeneratorWorker` (a QObject in the GUI thread) re-emits them as
+its signals, so *all public signals are emitted in the GUI thread*: slots, plain functions and
 lambdas connected to them run there, never in the worker thread (PySide6 calls plain callables in
 the emitting thread).
 
@@ -15,6 +17,7 @@ not look at the control, at their next yield. ``PhaseProgress`` events are throt
 from __future__ import annotations
 
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Generator
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+from superqt.utils import GeneratorWorker as _SuperqtGeneratorWorker
 
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.errors import is_user_error, user_message
@@ -30,9 +34,20 @@ from dcgui.core.events import PhaseProgress
 
 GeneratorFactory = Callable[[RunControl], Generator[Any, Any, Any]]
 
-# Workers whose thread is still alive: keeps them (and their QThread) from being collected
-# while running, which would crash with "QThread: Destroyed while thread is still running".
+# Workers still running (stop_all_workers stops and waits for them at shutdown).
 _ALIVE: set[GeneratorWorker] = set()
+_POOL: QThreadPool | None = None
+_NO_RESULT = object()  # _drive's return value when the run did not return (stopped or failed)
+
+
+def _worker_pool() -> QThreadPool:
+    """A pool without a small bound: a training run holds its thread for hours, and must never make
+    image decoding (the global pool) or another worker wait for a thread."""
+    global _POOL
+    if _POOL is None:
+        _POOL = QThreadPool()
+        _POOL.setMaxThreadCount(64)
+    return _POOL
 
 
 @dataclass(frozen=True)
@@ -52,78 +67,80 @@ class WorkerError:
         return cls(exc, message, details, user)
 
 
-class _Runner(QObject):
-    """Drives the generator inside the worker thread; talks to the GUI only through ``out``."""
-
-    out = Signal(str, object)  # (kind, payload) -> GeneratorWorker._dispatch (queued)
-
-    def __init__(self, factory: GeneratorFactory, control: RunControl, progress_hz: float,
-                 close_on_stop: bool) -> None:
-        super().__init__()
-        self._factory = factory
-        self._control = control
-        self._min_interval = 1.0 / progress_hz if progress_hz > 0 else 0.0
-        self._close_on_stop = close_on_stop
-
-    @Slot()
-    def run(self) -> None:
-        control = self._control
-        self.out.emit("started", None)
-        last_progress = 0.0
-        pending: PhaseProgress | None = None
-        gen: Generator[Any, Any, Any] | None = None
-        try:
-            gen = self._factory(control)
-            while True:
-                try:
-                    event = next(gen)
-                except StopIteration as stop:
-                    if pending is not None:
-                        self.out.emit("event", pending)
-                    if control.stop_requested:
-                        self.out.emit("stopped", None)
-                    else:
-                        self.out.emit("returned", stop.value)
-                    break
-                if isinstance(event, PhaseProgress):
-                    now = time.monotonic()
-                    # Throttle, but never swallow the end of a phase.
-                    if now - last_progress >= self._min_interval or 0 < event.total <= event.done:
-                        self.out.emit("event", event)
-                        last_progress, pending = now, None
-                    else:
-                        pending = event
+def _drive(factory: GeneratorFactory, control: RunControl, progress_hz: float,
+           close_on_stop: bool) -> Generator[tuple[str, object], None, object]:
+    """Runs in the worker thread: drives ``factory(control)`` and yields what the GUI is told,
+    as (kind, payload): ``event``, ``paused``, ``resumed``, ``stopped``, ``errored``; returns the
+    generator's return value (``_NO_RESULT`` after a stop or an error)."""
+    min_interval = 1.0 / progress_hz if progress_hz > 0 else 0.0
+    last_progress = 0.0
+    pending: PhaseProgress | None = None
+    gen: Generator[Any, Any, Any] | None = None
+    try:
+        gen = factory(control)  # here, in the worker thread: what it opens belongs to this thread
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                if pending is not None:
+                    yield "event", pending
+                if control.stop_requested:
+                    yield "stopped", None
+                    return _NO_RESULT
+                return stop.value
+            if isinstance(event, PhaseProgress):
+                now = time.monotonic()
+                # Throttle, but never swallow the end of a phase.
+                if now - last_progress >= min_interval or 0 < event.total <= event.done:
+                    yield "event", event
+                    last_progress, pending = now, None
                 else:
-                    if pending is not None:  # keep the order: the newest progress first
-                        self.out.emit("event", pending)
-                        pending = None
-                    self.out.emit("event", event)
-                if control.paused and not control.stop_requested:
-                    self.out.emit("paused", None)
-                    control.block_while_paused(0.1)
-                    if not control.stop_requested:
-                        self.out.emit("resumed", None)
-                if control.stop_requested and self._close_on_stop:
-                    gen.close()
-                    self.out.emit("stopped", None)
-                    break
-        except StopRequested:
-            self.out.emit("stopped", None)
-        except BaseException as exc:  # delivered to the GUI thread; nothing is lost in a console
-            self.out.emit("errored", WorkerError.from_exception(exc))
+                    pending = event
+            else:
+                if pending is not None:  # keep the order: the newest progress first
+                    yield "event", pending
+                    pending = None
+                yield "event", event
+            if control.paused and not control.stop_requested:
+                yield "paused", None
+                control.block_while_paused(0.1)
+                if not control.stop_requested:
+                    yield "resumed", None
+            if control.stop_requested and close_on_stop:
+                gen.close()
+                yield "stopped", None
+                return _NO_RESULT
+    except StopRequested:
+        yield "stopped", None
+    except BaseException as exc:  # delivered to the GUI thread; nothing is lost in a console
+        yield "errored", WorkerError.from_exception(exc)
+    finally:
+        if gen is not None:
+            gen.close()  # runs the generator's finally blocks (closes its store) in this thread
+    return _NO_RESULT
+
+
+class _Job(_SuperqtGeneratorWorker):  # type: ignore[misc]
+    """superqt's worker on dcgui's pool; ``done`` is set once its thread is through with it."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(_drive, *args)
+        self.done = threading.Event()
+
+    def start(self) -> None:
+        self._worker_set.add(self)
+        self._finished.connect(self._set_discard)
+        _worker_pool().start(self)
+
+    def run(self) -> None:
+        try:
+            super().run()
         finally:
-            if gen is not None:
-                gen.close()  # runs the generator's finally blocks (closes its store) in this thread
-            self.out.emit("finished", None)
-            app = QCoreApplication.instance()
-            if app is not None:
-                self.moveToThread(app.thread())  # so it can be destroyed from the GUI thread
-            thread = QThread.currentThread()
-            thread.quit()
+            self.done.set()
 
 
 class GeneratorWorker(QObject):
-    """Runs ``factory(control)`` (a generator) in a new ``QThread``.
+    """Runs ``factory(control)`` (a generator) on a worker thread (superqt's ``GeneratorWorker``).
 
     ``factory`` is called *inside* the worker thread, so resources it opens (an SQLite
     connection) belong to that thread. Signals (all emitted in the GUI thread):
@@ -153,26 +170,24 @@ class GeneratorWorker(QObject):
         super().__init__(parent)
         self.name = name
         self.control = RunControl()
-        self._runner = _Runner(factory, self.control, progress_hz, close_on_stop)
-        self._runner.out.connect(self._dispatch)
-        self._thread: QThread | None = None
+        self._job = _Job(factory, self.control, progress_hz, close_on_stop)
+        self._job.started.connect(self._on_started)  # type: ignore[arg-type]
+        self._job.yielded.connect(self._dispatch)
+        self._job.returned.connect(self._on_returned)
+        self._job.finished.connect(self._on_finished)  # type: ignore[arg-type]
+        self._started = False
         self._running = False
         self._finished = False
         self._is_paused = False
 
     # -- control (GUI thread) ----------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
+        if self._started:
             raise RuntimeError(f"{self.name}: a worker can only be started once")
-        thread = QThread()
-        thread.setObjectName(f"dcgui-{self.name}")
-        self._runner.moveToThread(thread)
-        thread.started.connect(self._runner.run)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread = thread
+        self._started = True
         self._running = True
         _ALIVE.add(self)
-        thread.start()
+        self._job.start()
 
     def pause(self) -> None:
         if self._running:
@@ -200,17 +215,16 @@ class GeneratorWorker(QObject):
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
         """Block until the thread has ended (only for shutdown paths and tests)."""
-        if self._thread is None:
+        if not self._started:
             return True
-        return bool(self._thread.wait(timeout_ms))
+        return self._job.done.wait(timeout_ms / 1000)
 
     # -- delivery (GUI thread) ---------------------------------------------------------------
-    @Slot(str, object)
-    def _dispatch(self, kind: str, payload: object) -> None:
+    @Slot(object)
+    def _dispatch(self, pair: tuple[str, object]) -> None:
+        kind, payload = pair
         if kind == "event":
             self.event.emit(payload)
-        elif kind == "started":
-            self.started.emit()
         elif kind == "paused":
             self._is_paused = True
             self.paused.emit()
@@ -219,19 +233,25 @@ class GeneratorWorker(QObject):
             self.resumed.emit()
         elif kind == "stopped":
             self.stopped.emit()
-        elif kind == "returned":
-            self.returned.emit(payload)
         elif kind == "errored":
             self.errored.emit(payload)
-        elif kind == "finished":
-            self._running = False
-            self._is_paused = False
-            self._finished = True
-            self.finished.emit()
 
     @Slot()
-    def _on_thread_finished(self) -> None:
+    def _on_started(self) -> None:
+        self.started.emit()
+
+    @Slot(object)
+    def _on_returned(self, value: object) -> None:
+        if value is not _NO_RESULT:
+            self.returned.emit(value)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self._running = False
+        self._is_paused = False
+        self._finished = True
         _ALIVE.discard(self)
+        self.finished.emit()
 
 
 def stop_all_workers(timeout_ms: int = 15_000) -> bool:

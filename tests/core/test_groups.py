@@ -90,7 +90,13 @@ def test_folder_names_of_unnamed_groups() -> None:
 
 
 def test_display_and_folder_names() -> None:
-    from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_MERGE, KIND_PART, display_name, folder_name
+    from dcgui.core.analysis.groups import (
+        KIND_CLUSTER,
+        KIND_MERGE,
+        KIND_PART,
+        display_name,
+        folder_name,
+    )
 
     assert display_name(KIND_CLUSTER, "12", None) == "cluster 12"
     assert display_name(KIND_CLUSTER, "12", "  heels ") == "heels"

@@ -181,3 +181,29 @@ def test_named_groups_are_stored_in_the_session(store: SessionStore) -> None:
         store.set_image_group("  ", [1])
     with pytest.raises(IndexError, match="out of range"):
         store.set_image_group("x", [N])
+
+
+def test_each_state_field_has_one_signal_relayed_to_its_qt_signal(store: SessionStore) -> None:
+    from dataclasses import fields
+
+    from dcgui.gui.session_model import _FIELD_SIGNALS, ViewState
+
+    assert set(_FIELD_SIGNALS) == {f.name for f in fields(ViewState)}  # every field reaches the views
+    model = SessionModel()
+    model.open(store)
+    field_seen: list[int] = []
+    qt_seen: list[int] = []
+    follow_seen: list[bool] = []
+    model.state.events.epoch.connect(field_seen.append)
+    model.epochChanged.connect(qt_seen.append)
+    model.followChanged.connect(follow_seen.append)
+    model.set_epoch(1)
+    model.set_epoch(1)  # the same value: no signal
+    model.set_epoch(2)
+    assert field_seen == [1, 2] and qt_seen == [1, 2]
+    assert follow_seen == [False]  # going back in time stopped following, once
+    clusters: list[list[int]] = []
+    model.clusterSelectionChanged.connect(clusters.append)
+    model.select_clusters([2, 0])
+    model.select_clusters([2, 0])
+    assert clusters == [[2, 0]] and model.selected_clusters == [2, 0]

@@ -17,7 +17,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qdebounced
 
 from dcgui.core.analysis.duplicates import (
     DEFAULT_THRESHOLD,
@@ -85,10 +86,8 @@ class DuplicatesTab(ExploreTab):
         self.strip_label.setToolTip("Groups and images at other settings (from the same merges: no recomputation)")
         self.slider.valueChanged.connect(self._on_slider)
         self.spin.valueChanged.connect(lambda v: self.slider.setValue(round(v * STEPS)))
-        self._groups_timer = QTimer(self)
-        self._groups_timer.setSingleShot(True)
-        self._groups_timer.setInterval(200)  # regroup once the slider rests; the count is live
-        self._groups_timer.timeout.connect(self._update_groups)
+        # Regroup once the slider rests; the count is live.
+        self._regroup_later = qdebounced(self._update_groups, timeout=200, parent=self)
         self.group_list = QListWidget()
         self.group_list.currentRowChanged.connect(self._show_group)
         self.members = ThumbnailGrid(thumbnails, self, caption_lines=1)
@@ -208,7 +207,7 @@ class DuplicatesTab(ExploreTab):
     def set_threshold(self, t: float) -> None:
         """Move the slider to ``t`` and regroup now (a drag regroups once the slider rests)."""
         self.slider.setValue(round(t * STEPS))
-        self._groups_timer.stop()
+        self._regroup_later.cancel()
         self._update_groups()
 
     def duplicate_count(self) -> tuple[int, int]:
@@ -282,7 +281,7 @@ class DuplicatesTab(ExploreTab):
         groups, images = self._dup.count(t)  # a binary search: live while dragging
         self.count_label.setText(f"<b>{groups:,}</b> groups · {images:,} images · "
                                  f"{images - groups:,} would be flagged")
-        self._groups_timer.start()
+        self._regroup_later()
 
     def _update_groups(self) -> None:
         if self._dup is None or self._info is None:

@@ -193,7 +193,7 @@ class MapTab(ExploreTab):
         self.update_enabled()
 
     def _add_to_group(self) -> None:
-        from dcgui.gui.cluster_browser import ask_group_name
+        from dcgui.gui.cluster_commands import ask_group_name
 
         sel = self.model.selection
         name = ask_group_name(self, sorted(self.model.groups), len(sel)) if sel else None
