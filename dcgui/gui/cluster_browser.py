@@ -249,10 +249,15 @@ class ClusterBrowser(QWidget):
             if self._showing_selection:
                 self.show_active_cluster()
             return
-        self.model.set_active_cluster(c)
+        self.sync.row_from_view = True
+        try:
+            self.model.set_active_cluster(c)
+        finally:
+            self.sync.row_from_view = False
 
     def _on_cluster_selection(self, *args: object) -> None:
         self.model.select_clusters(self.cluster_view.selected_clusters())
+        self._update_action_state()  # "Merge selected clusters…" follows the selection
 
     def _after_filter(self) -> None:
         """The list was filtered or sorted: the grid must not show a cluster the list hides."""

@@ -30,6 +30,10 @@ class ClusterBrowserSync(QObject):
     def __init__(self, browser: ClusterBrowser) -> None:
         super().__init__(browser)
         self.b = browser
+        # True while the list's own click or key moves the current row: Qt then updates the
+        # selection itself (Ctrl toggles, Shift extends, a right-click on a selected row keeps
+        # it), and forcing the active row selected here undid that (Ctrl+click cleared it).
+        self.row_from_view = False
 
     def on_session(self) -> None:
         store = self.b.model.store
@@ -256,6 +260,8 @@ class ClusterBrowserSync(QObject):
         c = self.b.model.active_cluster
         sel = self.b.cluster_view.selectionModel()
         row = self.b.cluster_model.row_of_cluster(c) if c is not None else None
+        if self.row_from_view:
+            return  # the view's click or key: Qt selects as a file manager does
         sel.blockSignals(True)
         try:
             if row is None:
@@ -263,7 +269,10 @@ class ClusterBrowserSync(QObject):
                 sel.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
             else:
                 ix = self.b.cluster_model.index(row, 0)
-                if ix != sel.currentIndex() or not sel.isRowSelected(row, QModelIndex()):
+                if sel.isRowSelected(row, QModelIndex()):  # among the selected rows: keep them all
+                    if ix != sel.currentIndex():
+                        sel.setCurrentIndex(ix, QItemSelectionModel.SelectionFlag.NoUpdate)
+                else:
                     flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
                     sel.setCurrentIndex(ix, flags)
         finally:

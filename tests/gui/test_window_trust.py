@@ -168,3 +168,78 @@ def test_a_flag_edit_updates_the_views_from_its_own_rows(qtbot: Any, browser: An
         assert rows.index(r).data(FlagRole) == real().get(i)  # the grid shows the same
     model.undo()  # undo re-reads (rare, and may touch anything)
     assert model.flags == real() == {3: "keep"}
+
+
+def _row_point(view: Any, row: int) -> Any:
+    return view.visualRect(view.model().index(row, 2)).center()  # the size column: no editor on a click
+
+
+def _click(qtbot: Any, view: Any, row: int, modifier: Any = None, button: Any = None) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(view.viewport(), button or Qt.MouseButton.LeftButton,
+                     modifier or Qt.KeyboardModifier.NoModifier, _row_point(view, row))
+    qtbot.wait(20)
+
+
+def test_several_clusters_are_selected_as_in_a_file_manager(qtbot: Any, browser: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMenu
+
+    view, m = browser.cluster_view, browser.cluster_model
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    code = [m.cluster_at(r) for r in range(m.rowCount())]
+    _click(qtbot, view, 0)
+    assert browser.selected_clusters() == [code[0]] and browser.model.active_cluster == code[0]
+    _click(qtbot, view, 2, ctrl)  # Ctrl+click adds
+    assert browser.selected_clusters() == [code[0], code[2]]
+    assert browser.model.selected_clusters == [code[0], code[2]]
+    _click(qtbot, view, 3, ctrl)
+    assert browser.selected_clusters() == [code[0], code[2], code[3]]
+    _click(qtbot, view, 2, ctrl)  # Ctrl+click on a selected row takes it out
+    assert browser.selected_clusters() == [code[0], code[3]]
+    _click(qtbot, view, 0)
+    _click(qtbot, view, 2, shift)  # Shift+click: the range
+    assert browser.selected_clusters() == code[0:3]
+    assert browser.action_registry.action("clusters.merge").isEnabled()
+
+    # right-click on a selected row that is not the current one keeps the selection
+    shown: list[QMenu] = []
+    monkeypatch.setattr(QMenu, "popup", lambda self, *a: shown.append(self))
+    _click(qtbot, view, 1, button=Qt.MouseButton.RightButton)
+    view.customContextMenuRequested.emit(_row_point(view, 1))  # offscreen: the menu event is not synthesised
+    assert browser.selected_clusters() == code[0:3]
+    assert shown and browser.action_registry.action("clusters.merge").isEnabled()
+
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_A, ctrl)  # Ctrl+A selects every row
+    assert browser.selected_clusters() == code
+
+
+def test_the_grid_selects_as_a_file_manager_too(qtbot: Any, browser: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMenu
+
+    grid, gm = browser.grid, browser.grid_model
+    browser.select_cluster(0)
+    qtbot.waitUntil(lambda: gm.rowCount() >= 4, timeout=5000)
+    images = [gm.image_index(r) for r in range(gm.rowCount())]
+
+    def click(row: int, modifier: Any = Qt.KeyboardModifier.NoModifier, button: Any = Qt.MouseButton.LeftButton) -> None:
+        QTest.mouseClick(grid.viewport(), button, modifier, grid.visualRect(gm.index(row)).center())
+        qtbot.wait(20)
+
+    click(0)
+    click(2, Qt.KeyboardModifier.ControlModifier)
+    assert sorted(browser.selected_images()) == sorted([images[0], images[2]])
+    click(3, Qt.KeyboardModifier.ShiftModifier)
+    assert sorted(browser.selected_images()) == sorted(images[0:1] + images[2:4])
+    monkeypatch.setattr(QMenu, "popup", lambda self, *a: None)
+    click(2, button=Qt.MouseButton.RightButton)  # a selected row that is not the current one
+    assert sorted(browser.selected_images()) == sorted(images[0:1] + images[2:4])
+    grid.setFocus()
+    QTest.keyClick(grid, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert sorted(browser.selected_images()) == sorted(images)
