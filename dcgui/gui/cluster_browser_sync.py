@@ -121,11 +121,11 @@ class ClusterBrowserSync(QObject):
         self.b._update_action_state()
 
     def on_current_image(self, i: int | None) -> None:
-        if i is None:
+        row = self.b.grid_model.row_of(i) if i is not None else None
+        if i is None or row is None:  # the pane shows an image of the grid beside it, or none
             self.b.image_pane.clear()
             return
-        row = self.b.grid_model.row_of(i)
-        if row is not None and self.b.grid.currentIndex().row() != row:
+        if self.b.grid.currentIndex().row() != row:
             self.with_grid_update(lambda: self.b.grid.selectionModel().setCurrentIndex(
                 self.b.grid_model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate))
         self.show_image(i)
@@ -214,6 +214,11 @@ class ClusterBrowserSync(QObject):
 
     def set_grid(self, indices: np.ndarray) -> None:
         self.with_grid_update(lambda: self.b.grid.set_images(indices))
+        # Another cluster, epoch or selection: the pane keeps its image only if the grid has it
+        # ("Back to cluster N", a new epoch, a typed epoch left it showing a stale one).
+        shown = self.b.image_pane.image_index
+        if shown is not None and self.b.grid_model.row_of(shown) is None:
+            self.b.image_pane.clear()
 
     def with_grid_update(self, change: Any) -> None:
         self.b._updating_grid = True

@@ -243,3 +243,45 @@ def test_the_grid_selects_as_a_file_manager_too(qtbot: Any, browser: Any, monkey
     grid.setFocus()
     QTest.keyClick(grid, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     assert sorted(browser.selected_images()) == sorted(images)
+
+
+def _pane_in_grid(browser: Any) -> bool:
+    shown = browser.image_pane.image_index
+    return shown is None or browser.grid_model.row_of(shown) is not None
+
+
+def test_the_image_pane_never_shows_an_image_the_grid_does_not(qtbot: Any, browser: Any, session: Any) -> None:
+    model = browser.model
+    # another epoch: image 0 is in cluster 0 at epoch 2 and in cluster 4 at epoch 1 (the fixture)
+    browser.select_cluster(0)
+    model.set_current_image(0)
+    qtbot.waitUntil(lambda: browser.image_pane.image_index == 0, timeout=5000)
+    assert int(session.assignments(1)[0]) == 4 and model.active_cluster == 0
+    model.set_epoch(1)  # typing another epoch, or a new one arriving while following
+    assert model.active_cluster == 0 and browser.grid_model.row_of(0) is None
+    assert _pane_in_grid(browser)
+
+    # "Back to cluster N" after a selection made on the map
+    model.set_epoch(2)
+    browser.select_cluster(1)
+    outside = int(session.cluster_members(2, 3)[0])
+    model.select_images([outside], "map", current=outside)
+    qtbot.waitUntil(lambda: browser.showing_selection and browser.image_pane.image_index == outside, timeout=5000)
+    browser.back_button.click()
+    assert not browser.showing_selection and browser.grid_model.row_of(outside) is None
+    assert _pane_in_grid(browser)
+
+    # a new epoch arriving while following live moves the image to another cluster
+    from tests.gui.test_cluster_browser import epoch_event
+
+    browser.select_cluster(2)
+    inside = int(session.cluster_members(2, 2)[0])
+    model.set_current_image(inside)
+    qtbot.waitUntil(lambda: browser.image_pane.image_index == inside, timeout=5000)
+    moved = session.assignments(2).copy()
+    moved[inside] = 3
+    session.record_epoch(epoch_event(3, moved))
+    model.set_follow_live(True)
+    model.refresh()
+    assert model.epoch == 3 and model.active_cluster == 2
+    assert _pane_in_grid(browser)
