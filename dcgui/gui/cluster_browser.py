@@ -242,7 +242,7 @@ class ClusterBrowser(QWidget):
     # view -> model
     # =============================================================================================
     def _on_cluster_row(self, current: QModelIndex, previous: QModelIndex) -> None:
-        if not current.isValid():
+        if not current.isValid() or self.sync.resetting_rows:
             return
         c = self.cluster_model.cluster_at(current.row())
         if c == self.model.active_cluster:
@@ -262,7 +262,7 @@ class ClusterBrowser(QWidget):
     def _after_filter(self) -> None:
         """The list was filtered or sorted: the grid must not show a cluster the list hides."""
         c = self.model.active_cluster
-        if self.cluster_model.stats is None:
+        if self.cluster_model.stats is None or self.sync.resetting_rows:  # new rows: the sync chooses
             return
         if c is None or self.cluster_model.row_of_cluster(c) is None:
             first = self.sync.first_visible_cluster()
@@ -326,7 +326,11 @@ class ClusterBrowser(QWidget):
 
     def _epoch_stats(self, epoch: int) -> ClusterStats:
         assert self.model.store is not None
-        return self._stats.compute(self.model.store, epoch, self._labels)
+        stats = self._stats.compute(self.model.store, epoch, self._labels)
+        if self._stats.run_changed:  # epochs set aside and trained again: the mosaics are another run's
+            self._stats.run_changed = False
+            self.sync.on_cache()
+        return stats
 
     def _update_action_state(self, *args: object) -> None:
         """Tell the action registry what its enabled-rules read from these widgets."""

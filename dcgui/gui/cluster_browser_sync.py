@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QAbstractItemView
 from dcgui.gui.cluster_list import mosaic_loader
 
 if TYPE_CHECKING:
+    from dcgui.core.analysis.groups import GroupView
     from dcgui.gui.cluster_browser import ClusterBrowser
 
 SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
@@ -34,6 +35,11 @@ class ClusterBrowserSync(QObject):
         # selection itself (Ctrl toggles, Shift extends, a right-click on a selected row keeps
         # it), and forcing the active row selected here undid that (Ctrl+click cleared it).
         self.row_from_view = False
+        # The group the user chose, by key ("12", "12.1", "g3") and clusters: codes are per epoch,
+        # so another epoch finds it by key, else by its first cluster (before a split or merge).
+        self.chosen: tuple[str, tuple[int, ...]] | None = None
+        self.resetting_rows = False
+        self._translating = False
 
     def on_session(self) -> None:
         store = self.b.model.store
@@ -74,13 +80,17 @@ class ClusterBrowserSync(QObject):
             self.show_empty("No epoch yet: clusters appear here when the first epoch finishes")
             return
         stats = self.b._epoch_stats(epoch)
-        self.b.cluster_model.set_epoch_data(stats, self.b.model.cluster_user_data(), self.b._label_names,
-                                          self.b._stats.view(epoch))
-        c = self.b.model.active_cluster
+        self.set_rows(lambda: self.b.cluster_model.set_epoch_data(
+            stats, self.b.model.cluster_user_data(), self.b._label_names, self.b._stats.view(epoch)))
+        c = self.code_at(self.b._stats.view(epoch), self.b.model.active_cluster)
         if c is None or not 0 <= c < stats.k or self.b.cluster_model.row_of_cluster(c) is None:
             c = self.first_visible_cluster()
         if c != self.b.model.active_cluster:
-            self.b.model.set_active_cluster(c)  # -> _on_active_cluster shows it
+            self._translating = True  # the user's choice stays what it was
+            try:
+                self.b.model.set_active_cluster(c)  # -> _on_active_cluster shows it
+            finally:
+                self._translating = False
         else:
             self.reselect_cluster()
             if not self.b._showing_selection:
@@ -90,7 +100,37 @@ class ClusterBrowserSync(QObject):
         self.on_current_image(self.b.model.current_image)  # its cluster at this epoch
         self.b._update_action_state()
 
+    def set_rows(self, change: Any) -> None:
+        """New rows for the list: the current row Qt moves meanwhile is not the user's choice
+        (it made the browser jump to the first row's group on another epoch)."""
+        self.resetting_rows = True
+        try:
+            change()
+        finally:
+            self.resetting_rows = False
+
+    def code_at(self, view: GroupView | None, code: int | None) -> int | None:
+        """The code, in ``view``, of the group the user chose (``code`` when nothing is known)."""
+        if view is None or self.chosen is None:
+            return code
+        key, clusters = self.chosen
+        try:
+            return view.find(key).code
+        except KeyError:  # not at this epoch: the group its first cluster is in here
+            for cluster in clusters:
+                here = view.of_cluster(cluster)
+                if here:
+                    return here[0].code
+        return code
+
     def on_active_cluster(self, c: int | None) -> None:
+        if not self._translating:
+            view = self.b._stats.view(self.b.model.epoch)
+            try:
+                g = view.group(c) if view is not None and c is not None else None
+            except KeyError:
+                g = None
+            self.chosen = (g.key, g.clusters) if g is not None else None
         self.reselect_cluster()
         self.b._showing_selection = False
         self.show_cluster(c)
@@ -159,7 +199,8 @@ class ClusterBrowserSync(QObject):
             return
         stats = self.b._epoch_stats(epoch)
         new = self.b._stats.view(epoch)
-        self.b.cluster_model.set_epoch_data(stats, self.b.model.cluster_user_data(), self.b._label_names, new)
+        self.set_rows(lambda: self.b.cluster_model.set_epoch_data(
+            stats, self.b.model.cluster_user_data(), self.b._label_names, new))
         target = None
         if key is not None and new is not None:
             try:
@@ -188,7 +229,7 @@ class ClusterBrowserSync(QObject):
         self.b.cluster_view.viewport().update()
 
     def show_empty(self, message: str) -> None:
-        self.b.cluster_model.set_epoch_data(None, {}, [])
+        self.set_rows(lambda: self.b.cluster_model.set_epoch_data(None, {}, []))
         self.set_grid(np.zeros(0, dtype=np.int64))
         self.b.cluster_title.setText(message)
         self.b.back_button.setVisible(False)

@@ -203,6 +203,10 @@ class SessionStore:
     def truncate_epochs(self, after: int) -> None:
         self.epoch_data.truncate(after)
 
+    def epochs_run(self) -> int:
+        """How many times later epochs were set aside: (run, epoch) names one trained epoch."""
+        return self.epoch_data.run()
+
     def epochs(self) -> list[EpochMetrics]:
         return self.epoch_data.metrics()
 

@@ -285,3 +285,36 @@ def test_the_image_pane_never_shows_an_image_the_grid_does_not(qtbot: Any, brows
     model.refresh()
     assert model.epoch == 3 and model.active_cluster == 2
     assert _pane_in_grid(browser)
+
+
+def test_the_browser_keeps_the_group_across_epochs_and_forgets_a_set_aside_run(
+        qtbot: Any, browser: Any, session: Any) -> None:
+    from tests.gui.test_cluster_browser import epoch_event
+
+    model = browser.model
+    # a split made at epoch 2: at epoch 1 its part is cluster 2 again, not whatever code it had
+    from dcgui.store.edits import SplitCluster
+
+    members = session.cluster_members(2, 2)
+    parts = np.zeros(session.n_images, dtype=np.int64)
+    parts[members[:3]] = 1
+    assert model.apply_edit(SplitCluster(2, 2, parts)) is not None
+    part = model.group_view.find("2.2").code
+    browser.select_cluster(part)
+    model.set_epoch(1)  # before the split
+    assert browser.cluster_model.key(model.active_cluster) == "2"
+    model.set_epoch(2)
+    assert browser.cluster_model.key(model.active_cluster) == "2.2"  # the part chosen, again
+
+    # Resume from epoch 1: epoch 2 is set aside and trained again, differently
+    sizes_before = browser.stats().sizes.copy()
+    session.archive_epochs_after(1)
+    model.refresh()
+    again = np.zeros(session.n_images, dtype=np.int64)  # every image in cluster 0 now
+    session.record_epoch(epoch_event(2, again))
+    model.refresh()
+    model.set_epoch(2)
+    assert model.epoch == 2
+    stats = browser.stats()
+    assert int(stats.sizes[0]) == session.n_images != int(sizes_before[0])  # not the archived run's numbers
+    assert browser.grid_model.rowCount() == int(stats.sizes[model.active_cluster])

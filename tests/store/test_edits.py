@@ -263,3 +263,15 @@ def test_edits_table_holds_whole_rows(tmp_path: Path) -> None:
     rows = conn.execute("SELECT kind, summary, rows, undone FROM edits").fetchall()
     conn.close()
     assert rows == [("flags", f"flag {N} images keep", N, 0)]
+
+
+def test_setting_epochs_aside_starts_another_run(tmp_path: Path) -> None:
+    store = new_store(tmp_path, n=6, k=2)
+    for e in (1, 2, 3):
+        store.record_epoch(event(e, np.arange(6) % 2, np.arange(2)))
+    assert store.epochs_run() == 0
+    store.archive_epochs_after(1)
+    assert store.epochs_run() == 1 and store.get_meta("run") == 1  # JSON in meta, like every value
+    store.archive_epochs_after(0)
+    assert store.epochs_run() == 2
+    store.close()
