@@ -105,6 +105,11 @@ class ClusterBrowser(QWidget):
         self.back_button.setToolTip("Show the active cluster again instead of the selection")
         self.back_button.clicked.connect(self.show_active_cluster)
         self.back_button.setVisible(False)
+        self.clear_button = QToolButton(self)  # one click: no selection anywhere, back to the cluster
+        self.clear_button.setText("Clear selection")
+        self.clear_button.setToolTip("Forget the selection made elsewhere (every tab) and show the cluster")
+        self.clear_button.clicked.connect(self.model.clear_selection)
+        self.clear_button.setVisible(False)
 
         # The commands are rows of the action registry; cluster_commands / cluster_edits carry them out.
         self.action_registry = reg = registry_for(model)
@@ -148,6 +153,7 @@ class ClusterBrowser(QWidget):
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.cluster_title, 1)
         top.addWidget(self.back_button)
+        top.addWidget(self.clear_button)
         top.addWidget(QLabel("Size", self))
         top.addWidget(self.zoom_slider)
 
@@ -287,6 +293,7 @@ class ClusterBrowser(QWidget):
         """Leave the selection view: show the active cluster's members again."""
         self._showing_selection = False
         self.back_button.setVisible(False)
+        self.clear_button.setVisible(False)
         self.sync.reselect_cluster()
         self.sync.show_cluster(self.model.active_cluster)
 

@@ -15,14 +15,12 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject
 from PySide6.QtWidgets import QAbstractItemView
 
 from dcgui.gui.cluster_list import mosaic_loader
+from dcgui.gui.session_model import SOURCE_TEXT
 
 if TYPE_CHECKING:
     from dcgui.core.analysis.groups import GroupView
     from dcgui.gui.cluster_browser import ClusterBrowser
 
-SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
-               "outliers": "among the outliers", "group": "in a named group", "grid": "in the grid",
-               "cluster": "in the cluster"}
 
 
 class ClusterBrowserSync(QObject):
@@ -157,6 +155,7 @@ class ClusterBrowserSync(QObject):
             c = self.b.model.active_cluster
             self.b.back_button.setText(f"Back to {self.b.model.cluster_title(c)}" if c is not None else "Back to the cluster")
             self.b.back_button.setVisible(True)
+            self.b.clear_button.setVisible(True)
         self.with_grid_update(lambda: self.b.grid.select_images(sel, self.b.model.current_image))
         self.b._update_action_state()
 
@@ -233,6 +232,7 @@ class ClusterBrowserSync(QObject):
         self.set_grid(np.zeros(0, dtype=np.int64))
         self.b.cluster_title.setText(message)
         self.b.back_button.setVisible(False)
+        self.b.clear_button.setVisible(False)
         self.b._update_action_state()
 
     def members(self, c: int | None) -> np.ndarray | None:
@@ -272,6 +272,7 @@ class ClusterBrowserSync(QObject):
     def show_cluster(self, c: int | None) -> None:
         members = self.members(c)
         self.b.back_button.setVisible(False)
+        self.b.clear_button.setVisible(False)
         if members is None or self.b.cluster_model.row_of_cluster(c) is None:  # type: ignore[arg-type]
             self.set_grid(np.zeros(0, dtype=np.int64))
             self.b.cluster_title.setText("No cluster matches the filter" if self.b.cluster_model.stats is not None

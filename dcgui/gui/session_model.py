@@ -94,6 +94,22 @@ _FIELD_SIGNALS = {"last_epoch": "epochsChanged", "epoch": "epochChanged", "follo
                   "clusters": "clusterSelectionChanged"}
 
 
+# Where a selection was made, as the views say it ("191 images chosen on the map").
+SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
+               "outliers": "among the outliers", "group": "in a named group", "grid": "in the grid",
+               "cluster": "in the cluster"}
+
+
+def describe_selection(n: int, total: int, source: str) -> str:
+    """What a bulk action acts on, naming where the selection came from: "the 191 images chosen
+    on the map", or "20 of the 191 images chosen on the map" when only 20 of them are here."""
+    where = SOURCE_TEXT.get(source, "elsewhere")
+    if n >= total:
+        return f"the {total:,} image{'s' if total != 1 else ''} chosen {where}" if total != 1 else \
+            f"the image chosen {where}"
+    return f"{n:,} of the {total:,} images chosen {where}"
+
+
 def cluster_display_name(c: int, name: str | None) -> str:
     """The one name a cluster goes by everywhere (``groups.display_name``): the user's name when
     set, else "cluster 5"."""

@@ -318,3 +318,32 @@ def test_the_browser_keeps_the_group_across_epochs_and_forgets_a_set_aside_run(
     stats = browser.stats()
     assert int(stats.sizes[0]) == session.n_images != int(sizes_before[0])  # not the archived run's numbers
     assert browser.grid_model.rowCount() == int(stats.sizes[model.active_cluster])
+
+
+def test_a_selection_made_elsewhere_is_named_with_its_source_and_cleared_in_one_click(
+        qtbot: Any, browser: Any, session: Any) -> None:
+    from dcgui.gui.explore.common import GridSelectionLink
+    from dcgui.gui.thumbnail_grid import ThumbnailGrid
+
+    model = browser.model
+    chosen = list(range(10))  # a lasso on the map
+    model.select_images(chosen, "map")
+    assert browser.showing_selection and browser.clear_button.isVisible()
+    assert browser.cluster_title.text() == "Selection: 10 images chosen on the map"
+
+    # another tab's grid shows 2 of them: it says so, and where they come from
+    grid = ThumbnailGrid(browser.thumbnails)
+    qtbot.addWidget(grid)
+    link = GridSelectionLink(grid, model, "outliers")
+    link.show([1, 3, 11, 12])
+    assert not link.banner.isHidden()
+    assert link.banner_text.text() == "2 of the 10 images chosen on the map are selected here."
+
+    # a bulk action names what it acts on
+    browser.flag_selected("keep")
+    assert browser.dialog is not None and browser.dialog.what.text() == "The 10 images chosen on the map"
+    browser.dialog.reject()
+
+    browser.clear_button.click()  # one click: no selection anywhere
+    assert model.selection == () and not browser.showing_selection and not browser.clear_button.isVisible()
+    assert link.banner.isHidden() and grid.selected_images() == []

@@ -30,7 +30,7 @@ from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
-from dcgui.gui.session_model import SessionModel
+from dcgui.gui.session_model import SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import explore as es
@@ -113,7 +113,9 @@ class MapTab(ExploreTab):
 
     def flag_selection(self, flag: str) -> EditConfirmDialog | None:
         """Flag the map's selection (a lasso often takes many images: the preview first)."""
-        self.dialog = confirm_flags(self, self.model, self.model.selection, flag)
+        sel = self.model.selection
+        self.dialog = confirm_flags(self, self.model, sel, flag,
+                                    what=describe_selection(len(sel), len(sel), self.model.selection_source))
         return self.dialog
 
     @property
