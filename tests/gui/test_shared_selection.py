@@ -80,7 +80,7 @@ def test_a_selection_in_the_grid_is_outlined_on_the_map(qtbot: Any, view: Sessio
     picked = [gm.image_index(0), gm.image_index(1)]
     assert list(model.selection) == picked and model.selection_source == "grid"
     assert view.explore.map.map_view.selected() == sorted(picked)
-    assert view.explore.map.selection_label.text() == "2 selected"
+    assert view.explore.map.selection_label.text() == "2 images chosen in the grid"  # with where it was made
     assert not browser.showing_selection  # the grid keeps showing the cluster it was selected in
 
 

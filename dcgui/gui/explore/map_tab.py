@@ -30,7 +30,7 @@ from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
-from dcgui.gui.session_model import SessionModel, describe_selection
+from dcgui.gui.session_model import SOURCE_TEXT, SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import explore as es
@@ -188,7 +188,8 @@ class MapTab(ExploreTab):
     def _on_selection(self) -> None:
         sel = self.model.selection
         n = len(sel)
-        self.selection_label.setText(f"{n:,} selected" if n else "No selection")
+        where = SOURCE_TEXT.get(self.model.selection_source, "elsewhere")  # where it was made, always said
+        self.selection_label.setText(f"{n:,} image{'s' if n != 1 else ''} chosen {where}" if n else "No selection")
         if self.map_view.point_count and self.model.selection_source != "map":
             self.map_view.set_selection(sel, emit=False)
         self.selection_grid.set_images(np.asarray(sel, dtype=np.int64))
