@@ -542,6 +542,14 @@ class ClusterDelegate(QStyledItemDelegate):
                 painter.drawText(rect.adjusted(4, 0, -4, -6), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), elided)
         painter.restore()
 
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        """Fill an editor once: a mosaic arriving for the row being renamed (a dataChanged on the
+        cluster column) must not put the old name back over what the user is typing."""
+        if editor.property("dcgui_filled"):
+            return
+        editor.setProperty("dcgui_filled", True)
+        super().setEditorData(editor, index)
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
         if index.column() == COL_CLUSTER:

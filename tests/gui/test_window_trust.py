@@ -347,3 +347,22 @@ def test_a_selection_made_elsewhere_is_named_with_its_source_and_cleared_in_one_
     browser.clear_button.click()  # one click: no selection anywhere
     assert model.selection == () and not browser.showing_selection and not browser.clear_button.isVisible()
     assert link.banner.isHidden() and grid.selected_images() == []
+
+
+def test_rename_edits_the_one_name_in_the_list(qtbot: Any, browser: Any, session: Any) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QLineEdit
+
+    browser.select_cluster(1)
+    browser.commands.rename_current_cluster()  # Rename… (the menu, F2)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit) and editor.text() == ""  # the user's name, not "cluster 1"
+    editor.setText("squares")
+    m = browser.cluster_model
+    m.dataChanged.emit(m.index(m.row_of_cluster(1), 0), m.index(m.row_of_cluster(1), 0))  # a mosaic arrives
+    assert editor.text() == "squares"  # what the user typed stays
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: session.cluster_user_data().get(1, {}).get("name") == "squares", timeout=5000)
+    assert m.index(m.row_of_cluster(1), 0).data() == "squares"
+    assert browser.cluster_title.text().startswith("squares — ")
