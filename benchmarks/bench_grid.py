@@ -1,9 +1,10 @@
 """Benchmark of the cluster browser's thumbnail grid at 100k images.
 
-Setup: a real ``SessionStore`` of N images (default 100,000) with two epochs and a real
-``ImageCache`` object whose thumbnail pack holds P distinct 128-px JPEG thumbnails that the
-N rows point into (row i -> thumbnail i mod P), so every thumbnail read goes through the
-cache's memory-mapped pack exactly as in a real session without decoding 100k files first.
+Setup: a real ``SessionStore`` of N images (default 100,000) with two epochs and a complete
+image cache in the session's cache folder, which the window opens as in a real session: its
+thumbnail pack holds P distinct 128-px JPEG thumbnails that the N rows point into (row i ->
+thumbnail i mod P), so every thumbnail read goes through the cache's memory-mapped pack
+without decoding 100k files first.
 
 * Epoch 1: ten clusters of N/10 images (10,000 at N = 100k).
 * Epoch 2: one cluster holding all images but one.
@@ -49,7 +50,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from dcgui.core.config import TrainConfig  # noqa: E402
 from dcgui.core.events import EpochFinished, EpochMetrics  # noqa: E402
-from dcgui.core.images.cache import ImageCache  # noqa: E402
+from dcgui.core.images.cache import _Index, _Row, _write_index  # noqa: E402 - the on-disk format, as a build writes it
 from dcgui.core.images.collection import ImageRecord  # noqa: E402
 from dcgui.store import SessionStore  # noqa: E402
 from tests.conftest import make_shape_image  # noqa: E402
@@ -66,24 +67,26 @@ def _jpeg(i: int, rng: np.random.Generator) -> bytes:
     return buf.getvalue()
 
 
-def build(tmp: Path, n: int, pool: int) -> tuple[SessionStore, ImageCache]:
+def build(tmp: Path, n: int, pool: int) -> SessionStore:
+    """A session of ``n`` images whose image cache (in the session's own cache folder, where the
+    window opens it) is complete: its index names a thumbnail pack of ``pool`` distinct JPEGs
+    (row i -> thumbnail i mod pool) and a sparse pixel file (the grid never reads pixels)."""
     rng = np.random.default_rng(0)
     thumbs = [_jpeg(i, rng) for i in range(pool)]
-    pack = tmp / "thumbs.bin"
-    pack.write_bytes(b"".join(thumbs))
     lengths = np.array([len(t) for t in thumbs], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     folder = tmp / "photos"
     folder.mkdir()
     records = [ImageRecord(f"class_{i * N_CLASSES // n}/img_{i:06d}.jpg", 150_000 + i % 997, 0,
                            f"class_{i * N_CLASSES // n}") for i in range(n)]
-    cache = ImageCache(
-        tmp, 1, np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (n, 1, 1, 3)), records, [],
-        original_sizes=np.tile(np.array([[4000, 3000]], np.int32), (n, 1)),
-        thumbs=np.memmap(pack, np.uint8, "r"),
-        thumb_offsets=offsets[np.arange(n) % pool], thumb_lengths=lengths[np.arange(n) % pool],
-    )
     store = SessionStore.create(tmp / "bench.dcgui", folder, TrainConfig(k=N_CLASSES, image_size=32))
+    size, cache_dir = store.config.cache_size, store.cache_dir
+    (cache_dir / "thumbs_bench.bin").write_bytes(b"".join(thumbs))
+    with open(cache_dir / "data_bench.u8", "wb") as fh:
+        fh.truncate(n * size * size * 3)  # sparse: takes no disk
+    rows = [_Row(r, 4000, 3000, "data_bench.u8", i, "thumbs_bench.bin", int(offsets[i % pool]),
+                 int(lengths[i % pool])) for i, r in enumerate(records)]
+    _write_index(cache_dir, _Index(size, True, rows, []))
     store.set_images(records, [], [f"class_{c}" for c in range(N_CLASSES)])
     a1 = (np.arange(n) % N_CLASSES).astype(np.int32)  # ten clusters of n/10, interleaved
     a2 = np.zeros(n, np.int32)
@@ -94,7 +97,7 @@ def build(tmp: Path, n: int, pool: int) -> tuple[SessionStore, ImageCache]:
                          seconds_features=1, seconds_clustering=1, seconds_training=1, images_per_second=1,
                          n_images=n)
         store.record_epoch(EpochFinished(m, a, a, np.arange(N_CLASSES, dtype=np.int32)))
-    return store, cache
+    return store
 
 
 class Frames:
@@ -107,10 +110,12 @@ class Frames:
     def _on(self, pix: int, placeholders: int) -> None:
         self.log.append((time.perf_counter(), pix, placeholders))
 
-    def wait_complete(self, since: int, timeout_s: float = 10.0) -> tuple[float, float] | None:
+    wait_s = 10.0  # --wait: a loaded machine's decode threads may need longer
+
+    def wait_complete(self, since: int, timeout_s: float | None = None) -> tuple[float, float] | None:
         """(time of the first paint after ``since``, time of the first paint with no placeholder)."""
         loop = QEventLoop()
-        end = time.perf_counter() + timeout_s
+        end = time.perf_counter() + (self.wait_s if timeout_s is None else timeout_s)
         while time.perf_counter() < end:
             new = self.log[since:]
             done = [t for t, pix, ph in new if ph == 0 and pix > 0]
@@ -154,7 +159,10 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=9)
     ap.add_argument("--pages", type=int, default=60)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_grid.md")
+    ap.add_argument("--wait", type=float, default=10.0,
+                    help="seconds to wait for a page's thumbnails before giving up (raise it on a loaded machine)")
     args = ap.parse_args()
+    Frames.wait_s = args.wait
 
     app = QApplication.instance() or QApplication([])
     from dcgui.gui.cluster_browser import ClusterBrowser
@@ -163,7 +171,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_grid_"))
     t = time.perf_counter()
-    store, _cache = build(tmp, args.images, args.pool)
+    store = build(tmp, args.images, args.pool)
     print(f"built a session of {args.images:,} images in {time.perf_counter() - t:.1f} s", flush=True)
 
     model = SessionModel()
@@ -175,6 +183,9 @@ def main() -> int:
     model.open(store)
     while browser.images.cache is None and time.perf_counter() - t < 120:  # opened off the GUI thread
         QCoreApplication.processEvents()
+    if browser.images.cache is None:
+        print(f"the window did not open the image cache: {browser.images.status}", file=sys.stderr)
+        return 1
     set_session_s = time.perf_counter() - t
     model.set_follow_live(False)
     model.set_epoch(1)

@@ -86,6 +86,8 @@ LINKED_ONLY: list[tuple[str, str]] = [
                          "Designer, Test, Network, Sql...)"),
 ]
 
+QTPY_OTHER_BINDINGS: list[str] = ["PyQt5", "PyQt6", "PySide2"]
+
 # Python modules the analysis would pull in although dcgui never imports them.
 EXCLUDED_MODULES: list[str] = [
     "tkinter", "matplotlib", "IPython", "pytest", "_pytest",  # (sqlite-utils imports pluggy)
@@ -93,14 +95,24 @@ EXCLUDED_MODULES: list[str] = [
     "PySide6.QtNetwork", "PySide6.QtTest",  # (pyqtgraph imports QtOpenGL: it stays)
     "PySide6.QtWebEngineCore", "PySide6.QtQml", "PySide6.QtQuick",
     "triton", "torch.utils.tensorboard",  # (torch.utils.checkpoint imports torch.testing._internal)
+    # qtpy (under superqt) names every Qt binding; dcgui runs on PySide6 only, and PyInstaller
+    # refuses to collect two bindings when the build machine has another one installed.
+    *QTPY_OTHER_BINDINGS,
 ]
 
 # Import packages whose extension modules load each other by name at run time: all of them go in.
 FULL_PACKAGES: list[str] = ["cuda.bindings", "numba", "llvmlite", "torchvision", "faiss"]
 
 # Distributions whose every extension module must be in the bundle (check_bundle fails otherwise).
+# psygnal is compiled with mypyc: its modules import a top-level helper (``<hash>__mypyc``) by
+# name, which psygnal's own PyInstaller hook (its ``pyinstaller40`` entry point) adds; being
+# strict here makes check_bundle prove that the hook did.
 STRICT_DISTRIBUTIONS: set[str] = {"torch", "torchvision", "faiss-cpu", "numba", "llvmlite",
-                                  "cuda-bindings", "pynndescent", "umap-learn", "shiboken6"}
+                                  "cuda-bindings", "pynndescent", "umap-learn", "shiboken6", "psygnal"}
+
+# Distributions whose metadata the bundle carries: they read their own version with
+# importlib.metadata on import (superqt, psygnal, qtpy's checks) and say "unknown" without it.
+METADATA: list[str] = ["superqt", "psygnal", "qtpy", "platformdirs"]
 
 # Libraries whose links must all resolve on the build machine, so that the bundle carries them:
 # without Qt's X11 platform plugin the window cannot open on a system that lacks, for instance,

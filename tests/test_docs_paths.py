@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 PATH_RE = re.compile(r"(?<![\w/.-])dcgui/[\w/]+\.py\b")
+# `dcgui/store/epochs.py:EpochData.record`: the file must define the first name after the colon
+CITE_RE = re.compile(r"(?<![\w/.-])(dcgui/[\w/]+\.py):([A-Za-z_]\w*)((?:\.\w+)*)")
 # not `packaging/dcgui.spec` or `dcgui.exe`: a dotted name starts at a word boundary, no path before it
 DOTTED_RE = re.compile(r"(?<![\w/.-])dcgui(?:\.[A-Za-z_]\w*)+")
 DEFINES = r"^\s*(?:def|class)\s+{0}\b|^\s*{0}\s*[:=]|\bimport\b[^\n]*\b{0}\b|^\s*{0}\s*,"
@@ -59,6 +61,49 @@ def references() -> list[tuple[str, int, str]]:
             for m in DOTTED_RE.finditer(line):
                 out.append((doc.name, lineno, m.group(0).rstrip(".")))
     return out
+
+
+def citations() -> list[tuple[str, int, str, str, str]]:
+    """(doc, line, path, name, .rest) of every ``path.py:name[.attr]`` in the docs."""
+    return [(doc.name, lineno, m.group(1), m.group(2), m.group(3))
+            for doc in DOCS
+            for lineno, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
+            for m in CITE_RE.finditer(line)]
+
+
+def citation_problem(path: str, name: str, rest: str) -> str | None:
+    """Why ``path:name.rest`` does not resolve: the file must define ``name`` and, for a class
+    member, define the member too (as a def, an assignment or a property)."""
+    file = ROOT / path
+    if not file.is_file():
+        return "no such file"
+    src = file.read_text(encoding="utf-8")
+    if not re.search(DEFINES.format(re.escape(name)), src, re.MULTILINE):
+        return f"{path} defines no {name}"
+    member = rest.lstrip(".").split(".")[0]
+    if member and not re.search(DEFINES.format(re.escape(member)), src, re.MULTILINE):
+        return f"{path} defines no {name}.{member}"
+    return None
+
+
+def test_every_function_the_docs_cite_in_a_file_is_defined_there() -> None:
+    refs = citations()
+    assert refs, "the scan found no `file.py:function` citation: did the docs change form?"
+    missing = [f"{doc}:{lineno}: {path}:{name}{rest} ({why})" for doc, lineno, path, name, rest in refs
+               if (why := citation_problem(path, name, rest)) is not None]
+    assert not missing, "the docs cite functions that are not in the file named:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize(("cite", "ok"), [
+    ("dcgui/store/epochs.py:EpochData.record", True),
+    ("dcgui/store/epochs.py:EpochData.no_such_method", False),
+    ("dcgui/store/epochs.py:record_epoch", False),  # the facade's name, not this file's
+    ("dcgui/core/train/features.py:iter_features", True),
+])
+def test_the_citation_check_itself(cite: str, ok: bool) -> None:
+    m = CITE_RE.fullmatch(cite)
+    assert m is not None
+    assert (citation_problem(m.group(1), m.group(2), m.group(3)) is None) == ok
 
 
 def test_the_docs_cite_code() -> None:

@@ -128,3 +128,35 @@ def test_a_part_of_glibc_in_the_bundle_is_found(tmp_path: Path) -> None:
     shutil.copy2("/lib/x86_64-linux-gnu/libmvec.so.1", internal / "libmvec.so.1")
     assert check_bundle.glibc_needed(internal)[2] == ["_internal/libmvec.so.1"]
     assert bundle_plan.left_out_reason("libmvec.so.1") is not None
+
+
+def test_psygnal_hook_names_every_compiled_module_of_psygnal(libs: list[bundle_plan.SharedLib]) -> None:
+    """psygnal is mypyc-compiled: its extension modules import a top-level ``<hash>__mypyc`` helper
+    by name. The spec adds nothing for it because psygnal's own hook (found by PyInstaller through
+    its ``pyinstaller40`` entry point) names them all; check that it does on what is installed,
+    and that check_bundle is strict about psygnal."""
+    import runpy
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="pyinstaller40") if e.name == "hook-dirs" and e.value.startswith("psygnal")]
+    (hook_dir,) = ep.load()()
+    hidden = set(runpy.run_path(str(Path(hook_dir) / "hook-psygnal.py"))["hiddenimports"])
+    compiled = {lib.path.split(".")[0].replace("/", ".") for lib in libs if lib.dist == "psygnal" and lib.extension}
+    assert any(name.endswith("__mypyc") and "." not in name for name in compiled)  # the helper, outside psygnal/
+    assert compiled <= hidden, f"psygnal's hook misses {sorted(compiled - hidden)}"
+    assert "psygnal" in bundle_plan.STRICT_DISTRIBUTIONS
+
+
+def test_qtpy_gets_pyside6_only() -> None:
+    """qtpy (superqt's Qt layer) imports every binding it knows; all but PySide6 stay out, and the
+    runtime hook names PySide6 before qtpy chooses."""
+    import qtpy
+
+    source = Path(qtpy.__file__).read_text(encoding="utf-8")
+    bindings = {b for b in ("PyQt5", "PyQt6", "PySide2", "PySide6") if f"from {b}" in source}
+    assert bindings - {"PySide6"} <= set(bundle_plan.EXCLUDED_MODULES)
+    assert "PySide6" not in bundle_plan.EXCLUDED_MODULES
+    hook = (ROOT / "packaging" / "rthook_qt_api.py").read_text(encoding="utf-8")
+    assert 'setdefault("QT_API", "pyside6")' in hook
+    assert "rthook_qt_api.py" in (ROOT / "packaging" / "dcgui.spec").read_text(encoding="utf-8")
+    assert set(bundle_plan.METADATA) <= set(bundle_plan.runtime_distributions())

@@ -48,7 +48,12 @@ class EpochData:
         self._cache_key: tuple[int, int] = (-1, -1)
         with database.checked():
             row = database.conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
-        self.chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
+        self._chunk_size = int(row[0]) if row else schema.CHUNK_SIZE
+
+    @property
+    def chunk_size(self) -> int:
+        """Rows per stored assignment chunk, as this file was written."""
+        return self._chunk_size
 
     def clear_cache(self) -> None:
         """Forget the decoded epochs (the next read decodes again)."""

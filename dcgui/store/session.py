@@ -6,33 +6,25 @@ said as what to do), ``info`` (folders, configuration, versions, meta, export lo
 (the image list, flags, named image groups), ``epoch_data`` (metrics, assignments and their
 encoding, checkpoints), ``edits`` (apply / preview / undo / redo), ``groups`` (cluster names,
 merges and splits) and ``archive`` (rewinding to an earlier epoch, which moves files). The
-methods below keep the store's public API; each delegates to the part that owns the job.
+store's public API is kept: each method delegates to the part that owns the job
+(``dcgui.store.delegate``: one typed line each).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
-from dcgui.core.analysis.groups import GroupView, MergeDef, SplitDef
 from dcgui.core.config import TrainConfig
-from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.store.archive import Archive
 from dcgui.store.database import Database
-from dcgui.store.editlog import EditRecord
-from dcgui.store.edits import HAND, AppliedEdit, Edit, Editor, EditPreview
+from dcgui.store.delegate import delegate, delegate_property
+from dcgui.store.edits import AppliedEdit, Editor
 from dcgui.store.epochs import EpochData
 from dcgui.store.groups import Groups
 from dcgui.store.images import Images
 from dcgui.store.info import SessionInfo
-from dcgui.store.paths import SessionPaths
-
-if TYPE_CHECKING:
-    from dcgui.core.images.collection import ImageRecord
 
 
 class SessionStore:
@@ -48,7 +40,7 @@ class SessionStore:
         self.readonly = database.readonly
         self.db = database.db  # sqlite_utils over the connection, for tests and tools
         self.info = SessionInfo(database)
-        self.images = Images(database, self.info, self.last_epoch)  # called after epoch_data is set
+        self.images = Images(database, self.info, lambda: self.epoch_data.last())  # set just below
         self.epoch_data = EpochData(database, self.info, self.images)
         self.edits = Editor(database, self.images, self.epoch_data)
         self.groups = Groups(database, self.epoch_data)
@@ -73,16 +65,6 @@ class SessionStore:
     def close(self) -> None:
         self.database.close()
 
-    def claim_trainer(self, command: str | None = None) -> None:
-        self.database.claim_trainer(command)
-
-    def release_trainer(self) -> None:
-        self.database.release_trainer()
-
-    @property
-    def is_trainer(self) -> bool:
-        return self.database.is_trainer
-
     def __enter__(self) -> SessionStore:
         return self
 
@@ -92,193 +74,79 @@ class SessionStore:
     def __repr__(self) -> str:
         return f"SessionStore({str(self.path)!r}{', readonly' if self.readonly else ''})"
 
-    def data_version(self) -> int:
-        return self.database.data_version()
+    # Each line below is one public method or property of the store that one part owns: the
+    # part's own signature and docstring (``delegate``), so mypy checks callers against it.
 
-    def integrity_check(self) -> str:
-        return self.database.integrity_check()
+    # the connection and the trainer's claim
+    claim_trainer = delegate("database", Database.claim_trainer)
+    release_trainer = delegate("database", Database.release_trainer)
+    is_trainer = delegate_property("database", Database.is_trainer)
+    data_version = delegate("database", Database.data_version)
+    integrity_check = delegate("database", Database.integrity_check)
 
-    # the session record (info) ------------------------------------------------------------------
-    @property
-    def data_dir(self) -> Path:
-        return self.info.data_dir
+    # the session record (info)
+    data_dir = delegate_property("info", SessionInfo.data_dir)
+    cache_dir = delegate_property("info", SessionInfo.cache_dir)
+    checkpoint_dir = delegate_property("info", SessionInfo.checkpoint_dir)
+    derived_cache_dir = delegate_property("info", SessionInfo.derived_cache_dir)
+    folder = delegate_property("info", SessionInfo.folder)
+    path_guard = delegate_property("info", SessionInfo.path_guard)
+    set_folder = delegate("info", SessionInfo.set_folder)
+    config = delegate_property("info", SessionInfo.config)
+    set_config = delegate("info", SessionInfo.set_config)
+    created = delegate_property("info", SessionInfo.created)
+    versions = delegate_property("info", SessionInfo.versions)
+    get_meta = delegate("info", SessionInfo.get_meta)
+    set_meta = delegate("info", SessionInfo.set_meta)
+    record_export = delegate("info", SessionInfo.record_export)
+    exports = delegate("info", SessionInfo.exports)
 
-    @property
-    def cache_dir(self) -> Path:
-        return self.info.cache_dir
+    # images
+    set_images = delegate("images", Images.replace)
+    n_images = delegate_property("images", Images.count)
+    image_paths = delegate("images", Images.paths)
+    image_files = delegate("images", Images.files)
+    skipped = delegate("images", Images.skipped)
+    label_names = delegate("images", Images.label_names)
+    labels = delegate("images", Images.labels)
+    image_info = delegate("images", Images.info)
+    image_stats = delegate("images", Images.stats)
+    image_flags = delegate("images", Images.flags)
+    image_flag_sources = delegate("images", Images.flag_sources)
+    image_groups = delegate("images", Images.groups)
 
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.info.checkpoint_dir
+    # epochs, assignments, checkpoints
+    chunk_size = delegate_property("epoch_data", EpochData.chunk_size)
+    record_epoch = delegate("epoch_data", EpochData.record)
+    truncate_epochs = delegate("epoch_data", EpochData.truncate)
+    epochs_run = delegate("epoch_data", EpochData.run)  # (run, epoch) names one trained epoch
+    epochs = delegate("epoch_data", EpochData.metrics)
+    last_epoch = delegate("epoch_data", EpochData.last)
+    assignments = delegate("epoch_data", EpochData.assignments)
+    cluster_members = delegate("epoch_data", EpochData.cluster_members)
+    image_history = delegate("epoch_data", EpochData.image_history)
+    cluster_sizes = delegate("epoch_data", EpochData.cluster_sizes)
+    record_checkpoint = delegate("epoch_data", EpochData.record_checkpoint)
+    checkpoints = delegate("epoch_data", EpochData.checkpoints)
+    checkpoint_sha256 = delegate("epoch_data", EpochData.checkpoint_sha256)
+    checkpoint_path = delegate("epoch_data", EpochData.checkpoint_path)
+    archive_dir = delegate_property("archive", Archive.dir)
+    archive_epochs_after = delegate("archive", Archive.epochs_after)
 
-    @property
-    def derived_cache_dir(self) -> Path:
-        return self.info.derived_cache_dir
+    # groups and cluster user data
+    cluster_user_data = delegate("groups", Groups.cluster_user_data)
+    cluster_groups = delegate("groups", Groups.cluster_groups)
+    group_view = delegate("groups", Groups.view)
 
-    @property
-    def folder(self) -> Path:
-        return self.info.folder
-
-    @property
-    def path_guard(self) -> SessionPaths:
-        return self.info.path_guard
-
-    def set_folder(self, folder: str | os.PathLike[str]) -> None:
-        self.info.set_folder(folder)
-
-    @property
-    def config(self) -> TrainConfig:
-        return self.info.config
-
-    def set_config(self, cfg: TrainConfig) -> None:
-        self.info.set_config(cfg)
-
-    @property
-    def created(self) -> str:
-        return self.info.created
-
-    @property
-    def versions(self) -> dict[str, Any]:
-        return self.info.versions
-
-    def get_meta(self, key: str, default: Any = None) -> Any:
-        return self.info.get_meta(key, default)
-
-    def set_meta(self, key: str, value: Any) -> None:
-        self.info.set_meta(key, value)
-
-    def record_export(self, kind: str, path: str | os.PathLike[str], details: dict[str, Any]) -> None:
-        self.info.record_export(kind, path, details)
-
-    def exports(self) -> list[dict[str, Any]]:
-        return self.info.exports()
-
-    # images ---------------------------------------------------------------------------------
-    def set_images(self, records: Sequence[ImageRecord], skipped: list[tuple[str, str]],
-                   label_names: list[str] | None = None, sizes: np.ndarray | None = None) -> None:
-        self.images.replace(records, skipped, label_names, sizes)
-
-    @property
-    def n_images(self) -> int:
-        return self.images.count
-
-    def image_paths(self) -> list[str]:
-        return self.images.paths()
-
-    def image_files(self, indices: Iterable[int] | None = None) -> list[Path]:
-        return self.images.files(indices)
-
-    def skipped(self) -> list[tuple[str, str]]:
-        return self.images.skipped()
-
-    def label_names(self) -> list[str]:
-        return self.images.label_names()
-
-    def labels(self) -> np.ndarray | None:
-        return self.images.labels()
-
-    def image_info(self, i: int) -> dict[str, Any]:
-        return self.images.info(i)
-
-    def image_stats(self) -> dict[str, np.ndarray]:
-        return self.images.stats()
-
-    def image_flags(self) -> dict[int, str]:
-        return self.images.flags()
-
-    def image_flag_sources(self) -> dict[int, tuple[str, str]]:
-        return self.images.flag_sources()
-
-    def image_groups(self) -> dict[str, list[int]]:
-        return self.images.groups()
-
-    # epochs, assignments, checkpoints -----------------------------------------------------------
-    @property
-    def chunk_size(self) -> int:
-        return self.epoch_data.chunk_size
-
-    def record_epoch(self, ev: EpochFinished) -> None:
-        self.epoch_data.record(ev)
-
-    def truncate_epochs(self, after: int) -> None:
-        self.epoch_data.truncate(after)
-
-    def epochs_run(self) -> int:
-        """How many times later epochs were set aside: (run, epoch) names one trained epoch."""
-        return self.epoch_data.run()
-
-    def epochs(self) -> list[EpochMetrics]:
-        return self.epoch_data.metrics()
-
-    def last_epoch(self) -> int:
-        return self.epoch_data.last()
-
-    def assignments(self, epoch: int, matched: bool = True) -> np.ndarray:
-        return self.epoch_data.assignments(epoch, matched)
-
-    def cluster_members(self, epoch: int, cluster: int) -> np.ndarray:
-        return self.epoch_data.cluster_members(epoch, cluster)
-
-    def image_history(self, i: int) -> np.ndarray:
-        return self.epoch_data.image_history(i)
-
-    def cluster_sizes(self, epoch: int) -> np.ndarray:
-        return self.epoch_data.cluster_sizes(epoch)
-
-    def record_checkpoint(self, epoch: int, path: str | os.PathLike[str], sha256: str) -> None:
-        self.epoch_data.record_checkpoint(epoch, path, sha256)
-
-    def checkpoints(self) -> list[tuple[int, Path, str]]:
-        return self.epoch_data.checkpoints()
-
-    def checkpoint_sha256(self, epoch: int) -> str:
-        return self.epoch_data.checkpoint_sha256(epoch)
-
-    def checkpoint_path(self, epoch: int) -> Path:
-        return self.epoch_data.checkpoint_path(epoch)
-
-    @property
-    def archive_dir(self) -> Path:
-        return self.archive.dir
-
-    def archive_epochs_after(self, epoch: int) -> Path:
-        return self.archive.epochs_after(epoch)
-
-    # groups and cluster user data ---------------------------------------------------------------
-    def cluster_user_data(self) -> dict[int, dict[str, Any]]:
-        return self.groups.cluster_user_data()
-
-    def cluster_groups(self) -> tuple[list[SplitDef], list[MergeDef]]:
-        return self.groups.cluster_groups()
-
-    def group_view(self, epoch: int) -> GroupView:
-        return self.groups.view(epoch)
-
-    # edits: every change of user data is one logged edit ---------------------------------------
-    def preview_edit(self, edit: Edit) -> EditPreview:
-        return self.edits.preview(edit)
-
-    def apply_edit(self, edit: Edit) -> AppliedEdit:
-        return self.edits.apply(edit)
-
-    def undo(self, steps: int = 1) -> list[EditRecord]:
-        return self.edits.undo(steps)
-
-    def redo(self, steps: int = 1) -> list[EditRecord]:
-        return self.edits.redo(steps)
-
-    def edit_log(self) -> list[EditRecord]:
-        return self.edits.log()
-
-    def next_undo_redo(self) -> tuple[EditRecord | None, EditRecord | None]:
-        return self.edits.next_undo_redo()
-
-    def set_image_flag(self, indices: int | Iterable[int], flag: str | None, source: str = HAND,
-                       action: str = "") -> AppliedEdit:
-        return self.edits.set_image_flag(indices, flag, source, action)
-
-    def set_image_group(self, name: str, indices: Iterable[int] | None) -> AppliedEdit:
-        return self.edits.set_image_group(name, indices)
+    # edits: every change of user data is one logged edit
+    preview_edit = delegate("edits", Editor.preview)
+    apply_edit = delegate("edits", Editor.apply)
+    undo = delegate("edits", Editor.undo)
+    redo = delegate("edits", Editor.redo)
+    edit_log = delegate("edits", Editor.log)
+    next_undo_redo = delegate("edits", Editor.next_undo_redo)
+    set_image_flag = delegate("edits", Editor.set_image_flag)
+    set_image_group = delegate("edits", Editor.set_image_group)
 
     def set_cluster_name(self, c: int, name: str | None) -> AppliedEdit:
         return self.edits.set_cluster_field(c, "name", name)

@@ -19,7 +19,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dcgui.core.control import RunControl
+from dcgui.core.control import RunControl, drain
 from dcgui.core.errors import UnusableCollectionError
 from dcgui.core.events import PHASE_SCAN, PhaseProgress
 from dcgui.core.images.imageio import IMAGE_EXTENSIONS
@@ -175,13 +175,7 @@ def iter_scan(
 
 def scan(folder: Path, control: RunControl | None = None) -> ScanResult:
     """Run ``iter_scan`` to the end and return its result."""
-    gen = iter_scan(folder, control)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result: ScanResult = stop.value
-            return result
+    return drain(iter_scan(folder, control))
 
 
 def _assign_labels(images: list[ImageRecord]) -> list[str]:
