@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP)
 
+# First the system libraries Qt's X11 plugin loads: one apt-get line names every missing one.
 run: $(STAMP)
+	$(PY) scripts/check_qt_libs.py
 	$(PY) main.py --demo
 
 lint: $(STAMP)

@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import Progress, add_session_parser, drive, epoch_flag, err, progress_flags
+from dcgui.cli.common import (
+    Progress,
+    add_session_parser,
+    drive,
+    epoch_flag,
+    err,
+    progress_flags,
+    say,
+)
 from dcgui.core.errors import DcguiError
 
 _VERBS = {"copy": "copy", "symlink": "link", "move": "move"}
@@ -60,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         left_out = f" ({plan.left_out} excluded images left out)" if plan.left_out else ""
         if args.dry_run:
             for src, dst in plan.ops:
-                print(f"{verb} {src} -> {dst}")
-            print(f"dry run: would {verb} {plan.n_files} files into {plan.n_folders} folders under {out_dir}"
+                say(f"{verb} {src} -> {dst}")
+            say(f"dry run: would {verb} {plan.n_files} files into {plan.n_folders} folders under {out_dir}"
                   f"{left_out}", file=sys.stderr)
             return 0
         result = drive(iter_curate(plan), Progress(args.progress))
@@ -70,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             record_curation(store, plan, result, "curate")
     renamed = sum(1 for (src, dst) in result.done if dst.name != src.name)
-    print(f"{verb} {len(result.done)} files into {plan.n_folders} folders under {out_dir}"
+    say(f"{verb} {len(result.done)} files into {plan.n_folders} folders under {out_dir}"
           f"{f'; {renamed} renamed to avoid replacing a file' if renamed else ''}", file=sys.stderr)
     for src, reason in result.failed:
         err(f"failed: {src}: {reason}")

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from dcgui.cli.common import add_session_parser, fmt, json_safe
+from dcgui.cli.common import add_session_parser, fmt, json_safe, say
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
@@ -27,6 +27,7 @@ def info_dict(store: SessionStore) -> dict[str, Any]:
     return json_safe({
         "session": str(store.path),
         "folder": str(store.folder),
+        "recorded_folder": str(store.recorded_folder),
         "created": store.created,
         "versions": store.versions,
         "config": store.config.to_dict(),
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     v = info["versions"]
     out = [
         f"session   {info['session']}  (created {info['created']}, dcgui {v['dcgui']}, torch {v['torch']}, schema {v['schema']})",
-        f"folder    {info['folder']}",
+        f"folder    {info['folder']}" + (f"  (recorded: {info['recorded_folder']})"
+                                           if info["recorded_folder"] != info["folder"] else ""),
         f"images    {info['images']} used, {len(info['skipped'])} skipped",
     ]
     if info["label_names"]:
@@ -102,5 +104,5 @@ def run(args: argparse.Namespace) -> int:
         out.append(f"edits     {info['edits']} (dcgui edits lists them; dcgui undo takes the last back)")
     for e in info["exports"]:
         out.append(f"export    {e['time']} {e['kind']} -> {e['path']}")
-    print("\n".join(out))
+    say("\n".join(out))
     return 0

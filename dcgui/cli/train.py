@@ -19,6 +19,7 @@ from dcgui.cli.common import (
     err,
     fmt,
     progress_flags,
+    say,
     sigint_stops,
 )
 from dcgui.core.config import ARCHS, DEVICES, FIELD_HELP, HEADS, TrainConfig
@@ -87,6 +88,24 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
+def _nothing_to_train(store: SessionStore, folder: Path, overrides: dict[str, Any], args: argparse.Namespace) -> bool:
+    """A re-run of a session that already reached its target says so at once: before torch is
+    imported (seconds) and before the folder is scanned. Any other setting, a rewind or a
+    distributed launch takes the full path (which checks them)."""
+    if set(overrides) - {"epochs"} or args.from_epoch is not None or os.environ.get("WORLD_SIZE", "1") != "1":
+        return False
+    if store.get_meta("config_pending", False):  # services.training.CONFIG_PENDING: settled after a scan
+        return False
+    if Path(folder).resolve() != store.folder.resolve():
+        return False  # check_resume explains the mismatch
+    target = overrides.get("epochs", store.config.epochs)
+    done = store.last_epoch()
+    if done < target:
+        return False
+    say(f"{store.path} already has {done} trained epochs (target {target}); train more with --epochs {done + 10}")
+    return True
+
+
 def _device_type(name: str) -> str:
     from dcgui.core.device import resolve_device
 
@@ -112,6 +131,7 @@ def _env_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.folder import announce_folder
     from dcgui.services.session import claim_or_close
     from dcgui.store import SessionStore
 
@@ -124,6 +144,14 @@ def run(args: argparse.Namespace) -> int:
         # One trainer per session, checked before torch loads: a second one is refused at once,
         # naming the other process.
         store = claim_or_close(SessionStore.open(session))
+        try:
+            announce_folder(store)
+        except BaseException:
+            store.close()
+            raise
+    if store is not None and _nothing_to_train(store, folder, overrides, args):
+        store.close()
+        return 0
     try:
         from dcgui.core.config import default_config
         from dcgui.core.train.distributed import DistContext
@@ -180,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             target = config.epochs if args.epochs is None else args.epochs
             done = store.last_epoch()
             if done >= target and not dist.is_distributed:  # other ranks wait for the engine
-                print(f"{session} already has {done} trained epochs (target {target}); "
+                say(f"{session} already has {done} trained epochs (target {target}); "
                       f"train more with --epochs {done + 10}")
                 return 0
             return _train_loop(store, control, progress, folder, session, target, dist)

@@ -23,6 +23,7 @@ PHASES = (PHASE_SCAN, PHASE_CACHE, PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAIN
 PHASE_NEIGHBOURS = "neighbours"
 PHASE_OUTLIERS = "outliers"
 PHASE_MAP = "map"
+PHASE_MAP_GRAPH = "map_graph"  # the 2-D map before UMAP's epochs: PCA, neighbours, graph, first layout
 PHASE_EVAL = "evaluation"
 PHASE_CURATE = "curate"
 PHASE_EMBED = "embed"
@@ -48,7 +49,8 @@ PHASE_LABELS = {
     PHASE_TRAINING: PhaseLabel("Training", "training", "img"),
     PHASE_NEIGHBOURS: PhaseLabel("Finding neighbours", "neighbours", "img"),
     PHASE_OUTLIERS: PhaseLabel("Scoring outliers", "outliers", "step"),
-    PHASE_MAP: PhaseLabel("Computing the 2-D map", "2-D map", "img"),
+    PHASE_MAP_GRAPH: PhaseLabel("2-D map: neighbour graph and first layout", "map graph", "step"),
+    PHASE_MAP: PhaseLabel("2-D map: optimising the layout", "2-D map", "img"),
     PHASE_EVAL: PhaseLabel("Evaluating", "evaluation", "step"),
     PHASE_CURATE: PhaseLabel("Curating", "curating", "files"),
     PHASE_EMBED: PhaseLabel("Embedding", "embedding", "img"),

@@ -38,9 +38,10 @@ TextRule = Callable[[SessionModel, dict[str, Any]], tuple[str, str]]  # (text, t
 
 # Where a shortcut fires: the grid only while it has focus (K / X / Ctrl+C must not fire in the
 # filter box); the browser while focus is inside it; the window from any page.
-GRID, BROWSER, WINDOW = "grid", "browser", "window"
+GRID, BROWSER, WINDOW, DUPLICATES = "grid", "browser", "window", "duplicates"
 _CONTEXT = {GRID: Qt.ShortcutContext.WidgetShortcut, BROWSER: Qt.ShortcutContext.WidgetWithChildrenShortcut,
-            WINDOW: Qt.ShortcutContext.WindowShortcut}
+            WINDOW: Qt.ShortcutContext.WindowShortcut,
+            DUPLICATES: Qt.ShortcutContext.WidgetWithChildrenShortcut}  # while focus is in the Duplicates tab
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                enabled=lambda m, f: bool(f.get("session_open")) and bool(f.get("checkpoints"))),
     ActionSpec("file.export_csv", "Export cluster &CSV…",
                enabled=lambda m, f: bool(f.get("session_open")) and m.last_epoch > 0),
+    ActionSpec("file.relink", "Re&link folder…", tip="The photos moved: point the session at their new folder",
+               enabled=lambda m, f: bool(f.get("session_open")) and m.writable
+               and f.get("train_state", IDLE) == IDLE),
     ActionSpec("file.close", "&Close session", (QKeySequence.StandardKey.Close,),
                enabled=lambda m, f: bool(f.get("session_open"))),
     ActionSpec("file.quit", "&Quit", (QKeySequence.StandardKey.Quit,), role=QAction.MenuRole.QuitRole),
@@ -141,6 +145,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.follow", "&Follow live", ("F5",), checkable=True),
     ActionSpec("view.start_page", "&Start page"),
     # -- Help -------------------------------------------------------------------------------------
+    ActionSpec("help.method", "&How DeepCluster works", (), "The method step by step, and where each setting acts"),
+    ActionSpec("help.glossary", "&Glossary", (), "NMI, AMI, ARI, k, epoch, purity, Sobel, projection head, centroid, "
+               "kNN, linear probe, UMAP, pseudo-label: what each means here"),
+    ActionSpec("help.whats_this", "What's &This?", ("Shift+F1",), "Click any plot title or setting to read what it "
+               "means"),
     ActionSpec("help.shortcuts", "&Keyboard shortcuts"),
     ActionSpec("help.about", "&About dcgui", role=QAction.MenuRole.AboutRole),
     # -- the cluster browser: images in the grid --------------------------------------------------
@@ -177,6 +186,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Show a merged group's clusters on their own again, or a split cluster whole",
                lambda m, f: _browsing(m, f) and f.get("active_group_kind") is not None,
                label=_dissolve_label, scope=BROWSER),
+    # -- Explore > Duplicates: the review from the keyboard ---------------------------------------
+    ActionSpec("duplicates.next", "Next duplicate group", ("N", "PgDown"), "Show the next group of copies",
+               scope=DUPLICATES),
+    ActionSpec("duplicates.previous", "Previous duplicate group", ("P", "PgUp"), "Show the previous group of copies",
+               scope=DUPLICATES),
+    ActionSpec("duplicates.keep", "Keep this copy, flag the rest", ("K",), "Keep the selected copy of the group and "
+               "flag the others 'duplicate' (after the preview); then the next group", lambda m, f: m.writable,
+               scope=DUPLICATES),
+    ActionSpec("duplicates.dismiss", "Not duplicates", ("Shift+N",), "These images are not copies of one photo: "
+               "the group leaves the list (Edit > Undo brings it back)", lambda m, f: m.writable, scope=DUPLICATES),
+    ActionSpec("duplicates.flicker", "Flicker the two copies", ("F",), "Show the kept copy and the selected one in "
+               "turn in one place: a crop or a changed detail jumps out", scope=DUPLICATES),
 )
 
 _MISSING = object()

@@ -2,7 +2,8 @@
 
 Exports are planned by ``dcgui.services.curation`` (as ``dcgui curate`` and ``dcgui clusters``
 are) and performed by ``dcgui.core.output.curate`` (never overwriting a file); this module only shows
-the plan (a dry run) and runs it on a worker thread with progress.
+the plan (a dry run) and runs it on a worker thread with progress. Planning looks at every source
+file (one ``lstat`` each), so it runs on a worker too, once typing in the folder field pauses.
 Dialogs are opened with ``open()``, not ``exec()``, so no nested event loop runs and tests
 drive them directly.
 """
@@ -31,12 +32,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qdebounced
 
 from dcgui.core.control import RunControl
-from dcgui.core.csvfile import write_csv
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
-from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job
 from dcgui.services.curation import (
     CLUSTER_COLUMNS,
     EXIF_AT,
@@ -46,6 +47,7 @@ from dcgui.services.curation import (
     iter_curate,
     plan_curation,
     record_curation,
+    write_cluster_table,
 )
 from dcgui.services.outputs import output_file
 
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 
 Status = Callable[[str], None]
 EXPORT_MODES = {"copy": "Copy the files", "symlink": "Symbolic links to the originals"}
+PLAN_DEBOUNCE_MS = 300  # typing pauses this long before the folder is planned
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,6 +99,11 @@ class ExportClustersDialog(QDialog):
         self.status = status or (lambda _m: None)
         self.plan: CurationPlan | None = None
         self.worker: GeneratorWorker | None = None
+        self._planner: GeneratorWorker | None = None
+        self._plan_request = 0  # the newest plan asked for; older answers are dropped
+        self._plan_inputs: tuple[str, str, bool] | None = None  # what self.plan was made for
+        self._export_when_planned = False
+        self.plans_made = 0  # (tests: how often the folder was planned)
         self.result_: CurateResult | None = None
         self.progress: QProgressDialog | None = None
         titles = titles or (lambda key: f"cluster {key}")
@@ -133,7 +141,9 @@ class ExportClustersDialog(QDialog):
         lay.addLayout(form)
         lay.addWidget(self.summary)
         lay.addWidget(self.buttons)
-        self.target.textChanged.connect(self.update_plan)
+        # typing plans once the field rests (each plan lstat()s every image); choices plan at once
+        self._plan_later: Any = qdebounced(self.update_plan, timeout=PLAN_DEBOUNCE_MS, parent=self)
+        self.target.textChanged.connect(self._on_target_text)
         self.mode.currentIndexChanged.connect(self.update_plan)
         self.leave_out.toggled.connect(self.update_plan)
         self.update_plan()
@@ -144,25 +154,75 @@ class ExportClustersDialog(QDialog):
     def set_mode(self, mode: str) -> None:
         self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
 
+    def _inputs(self) -> tuple[str, str, bool]:
+        return self.target.text().strip(), str(self.mode.currentData()), self.leave_out.isChecked()
+
+    def _on_target_text(self, _text: str) -> None:
+        self.export_button.setEnabled(False)  # the shown plan is for another folder now
+        self._plan_later()
+
+    @property
+    def planning(self) -> bool:
+        """Whether a plan for the current options is still being made (tests)."""
+        return self._plan_inputs != self._inputs() and bool(self._inputs()[0])
+
     def update_plan(self) -> None:
-        """Recompute the dry run for the current options (lists the target folders only)."""
-        text = self.target.text().strip()
+        """Make the dry run for the current options on a worker (lists the target folders only);
+        the summary and the Export button follow when it arrives."""
+        self._plan_later.cancel()
+        text, mode, leave_out = inputs = self._inputs()
+        self._plan_request += 1
         if not text:
-            self.plan = None
+            self.plan, self._plan_inputs = None, inputs
             self.summary.setText("Choose the folder to export into: one sub-folder per cluster is created in it.")
             self.export_button.setEnabled(False)
             return
         out = Path(os.path.expanduser(text))
         if not out.is_absolute():
-            self.plan = None
+            self.plan, self._plan_inputs = None, inputs
             self.summary.setText(f"{text} is not an absolute path: choose the folder with Browse…")
             self.export_button.setEnabled(False)
             return
-        self.plan = plan_curation(self.store, self.epoch, out, str(self.mode.currentData()), self.clusters,
-                                  self.leave_out.isChecked())
-        self.summary.setText(self.plan.summary())
+        self.export_button.setEnabled(False)
+        self.summary.setText(f"Looking at {text} and the {self.store.n_images:,} images…")
+        request, path, epoch, clusters = self._plan_request, self.store.path, self.epoch, list(self.clusters)
+
+        def plan() -> tuple[int, tuple[str, str, bool], CurationPlan]:
+            from dcgui.services.session import open_session
+
+            # its own read-only connection: the window's stays free; the file was checked on open
+            with open_session(path, readonly=True, check=False) as store:
+                return request, inputs, plan_curation(store, epoch, out, mode, clusters, leave_out)
+
+        worker = GeneratorWorker(call_job(plan), name="plan-export", parent=self)
+        worker.returned.connect(self._on_plan)
+        worker.errored.connect(lambda err, r=request: self._on_plan_error(r, err))
+        self._planner = worker
+        worker.start()
+
+    def _on_plan(self, value: tuple[int, tuple[str, str, bool], CurationPlan]) -> None:
+        request, inputs, plan = value
+        if request != self._plan_request:
+            return  # the options changed since: a newer plan is on its way
+        self.plan, self._plan_inputs = plan, inputs
+        self.plans_made += 1
+        self.summary.setText(plan.summary())
         self._fit_summary()
-        self.export_button.setEnabled(not self.plan.error and self.plan.n_files > 0)
+        ok = not plan.error and plan.n_files > 0
+        self.export_button.setEnabled(ok)
+        if self._export_when_planned:
+            self._export_when_planned = False
+            if ok:
+                super().accept()
+                self.worker = start_export(self.parentWidget(), self.store, plan, self.status, self)
+
+    def _on_plan_error(self, request: int, err: WorkerError) -> None:
+        if request != self._plan_request:
+            return
+        self.plan, self._export_when_planned = None, False
+        self.summary.setText(err.message)
+        self._fit_summary()
+        self.export_button.setEnabled(False)
 
     def _fit_summary(self) -> None:
         """Grow the dialog when the summary needs more lines: a dialog on screen does not follow
@@ -178,16 +238,17 @@ class ExportClustersDialog(QDialog):
             self.set_target(chosen)
 
     def accept(self) -> None:
-        """Run the planned export on a worker thread (the dialog closes, a progress dialog shows)."""
-        self.update_plan()  # the folder may have changed since the summary was shown
-        plan = self.plan
-        if plan is None or plan.error or not plan.n_files:
-            return
-        super().accept()
-        self.worker = start_export(self.parentWidget(), self.store, plan, self.status, self)
+        """Plan again (the folder may have changed since the summary was shown), then run the
+        export on a worker thread (the dialog closes, a progress dialog shows)."""
+        self._export_when_planned = True
+        self.update_plan()
+
+    def wait_plan(self, timeout_ms: int = 30_000) -> bool:
+        """Tests: block until the newest plan has been made (its answer still comes as an event)."""
+        return self._planner.wait(timeout_ms) if self._planner is not None else True
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Tests: block until the export thread has ended."""
+        """Tests: block until the export thread has ended (after its plan)."""
         return self.worker.wait(timeout_ms) if self.worker is not None else True
 
 
@@ -287,7 +348,7 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
 
     def job(control: RunControl) -> Generator[Any, None, Path]:
         add_photo_facts(rows, [Path(r[0]) for r in rows], control)  # absolute paths, checked above
-        write_csv(out, CLUSTER_COLUMNS, rows)  # the one CSV writer: spreadsheet-safe cells, atomic file
+        write_cluster_table(out, rows)
         return out
         yield  # pragma: no cover - makes this a generator
 

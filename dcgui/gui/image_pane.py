@@ -9,6 +9,7 @@ displays, and only once the user stops resizing.
 from __future__ import annotations
 
 import colorsys
+import html
 import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -179,8 +180,31 @@ class ClusterHistoryStrip(QWidget):
         if names is not None:
             self._names = names
         changes = int(np.count_nonzero(np.diff(self._history[self._history >= 0]))) if self._history.size > 1 else 0
-        self.setToolTip(f"Cluster of this image at each epoch; it changed cluster {changes} time(s)")
+        times = "once" if changes == 1 else f"{changes} times"
+        self.setToolTip("Cluster of this image at each epoch (one cell per epoch; the outlined one is shown; "
+                        f"click a cell to show that epoch). It changed cluster {'never' if changes == 0 else times}.")
         self.update()
+
+    def legend_html(self, max_runs: int = 5) -> str:
+        """The strip's legend: one colour swatch per run of epochs in one cluster, with its name
+        and epochs ("■ cluster 3 ep. 1–4"), latest runs last; older runs summarised."""
+        h = self._history
+        if h.size == 0:
+            return ""
+        runs: list[tuple[int, int, int]] = []  # (cluster, first epoch, last epoch)
+        for j, c in enumerate(h.tolist(), start=1):
+            if runs and runs[-1][0] == c:
+                runs[-1] = (c, runs[-1][1], j)
+            else:
+                runs.append((c, j, j))
+        cells = []
+        for c, a, b in runs[-max_runs:]:
+            name = html.escape(self._names(c) if c >= 0 else "not recorded")
+            epochs = f"ep. {a}" if a == b else f"ep. {a}–{b}"
+            cells.append(f"<span style='color:{cluster_colour(c).name()}'>■</span>&nbsp;{name} {epochs}")
+        older = len(runs) - max_runs
+        lead = f"{older} earlier change{'s' if older != 1 else ''} · " if older > 0 else ""
+        return lead + " · ".join(cells) + " · outlined: the epoch shown"
 
     def history(self) -> np.ndarray:
         return self._history
@@ -268,6 +292,10 @@ class ImagePane(QWidget):
         form.addRow("Flag", self.flag_label)
         form.addRow("Cluster", self.cluster_label)
         form.addRow("History", self.history)
+        self.history_legend = QLabel(self)  # what the strip's colours mean
+        self.history_legend.setTextFormat(Qt.TextFormat.RichText)
+        self.history_legend.setWordWrap(True)
+        form.addRow("", self.history_legend)
         buttons = QHBoxLayout()
         buttons.addWidget(self.more_button)
         buttons.addWidget(self.folder_button)
@@ -295,6 +323,7 @@ class ImagePane(QWidget):
         for w in (self.path_label, self.size_label, self.label_label, self.flag_label, self.cluster_label):
             w.setText("")
         self.history.set_history(np.zeros(0, dtype=np.int32), 0)
+        self.history_legend.setText("")
         self.more_button.setEnabled(False)
         self.folder_button.setEnabled(False)
 
@@ -314,6 +343,7 @@ class ImagePane(QWidget):
         self.flag_label.setText(str(flag) if flag else "—")
         self.cluster_label.setText(f"{title(cluster)} at epoch {epoch}" if cluster is not None else "—")
         self.history.set_history(history, epoch, title, empty_text="no epoch yet")
+        self.history_legend.setText(self.history.legend_html())
         self.more_button.setEnabled(True)
         self.folder_button.setEnabled(self._folder is not None)
         self._info = info

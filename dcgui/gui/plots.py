@@ -9,6 +9,7 @@ Hovering shows the values at the nearest epoch; every plot can be saved as a PNG
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -25,12 +26,14 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.events import EpochMetrics
 from dcgui.gui import errors, theme
+from dcgui.gui.help import definitions_html, terms_in
 from dcgui.gui.session_model import SessionModel
 
 if TYPE_CHECKING:
@@ -50,6 +53,20 @@ _HINTS = {
     "loss": "The training loss of each epoch:\nappears after the first epoch.",
     "sizes": "How many images each cluster holds:\nappears after the first epoch.",
     "time": "Seconds per epoch, by phase:\nappears after the first epoch.",
+}
+# What each plot shows and the glossary term its title opens (a click on the title; What's This).
+PLOT_HELP: dict[str, tuple[str, str]] = {
+    "stability": ("How much the clusters change from one epoch to the next: NMI between the pseudo-labels of "
+                  "epoch t−1 and epoch t (paper Fig. 2b). It rises as the features settle and stays below 1.",
+                  "NMI"),
+    "labels": ("Agreement of each epoch's clusters with your class folders: NMI and ARI (paper Fig. 2a). "
+               "The folders are never used for training.", "NMI"),
+    "loss": ("The training loss of each epoch: how well the network predicts that epoch's pseudo-labels. It "
+             "need not fall from epoch to epoch, since each epoch brings new pseudo-labels.", "pseudo-label"),
+    "sizes": ("How many images each of the k clusters holds at the epoch shown, largest first; empty clusters "
+              "are marked.", "k"),
+    "time": ("Seconds each epoch spent computing features, clustering them with k-means and training the "
+             "network.", "epoch"),
 }
 _SYMBOLS_UP_TO = 60  # draw point symbols while there are few epochs; lines only beyond
 
@@ -129,7 +146,10 @@ class _Series:
 
 class PlotsPanel(QWidget):
     """The "Plots" tab, a view of the session model: it redraws when epochs arrive and marks the
-    epoch shown; clicking an epoch in a plot shows that epoch everywhere."""
+    epoch shown; clicking an epoch in a plot shows that epoch everywhere. Hovering a plot's title
+    says what the plot shows; clicking it asks for the glossary (``glossaryRequested(term)``)."""
+
+    glossaryRequested = Signal(str)
 
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -143,6 +163,7 @@ class PlotsPanel(QWidget):
         self._series: dict[str, _Series] = {n: _Series() for n in PLOT_NAMES}
         self._hover: dict[str, tuple[pg.InfiniteLine, pg.TextItem]] = {}
         self._markers: dict[str, pg.InfiniteLine] = {}
+        self._title_help: dict[str, str] = {}
         self._fills: list[pg.FillBetweenItem] = []
         self._sizes_title = TITLES["sizes"]
         self._empty_colour = (QColor("red"), QColor("gray"))  # (empty clusters, none), set by the palette
@@ -268,7 +289,11 @@ class PlotsPanel(QWidget):
             vb.menu.addSeparator()
             action = vb.menu.addAction("Save plot as PNG…")
             action.triggered.connect(lambda _checked=False, n=name: self._save_one_clicked(n))
-        w.setToolTip("")
+        w.setToolTip("")  # the hover read-out says the values; the title says what the plot is
+        text_help, term = PLOT_HELP[name]
+        help_text = f"{text_help} Click the title for the glossary."
+        w.setWhatsThis(f"<p>{html.escape(text_help)}</p>{definitions_html(terms_in(text_help) or [term])}")
+        self._title_help[name] = help_text
         line = pg.InfiniteLine(angle=90, movable=False)
         line.setVisible(False)
         text = pg.TextItem("", anchor=(0, 1))
@@ -461,7 +486,14 @@ class PlotsPanel(QWidget):
         i = int(np.argmin(np.abs(series.x - x)))
         return i, float(series.x[i])
 
+    def on_title(self, name: str, scene_pos: QPointF) -> bool:
+        """Whether ``scene_pos`` lies on plot ``name``'s title."""
+        return bool(self.plots[name].getPlotItem().titleLabel.sceneBoundingRect().contains(scene_pos))
+
     def _on_mouse_moved(self, name: str, scene_pos: QPointF) -> None:
+        w = self.plots[name]
+        if self.on_title(name, scene_pos):
+            QToolTip.showText(w.mapToGlobal(w.mapFromScene(scene_pos)), self._title_help[name], w)
         line, text = self._hover[name]
         hit = self._nearest(name, scene_pos)
         if hit is None:
@@ -485,6 +517,9 @@ class PlotsPanel(QWidget):
         text.setVisible(True)
 
     def _on_mouse_clicked(self, name: str, ev: Any) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton and self.on_title(name, ev.scenePos()):
+            self.glossaryRequested.emit(PLOT_HELP[name][1])
+            return
         if name == "sizes" or ev.button() != Qt.MouseButton.LeftButton:
             return
         hit = self._nearest(name, ev.scenePos())

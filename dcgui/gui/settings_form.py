@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, SEED_MAX, TrainConfig, default_config
 from dcgui.gui import theme
+from dcgui.gui.help import explain
 
 MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device")
 ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "seed", "threads")
@@ -50,6 +51,15 @@ LABELS = {
 }
 HEAD_TEXT = {"reset": "reset each epoch (paper)", "centroids": "k-means centroids (v2)"}
 _FIELD_IN_MESSAGE = re.compile(r"^\s*(\w+)=")
+
+# glossary terms a field's help is about beyond the words it uses (None: the words it uses)
+_FIELD_TERMS: dict[str, list[str]] = {
+    "k": ["k", "pseudo-label"],
+    "epochs": ["epoch"],
+    "projection": ["projection head", "pseudo-label"],
+    "sobel": ["Sobel"],
+    "head": ["centroid", "pseudo-label"],
+}
 
 
 def device_type_of(name: str, devices: list[tuple[str, str]]) -> str:
@@ -160,8 +170,9 @@ class SettingsForm(QWidget):
         layout.addWidget(self.error_label)
 
         for name, editor in self.editors.items():
-            editor.setToolTip(FIELD_HELP.get(name, ""))
-            self.labels[name].setToolTip(FIELD_HELP.get(name, ""))
+            # tooltip and What's This, with the glossary entries the help text uses (k, epoch, Sobel...)
+            explain(editor, FIELD_HELP.get(name, ""), _FIELD_TERMS.get(name))
+            explain(self.labels[name], FIELD_HELP.get(name, ""), _FIELD_TERMS.get(name))
             signal: Any
             if isinstance(editor, QSpinBox | QDoubleSpinBox):
                 signal = editor.valueChanged

@@ -1,18 +1,23 @@
 """The start page: recent sessions and the three ways in (new, demo, open).
 
 Recent sessions are kept in QSettings (path + when last opened). Each row also shows how many
-epochs the file holds, read through a read-only connection when the page is refreshed; files that
-no longer exist are greyed out and say so, and can be removed from the list.
+epochs the file holds and its image folder, read through a read-only connection (which checks the
+file: ``PRAGMA quick_check``) on the thread pool, one file after the other, so a slow or
+unmounted disk never freezes the window: a row says "checking…" until its file has answered,
+then its state (epochs, damaged, missing). Files that no longer exist are greyed out and say so,
+and can be removed from the list.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QSettings, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QFont, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -102,6 +107,13 @@ def session_summary(path: Path) -> SessionSummary:
                               f"Session: {path}\nImages: {folder}\n{n:,} images, {last} of {target} epochs trained")
     except Exception as exc:  # a damaged or newer file: show it, let opening explain in full
         return SessionSummary("?", "", f"{path}\ncannot be read: {exc}")
+
+
+CHECKING = "checking…"
+
+
+class _Relay(QObject):
+    summary = Signal(int, str, object)  # generation, path, SessionSummary
 
 
 def _when(iso: str) -> str:
@@ -202,30 +214,56 @@ class StartPage(QWidget):
         layout.setSpacing(32)
         layout.addLayout(left, 2)
         layout.addLayout(right, 3)
+        self._generations = itertools.count(1)
+        self._generation = 0
+        self._pending: set[str] = set()  # paths whose summary has not arrived yet
+        self._relay = _Relay()
+        self._relay.summary.connect(self._on_summary, Qt.ConnectionType.QueuedConnection)
         self.refresh()
 
+    @property
+    def checking(self) -> bool:
+        """Whether some row still waits for its file's answer (tests)."""
+        return bool(self._pending)
+
     def refresh(self) -> None:
-        """Re-read the recent list (and each file's epochs)."""
+        """Re-read the recent list at once; each file's state follows from the thread pool."""
         self.recent_tree.clear()
-        muted = theme.muted_colour(self.palette())
         entries = RecentSessions.entries()
+        self._generation = generation = next(self._generations)
         for e in entries:
-            summary = session_summary(e.path)
-            tip = summary.tooltip
             name = e.path.name.removesuffix(".dcgui")
             # "Folder" is the folder of images (what the user recognises), not where the file is.
-            item = QTreeWidgetItem([name, summary.epochs, _when(e.last_opened), summary.folder or "—"])
+            item = QTreeWidgetItem([name, CHECKING, _when(e.last_opened), ""])
             item.setData(0, PATH_ROLE, str(e.path))
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignCenter)
             for col in range(4):
-                item.setToolTip(col, tip)
-            if not e.exists:
-                for col in range(4):
-                    item.setForeground(col, muted)
-                item.setText(0, f"{name} (missing)")
+                item.setToolTip(col, f"Session: {e.path}\n(its file is being read)")
             self.recent_tree.addTopLevelItem(item)
+        self._pending = {str(e.path) for e in entries}
         self.empty_label.setVisible(not entries)
         self.hint_label.setVisible(bool(entries))
+        if entries:
+            QThreadPool.globalInstance().start(_summaries_job([e.path for e in entries], generation, self._relay))
+
+    def _on_summary(self, generation: int, path: str, summary: SessionSummary) -> None:
+        if generation != self._generation:
+            return  # a refresh came since: its own job answers
+        self._pending.discard(path)
+        for r in range(self.recent_tree.topLevelItemCount()):
+            item = self.recent_tree.topLevelItem(r)
+            if item is None or item.data(0, PATH_ROLE) != path:
+                continue
+            item.setText(1, summary.epochs)
+            item.setText(3, summary.folder or "—")
+            for col in range(4):
+                item.setToolTip(col, summary.tooltip)
+            if summary.epochs in ("—", "?"):  # missing or unreadable: greyed out, and said
+                muted = theme.muted_colour(self.palette())
+                for col in range(4):
+                    item.setForeground(col, muted)
+                name = Path(path).name.removesuffix(".dcgui")
+                item.setText(0, f"{name} ({'missing' if summary.epochs == '—' else 'cannot be read'})")
 
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
         self.openRecentRequested.emit(str(item.data(0, PATH_ROLE)))
@@ -237,7 +275,7 @@ class StartPage(QWidget):
         path = Path(str(item.data(0, PATH_ROLE)))
         menu = QMenu(self)
         open_action = QAction("Open", menu)
-        open_action.setEnabled(path.is_file())
+        open_action.setEnabled(item.text(1) != "—")  # known missing (no file access on this thread)
         remove_action = QAction("Remove from list", menu)
         menu.addAction(open_action)
         menu.addAction(remove_action)
@@ -247,3 +285,11 @@ class StartPage(QWidget):
         elif chosen is remove_action:
             RecentSessions.remove(path)
             self.refresh()
+
+
+def _summaries_job(paths: list[Path], generation: int, relay: _Relay) -> Callable[[], None]:
+    """One pool task reading the files one after the other (a slow disk is asked once at a time)."""
+    def job() -> None:
+        for path in paths:
+            relay.summary.emit(generation, str(path), session_summary(path))
+    return job

@@ -12,13 +12,14 @@ folder, each part of a split cluster its own folder, and the table says each ima
 
 from __future__ import annotations
 
-import csv
+import os
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from dcgui.core.analysis.groups import KIND_CLUSTER, display_name
+from dcgui.core.csvfile import write_csv
 from dcgui.core.errors import DcguiError
 from dcgui.core.images.exif import photo_facts
 from dcgui.core.output import curate
@@ -119,7 +120,9 @@ def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "c
         ops = curate.plan_curation(store.image_files(), labels, out_dir,
                                    clusters=None if clusters is None else codes, names=view.curate_names(),
                                    excluded=excluded)
-        for target in sorted({dst.parent for _, dst in ops}):
+        targets = sorted({dst.parent for _, dst in ops})
+        curate.check_destinations(folder, targets)  # a cluster named like the photo folder
+        for target in targets:
             check_output(target, store.path, "cluster folder")
     except (UnsafeOutput, UnsafeSessionPath, ValueError) as exc:  # ValueError: check_target's refusals
         return CurationPlan(folder, epoch, out_dir, mode, keys, [], 0, 0, [], str(exc))
@@ -185,7 +188,8 @@ def add_photo_facts(rows: list[list[Any]], files: Sequence[Path], control: RunCo
         row += [facts.taken, facts.camera]
 
 
-def write_cluster_table(fh: IO[str], rows: Sequence[Sequence[Any]], columns: Sequence[str] = CLUSTER_COLUMNS) -> None:
-    w = csv.writer(fh, lineterminator="\n")
-    w.writerow(columns)
-    w.writerows(rows)
+def write_cluster_table(dest: str | os.PathLike[str], rows: Sequence[Sequence[Any]],
+                        columns: Sequence[str] = CLUSTER_COLUMNS) -> int:
+    """The clusters CSV (the CLI's and the window's) through the one CSV writer
+    (``dcgui.core.csvfile``: spreadsheet-safe text cells, one row per image); returns the rows."""
+    return write_csv(dest, columns, rows)

@@ -18,9 +18,11 @@ import numpy as np
 
 from dcgui.core.analysis import duplicates as neardup
 from dcgui.core.analysis.duplicates import ImageInfo, NearDuplicateGroup, NearDuplicates, Signatures
+from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, CropsOf, rank_members
 from dcgui.core.control import RunControl
 from dcgui.core.events import Event
 from dcgui.services.explore import explore_dir, open_cache
+from dcgui.services.freshness import FreshImages, iter_check_files
 
 if TYPE_CHECKING:
     from dcgui.core.images.cache import ImageCache
@@ -30,8 +32,8 @@ if TYPE_CHECKING:
 def signatures_key(cache: ImageCache) -> str:
     """Short hash of what the signatures depend on: the cached images (path, size, mtime)."""
     h = hashlib.sha1(f"neardup {neardup.SIGNATURE_VERSION} {cache.size}\n".encode())
-    for r in cache.records:
-        h.update(f"{r.relpath}\0{r.size}\0{r.mtime_ns}\n".encode())
+    for r in cache.records:  # a name that is not valid UTF-8 holds surrogate escapes
+        h.update(f"{r.relpath}\0{r.size}\0{r.mtime_ns}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:16]
 
 
@@ -41,33 +43,82 @@ def signatures_path(store: SessionStore, key: str) -> Path:
 
 def iter_session_near_duplicates(
     store: SessionStore, features: np.ndarray | None = None, control: RunControl | None = None,
+    fresh: FreshImages | None = None,
 ) -> Generator[Event, None, NearDuplicates]:
-    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first)."""
+    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first).
+
+    The files are checked against the cache first (``fresh``: that check, already made): a file
+    changed since the cache was built is judged by its pixels as they are now, never by its old
+    thumbnail; a missing or unreadable one is in no group (no "keep one" can act on it)."""
     cache = open_cache(store)
-    read = neardup.thumbnail_reader(cache.thumbnail_jpeg)
+    if fresh is None:
+        fresh = yield from iter_check_files(store, cache)
     key = signatures_key(cache)
     path = signatures_path(store, key)
     sig = Signatures.load(path, key)
     if sig is None:
-        sig = yield from neardup.iter_signatures(read, len(cache), control)
+        sig = yield from neardup.iter_signatures(neardup.thumbnail_reader(cache.thumbnail_jpeg), len(cache), control)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             sig.save(path, key)
         except OSError:
             pass  # a read-only session folder: computed again next time, nothing lost
-    _, found = yield from neardup.iter_near_duplicates(read, len(cache), features, sig, control)
+
+    def jpeg(i: int) -> bytes:
+        return fresh.thumbs.get(i) or cache.thumbnail_jpeg(i)
+
+    read = neardup.thumbnail_reader(jpeg)
+    if len(fresh.refreshed):
+        phash, tiny = sig.phash.copy(), sig.tiny.copy()
+        for i in fresh.refreshed.tolist():
+            phash[i], tiny[i] = neardup.signature(read(i))
+        sig = Signatures(phash, tiny)
+    _, found = yield from neardup.iter_near_duplicates(read, len(cache), features, sig, control,
+                                                       exclude=fresh.stale)
     return found
 
 
-def image_info(store: SessionStore) -> ImageInfo:
-    """File size, displayed width and height and mtime of every image (from the cache index)."""
-    return neardup.image_info(open_cache(store))
+def image_info(store: SessionStore, fresh: FreshImages | None = None) -> ImageInfo:
+    """File size, displayed width and height and mtime of every image (from the cache index;
+    ``fresh``: sizes and mtimes as they are on disk now)."""
+    info = neardup.image_info(open_cache(store))
+    if fresh is not None:
+        info = ImageInfo(fresh.size.copy(), info.width, info.height, fresh.mtime_ns.copy())
+    return info
 
 
-def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo) -> list[NearDuplicateGroup]:
-    """Groups at ``threshold``; in each the largest file (the least compressed copy) first, then
-    the most pixels, then path order."""
-    order = np.lexsort((info.pixels, info.file_size))  # ascending: file size, then pixels
-    rank = np.empty(len(order), np.float64)
-    rank[order] = np.arange(len(order))
-    return found.groups(threshold, prefer=rank)
+def info_stats(info: ImageInfo) -> dict[str, np.ndarray]:
+    """``info`` under the names a keep rule reads (``SessionStore.image_stats()``'s)."""
+    return {"size": info.file_size, "width": info.width, "height": info.height, "mtime_ns": info.mtime_ns}
+
+
+def groups_at(found: NearDuplicates, threshold: float, info: ImageInfo,
+              crops_of: CropsOf | None = None) -> list[NearDuplicateGroup]:
+    """Groups at ``threshold``; in each the image the default keep rule keeps first (the most
+    complete picture, then the largest file, then the oldest; ``keep.rank_members``)."""
+    crops = found.crops_of() if crops_of is None else crops_of
+    stats = info_stats(info)
+    out = []
+    for g in found.groups(threshold):
+        out.append(NearDuplicateGroup(rank_members(g.members, DEFAULT_KEEP_RULE, stats, crops), g.difference))
+    return out
+
+
+def taken_dates(store: SessionStore, found: NearDuplicates, control: RunControl | None = None) -> dict[int, str]:
+    """Image -> EXIF capture date ("2021-07-03 14:22:05") of every image that is in a group at the
+    loosest threshold and has one. Reads file headers: call it off the GUI thread."""
+    from dcgui.core.analysis.duplicates import MAX_DIFFERENCE
+    from dcgui.core.images.exif import photo_facts
+
+    paths, guard = store.image_paths(), store.path_guard
+    out: dict[int, str] = {}
+    for k, i in enumerate(np.flatnonzero(found.group_labels(MAX_DIFFERENCE) >= 0).tolist()):
+        if control is not None and k % 64 == 0:
+            control.check()
+        try:
+            taken = photo_facts(guard.image(paths[i], i)).taken
+        except Exception:  # a file that moved or a row outside the folder: the mtime is shown instead
+            continue
+        if taken:
+            out[i] = taken
+    return out

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgui.core.analysis.keep import KEEP_RULES, keep_one_flags
+from dcgui.core.analysis.keep import KEEP_RULES, CropsOf, keep_one_flags
 from dcgui.core.errors import DcguiError
 from dcgui.store.edits import BULK, HAND, SetFlags
 
@@ -32,13 +32,15 @@ def flag_edit(indices: Iterable[int], flag: str | None, source: str = HAND, acti
 
 
 def keep_one_edit(store: SessionStore, groups: Sequence[Sequence[int] | np.ndarray], rule: str,
-                  what: str = "keep one per group", include_hand_set: bool = False) -> SetFlags:
+                  what: str = "keep one per group", include_hand_set: bool = False,
+                  crops_of: CropsOf | None = None) -> SetFlags:
     """Per group, ``keep`` on the best image under ``rule`` and ``duplicate`` on the others; a
-    bulk action, so flags the user set by hand stay as they are unless ``include_hand_set``."""
+    bulk action, so flags the user set by hand stay as they are unless ``include_hand_set``.
+    ``crops_of`` (``NearDuplicates.crops_of()``) lets the default rule tell crops from originals."""
     if rule not in KEEP_RULES:
         raise DcguiError(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
     n = sum(1 for g in groups if len(g) > 1)
-    targets = keep_one_flags(groups, rule, store.image_stats())
+    targets = keep_one_flags(groups, rule, store.image_stats(), crops_of)
     return SetFlags(targets, BULK, f"{what} ({KEEP_RULES[rule]}): {n} group{'s' if n != 1 else ''}",
                     include_hand_set)
 

@@ -159,6 +159,11 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
     """
     store.claim_trainer()
     scan = yield from iter_scan(store.folder, control)
+    # A trained session refuses another image list: refuse before the cache is rebuilt for it,
+    # so the refused run changes nothing and the trained epochs can still be explored.
+    if store.last_epoch() > 0:
+        failed = {p for p, _ in store.skipped()}  # files that did not decode before are not in the list
+        store.check_image_list([r.relpath for r in scan.images if r.relpath not in failed])
     cache = yield from ImageCache.iter_build(
         store.cache_dir, store.folder, scan.images, store.config.cache_size,
         workers=store.config.workers, control=control,

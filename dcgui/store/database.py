@@ -164,14 +164,15 @@ class Database:
         os.replace(tmp, path)
 
     @classmethod
-    def open(cls, path: Path, readonly: bool = False) -> Database:
+    def open(cls, path: Path, readonly: bool = False, check: bool = True) -> Database:
         """Open a session file; ``readonly`` for viewers (the file is never written through it).
 
         Raises ``SessionFileError`` for a missing, damaged or foreign file or one written by a
         newer dcgui, without modifying it. An older schema is upgraded in one transaction when
-        opened writable.
+        opened writable. ``check`` False skips the page scan (``PRAGMA quick_check``): for a
+        second connection to a file this process has just opened, checked.
         """
-        version = _inspect(path)  # read-only checks before any writable connection exists
+        version = _inspect(path, check)  # read-only checks before any writable connection exists
         current = len(schema.MIGRATIONS)
         if readonly:
             if version < current:
@@ -336,12 +337,16 @@ def immediate(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def _inspect(path: Path) -> int:
-    """Check a session file without modifying it; return its schema version."""
+def _inspect(path: Path, quick_check: bool = True) -> int:
+    """Check a session file without modifying it; return its schema version. ``quick_check``
+    False skips the page scan (only for a second connection to a file just checked)."""
     if not path.exists():
         raise SessionFileError(f"{path} does not exist: check the path, or create a new session")
     if path.is_dir():
         raise SessionFileError(f"{path} is a folder, not a session file: choose the .dcgui file")
+    if not path.is_file():  # a FIFO would block the read below forever, a device is no session
+        raise SessionFileError(f"{path} is not a regular file (a pipe or a device), not a session file: "
+                               "choose the .dcgui file")
     try:
         with open(path, "rb") as fh:
             header = fh.read(100)
@@ -376,7 +381,8 @@ def _inspect(path: Path) -> int:
             )
         # quick_check reads every page once (~0.1 s per 100 MB): a damaged page is found now, not
         # as a traceback in the middle of an epoch, and the file is refused before any write.
-        rows = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})").fetchall()]
+        rows = ([str(r[0]) for r in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})").fetchall()]
+                if quick_check else ["ok"])
         if rows != ["ok"]:  # one line for the message: SQLite's report spans several
             problems = [ln.strip() for r in rows for ln in r.splitlines() if ln.strip() and not ln.startswith("***")]
             raise SessionFileError(f"{path} is damaged ({'; '.join(problems)}); the file was left untouched. "

@@ -112,12 +112,17 @@ class EpochData:
                 self._insert_checkpoint(epoch, Path(ev.checkpoint_path), ev.checkpoint_sha256)
         self._cache.pop(epoch, None)
 
-    def truncate(self, after: int) -> None:
-        """Forget epochs > ``after`` (rows only; checkpoint files are left on disk). The run
-        number goes up: an epoch trained again is another epoch than the one set aside."""
+    def truncate(self, after: int, note: str = "made on a discarded epoch: can no longer be undone") -> None:
+        """Forget epochs > ``after`` (rows only; checkpoint files are left on disk), with the merges
+        and splits made on them: kept, they would reapply to the retrained epochs. Their edits
+        are marked archived, with ``note`` (``editlog.archive_groups_after``). The run number goes
+        up: an epoch trained again is another epoch than the one set aside."""
+        from dcgui.store import editlog
+
         with self._db.write() as db:
             for table in ("assignments", "clusters", "epoch_mappings", "epochs", "checkpoints"):
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
+            editlog.archive_groups_after(db.conn, int(after), note)
             db.execute("INSERT INTO meta (key, value) VALUES ('run', '1') ON CONFLICT(key) "
                        "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")  # JSON text, as get_meta reads
         self._cache.clear()

@@ -152,5 +152,20 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Edit ids are never reused (AUTOINCREMENT): after an undo and a new edit, another window's
+    Undo menu could name an edit by the id of a different one. ``undone`` gains a third state:
+    0 = done, 1 = undone (the redo stack), 2 = archived by a rewind (the merge or split belongs to
+    discarded epochs: neither undone nor redone here)."""
+    db.execute(
+        "CREATE TABLE edits_v3 (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, kind TEXT NOT NULL, "
+        "summary TEXT NOT NULL, changes BLOB NOT NULL, rows INTEGER NOT NULL, undone INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute("INSERT INTO edits_v3 (id, time, kind, summary, changes, rows, undone) "
+               "SELECT id, time, kind, summary, changes, rows, undone FROM edits")
+    db.execute("DROP TABLE edits")
+    db.execute("ALTER TABLE edits_v3 RENAME TO edits")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)

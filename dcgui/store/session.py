@@ -58,9 +58,13 @@ class SessionStore:
         return store
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> SessionStore:
-        """Open a session file; ``readonly`` for viewers (``Database.open``)."""
-        return cls(Database.open(Path(path).absolute(), readonly))
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False, check: bool = True) -> SessionStore:
+        """Open a session file; ``readonly`` for viewers; ``check`` False: no page scan, for a
+        second connection to a file just opened (``Database.open``)."""
+        path = Path(path).absolute()
+        if path.is_symlink():  # the data folder NAME.dcgui.d is the one beside the real file
+            path = Path(os.path.realpath(path))
+        return cls(Database.open(path, readonly, check))
 
     def close(self) -> None:
         self.database.close()
@@ -90,6 +94,7 @@ class SessionStore:
     checkpoint_dir = delegate_property("info", SessionInfo.checkpoint_dir)
     derived_cache_dir = delegate_property("info", SessionInfo.derived_cache_dir)
     folder = delegate_property("info", SessionInfo.folder)
+    recorded_folder = delegate_property("info", SessionInfo.recorded_folder)
     path_guard = delegate_property("info", SessionInfo.path_guard)
     set_folder = delegate("info", SessionInfo.set_folder)
     config = delegate_property("info", SessionInfo.config)
@@ -103,6 +108,7 @@ class SessionStore:
 
     # images
     set_images = delegate("images", Images.replace)
+    check_image_list = delegate("images", Images.check_list)
     n_images = delegate_property("images", Images.count)
     image_paths = delegate("images", Images.paths)
     image_files = delegate("images", Images.files)

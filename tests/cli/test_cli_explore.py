@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -73,10 +74,11 @@ def test_duplicates_csv_and_flags(session: Path, tmp_path: Path, capsys: pytest.
 
     out = tmp_path / "dups.csv"
     assert main(["duplicates", str(session), "--csv", str(out), "--threshold", "0.05"]) == 0
-    assert "group(s)" in capsys.readouterr().out
+    assert re.search(r"\b\d+ groups?, \d+ images? at difference", capsys.readouterr().out)
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert rows and list(rows[0]) == ["group", "path", "keep", "file_size", "width", "height", "group_difference"]
+    assert rows and list(rows[0]) == ["group", "path", "keep", "file_size", "width", "height", "group_difference",
+                                      "reason"]
     copy_group = {r["group"] for r in rows if r["path"] == "class_1/img_002_copy.png"}
     assert len(copy_group) == 1
     members = [r for r in rows if r["group"] in copy_group]

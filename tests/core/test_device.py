@@ -43,7 +43,14 @@ def test_unknown_device_name() -> None:
 
 
 def test_descriptions_and_picker_choices() -> None:
-    assert describe_device("cpu") == f"CPU ({torch.get_num_threads()} threads)"
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe_device("cpu") == "CPU (1 thread)"  # not "1 threads"
+        torch.set_num_threads(2)
+        assert describe_device("cpu") == "CPU (2 threads)"
+    finally:
+        torch.set_num_threads(before)
     choices = available_devices()
     names = [name for name, _ in choices]
     assert names[0] == "auto" and "cpu" in names

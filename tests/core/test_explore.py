@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from dcgui.core.analysis.neighbours import (
 )
 from dcgui.core.analysis.outliers import outlier_scores, top_outliers
 from dcgui.core.control import RunControl, StopRequested, drain
-from dcgui.core.events import PhaseProgress
+from dcgui.core.events import PHASE_MAP, PHASE_MAP_GRAPH, PhaseProgress
 
 
 def clustered(n_clusters: int = 5, per: int = 40, d: int = 64, noise: float = 0.1, seed: int = 0
@@ -211,16 +213,27 @@ def test_map_separates_clusters_and_subsample_path_places_everyone() -> None:
     x, labels = clustered(n_clusters=3, per=100, d=64, noise=0.1)
     assert pca_reduce(x, 10).shape == (300, 10)
     events: list[PhaseProgress] = []
+    times: list[float] = []
     gen = iter_map_2d(x, fit_limit=200, fit_sample=150, seed=0)
     while True:
         try:
             events.append(next(gen))
+            times.append(time.perf_counter())
         except StopIteration as stop:
             coords = stop.value
             break
     assert coords.shape == (300, 2) and np.isfinite(coords).all()
-    assert events[0].done == 0 and events[-1].done == 300
-    assert [e.done for e in events] == sorted(e.done for e in events)
+    # the phases are reported: the graph and first layout (no count) before the epochs, and no
+    # silence between two reports (the map used to sit at 0 % through UMAP's first layout)
+    phases = [e.phase for e in events]
+    assert PHASE_MAP_GRAPH in phases and phases.index(PHASE_MAP_GRAPH) < len(phases) - 1
+    assert all(e.total == 0 for e in events if e.phase == PHASE_MAP_GRAPH)
+    last_graph = max(i for i, p in enumerate(phases) if p == PHASE_MAP_GRAPH)
+    assert all(p == PHASE_MAP for p in phases[last_graph + 1:])
+    assert max(np.diff(times)) < 2.5  # (the GIL is shared with numba compiling UMAP on a busy machine)
+    counted = [e for e in events if e.phase == PHASE_MAP]
+    assert counted[0].done == 0 and counted[-1].done == 300
+    assert [e.done for e in counted] == sorted(e.done for e in counted)
     assert _separation(coords, labels) < 0.3
 
 

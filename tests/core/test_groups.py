@@ -151,7 +151,11 @@ def test_keep_rules() -> None:
     assert rank_members([0, 1, 2, 3, 4], "oldest", STATS).tolist() == [3, 4, 1, 0, 2]  # 3, 4 tie on time: bigger file
     assert keep_one_flags([[0, 1, 2], [3], [4, 3]], "largest", STATS) == {
         2: "keep", 1: "duplicate", 0: "duplicate", 3: "keep", 4: "duplicate"}
-    with pytest.raises(ValueError, match="largest, resolution, oldest"):
+    # complete: a crop of another member never wins; then pixels, file size, age
+    assert rank_members([0, 1, 2, 3], "complete", STATS).tolist() == [3, 2, 1, 0]
+    assert rank_members([0, 1, 2, 3], "complete", STATS, {3: {2}}).tolist() == [2, 1, 0, 3]
+    assert rank_members([0, 1, 3], "complete", STATS, {3: {2}}).tolist() == [3, 1, 0]  # 2 is not in the group
+    with pytest.raises(ValueError, match="complete, largest, resolution, oldest"):
         rank_members([0], "newest", STATS)
 
 

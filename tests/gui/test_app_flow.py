@@ -271,6 +271,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     w2 = _window(qtbot)
     entries = RecentSessions.entries()
     assert entries and entries[0].path == image_folder.parent / "photos.dcgui"
+    qtbot.waitUntil(lambda: not w2.start_page.checking)  # each file is read on the thread pool
     recent_item = w2.start_page.recent_tree.topLevelItem(0)
     assert recent_item is not None and recent_item.text(1) == "2 / 2"
     assert w2.open_session(entries[0].path)
@@ -439,6 +440,7 @@ def test_start_page_greys_missing_sessions_and_opens_recent(qtbot: Any, env: Gui
     w = _window(qtbot)
     tree = w.start_page.recent_tree
     assert tree.topLevelItemCount() == 2
+    qtbot.waitUntil(lambda: not w.start_page.checking)  # each file is read on the thread pool
     first, missing = tree.topLevelItem(0), tree.topLevelItem(1)
     assert first is not None and missing is not None
     assert first.text(0) == "photos" and first.text(1) == "0 / 2"

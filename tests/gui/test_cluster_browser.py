@@ -318,6 +318,7 @@ def test_export_clusters_dry_run_then_copy(qtbot: Any, browser: Any, session: An
 
     dialog = browser.export_selected_clusters()
     dialog.set_target(out)
+    qtbot.waitUntil(lambda: not dialog.planning, timeout=10_000)  # planned on a worker once typing rests
     plan = dialog.plan
     assert plan.clusters == ["0", "2"]  # group keys: whole clusters here
     assert plan.n_files == 6 + 5 and plan.left_out == 1 and plan.renamed == 1
@@ -325,6 +326,7 @@ def test_export_clusters_dry_run_then_copy(qtbot: Any, browser: Any, session: An
     assert sorted(p.name for p in out.rglob("*")) == ["discs", first]  # dry run: nothing written
 
     dialog.accept()
+    qtbot.waitUntil(lambda: dialog.worker is not None, timeout=10_000)  # planned again, then exported
     assert dialog.wait(10_000)
     qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=5000)
     assert len(dialog.result_.done) == 11 and not dialog.result_.failed

@@ -88,7 +88,7 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
     dup.set_threshold(0.0)
     strict = dup.duplicate_count()
     assert strict[0] >= 1 and strict[1] >= 2  # at least the exact copy
-    assert "groups" in dup.count_label.text()
+    assert "group" in dup.count_label.text()
     assert "≤ 0.3:" in dup.strip_label.text()  # the counts of other settings, always shown
     text_strict = dup.count_label.text()
     dup.set_threshold(0.6)
@@ -107,8 +107,8 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
     dup.group_list.setCurrentRow(row)
     assert set(dup.members.image_indices()) == set(dup.groups[row].members.tolist())
     grp = dup.groups[row]
-    keeper = dup.keeper(grp)  # largest file; the exact copy ties: path order keeps the original
-    assert keeper == orig and dup._captions(grp)[grp.members.tolist().index(orig)].startswith("kept by the rule")
+    keeper = dup.keeper(grp)  # most complete: the exact copy ties everywhere: path order keeps the original
+    assert keeper == orig and dup._captions(grp)[grp.members.tolist().index(orig)].splitlines()[4].startswith("KEEP:")
     model = panel.model
     model.set_flag([copy], "exclude")  # the user's own flag, by hand
     dialog = dup.flag_group(row)  # "Keep one, flag the rest": the preview first
@@ -130,7 +130,7 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
     model.undo()
     assert store.image_flag_sources() == {copy: ("exclude", "hand")}
     dialog = dup.flag_all_groups()
-    assert dialog is not None and f"flag all groups (largest file): {strict[0]} group" in dialog.text.text()
+    assert dialog is not None and f"flag all groups (most complete picture): {strict[0]} group" in dialog.text.text()
     dialog.include_hand.setChecked(True)  # the user opts in to change the hand-set flag too
     dialog.apply_button.click()
     flags = store.image_flags()
@@ -327,3 +327,34 @@ def test_epoch_change_discards_running_work_and_no_session_is_quiet(qtbot, panel
     assert _rows(out.grid) == 0 and not panel.busy
     panel.show_similar(0)  # no session: nothing happens, nothing raises
     assert _rows(panel.similar.grid) == 0
+
+
+def test_duplicates_are_not_restarted_by_a_new_epoch(qtbot, panel: ExplorePanel, monkeypatch) -> None:
+    """Following a training live changes the epoch every few seconds: the detection (pixels only)
+    runs on and delivers instead of starting over (issue 21 item 17)."""
+    import threading
+
+    from dcgui.services import duplicates as ds
+
+    calls: list[int] = []
+    gate = threading.Event()
+    real = ds.iter_session_near_duplicates
+
+    def held(store, features=None, control=None):
+        calls.append(1)
+        gate.wait(60)
+        return (yield from real(store, features, control))
+
+    monkeypatch.setattr(ds, "iter_session_near_duplicates", held)
+    dup = panel.duplicates
+    panel.show()
+    panel.tabs.setCurrentIndex(TAB_DUPLICATES)
+    qtbot.waitUntil(lambda: bool(calls), timeout=WAIT_MS)
+    panel.model.set_epoch(1)  # a new epoch while the detection runs
+    gate.set()
+    qtbot.waitUntil(lambda: dup.index is not None, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    assert len(calls) == 1 and dup.groups
+    # 48-px pictures: the view says the pixel check cannot tell them apart (issue 21 item 8)
+    assert dup.tiny_note.isVisible() and "smaller than 64 px" in dup.tiny_note.text()
+    assert "small: check by eye" in dup.group_list.item(0).text()

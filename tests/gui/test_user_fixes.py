@@ -255,6 +255,7 @@ def test_the_start_page_shows_the_image_folder(qtbot: Any, tmp_path: Path) -> No
     RecentSessions.add(path)
     page = StartPage()
     qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: not page.checking)  # each file is read on the thread pool
     item = page.recent_tree.topLevelItem(0)
     assert item is not None and item.text(3) == str(folder)  # not the session file's folder
     assert page.recent_tree.headerItem().text(3) == "Image folder"

@@ -35,6 +35,7 @@ ASPECT_TOLERANCE = 0.04  # |log aspect ratio| under which two images may be the 
 CROP_SCALES = np.linspace(1.0, 0.76, 9)
 OVERHANG = 0.12  # how far (of a's size) b's region may reach beyond a's border on each side
 MIN_OVERLAP = 0.75  # share of b that must overlap a
+CONTAINED = 0.98  # share of b inside a for b to count as a crop of a
 REFINE = 3  # coarse fits refined per pair  # region width / widest region of that aspect
 INF = math.inf
 
@@ -177,8 +178,10 @@ def _search(a: Prepared, b: Prepared) -> list[tuple[float, float, float, float]]
     return sorted(found, reverse=True)
 
 
-def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -> float:
-    """Difference of ``b`` and the region of ``a`` found by ``_search``, refined.
+def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -> tuple[float, float]:
+    """(difference, share) of ``b`` and the region of ``a`` found by ``_search``, refined;
+    ``share`` is the region's area over ``a``'s area when the region lies inside ``a`` (how much
+    of ``a``'s picture ``b`` shows), else 1.
 
     Three rounds of +-1, 1/2, 1/4 px and +-1.5, 0.75, 0.4 % of the width at FINE px refine
     the region (bilinear samples of the slightly blurred image, so that the sub-pixel phase
@@ -186,7 +189,7 @@ def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -
     over the overlap only.
     """
     if best[0] <= 0.0:
-        return INF
+        return INF, 1.0
     wa = a.coarse.shape[1]
     fa, fb = a.fine, b.fine
     big_w = fa.shape[1]
@@ -208,11 +211,15 @@ def _refine(a: Prepared, b: Prepared, best: tuple[float, float, float, float]) -
         params = params[[int(np.argmax(_ncc_rows(regions, valid, target)))]]
         step, dw = step / 2, dw / 2
     regions, valid = _sample(src, params, out_w, out_h)
-    if valid[0].mean() < MIN_OVERLAP:
-        return INF
+    inside = float(valid[0].mean())
+    if inside < MIN_OVERLAP:
+        return INF, 1.0
     ra, va = _shrink(regions[0], valid[0])
     tb, _ = _shrink(target)
-    return block_residual(ra, tb, va)
+    w = float(params[0, 2])
+    # a region reaching out of a (two crops of a third photo) is no crop of a: share 1
+    share = w * (w * aspect) / (fa.shape[0] * fa.shape[1]) if inside >= CONTAINED else 1.0
+    return block_residual(ra, tb, va), share
 
 
 def _shrink(a: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -271,14 +278,29 @@ def _ncc_rows(regions: np.ndarray, valid: np.ndarray, target: np.ndarray) -> np.
 def crop_difference(a: Prepared, b: Prepared) -> float:
     """Difference when the two images show overlapping regions of one photo at scales within
     ``CROP_SCALES`` of each other (one a crop of the other, or both crops of a third).
+    ``crop_fit`` also says which shows more of the photo.
 
     ``inf`` when either thumbnail is smaller than ``FINE`` px: a tiny picture has too little
     detail for a crop to be told from another picture of similar shape (measured on the
     28-px demo: different trousers "matched" as crops of each other).
     """
+    return crop_fit(a, b)[0]
+
+
+def crop_fit(a: Prepared, b: Prepared) -> tuple[float, float]:
+    """(difference, content ratio) of the best crop alignment: the ratio is the area of the photo
+    ``b`` shows over the area ``a`` shows, measured in the overlap (< 1: ``b`` is a crop of ``a``;
+    > 1: ``a`` of ``b``; 1 when no fit is found). ``(inf, 1.0)`` for thumbnails under ``FINE``
+    px, as in ``crop_difference``."""
     if min(a.side, b.side) < FINE:
-        return INF
+        return INF, 1.0
     # refine the REFINE best coarse fits of either direction (a texture can fool one of them)
     fits = [(f, False) for f in _search(a, b)] + [(f, True) for f in _search(b, a)]
     fits.sort(key=lambda t: -t[0][0])
-    return min((_refine(b, a, f) if swap else _refine(a, b, f) for f, swap in fits[:REFINE]), default=INF)
+    best, ratio = INF, 1.0
+    for f, swap in fits[:REFINE]:
+        d, share = _refine(b, a, f) if swap else _refine(a, b, f)
+        if d < best:
+            # swap: a is the region of b, so b shows 1/share times what a shows
+            best, ratio = d, (1.0 / max(share, 1e-6) if swap else share)
+    return best, ratio

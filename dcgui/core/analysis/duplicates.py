@@ -27,6 +27,7 @@ import heapq
 import io
 import os
 import time
+import zipfile
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ MAX_DIFFERENCE = 0.6  # pairs that differ more are dropped: the slider's upper e
 # The default threshold: measured on real photographs (benchmarks/results_duplicates.md).
 DEFAULT_THRESHOLD = 0.30
 COMPLETE_LIMIT = 64  # connected sets up to this size get every missing pair computed
+CROP_RATIO = 0.95  # one image shows at most this share of the other's area: it is a crop of it
+PAIR_CHUNK = 64  # pairs per task: a stop waits for at most one task per thread (~0.3 s)
+LINKAGE_CHECK = 2048  # merges between two looks at the stop flag
 SIGNATURE_VERSION = 1
 
 
@@ -70,12 +74,13 @@ class Signatures:
         return len(self.phash)
 
     def save(self, path: Path, key: str) -> None:
-        """Write to ``path`` (atomically) with the identity ``key`` of the images they describe."""
-        tmp = Path(str(path) + ".tmp")
-        with open(tmp, "wb") as fh:
+        """Write to ``path`` (atomically, under a temporary name of its own: the window and a
+        command may save at once) with the identity ``key`` of the images they describe."""
+        from dcgui.core.fsutil import atomic_writer
+
+        with atomic_writer(Path(path)) as fh:
             np.savez(fh, phash=self.phash, tiny=self.tiny, key=np.array(key),
                      version=np.array(SIGNATURE_VERSION))
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path, key: str) -> Signatures | None:
@@ -85,8 +90,8 @@ class Signatures:
                 if int(z["version"]) != SIGNATURE_VERSION or str(z["key"]) != key:
                     return None
                 return cls(z["phash"].astype(np.uint8), z["tiny"].astype(np.float32))
-        except (OSError, KeyError, ValueError):
-            return None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            return None  # a truncated file (a crash mid-write of an old version) is computed again
 
 
 def signature(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,14 +116,22 @@ def _workers() -> int:
 def _in_chunks_on_threads(work: Callable[[int], None], n: int, chunk: int, phase: str,
                           control: RunControl | None, t0: float) -> Generator[PhaseProgress, None, None]:
     """Run ``work(start)`` for every chunk start of ``0..n-1`` on a thread pool, a few chunks per
-    step, so a stop is honoured and progress reported between steps."""
+    step, so a stop is honoured and progress reported between steps (a chunk not yet started
+    when the stop comes is skipped)."""
     starts = list(range(0, n, chunk))
     window = 2 * _workers()
+
+    def run(start: int) -> None:
+        if control is None or not control.stop_requested:
+            work(start)
+
     with ThreadPoolExecutor(_workers(), thread_name_prefix="dcgui-neardup") as pool:
         for k in range(0, len(starts), window):
             if control is not None:
                 control.check()
-            list(pool.map(work, starts[k:k + window]))
+            list(pool.map(run, starts[k:k + window]))
+            if control is not None:
+                control.check()
             done = min(n, starts[min(k + window, len(starts)) - 1] + chunk)
             yield PhaseProgress(phase, done, n, images_per_second=done / max(time.perf_counter() - t0, 1e-9))
 
@@ -219,6 +232,12 @@ class PairJudge:
 
     def differences(self, pairs: np.ndarray) -> np.ndarray:
         """float32 difference per pair row (``inf`` for "not the same picture at all")."""
+        return self.judge(pairs)[0]
+
+    def judge(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(difference, content ratio) per pair row (i, j): the ratio is the area of the photo
+        j shows over the area i shows when one is a crop of the other, else 1 (the same framing,
+        or two overlapping crops)."""
         prepared: dict[int, align.Prepared] = {}
 
         def get(i: int) -> align.Prepared:
@@ -228,30 +247,35 @@ class PairJudge:
             return p
 
         out = np.empty(len(pairs), np.float32)
+        ratio = np.ones(len(pairs), np.float32)
         for r, (i, j) in enumerate(pairs.tolist()):
             a, b = get(i), get(j)
             d = align.identity_difference(a, b)
             if d > EASY and float(self.sig.tiny[i] @ self.sig.tiny[j]) >= CROP_GATE:
-                d = min(d, align.crop_difference(a, b))
+                dc, rc = align.crop_fit(a, b)
+                if dc < d:
+                    d, ratio[r] = dc, rc
             out[r] = d
-        return out
+        return out, ratio
 
 
 def iter_pair_differences(judge: PairJudge, pairs: np.ndarray, control: RunControl | None = None,
-                          chunk: int = 512) -> Generator[PhaseProgress, None, np.ndarray]:
-    """Differences of all ``pairs`` on threads, with progress."""
+                          chunk: int = PAIR_CHUNK) -> Generator[PhaseProgress, None, tuple[np.ndarray, np.ndarray]]:
+    """(differences, content ratios) of all ``pairs`` (``PairJudge.judge``) on threads, with
+    progress; a stop is honoured within one chunk per thread."""
     m = len(pairs)
     out = np.empty(m, np.float32)
+    ratio = np.ones(m, np.float32)
     t0 = time.perf_counter()
     yield PhaseProgress(PHASE_PAIRS, 0, m)
     order = np.lexsort((pairs[:, 1], pairs[:, 0])) if m else np.zeros(0, np.int64)
 
     def work(start: int) -> None:
         rows = order[start:start + chunk]
-        out[rows] = judge.differences(pairs[rows])
+        out[rows], ratio[rows] = judge.judge(pairs[rows])
 
     yield from _in_chunks_on_threads(work, m, chunk, PHASE_PAIRS, control, t0)
-    return out
+    return out, ratio
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,11 +327,13 @@ def _components(n: int, pairs: np.ndarray) -> list[np.ndarray]:
     return [c for c in np.split(order, bounds) if len(c) > 1]
 
 
-def complete_linkage(pairs: np.ndarray, diffs: np.ndarray, limit: float) -> np.ndarray:
+def complete_linkage(pairs: np.ndarray, diffs: np.ndarray, limit: float,
+                     control: RunControl | None = None) -> np.ndarray:
     """Complete-linkage merges over a sparse set of pair differences (a missing pair counts as
     infinitely different): rows (leaf of one cluster, leaf of the other, height), heights
     non-decreasing, only merges at height <= ``limit``. Every pair inside a merged cluster has
-    a known difference <= its height."""
+    a known difference <= its height. A stop asked through ``control`` is honoured every
+    ``LINKAGE_CHECK`` steps (``StopRequested``)."""
     # dist[a][b] = (largest difference across a x b, number of known cross pairs)
     members: dict[int, list[int]] = {}
     dist: dict[int, dict[int, tuple[float, int]]] = {}
@@ -322,7 +348,11 @@ def complete_linkage(pairs: np.ndarray, diffs: np.ndarray, limit: float) -> np.n
     heapq.heapify(heap)
     merges: list[tuple[int, int, float]] = []
     next_id = max(members, default=-1) + 1
+    steps = 0
     while heap:
+        steps += 1
+        if control is not None and steps % LINKAGE_CHECK == 0:
+            control.check()
         d, a, b = heapq.heappop(heap)
         if a not in members or b not in members:
             continue  # a cluster that has merged since
@@ -375,16 +405,34 @@ class NearDuplicates:
     completed inside connected sets); ``merge_i/j`` and ``merge_height`` the linkage forest.
     """
 
-    def __init__(self, n: int, pairs: np.ndarray, differences: np.ndarray, merges: np.ndarray) -> None:
+    def __init__(self, n: int, pairs: np.ndarray, differences: np.ndarray, merges: np.ndarray,
+                 ratios: np.ndarray | None = None) -> None:
         self.n = int(n)
         self.pairs = pairs
         self.differences = differences
+        # per pair (i, j): area of the photo j shows over the area i shows (PairJudge.judge)
+        self.ratios = np.ones(len(pairs), np.float32) if ratios is None else np.asarray(ratios, np.float32)
         order = np.argsort(merges[:, 2], kind="stable") if len(merges) else np.zeros(0, np.int64)
         self.merge_i = merges[order, 0].astype(np.int64) if len(merges) else np.zeros(0, np.int64)
         self.merge_j = merges[order, 1].astype(np.int64) if len(merges) else np.zeros(0, np.int64)
         self.merge_height = merges[order, 2].astype(np.float64) if len(merges) else np.zeros(0)
         # complete-linkage merges join groups as a forest does: counted the same way
         self._groups_after, self._images_after = union_prefix_counts(self.n, self.merge_i, self.merge_j)
+
+    def crops_of(self) -> dict[int, set[int]]:
+        """Image -> the images it is a crop of (it shows at most ``CROP_RATIO`` of their area),
+        from the pixel alignment of the judged pairs. A downscale is no crop: it shows the whole
+        picture (the keep rule tells those apart by their pixels)."""
+        out: dict[int, set[int]] = {}
+        if len(self.pairs) == 0:
+            return out
+        r = self.ratios
+        for (i, j) in self.pairs[r < CROP_RATIO].tolist():
+            out.setdefault(int(j), set()).add(int(i))
+        inv = r > 1.0 / CROP_RATIO
+        for (i, j) in self.pairs[inv].tolist():
+            out.setdefault(int(i), set()).add(int(j))
+        return out
 
     def _merges_at(self, threshold: float) -> int:
         return int(np.searchsorted(self.merge_height, float(threshold), side="right"))
@@ -443,31 +491,39 @@ class NearDuplicates:
 def iter_near_duplicates(
     thumbnail: Thumbnail, n: int, features: np.ndarray | None = None,
     signatures: Signatures | None = None, control: RunControl | None = None,
+    exclude: np.ndarray | None = None,
 ) -> Generator[PhaseProgress, None, tuple[Signatures, NearDuplicates]]:
-    """Signatures (unless given), candidate pairs, their differences, complete linkage."""
+    """Signatures (unless given), candidate pairs, their differences, complete linkage.
+    ``exclude``: images in no group (files that are gone: only their old thumbnail is left)."""
     sig = signatures if signatures is not None else (yield from iter_signatures(thumbnail, n, control))
     if len(sig) != n:
         raise ValueError(f"signatures of {len(sig)} images for a collection of {n}: compute them again")
     pairs = candidate_pairs(sig, features)
+    if exclude is not None and len(exclude) and len(pairs):
+        pairs = pairs[~np.isin(pairs, np.asarray(exclude, np.int64)).any(axis=1)]
     judge = PairJudge(thumbnail, sig)
-    diffs = yield from iter_pair_differences(judge, pairs, control)
+    diffs, ratios = yield from iter_pair_differences(judge, pairs, control)
     keep = diffs <= MAX_DIFFERENCE
-    pairs, diffs = pairs[keep], diffs[keep]
+    pairs, diffs, ratios = pairs[keep], diffs[keep], ratios[keep]
     # complete the small connected sets: a pair no index proposed may still be a copy pair
     known = {(int(a), int(b)) for a, b in pairs}
     missing: list[tuple[int, int]] = []
     for comp in _components(n, pairs):
+        if control is not None:
+            control.check()
         if len(comp) <= COMPLETE_LIMIT:
             c = np.sort(comp)
             ii, jj = np.triu_indices(len(c), 1)
             missing.extend((int(c[a]), int(c[b])) for a, b in zip(ii, jj) if (int(c[a]), int(c[b])) not in known)
     if missing:
         extra = np.array(missing, np.int64)
-        extra_d = yield from iter_pair_differences(judge, extra, control)
-        pairs = np.concatenate([pairs, extra[extra_d <= MAX_DIFFERENCE]])
-        diffs = np.concatenate([diffs, extra_d[extra_d <= MAX_DIFFERENCE]])
-    merges = complete_linkage(pairs, diffs, MAX_DIFFERENCE)
-    return sig, NearDuplicates(n, pairs, diffs, merges)
+        extra_d, extra_r = yield from iter_pair_differences(judge, extra, control)
+        ok = extra_d <= MAX_DIFFERENCE
+        pairs = np.concatenate([pairs, extra[ok]])
+        diffs = np.concatenate([diffs, extra_d[ok]])
+        ratios = np.concatenate([ratios, extra_r[ok]])
+    merges = complete_linkage(pairs, diffs, MAX_DIFFERENCE, control)
+    return sig, NearDuplicates(n, pairs, diffs, merges, ratios)
 
 
 

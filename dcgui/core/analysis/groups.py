@@ -27,6 +27,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from dcgui.core.errors import InvalidValue
+
 KIND_CLUSTER = "cluster"
 KIND_PART = "part"
 KIND_MERGE = "merge"
@@ -317,9 +319,9 @@ def split_members(features: np.ndarray, members: np.ndarray, parts: int, seed: i
     members = np.asarray(members, dtype=np.int64)
     parts = int(parts)
     if not 2 <= parts <= MAX_PARTS:
-        raise ValueError(f"a cluster can be split into 2 to {MAX_PARTS} parts, not {parts}")
+        raise InvalidValue(f"a cluster can be split into 2 to {MAX_PARTS} parts, not {parts}")
     if len(members) < parts:
-        raise ValueError(f"the cluster has {len(members)} images: it cannot be split into {parts} parts")
+        raise InvalidValue(f"the cluster has {len(members)} images: it cannot be split into {parts} parts")
     x = normalize_rows(features[members])
     res = kmeans(x, parts, niter=25, seed=seed)
     centroids = normalize_rows(res.centroids)

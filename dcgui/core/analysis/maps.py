@@ -12,14 +12,14 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 
 from dcgui.core.analysis.neighbours import normalize_rows
 from dcgui.core.control import RunControl, drain
-from dcgui.core.events import PHASE_MAP, PhaseProgress
+from dcgui.core.events import PHASE_MAP, PHASE_MAP_GRAPH, PhaseProgress
 
 FIT_LIMIT = 50_000  # fit on all images up to here, on a subsample above
 FIT_SAMPLE = 20_000  # size of that subsample
@@ -93,10 +93,11 @@ class _EpochSink:
 _EPOCHS = re.compile(r"(\d+)/(\d+)")
 
 
-def _fit_with_progress(reducer: Any, x: np.ndarray, sink: _EpochSink, n: int, control: RunControl | None,
-                       t0: float) -> Generator[PhaseProgress, None, np.ndarray]:
-    """``reducer.fit_transform(x)`` on a helper thread, yielding progress (UMAP's epochs mapped
-    onto the images being fitted) and checking ``control`` every 0.25 s.
+def _fit_with_progress(make_reducer: Callable[[], Any], x: np.ndarray, sink: _EpochSink, n: int,
+                       control: RunControl | None, t0: float) -> Generator[PhaseProgress, None, np.ndarray]:
+    """``make_reducer().fit_transform(x)`` on a helper thread (importing umap, which loads numba,
+    happens there too), yielding progress (UMAP's epochs mapped onto the images being fitted)
+    and checking ``control`` every 0.25 s.
 
     On stop the generator ends at once; the helper finishes its fit in the background (numba's
     loop cannot be interrupted) and its result is dropped.
@@ -109,7 +110,7 @@ def _fit_with_progress(reducer: Any, x: np.ndarray, sink: _EpochSink, n: int, co
                 # UMAP warns it cannot `transform` without its NN-descent index: never asked to
                 warnings.filterwarnings("ignore", message=".*transform.*", category=UserWarning)
                 warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
-                out["coords"] = reducer.fit_transform(x)
+                out["coords"] = make_reducer().fit_transform(x)
         except BaseException as exc:  # re-raised in the generator's thread below
             out["error"] = exc
 
@@ -120,8 +121,12 @@ def _fit_with_progress(reducer: Any, x: np.ndarray, sink: _EpochSink, n: int, co
         helper.join(0.25)
         if control is not None:
             control.check()
-        frac = sink.done / sink.total if sink.total else 0.0
-        done = int(frac * m)
+        if not sink.total:
+            # UMAP's fuzzy graph, spectral first layout (and numba compiling on first use, ~20 s):
+            # no count to report, so the phase says what runs (total 0: a busy indicator)
+            yield PhaseProgress(PHASE_MAP_GRAPH, 0, 0)
+            continue
+        done = int(sink.done / sink.total * m)
         yield PhaseProgress(PHASE_MAP, min(done, m - 1), n,
                             images_per_second=done / max(time.perf_counter() - t0, 1e-9))
     if "error" in out:
@@ -141,8 +146,10 @@ def iter_map_2d(
     fit_sample: int = FIT_SAMPLE,
     control: RunControl | None = None,
 ) -> Generator[PhaseProgress, None, np.ndarray]:
-    """2-D coordinates (float32 (N, 2)) of L2-normalised ``features``; yields ``PhaseProgress``
-    in images placed (during the fit: UMAP's optimisation epochs, mapped onto the fitted images).
+    """2-D coordinates (float32 (N, 2)) of L2-normalised ``features``; yields ``PhaseProgress``:
+    first ``PHASE_MAP_GRAPH`` with no count (PCA, neighbours, UMAP's graph and first layout),
+    then ``PHASE_MAP`` in images placed (UMAP's optimisation epochs mapped onto the fitted images,
+    then the others placed).
 
     Up to ``fit_limit`` images UMAP is fitted on all of them; above, on ``fit_sample`` random
     images, and the others are placed from their nearest fitted neighbours in chunks.
@@ -158,6 +165,7 @@ def iter_map_2d(
         yield PhaseProgress(PHASE_MAP, n, n)
         return coords
     t0 = time.perf_counter()
+    yield PhaseProgress(PHASE_MAP_GRAPH, 0, 0)
     x = pca_reduce(normalize_rows(features), pca_dim, seed=seed)
     fit_idx = np.arange(n)
     if n > fit_limit:
@@ -167,19 +175,23 @@ def iter_map_2d(
     knn = _umap_knn(fit_x, k)
     if control is not None:
         control.check()
-
-    import umap  # lazy: importing umap loads numba (about 2 s)
+    yield PhaseProgress(PHASE_MAP_GRAPH, 0, 0)
 
     sink = _EpochSink()
-    reducer = umap.UMAP(
-        n_neighbors=k, min_dist=min_dist, n_epochs=n_epochs,
-        random_state=seed, n_jobs=1,  # reproducible maps (a seed makes UMAP single-threaded anyway)
-        init="spectral" if len(fit_idx) > 2 * k + 2 else "random",
-        precomputed_knn=knn,
-        # UMAP's epoch bar, enabled without `verbose` (no prints), written into our sink
-        tqdm_kwds={"disable": False, "file": sink, "bar_format": "{n}/{total}", "mininterval": 0.2},
-    )
-    fitted = yield from _fit_with_progress(reducer, fit_x, sink, n, control, t0)
+
+    def make_reducer() -> Any:
+        import umap  # lazy: importing umap loads numba (about 2 s)
+
+        return umap.UMAP(
+            n_neighbors=k, min_dist=min_dist, n_epochs=n_epochs,
+            random_state=seed, n_jobs=1,  # reproducible maps (a seed makes UMAP single-threaded anyway)
+            init="spectral" if len(fit_idx) > 2 * k + 2 else "random",
+            precomputed_knn=knn,
+            # UMAP's epoch bar, enabled without `verbose` (no prints), written into our sink
+            tqdm_kwds={"disable": False, "file": sink, "bar_format": "{n}/{total}", "mininterval": 0.2},
+        )
+
+    fitted = yield from _fit_with_progress(make_reducer, fit_x, sink, n, control, t0)
     coords = np.empty((n, 2), dtype=np.float32)
     coords[fit_idx] = fitted
     done = len(fit_idx)

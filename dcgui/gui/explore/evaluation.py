@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.control import RunControl
 from dcgui.gui.explore.common import ExploreTab, escape
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.help import GLOSSARY, definitions_html
 from dcgui.gui.session_model import SessionModel
 
 if TYPE_CHECKING:
@@ -49,6 +50,11 @@ class EvaluationTab(ExploreTab):
         self.eval_button.clicked.connect(self.run)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Network", "kNN accuracy", "Linear probe", "NMI (k-means)"])
+        for col, term in ((1, "kNN"), (2, "linear probe"), (3, "NMI")):
+            head = self.table.horizontalHeaderItem(col)
+            if head is not None:  # the glossary entry of each measure, on its column header
+                head.setToolTip(f"{term}: {GLOSSARY[term]}")
+                head.setWhatsThis(definitions_html([term]))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

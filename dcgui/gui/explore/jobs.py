@@ -3,8 +3,10 @@
 Every heavy step (features, faiss, UMAP, evaluation) is a generator of
 ``dcgui.services.explore`` / ``dcgui.services.evaluate`` run in a ``GeneratorWorker``; each job
 opens its own read-only ``SessionStore`` in its thread. A change of session or epoch in the model
-stops the running job and discards its result (a generation counter). Features of the shown
-epoch are computed once and shared by every tab (they are also cached on disk).
+stops the running job and discards its result (a generation counter); a job submitted with
+``per_epoch=False`` (near-duplicates: judged from pixels) outlives an epoch change, so following a
+training live does not restart it at every epoch. Features of the shown epoch are computed once
+and shared by every tab (they are also cached on disk).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class _Job:
     deliver: Callable[[Any], None]
     failed: Callable[[WorkerError], None]
     owner: JobOwner
+    per_epoch: bool = True
 
 
 class ExploreJobs(QObject):
@@ -56,13 +59,15 @@ class ExploreJobs(QObject):
         super().__init__(parent)
         self.model = model
         self.features: es.SessionFeatures | None = None
-        self._generation = 0
+        self._generation = 0  # session or epoch changes
+        self._session_generation = 0  # session changes only
         self._worker: GeneratorWorker | None = None
         self._owner: JobOwner | None = None
+        self._running: tuple[str, bool] | None = None  # (kind, per_epoch) of the running job
         self._queue: OrderedDict[str, _Job] = OrderedDict()
         # Connected before any tab: a tab reacting to the same signal finds the old work gone.
         model.sessionChanged.connect(self.cancel)
-        model.epochChanged.connect(lambda _e: self.cancel())
+        model.epochChanged.connect(lambda _e: self.cancel_epoch())
 
     @property
     def busy(self) -> bool:
@@ -73,12 +78,27 @@ class ExploreJobs(QObject):
         return self._worker.wait(timeout_ms) if self._worker is not None else True
 
     def cancel(self) -> None:
-        """Forget the session's or epoch's results: stop the running job, drop the queued ones."""
+        """Forget the session's results: stop the running job, drop the queued ones."""
         self._generation += 1
+        self._session_generation += 1
         self.features = None
         self._queue.clear()
         if self._worker is not None:
             self._worker.stop()
+
+    def cancel_epoch(self) -> None:
+        """Forget the epoch's results: stop and drop the jobs that depend on the epoch; a job that
+        does not (``per_epoch=False``) runs on and delivers."""
+        self._generation += 1
+        self.features = None
+        for kind in [k for k, job in self._queue.items() if job.per_epoch]:
+            del self._queue[kind]
+        if self._worker is not None and (self._running is None or self._running[1]):
+            self._worker.stop()
+
+    def pending(self, kind: str) -> bool:
+        """Whether a job of ``kind`` is queued or running."""
+        return kind in self._queue or (self._running is not None and self._running[0] == kind)
 
     def stop(self) -> None:
         """The user's Stop: end the running job and forget the queued ones."""
@@ -89,12 +109,18 @@ class ExploreJobs(QObject):
                 self._owner.say("Stopping…", transient=True)
 
     def submit(self, kind: str, owner: JobOwner, work: Work, on_result: Callable[[Any], None],
-               need_features: bool = True) -> None:
-        """Queue ``work`` for the model's session and epoch (one job per kind; the newest wins)."""
+               need_features: bool = True, per_epoch: bool = True) -> None:
+        """Queue ``work`` for the model's session and epoch (one job per kind; the newest wins).
+        ``per_epoch=False``: the result does not depend on the epoch (an epoch change keeps it)."""
         store = self.model.store
         if store is None:
             return
-        path, epoch, feats, generation = store.path, self.model.epoch, self.features, self._generation
+        path, epoch, feats = store.path, self.model.epoch, self.features
+
+        def current() -> int:
+            return self._generation if per_epoch else self._session_generation
+
+        generation = current()
 
         def factory(control: RunControl) -> Generator[Any, None, Any]:
             from dcgui.services.session import open_session
@@ -107,10 +133,10 @@ class ExploreJobs(QObject):
                 return f, result
 
         def deliver(value: Any) -> None:
-            if generation != self._generation:
+            if generation != current():
                 return  # computed for another session or epoch
             f, result = value
-            if f is not None and self.features is None:
+            if f is not None and self.features is None and per_epoch:
                 self.features = f
             try:
                 on_result(result)
@@ -118,11 +144,11 @@ class ExploreJobs(QObject):
                 owner.show_error(WorkerError.from_exception(exc))
 
         def failed(err: WorkerError) -> None:
-            if generation == self._generation:
+            if generation == current():
                 owner.show_error(err)
 
         self._queue.pop(kind, None)
-        self._queue[kind] = _Job(factory, deliver, failed, owner)
+        self._queue[kind] = _Job(factory, deliver, failed, owner, per_epoch)
         if self._worker is None:
             self._start_next()
 
@@ -139,7 +165,7 @@ class ExploreJobs(QObject):
         worker.errored.connect(job.failed)
         worker.stopped.connect(lambda: owner.say("Stopped."))
         worker.finished.connect(self._on_worker_finished)
-        self._worker, self._owner = worker, owner
+        self._worker, self._owner, self._running = worker, owner, (kind, job.per_epoch)
         self.busyChanged.emit(True)
         owner.say("Working…", transient=True)
         worker.start()
@@ -147,12 +173,12 @@ class ExploreJobs(QObject):
     def _on_event(self, owner: JobOwner, ev: Any) -> None:
         if isinstance(ev, PhaseProgress):
             self.progress.emit(ev)
-        elif isinstance(ev, Message):
-            owner.say(ev.text, transient=True)
+        elif isinstance(ev, Message):  # a warning (files changed on disk, ...) stays in view
+            owner.say(ev.text, transient=ev.level != "warning")
 
     def _on_worker_finished(self) -> None:
         owner = self._owner
-        self._worker, self._owner = None, None
+        self._worker, self._owner, self._running = None, None, None
         if owner is not None:
             owner.job_ended()
         self._start_next()

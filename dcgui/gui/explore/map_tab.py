@@ -30,6 +30,7 @@ from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
+from dcgui.gui.help import definitions_html
 from dcgui.gui.session_model import SOURCE_TEXT, SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -50,6 +51,9 @@ class MapTab(ExploreTab):
         self._coords: np.ndarray | None = None
         self.labels_available = False
         self.map_view = MapView(thumbnails)
+        self.map_view.setWhatsThis("<p>Each point is an image, placed by a UMAP of this epoch's features: "
+                                    "neighbours on the map are neighbours in feature space.</p>"
+                                    + definitions_html(["UMAP", "epoch"]))
         self.map_view.selectionChanged.connect(lambda ids: model.select_images(ids, "map"))
         self.map_view.pointActivated.connect(model.request_similar)
         self.colour_by = QComboBox()

@@ -70,14 +70,18 @@ class ExplorePanel(QWidget):
 
         self.status = QLabel()
         self.status.setWordWrap(True)
+        # the phase in a label of its own: inside a 240-px bar "Computing features 70%" was cut
+        self.progress_label = QLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
         self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop the computation running for this tab")
         self.stop_button.clicked.connect(self.jobs.stop)
         bar = QHBoxLayout()
         bar.addWidget(self.status, 1)
+        bar.addWidget(self.progress_label)
         bar.addWidget(self.progress)
         bar.addWidget(self.stop_button)
         layout = QVBoxLayout(self)
@@ -137,12 +141,17 @@ class ExplorePanel(QWidget):
             self.status.setToolTip(tab.status_tip)
 
     def _on_progress(self, ev: PhaseProgress) -> None:
-        self.progress.setRange(0, max(ev.total, 1))
-        self.progress.setValue(min(ev.done, max(ev.total, 1)))
-        self.progress.setFormat(f"{phase_label(ev.phase).text} %p%")
+        self.progress_label.setText(phase_label(ev.phase).text)
+        if ev.total <= 0:  # a phase without a count (the map's first layout): a busy bar, not 0 %
+            self.progress.setRange(0, 0)
+            return
+        self.progress.setRange(0, ev.total)
+        self.progress.setValue(min(ev.done, ev.total))
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
+        self.progress_label.setVisible(busy)
         self.stop_button.setVisible(busy)
         if not busy:
             self.progress.reset()
+            self.progress_label.setText("")
