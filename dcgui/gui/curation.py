@@ -227,9 +227,12 @@ class ExportClustersDialog(QDialog):
     def _fit_summary(self) -> None:
         """Grow the dialog when the summary needs more lines: a dialog on screen does not follow
         its label's height, and the end of the sentence (the refusal, the warning) was cut off."""
-        need = self.summary.heightForWidth(self.summary.width()) - self.summary.height()
-        if self.isVisible() and need > 0:
-            self.resize(self.width(), self.height() + need)
+        lay = self.layout()
+        if not self.isVisible() or lay is None:
+            return
+        need = lay.totalHeightForWidth(self.width())  # the whole dialog with the label's wrapped text
+        if need > self.height():
+            self.resize(self.width(), need)
 
     def _browse(self) -> None:
         start = self.target.text() or str(self.store.folder.parent)

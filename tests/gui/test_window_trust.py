@@ -81,6 +81,7 @@ def test_exporting_into_the_photo_folder_is_refused_with_the_whole_sentence(
     dialog.show()  # shown with the one-line hint, as a person opens it
     qtbot.waitExposed(dialog)
     dialog.set_target(deep)  # then types the folder
+    qtbot.waitUntil(lambda: not dialog.planning and dialog.plan is not None, timeout=10_000)  # planned on a worker
     cli = plan_curation(session, 2, deep, "copy")  # the function the command line uses
     assert cli.error and "inside the photo folder" in cli.error and "refused" in cli.error
     assert cli.error in dialog.summary.text()  # the same sentence
