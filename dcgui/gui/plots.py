@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QToolTip,
     QTabWidget,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )

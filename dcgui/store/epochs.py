@@ -115,14 +115,23 @@ class EpochData:
     def truncate(self, after: int, note: str = "made on a discarded epoch: can no longer be undone") -> None:
         """Forget epochs > ``after`` (rows only; checkpoint files are left on disk), with the merges
         and splits made on them: kept, they would reapply to the retrained epochs. Their edits
-        are marked archived, with ``note`` (``editlog.archive_groups_after``)."""
+        are marked archived, with ``note`` (``editlog.archive_groups_after``). The run number goes
+        up: an epoch trained again is another epoch than the one set aside."""
         from dcgui.store import editlog
 
         with self._db.write() as db:
             for table in ("assignments", "clusters", "epoch_mappings", "epochs", "checkpoints"):
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
             editlog.archive_groups_after(db.conn, int(after), note)
+            db.execute("INSERT INTO meta (key, value) VALUES ('run', '1') ON CONFLICT(key) "
+                       "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")  # JSON text, as get_meta reads
         self._cache.clear()
+
+    def run(self) -> int:
+        """How many times later epochs were set aside (0: the first run). With the epoch number
+        it names one trained epoch: caches of per-epoch numbers key on both."""
+        value = self._db.scalar("SELECT value FROM meta WHERE key = 'run'")
+        return int(value) if value is not None else 0
 
     # metrics ---------------------------------------------------------------------------------
     def metrics(self) -> list[EpochMetrics]:

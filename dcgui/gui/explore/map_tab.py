@@ -32,7 +32,7 @@ from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
 from dcgui.gui.help import definitions_html
-from dcgui.gui.session_model import SessionModel
+from dcgui.gui.session_model import SOURCE_TEXT, SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import explore as es
@@ -134,7 +134,9 @@ class MapTab(ExploreTab):
 
     def flag_selection(self, flag: str) -> EditConfirmDialog | None:
         """Flag the map's selection (a lasso often takes many images: the preview first)."""
-        self.dialog = confirm_flags(self, self.model, self.model.selection, flag)
+        sel = self.model.selection
+        self.dialog = confirm_flags(self, self.model, sel, flag,
+                                    what=describe_selection(len(sel), len(sel), self.model.selection_source))
         return self.dialog
 
     @property
@@ -251,6 +253,11 @@ class MapTab(ExploreTab):
                 return labels, store.label_names()
         epoch = self.model.epoch
         if 1 <= epoch <= store.last_epoch():
+            view = self.model.group_view  # merges and splits: the colours and names of the cluster list
+            if view is not None and view.epoch == epoch:
+                codes = view.labels
+                n = int(codes.max()) + 1 if len(codes) else 0
+                return codes, [self.model.cluster_title(c) for c in range(n)]
             assign = store.assignments(epoch)
             k = int(assign.max()) + 1 if len(assign) else 0
             return assign, [self.model.cluster_title(c) for c in range(k)]
@@ -263,7 +270,8 @@ class MapTab(ExploreTab):
     def _on_selection(self) -> None:
         sel = self.model.selection
         n = len(sel)
-        self.selection_label.setText(f"{n:,} selected" if n else "No selection")
+        where = SOURCE_TEXT.get(self.model.selection_source, "elsewhere")  # where it was made, always said
+        self.selection_label.setText(f"{n:,} image{'s' if n != 1 else ''} chosen {where}" if n else "No selection")
         if self.map_view.point_count and self.model.selection_source != "map":
             self.map_view.set_selection(sel, emit=False)
         self.selection_grid.set_images(np.asarray(sel, dtype=np.int64))
