@@ -24,10 +24,11 @@ _VERBS = {"copy": "copy", "symlink": "link", "move": "move"}
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "curate", help="sort the photos into one folder per cluster",
                    description="Put every image of the session into DIR/<cluster>/, one sub-folder per "
-                   "cluster (named by your cluster name when set, else cluster_0042), or per group after "
-                   "your merges and splits (`dcgui merge`, `dcgui split`). Never replaces "
+                   "cluster or group, named as the window names it: your name when set, else cluster_0042, "
+                   "cluster_0042.1 for part 1 of a split cluster, group_g5 for an unnamed merge "
+                   "(`dcgui merge`, `dcgui split`). Never replaces "
                    "or deletes a file: an existing name gets a _1, _2 ... suffix. Images flagged "
-                   "'exclude' are left out. --move refuses a DIR inside the photo folder.", run=run, mode="copy")
+                   "'exclude' are left out. A DIR inside the photo folder is refused.", run=run, mode="copy")
     epoch_flag(p, "epoch whose clusters to use (default: the latest)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     g = p.add_mutually_exclusive_group()

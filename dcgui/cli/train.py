@@ -272,8 +272,8 @@ def _train_loop(store: SessionStore, control: RunControl, progress: Progress, fo
             m = ev.metrics
             progress.close()
             progress.write(
-                f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)}  "
-                f"NMI(labels) {fmt(m.nmi_labels)}{' (clustered images)' if m.excluded else ''}  "
+                f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)} AMI {fmt(m.ami_prev)}  "
+                f"NMI(labels) {fmt(m.nmi_labels)} AMI {fmt(m.ami_labels)}{' (clustered images)' if m.excluded else ''}  "
                 f"empty {m.empty_clusters}/{k}  sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s"
                 + (f"\n  steering: {steering_summary(m)}" if m.excluded or m.constraints else "")
             )

@@ -224,7 +224,9 @@ FIELD_HELP: dict[str, str] = {
     "ResNets) and keep the pooled features before it for users. Without it the last layer "
     "specialises to the pseudo-labels and its features lose most of their gain (docs/QUALITY.md).",
     "sobel": "Fixed Sobel front end (grey + edge filters) instead of colour. The paper uses it so "
-    "k-means cannot group images by colour alone.",
+    "k-means cannot group images by colour alone. Kept on for colour collections too: colour input "
+    "starts from better random features on photos and clip art, but training then adds fewer points "
+    "to them, and on icons it lost points (docs/QUALITY.md).",
     "batch_size": "Images per SGD step (paper: 256). Lower it if the GPU runs out of memory.",
     "head": "reset: the paper's new random top layer each epoch. centroids: DeepCluster-v2, top "
     "layer set to the k-means centroids, more stable on small collections.",

@@ -29,6 +29,8 @@ PHASE_CURATE = "curate"
 PHASE_EMBED = "embed"
 PHASE_SIGNATURES = "signatures"  # near-duplicates: pixel signatures of the thumbnails
 PHASE_PAIRS = "pairs"  # near-duplicates: comparing candidate pairs
+PHASE_METRICS = "metrics"  # AMI of epochs trained before it was recorded
+PHASE_REPORT = "report"  # dcgui report / compare: writing the HTML
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ PHASE_LABELS = {
     PHASE_EMBED: PhaseLabel("Embedding", "embedding", "img"),
     PHASE_SIGNATURES: PhaseLabel("Reading thumbnails", "signatures", "img"),
     PHASE_PAIRS: PhaseLabel("Comparing images", "comparing pairs", "pair"),
+    PHASE_METRICS: PhaseLabel("Computing AMI of earlier epochs", "AMI", "epoch"),
+    PHASE_REPORT: PhaseLabel("Writing the report", "report", "step"),
 }
 
 
@@ -119,6 +123,10 @@ class EpochMetrics:
     seconds_training: float
     images_per_second: float  # images processed by features + training per wall second
     n_images: int = 0
+    # adjusted mutual information (chance-corrected, ``dcgui.core.analysis.ami``); None where it
+    # does not exist, or not yet computed for an epoch trained before it existed
+    ami_prev: float | None = None
+    ami_labels: float | None = None
     # Steering (issue 24): what this epoch's clustering respected of the person's corrections.
     excluded: int = 0  # images flagged exclude: no cluster, no pseudo-label, not trained on
     merges_applied: int = 0  # merged groups whose images got one pseudo-label (must-link)

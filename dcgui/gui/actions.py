@@ -120,6 +120,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.relink", "Re&link folder…", tip="The photos moved: point the session at their new folder",
                enabled=lambda m, f: bool(f.get("session_open")) and m.writable
                and f.get("train_state", IDLE) == IDLE),
+    ActionSpec("file.export_report", "Export &report…",
+               tip="One HTML page about this session that opens offline in any browser",
+               enabled=lambda m, f: bool(f.get("session_open"))),  # an untrained session's report says so
+    ActionSpec("file.compare", "Co&mpare with…", tip="This session's curves and settings next to other sessions'",
+               enabled=lambda m, f: bool(f.get("session_open"))),
     ActionSpec("file.close", "&Close session", (QKeySequence.StandardKey.Close,),
                enabled=lambda m, f: bool(f.get("session_open"))),
     ActionSpec("file.quit", "&Quit", (QKeySequence.StandardKey.Quit,), role=QAction.MenuRole.QuitRole),

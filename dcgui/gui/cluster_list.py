@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_PART, Group, GroupView
+from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_PART, Group, GroupView, display_name
 from dcgui.gui.session_model import cluster_display_name
 from dcgui.gui.thumbnails import (
     AsyncPixmapCache,
@@ -223,11 +223,11 @@ class ClusterListModel(QAbstractTableModel):
         return None if g.kind == KIND_CLUSTER else g
 
     def key(self, c: int) -> str:
-        """What the user calls row ``c``: "#12", "12.2" (part 2 of cluster 12), "g5" (a merge)."""
+        """The key a user types for row ``c``: "12", "12.2" (part 2 of cluster 12), "g5" (a merge)."""
         if self.is_excluded_row(c):
             return "—"
         g = self.group(c)
-        return g.key if g is not None else f"#{c}"
+        return g.key if g is not None else str(c)
 
     def name(self, c: int) -> str | None:
         if self.is_excluded_row(c):
@@ -272,7 +272,8 @@ class ClusterListModel(QAbstractTableModel):
             return HEADERS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return {
-                COL_CLUSTER: "Matched cluster id: stays the same across epochs (Hungarian matching)",
+                COL_CLUSTER: "Your name for the cluster, else \u201ccluster N\u201d with N its matched number, which stays "
+                             "the same across epochs (\u201cN.1\u201d: part 1 of a split). Double-click or F2 to rename",
                 COL_NAME: "Your name for the cluster (double-click or F2 to rename)",
                 COL_SIZE: "Images in the cluster at this epoch",
                 COL_PURITY: "Share of the cluster's most common folder label, and that label",
@@ -287,7 +288,7 @@ class ClusterListModel(QAbstractTableModel):
         if index.row() < self._rows.size and self.is_excluded_row(int(self._rows[index.row()])):
             return f  # not a cluster: nothing to name or tag
         derived = index.row() < self._rows.size and self.group(int(self._rows[index.row()])) is not None
-        if index.column() == COL_NAME or (index.column() == COL_TAGS and not derived):
+        if index.column() in (COL_CLUSTER, COL_NAME) or (index.column() == COL_TAGS and not derived):
             f |= Qt.ItemFlag.ItemIsEditable
         return f
 
@@ -318,7 +319,7 @@ class ClusterListModel(QAbstractTableModel):
             return self._sort_value(c, col)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_CLUSTER:
-                return self.key(c)
+                return self.title(c)  # the one display name (groups.display_name)
             if col == COL_NAME:
                 return EXCLUDED_TITLE if self.is_excluded_row(c) else (self.name(c) or "")
             if col == COL_SIZE:
@@ -329,7 +330,7 @@ class ClusterListModel(QAbstractTableModel):
             if col == COL_TAGS:
                 return ", ".join(self.tags(c))
         if role == Qt.ItemDataRole.EditRole:
-            if col == COL_NAME:
+            if col in (COL_CLUSTER, COL_NAME):
                 return self.name(c) or ""
             if col == COL_TAGS:
                 return ", ".join(self.tags(c))
@@ -341,14 +342,18 @@ class ClusterListModel(QAbstractTableModel):
             return (f"{int(s.sizes[c]):,} images flagged exclude: epoch {s.epoch} left them out of the clustering "
                     "and the training (steering). Unflag them to bring them back from the next epoch.")
         if role == Qt.ItemDataRole.ToolTipRole:
-            head = self.title(c) if self.name(c) is None else f"{self.title(c)} ({self.key(c)})"
+            g = self.group(c)
+            plain = display_name(g.kind if g is not None else KIND_CLUSTER, self.key(c), None)
+            head = self.title(c) if self.name(c) is None else f"{self.title(c)} ({plain})"
             lines = [f"{head}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
             g = self.group(c)
             if g is not None and g.kind == KIND_PART:
                 lines.append(f"part {int(g.part or 0) + 1} of cluster {g.clusters[0]}, split by you")
             elif g is not None:
                 lines.append("merged by you from " + ", ".join(
-                    f"{u.cluster}.{int(u.part or 0) + 1}" if u.split is not None else f"#{u.cluster}" for u in g.units))
+                    display_name(KIND_PART if u.split is not None else KIND_CLUSTER,
+                                 f"{u.cluster}.{int(u.part or 0) + 1}" if u.split is not None else str(u.cluster), None)
+                    for u in g.units))
             p = float(s.purity[c])
             if not np.isnan(p):
                 lines.append(f"{p:.0%} labelled {self.majority_label(c)}")
@@ -360,8 +365,10 @@ class ClusterListModel(QAbstractTableModel):
         return None
 
     def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if not index.isValid() or role != Qt.ItemDataRole.EditRole or index.column() not in (COL_NAME, COL_TAGS):
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole or index.column() not in (COL_CLUSTER, COL_NAME, COL_TAGS):
             return False
+        if index.column() == COL_CLUSTER:  # the display name column renames (the name column is hidden)
+            index = self.index(index.row(), COL_NAME)
         c = self.cluster_at(index.row())
         if self.is_excluded_row(c):
             return False
@@ -477,7 +484,7 @@ class ClusterListModel(QAbstractTableModel):
         self._row_of[self._rows] = np.arange(self._rows.size)
 
     def _haystack(self, c: int) -> str:
-        parts = [self.key(c), self.name(c) or "", " ".join(self.tags(c)), self.majority_label(c) or "", self.notes(c)]
+        parts = [self.key(c), self.title(c), " ".join(self.tags(c)), self.majority_label(c) or "", self.notes(c)]
         return " ".join(parts).lower()
 
     def _on_mosaics(self, keys: list[Hashable]) -> None:
@@ -570,6 +577,14 @@ class ClusterDelegate(QStyledItemDelegate):
                 painter.drawText(rect.adjusted(4, 0, -4, -6), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), elided)
         painter.restore()
 
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        """Fill an editor once: a mosaic arriving for the row being renamed (a dataChanged on the
+        cluster column) must not put the old name back over what the user is typing."""
+        if editor.property("dcgui_filled"):
+            return
+        editor.setProperty("dcgui_filled", True)
+        super().setEditorData(editor, index)
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
         if index.column() == COL_CLUSTER:
@@ -602,10 +617,11 @@ class ClusterListView(QTableView):
         hh.setHighlightSections(False)
         hh.setStretchLastSection(True)
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in ((COL_CLUSTER, MOSAIC_SIDE + 58), (COL_NAME, 100), (COL_SIZE, 56), (COL_PURITY, 104)):
+        for col, width in ((COL_CLUSTER, MOSAIC_SIDE + 130), (COL_NAME, 100), (COL_SIZE, 56), (COL_PURITY, 104)):
             self.setColumnWidth(col, width)
         model.mosaics.wanted = self._mosaic_wanted
         model.modelReset.connect(self._update_columns)
+        self._update_columns()
 
     def cluster_model(self) -> ClusterListModel:
         model = self.model()
@@ -618,6 +634,7 @@ class ClusterListView(QTableView):
         return [model.cluster_at(r) for r in rows]
 
     def _update_columns(self) -> None:
+        self.setColumnHidden(COL_NAME, True)  # the cluster column shows (and edits) the one display name
         self.setColumnHidden(COL_PURITY, not self.cluster_model().has_labels)
 
     def _mosaic_wanted(self, key: Hashable) -> bool:

@@ -195,7 +195,9 @@ class MainWindow(QMainWindow):
         self.act_export = bind("file.export_backbone", self.export_backbone)
         self.act_export_csv = bind("file.export_csv", self.export_cluster_csv)
         self.act_relink = bind("file.relink", self.choose_relink_folder)
-        file_menu.addActions([self.act_export, self.act_export_csv, self.act_relink])
+        self.act_report = bind("file.export_report", self.export_report)
+        self.act_compare = bind("file.compare", self.compare_with)
+        file_menu.addActions([self.act_export, self.act_export_csv, self.act_report, self.act_compare, self.act_relink])
         file_menu.addSeparator()
         self.act_close = bind("file.close", self.close_session)
         self.act_quit = bind("file.quit", self.close)
@@ -631,6 +633,16 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self._export_dialog = dialog
+
+    def export_report(self) -> None:
+        from dcgui.gui.show_method import export_report
+
+        self._report_dialog = export_report(self, self.model)
+
+    def compare_with(self) -> None:
+        from dcgui.gui.show_method import compare_with
+
+        self._compare_dialog = compare_with(self, self.model)
 
     def export_cluster_csv(self) -> None:
         fn = getattr(self.view.clusters, "export_csv", None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dcgui.core.analysis.groups import KIND_CLUSTER, display_name
 from dcgui.core.csvfile import write_csv
 from dcgui.core.errors import DcguiError
 from dcgui.core.images.exif import photo_facts
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
 # name (empty when unnamed). ``dcgui clusters`` writes the first two columns (its contract), all
 # of them with --groups. ``taken`` and ``camera`` come from each photo's EXIF header (empty where
 # it has none; reading them costs one header read per file, so only when asked for).
-CLUSTER_COLUMNS = ("path", "cluster", "cluster_name", "group", "group_name", "taken", "camera")
+# cluster_name / group_name: the one display name (``groups.display_name``: the user's name, else
+# "cluster 12", "cluster 12.1", "group g5"); flag_set_by: "hand" or "bulk" (a rule or a bulk action).
+CLUSTER_COLUMNS = ("path", "cluster", "cluster_name", "group", "group_name", "flag", "flag_set_by", "taken", "camera")
 
 
 @dataclass
@@ -155,16 +158,19 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
     if tuple(columns) != CLUSTER_COLUMNS[:len(columns)]:
         raise ValueError(f"columns {list(columns)} must be the first of {list(CLUSTER_COLUMNS)}")
     assign = store.assignments(epoch).tolist()
-    names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
+    names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
     view = store.group_view(epoch)
-    groups = {g.code: (g.key, g.name or "") for g in view.groups}
+    groups = {g.code: (g.key, g.title) for g in view.groups}
+    cluster_names = {c: display_name(KIND_CLUSTER, str(c), names.get(c)) for c in set(assign)}
+    flags = store.image_flag_sources() if len(columns) > CLUSTER_COLUMNS.index("flag") else {}
     with_exif = len(columns) > EXIF_AT
     # the files are read (or named) only when needed; each is checked to lie inside the folder
     files = store.image_files() if absolute or with_exif else []
     paths = [str(f) for f in files] if absolute else store.image_paths()
-    # an image the epoch left out of the clustering (flagged exclude, steering on): empty cells
-    rows = [[path, c, names.get(c, ""), *groups[code]] if c >= 0 else [path, "", "", "", ""]
-            for path, c, code in zip(paths, assign, view.labels.tolist())]
+    # an image the epoch left out of the clustering (flagged exclude, steering on): empty cluster cells
+    rows = [[path, c, cluster_names[c], *groups[code], *flags.get(i, ("", ""))] if c >= 0
+            else [path, "", "", "", "", *flags.get(i, ("", ""))]
+            for i, (path, c, code) in enumerate(zip(paths, assign, view.labels.tolist()))]
     if with_exif:
         add_photo_facts(rows, files)
     return [row[:len(columns)] for row in rows]

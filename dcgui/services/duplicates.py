@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,15 +42,16 @@ def signatures_path(store: SessionStore, key: str) -> Path:
     return explore_dir(store) / f"neardup_signatures_{key}.npz"
 
 
-def iter_session_near_duplicates(
-    store: SessionStore, features: np.ndarray | None = None, control: RunControl | None = None,
-    fresh: FreshImages | None = None,
-) -> Generator[Event, None, NearDuplicates]:
-    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first).
+def iter_session_signatures(store: SessionStore, control: RunControl | None = None) -> Generator[Event, None, Signatures]:
+    """The pixel signatures of the session's thumbnails (loaded, or computed and stored; files
+    changed on disk since the cache was built are signed from their pixels as they are now)."""
+    sig, _cache, _fresh, _read = yield from _signatures(store, control)
+    return sig
 
-    The files are checked against the cache first (``fresh``: that check, already made): a file
-    changed since the cache was built is judged by its pixels as they are now, never by its old
-    thumbnail; a missing or unreadable one is in no group (no "keep one" can act on it)."""
+
+def _signatures(
+    store: SessionStore, control: RunControl | None, fresh: FreshImages | None = None,
+) -> Generator[Event, None, tuple[Signatures, ImageCache, FreshImages, Any]]:
     cache = open_cache(store)
     if fresh is None:
         fresh = yield from iter_check_files(store, cache)
@@ -74,6 +75,38 @@ def iter_session_near_duplicates(
         for i in fresh.refreshed.tolist():
             phash[i], tiny[i] = neardup.signature(read(i))
         sig = Signatures(phash, tiny)
+    return sig, cache, fresh, read
+
+
+def identical_groups(sig: Signatures, min_similarity: float = 0.995) -> list[np.ndarray]:
+    """Groups of images whose thumbnails are (nearly) identical: the same pHash and miniatures
+    with cosine >= ``min_similarity``. Cheap (one sort): the report's "in brief" view; resized,
+    re-encoded or cropped copies need ``iter_session_near_duplicates``."""
+    keys = np.ascontiguousarray(sig.phash).view(np.dtype((np.void, sig.phash.shape[1]))).ravel()
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    out = []
+    for run in np.split(order, cuts):
+        if len(run) < 2:
+            continue
+        first = run[0]
+        same = run[sig.tiny[run] @ sig.tiny[first] >= min_similarity]
+        if len(same) > 1:
+            out.append(np.sort(same))
+    return sorted(out, key=lambda g: (-len(g), int(g[0])))
+
+
+def iter_session_near_duplicates(
+    store: SessionStore, features: np.ndarray | None = None, control: RunControl | None = None,
+    fresh: FreshImages | None = None,
+) -> Generator[Event, None, NearDuplicates]:
+    """The session's ``NearDuplicates`` (signatures loaded or computed and stored first).
+
+    The files are checked against the cache first (``fresh``: that check, already made): a file
+    changed since the cache was built is judged by its pixels as they are now, never by its old
+    thumbnail; a missing or unreadable one is in no group (no "keep one" can act on it)."""
+    sig, cache, fresh, read = yield from _signatures(store, control, fresh)
     _, found = yield from neardup.iter_near_duplicates(read, len(cache), features, sig, control,
                                                        exclude=fresh.stale)
     return found

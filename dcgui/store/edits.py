@@ -390,6 +390,7 @@ class AppliedEdit:
 
     preview: EditPreview
     record: EditRecord | None
+    changes: tuple[RowChange, ...] = ()  # the rows written: a view updates from these alone
 
 
 class _Reader:
@@ -436,7 +437,7 @@ class Editor:
             if plan.changes:
                 editlog.write_rows(db.conn, plan.changes, forward=True)
                 record = editlog.append(db.conn, now(), edit.kind, plan.preview.summary, plan.changes)
-        return AppliedEdit(plan.preview, record)
+        return AppliedEdit(plan.preview, record, tuple(plan.changes))
 
     def set_image_flag(self, indices: int | Iterable[int], flag: str | None, source: str = HAND,
                        action: str = "") -> AppliedEdit:

@@ -29,7 +29,7 @@ from dcgui.store.info import SessionInfo
 
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
-_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
+_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels", "ami_prev", "ami_labels"}
 
 
 def assign_dtype(k: int) -> np.dtype:
@@ -38,7 +38,7 @@ def assign_dtype(k: int) -> np.dtype:
 
 
 def decode_assign(raw: np.ndarray) -> np.ndarray:
-    """Stored ids -> int32 with "no cluster" (the dtype's largest value) as -1 (schema v4)."""
+    """Stored ids -> int32 with "no cluster" (the dtype's largest value) as -1 (schema v5)."""
     out = raw.astype(np.int32)
     out[raw == np.iinfo(raw.dtype).max] = -1
     return out
@@ -129,14 +129,23 @@ class EpochData:
     def truncate(self, after: int, note: str = "made on a discarded epoch: can no longer be undone") -> None:
         """Forget epochs > ``after`` (rows only; checkpoint files are left on disk), with the merges
         and splits made on them: kept, they would reapply to the retrained epochs. Their edits
-        are marked archived, with ``note`` (``editlog.archive_groups_after``)."""
+        are marked archived, with ``note`` (``editlog.archive_groups_after``). The run number goes
+        up: an epoch trained again is another epoch than the one set aside."""
         from dcgui.store import editlog
 
         with self._db.write() as db:
             for table in ("assignments", "clusters", "epoch_mappings", "epochs", "checkpoints"):
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
             editlog.archive_groups_after(db.conn, int(after), note)
+            db.execute("INSERT INTO meta (key, value) VALUES ('run', '1') ON CONFLICT(key) "
+                       "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")  # JSON text, as get_meta reads
         self._cache.clear()
+
+    def run(self) -> int:
+        """How many times later epochs were set aside (0: the first run). With the epoch number
+        it names one trained epoch: caches of per-epoch numbers key on both."""
+        value = self._db.scalar("SELECT value FROM meta WHERE key = 'run'")
+        return int(value) if value is not None else 0
 
     # metrics ---------------------------------------------------------------------------------
     def metrics(self) -> list[EpochMetrics]:
@@ -151,6 +160,13 @@ class EpochData:
                     values[f] = math.nan  # a NaN loss (diverged run) was stored as NULL
             out.append(EpochMetrics(**values))
         return out
+
+    def set_ami(self, values: dict[int, tuple[float | None, float | None]]) -> None:
+        """Store ``{epoch: (ami_prev, ami_labels)}`` computed after the epoch was recorded (an
+        epoch trained before AMI existed); one transaction."""
+        with self._db.write() as db:
+            db.conn.executemany("UPDATE epochs SET ami_prev = ?, ami_labels = ? WHERE epoch = ?",
+                                [(p, lab, int(e)) for e, (p, lab) in values.items()])
 
     def last(self) -> int:
         """The last fully recorded epoch (0: none)."""

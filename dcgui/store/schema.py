@@ -24,7 +24,7 @@ APPLICATION_ID = 0x64634755  # "dcGU": written into the SQLite header of every s
 # bytes per id on random ids), while a history over 500 epochs inflates 4x fewer bytes.
 # Each file records its own chunk size (meta "chunk_size"), so this may change between versions.
 CHUNK_SIZE = 1024
-# "No cluster" in an assignment chunk: the largest value of the chunk's dtype (see _v4).
+# "No cluster" in an assignment chunk: the largest value of the chunk's dtype (see _v5).
 U2_LIMIT = 0xFFFF
 
 
@@ -170,6 +170,15 @@ def _v3(db: sqlite_utils.Database) -> None:
 
 
 def _v4(db: sqlite_utils.Database) -> None:
+    """Adjusted mutual information per epoch (``EpochMetrics.ami_prev`` / ``ami_labels``).
+
+    NULL in the epochs trained before: ``services.metrics.iter_missing_ami`` computes them from the
+    stored assignments when such a session is opened."""
+    db.execute("ALTER TABLE epochs ADD COLUMN ami_prev REAL")
+    db.execute("ALTER TABLE epochs ADD COLUMN ami_labels REAL")
+
+
+def _v5(db: sqlite_utils.Database) -> None:
     """Steering (issue 24): what each epoch's clustering respected, and "Not duplicates" decisions.
 
     Assignment chunks may now hold "no cluster" (an image flagged exclude that an epoch left out):
@@ -184,5 +193,5 @@ def _v4(db: sqlite_utils.Database) -> None:
                "created TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)

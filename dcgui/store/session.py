@@ -125,7 +125,9 @@ class SessionStore:
     chunk_size = delegate_property("epoch_data", EpochData.chunk_size)
     record_epoch = delegate("epoch_data", EpochData.record)
     truncate_epochs = delegate("epoch_data", EpochData.truncate)
+    epochs_run = delegate("epoch_data", EpochData.run)  # (run, epoch) names one trained epoch
     epochs = delegate("epoch_data", EpochData.metrics)
+    set_epoch_ami = delegate("epoch_data", EpochData.set_ami)  # AMI of epochs recorded before it existed
     last_epoch = delegate("epoch_data", EpochData.last)
     assignments = delegate("epoch_data", EpochData.assignments)
     cluster_members = delegate("epoch_data", EpochData.cluster_members)

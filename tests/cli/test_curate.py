@@ -152,8 +152,9 @@ def test_targets(tmp_path: Path) -> None:
         check_target(folder, folder / "sorted", "move")
     with pytest.raises(ValueError, match="inside the photo folder"):
         check_target(folder, folder, "move")
-    with pytest.raises(ValueError, match="inside the photo folder"):  # issue 20: copies too
-        check_target(folder, folder / "sorted", "copy")
+    for mode in ("copy", "symlink"):  # issues 20, 21: refused in every mode, no longer a warning
+        with pytest.raises(ValueError, match=r"inside the photo folder .* refused"):
+            check_target(folder, folder / "sorted", mode)
     assert check_target(folder, tmp_path / "sorted", "move") == []
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):

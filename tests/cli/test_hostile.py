@@ -377,7 +377,7 @@ def test_a_bug_is_a_crash_report_with_a_log(tmp_path: Path, capsys: pytest.Captu
     session = tmp_path / "s.dcgui"
     SessionStore.create(session, image_folder, TrainConfig()).close()
 
-    def bug(store: object) -> None:
+    def bug(store: object, *args: object) -> None:
         raise ValueError("an internal slip")  # a ValueError is no longer taken for the user's fault
 
     monkeypatch.setattr(info, "info_dict", bug)

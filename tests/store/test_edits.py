@@ -238,7 +238,7 @@ def test_merge_and_split_carry_to_the_next_epoch(tmp_path: Path) -> None:
 
     view = store.group_view(2)
     assert [(g.key, g.kind, g.title) for g in view.groups] == [
-        ("1", "cluster", "one"), ("2.1", KIND_PART, "dark"), ("2.2", KIND_PART, "cluster 2 part 2"),
+        ("1", "cluster", "one"), ("2.1", KIND_PART, "dark"), ("2.2", KIND_PART, "cluster 2.2"),
         ("g1", KIND_MERGE, "animals")]
     animals = view.find("g1")
     np.testing.assert_array_equal(view.members(animals.code), np.flatnonzero(np.isin(a2, [0, 3])))
@@ -265,6 +265,18 @@ def test_edits_table_holds_whole_rows(tmp_path: Path) -> None:
     assert rows == [("flags", f"flag {N} images keep", N, 0)]
 
 
+def test_setting_epochs_aside_starts_another_run(tmp_path: Path) -> None:
+    store = new_store(tmp_path, n=6, k=2)
+    for e in (1, 2, 3):
+        store.record_epoch(event(e, np.arange(6) % 2, np.arange(2)))
+    assert store.epochs_run() == 0
+    store.archive_epochs_after(1)
+    assert store.epochs_run() == 1 and store.get_meta("run") == 1  # JSON in meta, like every value
+    store.archive_epochs_after(0)
+    assert store.epochs_run() == 2
+    store.close()
+
+
 # -------------------------------------------------------------------------------------------------
 # Issue 20
 # -------------------------------------------------------------------------------------------------
@@ -277,8 +289,7 @@ def test_edit_ids_are_never_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert first is not None and second is not None and second.id > first.id
     store.close()
     # an older file (before AUTOINCREMENT) keeps its edits and gets the same guarantee
-    # (a file of schema 2: the migrations before _v3; no epoch is recorded, since today's
-    # record_epoch writes the columns of later migrations)
+    # (no epoch is recorded there: today's epoch rows have columns of later versions)
     monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:schema.MIGRATIONS.index(schema._v3)])
     (tmp_path / "old").mkdir()
     old = new_store(tmp_path / "old", n=N, k=K)

@@ -100,23 +100,39 @@ class Group:
 
     @property
     def title(self) -> str:
-        """The user's name, else a description ("cluster 12", "cluster 12 part 2", "group g5")."""
-        if self.name:
-            return self.name
-        if self.kind == KIND_PART:
-            return f"cluster {self.clusters[0]} part {int(self.part or 0) + 1}"
-        if self.kind == KIND_MERGE:
-            return f"group {self.key}"
-        return f"cluster {self.key}"
+        """The one name this group goes by everywhere (``display_name``)."""
+        return display_name(self.kind, self.key, self.name)
 
     @property
     def folder_name(self) -> str | None:
-        """The name curation gives this group's folder (None: ``cluster_0012`` for a cluster)."""
-        if self.name or self.kind == KIND_CLUSTER:
-            return self.name
-        if self.kind == KIND_PART:
-            return f"cluster_{self.clusters[0]:04d}_part{int(self.part or 0) + 1}"
-        return f"group_{self.group_id}"
+        """The folder curation gives this group (``folder_name``; None: ``cluster_0012``, which
+        ``dcgui.core.output.curate`` reserves for an unnamed cluster 12)."""
+        if self.kind == KIND_CLUSTER and not (self.name and self.name.strip()):
+            return None
+        return folder_name(self.kind, self.key, self.name)
+
+
+def display_name(kind: str, key: str, name: str | None) -> str:
+    """The one display name of a cluster or group, used by the list, the grid header, the image
+    pane, the plots, the CSV and the report: the user's name when set, else "cluster 12" (the
+    stable matched number), "cluster 12.1" (part 1 of the split of cluster 12), "group g5" (an
+    unnamed merge)."""
+    if name and name.strip():
+        return name.strip()
+    return f"group {key}" if kind == KIND_MERGE else f"cluster {key}"
+
+
+def folder_name(kind: str, key: str, name: str | None) -> str:
+    """The curate folder derived from ``display_name``: the user's name (made safe for every OS
+    by ``dcgui.core.output.curate``), else the default name with ``_`` for the space and the
+    cluster number padded to four digits so folders sort in order: ``cluster_0012``,
+    ``cluster_0012.1``, ``group_g5``."""
+    if name and name.strip():
+        return name.strip()
+    if kind == KIND_MERGE:
+        return f"group_{key}"
+    number, dot, part = key.partition(".")
+    return f"cluster_{int(number):04d}{dot}{part}"
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ def export_backbone(
 ) -> dict[str, Any]:
     """Write ``model``'s backbone (a ``DeepClusterNet``) to ``out`` in ``fmt`` plus ``out.json``.
 
-    Returns the metadata. Files appear atomically (a failed export leaves no partial file).
+    Returns the metadata plus ``sha256`` of the written file (recorded with the export, so a
+    report can name exactly which file was shared). Files appear atomically (a failed export
+    leaves no partial file).
     """
     if fmt not in FORMATS:
         raise InvalidValue(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
@@ -100,9 +102,13 @@ def export_backbone(
         _write(out, buf.getvalue())
     else:
         _export_onnx(wrapper, example, out, meta, stream)
-    if not stream:  # every format also holds the preprocessing inside the file
-        _write(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
-    return meta
+    if stream:  # a device or FIFO: nothing beside it, and nothing to read back for a hash
+        return meta
+    # every format also holds the preprocessing inside the file
+    _write(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
+    from dcgui.core.train.checkpoint import file_sha256
+
+    return {**meta, "sha256": file_sha256(out)}
 
 
 def _write(out: Path, data: bytes) -> None:

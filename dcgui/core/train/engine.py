@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dcgui.core.analysis.ami import ami
 from dcgui.core.analysis.matching import match_clusters
 from dcgui.core.analysis.metrics import ari, cluster_size_stats, nmi
 from dcgui.core.config import TrainConfig
@@ -315,16 +316,18 @@ class DeepCluster:
         stats = cluster_size_stats(assign[clustered], cfg.k)
         mapping = np.asarray(match_clusters(self.prev_matched, assign, cfg.k), dtype=np.int32)
         matched = np.where(clustered, mapping[np.maximum(assign, 0)], -1).astype(np.int32)
-        nmi_prev = None
+        nmi_prev = ami_prev = None
         if self.prev_matched is not None:
             both = clustered & (self.prev_matched >= 0)
             nmi_prev = nmi(self.prev_matched[both], matched[both])
-        nmi_labels = ari_labels = None
+            ami_prev = ami(self.prev_matched[both], matched[both])
+        nmi_labels = ari_labels = ami_labels = None
         if self.labels is not None:  # over the clustered images only (excluded ones have no cluster)
             has = (self.labels >= 0) & clustered
             if has.any():
                 nmi_labels = nmi(self.labels[has], assign[has])
                 ari_labels = ari(self.labels[has], assign[has])
+                ami_labels = ami(self.labels[has], assign[has])
         t_clustering = time.perf_counter() - t0
         yield PhaseProgress(PHASE_CLUSTERING, 1, 1, epoch)
         if stats["max"] > 0.5 * n_clustered and cfg.k > 2:
@@ -347,6 +350,7 @@ class DeepCluster:
             size_entropy=float(stats["entropy"]), seconds_features=t_features,
             seconds_clustering=t_clustering, seconds_training=t_training,
             images_per_second=(n + n_trained) / max(seconds, 1e-9), n_images=n,
+            ami_prev=ami_prev, ami_labels=ami_labels,
             excluded=0 if steer is None else steer.n_excluded,
             merges_applied=0 if steer is None else steer.merges,
             splits_applied=0 if steer is None else steer.splits,
