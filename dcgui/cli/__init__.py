@@ -48,7 +48,7 @@ __all__ = ["COMMANDS", "Progress", "build_parser", "main"]
 # In the order ``dcgui --help`` lists them.
 COMMANDS = ("train", "info", "clusters", "embed", "export", "curate", "gui",
             "similar", "duplicates", "outliers", "map", "eval",
-            "merge", "split", "edits", "undo", "redo", "relink", "report", "compare")
+            "merge", "split", "flag", "edits", "undo", "redo", "relink", "report", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

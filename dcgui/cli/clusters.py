@@ -15,7 +15,8 @@ COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one clu
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "clusters", help="write every image's cluster at an epoch as CSV",
                    description="Write one row per image, `path,cluster` (path relative to the session's "
-                   "folder; cluster ids matched across epochs, as shown in the window).", run=run)
+                   "folder; cluster ids matched across epochs, as shown in the window). The cluster is empty for an image "
+                   "that epoch left out of the clustering (flagged exclude while steering was on).", run=run)
     epoch_flag(p, "epoch (default: the latest)")
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write ('-' for stdout)")
     p.add_argument("--groups", action="store_true",

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
                    "change (the kept image 'keep', the others 'duplicate'; flags you set by hand are left alone) "
                    "and --flag --yes does it, as one edit that `dcgui undo` takes back. No file is ever deleted. "
                    "Needs no trained network.", run=run)
-    p.add_argument("--csv", type=Path, required=True, metavar="OUT",
+    p.add_argument("--csv", type=Path, metavar="OUT",
                    help="output CSV: group,path,keep,file_size,width,height,group_difference,reason "
                    "(path relative to the folder; reason: why the rule keeps or passes over the image)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
@@ -34,6 +34,10 @@ def register(sub: Any) -> None:
     p.add_argument("--flag", action="store_true", help="flag the kept image of each group 'keep' and the others "
                    "'duplicate' in the session: shows what would change; add --yes to do it")
     p.add_argument("--yes", action="store_true", help="with --flag: apply the flags (after the summary)")
+    p.add_argument("--dismiss", type=int, metavar="GROUP",
+                   help="mark group GROUP (its number in the CSV, at the same --threshold) 'not duplicates': "
+                   "one edit (`dcgui undo` takes it back); the group is left out of later detections until one "
+                   "of its images changes")
     p.add_argument("--include-hand-set", action="store_true",
                    help="with --flag: also change flags you set by hand (left alone by default)")
 
@@ -53,15 +57,32 @@ def run(args: argparse.Namespace) -> int:
                          f"e.g. {DEFAULT_THRESHOLD}")
     if (args.yes or args.include_hand_set) and not args.flag:
         raise InvalidValue("--yes and --include-hand-set go with --flag")
-    output_file(args.csv, args.session, "CSV file", make_folder=True)
-    with open_session(args.session, readonly=not (args.flag and args.yes)) as store:
+    if args.csv is None and args.dismiss is None:
+        raise InvalidValue("give --csv OUT (the groups) or --dismiss GROUP (a group that is not duplicates)")
+    if args.dismiss is not None and args.flag:
+        raise InvalidValue("--dismiss and --flag are two edits: run them one after the other")
+    if args.csv is not None:
+        output_file(args.csv, args.session, "CSV file", make_folder=True)
+    writable = (args.flag and args.yes) or args.dismiss is not None
+    with open_session(args.session, readonly=not writable) as store:
         # Every file against the disk first: a changed one is judged as it is now, a missing one
         # is in no group, so no flag is ever decided from the cache's old facts.
         fresh = drive(iter_check_files(store, open_cache(store)))
         found = drive(duplicates.iter_session_near_duplicates(store, fresh=fresh))
         info = duplicates.image_info(store, fresh)
         crops = found.crops_of()
-        groups = duplicates.groups_at(found, args.threshold, info, crops)
+        # the groups the person marked "not duplicates" stay away until one of their images changes
+        groups = duplicates.without_dismissed(store, duplicates.groups_at(found, args.threshold, info, crops))
+        if args.dismiss is not None:
+            if not 1 <= args.dismiss <= len(groups):
+                raise InvalidValue(f"--dismiss {args.dismiss}: there are {len(groups)} group(s) at threshold "
+                                 f"{args.threshold}; give a number from the CSV's group column (1-{len(groups)})")
+            applied = store.apply_edit(duplicates.dismiss_edit(store, groups[args.dismiss - 1].members))
+            print(f"{applied.preview.summary}: left out of later detections until one of them changes "
+                  f"(undo: dcgui undo {args.session})")
+            if args.csv is None:
+                return 0
+            groups = duplicates.without_dismissed(store, groups)
         paths = store.image_paths()
         stats = {**store.image_stats(), "size": fresh.size, "mtime_ns": fresh.mtime_ns}
         rows = []

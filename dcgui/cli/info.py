@@ -85,14 +85,19 @@ def run(args: argparse.Namespace) -> int:
     if info["epochs"]:
         out.append("epochs:")
         out.append(f"  {'epoch':>5} {'loss':>8} {'NMI t-1':>8} {'AMI t-1':>8} {'NMI lab':>8} {'AMI lab':>8} {'ARI lab':>8} "
-                   f"{'empty':>6} {'min':>6} {'max':>6} {'entropy':>8} {'seconds':>8}")
+                   f"{'empty':>6} {'min':>6} {'max':>6} {'entropy':>8} {'seconds':>8} {'excl':>5} {'merge':>5} "
+                   f"{'split':>5}")
         for m in info["epochs"]:
             out.append(
                 f"  {m['epoch']:>5} {fmt(m['loss']):>8} {fmt(m['nmi_prev']):>8} {fmt(m['ami_prev']):>8} "
                 f"{fmt(m['nmi_labels']):>8} {fmt(m['ami_labels']):>8} "
                 f"{fmt(m['ari_labels']):>8} {m['empty_clusters']:>6} {m['min_cluster']:>6} {m['max_cluster']:>6} "
-                f"{fmt(m['size_entropy']):>8} {fmt(m['seconds'], 1):>8}"
+                f"{fmt(m['size_entropy']):>8} {fmt(m['seconds'], 1):>8} {m.get('excluded', 0):>5} "
+                f"{m.get('merges_applied', 0):>5} {m.get('splits_applied', 0):>5}"
             )
+        if any(m.get("excluded") for m in info["epochs"]):
+            out.append("  (excl: images left out of that epoch's clustering; NMI/AMI/ARI against labels are over the "
+                       "clustered images. merge/split: groups applied as constraints)")
     else:
         out.append("epochs:   none trained yet")
     ck = info["checkpoints"]

@@ -34,6 +34,7 @@ from dcgui.core.events import (
     PhaseProgress,
     Resumed,
     Stopped,
+    steering_summary,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +69,15 @@ def register(sub: Any) -> None:
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
     p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
     p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
+    p.add_argument("--steer", action=argparse.BooleanOptionalAction, default=None,
+                   help=FIELD_HELP["steer"] + " (default: on; --no-steer turns it off, also on an existing session)")
+    p.add_argument("--init", metavar="PATH",
+                   help="start a new session from a backbone instead of the random initialisation (epoch 0 = "
+                   "that backbone): a state dict written by `dcgui export --format state-dict`, a torchvision "
+                   "ResNet state dict, or 'imagenet' (torchvision's ImageNet weights of --arch resnet18 or "
+                   "resnet50, fetched once; colour input, at least 64 px). Its architecture, input size and "
+                   "Sobel setting override the defaults. Only when the session is created. TorchScript files "
+                   "are refused (loading them runs code)")
     p.add_argument("--from-epoch", type=int, metavar="E",
                    help="continue from epoch E of an existing session instead of its last one (e.g. when a "
                    "later checkpoint is damaged); the later epochs are set aside, whole, in an archive "
@@ -83,7 +93,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
         "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
         "head": args.head, "sobel": False if args.no_sobel else None,
-        "projection": False if args.no_projection else None,
+        "projection": False if args.no_projection else None, "steer": args.steer,
     }
     return {k: v for k, v in given.items() if v is not None}
 
@@ -158,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
         from dcgui.services import training
 
         pending = created = False
+        if store is not None and args.init is not None:
+            raise DcguiError(f"--init {args.init}: {session} exists already, and a backbone can only be the start "
+                             "of a new session; give a new --session file to start from it")
         if store is not None:  # nothing is written before the settings are checked
             pending, overrides = training.check_resume(store, folder, overrides)
         # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
@@ -180,6 +193,15 @@ def run(args: argparse.Namespace) -> int:
             raise DcguiError(f"--from-epoch needs an existing session, and {session} does not exist yet")
         training.check_folder(folder)  # before choosing a device: a typo fails at once
         device_type = _device_type(overrides.get("device", "auto"))
+        init = None
+        if args.init is not None:  # read and checked before anything is written
+            init = training.read_init(args.init, args.arch)
+            defaults = default_config(1_000_000, device_type, None, **overrides).to_dict()
+            fixed = training.init_settings(init, overrides, defaults)
+            overrides = {**overrides, **fixed}
+            progress.write(f"starting from the {init.describe()}: "
+                           + ", ".join(f"{k}={v}" for k, v in fixed.items())
+                           + " come from it (over the collection's defaults)", sys.stderr)
         # The cache size depends on image_size only, so a provisional config (k decided later,
         # once the number of usable images is known) is enough to prepare the collection. It is
         # validated here, before anything is written; the user's settings are stored with it.
@@ -187,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
         store = claim_or_close(
             training.create_session(session, folder, provisional, pending=True, overrides=overrides))
         pending = created = True
+        if init is not None:
+            training.record_init(store, init)
         progress.write(f"created session {session}", sys.stderr)
 
     with dist, store, sigint_stops(control, progress):
@@ -249,8 +273,9 @@ def _train_loop(store: SessionStore, control: RunControl, progress: Progress, fo
             progress.close()
             progress.write(
                 f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)} AMI {fmt(m.ami_prev)}  "
-                f"NMI(labels) {fmt(m.nmi_labels)} AMI {fmt(m.ami_labels)}  empty {m.empty_clusters}/{k}  "
-                f"sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s"
+                f"NMI(labels) {fmt(m.nmi_labels)} AMI {fmt(m.ami_labels)}{' (clustered images)' if m.excluded else ''}  "
+                f"empty {m.empty_clusters}/{k}  sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s"
+                + (f"\n  steering: {steering_summary(m)}" if m.excluded or m.constraints else "")
             )
         elif isinstance(ev, Message):
             progress.write(f"{ev.level}: {ev.text}", sys.stderr)

@@ -66,6 +66,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads for the CPU; 0: torch's default (the GUI leaves one core free)
     amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with bf16 kernels
     channels_last: bool = True  # with CUDA or CPU mixed precision
+    steer: bool = True  # exclusions, merges and splits constrain the next clusterings (issue 24)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -108,7 +109,7 @@ class TrainConfig:
             raise InvalidValue(f"threads={self.threads!r} is invalid: use 0 (automatic) or a number of CPU threads")
         if not _is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
             raise InvalidValue(f"seed={self.seed!r} is invalid: use a whole number from 0 to {SEED_MAX}")
-        for name in ("sobel", "projection", "amp", "channels_last"):
+        for name in ("sobel", "projection", "amp", "channels_last", "steer"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidValue(f"{name}={getattr(self, name)!r} is invalid: use true or false")
         if n_images is not None:
@@ -235,6 +236,9 @@ FIELD_HELP: dict[str, str] = {
     "samples_per_epoch": "Training images drawn (uniformly over clusters) between two clusterings; 0 means "
     "one per image, as in the paper. Small collections get up to 250 batches (at most 4 passes) so that "
     "each clustering is learned from (docs/QUALITY.md).",
+    "steer": "Your corrections steer the training: images flagged exclude leave the clustering and the "
+    "training from the next epoch, merged clusters are trained as one class and the parts of a split "
+    "stay apart (docs/METHOD.md). Off: they only change what is shown and exported.",
     "threads": "CPU threads for the network (0: automatic). On a busy or shared machine 1 thread can "
     "be several times faster than all of them (benchmarks/results.md).",
 }

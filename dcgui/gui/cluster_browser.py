@@ -344,9 +344,11 @@ class ClusterBrowser(QWidget):
         c = self.model.active_cluster
         g = self.cluster_model.group(c) if c is not None else None
         sel = self.grid.selectionModel()
+        excluded = self.cluster_model.is_excluded_row
         self.action_registry.publish(grid_selection=bool(sel is not None and sel.hasSelection()), browsing=self.stats() is not None,
-                             selected_clusters=len(self.cluster_view.selected_clusters()),
-                             active_group_kind=g.kind if g is not None else None)
+                             selected_clusters=len([s for s in self.cluster_view.selected_clusters() if not excluded(s)]),
+                             active_group_kind=g.kind if g is not None else None,
+                             active_excluded=c is not None and excluded(c))
 
 
 

@@ -100,6 +100,7 @@ class ClusterCommands(QObject):
         """Open the export dialog (dry-run summary first) for the selected clusters."""
         c = self.b.model.active_cluster
         clusters = self.b.cluster_view.selected_clusters() or ([c] if c is not None else [])
+        clusters = [code for code in clusters if not self.b.cluster_model.is_excluded_row(code)]  # no folder
         store = self.b.model.store
         view = self.b.cluster_model.view
         if store is None or not clusters or view is None:

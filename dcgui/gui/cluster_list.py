@@ -62,6 +62,7 @@ SortRole = Qt.ItemDataRole.UserRole + 9
 
 COL_CLUSTER, COL_NAME, COL_SIZE, COL_PURITY, COL_TAGS = range(5)
 HEADERS = ("Cluster", "Name", "Size", "Purity", "Tags")
+EXCLUDED_TITLE = "Excluded"  # the row of images an epoch left out (steering)
 MOSAIC_SIDE = 44
 ROW_HEIGHT = MOSAIC_SIDE + 6
 
@@ -81,6 +82,7 @@ class ClusterStats:
     majority: np.ndarray  # int32 (k,): majority label index, -1 without labelled members
     purity: np.ndarray  # float64 (k,): share of the majority label among labelled members, NaN if none
     has_labels: bool = False
+    excluded: int = -1  # the code of the "Excluded" row (images the epoch left out), -1: none
     _previews: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def members(self, c: int) -> np.ndarray:
@@ -95,9 +97,17 @@ class ClusterStats:
 
 
 def compute_cluster_stats(epoch: int, assign: np.ndarray, k: int, labels: np.ndarray | None) -> ClusterStats:
-    """Sizes, members and label purity of matched assignments ``assign`` (int, length n)."""
+    """Sizes, members and label purity of matched assignments ``assign`` (int, length n).
+
+    Images with no cluster (-1: flagged exclude while steering was on) form one more row, the
+    "Excluded" one, with code ``k`` (``ClusterStats.excluded``)."""
     a = np.asarray(assign, dtype=np.int64)
     k = max(int(k), int(a.max()) + 1 if a.size else 0)
+    excluded = -1
+    if a.size and a.min() < 0:
+        excluded = k
+        a = np.where(a < 0, k, a)
+        k += 1
     sizes = np.bincount(a, minlength=k).astype(np.int64)
     order = np.argsort(a, kind="stable").astype(np.int64)
     starts = np.zeros(k + 1, dtype=np.int64)
@@ -121,7 +131,7 @@ def compute_cluster_stats(epoch: int, assign: np.ndarray, k: int, labels: np.nda
         purity[cl[top]] = counts[top] / labelled[cl[top]]
     for arr in (sizes, order, starts, majority, purity):
         arr.setflags(write=False)
-    return ClusterStats(epoch, k, sizes, order, starts, majority, purity, has_labels)
+    return ClusterStats(epoch, k, sizes, order, starts, majority, purity, has_labels, excluded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,9 +208,13 @@ class ClusterListModel(QAbstractTableModel):
         row = int(self._row_of[c])
         return None if row < 0 else row
 
+    def is_excluded_row(self, c: int) -> bool:
+        """Row ``c`` is the "Excluded" one: images left out of this epoch's clustering."""
+        return self.stats is not None and self.stats.excluded >= 0 and int(c) == self.stats.excluded
+
     def group(self, c: int) -> Group | None:
         """The merge or split part with code ``c`` (None for a whole cluster)."""
-        if self.view is None:
+        if self.view is None or self.is_excluded_row(c):
             return None
         try:
             g = self.view.group(c)
@@ -210,20 +224,28 @@ class ClusterListModel(QAbstractTableModel):
 
     def key(self, c: int) -> str:
         """The key a user types for row ``c``: "12", "12.2" (part 2 of cluster 12), "g5" (a merge)."""
+        if self.is_excluded_row(c):
+            return "—"
         g = self.group(c)
         return g.key if g is not None else str(c)
 
     def name(self, c: int) -> str | None:
+        if self.is_excluded_row(c):
+            return None
         g = self.group(c)
         if g is not None:
             return g.name
         return self._user.get(c, {}).get("name")
 
     def tags(self, c: int) -> list[str]:
-        return [] if self.group(c) is not None else list(self._user.get(c, {}).get("tags") or [])
+        if self.group(c) is not None or self.is_excluded_row(c):
+            return []
+        return list(self._user.get(c, {}).get("tags") or [])
 
     def notes(self, c: int) -> str:
-        return "" if self.group(c) is not None else str(self._user.get(c, {}).get("notes") or "")
+        if self.group(c) is not None or self.is_excluded_row(c):
+            return ""
+        return str(self._user.get(c, {}).get("notes") or "")
 
     def majority_label(self, c: int) -> str | None:
         if self.stats is None:
@@ -233,6 +255,8 @@ class ClusterListModel(QAbstractTableModel):
 
     def title(self, c: int) -> str:
         """The display name: the user's name when set, else "cluster 12" ("cluster 12 part 2", "group g5")."""
+        if self.is_excluded_row(c):
+            return EXCLUDED_TITLE
         g = self.group(c)
         return g.title if g is not None else cluster_display_name(c, self.name(c))
 
@@ -261,6 +285,8 @@ class ClusterListModel(QAbstractTableModel):
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.row() < self._rows.size and self.is_excluded_row(int(self._rows[index.row()])):
+            return f  # not a cluster: nothing to name or tag
         derived = index.row() < self._rows.size and self.group(int(self._rows[index.row()])) is not None
         if index.column() in (COL_CLUSTER, COL_NAME) or (index.column() == COL_TAGS and not derived):
             f |= Qt.ItemFlag.ItemIsEditable
@@ -295,7 +321,7 @@ class ClusterListModel(QAbstractTableModel):
             if col == COL_CLUSTER:
                 return self.title(c)  # the one display name (groups.display_name)
             if col == COL_NAME:
-                return self.name(c) or ""
+                return EXCLUDED_TITLE if self.is_excluded_row(c) else (self.name(c) or "")
             if col == COL_SIZE:
                 return f"{int(s.sizes[c]):,}"
             if col == COL_PURITY:
@@ -312,6 +338,9 @@ class ClusterListModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and s.sizes[c] == 0:
             return QColor(140, 140, 140)
+        if role == Qt.ItemDataRole.ToolTipRole and self.is_excluded_row(c):
+            return (f"{int(s.sizes[c]):,} images flagged exclude: epoch {s.epoch} left them out of the clustering "
+                    "and the training (steering). Unflag them to bring them back from the next epoch.")
         if role == Qt.ItemDataRole.ToolTipRole:
             g = self.group(c)
             plain = display_name(g.kind if g is not None else KIND_CLUSTER, self.key(c), None)
@@ -341,6 +370,8 @@ class ClusterListModel(QAbstractTableModel):
         if index.column() == COL_CLUSTER:  # the display name column renames (the name column is hidden)
             index = self.index(index.row(), COL_NAME)
         c = self.cluster_at(index.row())
+        if self.is_excluded_row(c):
+            return False
         text = str(value or "").strip()
         if self.group(c) is not None:  # a part or a merge: its name lives with the group
             if index.column() != COL_NAME or (self.set_name is not None and self.set_name(c, text or None) is False):
@@ -419,6 +450,8 @@ class ClusterListModel(QAbstractTableModel):
         if self.view is not None:  # codes of clusters that were merged or split are no rows
             keep[:] = False
             keep[[g.code for g in self.view.groups if g.code < s.k]] = True
+            if s.excluded >= 0:
+                keep[s.excluded] = True
         if self._hide_empty:
             keep &= s.sizes > 0
         if self._filter:
@@ -445,6 +478,8 @@ class ClusterListModel(QAbstractTableModel):
         if self._sort_order == Qt.SortOrder.DescendingOrder:
             by = np.lexsort((ids, -key.astype(np.float64)))
         self._rows = ids[by]
+        if s.excluded >= 0:  # "Excluded" is not a cluster: always the last row
+            self._rows = np.concatenate([self._rows[self._rows != s.excluded], self._rows[self._rows == s.excluded]])
         self._row_of = np.full(s.k, -1, dtype=np.int64)
         self._row_of[self._rows] = np.arange(self._rows.size)
 

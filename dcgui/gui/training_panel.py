@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.config import FIELD_HELP
 from dcgui.core.events import (
     PHASE_CACHE,
     PHASE_CLUSTERING,
@@ -36,11 +37,13 @@ from dcgui.core.events import (
     PHASE_TRAINING,
     CollectionReady,
     EpochFinished,
+    EpochMetrics,
     Finished,
     Message,
     PhaseProgress,
     Stopped,
     phase_label,
+    steering_summary,
 )
 from dcgui.gui.actions import registry_for
 from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, STOPPING, SessionModel
@@ -161,6 +164,12 @@ class TrainingPanel(QWidget):
         bars.addWidget(self.phase_bar, 0, 1)
         bars.addWidget(self.epoch_label, 1, 0)
         bars.addWidget(self.epoch_bar, 1, 1)
+        # What the last epoch's clustering respected of the person's corrections (issue 24)
+        self.steering_label = QLabel("")
+        self.steering_label.setObjectName("steeringLabel")
+        self.steering_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.steering_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bars.addWidget(self.steering_label, 2, 0, 1, 2)
         bars.setColumnStretch(1, 1)
         bars.setColumnMinimumWidth(0, 260)
         layout = QGridLayout(self)
@@ -198,14 +207,40 @@ class TrainingPanel(QWidget):
             epochs = store.epochs()
             if epochs:
                 self._learn_weights(epochs[-1])
+            self._show_steering(epochs[-1] if epochs else None)
         else:
             self._last_epoch = self._target = 0
+            self._show_steering(None)
         self._reset_progress()
         self._set_status(self._idle_text())
         self._update_actions()
 
+    def _show_steering(self, m: EpochMetrics | None) -> None:
+        """The steering line: what epoch ``m`` excluded and which constraints it applied."""
+        store = self._store
+        if store is None:
+            self.steering_label.setText("")
+            return
+        try:
+            on = store.config.steer
+        except Exception:  # a config this dcgui cannot read: the line is only informative
+            on = True
+        if not on:
+            text = "Steering is off: exclusions, merges and splits do not change the training (Settings)."
+        elif m is None:
+            text = "Steering on: images you exclude, clusters you merge or split steer the next epochs."
+        elif m.excluded or m.constraints:
+            text = f"Epoch {m.epoch} steering: {steering_summary(m)}."
+        else:
+            text = f"Epoch {m.epoch} steering: no exclusions, merges or splits to respect yet."
+        self.steering_label.setText(text)
+        self.steering_label.setToolTip(FIELD_HELP["steer"])
+
     def sync_epochs(self, last_epoch: int) -> None:
         """The store now holds ``last_epoch`` epochs (from our run or another process)."""
+        if last_epoch != self._last_epoch and self._store is not None:
+            epochs = self._store.epochs()
+            self._show_steering(epochs[-1] if epochs else None)
         self._last_epoch = last_epoch
         if self._state == IDLE:
             if self.epochs_spin.value() <= last_epoch and self._store is not None:
@@ -359,6 +394,7 @@ class TrainingPanel(QWidget):
             nmi = f", NMI(t−1, t) {m.nmi_prev:.3f}" if m.nmi_prev is not None else ""
             self._set_live_status(lambda: f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
                                           f" (loss {m.loss:.3f}{nmi}).")
+            self._show_steering(m)
             self._show_run_progress(0.0)
             # The worker committed the epoch before yielding it: the model reads it now rather
             # than at the window's next poll.

@@ -167,7 +167,9 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
     # the files are read (or named) only when needed; each is checked to lie inside the folder
     files = store.image_files() if absolute or with_exif else []
     paths = [str(f) for f in files] if absolute else store.image_paths()
-    rows = [[path, c, cluster_names[c], *groups[code], *flags.get(i, ("", ""))]
+    # an image the epoch left out of the clustering (flagged exclude, steering on): empty cluster cells
+    rows = [[path, c, cluster_names[c], *groups[code], *flags.get(i, ("", ""))] if c >= 0
+            else [path, "", "", "", "", *flags.get(i, ("", ""))]
             for i, (path, c, code) in enumerate(zip(paths, assign, view.labels.tolist()))]
     if with_exif:
         add_photo_facts(rows, files)

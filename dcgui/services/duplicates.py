@@ -23,6 +23,7 @@ from dcgui.core.control import RunControl
 from dcgui.core.events import Event
 from dcgui.services.explore import explore_dir, open_cache
 from dcgui.services.freshness import FreshImages, iter_check_files
+from dcgui.store.edits import DismissDuplicates
 
 if TYPE_CHECKING:
     from dcgui.core.images.cache import ImageCache
@@ -155,3 +156,31 @@ def taken_dates(store: SessionStore, found: NearDuplicates, control: RunControl 
         if taken:
             out[i] = taken
     return out
+
+
+def group_key(store: SessionStore, members: np.ndarray) -> tuple[str, list[str]]:
+    """(key, paths) of a near-duplicate group: a hash of its members' paths, file sizes and
+    mtimes as the last scan saw them (the detection itself reads that scan's cache), so a "not
+    duplicates" decision holds until one of the images changes (the next scan records it) or the
+    group gains or loses an image. No file is read: the window calls it on its own thread."""
+    paths = store.image_paths()
+    stats = store.image_stats()
+    items = sorted((paths[int(i)], int(stats["size"][int(i)]), int(stats["mtime_ns"][int(i)])) for i in members)
+    h = hashlib.sha1(b"not-duplicates 1\n")
+    for p, size, mtime in items:
+        h.update(f"{p}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest(), [p for p, _, _ in items]
+
+
+def dismiss_edit(store: SessionStore, members: np.ndarray) -> DismissDuplicates:
+    """The undoable edit "these images are not duplicates" (``store.apply_edit`` it)."""
+    key, paths = group_key(store, members)
+    return DismissDuplicates(key, paths)
+
+
+def without_dismissed(store: SessionStore, groups: list[NearDuplicateGroup]) -> list[NearDuplicateGroup]:
+    """``groups`` less those the person marked "not duplicates" (while none of their images changed)."""
+    dismissed = store.dismissed_duplicates()
+    if not dismissed:
+        return list(groups)
+    return [g for g in groups if group_key(store, g.members)[0] not in dismissed]

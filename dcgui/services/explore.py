@@ -357,6 +357,9 @@ def iter_session_outliers(
     out = []
     ranked = [int(i) for i in top_outliers(scores, n + len(stale)) if np.isfinite(scores[i])][:n]
     for r, i in enumerate(ranked):
+        if view.labels[i] < 0:  # left out of this epoch's clustering (flagged exclude)
+            out.append(Outlier(r + 1, i, float(scores[i]), -1, paths[i], "", "excluded"))
+            continue
         g = view.of_image(i)
         out.append(Outlier(r + 1, i, float(scores[i]), int(assign[i]), paths[i], g.key, g.title))
     return out

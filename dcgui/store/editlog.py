@@ -44,6 +44,7 @@ TABLES: dict[str, Table] = {
               ("kind", "epoch", "cluster", "parts", "labels", "units", "name", "names", "created"),
               frozenset({"labels"})),
         Table("meta", "key", ("value",)),  # only user keys are edited: the named image groups
+        Table("dismissed_duplicates", "key", ("paths", "created")),
     )
 }
 _IN_CHUNK = 500  # keys per "WHERE key IN (...)": well under SQLite's variable limit

@@ -483,3 +483,31 @@ class Editor:
         """(what undo would undo, what redo would redo): for menu texts."""
         with self._db.lock:
             return editlog.peek(self._db.conn)
+
+
+# ---------------------------------------------------------------------------------------------
+# "not duplicates": a near-duplicate group the person has looked at and dismissed
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DismissDuplicates:
+    """Remember that the images ``paths`` (relative) are not duplicates of each other.
+
+    ``key`` identifies the group with its files' sizes and mtimes
+    (``dcgui.services.duplicates.group_key``), so the group comes back once one of them changes.
+    """
+
+    key: str
+    paths: Sequence[str]
+    kind: str = "not duplicates"
+
+    def plan(self, reader: Reader) -> Plan:
+        if len(self.paths) < 2:
+            raise ValueError("a group of near-duplicates has at least two images")
+        before = reader.rows("dismissed_duplicates", [self.key]).get(self.key)
+        first = self.paths[0]
+        summary = f"not duplicates: {first} and {len(self.paths) - 1} other image{'s' if len(self.paths) > 2 else ''}"
+        if before is not None:
+            return Plan(EditPreview(self.kind, summary, 0), [])
+        after = {"paths": json.dumps(list(self.paths)), "created": now()}
+        return Plan(EditPreview(self.kind, summary, 1, images=0),
+                    [RowChange("dismissed_duplicates", self.key, None, after)])

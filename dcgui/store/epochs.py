@@ -32,6 +32,18 @@ _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
 _OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels", "ami_prev", "ami_labels"}
 
 
+def assign_dtype(k: int) -> np.dtype:
+    """The chunk dtype of an epoch with ``k`` clusters: its largest value stays free for "no cluster"."""
+    return np.dtype("<u2") if k < schema.U2_LIMIT else np.dtype("<u4")
+
+
+def decode_assign(raw: np.ndarray) -> np.ndarray:
+    """Stored ids -> int32 with "no cluster" (the dtype's largest value) as -1 (schema v5)."""
+    out = raw.astype(np.int32)
+    out[raw == np.iinfo(raw.dtype).max] = -1
+    return out
+
+
 def encode_ids(ids: np.ndarray, dtype: np.dtype) -> bytes:
     return zlib.compress(np.ascontiguousarray(ids, dtype=dtype).tobytes(), 6)
 
@@ -79,12 +91,14 @@ class EpochData:
             raise ValueError(f"record_epoch: epoch {epoch} has {matched.shape[0]} assignments but the session has {n} images")
         if mapping.shape != (k,) or not np.array_equal(np.sort(mapping), np.arange(k)):
             raise ValueError(f"record_epoch: the mapping of epoch {epoch} is not a permutation of range(k={k})")
-        if matched.size and (matched.min() < 0 or matched.max() >= k):
-            raise ValueError(f"record_epoch: epoch {epoch} has cluster ids outside [0, {k})")
-        if raw.shape != matched.shape or not np.array_equal(mapping[raw], matched):
+        if matched.size and (matched.min() < -1 or matched.max() >= k):
+            raise ValueError(f"record_epoch: epoch {epoch} has cluster ids outside [0, {k}) (or -1: no cluster)")
+        if raw.shape != matched.shape or not np.array_equal(np.where(raw >= 0, mapping[np.maximum(raw, 0)], -1),
+                                                            matched):
             raise ValueError(f"record_epoch: epoch {epoch}: assign_matched is not mapping[assign_raw]")
-        dtype = np.dtype("<u2") if k <= 0xFFFF else np.dtype("<u4")
-        sizes = np.bincount(matched, minlength=k)
+        dtype = assign_dtype(k)
+        sizes = np.bincount(matched[matched >= 0], minlength=k)
+        matched = np.where(matched >= 0, matched, np.iinfo(dtype).max)  # -1 (no cluster): the dtype's max
         inverse = np.empty(k, dtype=np.int64)
         inverse[mapping] = np.arange(k)
         cs = self.chunk_size
@@ -205,11 +219,11 @@ class EpochData:
             try:
                 if [c for c, _ in blobs] != list(range(len(blobs))):
                     raise ValueError("chunks are missing")
-                arr = np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype).astype(np.int32)
+                arr = decode_assign(np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype))
             except (zlib.error, ValueError, TypeError) as exc:
                 raise self._bad_epoch(epoch, "assignments", exc) from exc
             n = self._images.count
-            if arr.shape != (n,) or (n and (arr.min() < 0 or arr.max() >= k)):
+            if arr.shape != (n,) or (n and (arr.min() < -1 or arr.max() >= k)):
                 raise self._bad_epoch(epoch, "assignments", f"{arr.size} ids for {n} images, or ids outside [0, {k})")
             arr.setflags(write=False)
             self._cache[epoch] = arr
@@ -218,21 +232,23 @@ class EpochData:
             return arr
 
     def assignments(self, epoch: int, matched: bool = True) -> np.ndarray:
-        """Cluster id per image at ``epoch`` (int32): matched (display) ids, or k-means' raw ids."""
+        """Cluster id per image at ``epoch`` (int32): matched (display) ids, or k-means' raw ids;
+        -1 for an image the epoch left out (flagged exclude while steering was on)."""
         ids = self.matched(epoch)
         if matched:
             return ids.copy()
         k, mapping, _ = self.row(epoch)
         inverse = np.empty(k, dtype=np.int32)
         inverse[mapping] = np.arange(k, dtype=np.int32)
-        return inverse[ids]
+        return np.where(ids >= 0, inverse[np.maximum(ids, 0)], -1).astype(np.int32)
 
     def cluster_members(self, epoch: int, cluster: int) -> np.ndarray:
         """Image indices in matched cluster ``cluster`` at ``epoch`` (int64, ascending)."""
         return np.flatnonzero(self.matched(epoch) == int(cluster)).astype(np.int64)
 
     def image_history(self, i: int) -> np.ndarray:
-        """Matched cluster id of image ``i`` at epochs 1..last (int32; -1 where an epoch is missing)."""
+        """Matched cluster id of image ``i`` at epochs 1..last (int32; -1 where an epoch is missing
+        or left the image out)."""
         n = self._images.count
         if not 0 <= i < n:
             raise IndexError(f"image index {i} is out of range (the session has {n} images)")
@@ -255,7 +271,7 @@ class EpochData:
             # Only inflate up to image i: on average half a chunk per epoch.
             try:
                 head = zlib.decompressobj().decompress(blob, need)
-                out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+                out[epoch - 1] = decode_assign(np.frombuffer(head[need - dt.itemsize:need], dtype=dt))[0]
             except (zlib.error, ValueError, TypeError, IndexError) as exc:
                 raise self._bad_epoch(epoch, "assignments", exc) from exc
         return out

@@ -143,6 +143,7 @@ class SessionStore:
     # groups and cluster user data
     cluster_user_data = delegate("groups", Groups.cluster_user_data)
     cluster_groups = delegate("groups", Groups.cluster_groups)
+    dismissed_duplicates = delegate("groups", Groups.dismissed_duplicates)
     group_view = delegate("groups", Groups.view)
 
     # edits: every change of user data is one logged edit

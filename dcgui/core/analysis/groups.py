@@ -141,7 +141,7 @@ class GroupView:
 
     epoch: int
     k: int
-    labels: np.ndarray  # int64 (N,): the code of each image's group
+    labels: np.ndarray  # int64 (N,): the code of each image's group; -1: left out of the clustering
     groups: tuple[Group, ...]
     _by_code: dict[int, Group] = field(init=False, repr=False, compare=False)
     _by_key: dict[str, Group] = field(init=False, repr=False, compare=False)
@@ -232,7 +232,7 @@ def resolve_groups(
     units: list[Unit] = [Unit(c) for c in range(k) if c not in active]
     unit_code = {u: j for j, u in enumerate(units)}
     img_unit = np.full(n, -1, dtype=np.int64)
-    plain = ~np.isin(assign, np.fromiter(active, dtype=np.int64, count=len(active)))
+    plain = ~np.isin(assign, np.fromiter(active, dtype=np.int64, count=len(active))) & (assign >= 0)
     lookup = np.full(max(k, 1), -1, dtype=np.int64)
     for u, j in unit_code.items():
         lookup[u.cluster] = j
@@ -276,8 +276,9 @@ def resolve_groups(
             unit_to_code[unit_code[u]] = next_code
         groups_spec.append((next_code, f"g{m.id}", KIND_MERGE, m.name, sorted(owned), m.id, None))
         next_code += 1
-    labels = unit_to_code[img_unit] if n else np.zeros(0, dtype=np.int64)
-    sizes = np.bincount(labels, minlength=next_code) if n else np.zeros(next_code, dtype=np.int64)
+    # images the epoch left out (steering's exclusions, assign -1) are in no group: label -1
+    labels = np.where(img_unit >= 0, unit_to_code[np.maximum(img_unit, 0)], -1) if n else np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(labels[labels >= 0], minlength=next_code) if n else np.zeros(next_code, dtype=np.int64)
     groups = tuple(
         Group(code, key, kind, name, tuple(sorted({u.cluster for u in us})), tuple(us), int(sizes[code]), gid, part)
         for code, key, kind, name, us, gid, part in groups_spec

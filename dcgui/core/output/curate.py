@@ -198,7 +198,8 @@ def plan_curation(
     assignments = np.asarray(assignments)
     if assignments.shape != (len(sources),):
         raise ValueError(f"{len(sources)} paths but {assignments.shape[0]} assignments: they must match")
-    chosen = sorted(set(int(c) for c in (np.unique(assignments) if clusters is None else clusters)))
+    # -1: images an epoch left out of the clustering (steering's exclusions) have no folder
+    chosen = sorted(set(int(c) for c in (np.unique(assignments) if clusters is None else clusters) if int(c) >= 0))
     folders = cluster_folder_names(chosen, names)
     excluded_set = set(int(i) for i in excluded)
     taken: dict[Path, set[str]] = {}

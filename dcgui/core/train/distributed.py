@@ -283,7 +283,8 @@ def any_rank(flag: bool, ctx: DistContext) -> bool:
 
 
 def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,
-                          chunk_rows: int = 16384, inplace: bool = False) -> np.ndarray:
+                          chunk_rows: int = 16384, inplace: bool = False,
+                          fit_mask: np.ndarray | None = None) -> np.ndarray:
     """``clustering.pca_whiten_l2`` fitted on the rows of *all* ranks, applied to this rank's rows.
 
     Only ``N``, ``sum x`` (D) and ``sum x x^T`` (D x D, float64) cross the network (summed over
@@ -297,7 +298,8 @@ def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,
             dist.all_reduce(stats, op=dist.ReduceOp.SUM)
         return stats
 
-    return pca_whiten_l2(local, dim, inplace=inplace, chunk_rows=chunk_rows, device=ctx.device, reduce=reduce)
+    return pca_whiten_l2(local, dim, inplace=inplace, chunk_rows=chunk_rows, device=ctx.device, reduce=reduce,
+                         fit_mask=fit_mask)
 
 
 class _EmbedHead(nn.Module):
