@@ -398,10 +398,8 @@ class DuplicatesTab(ExploreTab):
         slots: dict[str, Any] = {"duplicates.next": lambda: self.next_group(1),
                                  "duplicates.previous": lambda: self.next_group(-1),
                                  "duplicates.keep": self._keep_selected,
-                                 "duplicates.flicker": self.compare.toggle_flicker}
-        dismiss = getattr(self, "dismiss_group", None)  # "Not duplicates" (the steering branch)
-        if dismiss is not None:
-            slots["duplicates.dismiss"] = lambda: dismiss(self.group_list.currentRow())
+                                 "duplicates.flicker": self.compare.toggle_flicker,
+                                 "duplicates.dismiss": lambda: self.dismiss_group(self.group_list.currentRow())}
         bound = {action_id: reg.bind(action_id, slot, self) for action_id, slot in slots.items()}
         self.compare.hint.setText("Keys: " + " · ".join(
             f"{a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)} {reg.specs[i].text.lower()}"
