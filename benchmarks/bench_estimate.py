@@ -57,9 +57,9 @@ def configs() -> dict[str, Callable[[], tuple[Path, TrainConfig]]]:
     return {
         "demo-quick": demo(DEMO_QUICK_EPOCHS),
         "demo-full": demo(None),
-        "photos-600-defaults": photos(600, epochs=4),
-        "photos-600-k10": photos(600, epochs=4, k=10),
-        "photos-600-k200": photos(600, epochs=4, k=200),
+        "photos-200-defaults": photos(200, epochs=3),
+        "photos-200-k8": photos(200, epochs=3, k=8),
+        "photos-200-k100": photos(200, epochs=3, k=100),
     }
 
 
