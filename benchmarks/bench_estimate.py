@@ -27,7 +27,7 @@ import _data
 from dcgui.core.config import TrainConfig, default_config
 from dcgui.core.events import CollectionReady, EpochFinished
 from dcgui.core.images.collection import scan
-from dcgui.core.train.estimate import estimate_run_seconds, measure_rates
+from dcgui.core.train.estimate import PhaseTimes, estimate_run_seconds, measure_rates
 
 THREADS = max(1, (os.cpu_count() or 2) - 1)  # what the window's worker uses (torch_threads_for_worker)
 
@@ -76,6 +76,8 @@ def run_pair(name: str, make: Callable[[], tuple[Path, TrainConfig]]) -> dict[st
     rates = measure_rates(cfg, n, threads=THREADS, folder=folder)
     measure_s = time.perf_counter() - t0
     estimate = estimate_run_seconds(cfg, n, rates, cached=False)
+    parts = PhaseTimes.from_rates(cfg, n, rates)
+    setup = n / rates.decode_images_per_s if rates.decode_images_per_s else 0.0
     with tempfile.TemporaryDirectory() as tmp:
         session = Path(tmp) / "bench.dcgui"
         create_session(session, folder, cfg).close()
@@ -102,6 +104,8 @@ def run_pair(name: str, make: Callable[[], tuple[Path, TrainConfig]]) -> dict[st
         "estimate": estimate, "real": real, "ratio": estimate / real, "prepare": t_ready - t0,
         "first_epoch": epochs[0] if epochs else 0.0, "later_epoch": _data.median(epochs[1:]) if len(epochs) > 1 else 0.0,
         **phases, "overhead": overhead,
+        "est_setup": setup, **{f"est_{p}": cfg.epochs * parts.get(p) for p in ("features", "clustering", "training")},
+        "est_overhead": cfg.epochs * parts.overhead,
     }
     print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     return row

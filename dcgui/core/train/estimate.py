@@ -6,8 +6,12 @@ configured network, image size and device on random pixels (a second or two for 
 CPU, a few for a ResNet); ``epoch_seconds`` scales them to the collection. Once a session has
 finished epochs, their recorded times are the better estimate (``measured_epoch_seconds``).
 
-The numbers are estimates: the first epoch also decodes the images into the cache, and a machine
-busy with other work trains slower. They are meant for "a minute or an hour?", shown rounded.
+Besides the warm loops, the costs they miss are measured too: PCA before k-means, a real
+checkpoint write (every epoch ends with one) and, for a new collection, decoding a few of its
+images as the cache build does (``estimate_run_seconds(cached=False)``). A machine busy with other
+work trains slower: the estimate is measured under the load of the moment, and ``RunEta`` (the
+ETA while training runs) follows the run's own rates, phase by phase. benchmarks/bench_estimate.py
+compares estimates with real runs.
 """
 
 from __future__ import annotations
