@@ -17,6 +17,7 @@ from superqt.utils import qdebounced
 
 from dcgui.core.config import TrainConfig
 from dcgui.core.train.estimate import (
+    PhaseTimes,
     Rates,
     epoch_seconds,
     estimate_run_seconds,
@@ -78,6 +79,11 @@ class ExpectedTimeLabel(QLabel):
         """One epoch of the estimate (the total also decodes a new collection once)."""
         rates = self._rates.get(_cost_key(self._config, self._n, self._folder)) if self._config is not None else None
         return epoch_seconds(self._config, self._n, rates) if rates is not None and self._config is not None else None
+
+    def phase_times(self) -> PhaseTimes | None:
+        """One epoch of the estimate, per phase (the training ETA's expectation before an epoch ends)."""
+        rates = self._rates.get(_cost_key(self._config, self._n, self._folder)) if self._config is not None else None
+        return PhaseTimes.from_rates(self._config, self._n, rates) if rates is not None and self._config else None
 
     def busy(self) -> bool:
         return self._worker is not None

@@ -332,8 +332,10 @@ class MainWindow(QMainWindow):
 
     def _session_created(self, dialog: NewSessionDialog) -> None:
         path = dialog.created_path
-        if path is not None and self.open_session(path) and dialog.start_check.isChecked():
-            self.training.start()
+        if path is not None and self.open_session(path):
+            self.training.expected = dialog.expected.phase_times()  # the ETA's start, as measured
+            if dialog.start_check.isChecked():
+                self.training.start()
 
     def choose_session(self) -> None:
         start = str(QSettings().value(LAST_SESSION_DIR_KEY, str(Path.home())))

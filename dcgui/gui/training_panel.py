@@ -181,6 +181,7 @@ class TrainingPanel(QWidget):
         self._store = store
         self._readonly = readonly
         self._weights = dict(_DEFAULT_WEIGHTS)
+        self.expected = None  # another session's measurement says nothing about this one
         if store is not None:
             self._last_epoch = store.last_epoch()
             target = store.config.epochs
