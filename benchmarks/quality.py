@@ -1,155 +1,278 @@
-"""Does DeepCluster learn on real data here? The paper's Fig. 2 shape and a kNN gain over the init.
+"""Does training beat the random initialisation, per CPU minute? Measured with the product's commands.
 
-Runs the real engine (``dcgui.core.train.engine.DeepCluster``) on N Fashion-MNIST training images at the
-CPU defaults, then evaluates the frozen backbone of every few epochs with kNN (k=20, cosine,
-temperature-weighted votes; bank = the N training images, queries = held-out test images),
-always next to the same network at its random initialisation (epoch 0).
+For each labelled collection (``benchmarks/build_collections.py`` builds them: ROOT/<name>/<class>/...):
 
-Usage: python benchmarks/quality.py [--n 20000] [--epochs 20] [--head reset|centroids] [--out DIR]
-Data: Debian's dataset-fashion-mnist (``apt-get download dataset-fashion-mnist && dpkg -x ...``);
-``--fm-dir`` points at the folder with the four idx .gz files.
+    dcgui train ROOT/<name> --session S [flags]      # timed: the minutes column
+    dcgui eval S --json                              # kNN leave-one-out (k=20, cosine) + linear probe,
+                                                     # trained epoch vs epoch 0 (random init)
+    dcgui info S --json                              # NMI(t-1, t) and NMI vs labels per epoch
+
+and keeps one JSON per run under ``benchmarks/results_quality/cli/<collection>/<label>.json``
+(a run whose JSON exists is not run again). ``table`` writes the tables of docs/QUALITY.md
+between its ``<!-- quality.py:... -->`` markers and leaves everything else in that file alone.
+
+Usage:
+    python benchmarks/quality.py run LABEL [--collections photos clipart icons fashion] [--eval-epochs 10]
+                                     [-- TRAIN FLAGS]
+    python benchmarks/quality.py extend LABEL --epochs 60 [--eval-epochs 40]   # train a run on further
+    python benchmarks/quality.py table
+LABEL names the configuration (``defaults``, ``old-defaults``, ``no-sobel``...); LEVERS below says
+what each one means in the tables. Sessions go to ROOT/sessions (outside the repository).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
-from PIL import Image
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results_quality" / "cli"
+DOC = REPO / "docs" / "QUALITY.md"
+COLLECTIONS = ["photos", "clipart", "icons", "fashion"]
+COLOUR = {"photos", "clipart", "icons"}
 
-from dcgui.core.analysis.evaluate import knn_split_accuracy, linear_probe_accuracy
-from dcgui.core.config import default_config
-from dcgui.core.events import EpochFinished, Message
-from dcgui.core.train.checkpoint import load_model
-from dcgui.core.train.engine import DeepCluster
-from dcgui.core.train.features import iter_features
-
-FM_DIRS = [Path("/usr/share/datasets/fashion-mnist"), Path("/tmp/fm/usr/share/datasets/fashion-mnist")]
-
-
-def load_idx(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    with gzip.open(folder / f"{split}-images-idx3-ubyte.gz") as fh:
-        images = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(folder / f"{split}-labels-idx1-ubyte.gz") as fh:
-        labels = np.frombuffer(fh.read(), np.uint8, offset=8).astype(np.int64)
-    return images, labels
+# Every configuration measured, with what it changes against the defaults of its time.
+LEVERS: dict[str, str] = {
+    "old-defaults": "defaults before issue 22 (smallnet 32 px, Sobel, paper's head, 20 epochs)",
+    "defaults": "the defaults now (plain `dcgui train FOLDER --session S`)",
+    "no-sobel": "colour input instead of the Sobel front end (`--no-sobel`), all else at the old defaults",
+    "centroids": "DeepCluster-v2 centroid head with temperature 0.1 (`--head centroids`)",
+}
 
 
-def to_cache_pixels(gray: np.ndarray, side: int) -> np.ndarray:
-    """28x28 grey -> side x side RGB uint8, as the decode cache would store them."""
-    out = np.empty((len(gray), side, side, 3), np.uint8)
-    for i, g in enumerate(gray):
-        out[i] = np.asarray(Image.fromarray(g).resize((side, side), Image.Resampling.BILINEAR).convert("RGB"))
+def dcgui(*args: str, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "dcgui", *args], env=env, check=True, text=True,
+                          capture_output=capture)
+
+
+def _session(root: Path, collection: str, label: str) -> Path:
+    return root / "sessions" / collection / f"{label}.dcgui"
+
+
+def _evaluate(session: Path, epochs: list[int], result: dict[str, Any]) -> None:
+    """``dcgui eval`` at each epoch not yet evaluated (epoch 0, the random init, comes with each)."""
+    evals = result.setdefault("evals", {})
+    for e in epochs:
+        if str(e) not in evals:
+            evals[str(e)] = json.loads(dcgui("eval", str(session), "--epoch", str(e), "--json").stdout)
+
+
+def _train(root: Path, collection: str, session: Path, flags: list[str], result: dict[str, Any]) -> None:
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    dcgui("train", str(root / collection), "--session", str(session), "--no-progress", *flags, capture=False)
+    result["train_minutes"] = result.get("train_minutes", 0.0) + (time.perf_counter() - t0) / 60
+    result.setdefault("load_before", load)
+    result["load_after"] = os.getloadavg()[0]
+    info = json.loads(dcgui("info", str(session), "--json").stdout)
+    result.update(config=info["config"], images=info["images"], epochs=info["epochs"])
+
+
+def _save(out: Path, result: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+
+
+def run_one(root: Path, collection: str, label: str, flags: list[str], eval_epochs: list[int]) -> Path:
+    out = RESULTS / collection / f"{label}.json"
+    if out.exists():
+        print(f"{out} exists: skipped")
+        return out
+    session = _session(root, collection, label)
+    if session.exists():
+        raise SystemExit(f"{session} exists from an interrupted run: remove it (and {session}.d) first")
+    session.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"collection": collection, "label": label, "flags": flags}
+    _train(root, collection, session, flags, result)
+    last = len(result["epochs"])
+    _evaluate(session, sorted({e for e in eval_epochs if 0 < e < last} | {last}), result)
+    _save(out, result)
+    print(f"{collection} {label}: {summary(result)}", flush=True)
     return out
 
 
-def features_of(ckpt: Path, pixels: np.ndarray) -> np.ndarray:
-    model, cfg = load_model(ckpt)
-    gen = iter_features(model, pixels, cfg.image_size, 512, torch.device("cpu"), representation=True)
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
+def extend_one(root: Path, collection: str, label: str, epochs: int, eval_epochs: list[int]) -> None:
+    """Train an earlier run's session on to ``epochs`` in total (the engine's settings do not depend
+    on the total, so this is the run a fresh ``--epochs`` would give) and evaluate ``eval_epochs``
+    (default: the last). A run stopped early (Ctrl-C: its JSON was never written) is picked up from
+    its session; its minutes are then the epochs' own seconds (the decoding is not counted)."""
+    out = RESULTS / collection / f"{label}.json"
+    session = _session(root, collection, label)
+    if out.exists():
+        result = json.loads(out.read_text())
+    else:
+        info = json.loads(dcgui("info", str(session), "--json").stdout)
+        result = {"collection": collection, "label": label, "flags": ["(stopped early, picked up)"],
+                  "train_minutes": sum(e["seconds"] for e in info["epochs"]) / 60, "load_before": os.getloadavg()[0],
+                  "config": info["config"], "images": info["images"], "epochs": info["epochs"]}
+    legacy = result.pop("eval", None)  # results written before evals were kept per epoch
+    if legacy is not None:
+        result.setdefault("evals", {})[str(legacy["epoch"])] = legacy
+    if epochs > len(result["epochs"]):
+        _train(root, collection, session, ["--epochs", str(epochs)], result)
+        result["flags"] = [*result["flags"], "--epochs", str(epochs)]
+    last = len(result["epochs"])
+    _evaluate(session, sorted({e for e in eval_epochs if 0 < e <= last} or {last}), result)
+    _save(out, result)
+    print(f"{collection} {label}: {summary(result)}", flush=True)
+
+
+def _evals(r: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    if "eval" in r:
+        return {int(r["eval"]["epoch"]): r["eval"]}
+    return {int(e): v for e, v in r["evals"].items()}
+
+
+def summary(r: dict[str, Any], epoch: int | None = None) -> dict[str, Any]:
+    """The table's figures for the run ``r`` stopped at ``epoch`` (default: its last)."""
+    evals = _evals(r)
+    epoch = max(evals) if epoch is None else epoch
+    rows = {row["epoch"]: row for row in evals[epoch]["rows"]}
+    ep = r["epochs"][:epoch]
+    nmi_l = [e["nmi_labels"] for e in ep]
+    nmi_p = [e["nmi_prev"] for e in ep]
+    # Minutes to this epoch: preparation (scan, decode) + the epochs' own seconds.
+    all_s = sum(e["seconds"] for e in r["epochs"]) / 60
+    prep = max(r["train_minutes"] - all_s, 0.0)
+    return {
+        "knn0": rows[0]["knn_acc"], "knn": rows[epoch]["knn_acc"],
+        "lin0": rows[0]["linear_acc"], "lin": rows[epoch]["linear_acc"],
+        "nmi_l1": nmi_l[0], "nmi_lN": nmi_l[-1],
+        "nmi_p2": nmi_p[1] if len(nmi_p) > 1 else None, "nmi_pN": nmi_p[-1],
+        "epochs": epoch, "minutes": prep + sum(e["seconds"] for e in ep) / 60, "load": r.get("load_before"),
+    }
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _row(collection: str, label: str, s: dict[str, Any], with_label: bool) -> str:
+    gain = 100 * (s["knn"] - s["knn0"])
+    fig2 = (s["nmi_lN"] >= s["nmi_l1"] + 0.02) and s["nmi_p2"] is not None and s["nmi_pN"] > s["nmi_p2"]
+    cells = [collection] + ([label] if with_label else []) + [
+        f"{_f(s['knn0'])} -> {_f(s['knn'])}", f"**{gain:+.1f}**",
+        f"{_f(s['lin0'])} -> {_f(s['lin'])}", f"{100 * (s['lin'] - s['lin0']):+.1f}",
+        f"{_f(s['nmi_l1'])} -> {_f(s['nmi_lN'])}", f"{_f(s['nmi_p2'])} -> {_f(s['nmi_pN'])}",
+        "yes" if fig2 else "no", str(s["epochs"]), f"{s['minutes']:.1f}", f"{s['load']:.1f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+HEAD = ("| kNN random -> trained | kNN gain (pts) | linear random -> trained | linear gain | "
+        "NMI vs labels ep. 1 -> last | NMI(t-1,t) ep. 2 -> last | Fig. 2 shape | epochs | train min | load |")
+
+
+# Fields that do not change what is learned (or that quality.py sets itself for the machine).
+_RUN_FIELDS = {"epochs", "threads", "workers", "device"}
+
+
+def _is_default_now(r: dict[str, Any], root: Path) -> bool:
+    """True when the run's settings are what a plain ``dcgui train`` would choose for its collection
+    today (same rule as the command: size and class folders), epochs and threads aside."""
+    from dcgui.core.config import default_config
+    from dcgui.core.images.collection import scan
+
+    folder = root / r["collection"]
+    if not folder.is_dir():
+        return False
+    found = scan(folder)
+    now = default_config(r["images"], "cpu", len(found.label_names) or None).to_dict()
+    return all(now[k] == v for k, v in r["config"].items() if k not in _RUN_FIELDS)
+
+
+def _main_epoch(r: dict[str, Any]) -> int:
+    """The epoch the configuration itself stops at (a run extended later has more)."""
+    return int(r.get("main_epoch", max(_evals(r))))
+
+
+def load_results() -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for f in sorted(RESULTS.glob("*/*.json")):
+        r = json.loads(f.read_text())
+        out.setdefault(r["collection"], {})[r["label"]] = r
+    return out
+
+
+def tables(root: Path) -> dict[str, str]:
+    res = load_results()
+    colls = [c for c in COLLECTIONS if c in res] + sorted(set(res) - set(COLLECTIONS))
+    defaults = ["| collection | configuration " + HEAD, "|---|---" + "|---:" * 10 + "|"]
+    for c in colls:
+        # The new defaults: the run labelled so, or else any run whose settings they are now.
+        now = [lab for lab in ["defaults", *sorted(res[c])] if lab in res[c] and _is_default_now(res[c][lab], root)]
+        if "old-defaults" in res[c]:
+            r = res[c]["old-defaults"]
+            same = bool(now) and now[0] == "old-defaults"
+            name = "old defaults" + (" = **new defaults** (unchanged for this collection)" if same else "")
+            defaults.append(_row(c, name, summary(r, _main_epoch(r)), True))
+            if same:
+                continue
+        if now:
+            r = res[c][now[0]]
+            name = "**new defaults**" + ("" if now[0] == "defaults" else f" (= run `{now[0]}`)")
+            defaults.append(_row(c, name, summary(r, _main_epoch(r)), True))
+    labels = sorted({lab for c in colls for lab in res[c]} - {"old-defaults", "defaults"})
+    levers = []
+    for label in ["old-defaults", *labels]:
+        levers.append(f"\n**{label}**: {LEVERS.get(label, label)}\n")
+        levers += ["| collection " + HEAD, "|---" + "|---:" * 10 + "|"]
+        for c in colls:
+            if label in res[c]:
+                for e in sorted(_evals(res[c][label])):
+                    levers.append(_row(c, label, summary(res[c][label], e), False))
+    return {"defaults": "\n".join(defaults), "levers": "\n".join(levers)}
+
+
+def write_doc(root: Path) -> None:
+    text = DOC.read_text()
+    for name, body in tables(root).items():
+        begin, end = f"<!-- quality.py:{name} begin -->", f"<!-- quality.py:{name} end -->"
+        if begin not in text:
+            raise SystemExit(f"{DOC} has no {begin} marker: add the pair {begin} / {end} where the table goes")
+        i, j = text.index(begin), text.index(end)
+        text = f"{text[:i]}{begin}\n{body}\n{text[j:]}"
+    DOC.write_text(text)
+    print(f"wrote the tables of {DOC}")
 
 
 def main() -> int:
+    argv = sys.argv[1:]
+    flags: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, flags = argv[:i], argv[i + 1:]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=20_000)
-    p.add_argument("--n-test", type=int, default=5_000)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--head", default="reset", choices=["reset", "centroids"])
-    p.add_argument("--k", type=int, default=0, help="0: the default for the collection")
-    p.add_argument("--sobel", type=int, default=-1, help="-1: default, 0 off, 1 on")
-    p.add_argument("--crop-min", type=float, default=0.0, help="RandomResizedCrop min scale (0: default)")
-    p.add_argument("--lr", type=float, default=0.0, help="0: default")
-    p.add_argument("--arch", default="", help="default: the CPU default")
-    p.add_argument("--spe", type=float, default=0.0, help="samples per epoch as a multiple of N (0: default)")
-    p.add_argument("--batch", type=int, default=0, help="batch size (0: default)")
-    p.add_argument("--projection", type=int, default=-1, help="-1: default, 0 off, 1 on")
-    p.add_argument("--eval-every", type=int, default=5)
-    p.add_argument("--fm-dir", type=Path, default=None)
-    p.add_argument("--out", type=Path, default=Path("out/quality"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-only", action="store_true", help="evaluate the checkpoints of an earlier run")
-    args = p.parse_args()
-    fm = args.fm_dir or next((d for d in FM_DIRS if d.exists()), None)
-    if fm is None:
-        raise SystemExit("Fashion-MNIST idx files not found: apt-get download dataset-fashion-mnist && dpkg -x ... "
-                         "then pass --fm-dir")
-    rng = np.random.default_rng(args.seed)
-    xtr, ytr = load_idx(fm, "train")
-    xte, yte = load_idx(fm, "t10k")
-    tr = np.sort(rng.choice(len(xtr), args.n, replace=False))
-    te = np.sort(rng.choice(len(xte), args.n_test, replace=False))
-    overrides: dict = {"epochs": args.epochs, "head": args.head, "seed": args.seed}
-    if args.k:
-        overrides["k"] = args.k
-    if args.crop_min:
-        overrides["crop_scale_min"] = args.crop_min
-    if args.lr:
-        overrides["lr"] = args.lr
-    if args.arch:
-        overrides["arch"] = args.arch
-    if args.spe:
-        overrides["samples_per_epoch"] = round(args.spe * args.n)
-    if args.batch:
-        overrides["batch_size"] = args.batch
-    if args.projection >= 0:
-        overrides["projection"] = bool(args.projection)
-    if args.sobel >= 0:
-        overrides["sobel"] = bool(args.sobel)
-    cfg = default_config(args.n, "cpu", n_classes=10, **overrides)
-    side = cfg.cache_size
-    pix_tr, pix_te = to_cache_pixels(xtr[tr], side), to_cache_pixels(xte[te], side)
-    labels_tr, labels_te = ytr[tr], yte[te]
-    tag = (f"{args.head}_k{cfg.k}_sobel{int(cfg.sobel)}_crop{cfg.crop_scale_min}_lr{cfg.lr}_{cfg.arch}"
-           f"_proj{int(cfg.projection)}_spe{cfg.samples_per_epoch}_b{cfg.batch_size}_n{args.n}_e{args.epochs}")
-    out = args.out / tag
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"config: {cfg.to_json()}", flush=True)
-
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
-    rows: list[dict] = []
-    previous_seconds = 0.0
-    if args.eval_only and (out / "result.json").exists():
-        previous = json.loads((out / "result.json").read_text())
-        rows, previous_seconds = previous["epochs"], previous["train_seconds"]
-    t0 = time.perf_counter()
-    engine = DeepCluster(cfg, pix_tr, labels_tr, out / "checkpoints")
-    for ev in [] if args.eval_only else engine.run():
-        if isinstance(ev, Message):
-            print("  ", ev.level, ev.text, flush=True)
-        if isinstance(ev, EpochFinished):
-            m = ev.metrics
-            rows.append(m.to_dict())
-            print(f"epoch {m.epoch:3d}  nmi_prev {m.nmi_prev if m.nmi_prev is None else round(m.nmi_prev, 3)}  "
-                  f"nmi_labels {m.nmi_labels:.3f}  loss {m.loss:.3f}  empty {m.empty_clusters}  "
-                  f"max {m.max_cluster}  {m.seconds:.1f}s ({m.images_per_second:.0f} img/s)", flush=True)
-    train_seconds = previous_seconds or time.perf_counter() - t0
-
-    evals = []
-    for epoch in sorted({0, *range(args.eval_every, args.epochs + 1, args.eval_every), args.epochs}):
-        ck = out / "checkpoints" / f"epoch_{epoch:04d}.pt"
-        f_tr, f_te = features_of(ck, pix_tr), features_of(ck, pix_te)
-        raw = knn_split_accuracy(f_tr, labels_tr, f_te, labels_te)
-        # Pooled post-ReLU features are all non-negative, so raw cosines crowd near 1; centring on
-        # the bank's mean (as dcgui's explore features do) makes cosine kNN meaningful.
-        mean = f_tr.mean(axis=0, keepdims=True)
-        acc = knn_split_accuracy(f_tr - mean, labels_tr, f_te - mean, labels_te)
-        lin = linear_probe_accuracy(f_tr, labels_tr, f_te, labels_te)
-        evals.append({"epoch": epoch, "knn_acc": acc, "knn_acc_uncentred": raw, "linear_acc": lin})
-        print(f"epoch {epoch}: kNN (k=20, cosine, centred) {acc:.4f}  (uncentred {raw:.4f})  "
-              f"linear probe {lin:.4f}", flush=True)
-    result = {"config": cfg.to_dict(), "n_train": args.n, "n_test": args.n_test, "epochs": rows,
-              "knn": evals, "train_seconds": train_seconds}
-    (out / "result.json").write_text(json.dumps(result, indent=1))
-    print(f"wrote {out / 'result.json'}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("label")
+    r.add_argument("--collections", nargs="+", default=COLLECTIONS)
+    r.add_argument("--root", type=Path, default=Path("/work/data"))
+    r.add_argument("--eval-epochs", type=int, nargs="*", default=[10])
+    x = sub.add_parser("extend", help="train an earlier run on to --epochs and evaluate --eval-epochs")
+    x.add_argument("label")
+    x.add_argument("--epochs", type=int, required=True)
+    x.add_argument("--collections", nargs="+", default=COLLECTIONS)
+    x.add_argument("--root", type=Path, default=Path("/work/data"))
+    x.add_argument("--eval-epochs", type=int, nargs="*", default=[])
+    t = sub.add_parser("table")
+    t.add_argument("--root", type=Path, default=Path("/work/data"))
+    args = p.parse_args(argv)
+    if args.cmd == "run":
+        for c in args.collections:
+            run_one(args.root, c, args.label, flags, args.eval_epochs)
+    elif args.cmd == "extend":
+        for c in args.collections:
+            extend_one(args.root, c, args.label, args.epochs, args.eval_epochs)
+    else:
+        write_doc(args.root)
     return 0
 
 

@@ -12,15 +12,18 @@
     dcgui similar | duplicates | outliers | map | eval ...
     dcgui merge S.dcgui 3 7 --name pets | split S.dcgui 12 --into 3
     dcgui edits S.dcgui | undo S.dcgui [--steps N] | redo S.dcgui
+    dcgui relink S.dcgui NEWFOLDER            the photos moved: point the session at them
 
 One module per sub-command (``dcgui/cli/<name>.py``) with ``register(subparsers)``, which adds
 its parser and sets ``func(args) -> int``; a new command is one new module named in
 ``COMMANDS``. What they share is in ``dcgui.cli.common``; what joins a session to the engine
 in ``dcgui.services``.
 
-Errors meant for the user (``dcgui.core.errors.USER_ERRORS``) print one line
-``dcgui: error: ...`` and exit with status 2. Progress bars go to stderr (only on a terminal);
-results go to stdout.
+Errors meant for the user (``dcgui.core.errors.DcguiError``, raised on purpose) print one line
+``dcgui: error: ...`` and exit with status 2. Any other exception is a bug: its traceback is
+printed and written to a crash log whose path is named, and the status is 1. Notes that are not
+errors (``dcgui.services.folder.notices``) print as ``dcgui: note: ...``. Progress bars go to
+stderr (only on a terminal); results go to stdout.
 """
 
 from __future__ import annotations
@@ -28,14 +31,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dcgui._version import __version__
 from dcgui.cli import desktop
 from dcgui.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Progress, err
-from dcgui.core.errors import USER_ERRORS, user_message
+from dcgui.core.errors import USER_ERRORS, user_message, write_crash_log
 from dcgui.qtargs import split_qt_options
 
 __all__ = ["COMMANDS", "Progress", "build_parser", "main"]
@@ -43,7 +48,7 @@ __all__ = ["COMMANDS", "Progress", "build_parser", "main"]
 # In the order ``dcgui --help`` lists them.
 COMMANDS = ("train", "info", "clusters", "embed", "export", "curate", "gui",
             "similar", "duplicates", "outliers", "map", "eval",
-            "merge", "split", "edits", "undo", "redo")
+            "merge", "split", "flag", "edits", "undo", "redo", "relink", "report", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,13 +114,49 @@ def main(argv: list[str] | None = None) -> int:
         err("error: give a COMMAND, a SESSION file, or no argument (the window)")
         return EXIT_USAGE
     try:
-        return func(args)
+        with _notes_on_stderr():
+            return func(args)
     except USER_ERRORS as exc:
         err(f"error: {user_message(exc)}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: the traceback, kept in a log the user can send
+        return _crash(exc, argv)
+
+
+EXIT_CRASH = 1
+
+
+def _crash(exc: Exception, argv: list[str]) -> int:
+    import traceback
+
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    log = write_crash_log(exc, "command: " + " ".join(["dcgui", *argv]))
+    where = f"The report is in {log}" if log else "The traceback above is the report"
+    err(f"internal error (a bug in dcgui, not something you did): {type(exc).__name__}: {exc}. "
+        f"{where}; please send it with the issue. Files written before the error are kept")
+    return EXIT_CRASH
+
+
+class _StderrNotes(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        err(f"note: {record.getMessage()}")  # the stderr of now (tests capture it)
+
+
+@contextmanager
+def _notes_on_stderr() -> Iterator[None]:
+    from dcgui.services.folder import notices
+
+    handler = _StderrNotes(logging.INFO)
+    notices.addHandler(handler)
+    notices.setLevel(logging.INFO)
+    notices.propagate = False
+    try:
+        yield
+    finally:
+        notices.removeHandler(handler)
 
 
 def _window_request(argv: list[str]) -> tuple[list[str], bool, str | None] | None:

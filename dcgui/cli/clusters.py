@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, epoch_flag
+from dcgui.cli.common import add_session_parser, epoch_flag, say
 from dcgui.services.outputs import output_file
 
 COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one cluster-table schema
@@ -15,7 +15,8 @@ COLUMNS = ("path", "cluster")  # the command's contract: a prefix of the one clu
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "clusters", help="write every image's cluster at an epoch as CSV",
                    description="Write one row per image, `path,cluster` (path relative to the session's "
-                   "folder; cluster ids matched across epochs, as shown in the window).", run=run)
+                   "folder; cluster ids matched across epochs, as shown in the window). The cluster is empty for an image "
+                   "that epoch left out of the clustering (flagged exclude while steering was on).", run=run)
     epoch_flag(p, "epoch (default: the latest)")
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write ('-' for stdout)")
     p.add_argument("--groups", action="store_true",
@@ -24,19 +25,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.core.fsutil import atomic_writer
     from dcgui.services.curation import CLUSTER_COLUMNS, cluster_table, write_cluster_table
     from dcgui.services.session import choose_epoch, open_session
 
     columns = CLUSTER_COLUMNS if args.groups else COLUMNS
-    out = None if args.csv == "-" else output_file(args.csv, args.session, "CSV file")
+    out = output_file(args.csv, args.session, "CSV file")  # "-": standard output
     with open_session(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "clusters")
         rows = cluster_table(store, epoch, absolute=False, columns=columns)
-    if out is None:
-        write_cluster_table(sys.stdout, rows, columns)
-        return 0
-    with atomic_writer(out, text=True) as fh:
-        write_cluster_table(fh, rows, columns)
-    print(f"wrote {len(rows)} rows (epoch {epoch}) to {out}", file=sys.stderr)
+    write_cluster_table(out, rows, columns)
+    if str(out) != "-":
+        say(f"wrote {len(rows)} rows (epoch {epoch}) to {out}", file=sys.stderr)
     return 0

@@ -19,6 +19,7 @@ from typing import Any, TextIO, TypeVar
 from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl
 from dcgui.core.events import Event, Message, PhaseProgress, phase_label
+from dcgui.core.pathtext import terminal_text
 
 T = TypeVar("T")
 EXIT_USAGE = 2  # user errors, as argparse does
@@ -71,7 +72,7 @@ class Progress:
         """Print a line without breaking an active bar."""
         from tqdm import tqdm
 
-        tqdm.write(text, file=file or sys.stdout)
+        tqdm.write(terminal_text(text, lines=True), file=file or sys.stdout)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -97,8 +98,14 @@ def drive(gen: Generator[Event, Any, T], progress: Progress | None = None, epoch
         progress.close()
 
 
+def say(*parts: object, file: TextIO | None = None) -> None:
+    """``print`` for every line a command shows: names inside (files, clusters, groups) cannot
+    send escape sequences to the terminal (``terminal_text``)."""
+    print(terminal_text(" ".join(str(p) for p in parts), lines=True), file=file or sys.stdout)
+
+
 def err(text: str) -> None:
-    print(f"dcgui: {text}", file=sys.stderr)
+    say(f"dcgui: {text}", file=sys.stderr)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -169,6 +176,17 @@ def add_session_parser(subparsers: Any, name: str, help: str, description: str,
     return parser
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type`` of a count (``-n``, ``--steps``): a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1 (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
 def epoch_flag(p: argparse.ArgumentParser, help: str = "epoch (default: the latest)") -> None:
     p.add_argument("--epoch", type=int, default=None, metavar="E", help=help)
 
@@ -179,11 +197,11 @@ def json_flag(p: argparse.ArgumentParser, help: str = "machine-readable output")
 
 def count_flag(p: argparse.ArgumentParser, what: str) -> None:
     """-n N: how many results to show."""
-    p.add_argument("-n", type=int, default=20, metavar="N", help=f"number of {what} (default 20)")
+    p.add_argument("-n", type=positive_int, default=20, metavar="N", help=f"number of {what} (default 20)")
 
 
 def steps_flag(p: argparse.ArgumentParser, verb: str) -> None:
-    p.add_argument("--steps", type=int, default=1, metavar="N", help=f"how many edits to {verb} (default 1)")
+    p.add_argument("--steps", type=positive_int, default=1, metavar="N", help=f"how many edits to {verb} (default 1)")
 
 
 def device_flag(p: argparse.ArgumentParser) -> None:

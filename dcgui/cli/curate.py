@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import Progress, add_session_parser, drive, epoch_flag, err, progress_flags
+from dcgui.cli.common import (
+    Progress,
+    add_session_parser,
+    drive,
+    epoch_flag,
+    err,
+    progress_flags,
+    say,
+)
 from dcgui.core.errors import DcguiError
 
 _VERBS = {"copy": "copy", "symlink": "link", "move": "move"}
@@ -16,10 +24,11 @@ _VERBS = {"copy": "copy", "symlink": "link", "move": "move"}
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "curate", help="sort the photos into one folder per cluster",
                    description="Put every image of the session into DIR/<cluster>/, one sub-folder per "
-                   "cluster (named by your cluster name when set, else cluster_0042), or per group after "
-                   "your merges and splits (`dcgui merge`, `dcgui split`). Never replaces "
+                   "cluster or group, named as the window names it: your name when set, else cluster_0042, "
+                   "cluster_0042.1 for part 1 of a split cluster, group_g5 for an unnamed merge "
+                   "(`dcgui merge`, `dcgui split`). Never replaces "
                    "or deletes a file: an existing name gets a _1, _2 ... suffix. Images flagged "
-                   "'exclude' are left out. --move refuses a DIR inside the photo folder.", run=run, mode="copy")
+                   "'exclude' are left out. A DIR inside the photo folder is refused.", run=run, mode="copy")
     epoch_flag(p, "epoch whose clusters to use (default: the latest)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     g = p.add_mutually_exclusive_group()
@@ -59,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         left_out = f" ({plan.left_out} excluded images left out)" if plan.left_out else ""
         if args.dry_run:
             for src, dst in plan.ops:
-                print(f"{verb} {src} -> {dst}")
-            print(f"dry run: would {verb} {plan.n_files} files into {plan.n_folders} folders under {out_dir}"
+                say(f"{verb} {src} -> {dst}")
+            say(f"dry run: would {verb} {plan.n_files} files into {plan.n_folders} folders under {out_dir}"
                   f"{left_out}", file=sys.stderr)
             return 0
         result = drive(iter_curate(plan), Progress(args.progress))
@@ -69,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             record_curation(store, plan, result, "curate")
     renamed = sum(1 for (src, dst) in result.done if dst.name != src.name)
-    print(f"{verb} {len(result.done)} files into {plan.n_folders} folders under {out_dir}"
+    say(f"{verb} {len(result.done)} files into {plan.n_folders} folders under {out_dir}"
           f"{f'; {renamed} renamed to avoid replacing a file' if renamed else ''}", file=sys.stderr)
     for src, reason in result.failed:
         err(f"failed: {src}: {reason}")

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, json_flag
+from dcgui.cli.common import add_session_parser, json_flag, say
 
 
 def register(sub: Any) -> None:
@@ -24,12 +24,12 @@ def run(args: argparse.Namespace) -> int:
     with open_session(args.session) as store:
         log = store.edit_log()
     if args.json:
-        print(json.dumps([r.to_dict() for r in log], indent=2))
+        say(json.dumps([r.to_dict() for r in log], indent=2))
         return 0
     if not log:
-        print("no edits yet")
+        say("no edits yet")
         return 0
-    print(f"{'id':>5}  {'time (UTC)':<25}  {'state':<6}  edit")
+    say(f"{'id':>5}  {'time (UTC)':<25}  {'state':<6}  edit")
     for r in log:
-        print(f"{r.id:>5}  {r.time:<25}  {'undone' if r.undone else 'done':<6}  {r.summary}")
+        say(f"{r.id:>5}  {r.time:<25}  {'undone' if r.undone else 'archived' if r.archived else 'done':<6}  {r.summary}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from dcgui.cli.common import (
     epoch_flag,
     err,
     progress_flags,
+    say,
 )
 from dcgui.core.config import DEVICES
 from dcgui.core.control import RunControl
@@ -46,7 +48,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dcgui.core.fsutil import atomic_writer
+    from dcgui.core.fsutil import output_writer
     from dcgui.core.images.cache import decode_square
     from dcgui.core.images.collection import iter_scan
     from dcgui.core.images.imageio import ImageDecodeError
@@ -94,9 +96,11 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise DcguiError(f"none of the {total} image files in {folder} could be decoded")
     features = np.concatenate(feats).astype(np.float32)
-    with atomic_writer(out) as fh:  # a file handle: numpy would append ".npz" to a bare name
-        np.savez(fh, features=features, paths=np.array(paths, dtype=str), epoch=np.int64(epoch),
-                 arch=np.array(config.arch))
-    print(f"wrote features {features.shape[0]}x{features.shape[1]} (epoch {epoch}) to {out}"
+    buf = io.BytesIO()  # a file handle: numpy would append ".npz" to a bare name
+    np.savez(buf, features=features, paths=np.array(paths, dtype=str), epoch=np.int64(epoch),
+             arch=np.array(config.arch))
+    with output_writer(out, size=buf.tell()) as fh:  # a regular file atomically; "-", a pipe: into it
+        fh.write(buf.getvalue())
+    say(f"wrote features {features.shape[0]}x{features.shape[1]} (epoch {epoch}) to {out}"
           f"{f'; {len(skipped)} file(s) skipped' if skipped else ''}", file=sys.stderr)
     return 0

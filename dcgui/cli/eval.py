@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, json_flag, network_flags
+from dcgui.cli.common import add_session_parser, drive, json_flag, network_flags, say
 
 
 def register(sub: Any) -> None:
@@ -28,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
 
     with open_session(args.session) as store:
         report = drive(iter_evaluate(store, args.labeled_folder, args.epoch, args.device))
-    print(report.to_json() if args.json else report.to_table())
+    say(report.to_json() if args.json else report.to_table())
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, epoch_flag, err
+from dcgui.cli.common import add_session_parser, epoch_flag, err, say
 
 
 def register(sub: Any) -> None:
@@ -24,15 +24,19 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.core.fsutil import is_stream_output
     from dcgui.services.export import backbone_outputs, export_backbone
     from dcgui.services.session import choose_epoch, open_to_record
 
-    out = backbone_outputs(args.out, args.session)
+    out = backbone_outputs(args.out, args.session)  # "-", a device or a FIFO: no .json beside it
+    stream = is_stream_output(out)
     with open_to_record(args.session) as store:
         epoch = choose_epoch(store, args.epoch, "network")
         meta, recorded = export_backbone(store, epoch, args.format, out)
         if not recorded:
             err(f"note: {store.path} cannot be written, so this export is not listed in it")
-    print(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
-          f"input {meta['input_size']} px) to {out} and {out}.json", file=sys.stderr)
+    where = (f"to {'standard output' if str(out) == '-' else out} (no {out}.json beside it: the "
+             "preprocessing is inside the file)" if stream else f"to {out} and {out}.json")
+    say(f"wrote {args.format} backbone of epoch {epoch} ({meta['arch']}, {meta['feat_dim']}-d features, "
+        f"input {meta['input_size']} px) {where}", file=sys.stderr)
     return 0

@@ -7,26 +7,31 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from dcgui.cli.common import add_session_parser, fmt, json_safe
+from dcgui.cli.common import add_session_parser, drive, fmt, json_safe, say
 
 if TYPE_CHECKING:
+    from dcgui.core.events import EpochMetrics
     from dcgui.store import SessionStore
 
 
 def register(sub: Any) -> None:
     p = add_session_parser(sub, "info", help="show a session's settings, images and metrics",
                    description="Print a session's settings, image counts, skipped files with the reason, "
-                   "and the metrics of every epoch (NMI between consecutive epochs and against labels, "
-                   "loss, cluster sizes, time). Safe while the session is being trained.", run=run)
+                   "and the metrics of every epoch (NMI and AMI between consecutive epochs and against labels, "
+                   "loss, cluster sizes, time). AMI of epochs trained by an older dcgui is computed from "
+                   "the stored clusters (not written to the file). Safe while the session is being trained.", run=run)
     p.add_argument("--json", action="store_true",
                    help="machine-readable output (keys: config, images, skipped, epochs, ...)")
 
 
-def info_dict(store: SessionStore) -> dict[str, Any]:
-    epochs = [m.to_dict() for m in store.epochs()]
+def info_dict(store: SessionStore, metrics: list[EpochMetrics] | None = None) -> dict[str, Any]:
+    """``metrics``: the epochs with AMI complete (``services.metrics.complete_metrics``); the
+    stored rows when None."""
+    epochs = [m.to_dict() for m in (store.epochs() if metrics is None else metrics)]
     return json_safe({
         "session": str(store.path),
         "folder": str(store.folder),
+        "recorded_folder": str(store.recorded_folder),
         "created": store.created,
         "versions": store.versions,
         "config": store.config.to_dict(),
@@ -54,10 +59,11 @@ def _groups(store: SessionStore) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.metrics import complete_metrics
     from dcgui.services.session import open_session
 
     with open_session(args.session) as store:
-        info = info_dict(store)
+        info = info_dict(store, drive(complete_metrics(store)))
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -65,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     v = info["versions"]
     out = [
         f"session   {info['session']}  (created {info['created']}, dcgui {v['dcgui']}, torch {v['torch']}, schema {v['schema']})",
-        f"folder    {info['folder']}",
+        f"folder    {info['folder']}" + (f"  (recorded: {info['recorded_folder']})"
+                                           if info["recorded_folder"] != info["folder"] else ""),
         f"images    {info['images']} used, {len(info['skipped'])} skipped",
     ]
     if info["label_names"]:
@@ -77,14 +84,20 @@ def run(args: argparse.Namespace) -> int:
         out += [f"  {s['path']}: {s['reason']}" for s in info["skipped"]]
     if info["epochs"]:
         out.append("epochs:")
-        out.append(f"  {'epoch':>5} {'loss':>8} {'NMI t-1':>8} {'NMI lab':>8} {'ARI lab':>8} "
-                   f"{'empty':>6} {'min':>6} {'max':>6} {'entropy':>8} {'seconds':>8}")
+        out.append(f"  {'epoch':>5} {'loss':>8} {'NMI t-1':>8} {'AMI t-1':>8} {'NMI lab':>8} {'AMI lab':>8} {'ARI lab':>8} "
+                   f"{'empty':>6} {'min':>6} {'max':>6} {'entropy':>8} {'seconds':>8} {'excl':>5} {'merge':>5} "
+                   f"{'split':>5}")
         for m in info["epochs"]:
             out.append(
-                f"  {m['epoch']:>5} {fmt(m['loss']):>8} {fmt(m['nmi_prev']):>8} {fmt(m['nmi_labels']):>8} "
+                f"  {m['epoch']:>5} {fmt(m['loss']):>8} {fmt(m['nmi_prev']):>8} {fmt(m['ami_prev']):>8} "
+                f"{fmt(m['nmi_labels']):>8} {fmt(m['ami_labels']):>8} "
                 f"{fmt(m['ari_labels']):>8} {m['empty_clusters']:>6} {m['min_cluster']:>6} {m['max_cluster']:>6} "
-                f"{fmt(m['size_entropy']):>8} {fmt(m['seconds'], 1):>8}"
+                f"{fmt(m['size_entropy']):>8} {fmt(m['seconds'], 1):>8} {m.get('excluded', 0):>5} "
+                f"{m.get('merges_applied', 0):>5} {m.get('splits_applied', 0):>5}"
             )
+        if any(m.get("excluded") for m in info["epochs"]):
+            out.append("  (excl: images left out of that epoch's clustering; NMI/AMI/ARI against labels are over the "
+                       "clustered images. merge/split: groups applied as constraints)")
     else:
         out.append("epochs:   none trained yet")
     ck = info["checkpoints"]
@@ -102,5 +115,5 @@ def run(args: argparse.Namespace) -> int:
         out.append(f"edits     {info['edits']} (dcgui edits lists them; dcgui undo takes the last back)")
     for e in info["exports"]:
         out.append(f"export    {e['time']} {e['kind']} -> {e['path']}")
-    print("\n".join(out))
+    say("\n".join(out))
     return 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, network_flags
+from dcgui.cli.common import add_session_parser, drive, network_flags, say
 
 
 def register(sub: Any) -> None:
@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.core.fsutil import atomic_writer
+    from dcgui.core.csvfile import write_csv
     from dcgui.services import explore
     from dcgui.services.outputs import output_file
     from dcgui.services.session import open_session
@@ -29,17 +29,16 @@ def run(args: argparse.Namespace) -> int:
     with open_session(args.session) as store:
         epoch = explore.resolve_epoch(store, args.epoch)
         coords = drive(explore.iter_session_map(store, epoch, args.device))
-        print(f"2-D map of {len(coords)} images at epoch {epoch}: {explore.map_path(store, epoch)}")
+        say(f"2-D map of {len(coords)} images at epoch {epoch}: {explore.map_path(store, epoch)}",
+            file=sys.stderr if str(args.csv) == "-" else None)  # stdout is the CSV then
         if not args.csv:
             return 0
         paths = store.image_paths()
         assign = store.assignments(epoch) if 0 < epoch <= store.last_epoch() else None
         labels, names = store.labels(), store.label_names()
-    with atomic_writer(args.csv, text=True) as fh:
-        w = csv.writer(fh)
-        w.writerow(["index", "path", "x", "y", "cluster", "label"])
-        for i, (x, y) in enumerate(coords):
-            lab = names[labels[i]] if labels is not None and labels[i] >= 0 else ""
-            w.writerow([i, paths[i], f"{x:.5f}", f"{y:.5f}", "" if assign is None else int(assign[i]), lab])
-    print(f"written to {args.csv}")
+    rows = ([i, paths[i], round(float(x), 5), round(float(y), 5), "" if assign is None else int(assign[i]),
+             names[labels[i]] if labels is not None and labels[i] >= 0 else ""] for i, (x, y) in enumerate(coords))
+    write_csv(args.csv, ["index", "path", "x", "y", "cluster", "label"], rows)  # numbers stay numbers
+    if str(args.csv) != "-":
+        say(f"written to {args.csv}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, epoch_flag
+from dcgui.cli.common import add_session_parser, epoch_flag, say
 
 
 def register(sub: Any) -> None:
@@ -29,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
         edit = merge_edit(store, epoch, args.clusters, args.name)
         applied = store.apply_edit(edit)
         group = store.group_view(epoch).find(f"g{applied.preview.group_id}")
-    print(f"{applied.preview.summary}: {group.size} images at epoch {epoch} (undo: dcgui undo {args.session})")
+    say(f"{applied.preview.summary}: {group.size} images at epoch {epoch} (undo: dcgui undo {args.session})")
     return 0

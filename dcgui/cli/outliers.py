@@ -6,7 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, count_flag, drive, json_flag, network_flags
+from dcgui.cli.common import (
+    add_session_parser,
+    count_flag,
+    drive,
+    json_flag,
+    network_flags,
+    say,
+)
 
 
 def register(sub: Any) -> None:
@@ -27,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
         res = drive(explore.iter_session_outliers(store, args.epoch, args.n, args.device))
         files = store.image_files([o.index for o in res])  # checked to lie inside the folder
     if args.json:
-        print(json.dumps([{**o.__dict__, "path": str(file)} for o, file in zip(res, files)], indent=2))
+        say(json.dumps([{**o.__dict__, "path": str(file)} for o, file in zip(res, files)], indent=2))
         return 0
     width = max([7, *(len(o.cluster_name) for o in res)])
-    print(f"{'rank':>4}  {'score':>6}  {'cluster':<{width}}  path")
+    say(f"{'rank':>4}  {'score':>6}  {'cluster':<{width}}  path")
     for o, file in zip(res, files):
-        print(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster_name:<{width}}  {file}")
+        say(f"{o.rank:>4}  {o.score:>6.3f}  {o.cluster_name:<{width}}  {file}")
     return 0

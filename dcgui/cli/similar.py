@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, count_flag, drive, json_flag, network_flags
+from dcgui.cli.common import (
+    add_session_parser,
+    count_flag,
+    drive,
+    json_flag,
+    network_flags,
+    say,
+)
+from dcgui.core.errors import InvalidValue
 
 
 def register(sub: Any) -> None:
@@ -26,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgui.services.session import open_session
 
     if args.n < 1:
-        raise ValueError("-n must be at least 1")
+        raise InvalidValue("-n must be at least 1")
     with open_session(args.session) as store:
         res = drive(explore.iter_similar(store, args.image, args.n, args.epoch, args.device))
         files = store.image_files([nb.index for nb in res.neighbours])  # checked to lie inside the folder
@@ -34,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
         d = res.to_dict()
         for r, file in zip(d["results"], files):
             r["path"] = str(file)
-        print(json.dumps(d, indent=2))
+        say(json.dumps(d, indent=2))
         return 0
-    print(f"# images most similar to {res.query} (epoch {res.epoch})")
-    print(f"{'rank':>4}  {'score':>6}  path")
+    say(f"# images most similar to {res.query} (epoch {res.epoch})")
+    say(f"{'rank':>4}  {'score':>6}  path")
     for nb, file in zip(res.neighbours, files):
-        print(f"{nb.rank:>4}  {nb.score:>6.3f}  {file}")
+        say(f"{nb.rank:>4}  {nb.score:>6.3f}  {file}")
     return 0

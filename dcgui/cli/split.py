@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, device_flag, drive, epoch_flag
+from dcgui.cli.common import add_session_parser, device_flag, drive, epoch_flag, say
+from dcgui.core.errors import InvalidValue
 
 
 def register(sub: Any) -> None:
@@ -32,22 +33,22 @@ def run(args: argparse.Namespace) -> int:
 
     names = [n.strip() or None for n in args.names.split(",")] if args.names else []
     if len(names) > args.into:
-        raise ValueError(f"--names gives {len(names)} names for {args.into} parts")
+        raise InvalidValue(f"--names gives {len(names)} names for {args.into} parts")
     with open_session(args.session, readonly=args.dry_run) as store:
         epoch = choose_epoch(store, args.epoch, "clusters")
         cluster = split_cluster_id(store, epoch, args.cluster)
         proposal = drive(iter_split_proposal(store, epoch, cluster, args.into, args.device))
         paths = store.image_paths()
         folder = Path(store.folder)
-        print(f"cluster {cluster} at epoch {epoch}: {len(proposal.members)} images into {proposal.parts} parts")
+        say(f"cluster {cluster} at epoch {epoch}: {len(proposal.members)} images into {proposal.parts} parts")
         for p, (size, sample) in enumerate(zip(proposal.sizes, proposal.samples)):
             name = f" “{names[p]}”" if p < len(names) and names[p] else ""
-            print(f"  {cluster}.{p + 1}{name}: {size} images, e.g.")
+            say(f"  {cluster}.{p + 1}{name}: {size} images, e.g.")
             for i in sample[:max(args.samples, 0)]:
-                print(f"      {folder / paths[int(i)]}")
+                say(f"      {folder / paths[int(i)]}")
         if args.dry_run:
-            print("dry run: nothing stored")
+            say("dry run: nothing stored")
             return 0
         applied = store.apply_edit(split_edit(proposal, names))
-    print(f"{applied.preview.summary} (undo: dcgui undo {args.session})")
+    say(f"{applied.preview.summary} (undo: dcgui undo {args.session})")
     return 0

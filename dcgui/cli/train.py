@@ -19,6 +19,7 @@ from dcgui.cli.common import (
     err,
     fmt,
     progress_flags,
+    say,
     sigint_stops,
 )
 from dcgui.core.config import ARCHS, DEVICES, FIELD_HELP, HEADS, TrainConfig
@@ -33,6 +34,7 @@ from dcgui.core.events import (
     PhaseProgress,
     Resumed,
     Stopped,
+    steering_summary,
 )
 
 if TYPE_CHECKING:
@@ -67,6 +69,15 @@ def register(sub: Any) -> None:
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
     p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
     p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
+    p.add_argument("--steer", action=argparse.BooleanOptionalAction, default=None,
+                   help=FIELD_HELP["steer"] + " (default: on; --no-steer turns it off, also on an existing session)")
+    p.add_argument("--init", metavar="PATH",
+                   help="start a new session from a backbone instead of the random initialisation (epoch 0 = "
+                   "that backbone): a state dict written by `dcgui export --format state-dict`, a torchvision "
+                   "ResNet state dict, or 'imagenet' (torchvision's ImageNet weights of --arch resnet18 or "
+                   "resnet50, fetched once; colour input, at least 64 px). Its architecture, input size and "
+                   "Sobel setting override the defaults. Only when the session is created. TorchScript files "
+                   "are refused (loading them runs code)")
     p.add_argument("--from-epoch", type=int, metavar="E",
                    help="continue from epoch E of an existing session instead of its last one (e.g. when a "
                    "later checkpoint is damaged); the later epochs are set aside, whole, in an archive "
@@ -82,9 +93,27 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
         "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
         "head": args.head, "sobel": False if args.no_sobel else None,
-        "projection": False if args.no_projection else None,
+        "projection": False if args.no_projection else None, "steer": args.steer,
     }
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _nothing_to_train(store: SessionStore, folder: Path, overrides: dict[str, Any], args: argparse.Namespace) -> bool:
+    """A re-run of a session that already reached its target says so at once: before torch is
+    imported (seconds) and before the folder is scanned. Any other setting, a rewind or a
+    distributed launch takes the full path (which checks them)."""
+    if set(overrides) - {"epochs"} or args.from_epoch is not None or os.environ.get("WORLD_SIZE", "1") != "1":
+        return False
+    if store.get_meta("config_pending", False):  # services.training.CONFIG_PENDING: settled after a scan
+        return False
+    if Path(folder).resolve() != store.folder.resolve():
+        return False  # check_resume explains the mismatch
+    target = overrides.get("epochs", store.config.epochs)
+    done = store.last_epoch()
+    if done < target:
+        return False
+    say(f"{store.path} already has {done} trained epochs (target {target}); train more with --epochs {done + 10}")
+    return True
 
 
 def _device_type(name: str) -> str:
@@ -112,6 +141,7 @@ def _env_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgui.services.folder import announce_folder
     from dcgui.services.session import claim_or_close
     from dcgui.store import SessionStore
 
@@ -124,12 +154,23 @@ def run(args: argparse.Namespace) -> int:
         # One trainer per session, checked before torch loads: a second one is refused at once,
         # naming the other process.
         store = claim_or_close(SessionStore.open(session))
+        try:
+            announce_folder(store)
+        except BaseException:
+            store.close()
+            raise
+    if store is not None and _nothing_to_train(store, folder, overrides, args):
+        store.close()
+        return 0
     try:
         from dcgui.core.config import default_config
         from dcgui.core.train.distributed import DistContext
         from dcgui.services import training
 
         pending = created = False
+        if store is not None and args.init is not None:
+            raise DcguiError(f"--init {args.init}: {session} exists already, and a backbone can only be the start "
+                             "of a new session; give a new --session file to start from it")
         if store is not None:  # nothing is written before the settings are checked
             pending, overrides = training.check_resume(store, folder, overrides)
         # Under torchrun: rank 0 owns the session (create, scan, decode, write); the other ranks
@@ -152,6 +193,15 @@ def run(args: argparse.Namespace) -> int:
             raise DcguiError(f"--from-epoch needs an existing session, and {session} does not exist yet")
         training.check_folder(folder)  # before choosing a device: a typo fails at once
         device_type = _device_type(overrides.get("device", "auto"))
+        init = None
+        if args.init is not None:  # read and checked before anything is written
+            init = training.read_init(args.init, args.arch)
+            defaults = default_config(1_000_000, device_type, None, **overrides).to_dict()
+            fixed = training.init_settings(init, overrides, defaults)
+            overrides = {**overrides, **fixed}
+            progress.write(f"starting from the {init.describe()}: "
+                           + ", ".join(f"{k}={v}" for k, v in fixed.items())
+                           + " come from it (over the collection's defaults)", sys.stderr)
         # The cache size depends on image_size only, so a provisional config (k decided later,
         # once the number of usable images is known) is enough to prepare the collection. It is
         # validated here, before anything is written; the user's settings are stored with it.
@@ -159,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
         store = claim_or_close(
             training.create_session(session, folder, provisional, pending=True, overrides=overrides))
         pending = created = True
+        if init is not None:
+            training.record_init(store, init)
         progress.write(f"created session {session}", sys.stderr)
 
     with dist, store, sigint_stops(control, progress):
@@ -180,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
             target = config.epochs if args.epochs is None else args.epochs
             done = store.last_epoch()
             if done >= target and not dist.is_distributed:  # other ranks wait for the engine
-                print(f"{session} already has {done} trained epochs (target {target}); "
+                say(f"{session} already has {done} trained epochs (target {target}); "
                       f"train more with --epochs {done + 10}")
                 return 0
             return _train_loop(store, control, progress, folder, session, target, dist)
@@ -232,9 +284,10 @@ def _train_loop(store: SessionStore, control: RunControl, progress: Progress, fo
             progress.close()
             left = f"  {eta_text()}" if m.epoch < target else ""
             progress.write(
-                f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)}  "
-                f"NMI(labels) {fmt(m.nmi_labels)}  empty {m.empty_clusters}/{k}  "
-                f"sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s{left}"
+                f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)} AMI {fmt(m.ami_prev)}  "
+                f"NMI(labels) {fmt(m.nmi_labels)} AMI {fmt(m.ami_labels)}{' (clustered images)' if m.excluded else ''}  "
+                f"empty {m.empty_clusters}/{k}  sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s{left}"
+                + (f"\n  steering: {steering_summary(m)}" if m.excluded or m.constraints else "")
             )
         elif isinstance(ev, Message):
             progress.write(f"{ev.level}: {ev.text}", sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, steps_flag
+from dcgui.cli.common import add_session_parser, say, steps_flag
 
 
 def register(sub: Any) -> None:
@@ -26,13 +26,13 @@ def run(args: argparse.Namespace) -> int:
         done = undo_or_redo(store, args.steps, args.redo)
         undo_next, redo_next = store.next_undo_redo()
     if not done:
-        print(f"nothing to {verb}" + ("" if args.redo else ": the session has no edit left to undo"))
+        say(f"nothing to {verb}" + ("" if args.redo else ": the session has no edit left to undo"))
         return 0
     for r in done:
-        print(f"{'redone' if args.redo else 'undone'}: {r.summary}")
+        say(f"{'redone' if args.redo else 'undone'}: {r.summary}")
     if len(done) < args.steps:
-        print(f"({len(done)} of {args.steps}: no more edits to {verb})")
+        say(f"({len(done)} of {args.steps}: no more edits to {verb})")
     nxt = redo_next if args.redo else undo_next
     if nxt is not None:
-        print(f"next {verb}: {nxt.summary}")
+        say(f"next {verb}: {nxt.summary}")
     return 0

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dcgui.core.errors import InvalidValue
+
 # Every backbone and the smallest square input (px) it accepts; ``dcgui.core.train.models.ARCHS``
 # builds them (kept here, without torch, so validation and help stay light).
 ARCH_MIN_SIZE = {"smallnet": 16, "alexnet_bn": 64, "vgg16_bn": 64, "resnet18": 16, "resnet50": 16}
@@ -28,7 +30,7 @@ def check_input_size(arch: str, image_size: int) -> None:
     """Raise a ``ValueError`` that says the fix when ``arch`` cannot take ``image_size`` px."""
     minimum = ARCH_MIN_SIZE[arch]
     if image_size < minimum:
-        raise ValueError(f"image_size={image_size} is too small for arch={arch!r}: "
+        raise InvalidValue(f"image_size={image_size} is too small for arch={arch!r}: "
                          f"use at least {minimum} px, or arch='smallnet' for small images")
 
 
@@ -64,6 +66,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads for the CPU; 0: torch's default (the GUI leaves one core free)
     amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with bf16 kernels
     channels_last: bool = True  # with CUDA or CPU mixed precision
+    steer: bool = True  # exclusions, merges and splits constrain the next clusterings (issue 24)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,11 +75,11 @@ class TrainConfig:
     def validate(self, n_images: int | None = None) -> None:
         """Check every field; with ``n_images`` also check values that depend on the collection."""
         if self.arch not in ARCHS:
-            raise ValueError(f"arch={self.arch!r} is unknown: choose one of {', '.join(ARCHS)}")
+            raise InvalidValue(f"arch={self.arch!r} is unknown: choose one of {', '.join(ARCHS)}")
         if self.device not in DEVICES:
-            raise ValueError(f"device={self.device!r} is unknown: choose one of {', '.join(DEVICES)}")
+            raise InvalidValue(f"device={self.device!r} is unknown: choose one of {', '.join(DEVICES)}")
         if self.head not in HEADS:
-            raise ValueError(f"head={self.head!r} is unknown: choose 'reset' (paper) or 'centroids' (v2)")
+            raise InvalidValue(f"head={self.head!r} is unknown: choose 'reset' (paper) or 'centroids' (v2)")
         _positive_int("k", self.k, minimum=2, fix="use at least 2 clusters")
         _positive_int("epochs", self.epochs, minimum=1, fix="train at least 1 epoch")
         _positive_int("batch_size", self.batch_size, minimum=2, fix="use a batch of at least 2 (BatchNorm needs it)")
@@ -85,35 +88,35 @@ class TrainConfig:
         _positive_int("image_size", self.image_size, minimum=MIN_IMAGE_SIZE,
                       fix=f"use an image size of at least {MIN_IMAGE_SIZE} px")
         if self.image_size > 1024:
-            raise ValueError(f"image_size={self.image_size} is too large: use at most 1024 px (paper: 224)")
+            raise InvalidValue(f"image_size={self.image_size} is too large: use at most 1024 px (paper: 224)")
         check_input_size(self.arch, self.image_size)
         for name in ("lr", "top_lr", "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name}={value!r} must be a positive number")
+                raise InvalidValue(f"{name}={value!r} must be a positive number")
         for name in ("momentum", "weight_decay"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 <= value < 1):
-                raise ValueError(f"{name}={value!r} must be in [0, 1)")
+                raise InvalidValue(f"{name}={value!r} must be in [0, 1)")
         if not (isinstance(self.crop_scale_min, int | float) and 0 < self.crop_scale_min <= 1):
-            raise ValueError(f"crop_scale_min={self.crop_scale_min!r} must be in (0, 1] (paper: 0.08)")
+            raise InvalidValue(f"crop_scale_min={self.crop_scale_min!r} must be in (0, 1] (paper: 0.08)")
         if not _is_int(self.samples_per_epoch) or self.samples_per_epoch < 0:
-            raise ValueError(f"samples_per_epoch={self.samples_per_epoch!r} is invalid: use 0 (one per image) or a "
+            raise InvalidValue(f"samples_per_epoch={self.samples_per_epoch!r} is invalid: use 0 (one per image) or a "
                              "number of images")
         if not _is_int(self.workers) or self.workers < 0:
-            raise ValueError(f"workers={self.workers!r} is invalid: use 0 (one per CPU core) or a number of threads")
+            raise InvalidValue(f"workers={self.workers!r} is invalid: use 0 (one per CPU core) or a number of threads")
         if not _is_int(self.threads) or self.threads < 0:
-            raise ValueError(f"threads={self.threads!r} is invalid: use 0 (automatic) or a number of CPU threads")
+            raise InvalidValue(f"threads={self.threads!r} is invalid: use 0 (automatic) or a number of CPU threads")
         if not _is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
-            raise ValueError(f"seed={self.seed!r} is invalid: use a whole number from 0 to {SEED_MAX}")
-        for name in ("sobel", "projection", "amp", "channels_last"):
+            raise InvalidValue(f"seed={self.seed!r} is invalid: use a whole number from 0 to {SEED_MAX}")
+        for name in ("sobel", "projection", "amp", "channels_last", "steer"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: use true or false")
+                raise InvalidValue(f"{name}={getattr(self, name)!r} is invalid: use true or false")
         if n_images is not None:
             if n_images < 2:
-                raise ValueError(f"the collection has {n_images} usable image(s): DeepCluster needs at least 2")
+                raise InvalidValue(f"the collection has {n_images} usable image(s): DeepCluster needs at least 2")
             if self.k > n_images:
-                raise ValueError(
+                raise InvalidValue(
                     f"k={self.k} is larger than the number of images ({n_images}): "
                     f"use k <= {n_images} (a good start is {suggest_k(n_images)})"
                 )
@@ -138,7 +141,7 @@ class TrainConfig:
         data = {"projection": False, **data}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}: this session may come from a newer dcgui")
+            raise InvalidValue(f"unknown config field(s) {unknown}: this session may come from a newer dcgui")
         return cls(**data)
 
     @classmethod
@@ -155,7 +158,7 @@ def _is_int(value: Any) -> bool:
 
 def _positive_int(name: str, value: Any, minimum: int, fix: str) -> None:
     if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name}={value!r} is invalid: {fix}")
+        raise InvalidValue(f"{name}={value!r} is invalid: {fix}")
 
 
 def suggest_k(n_images: int, n_classes: int | None = None) -> int:
@@ -221,7 +224,9 @@ FIELD_HELP: dict[str, str] = {
     "ResNets) and keep the pooled features before it for users. Without it the last layer "
     "specialises to the pseudo-labels and its features lose most of their gain (docs/QUALITY.md).",
     "sobel": "Fixed Sobel front end (grey + edge filters) instead of colour. The paper uses it so "
-    "k-means cannot group images by colour alone.",
+    "k-means cannot group images by colour alone. Kept on for colour collections too: colour input "
+    "starts from better random features on photos and clip art, but training then adds fewer points "
+    "to them, and on icons it lost points (docs/QUALITY.md).",
     "batch_size": "Images per SGD step (paper: 256). Lower it if the GPU runs out of memory.",
     "head": "reset: the paper's new random top layer each epoch. centroids: DeepCluster-v2, top "
     "layer set to the k-means centroids, more stable on small collections.",
@@ -231,6 +236,9 @@ FIELD_HELP: dict[str, str] = {
     "samples_per_epoch": "Training images drawn (uniformly over clusters) between two clusterings; 0 means "
     "one per image, as in the paper. Small collections get up to 250 batches (at most 4 passes) so that "
     "each clustering is learned from (docs/QUALITY.md).",
+    "steer": "Your corrections steer the training: images flagged exclude leave the clustering and the "
+    "training from the next epoch, merged clusters are trained as one class and the parts of a split "
+    "stay apart (docs/METHOD.md). Off: they only change what is shown and exported.",
     "threads": "CPU threads for the network (0: automatic). On a busy or shared machine 1 thread can "
     "be several times faster than all of them (benchmarks/results.md).",
 }

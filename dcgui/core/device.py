@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from dcgui.core.config import ARCH_MIN_SIZE, TrainConfig
-from dcgui.core.errors import DeviceOutOfMemory
+from dcgui.core.errors import DeviceOutOfMemory, InvalidValue
 
 
 def _mps_available() -> bool:
@@ -32,19 +32,19 @@ def resolve_device(name: str) -> torch.device:
             built = torch.version.cuda
             why = (f"this PyTorch (CUDA {built}) finds no usable NVIDIA GPU or driver" if built
                    else "this PyTorch was built without CUDA")
-            raise ValueError(f"device={name!r} is not available: {why}; choose device 'auto' or 'cpu'")
+            raise InvalidValue(f"device={name!r} is not available: {why}; choose device 'auto' or 'cpu'")
         dev = torch.device(name)
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
-            raise ValueError(f"device={name!r} is not available: there are {count} CUDA device(s) "
+            raise InvalidValue(f"device={name!r} is not available: there are {count} CUDA device(s) "
                              f"(cuda:0 .. cuda:{count - 1}); choose one of them or 'auto'")
         return dev
     if name == "mps":
         if not _mps_available():
-            raise ValueError("device='mps' is not available (it needs an Apple-silicon Mac and a PyTorch "
+            raise InvalidValue("device='mps' is not available (it needs an Apple-silicon Mac and a PyTorch "
                              "built with MPS); choose device 'auto' or 'cpu'")
         return torch.device("mps")
-    raise ValueError(f"device={name!r} is unknown: choose 'auto', 'cpu', 'cuda' or 'mps'")
+    raise InvalidValue(f"device={name!r} is unknown: choose 'auto', 'cpu', 'cuda' or 'mps'")
 
 
 def describe_device(device: torch.device | str) -> str:

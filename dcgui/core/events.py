@@ -29,6 +29,8 @@ PHASE_CURATE = "curate"
 PHASE_EMBED = "embed"
 PHASE_SIGNATURES = "signatures"  # near-duplicates: pixel signatures of the thumbnails
 PHASE_PAIRS = "pairs"  # near-duplicates: comparing candidate pairs
+PHASE_METRICS = "metrics"  # AMI of epochs trained before it was recorded
+PHASE_REPORT = "report"  # dcgui report / compare: writing the HTML
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ PHASE_LABELS = {
     PHASE_EMBED: PhaseLabel("Embedding", "embedding", "img"),
     PHASE_SIGNATURES: PhaseLabel("Reading thumbnails", "signatures", "img"),
     PHASE_PAIRS: PhaseLabel("Comparing images", "comparing pairs", "pair"),
+    PHASE_METRICS: PhaseLabel("Computing AMI of earlier epochs", "AMI", "epoch"),
+    PHASE_REPORT: PhaseLabel("Writing the report", "report", "step"),
 }
 
 
@@ -119,6 +123,19 @@ class EpochMetrics:
     seconds_training: float
     images_per_second: float  # images processed by features + training per wall second
     n_images: int = 0
+    # adjusted mutual information (chance-corrected, ``dcgui.core.analysis.ami``); None where it
+    # does not exist, or not yet computed for an epoch trained before it existed
+    ami_prev: float | None = None
+    ami_labels: float | None = None
+    # Steering (issue 24): what this epoch's clustering respected of the person's corrections.
+    excluded: int = 0  # images flagged exclude: no cluster, no pseudo-label, not trained on
+    merges_applied: int = 0  # merged groups whose images got one pseudo-label (must-link)
+    splits_applied: int = 0  # split clusters whose parts got different pseudo-labels (cannot-link)
+    steered_images: int = 0  # images whose pseudo-label the merges and splits changed
+
+    @property
+    def constraints(self) -> int:
+        return self.merges_applied + self.splits_applied
 
     @property
     def seconds(self) -> float:
@@ -132,11 +149,25 @@ class EpochMetrics:
         return d
 
 
+def steering_summary(m: EpochMetrics) -> str:
+    """What an epoch's clustering respected of the person's corrections, in one line (the
+    command line and the window say the same)."""
+    def count(n: int, word: str) -> str:
+        return f"{n:,} {word}{'s' if n != 1 else ''}"
+
+    text = (f"{count(m.excluded, 'image')} excluded, {count(m.merges_applied, 'merge')} and "
+            f"{count(m.splits_applied, 'split')} applied")
+    if m.constraints:
+        text += f" ({count(m.steered_images, 'image')} moved to respect them)"
+    return text
+
+
 @dataclass(frozen=True)
 class EpochFinished(Event):
     """Epoch ``metrics.epoch`` is trained and checkpointed.
 
-    ``assign_raw``: k-means id per image (int32, row i = image i of the collection).
+    ``assign_raw``: k-means id per image (int32, row i = image i of the collection; -1 for an
+    image left out of the clustering, i.e. flagged exclude with steering on).
     ``assign_matched``: display identity per image, matched to the previous epoch's (Hungarian).
     ``mapping``: ``mapping[raw_id] = matched_id`` (int32, length k).
     """

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from dcgui.core.errors import DcguiError, DiskFullError
+from dcgui.core.errors import CannotWrite, DcguiError, DiskFullError
 from dcgui.core.pathtext import PRINTABLE
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -85,7 +85,8 @@ def atomic_writer(path: Path, text: bool = False, size: int = 0) -> Iterator[IO[
                 os.fsync(fh.fileno())
         except OSError as exc:
             if not is_disk_full(exc):
-                raise
+                raise CannotWrite(f"cannot write {path}: {exc.strerror or exc}: choose a folder you can write "
+                                  "to") from exc
             reached = 0
             with contextlib.suppress(OSError):
                 reached = tmp.stat().st_size
@@ -124,18 +125,33 @@ def atomic_write_text(path: Path, text: str) -> None:
 STDOUT = "-"  # an output path that means standard output
 
 
+def _through_fd_link(path: str) -> bool:
+    """Whether ``path`` reaches an open file descriptor through symlinks (``/dev/stdout`` ->
+    ``/proc/self/fd/1``): what it names is the process's own stream, even a redirected file."""
+    for _ in range(40):
+        parts = Path(path).parts
+        if (len(parts) >= 4 and parts[:2] == ("/", "proc") and parts[3] == "fd") or parts[:3] == ("/", "dev", "fd"):
+            return True
+        if not os.path.islink(path):
+            return False
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    return False
+
+
 def is_stream_output(path: str | os.PathLike[str]) -> bool:
     """True when writing ``path`` means writing *into* something that is not a regular file:
     ``-`` (standard output), a character device (``/dev/null``, a terminal) or a FIFO, reached
-    directly or through a symlink (``/dev/stdout``). Such a target is never replaced by a
-    rename, and no sidecar file is put next to it."""
-    if os.fspath(path) == STDOUT:
+    directly or through a symlink, or a descriptor of this process (``/dev/stdout``, even when
+    the shell redirected it to a file). Such a target is never replaced by a rename, and no
+    sidecar file is put next to it."""
+    text = os.fspath(path)
+    if text == STDOUT:
         return True
     try:
-        mode = os.stat(path).st_mode  # follows symlinks: /dev/stdout -> /proc/self/fd/1 -> pipe
+        mode = os.stat(text).st_mode  # follows symlinks: /dev/stdout -> /proc/self/fd/1 -> pipe
     except OSError:
         return False
-    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or (stat.S_ISREG(mode) and _through_fd_link(text))
 
 
 @contextmanager
@@ -152,10 +168,13 @@ def output_writer(path: str | os.PathLike[str], text: bool = False, size: int = 
             sys.stdout.buffer.flush()
         return
     if is_stream_output(path):
-        # No O_TRUNC/O_CREAT dance: a device or FIFO is opened for writing as it is.
-        with (open(path, "w", encoding="utf-8", errors=PRINTABLE, newline="") if text
-              else open(path, "wb")) as fh:
+        # Written into as it is: a device or FIFO, or our own descriptor in append mode (a
+        # redirected standard output keeps what was written before, as a shell's >> would).
+        with (open(path, "a", encoding="utf-8", errors=PRINTABLE, newline="") if text
+              else open(path, "ab")) as fh:
             yield fh
         return
-    with atomic_writer(Path(path), text=text, size=size) as fh:
+    # A symlink to a regular file: the file it names is replaced, the link stays a link.
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    with atomic_writer(target, text=text, size=size) as fh:
         yield fh

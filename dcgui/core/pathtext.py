@@ -45,3 +45,20 @@ def printable(name: str | os.PathLike[str]) -> str:
     if is_printable(text):
         return text
     return text.encode("utf-8", PRINTABLE).decode("utf-8")
+
+
+# C0 and C1 control characters and DEL (ESC starts the terminal's escape sequences: OSC 52
+# writes the clipboard, others retitle the window or hide text), and the bidirectional overrides
+# that make a name display as another one.
+_CONTROL = set(range(0x20)) | set(range(0x7F, 0xA0)) | set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROL}
+_ESCAPES_KEEP_LINES = {c: e for c, e in _ESCAPES.items() if c != 0x0A}
+
+
+def terminal_text(text: object, lines: bool = False) -> str:
+    """``text`` (a name, a path, a message holding names) safe to show in a terminal or a log:
+    control characters written as ``\\xNN`` (``\\x1b`` for ESC, ``\\x0d`` for CR) and
+    undecodable bytes as ``printable`` does; ``lines``: line feeds are kept (a message of several
+    lines). Every line dcgui prints that may hold a file, cluster or group name goes through here."""
+    shown = printable(os.fspath(text) if isinstance(text, os.PathLike) else str(text))
+    return shown.translate(_ESCAPES_KEEP_LINES if lines else _ESCAPES)

@@ -78,6 +78,11 @@ def _browsing(m: SessionModel, f: dict[str, Any]) -> bool:
     return m.writable and bool(f.get("browsing", False))
 
 
+def _a_cluster(m: SessionModel, f: dict[str, Any]) -> bool:
+    """The active row is a cluster or group (not the "Excluded" row of left-out images)."""
+    return not f.get("active_excluded", False)
+
+
 def _dissolve_label(m: SessionModel, f: dict[str, Any]) -> tuple[str, str]:
     text = "Undo the split" if f.get("active_group_kind") == KIND_PART else "Dissolve group"
     return text, "Show a merged group's clusters on their own again, or a split cluster whole"
@@ -112,6 +117,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
                enabled=lambda m, f: bool(f.get("session_open")) and bool(f.get("checkpoints"))),
     ActionSpec("file.export_csv", "Export cluster &CSV…",
                enabled=lambda m, f: bool(f.get("session_open")) and m.last_epoch > 0),
+    ActionSpec("file.relink", "Re&link folder…", tip="The photos moved: point the session at their new folder",
+               enabled=lambda m, f: bool(f.get("session_open")) and m.writable
+               and f.get("train_state", IDLE) == IDLE),
+    ActionSpec("file.export_report", "Export &report…",
+               tip="One HTML page about this session that opens offline in any browser",
+               enabled=lambda m, f: bool(f.get("session_open"))),  # an untrained session's report says so
+    ActionSpec("file.compare", "Co&mpare with…", tip="This session's curves and settings next to other sessions'",
+               enabled=lambda m, f: bool(f.get("session_open"))),
     ActionSpec("file.close", "&Close session", (QKeySequence.StandardKey.Close,),
                enabled=lambda m, f: bool(f.get("session_open"))),
     ActionSpec("file.quit", "&Quit", (QKeySequence.StandardKey.Quit,), role=QAction.MenuRole.QuitRole),
@@ -170,15 +183,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Copy or link the selected clusters' images into one folder per cluster", _has_epoch, scope=BROWSER),
     ActionSpec("clusters.export_csv", "Export CSV…", (), "Write path,cluster for every image of this epoch",
                _has_epoch, scope=BROWSER),
-    ActionSpec("clusters.rename", "Rename cluster…", ("F2",), "Name the cluster", scope=BROWSER),
-    ActionSpec("clusters.tags", "Edit tags…", (), "Comma-separated tags of the cluster", scope=BROWSER),
-    ActionSpec("clusters.notes", "Notes…", (), "Free-text notes on the cluster", scope=BROWSER),
+    ActionSpec("clusters.rename", "Rename cluster…", ("F2",), "Name the cluster", _a_cluster, scope=BROWSER),
+    ActionSpec("clusters.tags", "Edit tags…", (), "Comma-separated tags of the cluster", _a_cluster, scope=BROWSER),
+    ActionSpec("clusters.notes", "Notes…", (), "Free-text notes on the cluster", _a_cluster, scope=BROWSER),
     ActionSpec("clusters.merge", "Merge selected clusters…", (),
                "One named group of the selected clusters (it follows them to later epochs)",
                lambda m, f: _browsing(m, f) and int(f.get("selected_clusters", 0)) >= 2, scope=BROWSER),
     ActionSpec("clusters.split", "Split cluster…", (),
                "k-means on the cluster's images into N parts; the parts are shown before you accept",
-               lambda m, f: _browsing(m, f) and m.active_cluster is not None, scope=BROWSER),
+               lambda m, f: _browsing(m, f) and m.active_cluster is not None and not f.get("active_excluded"),
+               scope=BROWSER),
     ActionSpec("clusters.dissolve", "Dissolve group", (),
                "Show a merged group's clusters on their own again, or a split cluster whole",
                lambda m, f: _browsing(m, f) and f.get("active_group_kind") is not None,

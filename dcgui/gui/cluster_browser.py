@@ -105,6 +105,11 @@ class ClusterBrowser(QWidget):
         self.back_button.setToolTip("Show the active cluster again instead of the selection")
         self.back_button.clicked.connect(self.show_active_cluster)
         self.back_button.setVisible(False)
+        self.clear_button = QToolButton(self)  # one click: no selection anywhere, back to the cluster
+        self.clear_button.setText("Clear selection")
+        self.clear_button.setToolTip("Forget the selection made elsewhere (every tab) and show the cluster")
+        self.clear_button.clicked.connect(self.model.clear_selection)
+        self.clear_button.setVisible(False)
 
         # The commands are rows of the action registry; cluster_commands / cluster_edits carry them out.
         self.action_registry = reg = registry_for(model)
@@ -148,6 +153,7 @@ class ClusterBrowser(QWidget):
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.cluster_title, 1)
         top.addWidget(self.back_button)
+        top.addWidget(self.clear_button)
         top.addWidget(QLabel("Size", self))
         top.addWidget(self.zoom_slider)
 
@@ -242,22 +248,27 @@ class ClusterBrowser(QWidget):
     # view -> model
     # =============================================================================================
     def _on_cluster_row(self, current: QModelIndex, previous: QModelIndex) -> None:
-        if not current.isValid():
+        if not current.isValid() or self.sync.resetting_rows:
             return
         c = self.cluster_model.cluster_at(current.row())
         if c == self.model.active_cluster:
             if self._showing_selection:
                 self.show_active_cluster()
             return
-        self.model.set_active_cluster(c)
+        self.sync.row_from_view = True
+        try:
+            self.model.set_active_cluster(c)
+        finally:
+            self.sync.row_from_view = False
 
     def _on_cluster_selection(self, *args: object) -> None:
         self.model.select_clusters(self.cluster_view.selected_clusters())
+        self._update_action_state()  # "Merge selected clusters…" follows the selection
 
     def _after_filter(self) -> None:
         """The list was filtered or sorted: the grid must not show a cluster the list hides."""
         c = self.model.active_cluster
-        if self.cluster_model.stats is None:
+        if self.cluster_model.stats is None or self.sync.resetting_rows:  # new rows: the sync chooses
             return
         if c is None or self.cluster_model.row_of_cluster(c) is None:
             first = self.sync.first_visible_cluster()
@@ -282,6 +293,7 @@ class ClusterBrowser(QWidget):
         """Leave the selection view: show the active cluster's members again."""
         self._showing_selection = False
         self.back_button.setVisible(False)
+        self.clear_button.setVisible(False)
         self.sync.reselect_cluster()
         self.sync.show_cluster(self.model.active_cluster)
 
@@ -321,16 +333,22 @@ class ClusterBrowser(QWidget):
 
     def _epoch_stats(self, epoch: int) -> ClusterStats:
         assert self.model.store is not None
-        return self._stats.compute(self.model.store, epoch, self._labels)
+        stats = self._stats.compute(self.model.store, epoch, self._labels)
+        if self._stats.run_changed:  # epochs set aside and trained again: the mosaics are another run's
+            self._stats.run_changed = False
+            self.sync.on_cache()
+        return stats
 
     def _update_action_state(self, *args: object) -> None:
         """Tell the action registry what its enabled-rules read from these widgets."""
         c = self.model.active_cluster
         g = self.cluster_model.group(c) if c is not None else None
         sel = self.grid.selectionModel()
+        excluded = self.cluster_model.is_excluded_row
         self.action_registry.publish(grid_selection=bool(sel is not None and sel.hasSelection()), browsing=self.stats() is not None,
-                             selected_clusters=len(self.cluster_view.selected_clusters()),
-                             active_group_kind=g.kind if g is not None else None)
+                             selected_clusters=len([s for s in self.cluster_view.selected_clusters() if not excluded(s)]),
+                             active_group_kind=g.kind if g is not None else None,
+                             active_excluded=c is not None and excluded(c))
 
 
 

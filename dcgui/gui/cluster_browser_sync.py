@@ -15,13 +15,12 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject
 from PySide6.QtWidgets import QAbstractItemView
 
 from dcgui.gui.cluster_list import mosaic_loader
+from dcgui.gui.session_model import SOURCE_TEXT
 
 if TYPE_CHECKING:
+    from dcgui.core.analysis.groups import GroupView
     from dcgui.gui.cluster_browser import ClusterBrowser
 
-SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
-               "outliers": "among the outliers", "group": "in a named group", "grid": "in the grid",
-               "cluster": "in the cluster"}
 
 
 class ClusterBrowserSync(QObject):
@@ -30,6 +29,15 @@ class ClusterBrowserSync(QObject):
     def __init__(self, browser: ClusterBrowser) -> None:
         super().__init__(browser)
         self.b = browser
+        # True while the list's own click or key moves the current row: Qt then updates the
+        # selection itself (Ctrl toggles, Shift extends, a right-click on a selected row keeps
+        # it), and forcing the active row selected here undid that (Ctrl+click cleared it).
+        self.row_from_view = False
+        # The group the user chose, by key ("12", "12.1", "g3") and clusters: codes are per epoch,
+        # so another epoch finds it by key, else by its first cluster (before a split or merge).
+        self.chosen: tuple[str, tuple[int, ...]] | None = None
+        self.resetting_rows = False
+        self._translating = False
 
     def on_session(self) -> None:
         store = self.b.model.store
@@ -70,13 +78,17 @@ class ClusterBrowserSync(QObject):
             self.show_empty("No epoch yet: clusters appear here when the first epoch finishes")
             return
         stats = self.b._epoch_stats(epoch)
-        self.b.cluster_model.set_epoch_data(stats, self.b.model.cluster_user_data(), self.b._label_names,
-                                          self.b._stats.view(epoch))
-        c = self.b.model.active_cluster
+        self.set_rows(lambda: self.b.cluster_model.set_epoch_data(
+            stats, self.b.model.cluster_user_data(), self.b._label_names, self.b._stats.view(epoch)))
+        c = self.code_at(self.b._stats.view(epoch), self.b.model.active_cluster)
         if c is None or not 0 <= c < stats.k or self.b.cluster_model.row_of_cluster(c) is None:
             c = self.first_visible_cluster()
         if c != self.b.model.active_cluster:
-            self.b.model.set_active_cluster(c)  # -> _on_active_cluster shows it
+            self._translating = True  # the user's choice stays what it was
+            try:
+                self.b.model.set_active_cluster(c)  # -> _on_active_cluster shows it
+            finally:
+                self._translating = False
         else:
             self.reselect_cluster()
             if not self.b._showing_selection:
@@ -86,7 +98,37 @@ class ClusterBrowserSync(QObject):
         self.on_current_image(self.b.model.current_image)  # its cluster at this epoch
         self.b._update_action_state()
 
+    def set_rows(self, change: Any) -> None:
+        """New rows for the list: the current row Qt moves meanwhile is not the user's choice
+        (it made the browser jump to the first row's group on another epoch)."""
+        self.resetting_rows = True
+        try:
+            change()
+        finally:
+            self.resetting_rows = False
+
+    def code_at(self, view: GroupView | None, code: int | None) -> int | None:
+        """The code, in ``view``, of the group the user chose (``code`` when nothing is known)."""
+        if view is None or self.chosen is None:
+            return code
+        key, clusters = self.chosen
+        try:
+            return view.find(key).code
+        except KeyError:  # not at this epoch: the group its first cluster is in here
+            for cluster in clusters:
+                here = view.of_cluster(cluster)
+                if here:
+                    return here[0].code
+        return code
+
     def on_active_cluster(self, c: int | None) -> None:
+        if not self._translating:
+            view = self.b._stats.view(self.b.model.epoch)
+            try:
+                g = view.group(c) if view is not None and c is not None else None
+            except KeyError:
+                g = None
+            self.chosen = (g.key, g.clusters) if g is not None else None
         self.reselect_cluster()
         self.b._showing_selection = False
         self.show_cluster(c)
@@ -113,21 +155,22 @@ class ClusterBrowserSync(QObject):
             c = self.b.model.active_cluster
             self.b.back_button.setText(f"Back to {self.b.model.cluster_title(c)}" if c is not None else "Back to the cluster")
             self.b.back_button.setVisible(True)
+            self.b.clear_button.setVisible(True)
         self.with_grid_update(lambda: self.b.grid.select_images(sel, self.b.model.current_image))
         self.b._update_action_state()
 
     def on_current_image(self, i: int | None) -> None:
-        if i is None:
+        row = self.b.grid_model.row_of(i) if i is not None else None
+        if i is None or row is None:  # the pane shows an image of the grid beside it, or none
             self.b.image_pane.clear()
             return
-        row = self.b.grid_model.row_of(i)
-        if row is not None and self.b.grid.currentIndex().row() != row:
+        if self.b.grid.currentIndex().row() != row:
             self.with_grid_update(lambda: self.b.grid.selectionModel().setCurrentIndex(
                 self.b.grid_model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate))
         self.show_image(i)
 
-    def on_flags(self, _changed: list[int]) -> None:
-        self.b.grid_model.set_flags(self.b.model.flags)
+    def on_flags(self, changed: list[int]) -> None:
+        self.b.grid_model.update_flags(self.b.model.flags, changed)  # the changed images alone
         if self.b.image_pane.image_index is not None:
             self.show_image(self.b.image_pane.image_index)
 
@@ -155,7 +198,8 @@ class ClusterBrowserSync(QObject):
             return
         stats = self.b._epoch_stats(epoch)
         new = self.b._stats.view(epoch)
-        self.b.cluster_model.set_epoch_data(stats, self.b.model.cluster_user_data(), self.b._label_names, new)
+        self.set_rows(lambda: self.b.cluster_model.set_epoch_data(
+            stats, self.b.model.cluster_user_data(), self.b._label_names, new))
         target = None
         if key is not None and new is not None:
             try:
@@ -184,10 +228,11 @@ class ClusterBrowserSync(QObject):
         self.b.cluster_view.viewport().update()
 
     def show_empty(self, message: str) -> None:
-        self.b.cluster_model.set_epoch_data(None, {}, [])
+        self.set_rows(lambda: self.b.cluster_model.set_epoch_data(None, {}, []))
         self.set_grid(np.zeros(0, dtype=np.int64))
         self.b.cluster_title.setText(message)
         self.b.back_button.setVisible(False)
+        self.b.clear_button.setVisible(False)
         self.b._update_action_state()
 
     def members(self, c: int | None) -> np.ndarray | None:
@@ -210,6 +255,11 @@ class ClusterBrowserSync(QObject):
 
     def set_grid(self, indices: np.ndarray) -> None:
         self.with_grid_update(lambda: self.b.grid.set_images(indices))
+        # Another cluster, epoch or selection: the pane keeps its image only if the grid has it
+        # ("Back to cluster N", a new epoch, a typed epoch left it showing a stale one).
+        shown = self.b.image_pane.image_index
+        if shown is not None and self.b.grid_model.row_of(shown) is None:
+            self.b.image_pane.clear()
 
     def with_grid_update(self, change: Any) -> None:
         self.b._updating_grid = True
@@ -222,6 +272,7 @@ class ClusterBrowserSync(QObject):
     def show_cluster(self, c: int | None) -> None:
         members = self.members(c)
         self.b.back_button.setVisible(False)
+        self.b.clear_button.setVisible(False)
         if members is None or self.b.cluster_model.row_of_cluster(c) is None:  # type: ignore[arg-type]
             self.set_grid(np.zeros(0, dtype=np.int64))
             self.b.cluster_title.setText("No cluster matches the filter" if self.b.cluster_model.stats is not None
@@ -256,6 +307,8 @@ class ClusterBrowserSync(QObject):
         c = self.b.model.active_cluster
         sel = self.b.cluster_view.selectionModel()
         row = self.b.cluster_model.row_of_cluster(c) if c is not None else None
+        if self.row_from_view:
+            return  # the view's click or key: Qt selects as a file manager does
         sel.blockSignals(True)
         try:
             if row is None:
@@ -263,7 +316,10 @@ class ClusterBrowserSync(QObject):
                 sel.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
             else:
                 ix = self.b.cluster_model.index(row, 0)
-                if ix != sel.currentIndex() or not sel.isRowSelected(row, QModelIndex()):
+                if sel.isRowSelected(row, QModelIndex()):  # among the selected rows: keep them all
+                    if ix != sel.currentIndex():
+                        sel.setCurrentIndex(ix, QItemSelectionModel.SelectionFlag.NoUpdate)
+                else:
                     flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
                     sel.setCurrentIndex(ix, flags)
         finally:
@@ -288,4 +344,7 @@ class ClusterBrowserSync(QObject):
             info = {**info, "width": w, "height": h}
         epoch = self.b.model.epoch
         cluster = int(history[epoch - 1]) if 0 < epoch <= history.size else None
+        view = self.b.model.group_view  # its merge or split part at the epoch shown: the list's name
+        if cluster is not None and view is not None and view.epoch == epoch and 0 <= i < view.labels.size:
+            cluster = int(view.labels[i])
         self.b.image_pane.show_image(i, info, history, epoch, cluster, self.b.model.cluster_title, self.b._label_names)

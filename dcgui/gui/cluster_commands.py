@@ -16,8 +16,9 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
 from dcgui.core.errors import SessionFileError
 from dcgui.gui import curation
-from dcgui.gui.cluster_list import COL_NAME, COL_TAGS
+from dcgui.gui.cluster_list import COL_CLUSTER, COL_TAGS
 from dcgui.gui.edit_confirm import confirm_flags
+from dcgui.gui.session_model import describe_selection
 
 if TYPE_CHECKING:
     from dcgui.gui.actions import ActionRegistry
@@ -63,7 +64,10 @@ class ClusterCommands(QObject):
     def flag_selected(self, flag: str | None) -> None:
         """Flag the grid's selected images (``keep`` / ``exclude`` / ``duplicate``; None clears);
         more than one image: the preview first."""
-        self.b.dialog = confirm_flags(self.b, self.b.model, self.b.grid.selected_images(), flag)
+        chosen = self.b.grid.selected_images()
+        m = self.b.model
+        what = describe_selection(len(chosen), max(len(m.selection), len(chosen)), m.selection_source or "grid")
+        self.b.dialog = confirm_flags(self.b, m, chosen, flag, what=what)
 
     def add_selection_to_group(self) -> None:
         sel = self.b.grid.selected_images()
@@ -96,6 +100,7 @@ class ClusterCommands(QObject):
         """Open the export dialog (dry-run summary first) for the selected clusters."""
         c = self.b.model.active_cluster
         clusters = self.b.cluster_view.selected_clusters() or ([c] if c is not None else [])
+        clusters = [code for code in clusters if not self.b.cluster_model.is_excluded_row(code)]  # no folder
         store = self.b.model.store
         view = self.b.cluster_model.view
         if store is None or not clusters or view is None:
@@ -114,7 +119,7 @@ class ClusterCommands(QObject):
         return curation.export_assignments_csv(self.b, store, self.b.model.epoch, self.b.model.message.emit, path)
 
     def rename_current_cluster(self) -> None:
-        self._edit_current(COL_NAME)
+        self._edit_current(COL_CLUSTER)  # the display name column renames
 
     def edit_current_tags(self) -> None:
         self._edit_current(COL_TAGS)

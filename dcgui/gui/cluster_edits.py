@@ -47,7 +47,7 @@ class ClusterEdits(QObject):
 
     def merge_selected_clusters(self) -> bool:
         """Merge the clusters (or parts, or groups) selected in the list into one named group."""
-        codes = self.b.cluster_view.selected_clusters()
+        codes = [c for c in self.b.cluster_view.selected_clusters() if not self.b.cluster_model.is_excluded_row(c)]
         stats = self.b.stats()
         if len(codes) < 2 or stats is None:
             self.b.model.message.emit("Select two or more clusters in the list first (Ctrl+click)")
@@ -70,6 +70,9 @@ class ClusterEdits(QObject):
         stats = self.b.stats()
         if c is None or view is None or stats is None or self.b.model.store is None:
             self.b.model.message.emit("Select a cluster in the list first")
+            return None
+        if self.b.cluster_model.is_excluded_row(c):
+            self.b.model.message.emit("The excluded images are in no cluster at this epoch: unflag them to bring them back")
             return None
         g = view.group(c)
         if g.kind not in ("cluster", KIND_PART):

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_PART, Group, GroupView
+from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_PART, Group, GroupView, display_name
 from dcgui.gui.session_model import cluster_display_name
 from dcgui.gui.thumbnails import (
     AsyncPixmapCache,
@@ -62,6 +62,7 @@ SortRole = Qt.ItemDataRole.UserRole + 9
 
 COL_CLUSTER, COL_NAME, COL_SIZE, COL_PURITY, COL_TAGS = range(5)
 HEADERS = ("Cluster", "Name", "Size", "Purity", "Tags")
+EXCLUDED_TITLE = "Excluded"  # the row of images an epoch left out (steering)
 MOSAIC_SIDE = 44
 ROW_HEIGHT = MOSAIC_SIDE + 6
 
@@ -81,6 +82,7 @@ class ClusterStats:
     majority: np.ndarray  # int32 (k,): majority label index, -1 without labelled members
     purity: np.ndarray  # float64 (k,): share of the majority label among labelled members, NaN if none
     has_labels: bool = False
+    excluded: int = -1  # the code of the "Excluded" row (images the epoch left out), -1: none
     _previews: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def members(self, c: int) -> np.ndarray:
@@ -95,9 +97,17 @@ class ClusterStats:
 
 
 def compute_cluster_stats(epoch: int, assign: np.ndarray, k: int, labels: np.ndarray | None) -> ClusterStats:
-    """Sizes, members and label purity of matched assignments ``assign`` (int, length n)."""
+    """Sizes, members and label purity of matched assignments ``assign`` (int, length n).
+
+    Images with no cluster (-1: flagged exclude while steering was on) form one more row, the
+    "Excluded" one, with code ``k`` (``ClusterStats.excluded``)."""
     a = np.asarray(assign, dtype=np.int64)
     k = max(int(k), int(a.max()) + 1 if a.size else 0)
+    excluded = -1
+    if a.size and a.min() < 0:
+        excluded = k
+        a = np.where(a < 0, k, a)
+        k += 1
     sizes = np.bincount(a, minlength=k).astype(np.int64)
     order = np.argsort(a, kind="stable").astype(np.int64)
     starts = np.zeros(k + 1, dtype=np.int64)
@@ -121,7 +131,7 @@ def compute_cluster_stats(epoch: int, assign: np.ndarray, k: int, labels: np.nda
         purity[cl[top]] = counts[top] / labelled[cl[top]]
     for arr in (sizes, order, starts, majority, purity):
         arr.setflags(write=False)
-    return ClusterStats(epoch, k, sizes, order, starts, majority, purity, has_labels)
+    return ClusterStats(epoch, k, sizes, order, starts, majority, purity, has_labels, excluded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,9 +208,13 @@ class ClusterListModel(QAbstractTableModel):
         row = int(self._row_of[c])
         return None if row < 0 else row
 
+    def is_excluded_row(self, c: int) -> bool:
+        """Row ``c`` is the "Excluded" one: images left out of this epoch's clustering."""
+        return self.stats is not None and self.stats.excluded >= 0 and int(c) == self.stats.excluded
+
     def group(self, c: int) -> Group | None:
         """The merge or split part with code ``c`` (None for a whole cluster)."""
-        if self.view is None:
+        if self.view is None or self.is_excluded_row(c):
             return None
         try:
             g = self.view.group(c)
@@ -209,21 +223,29 @@ class ClusterListModel(QAbstractTableModel):
         return None if g.kind == KIND_CLUSTER else g
 
     def key(self, c: int) -> str:
-        """What the user calls row ``c``: "#12", "12.2" (part 2 of cluster 12), "g5" (a merge)."""
+        """The key a user types for row ``c``: "12", "12.2" (part 2 of cluster 12), "g5" (a merge)."""
+        if self.is_excluded_row(c):
+            return "—"
         g = self.group(c)
-        return g.key if g is not None else f"#{c}"
+        return g.key if g is not None else str(c)
 
     def name(self, c: int) -> str | None:
+        if self.is_excluded_row(c):
+            return None
         g = self.group(c)
         if g is not None:
             return g.name
         return self._user.get(c, {}).get("name")
 
     def tags(self, c: int) -> list[str]:
-        return [] if self.group(c) is not None else list(self._user.get(c, {}).get("tags") or [])
+        if self.group(c) is not None or self.is_excluded_row(c):
+            return []
+        return list(self._user.get(c, {}).get("tags") or [])
 
     def notes(self, c: int) -> str:
-        return "" if self.group(c) is not None else str(self._user.get(c, {}).get("notes") or "")
+        if self.group(c) is not None or self.is_excluded_row(c):
+            return ""
+        return str(self._user.get(c, {}).get("notes") or "")
 
     def majority_label(self, c: int) -> str | None:
         if self.stats is None:
@@ -233,6 +255,8 @@ class ClusterListModel(QAbstractTableModel):
 
     def title(self, c: int) -> str:
         """The display name: the user's name when set, else "cluster 12" ("cluster 12 part 2", "group g5")."""
+        if self.is_excluded_row(c):
+            return EXCLUDED_TITLE
         g = self.group(c)
         return g.title if g is not None else cluster_display_name(c, self.name(c))
 
@@ -248,7 +272,8 @@ class ClusterListModel(QAbstractTableModel):
             return HEADERS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return {
-                COL_CLUSTER: "Matched cluster id: stays the same across epochs (Hungarian matching)",
+                COL_CLUSTER: "Your name for the cluster, else \u201ccluster N\u201d with N its matched number, which stays "
+                             "the same across epochs (\u201cN.1\u201d: part 1 of a split). Double-click or F2 to rename",
                 COL_NAME: "Your name for the cluster (double-click or F2 to rename)",
                 COL_SIZE: "Images in the cluster at this epoch",
                 COL_PURITY: "Share of the cluster's most common folder label, and that label",
@@ -260,8 +285,10 @@ class ClusterListModel(QAbstractTableModel):
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.row() < self._rows.size and self.is_excluded_row(int(self._rows[index.row()])):
+            return f  # not a cluster: nothing to name or tag
         derived = index.row() < self._rows.size and self.group(int(self._rows[index.row()])) is not None
-        if index.column() == COL_NAME or (index.column() == COL_TAGS and not derived):
+        if index.column() in (COL_CLUSTER, COL_NAME) or (index.column() == COL_TAGS and not derived):
             f |= Qt.ItemFlag.ItemIsEditable
         return f
 
@@ -292,9 +319,9 @@ class ClusterListModel(QAbstractTableModel):
             return self._sort_value(c, col)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_CLUSTER:
-                return self.key(c)
+                return self.title(c)  # the one display name (groups.display_name)
             if col == COL_NAME:
-                return self.name(c) or ""
+                return EXCLUDED_TITLE if self.is_excluded_row(c) else (self.name(c) or "")
             if col == COL_SIZE:
                 return f"{int(s.sizes[c]):,}"
             if col == COL_PURITY:
@@ -303,7 +330,7 @@ class ClusterListModel(QAbstractTableModel):
             if col == COL_TAGS:
                 return ", ".join(self.tags(c))
         if role == Qt.ItemDataRole.EditRole:
-            if col == COL_NAME:
+            if col in (COL_CLUSTER, COL_NAME):
                 return self.name(c) or ""
             if col == COL_TAGS:
                 return ", ".join(self.tags(c))
@@ -311,15 +338,22 @@ class ClusterListModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and s.sizes[c] == 0:
             return QColor(140, 140, 140)
+        if role == Qt.ItemDataRole.ToolTipRole and self.is_excluded_row(c):
+            return (f"{int(s.sizes[c]):,} images flagged exclude: epoch {s.epoch} left them out of the clustering "
+                    "and the training (steering). Unflag them to bring them back from the next epoch.")
         if role == Qt.ItemDataRole.ToolTipRole:
-            head = self.title(c) if self.name(c) is None else f"{self.title(c)} ({self.key(c)})"
+            g = self.group(c)
+            plain = display_name(g.kind if g is not None else KIND_CLUSTER, self.key(c), None)
+            head = self.title(c) if self.name(c) is None else f"{self.title(c)} ({plain})"
             lines = [f"{head}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
             g = self.group(c)
             if g is not None and g.kind == KIND_PART:
                 lines.append(f"part {int(g.part or 0) + 1} of cluster {g.clusters[0]}, split by you")
             elif g is not None:
                 lines.append("merged by you from " + ", ".join(
-                    f"{u.cluster}.{int(u.part or 0) + 1}" if u.split is not None else f"#{u.cluster}" for u in g.units))
+                    display_name(KIND_PART if u.split is not None else KIND_CLUSTER,
+                                 f"{u.cluster}.{int(u.part or 0) + 1}" if u.split is not None else str(u.cluster), None)
+                    for u in g.units))
             p = float(s.purity[c])
             if not np.isnan(p):
                 lines.append(f"{p:.0%} labelled {self.majority_label(c)}")
@@ -331,9 +365,13 @@ class ClusterListModel(QAbstractTableModel):
         return None
 
     def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if not index.isValid() or role != Qt.ItemDataRole.EditRole or index.column() not in (COL_NAME, COL_TAGS):
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole or index.column() not in (COL_CLUSTER, COL_NAME, COL_TAGS):
             return False
+        if index.column() == COL_CLUSTER:  # the display name column renames (the name column is hidden)
+            index = self.index(index.row(), COL_NAME)
         c = self.cluster_at(index.row())
+        if self.is_excluded_row(c):
+            return False
         text = str(value or "").strip()
         if self.group(c) is not None:  # a part or a merge: its name lives with the group
             if index.column() != COL_NAME or (self.set_name is not None and self.set_name(c, text or None) is False):
@@ -412,6 +450,8 @@ class ClusterListModel(QAbstractTableModel):
         if self.view is not None:  # codes of clusters that were merged or split are no rows
             keep[:] = False
             keep[[g.code for g in self.view.groups if g.code < s.k]] = True
+            if s.excluded >= 0:
+                keep[s.excluded] = True
         if self._hide_empty:
             keep &= s.sizes > 0
         if self._filter:
@@ -438,11 +478,13 @@ class ClusterListModel(QAbstractTableModel):
         if self._sort_order == Qt.SortOrder.DescendingOrder:
             by = np.lexsort((ids, -key.astype(np.float64)))
         self._rows = ids[by]
+        if s.excluded >= 0:  # "Excluded" is not a cluster: always the last row
+            self._rows = np.concatenate([self._rows[self._rows != s.excluded], self._rows[self._rows == s.excluded]])
         self._row_of = np.full(s.k, -1, dtype=np.int64)
         self._row_of[self._rows] = np.arange(self._rows.size)
 
     def _haystack(self, c: int) -> str:
-        parts = [self.key(c), self.name(c) or "", " ".join(self.tags(c)), self.majority_label(c) or "", self.notes(c)]
+        parts = [self.key(c), self.title(c), " ".join(self.tags(c)), self.majority_label(c) or "", self.notes(c)]
         return " ".join(parts).lower()
 
     def _on_mosaics(self, keys: list[Hashable]) -> None:
@@ -535,6 +577,14 @@ class ClusterDelegate(QStyledItemDelegate):
                 painter.drawText(rect.adjusted(4, 0, -4, -6), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), elided)
         painter.restore()
 
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        """Fill an editor once: a mosaic arriving for the row being renamed (a dataChanged on the
+        cluster column) must not put the old name back over what the user is typing."""
+        if editor.property("dcgui_filled"):
+            return
+        editor.setProperty("dcgui_filled", True)
+        super().setEditorData(editor, index)
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
         if index.column() == COL_CLUSTER:
@@ -567,10 +617,11 @@ class ClusterListView(QTableView):
         hh.setHighlightSections(False)
         hh.setStretchLastSection(True)
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in ((COL_CLUSTER, MOSAIC_SIDE + 58), (COL_NAME, 100), (COL_SIZE, 56), (COL_PURITY, 104)):
+        for col, width in ((COL_CLUSTER, MOSAIC_SIDE + 130), (COL_NAME, 100), (COL_SIZE, 56), (COL_PURITY, 104)):
             self.setColumnWidth(col, width)
         model.mosaics.wanted = self._mosaic_wanted
         model.modelReset.connect(self._update_columns)
+        self._update_columns()
 
     def cluster_model(self) -> ClusterListModel:
         model = self.model()
@@ -583,6 +634,7 @@ class ClusterListView(QTableView):
         return [model.cluster_at(r) for r in rows]
 
     def _update_columns(self) -> None:
+        self.setColumnHidden(COL_NAME, True)  # the cluster column shows (and edits) the one display name
         self.setColumnHidden(COL_PURITY, not self.cluster_model().has_labels)
 
     def _mosaic_wanted(self, key: Hashable) -> bool:

@@ -1,7 +1,9 @@
 """Per-epoch cluster numbers for the cluster browser, computed once with numpy and kept for a few epochs.
 
 A row of the list is a group of ``SessionStore.group_view`` (a cluster, a part of a split one, or
-a merge), so each cached :class:`ClusterStats` is kept with the ``GroupView`` it counts.
+a merge), so each cached :class:`ClusterStats` is kept with the ``GroupView`` it counts. An epoch
+number alone does not name a trained epoch: after "Resume from epoch…" epoch 5 is trained again,
+so the cache holds one run's numbers (``SessionStore.epochs_run``) and forgets them for another.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class EpochStatsCache:
         self.capacity = capacity
         self._stats: OrderedDict[int, ClusterStats] = OrderedDict()
         self._views: dict[int, GroupView] = {}  # the groups each cached ClusterStats counts
+        self._run: int | None = None  # the run the cached epochs belong to
+        self.run_changed = False  # set when a compute found another run (mosaics are stale too)
 
     def get(self, epoch: int) -> ClusterStats | None:
         return self._stats.get(epoch)
@@ -40,6 +44,11 @@ class EpochStatsCache:
 
     def compute(self, store: SessionStore, epoch: int, labels: np.ndarray | None) -> ClusterStats:
         """Per-epoch numbers, computed once with numpy (sizes, members, purity)."""
+        run = store.epochs_run()
+        if run != self._run:
+            self.run_changed = self._run is not None
+            self.clear()
+            self._run = run
         hit = self._stats.get(epoch)
         if hit is not None:
             self._stats.move_to_end(epoch)

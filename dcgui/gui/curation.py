@@ -10,7 +10,6 @@ drive them directly.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -38,7 +37,6 @@ from superqt.utils import qdebounced
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
-from dcgui.core.fsutil import atomic_write_text
 from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job
 from dcgui.services.curation import (
     CLUSTER_COLUMNS,
@@ -108,7 +106,7 @@ class ExportClustersDialog(QDialog):
         self.plans_made = 0  # (tests: how often the folder was planned)
         self.result_: CurateResult | None = None
         self.progress: QProgressDialog | None = None
-        titles = titles or (lambda key: f"#{key}")
+        titles = titles or (lambda key: f"cluster {key}")
 
         shown = ", ".join(titles(c) for c in self.clusters[:8]) + (" …" if len(self.clusters) > 8 else "")
         self.target = QLineEdit(self)
@@ -209,6 +207,7 @@ class ExportClustersDialog(QDialog):
         self.plan, self._plan_inputs = plan, inputs
         self.plans_made += 1
         self.summary.setText(plan.summary())
+        self._fit_summary()
         ok = not plan.error and plan.n_files > 0
         self.export_button.setEnabled(ok)
         if self._export_when_planned:
@@ -222,7 +221,18 @@ class ExportClustersDialog(QDialog):
             return
         self.plan, self._export_when_planned = None, False
         self.summary.setText(err.message)
+        self._fit_summary()
         self.export_button.setEnabled(False)
+
+    def _fit_summary(self) -> None:
+        """Grow the dialog when the summary needs more lines: a dialog on screen does not follow
+        its label's height, and the end of the sentence (the refusal, the warning) was cut off."""
+        lay = self.layout()
+        if not self.isVisible() or lay is None:
+            return
+        need = lay.totalHeightForWidth(self.width())  # the whole dialog with the label's wrapped text
+        if need > self.height():
+            self.resize(self.width(), need)
 
     def _browse(self) -> None:
         start = self.target.text() or str(self.store.folder.parent)
@@ -306,17 +316,21 @@ def export_clusters(parent: QWidget, store: SessionStore, epoch: int, clusters: 
 # export assignments as CSV
 # ---------------------------------------------------------------------------------------------
 def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
-    """Ask where to save the CSV (tests replace this)."""
+    """Ask where to save the CSV (tests replace this). ``.csv`` is added only to a name typed
+    without any suffix: a file the user picked (the session file, say) is taken as picked, so the
+    output check refuses it by its own name instead of writing ``NAME.dcgui.csv`` beside it."""
     path, _ = QFileDialog.getSaveFileName(parent, "Export cluster assignments", str(suggested), "CSV files (*.csv)")
     if not path:
         return None
     out = Path(path)
-    return out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".csv")
+    return out if out.suffix or out.exists() else out.with_name(out.name + ".csv")
 
 
 def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: int, status: Status,
                            path: Path | None = None) -> GeneratorWorker | None:
-    """Write ``path,cluster,cluster_name`` of ``epoch``; asks for the file unless ``path`` is given."""
+    """Write the cluster table of ``epoch`` (``CLUSTER_COLUMNS``: names, groups, flags and who set
+    them, EXIF date and camera) through the one CSV writer; asks for the file unless ``path`` is
+    given. The session file or its data is refused (``services.outputs.output_file``) with a message."""
     if path is None:
         suggested = Path(QDir.homePath()) / f"{store.path.stem}_epoch{epoch:03d}_clusters.csv"
         path = ask_save_path(parent, suggested)
@@ -337,9 +351,7 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
 
     def job(control: RunControl) -> Generator[Any, None, Path]:
         add_photo_facts(rows, [Path(r[0]) for r in rows], control)  # absolute paths, checked above
-        buf = io.StringIO()
-        write_cluster_table(buf, rows)
-        atomic_write_text(out, buf.getvalue())
+        write_cluster_table(out, rows)
         return out
         yield  # pragma: no cover - makes this a generator
 

@@ -3,9 +3,11 @@
 Every action that touches more than one image (flagging a selection, "keep one per group",
 "unflag group", merging clusters ...) opens ``EditConfirmDialog`` with the store's preview of the
 edit: how many images change from which flag to which, how many already are as asked, and how
-many flags the user set by hand it would change or leave alone. A bulk action leaves hand-set
-flags alone; a check box (with their count) lets the user include them. Apply runs the very
-edit previewed, through the session's edit log (so Ctrl+Z undoes it).
+many flags the user set by hand it would change or leave alone. Any flag action on more than one
+image is a bulk action (the grid's Keep / Exclude on a selection included): it leaves hand-set
+flags alone, and the one check box, "Also replace the N flags you set by hand", lets the user
+include them. Apply runs the very edit previewed, through the session's edit log (so Ctrl+Z
+undoes it). ``what`` names the images acted on ("20 of the 191 images chosen on the map").
 
 Opened with ``open()``, not ``exec()`` (no nested event loop; tests press the buttons).
 """
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from dcgui.services.flags import HAND, flag_edit, leaves_hand_set, with_hand_set
+from dcgui.services.flags import BULK, HAND, flag_edit, leaves_hand_set, with_hand_set
 
 if TYPE_CHECKING:
     from dcgui.store.edits import Edit, EditPreview
@@ -32,8 +34,12 @@ class EditConfirmDialog(QDialog):
 
     applied = Signal(object)
 
-    def __init__(self, parent: QWidget | None, edit: Edit, preview: Preview, apply: Apply, title: str = "") -> None:
+    def __init__(self, parent: QWidget | None, edit: Edit, preview: Preview, apply: Apply, title: str = "",
+                 what: str = "") -> None:
         super().__init__(parent)
+        self.what = QLabel(what[:1].upper() + what[1:])  # which images: the selection's source named
+        self.what.setWordWrap(True)
+        self.what.setVisible(bool(what))
         self._edit = edit
         self._preview_fn = preview
         self._apply_fn = apply
@@ -50,13 +56,15 @@ class EditConfirmDialog(QDialog):
         self.apply_button.clicked.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.what)
         lay.addWidget(self.text)
         lay.addWidget(self.include_hand)
         lay.addWidget(QLabel("Edit ▸ Undo (Ctrl+Z) takes it back."))
         lay.addWidget(self.buttons)
         hand = self.preview.hand_kept
         if hand and leaves_hand_set(edit):
-            self.include_hand.setText(f"Also change the {hand:,} flag{'s' if hand != 1 else ''} you set by hand")
+            self.include_hand.setText(f"Also replace the {hand:,} flag{'s' if hand != 1 else ''} you set by hand "
+                                      "(unticked, they stay as they are)")
             self.include_hand.setVisible(True)
         self._show()
 
@@ -88,7 +96,7 @@ def needs_confirmation(preview: EditPreview) -> bool:
 
 
 def confirm_edit(parent: QWidget | None, edit: Edit, preview: Preview, apply: Apply, title: str = "",
-                 done: Callable[[Any], None] | None = None) -> EditConfirmDialog | None:
+                 done: Callable[[Any], None] | None = None, what: str = "") -> EditConfirmDialog | None:
     """Apply ``edit`` at once when it touches at most one image, else open ``EditConfirmDialog``; ``done(result)`` follows the apply. Returns the dialog."""
     p = preview(edit)
     if not needs_confirmation(p):
@@ -96,7 +104,7 @@ def confirm_edit(parent: QWidget | None, edit: Edit, preview: Preview, apply: Ap
         if done is not None:
             done(result)
         return None
-    dialog = EditConfirmDialog(parent, edit, preview, apply, title)
+    dialog = EditConfirmDialog(parent, edit, preview, apply, title, what)
     if done is not None:
         dialog.applied.connect(done)
     dialog.open()
@@ -116,9 +124,10 @@ class _FlagModel(Protocol):
 
 
 def confirm_flags(parent: QWidget | None, model: _FlagModel, indices: Iterable[int], flag: str | None,
-                  source: str = HAND, action: str = "") -> EditConfirmDialog | None:
-    """Flag ``indices`` (by hand unless ``source`` says otherwise): one image at once, several
-    after the preview. Returns the dialog when one is shown."""
+                  source: str = HAND, action: str = "", what: str = "") -> EditConfirmDialog | None:
+    """Flag ``indices``: one image at once (by hand unless ``source`` says otherwise), several
+    as a bulk action after the preview, whose box may also replace hand-set flags. ``what``
+    names the images for the dialog. Returns the dialog when one is shown."""
     idx = sorted({int(i) for i in indices})
     if not idx:
         model.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
@@ -126,5 +135,5 @@ def confirm_flags(parent: QWidget | None, model: _FlagModel, indices: Iterable[i
     if (len(idx) == 1 and source == HAND) or not model.writable:
         model.set_flag(idx, flag)  # (a read-only session says so there)
         return None
-    return confirm_edit(parent, flag_edit(idx, flag, source, action), model.preview_edit,
-                        model.apply_edit)
+    return confirm_edit(parent, flag_edit(idx, flag, BULK, action), model.preview_edit,
+                        model.apply_edit, what=what)

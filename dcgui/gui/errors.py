@@ -11,18 +11,20 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from dcgui.core.errors import is_user_error, user_message
+from dcgui.core.errors import is_user_error, user_message, write_crash_log
 from dcgui.gui.worker import WorkerError
 
 log = logging.getLogger("dcgui")
 
 _open_dialogs: dict[str, QMessageBox] = {}
+_crash_dialogs: dict[str, str] = {}  # a crash's message without its log path -> its dialog's key
 
 
 class ErrorDialog(QMessageBox):
@@ -41,30 +43,54 @@ class ErrorDialog(QMessageBox):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
 
-def describe(error: BaseException | WorkerError | str, details: str | None = None) -> tuple[str, str]:
-    """(message, details) for any error object: user-facing errors speak for themselves,
-    anything else is labelled unexpected and keeps its traceback in the details."""
+def describe(error: BaseException | WorkerError | str, details: str | None = None,
+             log_path: Path | None = None) -> tuple[str, str]:
+    """(message, details) for any error object: user-facing errors (``DcguiError``) speak for
+    themselves, anything else is a crash report: labelled unexpected, the path of its crash
+    log (``log_path``) in the message and the traceback in the details."""
     if isinstance(error, WorkerError):
-        return error.message, details if details is not None else error.details
-    if isinstance(error, BaseException):
+        exc: BaseException = error.exception
+        tb = error.details
+    elif isinstance(error, BaseException):
+        exc = error
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        if is_user_error(error):
-            return user_message(error), details if details is not None else tb
-        message = (f"Unexpected error: {type(error).__name__}: {error}\n\n"
-                   "Your session file is safe. Please report this with the details below.")
-        return message, details if details is not None else tb
-    return str(error), details or ""
+    else:
+        return str(error), details or ""
+    if details is not None:
+        tb = details
+    if is_user_error(exc):
+        return user_message(exc), tb
+    where = (f"The report is in {log_path}: please send it" if log_path else "Please report this")
+    message = (f"Unexpected error (a bug in dcgui): {type(exc).__name__}: {exc}\n\n"
+               f"Your session file is safe. {where} with the details below.")
+    return message, tb
+
+
+def crash_log(error: BaseException | WorkerError | str, title: str) -> Path | None:
+    """Write the crash log of an unexpected error (None for a user error or a plain text)."""
+    exc = error.exception if isinstance(error, WorkerError) else error
+    if not isinstance(exc, BaseException) or is_user_error(exc):
+        return None
+    return write_crash_log(exc, f"window: {title}")
 
 
 def show_error(parent: QWidget | None, error: BaseException | WorkerError | str,
                title: str = "dcgui", details: str | None = None) -> None:
-    """Show ``error`` to the user (and log it). Identical messages already on screen are not
-    stacked again (a failing poll must not open a dialog per second)."""
-    message, detail_text = describe(error, details)
+    """Show ``error`` to the user (and log it). An unexpected error (not a ``DcguiError``) is a
+    crash: its traceback goes to a crash log named in the dialog. Identical messages already on
+    screen are not stacked again (a failing poll must not open a dialog per second)."""
+    same = f"{title}\n{describe(error, details)[0]}"  # the message without its crash log's path
+    shown = _crash_dialogs.get(same)
+    if shown is not None and shown in _open_dialogs:  # the same crash is on screen: no new log
+        _open_dialogs[shown].raise_()
+        return
+    message, detail_text = describe(error, details, crash_log(error, title))
     log.error("%s: %s", title, message)
     if detail_text:
         log.debug("%s", detail_text)
     _present(parent, title, message, detail_text)
+    if message != same.split("\n", 1)[1]:
+        _crash_dialogs[same] = f"{title}\n{message}"
 
 
 def _present(parent: QWidget | None, title: str, message: str, details: str) -> None:

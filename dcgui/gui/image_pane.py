@@ -236,7 +236,7 @@ class ClusterHistoryStrip(QWidget):
         j = self._cell(e.position().x())
         if j is not None:
             c = int(self._history[j])
-            text = f"epoch {j + 1}: " + (self._names(c) if c >= 0 else "not recorded")
+            text = f"epoch {j + 1}: " + (self._names(c) if c >= 0 else "no cluster (excluded, or not recorded)")
             QToolTip.showText(e.globalPosition().toPoint(), text, self, QRect(), 3000)
         super().mouseMoveEvent(e)
 

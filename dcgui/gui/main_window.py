@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from dcgui import __version__
+from dcgui.core.errors import SessionFileError
 from dcgui.gui import errors, theme
 from dcgui.gui.actions import WINDOW, ShortcutsDialog, registry_for
 from dcgui.gui.help import HelpDialog, glossary_dialog, method_dialog
@@ -134,6 +135,8 @@ class MainWindow(QMainWindow):
         self._poll_store: SessionStore | None = None
         self._path: Path | None = None
         self._readonly = False
+        self._relink_worker: GeneratorWorker | None = None
+        self.relink_prompt: QMessageBox | None = None  # the "photo folder missing" question, while shown
         self._data_version = -1
         self._announced = -1  # the epoch count last seen (a larger one is announced)
         self._pending_after_stop: Callable[[], None] | None = None
@@ -194,7 +197,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.act_export = bind("file.export_backbone", self.export_backbone)
         self.act_export_csv = bind("file.export_csv", self.export_cluster_csv)
-        file_menu.addActions([self.act_export, self.act_export_csv])
+        self.act_relink = bind("file.relink", self.choose_relink_folder)
+        self.act_report = bind("file.export_report", self.export_report)
+        self.act_compare = bind("file.compare", self.compare_with)
+        file_menu.addActions([self.act_export, self.act_export_csv, self.act_report, self.act_compare, self.act_relink])
         file_menu.addSeparator()
         self.act_close = bind("file.close", self.close_session)
         self.act_quit = bind("file.quit", self.close)
@@ -381,7 +387,75 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.view)
         self._poll_timer.start()
         self._update_actions()
+        self._check_folder(store)
         return True
+
+    # =======================================================================================
+    # the photo folder: which one, and relinking a moved one
+    # =======================================================================================
+    def _check_folder(self, store: SessionStore) -> None:
+        """Say which folder the session uses when it is not the recorded one; offer to relink
+        when it is missing (File > Relink folder… does the same at any time)."""
+        from dcgui.services.folder import folder_note
+
+        note = folder_note(store)
+        if note is None:
+            return
+        if store.folder.is_dir():
+            self.statusBar().showMessage(note[0].upper() + note[1:], 15000)
+            return
+        if self._readonly:
+            self.statusBar().showMessage(f"The photo folder {store.folder} does not exist", 15000)
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "Photo folder missing",
+                          f"The photo folder of {store.path.name} does not exist:\n{store.folder}\n\n"
+                          "If the photos moved, choose their new folder: dcgui checks that it holds the "
+                          "same files first.", QMessageBox.StandardButton.NoButton, self)
+        relink = box.addButton("Relink folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: self.choose_relink_folder() if b is relink else None)
+        self.relink_prompt = box
+        box.open()
+
+    def choose_relink_folder(self) -> None:
+        store = self._store
+        if store is None or self._readonly:
+            return
+        folder = QFileDialog.getExistingDirectory(self, f"New photo folder of {store.path.name}",
+                                                  str(store.folder.parent))
+        if folder:
+            self.relink_to(Path(folder))
+
+    def relink_to(self, folder: Path) -> None:
+        """Check ``folder`` against the session's files on a worker, then point the session at it."""
+        from dcgui.services.folder import check_relink
+
+        store, path = self._store, self._path
+        if store is None or path is None or self._readonly:
+            return
+        worker = GeneratorWorker(call_job(lambda: check_relink(store, folder)), name="relink")
+        worker.returned.connect(lambda result: self._relink_checked(path, folder, *result))
+        worker.errored.connect(lambda e: errors.show_error(self, e, "Cannot relink the folder"))
+        self._relink_worker = worker
+        worker.start()
+
+    def _relink_checked(self, path: Path, folder: Path, checked: int, bad: list[Any]) -> None:
+        from dcgui.services.folder import relink
+
+        store = self._store
+        if store is None or self._path != path:
+            return  # another session was opened meanwhile
+        try:
+            if bad:
+                relink(store, folder)  # raises the message that names the differing files
+            store.set_folder(folder)
+        except Exception as exc:
+            errors.show_error(self, exc, "Cannot relink the folder")
+            return
+        self._open_now(path)  # every view reads the images from the new folder
+        self.statusBar().showMessage(f"{path.name} now uses the photo folder {folder} "
+                                     f"({checked} files checked: same names and sizes)", 15000)
 
     def close_session(self) -> None:
         self._when_not_training(self._close_now, "close the session")
@@ -511,14 +585,22 @@ class MainWindow(QMainWindow):
             return
         try:
             version = src.data_version()
-            if version == self._data_version:
-                return
-            self._data_version = version
-            self.model.refresh()
         except Exception as exc:  # the file vanished or was damaged under us: say it once
             self._poll_timer.stop()
             errors.show_error(self, exc, "Lost the session file",
                               details=f"{self._path}: {exc}\nReopen the session once the file is back.")
+            return
+        if version == self._data_version:
+            return
+        self._data_version = version
+        try:
+            self.model.refresh()
+        except (SessionFileError, sqlite3.DatabaseError) as exc:  # damaged while we read it
+            self._poll_timer.stop()
+            errors.show_error(self, exc, "Lost the session file",
+                              details=f"{self._path}: {exc}\nReopen the session once the file is back.")
+        except Exception as exc:  # a bug in a view, not a lost file: a crash report; keep following
+            errors.show_error(self, exc, "dcgui")
 
     def _on_epochs(self, last: int) -> None:
         # Only a new epoch is news (opening a session also announces its epoch count).
@@ -566,6 +648,16 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self._export_dialog = dialog
+
+    def export_report(self) -> None:
+        from dcgui.gui.show_method import export_report
+
+        self._report_dialog = export_report(self, self.model)
+
+    def compare_with(self) -> None:
+        from dcgui.gui.show_method import compare_with
+
+        self._compare_dialog = compare_with(self, self.model)
 
     def export_cluster_csv(self) -> None:
         fn = getattr(self.view.clusters, "export_csv", None)

@@ -46,9 +46,12 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
     from dcgui.core.images.collection import ScanResult
+    from dcgui.core.train.backbone import InitWeights
 
 LAST_FOLDER_KEY = "paths/last_folder"
 LAST_SESSION_DIR_KEY = "paths/last_session_dir"
+LAST_BACKBONE_KEY = "paths/last_backbone_dir"
+BACKBONE_FIELDS = ("arch", "image_size", "sobel", "projection")  # what a backbone file may fix
 SESSION_SUFFIX = ".dcgui"
 
 
@@ -69,6 +72,18 @@ def scan_job(folder: Path) -> Any:
         yield DevicesFound(list(available_devices()))
         result: ScanResult = yield from iter_scan(folder, control)
         return result
+
+    return job
+
+
+def backbone_job(path: Path) -> Any:
+    """Factory for the worker: read and check a backbone file (``--init``) off the GUI thread."""
+
+    def job(control: RunControl) -> Generator[Any, None, InitWeights]:
+        from dcgui.services.training import read_init
+
+        return read_init(str(path))
+        yield  # a generator for the worker  # pragma: no cover
 
     return job
 
@@ -105,6 +120,8 @@ class NewSessionDialog(QDialog):
         self._devices_known = False
         self._session_path_edited = False
         self.created_path: Path | None = None
+        self._init: InitWeights | None = None  # the backbone the session starts from, if any
+        self._init_worker: GeneratorWorker | None = None
 
         # 1. Folder
         self.folder_edit = QLineEdit()
@@ -151,9 +168,27 @@ class NewSessionDialog(QDialog):
         self.expected.setToolTip("Measured by running a few training steps of this network on this machine; "
                                  "a machine busy with other work trains slower.")
         self.form.validityChanged.connect(lambda _v: self._update_expected())
+        # Start from a backbone instead of a random network (dcgui train --init)
+        self.init_button = QPushButton("Start from a backbone file…")
+        self.init_button.setToolTip(
+            "Start from a trained backbone instead of a random network: a file written by Export ▸ "
+            "backbone (state dict) or a torchvision ResNet state dict. Its architecture, input size and "
+            "Sobel setting are then fixed by the file. TorchScript files are refused (loading them runs code).")
+        self.init_button.clicked.connect(self.choose_backbone)
+        self.init_clear = QPushButton("Random start")
+        self.init_clear.setToolTip("Start from a random network, as the paper")
+        self.init_clear.clicked.connect(lambda: self.set_backbone(None))
+        self.init_clear.setVisible(False)
+        self.init_label = QLabel("Starts from a random network (the paper).")
+        self.init_label.setWordWrap(True)
+        init_row = QHBoxLayout()
+        init_row.addWidget(self.init_label, 1)
+        init_row.addWidget(self.init_button)
+        init_row.addWidget(self.init_clear)
         settings_box = QGroupBox("2. Training settings")
         sl = QVBoxLayout(settings_box)
         sl.addWidget(self.form)
+        sl.addLayout(init_row)
         sl.addWidget(self.expected)
         self.settings_box = settings_box
         settings_box.setEnabled(False)
@@ -268,6 +303,7 @@ class NewSessionDialog(QDialog):
             self.skipped_tree.addTopLevelItem(item)
         self.skipped_tree.setVisible(bool(result.skipped))
         self.form.set_collection(n, n_classes or None)
+        self._apply_backbone()  # the collection's defaults, then what the backbone fixes
         self.settings_box.setEnabled(True)
         self._update_expected()
 
@@ -321,6 +357,66 @@ class NewSessionDialog(QDialog):
         self.create_button.setEnabled(ok)
 
     # ---------------------------------------------------------------------------------------
+    # start from a backbone
+    # ---------------------------------------------------------------------------------------
+    def choose_backbone(self) -> None:
+        start = str(QSettings().value(LAST_BACKBONE_KEY, "") or Path.home())
+        name, _ = QFileDialog.getOpenFileName(self, "Start from a backbone file", start,
+                                              "State dicts (*.pt *.pth);;All files (*)")
+        if name:
+            self.load_backbone(Path(name))
+
+    def load_backbone(self, path: Path) -> None:
+        """Read ``path`` on a worker; ``set_backbone`` follows (or an error dialog)."""
+        QSettings().setValue(LAST_BACKBONE_KEY, str(path.parent))
+        self.init_label.setText(f"Reading {path.name} …")
+        self.init_button.setEnabled(False)
+        worker = GeneratorWorker(backbone_job(path), name="backbone")
+        worker.returned.connect(self.set_backbone)
+        worker.errored.connect(self._on_backbone_error)
+        worker.finished.connect(lambda: self.init_button.setEnabled(True))
+        self._init_worker = worker
+        worker.start()
+
+    def _on_backbone_error(self, err: WorkerError) -> None:
+        self.set_backbone(None)
+        errors.show_error(self, err, "This backbone cannot be used")
+
+    def set_backbone(self, init: InitWeights | None) -> None:
+        self._init = init
+        self.init_clear.setVisible(init is not None)
+        if init is None:
+            self.init_label.setText("Starts from a random network (the paper).")
+            for name in BACKBONE_FIELDS:
+                self.form.editors[name].setEnabled(True)
+            self.form.reset_defaults()
+        else:
+            self._apply_backbone()
+        self._update_expected()
+
+    def _apply_backbone(self) -> None:
+        """Put what the backbone fixes into the form and lock those fields."""
+        init = self._init
+        if init is None:
+            return
+        cfg = self.form.config()
+        defaults = cfg.to_dict() if cfg is not None else {}
+        from dcgui.services.training import init_settings
+
+        try:
+            fixed = init_settings(init, {}, defaults)
+        except Exception as exc:
+            self.set_backbone(None)
+            errors.show_error(self, exc, "This backbone cannot be used")
+            return
+        self.form.set_values(fixed)
+        for name in BACKBONE_FIELDS:
+            self.form.editors[name].setEnabled(name not in fixed)
+        said = ", ".join(f"{k}={v}" for k, v in fixed.items())
+        self.init_label.setText(f"Starts from the {init.kind} {Path(init.source).name} ({said}: set by the file).")
+        self.init_label.setToolTip(init.source)
+
+    # ---------------------------------------------------------------------------------------
     # accept / reject
     # ---------------------------------------------------------------------------------------
     def accept(self) -> None:
@@ -331,11 +427,21 @@ class NewSessionDialog(QDialog):
             return  # the form already shows why
         path = self.session_path()
         try:
-            from dcgui.services.training import create_session
+            from dcgui.services.training import create_session, init_settings
+
+            if self._init is not None:  # what the file fixes wins over any later reset of the form
+                cfg = cfg.replace(**init_settings(self._init, {}, cfg.to_dict()))
 
             scan = self._scan
-            create_session(path, scan.folder, cfg, images=scan.images, skipped=scan.skipped,
-                           label_names=scan.label_names).close()
+            store = create_session(path, scan.folder, cfg, images=scan.images, skipped=scan.skipped,
+                                   label_names=scan.label_names)
+            try:
+                if self._init is not None:
+                    from dcgui.services.training import record_init
+
+                    record_init(store, self._init)  # the first epoch starts from it
+            finally:
+                store.close()
         except Exception as exc:
             errors.show_error(self, exc, "Creating the session failed")
             return

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QTabWidget,
     QToolTip,
     QVBoxLayout,
     QWidget,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 PLOT_NAMES = ("stability", "labels", "loss", "sizes", "time")
 TITLES = {
-    "stability": "Stability: NMI(t−1, t)",
+    "stability": "Stability between epochs",
     "labels": "Agreement with labels",
     "loss": "Training loss",
     "sizes": "Cluster sizes",
@@ -75,6 +76,8 @@ _COLOURS = {
     "nmi_prev": ("#1f6fb4", "#5aa9e6"),
     "nmi_labels": ("#2e8b3a", "#6cc070"),
     "ari_labels": ("#b5651d", "#f0a35e"),
+    "ami_prev": ("#1f6fb4", "#5aa9e6"),  # dashed, in its NMI's colour
+    "ami_labels": ("#2e8b3a", "#6cc070"),
     "loss": ("#c0392b", "#ff7b72"),
     "sizes": ("#6a4fb3", "#b39cf0"),
     "features": ("#1f6fb4", "#5aa9e6"),
@@ -166,6 +169,12 @@ class PlotsPanel(QWidget):
         self._title_help: dict[str, str] = {}
         self._fills: list[pg.FillBetweenItem] = []
         self._sizes_title = TITLES["sizes"]
+        # AMI of epochs trained before it was recorded: computed on a worker when the session
+        # opens; ``_ami`` holds the values (the only copy for a read-only session)
+        self._ami: dict[int, tuple[float | None, float | None]] = {}
+        self._ami_worker: Any = None
+        self._ami_generation = 0
+        self.ami_pending = False
         self._empty_colour = (QColor("red"), QColor("gray"))  # (empty clusters, none), set by the palette
 
         self.summary = QLabel("No epochs yet.")
@@ -190,10 +199,21 @@ class PlotsPanel(QWidget):
         for c in range(3):
             grid.setColumnStretch(c, 1)
 
+        curves = QWidget()
+        curves_lay = QVBoxLayout(curves)
+        curves_lay.setContentsMargins(0, 0, 0, 0)
+        curves_lay.addLayout(top)
+        curves_lay.addLayout(grid, 1)
+        from dcgui.gui.river import RiverPanel
+
+        self.river = RiverPanel(model)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(curves, "Curves")
+        self.tabs.addTab(self.river, "Cluster river")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(top)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.tabs, 1)
 
         self._build_curves()
         self._no_labels_text = pg.TextItem("No labels: put the images in class sub-folders\n"
@@ -223,7 +243,66 @@ class PlotsPanel(QWidget):
         self._store = store
         self._epoch = 0
         self._has_labels = bool(store is not None and store.label_names())
+        self._ami = {}
+        self._ami_generation += 1
+        if self._ami_worker is not None:
+            self._ami_worker.stop()
+            self._ami_worker = None
+        self.ami_pending = False
+        if store is not None:
+            from dcgui.services.metrics import missing_ami
+
+            if missing_ami(store):
+                self._start_ami(store.path)
         self.refresh()
+
+    def _start_ami(self, path: Path) -> None:
+        """Compute the missing AMI on a worker with its own read-only connection; the values
+        come back to the GUI thread, which stores them when the session is writable."""
+        from dcgui.gui.worker import GeneratorWorker
+
+        generation = self._ami_generation
+
+        def factory(control: Any) -> Any:
+            from dcgui.services.metrics import iter_missing_ami
+            from dcgui.services.session import open_session
+
+            s = open_session(path)  # read-only, this thread's own connection
+            try:
+                return (yield from iter_missing_ami(s, control, save=False))
+            finally:
+                s.close()
+
+        def done(values: dict[int, tuple[float | None, float | None]]) -> None:
+            if generation != self._ami_generation:
+                return  # another session by now
+            self._ami = dict(values)
+            self.ami_pending = False
+            if self.model.writable and self._store is not None and values:
+                try:
+                    self._store.set_epoch_ami(values)
+                except Exception as exc:  # shown, and the values stay in memory
+                    self.model.errorOccurred.emit(f"The AMI values could not be saved in the session: {exc}")
+            self.refresh()
+
+        def failed(err: Any) -> None:
+            if generation == self._ami_generation:
+                self.ami_pending = False
+                self.model.message.emit(f"AMI of the earlier epochs could not be computed: {err.message}")
+                self._update_all()
+
+        worker = GeneratorWorker(factory, name="ami")
+        worker.returned.connect(done)
+        worker.errored.connect(failed)
+        worker.finished.connect(lambda: setattr(self, "_ami_worker", None) if generation == self._ami_generation else None)
+        self._ami_worker = worker
+        self.ami_pending = True
+        worker.start()
+
+    def wait_ami(self, timeout_ms: int = 60_000) -> bool:
+        """Block until the AMI worker ended (tests only)."""
+        w = self._ami_worker
+        return w.wait(timeout_ms) if w is not None else True
 
     def set_epoch(self, epoch: int) -> None:
         """Select ``epoch`` (marker on the epoch plots, size distribution of that epoch)."""
@@ -236,6 +315,10 @@ class PlotsPanel(QWidget):
     def refresh(self) -> None:
         """Reload the per-epoch metrics from the store (cheap: one row per epoch)."""
         metrics = self._store.epochs() if self._store is not None else []
+        if self._ami:
+            from dcgui.services.metrics import with_ami
+
+            metrics = with_ami(metrics, self._ami)
         if self._store is not None and not self._has_labels:
             self._has_labels = bool(self._store.label_names())
         self.set_metrics(metrics)
@@ -315,9 +398,9 @@ class PlotsPanel(QWidget):
         p = self.plots
         for name in ("stability", "labels", "loss", "time"):
             p[name].setLabel("bottom", "epoch")
-        p["stability"].setLabel("left", "NMI")
+        p["stability"].setLabel("left", "NMI / AMI")
         p["stability"].setYRange(0, 1, padding=0.02)
-        p["labels"].setLabel("left", "NMI / ARI")
+        p["labels"].setLabel("left", "NMI / AMI / ARI")
         p["labels"].setYRange(0, 1, padding=0.02)
         p["loss"].setLabel("left", "cross-entropy")
         p["sizes"].setLabel("bottom", "cluster rank (largest first)")
@@ -328,7 +411,9 @@ class PlotsPanel(QWidget):
             p[name].getPlotItem().getAxis("left").enableAutoSIPrefix(False)
 
         self.curves["nmi_prev"] = p["stability"].plot(name="NMI(t−1, t)", connect="finite")
+        self.curves["ami_prev"] = p["stability"].plot(name="AMI(t−1, t)", connect="finite")
         self.curves["nmi_labels"] = p["labels"].plot(name="NMI", connect="finite")
+        self.curves["ami_labels"] = p["labels"].plot(name="AMI", connect="finite")
         self.curves["ari_labels"] = p["labels"].plot(name="ARI", connect="finite")
         self.curves["loss"] = p["loss"].plot(name="loss", connect="finite")
         self.curves["sizes"] = p["sizes"].plot(name="size", stepMode="center", fillLevel=0)
@@ -360,20 +445,25 @@ class PlotsPanel(QWidget):
             return np.array([_num(getattr(m, attr)) for m in ms], dtype=float)
 
         nmi_prev, nmi_labels, ari_labels = col("nmi_prev"), col("nmi_labels"), col("ari_labels")
+        ami_prev, ami_labels = col("ami_prev"), col("ami_labels")
         loss = col("loss")
         t_feat, t_clu, t_train = col("seconds_features"), col("seconds_clustering"), col("seconds_training")
         symbols = len(ms) <= _SYMBOLS_UP_TO
         self._set(self.curves["nmi_prev"], x, nmi_prev, symbols)
         self._set(self.curves["nmi_labels"], x, nmi_labels, symbols)
         self._set(self.curves["ari_labels"], x, ari_labels, symbols)
+        self._set(self.curves["ami_prev"], x, ami_prev, symbols)
+        self._set(self.curves["ami_labels"], x, ami_labels, symbols)
         self._set(self.curves["loss"], x, loss, symbols)
         self.curves["time_zero"].setData(x, np.zeros_like(x))
         self._set(self.curves["features"], x, t_feat, False)
         self._set(self.curves["clustering"], x, t_feat + t_clu, False)
         self._set(self.curves["training"], x, t_feat + t_clu + t_train, symbols)
 
-        self._series["stability"] = _Series(x, {"NMI(t−1, t)": nmi_prev}, {"NMI(t−1, t)": "{:.3f}"})
-        self._series["labels"] = _Series(x, {"NMI": nmi_labels, "ARI": ari_labels}, {"NMI": "{:.3f}", "ARI": "{:.3f}"})
+        self._series["stability"] = _Series(x, {"NMI(t−1, t)": nmi_prev, "AMI(t−1, t)": ami_prev},
+                                            {"NMI(t−1, t)": "{:.3f}", "AMI(t−1, t)": "{:.3f}"})
+        self._series["labels"] = _Series(x, {"NMI": nmi_labels, "AMI": ami_labels, "ARI": ari_labels},
+                                         {"NMI": "{:.3f}", "AMI": "{:.3f}", "ARI": "{:.3f}"})
         self._series["loss"] = _Series(x, {"loss": loss}, {"loss": "{:.4f}"})
         self._series["time"] = _Series(
             x, {"features": t_feat, "clustering": t_clu, "training": t_train, "total": t_feat + t_clu + t_train},
@@ -381,6 +471,7 @@ class PlotsPanel(QWidget):
         )
         labels_visible = self._has_labels or not ms
         self.curves["nmi_labels"].setVisible(self._has_labels)
+        self.curves["ami_labels"].setVisible(self._has_labels)
         self.curves["ari_labels"].setVisible(self._has_labels)
         self._no_labels_text.setVisible(not labels_visible)
         if not labels_visible:
@@ -391,8 +482,14 @@ class PlotsPanel(QWidget):
             parts = [f"{len(ms)} epoch{'s' if len(ms) != 1 else ''}"]
             if last.nmi_prev is not None:
                 parts.append(f"NMI(t−1, t) {last.nmi_prev:.3f}")
+            if last.ami_prev is not None:
+                parts.append(f"AMI(t−1, t) {last.ami_prev:.3f}")
             if last.nmi_labels is not None:
                 parts.append(f"NMI vs labels {last.nmi_labels:.3f}")
+            if last.ami_labels is not None:
+                parts.append(f"AMI vs labels {last.ami_labels:.3f}")
+            if self.ami_pending:
+                parts.append("AMI of earlier epochs: computing…")
             parts.append(f"loss {last.loss:.3f}")
             parts.append(f"{last.seconds:.1f} s/epoch")
             self.summary.setText("Last epoch: " + " · ".join(parts))
@@ -505,7 +602,8 @@ class PlotsPanel(QWidget):
         rows = [f"{series.x_label} {x:.0f}"]
         for label, values in series.columns.items():
             v = values[i]
-            rows.append(f"{label}: {series.fmt[label].format(v) if math.isfinite(v) else '–'}")
+            missing = "computing…" if self.ami_pending and label.startswith("AMI") else "–"
+            rows.append(f"{label}: {series.fmt[label].format(v) if math.isfinite(v) else missing}")
         text.setText("\n".join(rows))
         vb = self.plots[name].getPlotItem().getViewBox()
         (x0, x1), (_y0, y1) = vb.viewRange()
@@ -560,7 +658,11 @@ class PlotsPanel(QWidget):
     @staticmethod
     def _title(name: str, dark: bool) -> str:
         if name == "labels":
-            return f"{TITLES[name]}&nbsp;&nbsp;{_swatch('nmi_labels', dark, 'NMI')}&nbsp;&nbsp;{_swatch('ari_labels', dark, 'ARI')}"
+            return (f"{TITLES[name]}&nbsp;&nbsp;{_swatch('nmi_labels', dark, 'NMI')}&nbsp;&nbsp;"
+                    f"{_swatch('ami_labels', dark, 'AMI', '╍')}&nbsp;&nbsp;{_swatch('ari_labels', dark, 'ARI')}")
+        if name == "stability":
+            return (f"{TITLES[name]}&nbsp;&nbsp;{_swatch('nmi_prev', dark, 'NMI(t−1, t)')}&nbsp;&nbsp;"
+                    f"{_swatch('ami_prev', dark, 'AMI(t−1, t)', '╍')}")
         if name == "time":
             names = {"features": "features", "clustering": "k-means", "training": "training"}
             parts = "&nbsp;&nbsp;".join(_swatch(k, dark, text, "■") for k, text in names.items())
@@ -598,9 +700,10 @@ class PlotsPanel(QWidget):
             text.setColor(fg)
         for marker in self._markers.values():
             marker.setPen(pg.mkPen(_colour("marker", dark), width=1, style=Qt.PenStyle.DashLine))
-        for key in ("nmi_prev", "nmi_labels", "ari_labels", "loss"):
+        for key in ("nmi_prev", "nmi_labels", "ari_labels", "loss", "ami_prev", "ami_labels"):
             c = _colour(key, dark)
-            self.curves[key].setPen(pg.mkPen(c, width=2))
+            dashed = Qt.PenStyle.DashLine if key.startswith("ami") else Qt.PenStyle.SolidLine
+            self.curves[key].setPen(pg.mkPen(c, width=2, style=dashed))
             self.curves[key].setSymbolBrush(pg.mkBrush(c))
             self.curves[key].setSymbolPen(pg.mkPen(c))
             self.curves[key].setSymbolSize(6)

@@ -5,7 +5,7 @@ reused by "Similar", the map's hover and the duplicate groups), fed from the ses
 image cache. The cache's index can be large (a JSON row per image), so it is opened on a pool
 thread; the result comes back on the GUI thread as ``cacheChanged``.
 
-A new session has no image cache until training (or ``dcgui prepare``) has decoded the images:
+A new session has no image cache until training (``dcgui train`` or the window) has decoded the images:
 that is a normal state, not an error. The service waits quietly and opens the cache when the
 model says the collection is ready or a new epoch arrives; only a damaged or mismatched cache is
 reported.

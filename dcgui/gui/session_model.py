@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from psygnal import SignalGroup, evented
 from PySide6.QtCore import QObject, Signal
 
+from dcgui.core.analysis.groups import KIND_CLUSTER, display_name
 from dcgui.core.errors import DcguiError
 from dcgui.services.clusters import (
     dissolve_group_edit,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from dcgui.store.edits import Edit, EditPreview
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"  # training states
-SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group")
+SOURCES = ("grid", "cluster", "map", "similar", "duplicates", "outliers", "group", "river")
 
 
 class Selection(NamedTuple):
@@ -93,9 +94,26 @@ _FIELD_SIGNALS = {"last_epoch": "epochsChanged", "epoch": "epochChanged", "follo
                   "clusters": "clusterSelectionChanged"}
 
 
+# Where a selection was made, as the views say it ("191 images chosen on the map").
+SOURCE_TEXT = {"map": "on the map", "similar": "in Similar", "duplicates": "in a duplicate group",
+               "outliers": "among the outliers", "group": "in a named group", "grid": "in the grid",
+               "cluster": "in the cluster", "river": "in a band of the cluster river"}
+
+
+def describe_selection(n: int, total: int, source: str) -> str:
+    """What a bulk action acts on, naming where the selection came from: "the 191 images chosen
+    on the map", or "20 of the 191 images chosen on the map" when only 20 of them are here."""
+    where = SOURCE_TEXT.get(source, "elsewhere")
+    if n >= total:
+        return f"the {total:,} image{'s' if total != 1 else ''} chosen {where}" if total != 1 else \
+            f"the image chosen {where}"
+    return f"{n:,} of the {total:,} images chosen {where}"
+
+
 def cluster_display_name(c: int, name: str | None) -> str:
-    """The one name a cluster goes by everywhere: the user's name when set, else "cluster 5"."""
-    return name if name else f"cluster {int(c)}"
+    """The one name a cluster goes by everywhere (``groups.display_name``): the user's name when
+    set, else "cluster 5"."""
+    return display_name(KIND_CLUSTER, str(int(c)), name)
 
 
 class SessionModel(QObject):
@@ -151,6 +169,7 @@ class SessionModel(QObject):
         for name, signal in _FIELD_SIGNALS.items():
             self.state.events[name].connect(partial(self._relay, signal))
         self._flags: dict[int, str] = {}
+        self._path_index: dict[str, int] | None = None
         self._user: dict[int, dict[str, Any]] = {}
         self._groups: dict[str, list[int]] = {}
         self._paths: list[str] = []
@@ -217,6 +236,7 @@ class SessionModel(QObject):
     def _read_user_data(self) -> None:
         s = self._store
         self._paths = s.image_paths() if s is not None else []
+        self._path_index = None  # path -> image index, built at the first flag edit
         self._flags = s.image_flags() if s is not None else {}
         self._user = s.cluster_user_data() if s is not None else {}
         self._groups = s.image_groups() if s is not None else {}
@@ -281,6 +301,7 @@ class SessionModel(QObject):
         try:
             if s.n_images != len(self._paths):
                 self._paths = s.image_paths()
+                self._path_index = None
             last = s.last_epoch()
             if last != self.last_epoch:
                 self.state.last_epoch = last
@@ -424,8 +445,10 @@ class SessionModel(QObject):
         return str(name) if name else None
 
     def cluster_title(self, c: int) -> str:
-        """The display name of cluster ``c`` (see ``cluster_display_name``)."""
-        return cluster_display_name(c, self.cluster_name(c))
+        """The display name of row ``c`` of the epoch shown: a cluster, a split part or a merge
+        (``groups.display_name``; a cluster with no epoch shown: ``cluster_display_name``)."""
+        g = self.group(c)
+        return g.title if g is not None else cluster_display_name(c, self.cluster_name(c))
 
     def cluster_tags(self, c: int) -> list[str]:
         return list(self._user.get(int(c), {}).get("tags") or [])
@@ -523,7 +546,10 @@ class SessionModel(QObject):
             text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             self.errorOccurred.emit(f"Could not save the change in {s.path.name}: {text}")
             return None
-        self._sync_user_data()
+        if applied.changes and all(ch.table == "image_flags" for ch in applied.changes):
+            self._apply_flag_changes(applied)  # O(changed), not a re-read of every flag
+        else:
+            self._sync_user_data()
         if not quiet:
             if applied.record is None:
                 self.message.emit(f"{applied.preview.summary}: nothing to change")
@@ -531,6 +557,32 @@ class SessionModel(QObject):
                 self.message.emit(f"{applied.preview.summary[:1].upper()}{applied.preview.summary[1:]} "
                                   "(Edit ▸ Undo takes it back)")
         return applied
+
+    def _apply_flag_changes(self, applied: AppliedEdit) -> None:
+        """Update the flags from the rows a flag edit wrote (keyed by path) and tell the views
+        those images alone: a bulk edit of 100,000 images no longer re-reads every flag and
+        rebuilds the path index on the GUI thread."""
+        s = self._store
+        if s is None:
+            return
+        index = self._path_index
+        if index is None or len(index) != len(self._paths):
+            index = self._path_index = {p: i for i, p in enumerate(self._paths)}
+        changed = []
+        for ch in applied.changes:
+            i = index.get(ch.key)
+            if i is None:  # a flag kept for a file that is not in the collection now
+                continue
+            flag = ch.after.get("flag") if ch.after else None
+            if flag:
+                self._flags[i] = str(flag)
+            else:
+                self._flags.pop(i, None)
+            changed.append(i)
+        if changed:
+            self.flagsChanged.emit(sorted(changed))
+        self._undo_redo = s.next_undo_redo()
+        self.editsChanged.emit()
 
     def next_undo_redo(self) -> tuple[EditRecord | None, EditRecord | None]:
         """(what undo would undo, what redo would redo)."""

@@ -166,6 +166,8 @@ class SessionView(QWidget):
         self.tabs.addTab(self.plots, "Plots")
         self.tabs.addTab(self.explore, "Explore")
         self.tabs.addTab(self.skipped, "Skipped files")
+        # a click on a river band shows its images in the Clusters grid (the shared selection)
+        self.plots.river.showImagesRequested.connect(lambda: self.tabs.setCurrentIndex(TAB_CLUSTERS))
         self.skipped.countChanged.connect(
             lambda n: self.tabs.setTabText(TAB_SKIPPED, f"Skipped files ({n:,})" if n else "Skipped files"))
         # Navigation between tabs is layout, so it lives here, not in the views.

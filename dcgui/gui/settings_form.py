@@ -32,7 +32,7 @@ from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, SEED_MAX, TrainConfig, d
 from dcgui.gui import theme
 from dcgui.gui.help import explain
 
-MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device")
+MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device", "steer")
 ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "seed", "threads")
 LABELS = {
     "k": "Clusters (k)",
@@ -48,6 +48,7 @@ LABELS = {
     "threads": "CPU threads",
     "samples_per_epoch": "Images per epoch",
     "projection": "Projection head",
+    "steer": "Steering",
 }
 HEAD_TEXT = {"reset": "reset each epoch (paper)", "centroids": "k-means centroids (v2)"}
 _FIELD_IN_MESSAGE = re.compile(r"^\s*(\w+)=")
@@ -117,6 +118,7 @@ class SettingsForm(QWidget):
         seed = QSpinBox()
         seed.setRange(0, SEED_MAX)  # the config's own bounds: the form cannot hold an invalid seed
         projection = QCheckBox("cluster an MLP's output, keep the features before it")
+        steer = QCheckBox("your exclusions, merges and splits steer the training")
         samples = QSpinBox()
         samples.setRange(0, 2**31 - 1)
         samples.setSingleStep(1000)
@@ -127,7 +129,8 @@ class SettingsForm(QWidget):
         threads.setSpecialValueText("automatic")  # 0
         self.editors = {"k": k, "arch": arch, "image_size": size, "epochs": epochs, "sobel": sobel,
                         "batch_size": batch, "head": head, "device": device, "lr": lr, "seed": seed,
-                        "samples_per_epoch": samples, "threads": threads, "projection": projection}
+                        "samples_per_epoch": samples, "threads": threads, "projection": projection,
+                        "steer": steer}
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -242,6 +245,17 @@ class SettingsForm(QWidget):
         self._loading = False
         self._validate()
         self._update_hint()
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Set some fields (e.g. those a backbone file fixes), keeping the others as edited."""
+        self._loading = True
+        for name, value in values.items():
+            if name in self.editors:
+                self._set_value(name, value)
+        self._loading = False
+        self._validate()
+        self._update_hint()
+        self.changed.emit()
 
     def config(self) -> TrainConfig | None:
         """The edited config, or ``None`` when a value is invalid (the reason is shown)."""

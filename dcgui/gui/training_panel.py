@@ -9,6 +9,7 @@ every error as ``errorOccurred`` for the window's error dialog.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dcgui.core.config import FIELD_HELP
 from dcgui.core.events import (
     PHASE_CACHE,
     PHASE_CLUSTERING,
@@ -34,11 +36,13 @@ from dcgui.core.events import (
     PHASE_TRAINING,
     CollectionReady,
     EpochFinished,
+    EpochMetrics,
     Finished,
     Message,
     PhaseProgress,
     Stopped,
     phase_label,
+    steering_summary,
 )
 from dcgui.core.train.estimate import PhaseTimes, RunEta
 from dcgui.gui.actions import registry_for
@@ -52,6 +56,9 @@ if TYPE_CHECKING:
 # Share of an epoch's time per phase until a finished epoch gives real numbers.
 _DEFAULT_WEIGHTS = {PHASE_FEATURES: 0.25, PHASE_CLUSTERING: 0.1, PHASE_TRAINING: 0.65}
 _EPOCH_PHASES = (PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
+
+
+START_LABELS = ("Start training", "Resume training", "Resume")  # the first button's labels
 
 
 def format_duration(seconds: float) -> str:
@@ -96,6 +103,8 @@ class TrainingPanel(QWidget):
         self._status_epoch = 0  # the epoch the status line last announced
         self._syncing_spin = False
         self._run_frac = 0.0  # share of the current epoch done (for the run bar after a new target)
+        self._last_progress: PhaseProgress | None = None  # re-told when the target changes
+        self._live_status: Callable[[], str] | None = None
 
         reg = registry_for(model)  # gui/actions.py defines the commands, their keys and when they are enabled
         self.start_action = reg.bind("train.start", self.start_or_resume, self)
@@ -111,6 +120,7 @@ class TrainingPanel(QWidget):
             return b
 
         self.start_button = tool(self.start_action)
+        self._fix_start_width()
         self.pause_button = tool(self.pause_action)
         self.stop_button = tool(self.stop_action)
 
@@ -154,6 +164,12 @@ class TrainingPanel(QWidget):
         bars.addWidget(self.phase_bar, 0, 1)
         bars.addWidget(self.epoch_label, 1, 0)
         bars.addWidget(self.epoch_bar, 1, 1)
+        # What the last epoch's clustering respected of the person's corrections (issue 24)
+        self.steering_label = QLabel("")
+        self.steering_label.setObjectName("steeringLabel")
+        self.steering_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.steering_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bars.addWidget(self.steering_label, 2, 0, 1, 2)
         bars.setColumnStretch(1, 1)
         bars.setColumnMinimumWidth(0, 260)
         layout = QGridLayout(self)
@@ -184,25 +200,52 @@ class TrainingPanel(QWidget):
         self.expected = None  # another session's measurement says nothing about this one
         if store is not None:
             self._last_epoch = store.last_epoch()
-            target = store.config.epochs
-            self._target = target if target > self._last_epoch else self._last_epoch + target
+            # The recorded target is a total ("until epoch"): reached already, the box offers one
+            # more epoch (adding the target again doubled it on every reopen: 6 -> 12).
+            self._target = max(store.config.epochs, self._last_epoch + 1)
             # The range first: the previous session's minimum would clamp this session's target.
             self._set_spin(self._target, minimum=max(1, self._last_epoch + 1))
             epochs = store.epochs()
             if epochs:
                 self._learn_weights(epochs[-1])
+            self._show_steering(epochs[-1] if epochs else None)
         else:
             self._last_epoch = self._target = 0
+            self._show_steering(None)
         self._reset_progress()
         self._set_status(self._idle_text())
         self._update_actions()
 
+    def _show_steering(self, m: EpochMetrics | None) -> None:
+        """The steering line: what epoch ``m`` excluded and which constraints it applied."""
+        store = self._store
+        if store is None:
+            self.steering_label.setText("")
+            return
+        try:
+            on = store.config.steer
+        except Exception:  # a config this dcgui cannot read: the line is only informative
+            on = True
+        if not on:
+            text = "Steering is off: exclusions, merges and splits do not change the training (Settings)."
+        elif m is None:
+            text = "Steering on: images you exclude, clusters you merge or split steer the next epochs."
+        elif m.excluded or m.constraints:
+            text = f"Epoch {m.epoch} steering: {steering_summary(m)}."
+        else:
+            text = f"Epoch {m.epoch} steering: no exclusions, merges or splits to respect yet."
+        self.steering_label.setText(text)
+        self.steering_label.setToolTip(FIELD_HELP["steer"])
+
     def sync_epochs(self, last_epoch: int) -> None:
         """The store now holds ``last_epoch`` epochs (from our run or another process)."""
+        if last_epoch != self._last_epoch and self._store is not None:
+            epochs = self._store.epochs()
+            self._show_steering(epochs[-1] if epochs else None)
         self._last_epoch = last_epoch
         if self._state == IDLE:
             if self.epochs_spin.value() <= last_epoch and self._store is not None:
-                self._set_spin(last_epoch + self._store.config.epochs, minimum=last_epoch + 1)
+                self._set_spin(max(self._store.config.epochs, last_epoch + 1), minimum=last_epoch + 1)
             self._set_status(self._idle_text())
             self._show_run_progress(0.0)
         self._update_actions()
@@ -291,6 +334,7 @@ class TrainingPanel(QWidget):
             self._worker.control.set_until(value)  # the engine reads it between epochs
             self.model.set_target_epochs(value)
             self._show_run_progress(self._run_frac)
+            self._retell_target()
             self.message.emit(f"Training now ends after epoch {value}.")
         self._update_actions()
 
@@ -351,8 +395,9 @@ class TrainingPanel(QWidget):
             nmi = f", NMI(t−1, t) {m.nmi_prev:.3f}" if m.nmi_prev is not None else ""
             if self._eta is not None:
                 self._eta.epoch_finished(PhaseTimes(m.seconds_features, m.seconds_clustering, m.seconds_training))
-            self._set_status(f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
-                             f" (loss {m.loss:.3f}{nmi}).")
+            self._set_live_status(lambda: f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
+                                          f" (loss {m.loss:.3f}{nmi}).")
+            self._show_steering(m)
             self._show_run_progress(0.0)
             # The worker committed the epoch before yielding it: the model reads it now rather
             # than at the window's next poll.
@@ -381,18 +426,9 @@ class TrainingPanel(QWidget):
             self.phase_bar.setValue(min(ev.done, ev.total))
         else:
             self.phase_bar.setRange(0, 0)  # busy indicator: total unknown (scanning)
-        # The training pass draws *samples* (an image can be drawn several times per epoch).
-        unit = {PHASE_CLUSTERING: "iterations", PHASE_TRAINING: "samples"}.get(phase, "images")
         self.phase_label.setToolTip(self._samples_tip(ev.total) if phase == PHASE_TRAINING else "")
-        if phase == PHASE_SCAN:
-            text = f"{phase_label(phase).text}: {ev.done:,} images found"
-        elif phase == PHASE_CACHE:
-            text = f"{phase_label(phase).text}: {ev.done:,} / {ev.total:,}"
-        else:
-            text = f"Epoch {ev.epoch}/{self._target} · {phase_label(phase).text}"
-            if phase != PHASE_CLUSTERING:
-                text += f": {ev.done:,} / {ev.total:,} {unit}"
-        self.phase_label.setText(text)
+        self._last_progress = ev
+        self.phase_label.setText(self._phase_text(ev))
         if ev.images_per_second > 0:
             self.speed_label.setText(f"{ev.images_per_second:,.0f} images/s")
         if phase in _EPOCH_PHASES:
@@ -408,8 +444,45 @@ class TrainingPanel(QWidget):
             self._show_run_progress(frac)
             if self._state == RUNNING and ev.epoch != self._status_epoch:
                 self._status_epoch = ev.epoch
-                self._set_status(f"Training epoch {ev.epoch} of {self._target}. Pause or stop at any time; "
-                                 "finished epochs are saved.")
+                epoch = ev.epoch
+                self._set_live_status(lambda: self._training_text(epoch))
+
+    def _phase_text(self, ev: PhaseProgress) -> str:
+        phase = ev.phase
+        # The training pass draws *samples* (an image can be drawn several times per epoch).
+        unit = {PHASE_CLUSTERING: "iterations", PHASE_TRAINING: "samples"}.get(phase, "images")
+        if phase == PHASE_SCAN:
+            return f"{phase_label(phase).text}: {ev.done:,} images found"
+        if phase == PHASE_CACHE:
+            return f"{phase_label(phase).text}: {ev.done:,} / {ev.total:,}"
+        text = f"Epoch {ev.epoch}/{self._target} · {phase_label(phase).text}"
+        if phase != PHASE_CLUSTERING:
+            text += f": {ev.done:,} / {ev.total:,} {unit}"
+        return text
+
+    def _training_text(self, epoch: int) -> str:
+        return f"Training epoch {epoch} of {self._target}. Pause or stop at any time; finished epochs are saved."
+
+    def _retell_target(self) -> None:
+        """A new target while running or paused: every text naming it says the new one (the
+        phase label, and the status line while it tells the epoch in progress)."""
+        ev = self._last_progress
+        if ev is not None and ev.phase in _EPOCH_PHASES:
+            self.phase_label.setText(self._phase_text(ev))
+        if self._live_status is not None:
+            self.status_label.setText(text := self._live_status())
+            self.status_label.setToolTip(text)
+
+    def _fix_start_width(self) -> None:
+        """The first button keeps the width of its longest label (Start training / Resume
+        training / Resume), so the target box beside it does not move when the label changes."""
+        text = self.start_action.text()
+        widths = []
+        for label in START_LABELS:
+            self.start_action.setText(label)
+            widths.append(self.start_button.sizeHint().width())
+        self.start_action.setText(text)
+        self.start_button.setFixedWidth(max(widths))
 
     def _show_run_progress(self, frac: float) -> None:
         done_units = self._last_epoch + min(max(frac, 0.0), 1.0)
@@ -475,6 +548,7 @@ class TrainingPanel(QWidget):
     # display
     # ---------------------------------------------------------------------------------------
     def _reset_progress(self) -> None:
+        self._last_progress = None
         self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
         self.phase_bar.setRange(0, 1)
         self.phase_bar.setValue(0)
@@ -484,7 +558,13 @@ class TrainingPanel(QWidget):
         self.eta_label.setText("")
         self._show_run_progress(0.0)
 
+    def _set_live_status(self, make: Callable[[], str]) -> None:
+        """A status that names the target: made again when the target changes."""
+        self._set_status(make())
+        self._live_status = make
+
     def _set_status(self, text: str) -> None:
+        self._live_status = None
         self.status_label.setText(text)
         self.status_label.setToolTip(text)
 

@@ -12,12 +12,14 @@ folder, each part of a split cluster its own folder, and the table says each ima
 
 from __future__ import annotations
 
-import csv
+import os
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
+from dcgui.core.analysis.groups import KIND_CLUSTER, display_name
+from dcgui.core.csvfile import write_csv
 from dcgui.core.errors import DcguiError
 from dcgui.core.images.exif import photo_facts
 from dcgui.core.output import curate
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
 # name (empty when unnamed). ``dcgui clusters`` writes the first two columns (its contract), all
 # of them with --groups. ``taken`` and ``camera`` come from each photo's EXIF header (empty where
 # it has none; reading them costs one header read per file, so only when asked for).
-CLUSTER_COLUMNS = ("path", "cluster", "cluster_name", "group", "group_name", "taken", "camera")
+# cluster_name / group_name: the one display name (``groups.display_name``: the user's name, else
+# "cluster 12", "cluster 12.1", "group g5"); flag_set_by: "hand" or "bulk" (a rule or a bulk action).
+CLUSTER_COLUMNS = ("path", "cluster", "cluster_name", "group", "group_name", "flag", "flag_set_by", "taken", "camera")
 
 
 @dataclass
@@ -116,7 +120,9 @@ def plan_curation(store: SessionStore, epoch: int, out_dir: Path, mode: str = "c
         ops = curate.plan_curation(store.image_files(), labels, out_dir,
                                    clusters=None if clusters is None else codes, names=view.curate_names(),
                                    excluded=excluded)
-        for target in sorted({dst.parent for _, dst in ops}):
+        targets = sorted({dst.parent for _, dst in ops})
+        curate.check_destinations(folder, targets)  # a cluster named like the photo folder
+        for target in targets:
             check_output(target, store.path, "cluster folder")
     except (UnsafeOutput, UnsafeSessionPath, ValueError) as exc:  # ValueError: check_target's refusals
         return CurationPlan(folder, epoch, out_dir, mode, keys, [], 0, 0, [], str(exc))
@@ -152,14 +158,19 @@ def cluster_table(store: SessionStore, epoch: int, absolute: bool = True,
     if tuple(columns) != CLUSTER_COLUMNS[:len(columns)]:
         raise ValueError(f"columns {list(columns)} must be the first of {list(CLUSTER_COLUMNS)}")
     assign = store.assignments(epoch).tolist()
-    names = {c: d.get("name") or "" for c, d in store.cluster_user_data().items()}
+    names = {c: d.get("name") for c, d in store.cluster_user_data().items()}
     view = store.group_view(epoch)
-    groups = {g.code: (g.key, g.name or "") for g in view.groups}
+    groups = {g.code: (g.key, g.title) for g in view.groups}
+    cluster_names = {c: display_name(KIND_CLUSTER, str(c), names.get(c)) for c in set(assign)}
+    flags = store.image_flag_sources() if len(columns) > CLUSTER_COLUMNS.index("flag") else {}
     with_exif = len(columns) > EXIF_AT
     # the files are read (or named) only when needed; each is checked to lie inside the folder
     files = store.image_files() if absolute or with_exif else []
     paths = [str(f) for f in files] if absolute else store.image_paths()
-    rows = [[path, c, names.get(c, ""), *groups[code]] for path, c, code in zip(paths, assign, view.labels.tolist())]
+    # an image the epoch left out of the clustering (flagged exclude, steering on): empty cluster cells
+    rows = [[path, c, cluster_names[c], *groups[code], *flags.get(i, ("", ""))] if c >= 0
+            else [path, "", "", "", "", *flags.get(i, ("", ""))]
+            for i, (path, c, code) in enumerate(zip(paths, assign, view.labels.tolist()))]
     if with_exif:
         add_photo_facts(rows, files)
     return [row[:len(columns)] for row in rows]
@@ -179,7 +190,8 @@ def add_photo_facts(rows: list[list[Any]], files: Sequence[Path], control: RunCo
         row += [facts.taken, facts.camera]
 
 
-def write_cluster_table(fh: IO[str], rows: Sequence[Sequence[Any]], columns: Sequence[str] = CLUSTER_COLUMNS) -> None:
-    w = csv.writer(fh, lineterminator="\n")
-    w.writerow(columns)
-    w.writerows(rows)
+def write_cluster_table(dest: str | os.PathLike[str], rows: Sequence[Sequence[Any]],
+                        columns: Sequence[str] = CLUSTER_COLUMNS) -> int:
+    """The clusters CSV (the CLI's and the window's) through the one CSV writer
+    (``dcgui.core.csvfile``: spreadsheet-safe text cells, one row per image); returns the rows."""
+    return write_csv(dest, columns, rows)

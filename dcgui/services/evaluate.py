@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -77,10 +77,49 @@ def iter_evaluate(
         knn, lin, nmi = evaluate_features(feats[e], labels, leave_one_out=own, seed=seed)
         rows.append(EvalRow(name, e, knn, lin, nmi))
     yield PhaseProgress(PHASE_EVAL, 2, 2, epoch)
-    return EvalReport(
+    report = EvalReport(
         epoch=epoch, rows=rows, folder=str(folder), n_images=n_labelled, n_classes=n_classes,
         class_names=list(names),
         knn_protocol="leave-one-out" if own else "stratified 50/50 split",
         linear_protocol="logistic regression (L-BFGS) on standardised features, stratified 50/50 split",
         seconds=time.perf_counter() - t0,
     )
+    record_evaluation(store, report)
+    return report
+
+
+EVALUATIONS_FILE = "evaluations.json"  # in the session's derived cache (works for read-only sessions)
+_KEEP_EVALUATIONS = 20
+
+
+def _evaluations_path(store: SessionStore) -> Path:
+    return es.explore_dir(store) / EVALUATIONS_FILE
+
+
+def record_evaluation(store: SessionStore, report: EvalReport) -> None:
+    """Keep ``report`` beside the session (its derived cache) for ``dcgui report`` / ``compare``.
+    Best effort: a cache folder that cannot be written loses the note, not the evaluation."""
+    import datetime as dt
+    import json
+
+    from dcgui.core.fsutil import atomic_write_text
+
+    entries = stored_evaluations(store)[-(_KEEP_EVALUATIONS - 1):]
+    entries.append({"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **report.to_dict()})
+    path = _evaluations_path(store)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(entries, indent=1))
+    except OSError:
+        pass
+
+
+def stored_evaluations(store: SessionStore) -> list[dict[str, Any]]:
+    """The evaluations run on this session (oldest first), as ``EvalReport.to_dict`` plus ``time``."""
+    import json
+
+    try:
+        data = json.loads(_evaluations_path(store).read_text())
+    except (OSError, ValueError):
+        return []
+    return [d for d in data if isinstance(d, dict) and "rows" in d] if isinstance(data, list) else []

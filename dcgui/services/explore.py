@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PHASE_OUTLIERS, Event, Message, PhaseProgress
 from dcgui.core.fsutil import atomic_writer
+from dcgui.services.freshness import FreshImages, iter_check_files
 from dcgui.services.session import choose_epoch, load_network
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ def cache_key(store: SessionStore, epoch: int) -> str:
     h.update(json.dumps([FEATURES_VERSION, epoch, cfg.arch, cfg.image_size, cfg.cache_size,
                          _checkpoint_identity(store, epoch)]).encode())
     h.update("\n".join(store.image_paths()).encode("utf-8", "surrogatepass"))  # names may not be UTF-8
+    # The files as the cache decoded them: a file re-decoded by a later scan gives other features.
+    stats = store.image_stats()
+    h.update(stats["size"].tobytes() + stats["mtime_ns"].tobytes())
     return h.hexdigest()[:16]
 
 
@@ -71,8 +76,16 @@ def features_path(store: SessionStore, epoch: int) -> Path:
     return explore_dir(store) / f"features_e{epoch:04d}_{cache_key(store, epoch)}.npz"
 
 
-def map_path(store: SessionStore, epoch: int) -> Path:
-    return explore_dir(store) / f"map_e{epoch:04d}_{cache_key(store, epoch)}.npy"
+def map_path(store: SessionStore, epoch: int, fresh: FreshImages | None = None) -> Path:
+    """The cached map of ``epoch``; ``fresh``: files changed since the cache was built are part of
+    the key (the map then rests on their features as they are now)."""
+    key = cache_key(store, epoch)
+    if fresh is not None and not fresh.clean:
+        h = hashlib.sha1(key.encode())
+        for arr in (fresh.refreshed, fresh.stale, fresh.size, fresh.mtime_ns):
+            h.update(np.ascontiguousarray(arr, np.int64).tobytes())
+        key = h.hexdigest()[:16]
+    return explore_dir(store) / f"map_e{epoch:04d}_{key}.npy"
 
 
 def _atomic_save(path: Path, write: Any) -> None:
@@ -101,8 +114,8 @@ def _load_features(path: Path, rows: int) -> tuple[np.ndarray, np.ndarray] | Non
     try:
         with np.load(path, allow_pickle=False) as z:
             feats, mean = z["features"], z["mean"]
-    except (OSError, ValueError, KeyError):
-        return None  # damaged or from an older layout: recompute
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # damaged (truncated) or from an older layout: recompute
     if feats.ndim != 2 or len(feats) != rows or mean.shape != (feats.shape[1],):
         return None
     return feats, mean
@@ -113,7 +126,7 @@ def _load_npy(path: Path, rows: int) -> np.ndarray | None:
         return None
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         return None  # damaged (a crash mid-write of an old version): recompute
     return arr if arr.ndim == 2 and len(arr) == rows else None
 
@@ -181,6 +194,9 @@ class SessionFeatures:
     epoch: int
     features: np.ndarray
     mean: np.ndarray
+    # Images whose file is missing or unreadable now: their rows are the cache's old facts, and
+    # results leave them out. (Changed files' rows are already recomputed from the disk.)
+    stale: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def project(self, raw: np.ndarray) -> np.ndarray:
         return centre_normalize(np.atleast_2d(raw), self.mean)[0]
@@ -188,20 +204,34 @@ class SessionFeatures:
 
 def iter_session_embedding(
     store: SessionStore, epoch: int | None = None, device: str | None = None,
-    control: RunControl | None = None,
+    control: RunControl | None = None, fresh: FreshImages | None = None,
 ) -> Generator[Event, None, SessionFeatures]:
-    """``SessionFeatures`` of every image at ``epoch`` (default: latest); cached on disk."""
+    """``SessionFeatures`` of every image at ``epoch`` (default: latest); cached on disk.
+
+    The files are checked against the cache first (``dcgui.services.freshness``; ``fresh``: that
+    check, already made): a file changed since the cache was built gets its features from its
+    pixels as they are now, a missing one is marked ``stale``."""
     epoch = resolve_epoch(store, epoch)
+    cache = open_cache(store)
+    if fresh is None:
+        fresh = yield from iter_check_files(store, cache)
     path = features_path(store, epoch)
     cached = _load_features(path, store.n_images)
     if cached is not None:
-        return SessionFeatures(epoch, *cached)
-    pixels = open_pixels(store)
-    yield Message(f"computing features of {len(pixels)} images with the network of epoch {epoch}")
-    raw = yield from iter_pixels_features(store, epoch, pixels, device, control)
-    feats, mean = centre_normalize(raw)
-    _save_features(path, feats, mean)
-    return SessionFeatures(epoch, feats, mean)
+        feats, mean = cached
+    else:
+        pixels = cache.pixels
+        yield Message(f"computing features of {len(pixels)} images with the network of epoch {epoch}")
+        raw = yield from iter_pixels_features(store, epoch, pixels, device, control)
+        feats, mean = centre_normalize(raw)
+        _save_features(path, feats, mean)  # what the cache holds; changed files are redone each time
+    rows = fresh.refreshed
+    if len(rows):
+        raw = yield from iter_pixels_features(store, epoch, np.stack([fresh.pixels[int(i)] for i in rows]),
+                                              device, control)
+        feats = feats.copy()
+        feats[rows] = centre_normalize(raw, mean)[0]
+    return SessionFeatures(epoch, feats, mean, fresh.stale)
 
 
 def iter_session_features(
@@ -285,8 +315,11 @@ def iter_similar(
         raw = yield from iter_pixels_features(store, epoch, pixels, device, control)
         s, i = index.search(features.project(raw), n)
         sims, ids = s[0], i[0]
-    out = [Neighbour(r + 1, int(i), float(s), paths[int(i)])
-           for r, (s, i) in enumerate(zip(sims, ids)) if i >= 0]
+    stale = set(features.stale.tolist())
+    if stale:  # a missing file's features are the cache's old facts: not a result
+        sims, ids = index.neighbours_of(qi, n + len(stale)) if qi is not None else (sims, ids)
+    kept = [(float(s), int(i)) for s, i in zip(sims, ids) if i >= 0 and int(i) not in stale][:n]
+    out = [Neighbour(r + 1, i, s, paths[i]) for r, (s, i) in enumerate(kept)]
     return SimilarResult(epoch, label, qi, out)
 
 
@@ -310,18 +343,25 @@ def iter_session_outliers(
     Centroids: mean of the normalised features of each (matched) cluster's members at ``epoch``.
     """
     epoch = choose_epoch(store, epoch, "clusters")  # centroids need the epoch's clusters
+    stale = np.zeros(0, np.int64)
     if features is None:
-        features = yield from iter_session_features(store, epoch, device, control)
+        emb = yield from iter_session_embedding(store, epoch, device, control)
+        features, stale = emb.features, emb.stale
     yield PhaseProgress(PHASE_OUTLIERS, 0, 1, epoch)
     assign = store.assignments(epoch)
     scores = outlier_scores(features, assign)
+    scores[stale] = -np.inf  # a missing file is no outlier: its row is the cache's old facts
     yield PhaseProgress(PHASE_OUTLIERS, 1, 1, epoch)
     paths = store.image_paths()
     view = store.group_view(epoch)
     out = []
-    for r, i in enumerate(top_outliers(scores, n)):
-        g = view.of_image(int(i))
-        out.append(Outlier(r + 1, int(i), float(scores[i]), int(assign[i]), paths[int(i)], g.key, g.title))
+    ranked = [int(i) for i in top_outliers(scores, n + len(stale)) if np.isfinite(scores[i])][:n]
+    for r, i in enumerate(ranked):
+        if view.labels[i] < 0:  # left out of this epoch's clustering (flagged exclude)
+            out.append(Outlier(r + 1, i, float(scores[i]), -1, paths[i], "", "excluded"))
+            continue
+        g = view.of_image(i)
+        out.append(Outlier(r + 1, i, float(scores[i]), int(assign[i]), paths[i], g.key, g.title))
     return out
 
 
@@ -333,12 +373,14 @@ def iter_session_map(
     from dcgui.core.analysis.maps import iter_map_2d
 
     epoch = resolve_epoch(store, epoch)
-    path = map_path(store, epoch)
+    fresh = yield from iter_check_files(store, open_cache(store))
+    path = map_path(store, epoch, fresh)
     cached = _load_npy(path, store.n_images)
     if cached is not None:
         return cached
     if features is None:
-        features = yield from iter_session_features(store, epoch, device, control)
+        emb = yield from iter_session_embedding(store, epoch, device, control, fresh=fresh)
+        features = emb.features
     yield Message(f"computing the 2-D map of {len(features)} images (UMAP)")
     coords = yield from iter_map_2d(features, control=control)
     _save_npy(path, coords)

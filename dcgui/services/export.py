@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dcgui.core.errors import DcguiError
+from dcgui.core.fsutil import is_stream_output
 from dcgui.services.outputs import output_file
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 def backbone_outputs(out: str | os.PathLike[str], session: str | os.PathLike[str]) -> Path:
     """The absolute path of the model file, after checking it and its ``.json`` beside it."""
     path = output_file(out, session, "exported backbone")
-    output_file(f"{path}.json", session, "backbone's preprocessing file")
+    if not is_stream_output(path):  # "-", a device or a FIFO is written into: no .json beside it
+        output_file(f"{path}.json", session, "backbone's preprocessing file")
     return path
 
 

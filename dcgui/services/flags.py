@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from dcgui.store import SessionStore
     from dcgui.store.edits import Edit
 
-__all__ = ["BULK", "HAND", "flag_edit", "keep_chosen_edit", "keep_one_edit", "leaves_hand_set", "unflag_edit",
-           "with_hand_set"]
+__all__ = ["BULK", "HAND", "flag_edit", "flag_paths_edit", "image_indices_for_paths", "keep_chosen_edit",
+           "keep_one_edit", "leaves_hand_set", "unflag_edit", "with_hand_set"]
 
 
 def flag_edit(indices: Iterable[int], flag: str | None, source: str = HAND, action: str = "") -> SetFlags:
@@ -64,3 +64,40 @@ def leaves_hand_set(edit: Edit) -> bool:
 def with_hand_set(edit: Edit, on: bool) -> Edit:
     """``edit`` that also changes (``on``) or leaves alone the flags set by hand."""
     return dataclasses.replace(edit, override_hand=bool(on)) if isinstance(edit, SetFlags) else edit
+
+
+def image_indices_for_paths(store: SessionStore, paths: Iterable[str]) -> list[int]:
+    """The image indices of ``paths`` (relative to the session's folder, "/" or the system's
+    separator; an absolute path inside the folder is accepted). Unknown paths raise one error
+    naming them and the fix."""
+    import os
+    from pathlib import PurePath
+
+    index = {p: i for i, p in enumerate(store.image_paths())}
+    skipped = {p for p, _ in store.skipped()}
+    folder = str(store.folder)
+    out: list[int] = []
+    unknown: list[str] = []
+    for raw in paths:
+        p = str(raw)
+        if os.path.isabs(p):
+            rel = os.path.relpath(p, folder)
+            p = p if rel.startswith("..") else rel
+        p = PurePath(p).as_posix().removeprefix("./")
+        if p in index:
+            out.append(index[p])
+        else:
+            unknown.append(f"{p} (skipped when scanned)" if p in skipped else p)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise DcguiError(f"{len(unknown)} path(s) are not images of {store.path.name}: {shown}. Give paths relative "
+                         f"to {folder}, as `dcgui clusters` writes them")
+    return sorted(set(out))
+
+
+def flag_paths_edit(store: SessionStore, paths: Iterable[str], flag: str | None) -> SetFlags:
+    """``dcgui flag``: the images ``paths`` flagged by hand (``None`` clears), through ``flag_edit``
+    like every flag the window sets: one edit, previewed when it touches several images."""
+    indices = image_indices_for_paths(store, paths)
+    what = f"{'unflag' if flag is None else f'flag {flag}'} {len(indices)} image{'s' if len(indices) != 1 else ''}"
+    return flag_edit(indices, flag, HAND, f"{what} (dcgui flag)")

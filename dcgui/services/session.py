@@ -27,13 +27,21 @@ EpochNeed = Literal["clusters", "network"]
 
 def open_session(path: str | Path, readonly: bool = True, check: bool = True) -> SessionStore:
     """The session file at ``path``; a missing file says so (and how to fix it). ``check`` False:
-    no page scan (a second connection to a file just opened and checked)."""
+    no page scan (a second connection to a file just opened and checked). When the photo folder
+    it uses is not the recorded one, or is missing, a note says so (``folder_note``)."""
+    from dcgui.services.folder import announce_folder
     from dcgui.store import SessionStore
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise DcguiError(f"the session file {path} does not exist: give the path of a NAME.dcgui file")
-    return SessionStore.open(path, readonly=readonly, check=check)
+    store = SessionStore.open(path, readonly=readonly, check=check)
+    try:
+        announce_folder(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def open_to_record(path: str | Path) -> SessionStore:

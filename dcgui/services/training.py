@@ -22,6 +22,7 @@ from dcgui.core.images.collection import iter_scan
 from dcgui.core.train.distributed import DistContext
 from dcgui.core.train.engine import DeepCluster, ResumeState
 from dcgui.services.session import closed_on_error
+from dcgui.services.steering import steering_provider
 from dcgui.store.lock import SessionBusyError
 
 __all__ = ["SessionBusyError"]  # what the window tells apart: another process trains the session
@@ -29,15 +30,18 @@ __all__ = ["SessionBusyError"]  # what the window tells apart: another process t
 if TYPE_CHECKING:
     from dcgui.core.config import TrainConfig
     from dcgui.core.images.collection import ImageRecord
+    from dcgui.core.train.backbone import InitWeights
     from dcgui.store import SessionStore
 
 # Settings that may change when a trained session resumes: they do not change what is learnt.
-RESUMABLE_CHANGES = {"epochs", "device", "workers", "threads"}
+RESUMABLE_CHANGES = {"epochs", "device", "workers", "threads", "steer"}
 # Set while a session's config is provisional (decided once the scan knows the image count).
 CONFIG_PENDING = "config_pending"
 # The settings the user gave when a provisional session was created: a run interrupted while
 # scanning or decoding resumes with them.
 CONFIG_OVERRIDES = "config_overrides"
+# The backbone a session starts from (--init): where it came from and the settings it fixed.
+INIT_META = "init_backbone"
 
 
 def check_folder(folder: Path) -> None:
@@ -66,6 +70,34 @@ def create_session(path: Path, folder: Path, config: TrainConfig, *, pending: bo
         if images is not None:
             store.set_images(list(images), list(skipped), list(label_names))
     return store
+
+
+def read_init(source: str, arch: str | None = None) -> InitWeights:
+    """The backbone ``--init`` names (a file or "imagenet"), read and checked before a session is made."""
+    from dcgui.core.train.backbone import read_init as _read
+
+    return _read(source, arch)
+
+
+def init_settings(init: InitWeights, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The settings the backbone fixes (arch, image_size, sobel, projection), checked against the
+    user's explicit ones (an error names both)."""
+    from dcgui.core.train.backbone import resolve_settings
+
+    return resolve_settings(init, given, defaults)
+
+
+def record_init(store: SessionStore, init: InitWeights) -> None:
+    """Remember the backbone of a new session: the engine loads it as epoch 0."""
+    store.set_meta(INIT_META, {"source": init.source, "kind": init.kind, "settings": init.settings})
+
+
+def read_session_init(store: SessionStore) -> InitWeights:
+    """The backbone a session was created from, read again (for a first run that had not saved
+    epoch 0 yet)."""
+    meta = store.get_meta(INIT_META) or {}
+    source = str(meta.get("source", ""))
+    return read_init(source, (meta.get("settings") or {}).get("arch"))
 
 
 def config_pending(store: SessionStore) -> bool:
@@ -159,6 +191,11 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
     """
     store.claim_trainer()
     scan = yield from iter_scan(store.folder, control)
+    # A trained session refuses another image list: refuse before the cache is rebuilt for it,
+    # so the refused run changes nothing and the trained epochs can still be explored.
+    if store.last_epoch() > 0:
+        failed = {p for p, _ in store.skipped()}  # files that did not decode before are not in the list
+        store.check_image_list([r.relpath for r in scan.images if r.relpath not in failed])
     cache = yield from ImageCache.iter_build(
         store.cache_dir, store.folder, scan.images, store.config.cache_size,
         workers=store.config.workers, control=control,
@@ -225,7 +262,11 @@ def iter_train(
     resume = _resume_state(store, with_assignments=True)
     dist.barrier()  # the other ranks may now read the cache and the config
     labels = store.labels()
-    engine = DeepCluster(config, cache.pixels, labels, store.checkpoint_dir, control, resume, dist)
+    init_state = None
+    if resume is None and store.get_meta(INIT_META):
+        init_state = read_session_init(store).state  # epoch 0 = that backbone
+    engine = DeepCluster(config, cache.pixels, labels, store.checkpoint_dir, control, resume, dist,
+                         steering=steering_provider(store), init_state=init_state)
     for event in engine.run(config.epochs):
         if isinstance(event, CheckpointWritten) and event.epoch == 0:
             store.record_checkpoint(0, event.path, event.sha256)
@@ -270,5 +311,6 @@ def iter_train_rank(
         resume = _resume_state(store, with_assignments=True)
         cache = ImageCache.open(store.cache_dir, config.cache_size)
         checkpoint_dir = store.checkpoint_dir
-    engine = DeepCluster(config, cache.pixels, None, checkpoint_dir, control, resume, dist)
+        init_state = read_session_init(store).state if resume is None and store.get_meta(INIT_META) else None
+    engine = DeepCluster(config, cache.pixels, None, checkpoint_dir, control, resume, dist, init_state=init_state)
     yield from engine.run(config.epochs)

@@ -57,7 +57,8 @@ class Archive:
         os.replace(tmp, target)
         later = [(e, p) for e, p, _ in self._epochs.checkpoints() if e > epoch]
         earlier = [(e, p) for e, p, _ in self._epochs.checkpoints() if e <= epoch]
-        self._epochs.truncate(epoch)
+        self._epochs.truncate(epoch, f"archived with epochs {epoch + 1}-{last} in {target.name}: "
+                                     "can no longer be undone here")
         archived_ckpts = target.with_name(target.name + ".d") / "checkpoints"
         archived_ckpts.mkdir(parents=True, exist_ok=True)
         for e, p in later + earlier:

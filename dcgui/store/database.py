@@ -344,6 +344,9 @@ def _inspect(path: Path, quick_check: bool = True) -> int:
         raise SessionFileError(f"{path} does not exist: check the path, or create a new session")
     if path.is_dir():
         raise SessionFileError(f"{path} is a folder, not a session file: choose the .dcgui file")
+    if not path.is_file():  # a FIFO would block the read below forever, a device is no session
+        raise SessionFileError(f"{path} is not a regular file (a pipe or a device), not a session file: "
+                               "choose the .dcgui file")
     try:
         with open(path, "rb") as fh:
             header = fh.read(100)

@@ -14,6 +14,7 @@ and restores exactly what was there: another flag, its provenance, or no row at 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import sqlite3
 import zlib
@@ -43,6 +44,7 @@ TABLES: dict[str, Table] = {
               ("kind", "epoch", "cluster", "parts", "labels", "units", "name", "names", "created"),
               frozenset({"labels"})),
         Table("meta", "key", ("value",)),  # only user keys are edited: the named image groups
+        Table("dismissed_duplicates", "key", ("paths", "created")),
     )
 }
 _IN_CHUNK = 500  # keys per "WHERE key IN (...)": well under SQLite's variable limit
@@ -58,7 +60,8 @@ class RowChange:
 
 @dataclass(frozen=True)
 class EditRecord:
-    """One entry of the log. ``undone``: on the redo stack; ``rows``: rows it changed."""
+    """One entry of the log. ``undone``: on the redo stack; ``rows``: rows it changed;
+    ``archived``: its merge or split went to an archive with its epochs (no undo, no redo)."""
 
     id: int
     time: str
@@ -66,10 +69,11 @@ class EditRecord:
     summary: str
     undone: bool
     rows: int
+    archived: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "time": self.time, "kind": self.kind, "summary": self.summary,
-                "undone": self.undone, "rows": self.rows}
+                "undone": self.undone, "rows": self.rows, "archived": self.archived}
 
 
 def read_rows(conn: sqlite3.Connection, table: str, keys: Iterable[Any] | None = None) -> dict[Any, Row]:
@@ -148,11 +152,24 @@ _SELECT = "SELECT id, time, kind, summary, undone, rows FROM edits"
 
 def _record(row: tuple[Any, ...]) -> EditRecord:
     i, time, kind, summary, undone, rows = row
-    return EditRecord(int(i), str(time), str(kind), str(summary), bool(undone), int(rows))
+    return EditRecord(int(i), str(time), str(kind), str(summary), int(undone) == 1, int(rows),
+                      archived=int(undone) == ARCHIVED)
+
+
+class DamagedEdit(Exception):
+    """An edit-log row whose changes do not decode (the store names its file and the fix)."""
+
+    def __init__(self, edit_id: int, detail: object) -> None:
+        super().__init__(f"edit {edit_id} of the edit log is damaged ({detail})")
+        self.edit_id = edit_id
 
 
 def _changes(conn: sqlite3.Connection, edit_id: int) -> list[RowChange]:
-    return decode_changes(conn.execute("SELECT changes FROM edits WHERE id = ?", (edit_id,)).fetchone()[0])
+    blob = conn.execute("SELECT changes FROM edits WHERE id = ?", (edit_id,)).fetchone()[0]
+    try:
+        return decode_changes(blob)
+    except (zlib.error, ValueError, TypeError, KeyError, binascii.Error) as exc:  # UnicodeError, JSON: ValueError
+        raise DamagedEdit(edit_id, exc) from exc
 
 
 def append(conn: sqlite3.Connection, time: str, kind: str, summary: str, changes: Sequence[RowChange]) -> EditRecord:
@@ -188,6 +205,36 @@ def _replay(conn: sqlite3.Connection, steps: int, forward: bool) -> list[EditRec
         rec = _record(row)
         done.append(EditRecord(rec.id, rec.time, rec.kind, rec.summary, not forward, rec.rows))
     return done
+
+
+ARCHIVED = 2  # edits.undone: the edit's merge or split went to an archive with its epochs
+
+
+def archive_groups_after(conn: sqlite3.Connection, epoch: int, note: str) -> int:
+    """Remove the merges and splits made on epochs after ``epoch`` (a rewind discards those
+    epochs; kept, they would reapply to the retrained ones) and mark every edit that created,
+    changed or removed one of them as archived: its summary gets ``note``, and undo and redo
+    pass it by. Returns the number of groups removed. Runs in the caller's transaction."""
+    gone = {int(r[0]) for r in conn.execute("SELECT id FROM cluster_groups WHERE epoch > ?", (int(epoch),))}
+    marked = 0
+    for edit_id, blob in conn.execute("SELECT id, changes FROM edits WHERE undone != ?", (ARCHIVED,)).fetchall():
+        try:
+            changes = decode_changes(blob)
+        except (zlib.error, ValueError, TypeError, KeyError, binascii.Error):
+            continue  # a damaged row: undo reports it when it gets there
+        touched = False
+        for c in changes:
+            if c.table != "cluster_groups":
+                continue
+            rows = [r for r in (c.before, c.after) if r is not None]
+            if int(c.key) in gone or any(int(r.get("epoch") or 0) > epoch for r in rows):
+                touched = True
+        if touched:
+            conn.execute("UPDATE edits SET undone = ?, summary = summary || ? WHERE id = ?",
+                         (ARCHIVED, f" ({note})", edit_id))
+            marked += 1
+    conn.execute("DELETE FROM cluster_groups WHERE epoch > ?", (int(epoch),))
+    return len(gone)
 
 
 def history(conn: sqlite3.Connection) -> list[EditRecord]:

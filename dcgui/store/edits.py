@@ -14,18 +14,20 @@ edit may, and its preview counts how many.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from dcgui.core.analysis.groups import MAX_PARTS, Unit
+from dcgui.core.errors import InvalidValue, SessionFileError
 from dcgui.store import editlog
-from dcgui.store.database import Database, now
+from dcgui.store.database import Database, damaged_advice, now
 from dcgui.store.editlog import EditRecord, RowChange
 
 if TYPE_CHECKING:  # annotations only: both import this module's constants
@@ -139,14 +141,14 @@ class SetFlags:
 
     def plan(self, reader: Reader) -> Plan:
         if self.source not in SOURCES:
-            raise ValueError(f"flag source {self.source!r} is unknown: use {HAND!r} or {BULK!r}")
+            raise InvalidValue(f"flag source {self.source!r} is unknown: use {HAND!r} or {BULK!r}")
         paths = reader.image_paths()
         n = len(paths)
         for i, flag in self.targets.items():
             if not 0 <= int(i) < n:
                 raise IndexError(f"image index {i} is out of range (the session has {n} images)")
             if flag is not None and flag not in IMAGE_FLAGS:
-                raise ValueError(f"image flag {flag!r} is unknown: use one of {', '.join(IMAGE_FLAGS)} or None")
+                raise InvalidValue(f"image flag {flag!r} is unknown: use one of {', '.join(IMAGE_FLAGS)} or None")
         small = len(self.targets) < 2000
         current = reader.rows("image_flags", [paths[int(i)] for i in self.targets] if small else None)
         changes: list[RowChange] = []
@@ -201,7 +203,7 @@ class SetClusterField:
 
     def plan(self, reader: Reader) -> Plan:
         if self.field not in CLUSTER_FIELDS:
-            raise ValueError(f"cluster field {self.field!r} is unknown: use one of {', '.join(CLUSTER_FIELDS)}")
+            raise InvalidValue(f"cluster field {self.field!r} is unknown: use one of {', '.join(CLUSTER_FIELDS)}")
         c = int(self.cluster)
         before = reader.rows("cluster_user", [c]).get(c)
         row: dict[str, Any] = dict(before) if before else dict.fromkeys(CLUSTER_FIELDS)
@@ -246,7 +248,7 @@ class MergeClusters:
     def plan(self, reader: Reader) -> Plan:
         units = sorted(set(self.units))
         if len(units) < 2:
-            raise ValueError("merging needs at least two clusters or parts")
+            raise InvalidValue("merging needs at least two clusters or parts")
         k = reader.epoch_k(self.epoch)
         for u in units:
             if not 0 <= u.cluster < k:
@@ -283,10 +285,10 @@ class SplitCluster:
         labels = np.asarray(self.labels)
         n = len(reader.image_paths())
         if labels.shape != (n,):
-            raise ValueError(f"a split labels every image: got {labels.shape[0] if labels.ndim else 0} labels for {n} images")
+            raise InvalidValue(f"a split labels every image: got {labels.shape[0] if labels.ndim else 0} labels for {n} images")
         parts = int(labels.max()) + 1 if n else 0
         if not 2 <= parts <= MAX_PARTS or labels.min() < 0:
-            raise ValueError(f"a split has 2 to {MAX_PARTS} parts numbered from 0; got labels in "
+            raise InvalidValue(f"a split has 2 to {MAX_PARTS} parts numbered from 0; got labels in "
                              f"[{labels.min() if n else 0}, {parts - 1}]")
         names = [(str(x).strip() or None) if x else None for x in self.names] + [None] * parts
         gid = reader.next_group_id()
@@ -356,7 +358,7 @@ class SetImageGroup:
     def plan(self, reader: Reader) -> Plan:
         clean = " ".join(str(self.name).split())
         if not clean:
-            raise ValueError("a group needs a name: type one or more characters")
+            raise InvalidValue("a group needs a name: type one or more characters")
         paths = reader.image_paths()
         before = reader.rows("meta", [IMAGE_GROUPS_KEY]).get(IMAGE_GROUPS_KEY)
         try:
@@ -388,6 +390,7 @@ class AppliedEdit:
 
     preview: EditPreview
     record: EditRecord | None
+    changes: tuple[RowChange, ...] = ()  # the rows written: a view updates from these alone
 
 
 class _Reader:
@@ -434,7 +437,7 @@ class Editor:
             if plan.changes:
                 editlog.write_rows(db.conn, plan.changes, forward=True)
                 record = editlog.append(db.conn, now(), edit.kind, plan.preview.summary, plan.changes)
-        return AppliedEdit(plan.preview, record)
+        return AppliedEdit(plan.preview, record, tuple(plan.changes))
 
     def set_image_flag(self, indices: int | Iterable[int], flag: str | None, source: str = HAND,
                        action: str = "") -> AppliedEdit:
@@ -453,13 +456,23 @@ class Editor:
 
     def undo(self, steps: int = 1) -> list[EditRecord]:
         """Undo the last ``steps`` edits (fewer when the log has fewer); newest first."""
-        with self._db.write() as db:
+        with self._damaged_edit("undone"), self._db.write() as db:
             return editlog.undo(db.conn, steps)
 
     def redo(self, steps: int = 1) -> list[EditRecord]:
         """Redo the last ``steps`` undone edits, in the order they were made."""
-        with self._db.write() as db:
+        with self._damaged_edit("redone"), self._db.write() as db:
             return editlog.redo(db.conn, steps)
+
+    @contextlib.contextmanager
+    def _damaged_edit(self, verb: str) -> Iterator[None]:
+        """A damaged edit-log row: the store's damage message (the transaction rolled back)."""
+        try:
+            yield
+        except editlog.DamagedEdit as exc:
+            advice = damaged_advice(self._db.path)
+            raise SessionFileError(f"{exc} in {self._db.path}: nothing was {verb}. The other edits and every "
+                                   f"epoch are intact; {advice[0].lower()}{advice[1:]}") from exc
 
     def log(self) -> list[EditRecord]:
         """Every edit, oldest first; undone ones (the redo stack) are marked ``undone``."""
@@ -470,3 +483,31 @@ class Editor:
         """(what undo would undo, what redo would redo): for menu texts."""
         with self._db.lock:
             return editlog.peek(self._db.conn)
+
+
+# ---------------------------------------------------------------------------------------------
+# "not duplicates": a near-duplicate group the person has looked at and dismissed
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DismissDuplicates:
+    """Remember that the images ``paths`` (relative) are not duplicates of each other.
+
+    ``key`` identifies the group with its files' sizes and mtimes
+    (``dcgui.services.duplicates.group_key``), so the group comes back once one of them changes.
+    """
+
+    key: str
+    paths: Sequence[str]
+    kind: str = "not duplicates"
+
+    def plan(self, reader: Reader) -> Plan:
+        if len(self.paths) < 2:
+            raise ValueError("a group of near-duplicates has at least two images")
+        before = reader.rows("dismissed_duplicates", [self.key]).get(self.key)
+        first = self.paths[0]
+        summary = f"not duplicates: {first} and {len(self.paths) - 1} other image{'s' if len(self.paths) > 2 else ''}"
+        if before is not None:
+            return Plan(EditPreview(self.kind, summary, 0), [])
+        after = {"paths": json.dumps(list(self.paths)), "created": now()}
+        return Plan(EditPreview(self.kind, summary, 1, images=0),
+                    [RowChange("dismissed_duplicates", self.key, None, after)])

@@ -29,7 +29,19 @@ from dcgui.store.info import SessionInfo
 
 _ASSIGN_CACHE = 8  # decoded epochs kept (200k images: 0.8 MB each)
 _METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochMetrics)]
-_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels"}
+_OPTIONAL_METRICS = {"nmi_prev", "nmi_labels", "ari_labels", "ami_prev", "ami_labels"}
+
+
+def assign_dtype(k: int) -> np.dtype:
+    """The chunk dtype of an epoch with ``k`` clusters: its largest value stays free for "no cluster"."""
+    return np.dtype("<u2") if k < schema.U2_LIMIT else np.dtype("<u4")
+
+
+def decode_assign(raw: np.ndarray) -> np.ndarray:
+    """Stored ids -> int32 with "no cluster" (the dtype's largest value) as -1 (schema v5)."""
+    out = raw.astype(np.int32)
+    out[raw == np.iinfo(raw.dtype).max] = -1
+    return out
 
 
 def encode_ids(ids: np.ndarray, dtype: np.dtype) -> bytes:
@@ -79,12 +91,14 @@ class EpochData:
             raise ValueError(f"record_epoch: epoch {epoch} has {matched.shape[0]} assignments but the session has {n} images")
         if mapping.shape != (k,) or not np.array_equal(np.sort(mapping), np.arange(k)):
             raise ValueError(f"record_epoch: the mapping of epoch {epoch} is not a permutation of range(k={k})")
-        if matched.size and (matched.min() < 0 or matched.max() >= k):
-            raise ValueError(f"record_epoch: epoch {epoch} has cluster ids outside [0, {k})")
-        if raw.shape != matched.shape or not np.array_equal(mapping[raw], matched):
+        if matched.size and (matched.min() < -1 or matched.max() >= k):
+            raise ValueError(f"record_epoch: epoch {epoch} has cluster ids outside [0, {k}) (or -1: no cluster)")
+        if raw.shape != matched.shape or not np.array_equal(np.where(raw >= 0, mapping[np.maximum(raw, 0)], -1),
+                                                            matched):
             raise ValueError(f"record_epoch: epoch {epoch}: assign_matched is not mapping[assign_raw]")
-        dtype = np.dtype("<u2") if k <= 0xFFFF else np.dtype("<u4")
-        sizes = np.bincount(matched, minlength=k)
+        dtype = assign_dtype(k)
+        sizes = np.bincount(matched[matched >= 0], minlength=k)
+        matched = np.where(matched >= 0, matched, np.iinfo(dtype).max)  # -1 (no cluster): the dtype's max
         inverse = np.empty(k, dtype=np.int64)
         inverse[mapping] = np.arange(k)
         cs = self.chunk_size
@@ -112,12 +126,26 @@ class EpochData:
                 self._insert_checkpoint(epoch, Path(ev.checkpoint_path), ev.checkpoint_sha256)
         self._cache.pop(epoch, None)
 
-    def truncate(self, after: int) -> None:
-        """Forget epochs > ``after`` (rows only; checkpoint files are left on disk)."""
+    def truncate(self, after: int, note: str = "made on a discarded epoch: can no longer be undone") -> None:
+        """Forget epochs > ``after`` (rows only; checkpoint files are left on disk), with the merges
+        and splits made on them: kept, they would reapply to the retrained epochs. Their edits
+        are marked archived, with ``note`` (``editlog.archive_groups_after``). The run number goes
+        up: an epoch trained again is another epoch than the one set aside."""
+        from dcgui.store import editlog
+
         with self._db.write() as db:
             for table in ("assignments", "clusters", "epoch_mappings", "epochs", "checkpoints"):
                 db.execute(f"DELETE FROM {table} WHERE epoch > ?", (int(after),))
+            editlog.archive_groups_after(db.conn, int(after), note)
+            db.execute("INSERT INTO meta (key, value) VALUES ('run', '1') ON CONFLICT(key) "
+                       "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")  # JSON text, as get_meta reads
         self._cache.clear()
+
+    def run(self) -> int:
+        """How many times later epochs were set aside (0: the first run). With the epoch number
+        it names one trained epoch: caches of per-epoch numbers key on both."""
+        value = self._db.scalar("SELECT value FROM meta WHERE key = 'run'")
+        return int(value) if value is not None else 0
 
     # metrics ---------------------------------------------------------------------------------
     def metrics(self) -> list[EpochMetrics]:
@@ -132,6 +160,13 @@ class EpochData:
                     values[f] = math.nan  # a NaN loss (diverged run) was stored as NULL
             out.append(EpochMetrics(**values))
         return out
+
+    def set_ami(self, values: dict[int, tuple[float | None, float | None]]) -> None:
+        """Store ``{epoch: (ami_prev, ami_labels)}`` computed after the epoch was recorded (an
+        epoch trained before AMI existed); one transaction."""
+        with self._db.write() as db:
+            db.conn.executemany("UPDATE epochs SET ami_prev = ?, ami_labels = ? WHERE epoch = ?",
+                                [(p, lab, int(e)) for e, (p, lab) in values.items()])
 
     def last(self) -> int:
         """The last fully recorded epoch (0: none)."""
@@ -184,11 +219,11 @@ class EpochData:
             try:
                 if [c for c, _ in blobs] != list(range(len(blobs))):
                     raise ValueError("chunks are missing")
-                arr = np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype).astype(np.int32)
+                arr = decode_assign(np.frombuffer(b"".join(zlib.decompress(b) for _, b in blobs), dtype=dtype))
             except (zlib.error, ValueError, TypeError) as exc:
                 raise self._bad_epoch(epoch, "assignments", exc) from exc
             n = self._images.count
-            if arr.shape != (n,) or (n and (arr.min() < 0 or arr.max() >= k)):
+            if arr.shape != (n,) or (n and (arr.min() < -1 or arr.max() >= k)):
                 raise self._bad_epoch(epoch, "assignments", f"{arr.size} ids for {n} images, or ids outside [0, {k})")
             arr.setflags(write=False)
             self._cache[epoch] = arr
@@ -197,21 +232,23 @@ class EpochData:
             return arr
 
     def assignments(self, epoch: int, matched: bool = True) -> np.ndarray:
-        """Cluster id per image at ``epoch`` (int32): matched (display) ids, or k-means' raw ids."""
+        """Cluster id per image at ``epoch`` (int32): matched (display) ids, or k-means' raw ids;
+        -1 for an image the epoch left out (flagged exclude while steering was on)."""
         ids = self.matched(epoch)
         if matched:
             return ids.copy()
         k, mapping, _ = self.row(epoch)
         inverse = np.empty(k, dtype=np.int32)
         inverse[mapping] = np.arange(k, dtype=np.int32)
-        return inverse[ids]
+        return np.where(ids >= 0, inverse[np.maximum(ids, 0)], -1).astype(np.int32)
 
     def cluster_members(self, epoch: int, cluster: int) -> np.ndarray:
         """Image indices in matched cluster ``cluster`` at ``epoch`` (int64, ascending)."""
         return np.flatnonzero(self.matched(epoch) == int(cluster)).astype(np.int64)
 
     def image_history(self, i: int) -> np.ndarray:
-        """Matched cluster id of image ``i`` at epochs 1..last (int32; -1 where an epoch is missing)."""
+        """Matched cluster id of image ``i`` at epochs 1..last (int32; -1 where an epoch is missing
+        or left the image out)."""
         n = self._images.count
         if not 0 <= i < n:
             raise IndexError(f"image index {i} is out of range (the session has {n} images)")
@@ -234,7 +271,7 @@ class EpochData:
             # Only inflate up to image i: on average half a chunk per epoch.
             try:
                 head = zlib.decompressobj().decompress(blob, need)
-                out[epoch - 1] = np.frombuffer(head[need - dt.itemsize:need], dtype=dt)[0]
+                out[epoch - 1] = decode_assign(np.frombuffer(head[need - dt.itemsize:need], dtype=dt))[0]
             except (zlib.error, ValueError, TypeError, IndexError) as exc:
                 raise self._bad_epoch(epoch, "assignments", exc) from exc
         return out

@@ -27,6 +27,11 @@ class Groups:
             rows = self._db.conn.execute("SELECT cluster, name, tags, notes FROM cluster_user ORDER BY cluster").fetchall()
         return {int(c): {"name": n, "tags": json.loads(t) if t else [], "notes": notes or ""} for c, n, t, notes in rows}
 
+    def dismissed_duplicates(self) -> set[str]:
+        """Keys of the near-duplicate groups marked "not duplicates" (``services.duplicates``)."""
+        with self._db.checked():
+            return {str(r[0]) for r in self._db.conn.execute("SELECT key FROM dismissed_duplicates")}
+
     def cluster_groups(self) -> tuple[list[SplitDef], list[MergeDef]]:
         """Every stored split and merge, by id."""
         def read() -> tuple[list[SplitDef], list[MergeDef]]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dcgui.core.errors import DcguiError
+from dcgui.core.pathtext import printable
 from dcgui.store.database import Database
 from dcgui.store.edits import IMAGE_GROUPS_KEY
 from dcgui.store.info import SessionInfo
@@ -29,6 +30,23 @@ class Images:
         self._info = info
         self._last_epoch = last_epoch
         self._writes = 0  # our own replace() commits (the image list's cache key)
+
+    def check_list(self, paths: Sequence[str]) -> None:
+        """Raise ``DcguiError`` when ``paths`` (usable images, in order) differ from a trained
+        session's: its stored assignments address images by index."""
+        last = self._last_epoch()
+        if last > 0:
+            old = self.shared_paths()
+            if old != list(paths):
+                added = sorted(set(paths) - set(old))
+                removed = sorted(set(old) - set(paths))
+                example = f", e.g. {printable((added or removed)[0])}" if added or removed else ""
+                raise DcguiError(
+                    f"the images in {self._info.folder} changed since epoch {last} of {self._db.path.name} was trained "
+                    f"({len(added)} added, {len(removed)} removed or now unreadable{example}): restore the "
+                    "folder, or start a new session for the changed folder. Nothing was changed: the "
+                    "trained epochs can still be explored"
+                )
 
     def replace(
         self,
@@ -49,18 +67,7 @@ class Images:
         paths = [r.relpath for r in records]
         if len(set(paths)) != len(paths):
             raise ValueError("set_images: the image list contains the same path twice")
-        last = self._last_epoch()
-        if last > 0:
-            old = self.shared_paths()
-            if old != paths:
-                added = sorted(set(paths) - set(old))
-                removed = sorted(set(old) - set(paths))
-                example = f", e.g. {(added or removed)[0]}" if added or removed else ""
-                raise DcguiError(
-                    f"the images in {self._info.folder} changed since epoch {last} of {self._db.path.name} was trained "
-                    f"({len(added)} added, {len(removed)} removed or now unreadable{example}): restore the "
-                    "folder, or start a new session for the changed folder"
-                )
+        self.check_list(paths)
         if sizes is not None and np.shape(sizes) != (len(records), 2):
             raise ValueError(f"set_images: sizes has shape {np.shape(sizes)}, expected ({len(records)}, 2)")
         dims = [(int(w), int(h)) for w, h in sizes] if sizes is not None else [(None, None)] * len(records)

@@ -3,6 +3,7 @@ and the log of exports made from it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -64,17 +65,24 @@ class SessionInfo:
 
     @property
     def folder(self) -> Path:
-        """The image folder: the stored absolute path, or, when the session file was moved
-        together with its photos, the stored path relative to the session file."""
+        """The image folder. The path recorded relative to the session file wins whenever that
+        folder exists: a session copied or moved together with its photos (a backup, another
+        disk) works on the copy's photos, never on the original's. Else the recorded absolute path."""
         row = self._row()
         absolute = Path(name_from_db(row["folder"]))
-        if absolute.is_dir():
-            return absolute
         if row.get("folder_rel"):
-            moved = (self.path.parent / name_from_db(row["folder_rel"])).resolve()
-            if moved.is_dir():
-                return moved
+            beside = Path(os.path.normpath(self.path.parent / name_from_db(row["folder_rel"])))
+            if beside.is_dir():
+                with contextlib.suppress(OSError):
+                    if absolute.is_dir() and os.path.samefile(beside, absolute):
+                        return absolute  # the same folder: keep the path as the user gave it
+                return beside
         return absolute
+
+    @property
+    def recorded_folder(self) -> Path:
+        """The absolute image folder recorded when the session was created (or relinked)."""
+        return Path(name_from_db(self._row()["folder"]))
 
     @property
     def path_guard(self) -> SessionPaths:

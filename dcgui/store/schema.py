@@ -24,6 +24,8 @@ APPLICATION_ID = 0x64634755  # "dcGU": written into the SQLite header of every s
 # bytes per id on random ids), while a history over 500 epochs inflates 4x fewer bytes.
 # Each file records its own chunk size (meta "chunk_size"), so this may change between versions.
 CHUNK_SIZE = 1024
+# "No cluster" in an assignment chunk: the largest value of the chunk's dtype (see _v5).
+U2_LIMIT = 0xFFFF
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -152,5 +154,44 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Edit ids are never reused (AUTOINCREMENT): after an undo and a new edit, another window's
+    Undo menu could name an edit by the id of a different one. ``undone`` gains a third state:
+    0 = done, 1 = undone (the redo stack), 2 = archived by a rewind (the merge or split belongs to
+    discarded epochs: neither undone nor redone here)."""
+    db.execute(
+        "CREATE TABLE edits_v3 (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, kind TEXT NOT NULL, "
+        "summary TEXT NOT NULL, changes BLOB NOT NULL, rows INTEGER NOT NULL, undone INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute("INSERT INTO edits_v3 (id, time, kind, summary, changes, rows, undone) "
+               "SELECT id, time, kind, summary, changes, rows, undone FROM edits")
+    db.execute("DROP TABLE edits")
+    db.execute("ALTER TABLE edits_v3 RENAME TO edits")
+
+
+def _v4(db: sqlite_utils.Database) -> None:
+    """Adjusted mutual information per epoch (``EpochMetrics.ami_prev`` / ``ami_labels``).
+
+    NULL in the epochs trained before: ``services.metrics.iter_missing_ami`` computes them from the
+    stored assignments when such a session is opened."""
+    db.execute("ALTER TABLE epochs ADD COLUMN ami_prev REAL")
+    db.execute("ALTER TABLE epochs ADD COLUMN ami_labels REAL")
+
+
+def _v5(db: sqlite_utils.Database) -> None:
+    """Steering (issue 24): what each epoch's clustering respected, and "Not duplicates" decisions.
+
+    Assignment chunks may now hold "no cluster" (an image flagged exclude that an epoch left out):
+    the dtype's largest value (0xFFFF / 0xFFFFFFFF), read back as -1. ``<u2`` is used while
+    k < 65535, so that value is never a cluster id; older files never contain it.
+    """
+    for col in ("excluded", "merges_applied", "splits_applied", "steered_images"):
+        db.execute(f"ALTER TABLE epochs ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0")
+    # A near-duplicate group the person marked "not duplicates". key: a hash of its members'
+    # paths, sizes and mtimes, so the group comes back only when one of its images changes.
+    db.execute("CREATE TABLE dismissed_duplicates (key TEXT PRIMARY KEY, paths TEXT NOT NULL, "
+               "created TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -61,7 +61,10 @@ class SessionStore:
     def open(cls, path: str | os.PathLike[str], readonly: bool = False, check: bool = True) -> SessionStore:
         """Open a session file; ``readonly`` for viewers; ``check`` False: no page scan, for a
         second connection to a file just opened (``Database.open``)."""
-        return cls(Database.open(Path(path).absolute(), readonly, check))
+        path = Path(path).absolute()
+        if path.is_symlink():  # the data folder NAME.dcgui.d is the one beside the real file
+            path = Path(os.path.realpath(path))
+        return cls(Database.open(path, readonly, check))
 
     def close(self) -> None:
         self.database.close()
@@ -91,6 +94,7 @@ class SessionStore:
     checkpoint_dir = delegate_property("info", SessionInfo.checkpoint_dir)
     derived_cache_dir = delegate_property("info", SessionInfo.derived_cache_dir)
     folder = delegate_property("info", SessionInfo.folder)
+    recorded_folder = delegate_property("info", SessionInfo.recorded_folder)
     path_guard = delegate_property("info", SessionInfo.path_guard)
     set_folder = delegate("info", SessionInfo.set_folder)
     config = delegate_property("info", SessionInfo.config)
@@ -104,6 +108,7 @@ class SessionStore:
 
     # images
     set_images = delegate("images", Images.replace)
+    check_image_list = delegate("images", Images.check_list)
     n_images = delegate_property("images", Images.count)
     image_paths = delegate("images", Images.paths)
     image_files = delegate("images", Images.files)
@@ -120,7 +125,9 @@ class SessionStore:
     chunk_size = delegate_property("epoch_data", EpochData.chunk_size)
     record_epoch = delegate("epoch_data", EpochData.record)
     truncate_epochs = delegate("epoch_data", EpochData.truncate)
+    epochs_run = delegate("epoch_data", EpochData.run)  # (run, epoch) names one trained epoch
     epochs = delegate("epoch_data", EpochData.metrics)
+    set_epoch_ami = delegate("epoch_data", EpochData.set_ami)  # AMI of epochs recorded before it existed
     last_epoch = delegate("epoch_data", EpochData.last)
     assignments = delegate("epoch_data", EpochData.assignments)
     cluster_members = delegate("epoch_data", EpochData.cluster_members)
@@ -136,6 +143,7 @@ class SessionStore:
     # groups and cluster user data
     cluster_user_data = delegate("groups", Groups.cluster_user_data)
     cluster_groups = delegate("groups", Groups.cluster_groups)
+    dismissed_duplicates = delegate("groups", Groups.dismissed_duplicates)
     group_view = delegate("groups", Groups.view)
 
     # edits: every change of user data is one logged edit

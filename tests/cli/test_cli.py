@@ -4,6 +4,7 @@ on 32 images), real session files; every sub-command through ``main([...])``."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -162,6 +163,8 @@ def test_export_three_formats(trained: tuple[Path, Path], tmp_path: Path, capsys
             np.testing.assert_allclose(got, expected, atol=1e-4)
     with SessionStore.open(session2, readonly=True) as s:
         assert [e["kind"] for e in s.exports()] == ["backbone-state-dict", "backbone-torchscript", "backbone-onnx"]
+        for e, name in zip(s.exports(), ("b.pt", "b.ts", "b.onnx")):  # the file as written, for the report
+            assert e["details"]["sha256"] == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
     rc, _, err = run(capsys, "export", session2, "--format", "onnx", "--out", tmp_path / "nope" / "b.onnx")
     assert rc == 2 and err.startswith("dcgui: error:") and "does not exist" in err
 

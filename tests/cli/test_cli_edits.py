@@ -57,7 +57,8 @@ def test_merge_split_undo_redo_and_the_groups_in_csv_curate_outliers(
     assert run(capsys, "clusters", session, "--epoch", 2, "--csv", csv_path, "--groups")[0] == 0
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["path", "cluster", "cluster_name", "group", "group_name", "taken", "camera"]
+    assert list(rows[0]) == ["path", "cluster", "cluster_name", "group", "group_name", "flag", "flag_set_by",
+                             "taken", "camera"]
     for r in rows:
         c = int(r["cluster"])
         if c in (a, b):
@@ -65,7 +66,7 @@ def test_merge_split_undo_redo_and_the_groups_in_csv_curate_outliers(
         elif c == big:
             assert (r["group"], r["group_name"]) in {(f"{big}.1", "left"), (f"{big}.2", "right")}
         else:
-            assert (r["group"], r["group_name"]) == (str(c), "")
+            assert (r["group"], r["group_name"]) == (str(c), f"cluster {c}")
     assert run(capsys, "clusters", session, "--csv", csv_path)[0] == 0  # the contract: two columns
     assert csv_path.read_text().splitlines()[0] == "path,cluster"
 

@@ -152,7 +152,9 @@ def test_targets(tmp_path: Path) -> None:
         check_target(folder, folder / "sorted", "move")
     with pytest.raises(ValueError, match="inside the photo folder"):
         check_target(folder, folder, "move")
-    assert "rescan" in check_target(folder, folder / "sorted", "copy")[0]
+    for mode in ("copy", "symlink"):  # issues 20, 21: refused in every mode, no longer a warning
+        with pytest.raises(ValueError, match=r"inside the photo folder .* refused"):
+            check_target(folder, folder / "sorted", mode)
     assert check_target(folder, tmp_path / "sorted", "move") == []
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
@@ -221,3 +223,129 @@ def test_cluster_folders_are_distinct_deterministic_and_short(tmp_path: Path) ->
     copy = dict(result.done)[folder / long_name]
     assert copy.parent.name == "😀" * 50 and len(copy.name.encode()) <= 255 and copy.name.endswith("_1.jpg")
     assert (out / "a_b (cluster 1)" / "b.jpg").read_bytes() == b"b"
+
+
+# -------------------------------------------------------------------------------------------------
+# Issue 20
+# -------------------------------------------------------------------------------------------------
+def _cross_device(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Hard links out of ``folder`` fail as they do across file systems (EXDEV)."""
+    import errno
+
+    real = os.link
+
+    def link(src: os.PathLike[str] | str, dst: os.PathLike[str] | str, *a: object, **k: object) -> None:
+        if Path(src).is_relative_to(folder):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(src), None, str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "link", link)
+
+
+def test_a_move_across_file_systems_killed_mid_copy_leaves_no_truncated_photo(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL (no cleanup runs) while a cross-device move copies a photo, then a re-run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder, paths = make_folder(tmp_path)
+    big = folder / "a" / "x.jpg"
+    big.write_bytes(os.urandom(3 << 20))
+    contents = snapshot(folder)
+    out = tmp_path / "sorted"
+    marker = tmp_path / "a third written"
+    code = f"""
+import errno, os, shutil, sys, time
+from pathlib import Path
+import numpy as np
+from dcgui.core.control import drain
+from dcgui.core.output.curate import iter_apply, plan_curation
+folder, out, marker = Path({str(folder)!r}), Path({str(out)!r}), Path({str(marker)!r})
+real = os.link
+def link(src, dst, *a, **k):
+    if Path(src).is_relative_to(folder):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+    real(src, dst)
+os.link = link
+def slow(fin, fout, length=0):
+    fout.write(fin.read(1 << 20))
+    fout.flush()
+    marker.touch()
+    time.sleep(600)
+shutil.copyfileobj = slow
+paths = {paths!r}
+ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
+drain(iter_apply(ops, "move"))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert marker.exists(), "the copy never started"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert big.read_bytes() == contents["a/x.jpg"]  # the source is intact
+    names = [p.name for p in (out / "cluster_0000").iterdir()]
+    assert "x.jpg" not in names and all(n.startswith(".dcgui-part-") for n in names), names
+    for part in (out / "cluster_0000").iterdir():  # a part file left by a run killed long ago
+        os.utime(part, (time.time() - 7200, time.time() - 7200))
+    _cross_device(monkeypatch, folder)
+    again = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
+    result = drain(iter_apply(again, "move"))
+    assert not result.failed
+    moved = {str(src.relative_to(folder)): dst for src, dst in result.done}
+    assert moved["a/x.jpg"] == out / "cluster_0000" / "x.jpg"
+    for rel, dst in moved.items():
+        assert dst.read_bytes() == contents[rel] and not (folder / rel).exists()
+    assert sorted(p.name for p in (out / "cluster_0000").iterdir()) == sorted(d.name for d in moved.values())
+
+
+def test_a_killed_move_is_finished_by_a_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, paths = make_folder(tmp_path)
+    contents = snapshot(folder)
+    out = tmp_path / "sorted"
+    ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
+    _cross_device(monkeypatch, folder)
+    real_unlink = os.unlink
+
+    def killed(path: os.PathLike[str] | str, *a: object, **k: object) -> None:
+        if Path(path) == folder / "a" / "x.jpg":
+            raise KeyboardInterrupt  # killed after the copy is complete, before the source goes
+        real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(os, "unlink", killed)
+    with pytest.raises(KeyboardInterrupt):
+        drain(iter_apply(ops, "move"))
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    assert (out / "cluster_0000" / "x.jpg").read_bytes() == contents["a/x.jpg"]
+    again = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out)
+    assert (folder / "a" / "x.jpg", out / "cluster_0000" / "x_1.jpg") in again  # what the plan sees
+    result = drain(iter_apply(again, "move"))
+    assert not result.failed
+    assert dict(result.done)[folder / "a" / "x.jpg"] == out / "cluster_0000" / "x.jpg"  # finished
+    assert not (out / "cluster_0000" / "x_1.jpg").exists() and not (folder / "a" / "x.jpg").exists()
+    assert sorted(p.name for p in (out / "cluster_0000").iterdir()) == sorted(
+        dst.name for _, dst in result.done)
+
+
+def test_a_source_swapped_for_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    folder, paths = make_folder(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the victim's private file")
+    out = tmp_path / "sorted"
+    for mode in ("copy", "symlink"):
+        ops = plan_curation([folder / p for p in paths], np.zeros(len(paths), int), out / mode)
+        victim = folder / "c" / "y.png"
+        if not victim.is_symlink():
+            victim.unlink()
+            victim.symlink_to(secret)  # swapped while curate runs (after the plan)
+        result = drain(iter_apply(ops, mode))
+        assert [src for src, _ in result.failed] == [victim]
+        assert "symbolic link" in result.failed[0][1] or "no longer a regular file" in result.failed[0][1]
+        for _, dst in result.done:
+            assert dst.resolve().read_bytes() != secret.read_bytes()
+        assert len(result.done) == len(paths) - 1

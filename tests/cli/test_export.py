@@ -3,6 +3,7 @@ TorchScript and ONNX run in a process where dcgui cannot be imported."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -81,7 +82,10 @@ def test_export_reproduces_represent(fmt: str, model_and_config: tuple[torch.nn.
     assert expected.shape == (3, model.rep_dim)
 
     beside = json.loads(Path(str(out) + ".json").read_text())
-    assert beside == meta
+    # the returned metadata adds the file's own sha256 (recorded with the export, for the report)
+    assert meta["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    plain = {k: v for k, v in meta.items() if k != "sha256"}
+    assert beside == plain
     assert meta["epoch"] == 7 and meta["arch"] == "smallnet" and meta["input_size"] == 32
     assert meta["sobel"] is True and meta["feat_dim"] == model.rep_dim
     assert meta["mean"] == [0.485, 0.456, 0.406] and meta["std"] == [0.229, 0.224, 0.225]
@@ -93,7 +97,7 @@ def test_export_reproduces_represent(fmt: str, model_and_config: tuple[torch.nn.
         assert not any(k.startswith("top_layer") for k in payload["state_dict"])
         assert TrainConfig.from_dict(payload["config"]) == config
         loaded = load_backbone(out)
-        assert loaded.preprocessing == meta and not loaded.training
+        assert loaded.preprocessing == plain and not loaded.training
         with torch.no_grad():
             np.testing.assert_allclose(loaded(x).numpy(), expected, atol=1e-5)
         import dcgui
@@ -105,7 +109,7 @@ def test_export_reproduces_represent(fmt: str, model_and_config: tuple[torch.nn.
         if fmt == "onnx":  # metadata_props hold strings: JSON for non-strings
             inner_meta = {k: v if k in ("arch", "input", "dcgui_version", "format", "output") else json.loads(v)
                           for k, v in inner_meta.items()}
-        assert inner_meta == meta
+        assert inner_meta == plain
 
 
 def test_export_errors(model_and_config: tuple[torch.nn.Module, TrainConfig], tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def test_newer_groups_supersede_older_ones_for_the_units_they_share() -> None:
 
     v3 = resolve_groups(3, assign, 4, *groups)  # the new merge takes cluster 3 and part 1.2
     assert [(g.key, g.size, g.title) for g in v3.groups] == [
-        ("1.1", 1, "cluster 1 part 1"), ("g3", 4, "old"), ("g4", 3, "new")]
+        ("1.1", 1, "cluster 1.1"), ("g3", 4, "old"), ("g4", 3, "new")]
     np.testing.assert_array_equal(v3.members(v3.find("g4").code), [3, 6, 7])
 
     v4 = resolve_groups(4, assign, 4, *groups)  # the new split replaces the old one: 1.2 of split 1 is gone
@@ -84,7 +84,27 @@ def test_folder_names_of_unnamed_groups() -> None:
     view = resolve_groups(1, np.array([0, 1, 2, 2]), 3, [_split(7, 1, 2, [0, 0, 0, 1])],
                           [MergeDef(8, 1, (Unit(0), Unit(1)))])
     names = {view.group(c).key: n for c, n in view.curate_names().items()}
-    assert names == {"2.1": "cluster_0002_part1", "2.2": "cluster_0002_part2", "g8": "group_8"}
+    assert names == {"2.1": "cluster_0002.1", "2.2": "cluster_0002.2", "g8": "group_g8"}
+    # one display name each, the folder derived from it
+    assert {g.key: g.title for g in view.groups} == {"2.1": "cluster 2.1", "2.2": "cluster 2.2", "g8": "group g8"}
+
+
+def test_display_and_folder_names() -> None:
+    from dcgui.core.analysis.groups import (
+        KIND_CLUSTER,
+        KIND_MERGE,
+        KIND_PART,
+        display_name,
+        folder_name,
+    )
+
+    assert display_name(KIND_CLUSTER, "12", None) == "cluster 12"
+    assert display_name(KIND_CLUSTER, "12", "  heels ") == "heels"
+    assert display_name(KIND_PART, "30.1", "") == "cluster 30.1"
+    assert display_name(KIND_MERGE, "g1", None) == "group g1"
+    assert folder_name(KIND_CLUSTER, "12", None) == "cluster_0012"
+    assert folder_name(KIND_PART, "30.1", None) == "cluster_0030.1"
+    assert folder_name(KIND_MERGE, "g1", "heels") == "heels"
 
 
 def blobs(n_per: int, centres: int, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -78,8 +78,10 @@ def test_smaller_and_larger_epochs_than_the_collection() -> None:
 def test_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="empty"):
         uniform_cluster_sample(np.array([], dtype=np.int64), 5, _rng())
-    with pytest.raises(ValueError, match="negative"):
-        uniform_cluster_sample(np.array([0, -1]), 2, _rng())
+    # -1: left out of the clustering (an excluded image): never drawn; all left out is an error
+    assert uniform_cluster_sample(np.array([0, -1]), 2, _rng()).tolist() == [0, 0]
+    with pytest.raises(ValueError, match="left out"):
+        uniform_cluster_sample(np.array([-1, -1]), 2, _rng())
     with pytest.raises(ValueError, match="1-D"):
         uniform_cluster_sample(np.zeros((2, 2), dtype=np.int64), 2, _rng())
 

@@ -277,7 +277,7 @@ def test_train_watch_export_reopen(qtbot: Any, env: GuiEnv, image_folder: Path) 
     assert w2.open_session(entries[0].path)
     assert list(w2.view.plots.curves["loss"].getData()[0]) == [1.0, 2.0]
     assert w2.epoch == 2 and w2.training.start_action.text() == "Resume training"
-    assert w2.training.epochs_spin.value() == 4  # finished: offers two more epochs
+    assert w2.training.epochs_spin.value() == 3  # finished at 2: offers one more (it was 4, the target doubled)
     assert "2 epochs trained" in w2.training.status_label.text()
     _close(qtbot, w2)
 

@@ -345,9 +345,10 @@ def test_export_csv(qtbot: Any, browser: Any, session: Any, tmp_path: Path) -> N
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == session.n_images
     assign = session.assignments(2)
-    name = "squares" if assign[7] == 1 else ""
+    name = "squares" if assign[7] == 1 else f"cluster {assign[7]}"  # the one display name
     assert rows[7] == {"path": str(session.folder / session.image_paths()[7]), "cluster": str(assign[7]),
                        "cluster_name": name, "group": str(assign[7]), "group_name": name,
+                       "flag": "", "flag_set_by": "",
                        "taken": "", "camera": ""}  # generated PNGs carry no EXIF
 
 

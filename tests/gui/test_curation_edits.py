@@ -106,10 +106,11 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
     assert browser.merge_selected_clusters()
     # the dialog names both clusters (in the list's order, which is not what this test is about)
     assert [(sorted(t), n) for t, n in asked] == [(sorted([f"cluster {a}", f"cluster {b}"]), int(sizes[a] + sizes[b]))]
-    keys = [m.index(r, 0).data() for r in range(m.rowCount())]
-    assert "g1" in keys and f"#{a}" not in keys and f"#{b}" not in keys
+    keys = [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
+    assert "g1" in keys and str(a) not in keys and str(b) not in keys
     g = model.active_cluster
     assert m.key(g) == "g1" and m.title(g) == "pets"
+    assert m.index(m.row_of_cluster(g), 0).data() == "pets"  # the list shows the one display name
     assert sorted(browser.grid_model.indices.tolist()) == np.flatnonzero(np.isin(assign, [a, b])).tolist()
     assert browser.cluster_title.text().startswith(f"pets — {int(sizes[a] + sizes[b])} images")
 
@@ -134,20 +135,20 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
         assert len(s.edit_log()) == 2  # nothing stored before Accept
     dialog.names[0].setText("sunny")
     dialog.accept_button.click()
-    keys = [m.index(r, 0).data() for r in range(m.rowCount())]
-    assert f"{big}.1" in keys and f"{big}.2" in keys and f"#{big}" not in keys
+    keys = [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
+    assert f"{big}.1" in keys and f"{big}.2" in keys and str(big) not in keys
     assert m.key(model.active_cluster) == f"{big}.1" and m.title(model.active_cluster) == "sunny"
     assert sum(int(m.index(r, 2).data().replace(",", "")) for r in range(m.rowCount())) == len(assign)
 
     # dissolve the merge; then undo, undo, undo: back to the plain clusters
-    browser.select_cluster(m.cluster_at([m.index(r, 0).data() for r in range(m.rowCount())].index("g1")))
+    browser.select_cluster(m.cluster_at([m.key(m.cluster_at(r)) for r in range(m.rowCount())].index("g1")))
     assert browser.act_dissolve.text() == "Dissolve group" and browser.dissolve_current_group()
-    assert f"#{a}" in [m.index(r, 0).data() for r in range(m.rowCount())]
+    assert str(a) in [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
     model.undo(4)
-    keys = [m.index(r, 0).data() for r in range(m.rowCount())]
-    assert keys == [f"#{c}" for c in range(len(sizes))]
+    keys = [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
+    assert keys == [str(c) for c in range(len(sizes))]
     model.redo(2)  # merge and rename again
-    assert "g1" in [m.index(r, 0).data() for r in range(m.rowCount())]
+    assert "g1" in [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
     w.close()
 
 

@@ -26,7 +26,8 @@ def test_bulk_flags_show_counts_and_spare_hand_set_flags(qtbot, tmp_path: Path) 
     text = dialog.text.text()
     assert "flag all groups: 6 images" in text and "4 × no flag → duplicate" in text
     assert "2 flags you set by hand left as they are" in text
-    assert dialog.include_hand.isVisible() and dialog.include_hand.text() == "Also change the 2 flags you set by hand"
+    assert dialog.include_hand.isVisible() and not dialog.include_hand.isChecked()
+    assert dialog.include_hand.text().startswith("Also replace the 2 flags you set by hand")
 
     dialog.include_hand.setChecked(True)  # the user opts in, and sees the new count first
     assert "6 × no flag → duplicate" not in dialog.text.text()

@@ -358,3 +358,31 @@ def test_duplicates_are_not_restarted_by_a_new_epoch(qtbot, panel: ExplorePanel,
     # 48-px pictures: the view says the pixel check cannot tell them apart (issue 21 item 8)
     assert dup.tiny_note.isVisible() and "smaller than 64 px" in dup.tiny_note.text()
     assert "small: check by eye" in dup.group_list.item(0).text()
+
+
+def test_not_duplicates_hides_the_group_as_an_undoable_edit(qtbot, panel: ExplorePanel, store) -> None:
+    dup = panel.duplicates
+    panel.show()
+    panel.tabs.setCurrentIndex(TAB_DUPLICATES)
+    qtbot.waitUntil(lambda: dup.index is not None, timeout=WAIT_MS)
+    _idle(qtbot, panel)
+    paths = store.image_paths()
+    copy, orig = paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
+    dup.set_threshold(0.0)
+
+    def has_pair() -> bool:
+        return any({copy, orig} <= set(g.members.tolist()) for g in dup.groups)
+
+    assert has_pair()
+    row = next(r for r, g in enumerate(dup.groups) if {copy, orig} <= set(g.members.tolist()))
+    dup.group_list.setCurrentRow(row)
+    assert dup.dismiss_button.isEnabled()
+    flags = store.image_flag_sources()
+    dup.dismiss_button.click()
+    assert not has_pair() and store.image_flag_sources() == flags  # no flag changes
+    assert store.edit_log()[-1].kind == "not duplicates"
+    panel.model.undo()
+    assert has_pair()
+    panel.model.redo()
+    assert not has_pair()
+    panel.model.undo()  # leave the shared session as it was

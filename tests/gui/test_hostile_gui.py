@@ -114,3 +114,106 @@ def test_the_settings_form_holds_only_valid_seeds(qtbot: Any) -> None:
     assert cfg is not None and cfg.seed == SEED_MAX and form.is_valid
     seed.lineEdit().setText("-1")  # typing a negative seed cannot produce one
     assert seed.value() >= 0 and form.config() is not None
+
+
+# -------------------------------------------------------------------------------------------------
+# Issue 20
+# -------------------------------------------------------------------------------------------------
+def _session_with_images(tmp: Path, folder: Path) -> Path:
+    from dcgui.core.images.collection import scan
+    from dcgui.store import SessionStore
+
+    path = _make_session(tmp, folder)
+    found = scan(folder)
+    with SessionStore.open(path) as s:
+        s.set_images(found.images, list(found.skipped))
+    return path
+
+
+def test_a_missing_folder_offers_relink_which_checks_the_files(qtbot: Any, env: GuiEnv,  # noqa: F811
+                                                               image_folder: Path) -> None:
+    import shutil
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from dcgui.store import SessionStore
+
+    path = _session_with_images(env.tmp, image_folder)
+    moved = env.tmp / "elsewhere" / "pictures"
+    shutil.copytree(image_folder, moved)
+    wrong = env.tmp / "wrong"
+    shutil.copytree(image_folder, wrong)
+    gone = sorted(p for p in wrong.rglob("*.png"))[0]
+    gone.unlink()
+    shutil.rmtree(image_folder)
+    w = _window(qtbot)
+    assert w.open_session(path)
+    box = w.relink_prompt
+    assert box is not None and box.isVisible()
+    assert f"The photo folder of photos.dcgui does not exist:\n{image_folder}" in box.text()
+    assert w.act_relink.isEnabled()
+    env.existing_dir = str(wrong)
+    relink = next(b for b in box.buttons() if b.text() == "Relink folder…")
+    relink.click()  # -> the folder chooser (answers env.existing_dir) -> the check on a worker
+    qtbot.waitUntil(lambda: len(env.errors) == 1, timeout=10_000)
+    title, message, _ = env.errors[0]
+    assert title == "Cannot relink the folder"
+    assert f"1 of {sum(1 for _ in moved.rglob('*.png'))} checked files differ: " \
+           f"{gone.relative_to(wrong).as_posix()}: missing" in message
+    with SessionStore.open(path, readonly=True) as s:
+        assert s.folder == image_folder  # refused: nothing changed
+    env.existing_dir = str(moved)
+    w.choose_relink_folder()  # File > Relink folder…
+    qtbot.waitUntil(lambda: w.store is not None and w.store.folder == moved, timeout=10_000)
+    assert w.statusBar().currentMessage().startswith(f"photos.dcgui now uses the photo folder {moved}")
+    assert len(env.errors) == 1 and isinstance(box, QMessageBox)
+    _close(qtbot, w)
+
+
+def test_an_error_in_a_view_is_a_crash_report_not_a_lost_file(qtbot: Any, env: GuiEnv,  # noqa: F811
+                                                              image_folder: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(env.tmp / "state"))
+    path = _session_with_images(env.tmp, image_folder)
+    w = _window(qtbot)
+    assert w.open_session(path)
+
+    def broken() -> None:
+        raise KeyError("a bug in a view")
+
+    monkeypatch.setattr(w.model, "refresh", broken)
+    w._data_version = -1  # another process committed: the views refresh
+    w.poll()
+    assert len(env.errors) == 1
+    title, message, details = env.errors[0]
+    assert title != "Lost the session file"
+    logs = list((env.tmp / "state").rglob("crash-*.log"))
+    assert len(logs) == 1 and "KeyError: 'a bug in a view'" in logs[0].read_text()
+    assert message == ("Unexpected error (a bug in dcgui): KeyError: 'a bug in a view'\n\n"
+                       f"Your session file is safe. The report is in {logs[0]}: please send it with the "
+                       "details below.")
+    assert "Traceback" in details
+    assert w._poll_timer.isActive()  # still following the session file
+    _close(qtbot, w)
+
+
+def test_the_window_settles_a_provisional_config_before_training(tmp_path: Path, image_folder: Path) -> None:
+    """Item 15: Ctrl-C during the first `dcgui train` scan leaves a provisional config (k for a
+    million images); the window's training job settles it by the same rule as the command line."""
+    from dcgui.core.config import default_config
+    from dcgui.core.control import RunControl, drain
+    from dcgui.gui.worker import training_job
+    from dcgui.services import training
+    from dcgui.store import SessionStore
+
+    given = {"arch": "smallnet", "image_size": 32, "batch_size": 16, "device": "cpu", "workers": 1,
+             "epochs": 1, "seed": 3}
+    path = tmp_path / "s.dcgui"
+    provisional = default_config(1_000_000, "cpu", None, **given)  # what `dcgui train` stores first
+    training.create_session(path, image_folder, provisional, pending=True, overrides=given).close()
+    drain(training_job(path)(RunControl()))
+    with SessionStore.open(path, readonly=True) as s:
+        expected = default_config(s.n_images, "cpu", len(s.label_names()) or None, **given)
+        assert not training.config_pending(s)
+        assert s.config == expected and s.config.k < s.n_images
+        assert s.last_epoch() == 1

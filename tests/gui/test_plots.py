@@ -187,3 +187,37 @@ def test_titles_never_push_a_plot_out_of_its_widget(qtbot: Any, tmp_path: Path) 
     for name, w in panel.plots.items():
         item_rect = w.getPlotItem().sceneBoundingRect()
         assert item_rect.right() <= w.viewport().width() + 1, name
+
+
+def test_ami_of_older_epochs_is_computed_on_a_worker(qtbot: Any, tmp_path: Path) -> None:
+    from dcgui.core.analysis.ami import ami
+
+    store = _store(tmp_path, 3)  # recorded without AMI, like a session from before it existed
+    path = store.path
+    store.close()
+    for readonly in (True, False):
+        s = SessionStore.open(path, readonly=readonly)
+        model = SessionModel()
+        panel = PlotsPanel(model)
+        qtbot.addWidget(panel)
+        model.open(s, readonly=readonly)
+        if readonly:  # the first time: nothing stored yet, so "computing", never a 0
+            assert panel.ami_pending and "computing" in panel.summary.text()
+            assert np.isnan(panel._series["stability"].columns["AMI(t−1, t)"]).all()
+        qtbot.waitUntil(lambda p=panel: not p.ami_pending, timeout=30_000)
+        _x, y = panel.curves["ami_prev"].getData()
+        expected = [ami(s.assignments(e - 1), s.assignments(e)) for e in (2, 3)]
+        assert list(y[1:]) == pytest.approx(expected)
+        labels = s.labels()
+        assert labels is not None
+        assert panel.curves["ami_labels"].getData()[1][0] == pytest.approx(ami(labels, s.assignments(1)))
+        stored = [m.ami_prev for m in s.epochs()]
+        assert stored == ([None, None, None] if readonly else [None, pytest.approx(expected[0]), pytest.approx(expected[1])])
+        model.open(None)
+        s.close()
+    with SessionStore.open(path, readonly=True) as s:  # saved by the writable window
+        model = SessionModel()
+        panel = PlotsPanel(model)
+        qtbot.addWidget(panel)
+        model.open(s, readonly=True)
+        assert not panel.ami_pending

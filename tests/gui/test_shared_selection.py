@@ -80,7 +80,7 @@ def test_a_selection_in_the_grid_is_outlined_on_the_map(qtbot: Any, view: Sessio
     picked = [gm.image_index(0), gm.image_index(1)]
     assert list(model.selection) == picked and model.selection_source == "grid"
     assert view.explore.map.map_view.selected() == sorted(picked)
-    assert view.explore.map.selection_label.text() == "2 selected"
+    assert view.explore.map.selection_label.text() == "2 images chosen in the grid"  # with where it was made
     assert not browser.showing_selection  # the grid keeps showing the cluster it was selected in
 
 
@@ -121,7 +121,8 @@ def test_a_cluster_goes_by_one_name_everywhere(qtbot: Any, view: SessionView, se
     assert browser.image_pane.cluster_label.text() == "Crosses at epoch 2"
     m = browser.cluster_model
     tip = m.index(m.row_of_cluster(2), COL_CLUSTER).data(3)  # ToolTipRole
-    assert tip.startswith("Crosses (#2): 6 images at epoch 2")
+    assert tip.startswith("Crosses (cluster 2): 6 images at epoch 2")
+    assert m.index(m.row_of_cluster(2), COL_CLUSTER).data() == "Crosses"  # the list's one name
     # The map names its colours (legend, hover) the same way.
     coords = _map_points(view, session.n_images)
     view.explore.map._show_map(coords)

@@ -66,13 +66,26 @@ def test_the_epoch_target_does_not_carry_over_from_the_previous_session(qtbot: A
     new = _synthetic(tmp_path / "b" / "new.dcgui", epochs_done=0, target=3)
     try:
         model.open(demo)
-        assert panel.epochs_spin.value() == 8 and panel.epochs_spin.minimum() == 5
+        # finished at its target of 4: one more epoch is offered (it was 4 + 4: doubled on every reopen)
+        assert panel.epochs_spin.value() == 5 and panel.epochs_spin.minimum() == 5
         model.open(new)
         assert panel.epochs_spin.value() == 3 and panel.target == 3  # was 5: clamped by the demo's minimum
         assert panel.epochs_spin.minimum() == 1
     finally:
         demo.close()
         new.close()
+
+
+def test_the_first_button_keeps_its_width_whatever_it_says(qtbot: Any) -> None:
+    from dcgui.gui.training_panel import START_LABELS, TrainingPanel
+
+    panel = TrainingPanel(SessionModel())
+    qtbot.addWidget(panel)
+    button = panel.start_button
+    assert button.minimumWidth() == button.maximumWidth() > 0  # fixed: the target box never moves
+    for label in START_LABELS:
+        panel.start_action.setText(label)
+        assert button.sizeHint().width() <= button.maximumWidth()
 
 
 def test_the_target_moves_while_training_runs_or_is_paused(qtbot: Any, tmp_path: Path) -> None:
@@ -89,14 +102,19 @@ def test_the_target_moves_while_training_runs_or_is_paused(qtbot: Any, tmp_path:
         model.open(store)
         assert panel.start()
         assert panel.epochs_spin.isEnabled() and panel.state == RUNNING  # not greyed out while running
-        qtbot.waitUntil(lambda: store.last_epoch() >= 1, timeout=TRAIN_TIMEOUT_MS)
+        qtbot.waitUntil(lambda: store.last_epoch() >= 1 and panel.phase_label.text().startswith("Epoch 2/30"),
+                        timeout=TRAIN_TIMEOUT_MS)
         assert panel.worker is not None
+        panel.set_target(40)  # issue 21: every text names the new target at once
+        assert "/40 ·" in panel.phase_label.text() and "40 epochs" in panel.epoch_bar.format()
+        assert " of 40" in panel.status_label.text() and " of 30" not in panel.status_label.text()
         with qtbot.waitSignal(panel.worker.paused, timeout=60_000):
             panel.pause()
         assert panel.state == PAUSED and panel.epochs_spin.isEnabled()
         done = store.last_epoch()
         panel.set_target(done + 1)  # shorten a run of 30 epochs to the one in progress
         assert panel.epochs_spin.value() == done + 1
+        assert f"/{done + 1} ·" in panel.phase_label.text()  # the paused phase label too
         with qtbot.waitSignal(panel.runEnded, timeout=TRAIN_TIMEOUT_MS) as ended:
             panel.resume()
         assert ended.args == ["finished"]

@@ -238,7 +238,7 @@ def test_merge_and_split_carry_to_the_next_epoch(tmp_path: Path) -> None:
 
     view = store.group_view(2)
     assert [(g.key, g.kind, g.title) for g in view.groups] == [
-        ("1", "cluster", "one"), ("2.1", KIND_PART, "dark"), ("2.2", KIND_PART, "cluster 2 part 2"),
+        ("1", "cluster", "one"), ("2.1", KIND_PART, "dark"), ("2.2", KIND_PART, "cluster 2.2"),
         ("g1", KIND_MERGE, "animals")]
     animals = view.find("g1")
     np.testing.assert_array_equal(view.members(animals.code), np.flatnonzero(np.isin(a2, [0, 3])))
@@ -263,3 +263,72 @@ def test_edits_table_holds_whole_rows(tmp_path: Path) -> None:
     rows = conn.execute("SELECT kind, summary, rows, undone FROM edits").fetchall()
     conn.close()
     assert rows == [("flags", f"flag {N} images keep", N, 0)]
+
+
+def test_setting_epochs_aside_starts_another_run(tmp_path: Path) -> None:
+    store = new_store(tmp_path, n=6, k=2)
+    for e in (1, 2, 3):
+        store.record_epoch(event(e, np.arange(6) % 2, np.arange(2)))
+    assert store.epochs_run() == 0
+    store.archive_epochs_after(1)
+    assert store.epochs_run() == 1 and store.get_meta("run") == 1  # JSON in meta, like every value
+    store.archive_epochs_after(0)
+    assert store.epochs_run() == 2
+    store.close()
+
+
+# -------------------------------------------------------------------------------------------------
+# Issue 20
+# -------------------------------------------------------------------------------------------------
+def test_edit_ids_are_never_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 13: another window's Undo menu names edits by id; an id once given stays that edit's."""
+    store = trained(tmp_path)
+    first = store.set_cluster_name(0, "a").record
+    store.undo()
+    second = store.set_cluster_name(1, "b").record  # drops the undone one from the log
+    assert first is not None and second is not None and second.id > first.id
+    store.close()
+    # an older file (before AUTOINCREMENT) keeps its edits and gets the same guarantee
+    # (no epoch is recorded there: today's epoch rows have columns of later versions)
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:schema.MIGRATIONS.index(schema._v3)])
+    (tmp_path / "old").mkdir()
+    old = new_store(tmp_path / "old", n=N, k=K)
+    kept = old.set_cluster_name(2, "c").record
+    gone = old.set_cluster_name(3, "d").record
+    old.undo()
+    old.close()
+    monkeypatch.undo()
+    old = SessionStore.open(tmp_path / "old" / "s.dcgui")
+    assert old.versions["schema"] == schema.SCHEMA_VERSION
+    assert [(r.id, r.summary, r.undone) for r in old.edit_log()] == [
+        (kept.id, kept.summary, False), (gone.id, gone.summary, True)]
+    new = old.set_cluster_name(1, "e").record
+    assert new is not None and gone is not None and new.id > gone.id
+    old.close()
+
+
+def test_a_rewind_archives_the_splits_of_the_discarded_epochs(tmp_path: Path) -> None:
+    """Item 14: merges and splits made on discarded epochs go to the archive with them; their
+    edits say so and are neither undone nor redone here."""
+    store = trained(tmp_path)
+    store.record_epoch(event(2, np.arange(N) % K, np.arange(K)))
+    store.record_epoch(event(3, np.arange(N) % K, np.arange(K)))
+    kept = store.apply_edit(MergeClusters(1, [Unit(0), Unit(1)], "early"))  # on a kept epoch
+    split = store.apply_edit(SplitCluster(3, 2, split_labels(store, 2), ["left", None]))
+    merge = store.apply_edit(MergeClusters(2, [Unit(2), Unit(3)], "late"))
+    store.undo()  # the late merge is on the redo stack
+    archive = store.archive_epochs_after(1)
+    splits, merges = store.cluster_groups()
+    assert splits == [] and [m.name for m in merges] == ["early"]
+    log = {r.id: r for r in store.edit_log()}
+    note = f" (archived with epochs 2-3 in {archive.name}: can no longer be undone here)"
+    assert log[split.record.id].summary == split.record.summary + note and log[split.record.id].archived
+    assert log[merge.record.id].summary == merge.record.summary + note and log[merge.record.id].archived
+    assert not log[kept.record.id].archived
+    assert store.redo() == []  # the archived merge is not redone onto the retrained epochs
+    assert [r.id for r in store.undo()] == [kept.record.id]  # the split is passed by
+    assert store.cluster_groups() == ([], [])
+    with SessionStore.open(archive, readonly=True) as old:  # the archive holds them as they were
+        a_splits, a_merges = old.cluster_groups()
+        assert [s.cluster for s in a_splits] == [2] and [m.name for m in a_merges] == ["early"]
+    store.close()

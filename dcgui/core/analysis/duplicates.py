@@ -27,6 +27,7 @@ import heapq
 import io
 import os
 import time
+import zipfile
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,12 +74,13 @@ class Signatures:
         return len(self.phash)
 
     def save(self, path: Path, key: str) -> None:
-        """Write to ``path`` (atomically) with the identity ``key`` of the images they describe."""
-        tmp = Path(str(path) + ".tmp")
-        with open(tmp, "wb") as fh:
+        """Write to ``path`` (atomically, under a temporary name of its own: the window and a
+        command may save at once) with the identity ``key`` of the images they describe."""
+        from dcgui.core.fsutil import atomic_writer
+
+        with atomic_writer(Path(path)) as fh:
             np.savez(fh, phash=self.phash, tiny=self.tiny, key=np.array(key),
                      version=np.array(SIGNATURE_VERSION))
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path, key: str) -> Signatures | None:
@@ -88,8 +90,8 @@ class Signatures:
                 if int(z["version"]) != SIGNATURE_VERSION or str(z["key"]) != key:
                     return None
                 return cls(z["phash"].astype(np.uint8), z["tiny"].astype(np.float32))
-        except (OSError, KeyError, ValueError):
-            return None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            return None  # a truncated file (a crash mid-write of an old version) is computed again
 
 
 def signature(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -489,12 +491,16 @@ class NearDuplicates:
 def iter_near_duplicates(
     thumbnail: Thumbnail, n: int, features: np.ndarray | None = None,
     signatures: Signatures | None = None, control: RunControl | None = None,
+    exclude: np.ndarray | None = None,
 ) -> Generator[PhaseProgress, None, tuple[Signatures, NearDuplicates]]:
-    """Signatures (unless given), candidate pairs, their differences, complete linkage."""
+    """Signatures (unless given), candidate pairs, their differences, complete linkage.
+    ``exclude``: images in no group (files that are gone: only their old thumbnail is left)."""
     sig = signatures if signatures is not None else (yield from iter_signatures(thumbnail, n, control))
     if len(sig) != n:
         raise ValueError(f"signatures of {len(sig)} images for a collection of {n}: compute them again")
     pairs = candidate_pairs(sig, features)
+    if exclude is not None and len(exclude) and len(pairs):
+        pairs = pairs[~np.isin(pairs, np.asarray(exclude, np.int64)).any(axis=1)]
     judge = PairJudge(thumbnail, sig)
     diffs, ratios = yield from iter_pair_differences(judge, pairs, control)
     keep = diffs <= MAX_DIFFERENCE

@@ -27,6 +27,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from dcgui.core.errors import InvalidValue
+
 KIND_CLUSTER = "cluster"
 KIND_PART = "part"
 KIND_MERGE = "merge"
@@ -98,23 +100,39 @@ class Group:
 
     @property
     def title(self) -> str:
-        """The user's name, else a description ("cluster 12", "cluster 12 part 2", "group g5")."""
-        if self.name:
-            return self.name
-        if self.kind == KIND_PART:
-            return f"cluster {self.clusters[0]} part {int(self.part or 0) + 1}"
-        if self.kind == KIND_MERGE:
-            return f"group {self.key}"
-        return f"cluster {self.key}"
+        """The one name this group goes by everywhere (``display_name``)."""
+        return display_name(self.kind, self.key, self.name)
 
     @property
     def folder_name(self) -> str | None:
-        """The name curation gives this group's folder (None: ``cluster_0012`` for a cluster)."""
-        if self.name or self.kind == KIND_CLUSTER:
-            return self.name
-        if self.kind == KIND_PART:
-            return f"cluster_{self.clusters[0]:04d}_part{int(self.part or 0) + 1}"
-        return f"group_{self.group_id}"
+        """The folder curation gives this group (``folder_name``; None: ``cluster_0012``, which
+        ``dcgui.core.output.curate`` reserves for an unnamed cluster 12)."""
+        if self.kind == KIND_CLUSTER and not (self.name and self.name.strip()):
+            return None
+        return folder_name(self.kind, self.key, self.name)
+
+
+def display_name(kind: str, key: str, name: str | None) -> str:
+    """The one display name of a cluster or group, used by the list, the grid header, the image
+    pane, the plots, the CSV and the report: the user's name when set, else "cluster 12" (the
+    stable matched number), "cluster 12.1" (part 1 of the split of cluster 12), "group g5" (an
+    unnamed merge)."""
+    if name and name.strip():
+        return name.strip()
+    return f"group {key}" if kind == KIND_MERGE else f"cluster {key}"
+
+
+def folder_name(kind: str, key: str, name: str | None) -> str:
+    """The curate folder derived from ``display_name``: the user's name (made safe for every OS
+    by ``dcgui.core.output.curate``), else the default name with ``_`` for the space and the
+    cluster number padded to four digits so folders sort in order: ``cluster_0012``,
+    ``cluster_0012.1``, ``group_g5``."""
+    if name and name.strip():
+        return name.strip()
+    if kind == KIND_MERGE:
+        return f"group_{key}"
+    number, dot, part = key.partition(".")
+    return f"cluster_{int(number):04d}{dot}{part}"
 
 
 @dataclass(frozen=True)
@@ -123,7 +141,7 @@ class GroupView:
 
     epoch: int
     k: int
-    labels: np.ndarray  # int64 (N,): the code of each image's group
+    labels: np.ndarray  # int64 (N,): the code of each image's group; -1: left out of the clustering
     groups: tuple[Group, ...]
     _by_code: dict[int, Group] = field(init=False, repr=False, compare=False)
     _by_key: dict[str, Group] = field(init=False, repr=False, compare=False)
@@ -214,7 +232,7 @@ def resolve_groups(
     units: list[Unit] = [Unit(c) for c in range(k) if c not in active]
     unit_code = {u: j for j, u in enumerate(units)}
     img_unit = np.full(n, -1, dtype=np.int64)
-    plain = ~np.isin(assign, np.fromiter(active, dtype=np.int64, count=len(active)))
+    plain = ~np.isin(assign, np.fromiter(active, dtype=np.int64, count=len(active))) & (assign >= 0)
     lookup = np.full(max(k, 1), -1, dtype=np.int64)
     for u, j in unit_code.items():
         lookup[u.cluster] = j
@@ -258,8 +276,9 @@ def resolve_groups(
             unit_to_code[unit_code[u]] = next_code
         groups_spec.append((next_code, f"g{m.id}", KIND_MERGE, m.name, sorted(owned), m.id, None))
         next_code += 1
-    labels = unit_to_code[img_unit] if n else np.zeros(0, dtype=np.int64)
-    sizes = np.bincount(labels, minlength=next_code) if n else np.zeros(next_code, dtype=np.int64)
+    # images the epoch left out (steering's exclusions, assign -1) are in no group: label -1
+    labels = np.where(img_unit >= 0, unit_to_code[np.maximum(img_unit, 0)], -1) if n else np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(labels[labels >= 0], minlength=next_code) if n else np.zeros(next_code, dtype=np.int64)
     groups = tuple(
         Group(code, key, kind, name, tuple(sorted({u.cluster for u in us})), tuple(us), int(sizes[code]), gid, part)
         for code, key, kind, name, us, gid, part in groups_spec
@@ -301,9 +320,9 @@ def split_members(features: np.ndarray, members: np.ndarray, parts: int, seed: i
     members = np.asarray(members, dtype=np.int64)
     parts = int(parts)
     if not 2 <= parts <= MAX_PARTS:
-        raise ValueError(f"a cluster can be split into 2 to {MAX_PARTS} parts, not {parts}")
+        raise InvalidValue(f"a cluster can be split into 2 to {MAX_PARTS} parts, not {parts}")
     if len(members) < parts:
-        raise ValueError(f"the cluster has {len(members)} images: it cannot be split into {parts} parts")
+        raise InvalidValue(f"the cluster has {len(members)} images: it cannot be split into {parts} parts")
     x = normalize_rows(features[members])
     res = kmeans(x, parts, niter=25, seed=seed)
     centroids = normalize_rows(res.centroids)

@@ -17,6 +17,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from dcgui.core.errors import InvalidValue
+
 # rule -> what the user reads; every rule breaks ties by the next criteria, then by path order
 KEEP_RULES: dict[str, str] = {
     "complete": "most complete picture",
@@ -39,7 +41,7 @@ CropsOf = Mapping[int, Collection[int]]  # image -> the images it is a crop of
 
 def _check(rule: str) -> None:
     if rule not in KEEP_RULES:
-        raise ValueError(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
+        raise InvalidValue(f"keep rule {rule!r} is unknown: use one of {', '.join(KEEP_RULES)}")
 
 
 def _cropped(m: np.ndarray, crops_of: CropsOf | None) -> np.ndarray:

@@ -145,6 +145,7 @@ def iter_map_2d(
     fit_limit: int = FIT_LIMIT,
     fit_sample: int = FIT_SAMPLE,
     control: RunControl | None = None,
+    init: np.ndarray | None = None,
 ) -> Generator[PhaseProgress, None, np.ndarray]:
     """2-D coordinates (float32 (N, 2)) of L2-normalised ``features``; yields ``PhaseProgress``:
     first ``PHASE_MAP_GRAPH`` with no count (PCA, neighbours, UMAP's graph and first layout),
@@ -153,7 +154,9 @@ def iter_map_2d(
 
     Up to ``fit_limit`` images UMAP is fitted on all of them; above, on ``fit_sample`` random
     images, and the others are placed from their nearest fitted neighbours in chunks.
-    ``n_epochs`` None: UMAP's default (500 below 10k points, 200 above).
+    ``n_epochs`` None: UMAP's default (500 below 10k points, 200 above). ``init`` (N, 2): start
+    from these positions (the previous epoch's map: the map over epochs moves little between
+    epochs) instead of the spectral layout.
     """
     n = len(features)
     if n == 0:
@@ -185,7 +188,7 @@ def iter_map_2d(
         return umap.UMAP(
             n_neighbors=k, min_dist=min_dist, n_epochs=n_epochs,
             random_state=seed, n_jobs=1,  # reproducible maps (a seed makes UMAP single-threaded anyway)
-            init="spectral" if len(fit_idx) > 2 * k + 2 else "random",
+            init=_init(init, fit_idx) if init is not None else "spectral" if len(fit_idx) > 2 * k + 2 else "random",
             precomputed_knn=knn,
             # UMAP's epoch bar, enabled without `verbose` (no prints), written into our sink
             tqdm_kwds={"disable": False, "file": sink, "bar_format": "{n}/{total}", "mininterval": 0.2},
@@ -206,6 +209,16 @@ def iter_map_2d(
             done += len(part)
             yield PhaseProgress(PHASE_MAP, done, n, images_per_second=done / (time.perf_counter() - t0))
     return coords
+
+
+def _init(init: np.ndarray, fit_idx: np.ndarray) -> np.ndarray:
+    """Start positions for UMAP: the given ones, rescaled to UMAP's initial box (it expects the
+    spectral layout's scale, about [0, 10]) and made distinct (equal rows stall the gradient)."""
+    x = np.asarray(init, dtype=np.float64)[fit_idx]
+    x = x - x.mean(axis=0)
+    x = 10.0 * x / max(float(np.abs(x).max()), 1e-9)
+    jitter = np.random.default_rng(0).normal(scale=1e-4, size=x.shape)
+    return (x + jitter).astype(np.float32)
 
 
 def map_2d(features: np.ndarray, **kwargs: Any) -> np.ndarray:

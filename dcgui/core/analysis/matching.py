@@ -52,12 +52,13 @@ def match_clusters(prev_matched: np.ndarray | None, cur_raw: np.ndarray, k: int)
     ``prev_matched``: the previous epoch's display ids per image (None for the first epoch, which
     gives the identity). ``cur_raw``: this epoch's k-means ids, same images in the same order.
     Maximises the number of images that keep their display id; deterministic. Previous ids
-    outside ``range(k)`` (a run resumed with another k) simply overlap with nothing.
+    outside ``range(k)`` (a run resumed with another k) simply overlap with nothing, and so do
+    images with id -1 in either epoch (left out of the clustering).
     """
     cur = np.asarray(cur_raw).ravel().astype(np.int64)
     if k < 1:
         raise ValueError(f"k={k} must be at least 1")
-    if cur.size and (cur.min() < 0 or cur.max() >= k):
+    if cur.size and (cur.min() < -1 or cur.max() >= k):
         raise ValueError(f"cluster ids must be in [0, {k}), got [{cur.min()}, {cur.max()}]")
     identity = np.arange(k, dtype=np.int32)
     if prev_matched is None:
@@ -68,7 +69,7 @@ def match_clusters(prev_matched: np.ndarray | None, cur_raw: np.ndarray, k: int)
             f"previous and current assignments cover different numbers of images "
             f"({prev.size} and {cur.size}): the collection changed; start a new session"
         )
-    keep = (prev >= 0) & (prev < k)
+    keep = (prev >= 0) & (prev < k) & (cur >= 0)
     keys, counts = np.unique(cur[keep] * k + prev[keep], return_counts=True)
     match = max_overlap_matching(keys // k, keys % k, counts, k)
 

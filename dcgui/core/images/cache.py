@@ -165,12 +165,12 @@ class ImageCache:
                 if index is None:
                     raise DcguiError(
                         f"there is no image cache of size {size} in {cache_dir}: prepare the session "
-                        "first (open it in dcgui, or run `dcgui prepare`)"
+                        "first (open it in the dcgui window, or run `dcgui train FOLDER --session SESSION` on it)"
                     )
                 if not index.complete:
                     raise DcguiError(
                         f"the image cache in {cache_dir} is incomplete (its build was stopped): "
-                        "prepare the session again to finish it"
+                        "run `dcgui train FOLDER --session SESSION` again (or open the session in the window) to finish it"
                     )
                 return cls._from_index(cache_dir, index)
             except (_CacheDamaged, FileNotFoundError) as exc:
@@ -178,7 +178,8 @@ class ImageCache:
                     time.sleep(0.05)
                     continue
                 raise DcguiError(
-                    f"the image cache in {cache_dir} is damaged ({exc}): prepare the session again to rebuild it"
+                    f"the image cache in {cache_dir} is damaged ({exc}): run `dcgui train FOLDER --session SESSION` "
+                    "again (or open the session in the window) to rebuild it"
                 ) from exc
         raise AssertionError("unreachable")
 
@@ -514,6 +515,14 @@ def _decode(path: Path, size: int) -> _Decoded | str:
         return exc.reason
     except MemoryError:
         return "too large to decode (out of memory)"
+
+
+def decode_like_cache(path: Path, size: int) -> tuple[np.ndarray, bytes] | str:
+    """One file decoded exactly as a cache build does: (``size`` square pixels, thumbnail JPEG),
+    or the reason it cannot be decoded (a file replaced after the cache was built is judged by
+    these, not by its cached rows)."""
+    decoded = _decode(Path(path), size)
+    return decoded if isinstance(decoded, str) else (decoded.pixels, decoded.thumb)
 
 
 def decode_square(path: Path, size: int) -> np.ndarray:

@@ -61,6 +61,10 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 # Pillow's documented way to refuse decompression bombs instead of only warning. It is set once
 # at import because changing warning filters per call is not thread-safe (we decode on threads).
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+# Pillow's remarks on damaged metadata ("Corrupt EXIF data", "Tag data larger than file") are
+# about files the user cannot change and would scroll past every progress bar: the decode goes
+# on, and a file that cannot be decoded is reported as skipped with its reason.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
 

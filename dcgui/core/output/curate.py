@@ -11,8 +11,12 @@ Safety rules (a user's photos are at stake):
   only a file this run created is removed, and the source is opened before the destination.
 * Different cluster names never share a folder (``cluster_folder_names``); names are cut to fit
   the file systems' 255-byte limit.
-* ``move`` only moves the planned files; it refuses a target inside the source folder (the files
-  would be moved into the collection they come from).
+* No destination folder may resolve inside the photo folder (``check_destinations``), checked
+  after cluster names are made into folders.
+* ``move`` only moves the planned files; a file is removed only once its copy is complete and
+  synced; a killed move is finished by a re-run. A copy is written under a temporary name and
+  takes the photo's name only when complete. Sources are opened without following a symbolic
+  link (a file swapped for a link since planning is refused).
 * Images flagged "exclude" are left out.
 """
 
@@ -22,7 +26,9 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
+import stat
 import time
 import unicodedata
 from collections.abc import Collection, Generator, Iterable, Mapping, Sequence
@@ -32,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgui.core.control import RunControl
+from dcgui.core.errors import InvalidValue
 from dcgui.core.events import PHASE_CURATE, PhaseProgress
 
 MODES = ("copy", "symlink", "move")
@@ -132,22 +139,29 @@ def _inside(child: Path, parent: Path) -> bool:
 
 
 def check_target(folder: Path, out_dir: Path, mode: str) -> list[str]:
-    """Refuse unsafe targets (``ValueError``); return warnings for questionable ones."""
+    """Refuse unsafe targets (``InvalidValue``); return warnings for questionable ones."""
     if mode not in MODES:
-        raise ValueError(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+        raise InvalidValue(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"the output {out_dir} is a file: choose a folder")
-    if _inside(out_dir, folder):
-        if mode == "move":
-            raise ValueError(
-                f"the output {out_dir} is inside the photo folder {folder}: moving files into the collection "
-                "they come from is refused; choose a folder outside it"
-            )
-        return [f"{out_dir} is inside the photo folder: a later rescan of {folder} will find the "
-                f"{'copies' if mode == 'copy' else 'links'} and the session will no longer resume"]
+        raise InvalidValue(f"the output {out_dir} is a file: choose a folder")
+    check_destinations(folder, [out_dir])
     if _inside(folder, out_dir) and mode == "move":
         return [f"the photo folder {folder} is inside {out_dir}: the moved files leave the collection"]
     return []
+
+
+def check_destinations(folder: Path, targets: Iterable[Path]) -> None:
+    """Refuse (``InvalidValue``) any destination folder that resolves inside the photo folder:
+    the output folder itself, or a cluster's folder once its name is made into a folder (a
+    cluster named like the photo folder, with ``--out`` its parent). Copies would multiply the
+    collection and moves would shuffle it."""
+    for target in targets:
+        if _inside(Path(target), folder):
+            raise InvalidValue(
+                f"{target} is inside the photo folder {folder}: curating into the collection the files come "
+                "from is refused (copies would be found by the next scan, moves would shuffle it); choose "
+                "an output folder outside it, or rename the cluster"
+            )
 
 
 def _free_name(name: str, taken: set[str]) -> str:
@@ -184,7 +198,8 @@ def plan_curation(
     assignments = np.asarray(assignments)
     if assignments.shape != (len(sources),):
         raise ValueError(f"{len(sources)} paths but {assignments.shape[0]} assignments: they must match")
-    chosen = sorted(set(int(c) for c in (np.unique(assignments) if clusters is None else clusters)))
+    # -1: images an epoch left out of the clustering (steering's exclusions) have no folder
+    chosen = sorted(set(int(c) for c in (np.unique(assignments) if clusters is None else clusters) if int(c) >= 0))
     folders = cluster_folder_names(chosen, names)
     excluded_set = set(int(i) for i in excluded)
     taken: dict[Path, set[str]] = {}
@@ -217,43 +232,136 @@ def _remove_if_ours(dst: Path, ours: os.stat_result) -> None:
             os.unlink(dst)
 
 
+_PART = ".dcgui-part-"  # a copy being written: it gets the photo's name only once complete
+_PART_STALE_S = 3600.0  # a part file untouched this long was left by a killed run
+
+
+def _drop_stale_parts(folder: Path) -> None:
+    """Remove the partial copies a killed run left in ``folder`` (ours by name; a running copy
+    writes its part file continuously, so it is never this old)."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(_PART) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > _PART_STALE_S:
+                        os.unlink(entry.path)
+
+
+def _open_source(src: Path) -> int:
+    """Open the planned file for reading without following a symbolic link: a file swapped for
+    a link since the plan was made (which could lead anywhere) is refused, never copied."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(src, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "it was replaced by a symbolic link since the plan was made; "
+                          "not followed", str(src)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "it is no longer a regular file", str(src))
+    return fd
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "posix":
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _publish(tmp: Path, dst: Path) -> None:
+    """Give the complete file ``tmp`` the name ``dst`` without ever replacing a file there."""
+    try:
+        os.link(tmp, dst)  # FileExistsError if dst exists
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINK:
+            raise
+        if os.path.lexists(dst):  # no hard links here (FAT, exFAT): rename after a check
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
+        os.rename(tmp, dst)
+        return
+    os.unlink(tmp)
+
+
 def _copy_exclusive(src: Path, dst: Path) -> None:
-    """Copy ``src`` into a new file ``dst``: the source is opened first (a vanished source touches
-    nothing), ``dst`` is created exclusively (an existing file raises ``FileExistsError``), and
-    after an error only the file this call created is removed."""
-    with open(src, "rb") as fin:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    """Copy ``src`` into a new file ``dst``. The source is opened first, without following a
+    symbolic link (a vanished source touches nothing); the bytes go to a temporary name in
+    ``dst``'s folder and are flushed to the disk (fsync) before the file takes the name ``dst``,
+    which never replaces a file (``FileExistsError``). Killed at any point, the destination
+    holds the complete file under the photo's name or nothing (at most a ``.dcgui-part-`` file)."""
+    with os.fdopen(_open_source(src), "rb") as fin:
+        st = os.fstat(fin.fileno())
+        tmp = dst.with_name(f"{_PART}{secrets.token_hex(6)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         ours = os.fstat(fd)
         try:
             with os.fdopen(fd, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
-        except BaseException:
-            _remove_if_ours(dst, ours)  # our partial copy (disk full, interrupted)
-            raise
-    shutil.copystat(src, dst)
+                fout.flush()
+                os.fsync(fout.fileno())
+            if os.lstat(tmp).st_size != st.st_size:
+                raise OSError(errno.EIO, f"the copy of {src} is incomplete", str(dst))
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+            _publish(tmp, dst)
+        finally:
+            _remove_if_ours(tmp, ours)  # still there only after an error: our partial copy
 
 
-def _apply_one(src: Path, dst: Path, mode: str) -> None:
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` hold the same bytes (the same inode, or equal contents)."""
+    sa, sb = os.lstat(a), os.lstat(b)
+    if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+        return True
+    if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)) or sa.st_size != sb.st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _move(src: Path, dst: Path) -> Path:
+    """Move ``src`` to ``dst`` (or finish an interrupted move of it); returns where it is now.
+
+    The source is removed only once the destination holds it completely (synced to the disk). A
+    run killed after that point but before the removal left the photo under its own name in the
+    destination folder: a re-run recognises the same bytes there and only removes the source."""
+    earlier = dst.parent / src.name
+    with contextlib.suppress(OSError):
+        if os.path.lexists(earlier) and _same_file(src, earlier):
+            os.unlink(src)
+            return earlier
+    try:
+        os.link(src, dst)  # fails if dst exists: never replaces a file, unlike os.rename
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINK:
+            raise  # dst exists, src vanished, ...: nothing to fall back to
+        _copy_exclusive(src, dst)  # another file system, or no hard links: a complete copy first
+    _fsync_dir(dst.parent)
+    os.unlink(src)
+    return dst
+
+
+def _apply_one(src: Path, dst: Path, mode: str) -> Path:
     if mode == "copy":
         _copy_exclusive(src, dst)
     elif mode == "symlink":
-        if not src.is_file():  # no dangling links to a file that vanished since planning
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(src))
+        if not stat.S_ISREG(os.lstat(src).st_mode):  # vanished or swapped for a link since planning
+            raise FileNotFoundError(errno.ENOENT, "it is no longer a regular file", str(src))
         os.symlink(src.absolute(), dst)
     else:
-        try:
-            os.link(src, dst)  # fails if dst exists: never replaces a file, unlike os.rename
-        except OSError as exc:
-            if exc.errno not in _NO_HARD_LINK:
-                raise  # dst exists, src vanished, ...: nothing to fall back to
-            # another file system, or hard links unsupported: copy, verify, then remove
-            expected = os.stat(src).st_size
-            _copy_exclusive(src, dst)
-            ours = os.lstat(dst)
-            if ours.st_size != expected:
-                _remove_if_ours(dst, ours)
-                raise OSError(f"copy of {src} to {dst} is incomplete") from None
-        os.unlink(src)
+        return _move(src, dst)
+    return dst
 
 
 def iter_apply(
@@ -265,9 +373,11 @@ def iter_apply(
     (vanished, permission denied) are reported in the result; the rest continue.
     """
     if mode not in MODES:
-        raise ValueError(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+        raise InvalidValue(f"curate mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
     result = CurateResult()
     total = len(ops)
+    for folder in {dst.parent for _, dst in ops}:
+        _drop_stale_parts(folder)
     last_report = 0.0
     for n, (src, dst) in enumerate(ops, start=1):
         if control is not None:
@@ -275,8 +385,7 @@ def iter_apply(
         for _attempt in range(1000):
             try:
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                _apply_one(src, dst, mode)
-                result.done.append((src, dst))
+                result.done.append((src, _apply_one(src, dst, mode)))
                 break
             except FileExistsError:
                 dst = _next_free(dst)

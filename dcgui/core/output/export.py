@@ -28,8 +28,8 @@ from torch import nn
 
 from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
-from dcgui.core.errors import DcguiError
-from dcgui.core.fsutil import atomic_write_bytes, check_file_target
+from dcgui.core.errors import DcguiError, InvalidValue
+from dcgui.core.fsutil import check_file_target, is_stream_output, output_writer
 
 FORMATS = ("state-dict", "torchscript", "onnx")
 SUFFIXES = {"state-dict": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -68,12 +68,16 @@ def export_backbone(
 ) -> dict[str, Any]:
     """Write ``model``'s backbone (a ``DeepClusterNet``) to ``out`` in ``fmt`` plus ``out.json``.
 
-    Returns the metadata. Files appear atomically (a failed export leaves no partial file).
+    Returns the metadata plus ``sha256`` of the written file (recorded with the export, so a
+    report can name exactly which file was shared). Files appear atomically (a failed export
+    leaves no partial file).
     """
     if fmt not in FORMATS:
-        raise ValueError(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
+        raise InvalidValue(f"export format {fmt!r} is unknown: choose one of {', '.join(FORMATS)}")
+    stream = is_stream_output(out)  # "-", a device or a FIFO: written into, and no sidecar beside it
     out = Path(out)
-    check_file_target(out, f"give a file name such as {out / ('backbone' + SUFFIXES[fmt])}")
+    if not stream:
+        check_file_target(out, f"give a file name such as {out / ('backbone' + SUFFIXES[fmt])}")
     model = model.cpu().eval()
     meta = export_metadata(model, config, epoch, fmt)
     wrapper = Backbone(model, meta).eval()
@@ -87,7 +91,7 @@ def export_backbone(
         }
         buf = io.BytesIO()
         torch.save(payload, buf)
-        atomic_write_bytes(out, buf.getvalue())
+        _write(out, buf.getvalue())
     elif fmt == "torchscript":
         with torch.no_grad(), warnings.catch_warnings():
             # TorchScript is deprecated upstream but is still the format that runs with torch alone.
@@ -95,17 +99,31 @@ def export_backbone(
             traced = torch.jit.trace(wrapper, example, check_trace=False)
             buf = io.BytesIO()
             torch.jit.save(traced, buf, _extra_files={EXTRA_FILE: json.dumps(meta)})
-        atomic_write_bytes(out, buf.getvalue())
+        _write(out, buf.getvalue())
     else:
-        _export_onnx(wrapper, example, out, meta)
-    atomic_write_bytes(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
-    return meta
+        _export_onnx(wrapper, example, out, meta, stream)
+    if stream:  # a device or FIFO: nothing beside it, and nothing to read back for a hash
+        return meta
+    # every format also holds the preprocessing inside the file
+    _write(Path(str(out) + ".json"), (json.dumps(meta, indent=2) + "\n").encode())
+    from dcgui.core.train.checkpoint import file_sha256
+
+    return {**meta, "sha256": file_sha256(out)}
 
 
-def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict[str, Any]) -> None:
+def _write(out: Path, data: bytes) -> None:
+    """Every exported file goes through ``output_writer``: a regular file atomically, a device,
+    FIFO or ``-`` written into."""
+    with output_writer(out, size=len(data)) as fh:
+        fh.write(data)
+
+
+def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict[str, Any],
+                 stream: bool = False) -> None:
     import onnx
 
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".dcgui-export-") as tmp:
+    # Beside the output (same disk, its free space); a device or pipe has no folder of its own.
+    with tempfile.TemporaryDirectory(dir=None if stream else out.parent, prefix=".dcgui-export-") as tmp:
         tmp_path = Path(tmp) / "model.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -133,7 +151,7 @@ def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict
             prop.value = value if isinstance(value, str) else json.dumps(value)
         proto.producer_name = "dcgui"
         proto.producer_version = __version__
-        atomic_write_bytes(out, proto.SerializeToString())
+        _write(out, proto.SerializeToString())
 
 
 def load_backbone(path: str | os.PathLike[str]) -> Backbone:

@@ -46,6 +46,7 @@ def pca_whiten_l2(
     chunk_rows: int = 16_384,
     device: torch.device | None = None,
     reduce: Reduce | None = None,
+    fit_mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """PCA to ``dim`` dimensions with whitening (each component scaled by eigenvalue**-0.5), then L2.
 
@@ -60,7 +61,9 @@ def pca_whiten_l2(
     ``RANK_TOLERANCE`` of the largest variance); when nothing varies the result is one all-zero
     column. NaN/inf count as 0 and zero rows stay zero. Without ``inplace`` the input is never
     modified. ``reduce`` (distributed runs) sums the moments over ranks, so every rank gets the
-    transform fitted on all rows and applies it to its own. Returns float32 ``(n, width)``.
+    transform fitted on all rows and applies it to its own. ``fit_mask`` (bool, one per row):
+    fit on those rows only (steering leaves excluded images out), transform every row.
+    Returns float32 ``(n, width)``.
     """
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array (images x dims), got shape {x.shape}")
@@ -70,11 +73,16 @@ def pca_whiten_l2(
     dev = device or torch.device("cpu")
     s1 = torch.zeros(d, dtype=torch.float64, device=dev)
     s2 = torch.zeros((d, d), dtype=torch.float64, device=dev)
+    if fit_mask is not None and np.asarray(fit_mask).shape != (n_local,):
+        raise ValueError(f"fit_mask has shape {np.asarray(fit_mask).shape}, expected ({n_local},)")
+    n_fit = n_local if fit_mask is None else int(np.count_nonzero(fit_mask))
     for a in range(0, n_local, chunk_rows):
         c = _clean_chunk(x[a:a + chunk_rows], dev).double()
+        if fit_mask is not None:
+            c = c[torch.from_numpy(np.asarray(fit_mask[a:a + chunk_rows], dtype=bool)).to(dev)]
         s1 += c.sum(dim=0)
         s2.addmm_(c.T, c)
-    stats = torch.cat([torch.tensor([float(n_local)], dtype=torch.float64, device=dev), s1, s2.reshape(-1)])
+    stats = torch.cat([torch.tensor([float(n_fit)], dtype=torch.float64, device=dev), s1, s2.reshape(-1)])
     del s1, s2
     if reduce is not None:
         stats = reduce(stats)
@@ -121,13 +129,15 @@ class KMeansResult:
     objective: float  # sum of squared distances of the rows to their assigned centroid
 
 
-def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0, device: torch.device | None = None) -> KMeansResult:
+def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0, device: torch.device | None = None,
+           weights: np.ndarray | None = None) -> KMeansResult:
     """Plain-L2 k-means: one run, no subsampling, then a nearest-centroid assignment.
 
     faiss on the CPU; with a CUDA ``device`` the same algorithm in torch on the GPU
     (``kmeans_torch``: at 1M x k=10,000 the CPU's k-means would outlast the rest of the epoch).
     Pass a new ``seed`` every epoch (METHOD.md step 4). Duplicate points and ``k`` larger than the
-    number of distinct points are allowed; some clusters then end up empty.
+    number of distinct points are allowed; some clusters then end up empty. ``weights`` (n,):
+    each row counts that many times in the centroid means (steering's collapsed sets).
     """
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array (images x dims), got shape {x.shape}")
@@ -142,8 +152,11 @@ def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0, device: torch.
     x = np.ascontiguousarray(x, dtype=np.float32)
     if not all_finite(x):
         raise ValueError("k-means input contains NaN or inf: clean the features first (pca_whiten_l2 does)")
+    w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
+    if w is not None and (w.shape != (n,) or not (w > 0).all()):
+        raise ValueError(f"k-means weights must be {n} positive numbers, one per row")
     if device is not None and device.type == "cuda":
-        return kmeans_torch(x, k, niter, seed, device)
+        return kmeans_torch(x, k, niter, seed, device, weights=w)
     clus = faiss.Clustering(d, k)
     clus.niter = int(niter)
     clus.nredo = 1
@@ -153,24 +166,34 @@ def kmeans(x: np.ndarray, k: int, niter: int = 20, seed: int = 0, device: torch.
     clus.max_points_per_centroid = min(n // k + 1, 2**31 - 1)  # never subsample the rows
     clus.min_points_per_centroid = 1  # small collections are fine: no warning
     index = faiss.IndexFlatL2(d)
-    clus.train(x, index)
+    clus.train(x, index, w)
     centroids = faiss.vector_to_array(clus.centroids).reshape(k, d).astype(np.float32, copy=False)
     # Assign with the final centroids (faiss's last iteration assigned with the previous ones).
     index.reset()
     index.add(centroids)
     dist, idx = index.search(x, 1)
+    d = dist[:, 0].astype(np.float64)
     return KMeansResult(
         assign=idx[:, 0].astype(np.int64),
         centroids=centroids,
-        objective=float(dist[:, 0].astype(np.float64).sum()),
+        objective=float(d.sum() if w is None else (d * w).sum()),
     )
+
+
+def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The nearest centroid (L2) of every row of ``x`` (int64)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    c = np.ascontiguousarray(centroids, dtype=np.float32)
+    index = faiss.IndexFlatL2(c.shape[1])
+    index.add(c)
+    return index.search(x, 1)[1][:, 0].astype(np.int64)
 
 
 ASSIGN_CHUNK_BYTES = 256 * 2**20  # distance block (rows x k float32) per assignment step
 
 
 def kmeans_torch(x: np.ndarray, k: int, niter: int = 20, seed: int = 0,
-                 device: torch.device | None = None) -> KMeansResult:
+                 device: torch.device | None = None, weights: np.ndarray | None = None) -> KMeansResult:
     """faiss's k-means (``Clustering`` with ``IndexFlatL2``) in torch, for GPUs.
 
     Same steps as faiss: k distinct random rows as the initial centroids, ``niter`` rounds of
@@ -185,18 +208,27 @@ def kmeans_torch(x: np.ndarray, k: int, niter: int = 20, seed: int = 0,
     gen = torch.Generator(device="cpu")
     gen.manual_seed(int(seed) & 0x7FFFFFFF)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev)
+    wt = None if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float64)).to(dev)
     centroids = xt[torch.randperm(n, generator=gen)[:k].to(dev)].clone()
     rows = max(1, ASSIGN_CHUNK_BYTES // (4 * k))
     for _ in range(int(niter)):
         sums = torch.zeros((k, d), dtype=torch.float64, device=dev)
         counts = torch.zeros(k, dtype=torch.int64, device=dev)
+        mass = torch.zeros(k, dtype=torch.float64, device=dev)
         c_sq = (centroids * centroids).sum(dim=1)  # once per iteration, not per block
         for a in range(0, n, rows):  # assignment and the new sums block by block: no n x d copy
             xb = xt[a:a + rows]
             idx, _ = _assign_block(xb, centroids, c_sq)
-            sums.index_add_(0, idx, xb.double())
-            counts += torch.bincount(idx, minlength=k)
-        centroids = (sums / counts.clamp_min(1).unsqueeze(1)).float()
+            if wt is None:
+                sums.index_add_(0, idx, xb.double())
+                counts += torch.bincount(idx, minlength=k)
+            else:
+                wb = wt[a:a + rows]
+                sums.index_add_(0, idx, xb.double() * wb[:, None])
+                mass.index_add_(0, idx, wb)
+                counts += torch.bincount(idx, minlength=k)
+        denom = counts.double() if wt is None else mass
+        centroids = (sums / denom.clamp_min(1e-12).unsqueeze(1)).float()
         _split_empty(centroids, counts, gen)
     assign = torch.empty(n, dtype=torch.int64, device=dev)
     dist = torch.empty(n, dtype=torch.float32, device=dev)
@@ -206,7 +238,7 @@ def kmeans_torch(x: np.ndarray, k: int, niter: int = 20, seed: int = 0,
     return KMeansResult(
         assign=assign.cpu().numpy().astype(np.int64),
         centroids=centroids.cpu().numpy(),
-        objective=float(dist.double().sum()),
+        objective=float(dist.double().sum() if wt is None else (dist.double() * wt).sum()),
     )
 
 

@@ -29,6 +29,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from dcgui.core.errors import InvalidValue
+
 # Rows per message when gathering/broadcasting: bounded (32 MiB) so neither side ever needs a
 # second full-size buffer, large enough that per-message latency does not matter.
 CHUNK_BYTES = 32 << 20
@@ -65,15 +67,15 @@ class DistContext:
         rank = _env_int(env, "RANK", 0)
         local_rank = _env_int(env, "LOCAL_RANK", rank)
         if world < 1 or not (0 <= rank < world):
-            raise ValueError(f"RANK={rank} / WORLD_SIZE={world} are inconsistent: launch with torchrun, "
+            raise InvalidValue(f"RANK={rank} / WORLD_SIZE={world} are inconsistent: launch with torchrun, "
                              "which sets both (0 <= RANK < WORLD_SIZE)")
         use_cuda = device_type == "cuda" or (device_type == "auto" and torch.cuda.is_available())
         if device_type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was requested for a distributed run but CUDA is not available: "
+            raise InvalidValue("device 'cuda' was requested for a distributed run but CUDA is not available: "
                              "use device 'cpu' (gloo) or run on a machine with NVIDIA GPUs")
         if use_cuda:
             if local_rank >= torch.cuda.device_count():
-                raise ValueError(f"LOCAL_RANK={local_rank} but this node has {torch.cuda.device_count()} GPU(s): "
+                raise InvalidValue(f"LOCAL_RANK={local_rank} but this node has {torch.cuda.device_count()} GPU(s): "
                                  "start torchrun with --nproc-per-node at most the number of GPUs")
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
@@ -87,7 +89,7 @@ class DistContext:
         if not dist.is_initialized():
             for var in ("MASTER_ADDR", "MASTER_PORT"):
                 if var not in env:
-                    raise ValueError(f"{var} is not set: launch with torchrun (it sets it) or export {var}")
+                    raise InvalidValue(f"{var} is not set: launch with torchrun (it sets it) or export {var}")
             kwargs: dict[str, Any] = {}
             if use_cuda:
                 kwargs["device_id"] = device  # binds NCCL to this GPU eagerly (no guessing later)
@@ -152,7 +154,7 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer (torchrun sets it)") from None
+        raise InvalidValue(f"environment variable {name}={raw!r} is not an integer (torchrun sets it)") from None
 
 
 def shard_range(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -281,7 +283,8 @@ def any_rank(flag: bool, ctx: DistContext) -> bool:
 
 
 def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,
-                          chunk_rows: int = 16384, inplace: bool = False) -> np.ndarray:
+                          chunk_rows: int = 16384, inplace: bool = False,
+                          fit_mask: np.ndarray | None = None) -> np.ndarray:
     """``clustering.pca_whiten_l2`` fitted on the rows of *all* ranks, applied to this rank's rows.
 
     Only ``N``, ``sum x`` (D) and ``sum x x^T`` (D x D, float64) cross the network (summed over
@@ -295,7 +298,8 @@ def sharded_pca_whiten_l2(local: np.ndarray, ctx: DistContext, dim: int = 256,
             dist.all_reduce(stats, op=dist.ReduceOp.SUM)
         return stats
 
-    return pca_whiten_l2(local, dim, inplace=inplace, chunk_rows=chunk_rows, device=ctx.device, reduce=reduce)
+    return pca_whiten_l2(local, dim, inplace=inplace, chunk_rows=chunk_rows, device=ctx.device, reduce=reduce,
+                         fit_mask=fit_mask)
 
 
 class _EmbedHead(nn.Module):

@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from dcgui.core.analysis.ami import ami
 from dcgui.core.analysis.matching import match_clusters
 from dcgui.core.analysis.metrics import ari, cluster_size_stats, nmi
 from dcgui.core.config import TrainConfig
 from dcgui.core.control import RunControl, StopRequested, iter_pause_point
 from dcgui.core.device import is_oom, oom_error, resolve_device
+from dcgui.core.errors import DcguiError
 from dcgui.core.events import (
     PHASE_CLUSTERING,
     PHASE_TRAINING,
@@ -40,7 +42,13 @@ from dcgui.core.events import (
 )
 from dcgui.core.train import checkpoint as ckpt
 from dcgui.core.train.augment import random_resized_crop_flip
-from dcgui.core.train.clustering import all_finite, kmeans, pca_whiten_l2
+from dcgui.core.train.clustering import (
+    KMeansResult,
+    all_finite,
+    kmeans,
+    nearest_centroid,
+    pca_whiten_l2,
+)
 from dcgui.core.train.distributed import (
     DistContext,
     all_reduce_sum,
@@ -56,9 +64,20 @@ from dcgui.core.train.features import iter_features
 from dcgui.core.train.models import DeepClusterNet, build_model
 from dcgui.core.train.prefetch import Prefetcher
 from dcgui.core.train.sampler import uniform_cluster_sample
+from dcgui.core.train.steering import Steering, collapse_sets, constrained_assign
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
 PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's prototypes
+# How merges and splits reach the k-means (docs/METHOD.md "Steering", measured in docs/QUALITY.md):
+# "assign": plain k-means, then each set goes whole to one centroid; "collapse": k-means on the
+# sets collapsed to weighted means, then the same assignment.
+STEER_MECHANISMS = ("assign", "collapse")
+STEER_MECHANISM = "assign"
+# What the training sample is uniform over: "kmeans" (k-means' clusters before the constraints,
+# as an unsteered run) or "labels" (the constrained pseudo-labels: a merged group of several
+# clusters is then drawn as often as one cluster). Measured in docs/QUALITY.md.
+STEER_SAMPLINGS = ("kmeans", "labels")
+STEER_SAMPLING = "kmeans"
 
 
 @dataclass(frozen=True)
@@ -121,7 +140,13 @@ class DeepCluster:
         control: RunControl | None = None,
         resume: ResumeState | None = None,
         dist: DistContext | None = None,
+        steering: Callable[[int], Steering | None] | None = None,
+        init_state: dict[str, torch.Tensor] | None = None,
     ) -> None:
+        """``steering(epoch)`` (rank 0) gives the person's exclusions and constraints for the
+        clustering of ``epoch`` (read afresh every epoch; used when ``config.steer``).
+        ``init_state``: backbone weights that replace the random initialisation of a new run
+        (``dcgui.core.train.backbone.read_init``); ignored when resuming."""
         config.validate(n_images=len(pixels))
         # Under torchrun every rank runs this engine: features in shards, k-means on rank 0,
         # DistributedDataParallel training; only rank 0 writes checkpoints (and the session).
@@ -142,7 +167,15 @@ class DeepCluster:
         if config.threads > 0:  # process-wide: torch has one intra-op pool
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)  # the random initialisation (epoch 0) depends on the seed only
-        self.model: DeepClusterNet = build_model(config).to(self.device)
+        self.model: DeepClusterNet = build_model(config)
+        if init_state is not None and resume is None:
+            from dcgui.core.train.backbone import load_into
+
+            load_into(self.model, init_state, config.arch)
+        self.model = self.model.to(self.device)
+        self.steering = steering
+        self.steer_mechanism = STEER_MECHANISM
+        self.steer_sampling = STEER_SAMPLING
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(
@@ -245,44 +278,65 @@ class DeepCluster:
         if not all_finite(feats):
             yield Message(f"epoch {epoch}: non-finite features were replaced by 0 before clustering "
                           "(the training may have diverged: try a lower learning rate)", "warning")
+        steer = self._steer(epoch, n)
+        included = None if steer is None or steer.n_excluded == 0 else ~steer.excluded
+        n_clustered = n if included is None else int(included.sum())
+        if n_clustered < cfg.k:
+            raise DcguiError(
+                f"epoch {epoch}: {n - n_clustered} of {n} images are flagged exclude, which leaves {n_clustered} "
+                f"for k={cfg.k} clusters: unflag some (`dcgui flag SESSION --clear PATH`), or turn steering off")
         # The paper's head needs nothing but the assignments: the whitened rows are written over
         # the raw features (never two feature matrices); the centroid head still needs the raw
         # features afterwards for its prototypes.
         keep_raw = cfg.head == "centroids"
         if self.dist.is_distributed:
             # PCA from moments summed over ranks; only the reduced rows travel to rank 0.
+            fit = None if included is None else included[start:stop]
             x = gather_features(
-                sharded_pca_whiten_l2(feats, self.dist, cfg.pca_dim, inplace=not keep_raw), n, self.dist)
+                sharded_pca_whiten_l2(feats, self.dist, cfg.pca_dim, inplace=not keep_raw, fit_mask=fit),
+                n, self.dist)
         else:
-            x = pca_whiten_l2(feats, cfg.pca_dim, inplace=not keep_raw)
+            x = pca_whiten_l2(feats, cfg.pca_dim, inplace=not keep_raw, fit_mask=included)
         km = None
+        moved = 0
         if self.dist.is_main:
             assert x is not None
-            km = kmeans(x, cfg.k, niter=cfg.kmeans_iters, seed=epoch_seed(cfg.seed, epoch, 1), device=self.device)
-            assign = km.assign.astype(np.int64)
+            assign, plain, km, moved = self._cluster(epoch, x, included, steer)
         del x
         if self.dist.is_distributed:
             assign = broadcast_array(assign if self.dist.is_main else None, self.dist, np.int64, (n,))
+            plain = broadcast_array(plain if self.dist.is_main else None, self.dist, np.int64, (n,))
+        # Which images the epoch visits: uniform over k-means' own clusters, as without steering, so
+        # a merged group of several clusters keeps the share of the training its clusters had; what
+        # they are trained to predict is the constrained pseudo-label.
+        sample_by = plain if self.steer_sampling == "kmeans" else assign
         prototypes = self._prototypes(epoch, feats, assign) if keep_raw else None
         del feats  # from here on only the assignments (and the k prototypes) are held
-        stats = cluster_size_stats(assign, cfg.k)
+        clustered = assign >= 0
+        stats = cluster_size_stats(assign[clustered], cfg.k)
         mapping = np.asarray(match_clusters(self.prev_matched, assign, cfg.k), dtype=np.int32)
-        matched = mapping[assign].astype(np.int32)
-        nmi_prev = nmi(self.prev_matched, matched) if self.prev_matched is not None else None
-        nmi_labels = ari_labels = None
-        if self.labels is not None:
-            has = self.labels >= 0
-            nmi_labels = nmi(self.labels[has], assign[has])
-            ari_labels = ari(self.labels[has], assign[has])
+        matched = np.where(clustered, mapping[np.maximum(assign, 0)], -1).astype(np.int32)
+        nmi_prev = ami_prev = None
+        if self.prev_matched is not None:
+            both = clustered & (self.prev_matched >= 0)
+            nmi_prev = nmi(self.prev_matched[both], matched[both])
+            ami_prev = ami(self.prev_matched[both], matched[both])
+        nmi_labels = ari_labels = ami_labels = None
+        if self.labels is not None:  # over the clustered images only (excluded ones have no cluster)
+            has = (self.labels >= 0) & clustered
+            if has.any():
+                nmi_labels = nmi(self.labels[has], assign[has])
+                ari_labels = ari(self.labels[has], assign[has])
+                ami_labels = ami(self.labels[has], assign[has])
         t_clustering = time.perf_counter() - t0
         yield PhaseProgress(PHASE_CLUSTERING, 1, 1, epoch)
-        if stats["max"] > 0.5 * n and cfg.k > 2:
-            yield Message(f"epoch {epoch}: one cluster holds {stats['max']} of {n} images "
+        if stats["max"] > 0.5 * n_clustered and cfg.k > 2:
+            yield Message(f"epoch {epoch}: one cluster holds {stats['max']} of {n_clustered} images "
                           "(collapse): try a larger k, Sobel on, or the 'centroids' head", "warning")
 
         # 3. train one pass on the pseudo-labels
         t0 = time.perf_counter()
-        loss, n_trained = yield from self._train_epoch(epoch, assign, prototypes)
+        loss, n_trained = yield from self._train_epoch(epoch, assign, prototypes, sample_by)
         t_training = time.perf_counter() - t0
         self.epoch = epoch
         self.prev_matched = matched
@@ -296,10 +350,65 @@ class DeepCluster:
             size_entropy=float(stats["entropy"]), seconds_features=t_features,
             seconds_clustering=t_clustering, seconds_training=t_training,
             images_per_second=(n + n_trained) / max(seconds, 1e-9), n_images=n,
+            ami_prev=ami_prev, ami_labels=ami_labels,
+            excluded=0 if steer is None else steer.n_excluded,
+            merges_applied=0 if steer is None else steer.merges,
+            splits_applied=0 if steer is None else steer.splits,
+            steered_images=moved,
         )
         if path:
             yield CheckpointWritten(epoch, path, sha)
         yield EpochFinished(metrics, assign.astype(np.int32), matched, mapping, path, sha)
+
+    def _steer(self, epoch: int, n: int) -> Steering | None:
+        """This epoch's exclusions and constraints (None: steering off or nothing to respect).
+
+        Asked on rank 0; under torchrun the exclusion mask is sent to every rank (each fits the
+        PCA on its own shard's included rows)."""
+        steer = None
+        if self.config.steer and self.steering is not None and self.dist.is_main:
+            steer = self.steering(epoch)
+            if steer is not None and len(steer.excluded) != n:
+                raise ValueError(f"steering gives {len(steer.excluded)} images, the collection has {n}")
+        if self.dist.is_distributed:
+            mask = steer.excluded.astype(np.uint8) if steer is not None else np.zeros(n, np.uint8)
+            mask = broadcast_array(mask if self.dist.is_main else None, self.dist, np.uint8, (n,))
+            if not self.dist.is_main and mask.any():
+                steer = Steering(mask.astype(bool))
+        return None if steer is None or steer.is_empty else steer
+
+    def _cluster(self, epoch: int, x: np.ndarray, included: np.ndarray | None,
+                 steer: Steering | None) -> tuple[np.ndarray, np.ndarray, KMeansResult, int]:
+        """k-means of the included rows of ``x`` with the person's constraints applied.
+
+        Returns (assignment of every image, -1 where excluded; the same before the constraints
+        (nearest centroid); the k-means result; images whose pseudo-label the constraints changed)."""
+        cfg = self.config
+        rows = np.flatnonzero(included) if included is not None else None
+        xi = x[rows] if rows is not None else x
+        sets: list[np.ndarray] = []
+        if steer is not None and steer.sets:
+            pos = np.full(len(x), -1, dtype=np.int64)  # image index -> row of xi
+            pos[rows if rows is not None else np.arange(len(x))] = np.arange(len(xi))
+            sets = [pos[s] for s in steer.sets]
+        seed = epoch_seed(cfg.seed, epoch, 1)
+        if sets and self.steer_mechanism == "collapse" and len(xi) - sum(len(s) for s in sets) + len(sets) >= cfg.k:
+            pts, w = collapse_sets(xi, sets)
+            km = kmeans(pts, cfg.k, niter=cfg.kmeans_iters, seed=seed, device=self.device, weights=w)
+            plain = nearest_centroid(xi, km.centroids)
+        else:
+            km = kmeans(xi, cfg.k, niter=cfg.kmeans_iters, seed=seed, device=self.device)
+            plain = km.assign
+        moved = 0
+        a = plain
+        if sets:
+            a, moved = constrained_assign(xi, km.centroids, plain, sets)
+        assign = np.full(len(x), -1, dtype=np.int64)
+        before = np.full(len(x), -1, dtype=np.int64)
+        where = slice(None) if rows is None else rows
+        assign[where] = a
+        before[where] = plain
+        return assign, before, km, moved
 
     def _prototypes(self, epoch: int, feats: np.ndarray, assign: np.ndarray) -> torch.Tensor:
         """The centroid head's prototypes: per cluster, the sum of its L2-normalised features.
@@ -315,7 +424,9 @@ class DeepCluster:
             chunk = feats[a:a + PROTOTYPE_CHUNK_ROWS].astype(np.float32)  # a copy, cleaned in place
             np.nan_to_num(chunk, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             chunk /= np.maximum(np.sqrt(np.einsum("ij,ij->i", chunk, chunk)), 1e-12)[:, None]
-            np.add.at(protos, assign[start + a:start + a + len(chunk)], chunk)
+            ids = assign[start + a:start + a + len(chunk)]
+            ok = ids >= 0  # excluded images have no cluster
+            np.add.at(protos, ids[ok], chunk[ok])
         if self.dist.is_distributed:
             protos = all_reduce_sum(protos, self.dist)
         empty = ~protos.any(axis=1)
@@ -335,14 +446,16 @@ class DeepCluster:
         return self.model.top_layer  # type: ignore[return-value]
 
     def _train_epoch(
-        self, epoch: int, assign: np.ndarray, prototypes: torch.Tensor | None
+        self, epoch: int, assign: np.ndarray, prototypes: torch.Tensor | None, sample_by: np.ndarray | None = None,
     ) -> Generator[Event, None, tuple[float, int]]:
         cfg = self.config
         head = self._make_head(epoch, prototypes)
         # The new top layer has its own momentum-free SGD (METHOD.md step 6).
         top_opt = torch.optim.SGD(head.parameters(), lr=cfg.top_lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(epoch_seed(cfg.seed, epoch, 4))
-        ids = uniform_cluster_sample(assign, cfg.samples_per_epoch or len(assign), rng)
+        # excluded images (-1) are never drawn
+        by = assign if sample_by is None else sample_by
+        ids = uniform_cluster_sample(by, cfg.samples_per_epoch or int(np.count_nonzero(by >= 0)), rng)
         # Every rank draws the same sample (same seed) and trains on its own share of it.
         ids = split_for_rank(ids, self.dist.rank, self.dist.world_size)
         targets = torch.from_numpy(assign.astype(np.int64))

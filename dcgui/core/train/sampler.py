@@ -19,7 +19,8 @@ def uniform_cluster_sample(assign: np.ndarray, n: int, rng: np.random.Generator)
     repeat is random). The pooled draws are shuffled and truncated to ``n``, so each cluster
     keeps ``ceil(n / k')`` or slightly fewer. Empty clusters are simply absent; one cluster
     holding everything gives ``n`` distinct images (or repeats when ``n`` exceeds the images).
-    Deterministic given ``rng``'s state; vectorised (no loop over clusters).
+    Deterministic given ``rng``'s state; vectorised (no loop over clusters). Images with a
+    negative id (left out of the clustering: steering's exclusions) are never drawn.
     """
     assign = np.asarray(assign)
     if assign.ndim != 1:
@@ -32,11 +33,17 @@ def uniform_cluster_sample(assign: np.ndarray, n: int, rng: np.random.Generator)
         raise ValueError("cannot sample images: the assignment is empty (no images)")
     if not np.issubdtype(assign.dtype, np.integer):
         raise ValueError(f"assignments must be integer cluster ids, got {assign.dtype}")
+    pool = None
     if assign.min() < 0:
-        raise ValueError("assignments contain negative cluster ids")
+        pool = np.flatnonzero(assign >= 0)
+        if pool.size == 0:
+            raise ValueError("cannot sample images: every image is left out of the clustering")
+        assign = assign[pool]
 
     # Members of each cluster in random order, clusters in ascending id order.
     order = np.lexsort((rng.random(assign.size), assign))
+    if pool is not None:
+        order = pool[order]
     sizes = np.bincount(assign)
     nonempty = np.flatnonzero(sizes)
     sizes = sizes[nonempty]
@@ -47,6 +54,6 @@ def uniform_cluster_sample(assign: np.ndarray, n: int, rng: np.random.Generator)
     # for a large cluster, every member about equally often for a small one.
     j = np.arange(per, dtype=np.int64)
     pos = starts[:, None] + j[None, :] % sizes[:, None]
-    ids = order[pos.ravel()]
+    ids = np.asarray(order)[pos.ravel()]
     rng.shuffle(ids)
     return ids[:n].astype(np.int64, copy=False)

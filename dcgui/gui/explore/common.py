@@ -7,10 +7,10 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QSpinBox, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 from dcgui.gui.explore.jobs import ExploreJobs
-from dcgui.gui.session_model import SessionModel
+from dcgui.gui.session_model import SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.worker import WorkerError
 
@@ -104,6 +104,18 @@ class GridSelectionLink:
     def __init__(self, grid: ThumbnailGrid, model: SessionModel, source: str) -> None:
         self.grid, self.model, self.source = grid, model, source
         self._quiet = False
+        # Where a selection shown here came from, with a one-click clear (the tab places it).
+        self.banner = QWidget()
+        self.banner_text = QLabel(self.banner)
+        self.banner_text.setWordWrap(True)
+        clear = QPushButton("Clear selection", self.banner)
+        clear.setToolTip("Forget the selection in every tab")
+        clear.clicked.connect(model.clear_selection)
+        row = QHBoxLayout(self.banner)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.banner_text, 1)
+        row.addWidget(clear)
+        self.banner.setVisible(False)
         grid.selectionModel().selectionChanged.connect(self._from_grid)
         grid.selectionModel().currentChanged.connect(self._current_from_grid)
         grid.imageActivated.connect(model.request_similar)
@@ -125,12 +137,25 @@ class GridSelectionLink:
 
     def _from_model(self) -> None:
         if self.model.selection_source == self.source:
+            self._update_banner()
             return
         self._quiet = True
         try:
             self.grid.select_images(self.model.selection, self.model.current_image)
         finally:
             self._quiet = False
+        self._update_banner()
+
+    def _update_banner(self) -> None:
+        """"20 of the 191 images chosen on the map are selected here", while a selection made in
+        another view selects rows of this grid."""
+        sel, source = self.model.selection, self.model.selection_source
+        here = len(self.grid.selected_images()) if sel and source != self.source else 0
+        if here:
+            self.banner_text.setText(f"{describe_selection(here, len(sel), source)[:1].upper()}"
+                                     f"{describe_selection(here, len(sel), source)[1:]} "
+                                     f"{'are' if here != 1 else 'is'} selected here.")
+        self.banner.setVisible(bool(here))
 
     def show(self, indices: Any, captions: Any = None, tooltips: Any = None) -> None:
         """New content for the grid, with the shared selection re-applied to it."""
@@ -140,6 +165,7 @@ class GridSelectionLink:
             self.grid.select_images(self.model.selection, self.model.current_image)
         finally:
             self._quiet = False
+        self._update_banner()
 
 
 def count_spin(maximum: int, value: int, on_change: Any) -> QSpinBox:

@@ -20,6 +20,7 @@ from the keyboard: N / P next and previous group, K keep the selected copy, F fl
 from __future__ import annotations
 
 import datetime as _dt
+import sqlite3
 from collections.abc import Generator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -187,6 +188,11 @@ class DuplicatesTab(ExploreTab):
         self.unflag_button = QPushButton("Unflag group")
         self.unflag_button.setToolTip("Clear the flags a bulk action set on this group; flags you set by hand stay")
         self.unflag_button.clicked.connect(lambda: self.unflag_group(self.group_list.currentRow()))
+        self.dismiss_button = QPushButton("Not duplicates")
+        self.dismiss_button.setToolTip("These images are not copies of one photo: the group is left out of "
+                                       "this list and of later detections, until one of its images changes "
+                                       "(Edit ▸ Undo brings it back). No flag changes.")
+        self.dismiss_button.clicked.connect(lambda: self.dismiss_group(self.group_list.currentRow()))
         self.flag_all_button = QPushButton("Flag all groups…")
         self.flag_all_button.setToolTip("In every group, keep one by the rule and flag the others 'duplicate' "
                                         "(you see the counts first). No file is deleted or moved.")
@@ -199,7 +205,7 @@ class DuplicatesTab(ExploreTab):
         top.addWidget(self.count_label, 2)
         buttons = QHBoxLayout()
         buttons.addWidget(self.keep_rule)
-        for b in (self.keep_first_button, self.keep_selected_button, self.unflag_button):
+        for b in (self.keep_first_button, self.keep_selected_button, self.unflag_button, self.dismiss_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.flag_all_button)
@@ -227,6 +233,7 @@ class DuplicatesTab(ExploreTab):
         lay.addWidget(self.tiny_note)
         lay.addWidget(split, 1)
         model.flagsChanged.connect(lambda _i: self._after_flags())
+        model.editsChanged.connect(self._after_edit)  # "not duplicates" done, undone or redone
         self.members.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
         self.members.selectionModel().currentChanged.connect(lambda *_: self._show_compare())
         self.review_actions = self._make_review_actions()
@@ -278,7 +285,7 @@ class DuplicatesTab(ExploreTab):
         writable = self.model.writable
         grp = self.group_list.currentRow()
         has_group = writable and 0 <= grp < len(self._groups)
-        for b in (self.keep_first_button, self.unflag_button):
+        for b in (self.keep_first_button, self.unflag_button, self.dismiss_button):
             b.setEnabled(has_group)
         self.keep_selected_button.setEnabled(has_group and len(self.members.selected_images()) == 1)
         self.flag_all_button.setEnabled(writable and bool(self._groups))
@@ -353,6 +360,18 @@ class DuplicatesTab(ExploreTab):
             return None
         return self._confirm(unflag_edit(self._groups[row].members, f"unflag group {row + 1}"))
 
+    def dismiss_group(self, row: int) -> None:
+        """Group ``row`` is not duplicates: one undoable edit; it stays away until an image changes."""
+        store = self.model.store
+        if not 0 <= row < len(self._groups) or store is None or not self.model.writable:
+            return
+        if self.model.apply_edit(ds.dismiss_edit(store, self._groups[row].members)) is not None:
+            self._update_groups()
+
+    def _after_edit(self) -> None:
+        if self._dup is not None and self._info is not None and self.model.store is not None:
+            self._update_groups()
+
     def flag_all_groups(self) -> EditConfirmDialog | None:
         """Keep one per group at the current threshold (by the rule) and flag the others."""
         if not self._groups or self.model.store is None:
@@ -379,10 +398,8 @@ class DuplicatesTab(ExploreTab):
         slots: dict[str, Any] = {"duplicates.next": lambda: self.next_group(1),
                                  "duplicates.previous": lambda: self.next_group(-1),
                                  "duplicates.keep": self._keep_selected,
-                                 "duplicates.flicker": self.compare.toggle_flicker}
-        dismiss = getattr(self, "dismiss_group", None)  # "Not duplicates" (the steering branch)
-        if dismiss is not None:
-            slots["duplicates.dismiss"] = lambda: dismiss(self.group_list.currentRow())
+                                 "duplicates.flicker": self.compare.toggle_flicker,
+                                 "duplicates.dismiss": lambda: self.dismiss_group(self.group_list.currentRow())}
         bound = {action_id: reg.bind(action_id, slot, self) for action_id, slot in slots.items()}
         self.compare.hint.setText("Keys: " + " · ".join(
             f"{a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)} {reg.specs[i].text.lower()}"
@@ -433,7 +450,13 @@ class DuplicatesTab(ExploreTab):
         if self._dup is None or self._info is None:
             return
         row = self.group_list.currentRow()
-        self._groups = ds.groups_at(self._dup, self.threshold, self._info)
+        groups = ds.groups_at(self._dup, self.threshold, self._info)
+        # groups marked "not duplicates" stay away (until one of their images changes)
+        store = self.model.store
+        try:
+            self._groups = ds.without_dismissed(store, groups) if store is not None else groups
+        except sqlite3.ProgrammingError:  # the session was closed while the detection ran: show them all
+            self._groups = groups
         self.group_list.blockSignals(True)
         self.group_list.clear()
         for g, grp in enumerate(self._groups, start=1):

@@ -173,8 +173,8 @@ class ExploreJobs(QObject):
     def _on_event(self, owner: JobOwner, ev: Any) -> None:
         if isinstance(ev, PhaseProgress):
             self.progress.emit(ev)
-        elif isinstance(ev, Message):
-            owner.say(ev.text, transient=True)
+        elif isinstance(ev, Message):  # a warning (files changed on disk, ...) stays in view
+            owner.say(ev.text, transient=ev.level != "warning")
 
     def _on_worker_finished(self) -> None:
         owner = self._owner

@@ -11,10 +11,11 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -31,7 +32,7 @@ from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
 from dcgui.gui.help import definitions_html
-from dcgui.gui.session_model import SessionModel
+from dcgui.gui.session_model import SOURCE_TEXT, SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import explore as es
@@ -50,6 +51,20 @@ class MapTab(ExploreTab):
         super().__init__(model, jobs, parent)
         self._coords: np.ndarray | None = None
         self.labels_available = False
+        # The map over epochs: each epoch's layout aligned with its neighbour's (services.maps),
+        # kept here by epoch so that going back (or playing again) is instant.
+        self._aligned_maps: dict[int, np.ndarray] = {}
+        self.aligned = QCheckBox("Aligned over epochs")
+        self.aligned.setToolTip("Each epoch's map starts from its neighbour's and is rotated to match it, so moving "
+                                "the epoch slider (or Play) shows the clusters forming")
+        self.aligned.toggled.connect(lambda _on: self._on_epoch(self.model.epoch))
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Step through the epochs with the aligned map (each map is computed once, then cached)")
+        self.play_button.toggled.connect(self._on_play)
+        self._timer = QTimer(self)
+        self._timer.setInterval(1200)
+        self._timer.timeout.connect(self._play_step)
         self.map_view = MapView(thumbnails)
         self.map_view.setWhatsThis("<p>Each point is an image, placed by a UMAP of this epoch's features: "
                                     "neighbours on the map are neighbours in feature space.</p>"
@@ -90,6 +105,8 @@ class MapTab(ExploreTab):
         self.show_in_grid_button.clicked.connect(self.showInGridRequested)
         top = QHBoxLayout()
         top.addWidget(self.colour_by)
+        top.addWidget(self.aligned)
+        top.addWidget(self.play_button)
         top.addLayout(mode_row)
         top.addStretch(1)
         top.addWidget(self.selection_label)
@@ -117,7 +134,9 @@ class MapTab(ExploreTab):
 
     def flag_selection(self, flag: str) -> EditConfirmDialog | None:
         """Flag the map's selection (a lasso often takes many images: the preview first)."""
-        self.dialog = confirm_flags(self, self.model, self.model.selection, flag)
+        sel = self.model.selection
+        self.dialog = confirm_flags(self, self.model, sel, flag,
+                                    what=describe_selection(len(sel), len(sel), self.model.selection_source))
         return self.dialog
 
     @property
@@ -125,7 +144,7 @@ class MapTab(ExploreTab):
         return self._coords
 
     # -- ExploreTab -----------------------------------------------------------------------------
-    def _on_session(self) -> None:
+    def _on_session_labels(self) -> None:
         store = self.model.store
         self.labels_available = store is not None and store.labels() is not None
         self.colour_by.model().item(1).setEnabled(self.labels_available)  # type: ignore[attr-defined]
@@ -135,8 +154,20 @@ class MapTab(ExploreTab):
 
     def reset(self) -> None:
         self._coords = None
-        self.map_view.set_points(np.zeros((0, 2)))
+        if self.model.store is None:
+            self._aligned_maps = {}
+        if not (self.aligned.isChecked() and self.map_view.point_count):
+            # the aligned map keeps the last epoch's points until the next one arrives (no blink)
+            self.map_view.set_points(np.zeros((0, 2)))
         self._on_selection()
+
+    def _on_session(self) -> None:
+        self._aligned_maps = {}
+        self.play_button.setChecked(False)
+        self._on_session_labels()
+
+    def _on_epoch(self, _epoch: int) -> None:
+        self._on_session_labels()  # another epoch of the same session: the aligned maps stay
 
     def needs_run(self) -> bool:
         return self._coords is None
@@ -149,10 +180,57 @@ class MapTab(ExploreTab):
         self.show_in_grid_button.setEnabled(has_sel)
 
     def run(self) -> None:
+        if self.aligned.isChecked():
+            self._run_aligned()
+            return
+
         def work(store: SessionStore, f: es.SessionFeatures, control: RunControl) -> Generator[Any, None, Any]:
             return (yield from es.iter_session_map(store, f.epoch, control=control, features=f.features))
 
-        self.jobs.submit("map", self, work, self._show_map)
+        # (a result that arrives after "Aligned over epochs" was ticked is not shown)
+        self.jobs.submit("map", self, work, lambda c: None if self.aligned.isChecked() else self._show_map(c))
+
+    def _run_aligned(self) -> None:
+        epoch = self.model.epoch
+        cached = self._aligned_maps.get(epoch)
+        if cached is not None:
+            self._show_map(cached)
+            return
+
+        def work(store: SessionStore, _f: Any, control: RunControl) -> Generator[Any, None, Any]:
+            from dcgui.services.maps import iter_aligned_map
+
+            coords = yield from iter_aligned_map(store, epoch, control=control)
+            return epoch, coords
+
+        def done(value: tuple[int, np.ndarray]) -> None:
+            e, coords = value
+            self._aligned_maps[e] = coords
+            if e == self.model.epoch:
+                self._show_map(coords)
+
+        self.say(f"Computing the aligned map of epoch {epoch}…", transient=True)
+        self.jobs.submit("map", self, work, done, need_features=False)
+
+    def _on_play(self, on: bool) -> None:
+        self.play_button.setText("⏸ Pause" if on else "▶ Play")
+        if not on:
+            self._timer.stop()
+            return
+        if not self.aligned.isChecked():
+            self.aligned.setChecked(True)
+        if self.model.epoch >= self.model.last_epoch > 1:
+            self.model.set_epoch(1)  # from the start
+        self._timer.start()
+
+    def _play_step(self) -> None:
+        """Next epoch once this one's map is shown (a map still computing holds the play)."""
+        if self._coords is None or not self.isVisible():
+            return
+        if self.model.epoch >= self.model.last_epoch:
+            self.play_button.setChecked(False)
+            return
+        self.model.set_epoch(self.model.epoch + 1)
 
     # -- internals ------------------------------------------------------------------------------
     def _show_map(self, coords: np.ndarray) -> None:
@@ -160,8 +238,10 @@ class MapTab(ExploreTab):
         ids, names = self._colours()
         self.map_view.set_points(coords, ids, names, captions=self.model.paths)
         self.map_view.set_selection(self.model.selection, emit=False)
-        self.say(f"2-D map of {len(coords):,} images (UMAP of the epoch-{self.model.epoch} features). "
-                 "Hover for a preview; double-click a point for its neighbours; the lasso selects.")
+        kind = "aligned with its neighbours, " if self.aligned.isChecked() else ""
+        self.say(f"2-D map of {len(coords):,} images (UMAP of the epoch-{self.model.epoch} features, {kind}epoch "
+                 f"{self.model.epoch} of {self.model.last_epoch}). Hover for a preview; double-click a point for its "
+                 "neighbours; the lasso selects.")
 
     def _colours(self) -> tuple[np.ndarray | None, list[str] | None]:
         store = self.model.store
@@ -173,6 +253,11 @@ class MapTab(ExploreTab):
                 return labels, store.label_names()
         epoch = self.model.epoch
         if 1 <= epoch <= store.last_epoch():
+            view = self.model.group_view  # merges and splits: the colours and names of the cluster list
+            if view is not None and view.epoch == epoch:
+                codes = view.labels
+                n = int(codes.max()) + 1 if len(codes) else 0
+                return codes, [self.model.cluster_title(c) for c in range(n)]
             assign = store.assignments(epoch)
             k = int(assign.max()) + 1 if len(assign) else 0
             return assign, [self.model.cluster_title(c) for c in range(k)]
@@ -185,7 +270,8 @@ class MapTab(ExploreTab):
     def _on_selection(self) -> None:
         sel = self.model.selection
         n = len(sel)
-        self.selection_label.setText(f"{n:,} selected" if n else "No selection")
+        where = SOURCE_TEXT.get(self.model.selection_source, "elsewhere")  # where it was made, always said
+        self.selection_label.setText(f"{n:,} image{'s' if n != 1 else ''} chosen {where}" if n else "No selection")
         if self.map_view.point_count and self.model.selection_source != "map":
             self.map_view.set_selection(sel, emit=False)
         self.selection_grid.set_images(np.asarray(sel, dtype=np.int64))

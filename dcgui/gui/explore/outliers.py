@@ -12,7 +12,7 @@ from dcgui.core.control import RunControl
 from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, count_spin
 from dcgui.gui.explore.jobs import ExploreJobs
-from dcgui.gui.session_model import SessionModel
+from dcgui.gui.session_model import SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.services import explore as es
@@ -42,6 +42,7 @@ class OutliersTab(ExploreTab):
         top.addWidget(self.exclude_button)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.link.banner)
         lay.addWidget(self.grid, 1)
         self.grid.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
         model.clusterDataChanged.connect(lambda _c: self._show())
@@ -49,7 +50,10 @@ class OutliersTab(ExploreTab):
 
     def exclude_selected(self) -> EditConfirmDialog | None:
         """Flag the selected images 'exclude' (several: after the preview)."""
-        self.dialog = confirm_flags(self, self.model, self.grid.selected_images(), "exclude")
+        chosen = self.grid.selected_images()
+        m = self.model
+        what = describe_selection(len(chosen), max(len(m.selection), len(chosen)), m.selection_source or "outliers")
+        self.dialog = confirm_flags(self, m, chosen, "exclude", what=what)
         return self.dialog
 
     @property

@@ -69,6 +69,7 @@ class SimilarTab(ExploreTab):
         top.addLayout(col, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.link.banner)
         lay.addWidget(self.grid, 1)
         thumbnails.ready.connect(self._query_thumb_ready)
         model.flagsChanged.connect(lambda _i: self._recaption())
