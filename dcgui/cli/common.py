@@ -43,7 +43,8 @@ class Progress:
         self._bar: Any = None
         self._key: tuple[str, int] | None = None
 
-    def update(self, ev: PhaseProgress, epochs: int | None = None) -> None:
+    def update(self, ev: PhaseProgress, epochs: int | None = None, note: str = "") -> None:
+        """``note``: shown after the speed (the run's ETA)."""
         from tqdm import tqdm
 
         key = (ev.phase, ev.epoch)
@@ -60,8 +61,9 @@ class Progress:
         bar = self._bar
         if ev.total and bar.total != ev.total:
             bar.total = ev.total
-        if ev.images_per_second:
-            bar.set_postfix_str(f"{ev.images_per_second:.0f} img/s", refresh=False)
+        post = ", ".join(t for t in (f"{ev.images_per_second:.0f} img/s" if ev.images_per_second else "", note) if t)
+        if post:
+            bar.set_postfix_str(post, refresh=False)
         bar.update(max(ev.done - bar.n, 0))
         if ev.total and ev.done >= ev.total:
             bar.refresh()  # show the completed state even within mininterval

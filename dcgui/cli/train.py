@@ -262,25 +262,39 @@ def run(args: argparse.Namespace) -> int:
 
 def _train_loop(store: SessionStore, control: RunControl, progress: Progress, folder: Path, session: Path,
                 target: int, dist: DistContext | None = None) -> int:
+    from dcgui.core.train.estimate import PhaseTimes, RunEta, format_duration
     from dcgui.services import training
 
     k = store.config.k
+    eta: RunEta | None = None  # from the first epoch on: the run's own per-phase rates
+
+    def eta_text() -> str:
+        left = eta.remaining() if eta is not None else None
+        return f"ETA {format_duration(left)}" if left is not None else ""
+
     for ev in training.iter_train(store, control, epochs=target, dist=dist):
         if isinstance(ev, PhaseProgress):
-            progress.update(ev, target)
+            if eta is not None:
+                eta.progress(ev.phase, ev.done / ev.total if ev.total else 0.0)
+            progress.update(ev, target, eta_text())
         elif isinstance(ev, EpochFinished):
             m = ev.metrics
+            if eta is not None:
+                eta.epoch_finished(PhaseTimes(m.seconds_features, m.seconds_clustering, m.seconds_training))
             progress.close()
+            left = f"  {eta_text()}" if m.epoch < target else ""
             progress.write(
                 f"epoch {m.epoch}/{target}  loss {fmt(m.loss)}  NMI(t-1,t) {fmt(m.nmi_prev)} AMI {fmt(m.ami_prev)}  "
                 f"NMI(labels) {fmt(m.nmi_labels)} AMI {fmt(m.ami_labels)}{' (clustered images)' if m.excluded else ''}  "
-                f"empty {m.empty_clusters}/{k}  sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s"
+                f"empty {m.empty_clusters}/{k}  sizes {m.min_cluster}-{m.max_cluster}  {m.seconds:.1f} s{left}"
                 + (f"\n  steering: {steering_summary(m)}" if m.excluded or m.constraints else "")
             )
         elif isinstance(ev, Message):
             progress.write(f"{ev.level}: {ev.text}", sys.stderr)
-        elif isinstance(ev, CollectionReady) and ev.skipped:
-            progress.write(f"{len(ev.skipped)} file(s) skipped (see `dcgui info {session}`)", sys.stderr)
+        elif isinstance(ev, CollectionReady):
+            eta = RunEta(target, store.last_epoch(), PhaseTimes.from_epochs(store.epochs()))
+            if ev.skipped:
+                progress.write(f"{len(ev.skipped)} file(s) skipped (see `dcgui info {session}`)", sys.stderr)
         elif isinstance(ev, Paused | Resumed):
             progress.write(f"{type(ev).__name__.lower()} at epoch {ev.epoch}", sys.stderr)
         elif isinstance(ev, Stopped):

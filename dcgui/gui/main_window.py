@@ -60,6 +60,7 @@ from dcgui.gui.worker import (
 
 if TYPE_CHECKING:
     from dcgui.core.config import TrainConfig
+    from dcgui.core.train.estimate import PhaseTimes
     from dcgui.store import SessionStore
 
 POLL_MS = 1000
@@ -83,12 +84,14 @@ def demo_config(device_type: str) -> TrainConfig:
     return default_config(DEMO_IMAGES, device_type, DEMO_CLASSES, arch="smallnet", image_size=32, k=50)
 
 
-def ask_demo_training(parent: QWidget, last: int, quick: int, full: int, per_epoch: float | None) -> str:
-    """Ask how far to train the demo: "quick", "full" or "none". Tests replace this."""
+def ask_demo_training(parent: QWidget, last: int, quick: int, full: int, per_epoch: float | None,
+                      setup_s: float = 0.0) -> str:
+    """Ask how far to train the demo: "quick", "full" or "none". ``setup_s``: decoding the images
+    into the cache before the first epoch (a new session). Tests replace this."""
     from dcgui.core.train.estimate import format_duration
 
     def takes(epochs: int) -> str:
-        return f", {format_duration(epochs * per_epoch)}" if per_epoch else ""
+        return f", {format_duration(epochs * per_epoch + setup_s)}" if per_epoch else ""
 
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
@@ -335,8 +338,10 @@ class MainWindow(QMainWindow):
 
     def _session_created(self, dialog: NewSessionDialog) -> None:
         path = dialog.created_path
-        if path is not None and self.open_session(path) and dialog.start_check.isChecked():
-            self.training.start()
+        if path is not None and self.open_session(path):
+            self.training.expected = dialog.expected.phase_times()  # the ETA's start, as measured
+            if dialog.start_check.isChecked():
+                self.training.start()
 
     def choose_session(self) -> None:
         start = str(QSettings().value(LAST_SESSION_DIR_KEY, str(Path.home())))
@@ -488,27 +493,31 @@ class MainWindow(QMainWindow):
             return
         path = demo_session_path()
 
-        def prepare() -> tuple[Path, str, float | None]:
+        def prepare() -> tuple[Path, str, PhaseTimes | None, float]:
             from dcgui.core.device import available_devices
             from dcgui.core.images.demo import extract_demo
-            from dcgui.core.train.estimate import epoch_seconds, measure_rates
+            from dcgui.core.train.estimate import PhaseTimes, measure_rates
             from dcgui.services.session import open_session
 
             folder = extract_demo()  # idempotent: returns at once when already extracted
             names = [n for n, _ in available_devices()]
             kind = device_type_of("auto", [(n, n) for n in names])
-            def timed(cfg: TrainConfig) -> float:  # a few steps of the demo's network, as it will train
-                rates = measure_rates(cfg, DEMO_IMAGES, threads=cfg.threads or torch_threads_for_worker())
-                return epoch_seconds(cfg, DEMO_IMAGES, rates)
+            def timed(cfg: TrainConfig, decode: bool) -> tuple[PhaseTimes, float]:
+                # A few steps of the demo's network as it will train, a checkpoint write, and
+                # (before the first run) decoding a few images as the cache build will.
+                rates = measure_rates(cfg, DEMO_IMAGES, threads=cfg.threads or torch_threads_for_worker(),
+                                      folder=folder if decode else None)
+                setup = DEMO_IMAGES / rates.decode_images_per_s if rates.decode_images_per_s else 0.0
+                return PhaseTimes.from_rates(cfg, DEMO_IMAGES, rates), setup
 
-            per_epoch = None
+            expected, setup_s = None, 0.0
             if not path.exists():
-                per_epoch = timed(demo_config(kind))
+                expected, setup_s = timed(demo_config(kind), decode=True)
             else:  # recorded epochs are the better estimate (read later); without any, measure
                 with contextlib.suppress(Exception), open_session(path) as s:
                     if not s.epochs():
-                        per_epoch = timed(s.config)
-            return folder, kind, per_epoch
+                        expected, setup_s = timed(s.config, decode=False)
+            return folder, kind, expected, setup_s
 
         progress = QProgressDialog("Preparing the demo collection (4,000 images) and timing a few training "
                                    "steps on this machine…", "", 0, 0, self)
@@ -531,7 +540,8 @@ class MainWindow(QMainWindow):
             self._demo_progress.deleteLater()
             self._demo_progress = None
 
-    def _demo_ready(self, path: Path, folder: Path, device_type: str, per_epoch: float | None = None) -> None:
+    def _demo_ready(self, path: Path, folder: Path, device_type: str, expected: PhaseTimes | None = None,
+                    setup_s: float = 0.0) -> None:
         from dcgui.services.training import create_session
 
         if not path.exists():
@@ -550,11 +560,16 @@ class MainWindow(QMainWindow):
         last, target = store.last_epoch(), max(store.config.epochs, demo_config(device_type).epochs)
         if last >= target:
             return  # trained: just show it
-        from dcgui.core.train.estimate import measured_epoch_seconds
+        from dcgui.core.train.estimate import PhaseTimes
 
-        per_epoch = measured_epoch_seconds(store.epochs()) or per_epoch
+        recorded = PhaseTimes.from_epochs(store.epochs())
+        if recorded is not None and expected is not None:
+            recorded.overhead = expected.overhead  # not recorded: the measured checkpoint write
+        expected = recorded or expected
+        self.training.expected = expected  # the ETA's expectation until an epoch of this run ends
+        per_epoch = expected.total if expected is not None else None
         quick = min(target, last + DEMO_QUICK_EPOCHS)
-        choice = ask_demo_training(self, last, quick, target, per_epoch)
+        choice = ask_demo_training(self, last, quick, target, per_epoch, setup_s if last == 0 else 0.0)
         if choice == "quick":
             self.training.start(quick)
         elif choice == "full":

@@ -348,7 +348,8 @@ class NewSessionDialog(QDialog):
     def _update_expected(self) -> None:
         scan = self._scan
         self.expected.set_request(self.form.config() if scan is not None else None,
-                                  len(scan.images) if scan is not None else 0)
+                                  len(scan.images) if scan is not None else 0,
+                                  scan.folder if scan is not None else None)
 
     def _update_buttons(self) -> None:
         ok = (self._scan is not None and not self.scanning and self.form.is_valid

@@ -9,7 +9,6 @@ every error as ``errorOccurred`` for the window's error dialog.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +44,7 @@ from dcgui.core.events import (
     phase_label,
     steering_summary,
 )
+from dcgui.core.train.estimate import PhaseTimes, RunEta
 from dcgui.gui.actions import registry_for
 from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, STOPPING, SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
@@ -97,8 +97,8 @@ class TrainingPanel(QWidget):
         self._weights = dict(_DEFAULT_WEIGHTS)
         self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
         self._current_epoch = 0
-        self._run_start_units: float | None = None
-        self._run_start_time = 0.0
+        self._eta: RunEta | None = None  # from the first epoch of a run on (CollectionReady)
+        self.expected: PhaseTimes | None = None  # an epoch as measured before the run (the window sets it)
         self._end_reason = ""
         self._status_epoch = 0  # the epoch the status line last announced
         self._syncing_spin = False
@@ -197,6 +197,7 @@ class TrainingPanel(QWidget):
         self._store = store
         self._readonly = readonly
         self._weights = dict(_DEFAULT_WEIGHTS)
+        self.expected = None  # another session's measurement says nothing about this one
         if store is not None:
             self._last_epoch = store.last_epoch()
             # The recorded target is a total ("until epoch"): reached already, the box offers one
@@ -307,7 +308,7 @@ class TrainingPanel(QWidget):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self._end_reason = ""
-        self._run_start_units = None
+        self._eta = None
         self._status_epoch = 0
         self._reset_progress()
         self._set_status("Preparing: scanning the folder and decoding new images…")
@@ -392,6 +393,8 @@ class TrainingPanel(QWidget):
             self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
             self._run_frac = 0.0
             nmi = f", NMI(t−1, t) {m.nmi_prev:.3f}" if m.nmi_prev is not None else ""
+            if self._eta is not None:
+                self._eta.epoch_finished(PhaseTimes(m.seconds_features, m.seconds_clustering, m.seconds_training))
             self._set_live_status(lambda: f"Epoch {m.epoch} of {self._target} done in {format_duration(m.seconds)}"
                                           f" (loss {m.loss:.3f}{nmi}).")
             self._show_steering(m)
@@ -404,6 +407,10 @@ class TrainingPanel(QWidget):
             skipped = f", {len(ev.skipped):,} skipped" if ev.skipped else ""
             self._set_status(f"{ev.n_images:,} images ready{skipped}. Starting epoch {self._last_epoch + 1}…")
             self.model.collection_ready()
+            # The ETA starts with the epochs (scanning and decoding have their own progress):
+            # the session's recorded epochs are the best expectation, else the measured estimate.
+            prior = PhaseTimes.from_epochs(self._store.epochs()) if self._store is not None else None
+            self._eta = RunEta(self._target, self._last_epoch, prior or self.expected)
             self.collectionReady.emit(ev)
         elif isinstance(ev, Message):
             self._set_status(ev.text)
@@ -427,6 +434,8 @@ class TrainingPanel(QWidget):
         if phase in _EPOCH_PHASES:
             self._current_epoch = ev.epoch
             self._phase_frac[phase] = ev.done / ev.total if ev.total else 0.0
+            if self._eta is not None:
+                self._eta.progress(phase, self._phase_frac[phase])
             order = _EPOCH_PHASES.index(phase)
             for p in _EPOCH_PHASES[:order]:  # earlier phases of this epoch are complete
                 self._phase_frac[p] = 1.0
@@ -482,17 +491,12 @@ class TrainingPanel(QWidget):
         self.epoch_bar.setFormat(f"{self._last_epoch} / {self._target} epochs")
         self.epoch_label.setText(f"Run: epoch {min(self._last_epoch + 1, self._target)} of {self._target}"
                                  if self._state in (RUNNING, PAUSED) else "Run")
-        if self._state != RUNNING:
+        if self._state != RUNNING or self._eta is None:
             return
-        now = time.monotonic()
-        if self._run_start_units is None:
-            self._run_start_units, self._run_start_time = done_units, now
-            return
-        gained = done_units - self._run_start_units
-        elapsed = now - self._run_start_time
-        if gained > 0.02 and elapsed > 1.0:
-            eta = elapsed / gained * (self._target - done_units)
-            self.eta_label.setText(f"ETA {format_duration(eta)}")
+        self._eta.target = self._target
+        eta = self._eta.remaining()
+        # Nothing rather than a guess before one epoch's passes are known (no measured estimate).
+        self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
 
     def _samples_tip(self, total: int) -> str:
         n = self._store.n_images if self._store is not None else 0
@@ -570,10 +574,13 @@ class TrainingPanel(QWidget):
         if state == PAUSED:
             self._set_status("Paused. Resume (Ctrl+Enter) continues from the same batch.")
             self.eta_label.setText("")
-            self._run_start_units = None
+            if self._eta is not None:
+                self._eta.pause()
         elif state == RUNNING and self._state == PAUSED:
             self._set_status("Resuming…")
             self._status_epoch = 0  # the next progress event announces the epoch again
+            if self._eta is not None:
+                self._eta.resume()
         self._state = state
         self._update_actions()
         self.stateChanged.emit(state)

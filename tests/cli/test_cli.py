@@ -424,11 +424,11 @@ def test_progress_bars_follow_phases() -> None:
     p.update(PhaseProgress("scan", 10, 0))
     for done in (0, 16, 32):
         p.update(PhaseProgress("training", done, 32, epoch=1, images_per_second=100.0), epochs=2)
-    p.update(PhaseProgress("features", 32, 32, epoch=2), epochs=2)
+    p.update(PhaseProgress("features", 32, 32, epoch=2), epochs=2, note="ETA about 5 s")
     p.close()
     text = buf.getvalue()
     assert "scanning files" in text and "epoch 1/2 training" in text and "32/32" in text
-    assert "epoch 2/2 features" in text and "100 img/s" in text
+    assert "epoch 2/2 features" in text and "100 img/s" in text and "ETA about 5 s" in text
 
 
 def test_session_stopped_before_its_config_was_decided(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -123,6 +123,9 @@ def test_damaged_checkpoint_then_from_epoch(trained: Path, tmp_path: Path, capsy
     (archive,) = (tmp_path / "s.dcgui.d" / "archive").glob("s-epochs-2-2-*.dcgui")
     assert f"continuing from epoch 1; epochs 2-2 are kept in {archive}" in err
     assert "epoch 2/3" in out and "epoch 3/3" in out
+    lines = out.splitlines()  # the run's ETA after each epoch but the last
+    assert "ETA about" in next(t for t in lines if t.startswith("epoch 2/3  loss"))
+    assert "ETA" not in next(t for t in lines if t.startswith("epoch 3/3  loss"))
     rc, out, _ = run(capsys, "info", archive)
     assert rc == 0 and "\n      2 " in out  # the set-aside epoch is still readable
     rc, _, err = run(capsys, *train, "--from-epoch", "7")

@@ -66,7 +66,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp: QApplication) -> 
 
     monkeypatch.setattr(main_window, "ask_stop_training", ask)
 
-    def ask_demo(parent: Any, last: int, quick: int, full: int, per_epoch: float | None) -> str:
+    def ask_demo(parent: Any, last: int, quick: int, full: int, per_epoch: float | None, setup_s: float = 0.0) -> str:
         e.demo_asked.append((last, quick, full, per_epoch))
         return e.demo_answer
 

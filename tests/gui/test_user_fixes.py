@@ -159,7 +159,9 @@ def test_the_new_session_dialog_shows_the_expected_time(qtbot: Any, tmp_path: Pa
     measured = dialog.expected.measurements
     dialog.form.editors["epochs"].setValue(20)  # epochs only: rescaled at once, nothing measured again
     assert "for 20 epochs" in dialog.expected.text()
-    assert dialog.expected.seconds == pytest.approx(2 * ten)
+    per_epoch = dialog.expected.epoch_seconds
+    assert per_epoch is not None and 0 < per_epoch < ten / 10  # 10 epochs + decoding the new images
+    assert dialog.expected.seconds == pytest.approx(ten + 10 * per_epoch)
     qtbot.waitUntil(lambda: not dialog.expected.busy(), timeout=60_000)
     qtbot.wait(2 * dialog.expected.DEBOUNCE_MS)
     assert dialog.expected.measurements == measured
