@@ -18,7 +18,7 @@ from dcgui.core.train.backbone import load_into, read_init, resolve_settings
 from dcgui.core.train.checkpoint import load_checkpoint
 from dcgui.core.train.models import create_model
 from dcgui.store import SessionStore
-from tests.conftest import write_image_folder
+from tests.conftest import copy_session, write_image_folder
 
 FAST = ["--k", "4", "--device", "cpu", "--batch-size", "16", "--no-progress", "--threads", "1"]
 
@@ -26,7 +26,8 @@ FAST = ["--k", "4", "--device", "cpu", "--batch-size", "16", "--no-progress", "-
 def test_a_session_starts_from_an_exported_backbone_whose_settings_win(curation_session: Path, tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     backbone = tmp_path / "bb.pt"
-    assert main(["export", str(curation_session), "--format", "state-dict", "--out", str(backbone)]) == 0
+    source = copy_session(curation_session, tmp_path)  # an export is recorded: not in the shared fixture
+    assert main(["export", str(source), "--format", "state-dict", "--out", str(backbone)]) == 0
     exported = torch.load(backbone, weights_only=True)["state_dict"]
     folder = write_image_folder(tmp_path / "other", seed=5)
     # an explicit flag that contradicts the file is an error naming both

@@ -80,9 +80,10 @@ def test_output_file_refuses_the_session_a_folder_and_a_missing_folder(store: Se
 
 def test_backbone_export_checks_the_checkpoint_and_records_one_kind(store: SessionStore, tmp_path: Path) -> None:
     out = export.backbone_outputs(tmp_path / "b.pt", store.path)
+    before = len(store.exports())
     meta, recorded = export.export_backbone(store, 2, "state-dict", out)
     assert recorded and out.is_file() and Path(f"{out}.json").is_file() and meta["epoch"] == 2
-    (kind,) = [e["kind"] for e in store.exports()]
+    (kind,) = [e["kind"] for e in store.exports()[before:]]
     assert kind == "backbone-state-dict"
     # the window's worker runs export_backbone_file: a replaced checkpoint is refused there too
     checkpoint, sha256 = export.backbone_source(store, 1)
