@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_parser, drive
+from dcgui.cli.common import add_parser, drive, say
 
 
 def register(sub: Any) -> None:
@@ -31,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
     result = drive(iter_compare(args.sessions, args.out, args.absolute_paths))
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    print(f"wrote {result.path} ({result.bytes / 1e3:.0f} kB) in {result.seconds:.1f} s", file=sys.stderr)
+    say(f"wrote {result.path} ({result.bytes / 1e3:.0f} kB) in {result.seconds:.1f} s", file=sys.stderr)
     return 0

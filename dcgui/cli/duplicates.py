@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 raise InvalidValue(f"--dismiss {args.dismiss}: there are {len(groups)} group(s) at threshold "
                                  f"{args.threshold}; give a number from the CSV's group column (1-{len(groups)})")
             applied = store.apply_edit(duplicates.dismiss_edit(store, groups[args.dismiss - 1].members))
-            print(f"{applied.preview.summary}: left out of later detections until one of them changes "
+            say(f"{applied.preview.summary}: left out of later detections until one of them changes "
                   f"(undo: dcgui undo {args.session})")
             if args.csv is None:
                 return 0

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser
+from dcgui.cli.common import add_session_parser, say
 from dcgui.core.errors import DcguiError
 
 
@@ -62,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
         edit = flag_paths_edit(store, paths, flag)
         preview = store.preview_edit(edit)
         if preview.images > 1 and not args.yes:
-            print(preview.describe())
+            say(preview.describe())
             print("nothing changed: add --yes to apply")
             return 0
         applied = store.apply_edit(edit)
-    print(applied.preview.describe())
+    say(applied.preview.describe())
     if applied.record is not None:
         print(f"stored in {args.session} (undo: dcgui undo {args.session})", file=sys.stderr)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, err
+from dcgui.cli.common import add_session_parser, drive, err, say
 from dcgui.core.config import DEVICES
 
 
@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
             err(f"note: {store.path} cannot be written, so this report is not listed in it")
         else:
             store.record_export("report", result.path, {"epoch": result.epoch, "bytes": result.bytes})
-    print(f"wrote {result.path} ({result.bytes / 1e6:.1f} MB, {result.cards} cluster cards) in {result.seconds:.1f} s",
+    say(f"wrote {result.path} ({result.bytes / 1e6:.1f} MB, {result.cards} cluster cards) in {result.seconds:.1f} s",
           file=sys.stderr)
     return 0
