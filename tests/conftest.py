@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -102,6 +104,16 @@ def _few_threads() -> None:
         torch.set_num_threads(2)
     except ImportError:  # the headless contract test runs without torch being needed
         pass
+
+
+def drain_events(gen: Generator[Any, Any, Any]) -> tuple[Any, list[Any]]:
+    """Run an engine generator to its end: (its return value, every event it yielded)."""
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            return stop.value, events
 
 
 def reference_knn_loo(features: np.ndarray, labels: np.ndarray, k: int = 20, t: float = 0.07) -> float:

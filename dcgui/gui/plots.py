@@ -267,11 +267,8 @@ class PlotsPanel(QWidget):
             from dcgui.services.metrics import iter_missing_ami
             from dcgui.services.session import open_session
 
-            s = open_session(path)  # read-only, this thread's own connection
-            try:
+            with open_session(path) as s:  # read-only, this thread's own connection
                 return (yield from iter_missing_ami(s, control, save=False))
-            finally:
-                s.close()
 
         def done(values: dict[int, tuple[float | None, float | None]]) -> None:
             if generation != self._ami_generation:

@@ -295,8 +295,7 @@ class RiverPanel(QWidget):
         def factory(control: Any) -> Any:
             from dcgui.services.session import open_session
 
-            s = open_session(path)  # read-only, this thread's own connection
-            try:
+            with open_session(path) as s:  # read-only, this thread's own connection
                 first = max(1, last - MAX_COLUMNS + 1)
                 arrays = []
                 for e in range(first, last + 1):
@@ -305,8 +304,6 @@ class RiverPanel(QWidget):
                     yield None
                 k = max(int(s.cluster_sizes(last).size), int(max(int(a.max(initial=0)) for a in arrays)) + 1)
                 return river(arrays, k, first_epoch=first, max_bands=max_bands)
-            finally:
-                s.close()
 
         self.status.setText("Computing the river…")
         worker = GeneratorWorker(factory, name="river")

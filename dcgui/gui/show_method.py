@@ -75,11 +75,8 @@ class ReportDialog(QDialog):
             from dcgui.services.report import iter_report
             from dcgui.services.session import open_session
 
-            s = open_session(path)  # read-only, this thread's own connection
-            try:
+            with open_session(path) as s:  # read-only, this thread's own connection
                 return (yield from iter_report(s, out, control=control))
-            finally:
-                s.close()
 
         self.worker = GeneratorWorker(factory, name="report")
         self.worker.event.connect(self._on_event)

@@ -11,6 +11,7 @@ import pytest
 
 from dcgui.cli import main
 from dcgui.core.analysis.ami import ami
+from dcgui.core.control import drain
 from dcgui.services.metrics import complete_metrics, iter_missing_ami, missing_ami
 from dcgui.store import SessionStore
 from tests.conftest import copy_session
@@ -22,14 +23,6 @@ def _forget_ami(path: Path) -> None:
     conn.execute("UPDATE epochs SET ami_prev = NULL, ami_labels = NULL")
     conn.commit()
     conn.close()
-
-
-def _drain(gen):  # type: ignore[no-untyped-def]
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def test_engine_records_ami_with_each_epoch(curation_session: Path) -> None:
@@ -51,7 +44,7 @@ def test_old_epochs_get_ami_saved_when_writable(curation_session: Path, tmp_path
     _forget_ami(path)
     with SessionStore.open(path) as store:
         assert missing_ami(store) == [1, 2]
-        values = _drain(iter_missing_ami(store))
+        values = drain(iter_missing_ami(store))
         assert values.keys() == {1, 2}
         assert values[1][0] is None and values[2][0] == pytest.approx(expected[2][0])
         assert values[1][1] == pytest.approx(expected[1][1]) and values[2][1] == pytest.approx(expected[2][1])
@@ -67,7 +60,7 @@ def test_read_only_session_keeps_them_in_memory(curation_session: Path, tmp_path
     _forget_ami(path)
     before = path.read_bytes()
     with SessionStore.open(path, readonly=True) as store:
-        metrics = _drain(complete_metrics(store, save=True))
+        metrics = drain(complete_metrics(store, save=True))
         assert [(m.ami_prev, m.ami_labels) for m in metrics] == [pytest.approx(v) if v[0] is not None else
                                                                  (None, pytest.approx(v[1])) for v in expected.values()]
         assert missing_ami(store) == [1, 2]  # nothing written

@@ -17,16 +17,7 @@ from dcgui.services.compare import iter_compare
 from dcgui.services.html import CSP
 from dcgui.services.report import ReportOptions, iter_report
 from dcgui.store import SessionStore
-from tests.conftest import copy_session
-
-
-def _drain(gen):  # type: ignore[no-untyped-def]
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
+from tests.conftest import copy_session, drain_events
 
 
 def assert_self_contained(text: str) -> None:
@@ -62,7 +53,7 @@ def test_report_is_self_contained_and_complete(curation_session: Path, tmp_path:
 def test_report_of_an_untrained_session_says_so(tmp_path: Path, image_folder: Path) -> None:
     path = tmp_path / "new.dcgui"
     with SessionStore.create(path, image_folder, TrainConfig(k=4)) as store:
-        result, events = _drain(iter_report(store, tmp_path / "r.html"))
+        result, events = drain_events(iter_report(store, tmp_path / "r.html"))
     text = (tmp_path / "r.html").read_text()
     assert "no trained epoch yet" in text and "Collection" in text
     assert result.epoch == 0 and any(getattr(e, "phase", "") == "report" for e in events)
@@ -86,7 +77,7 @@ def test_report_refuses_the_session_and_its_data_folder(curation_session: Path, 
 
 def test_read_only_session_gets_a_report(curation_session: Path, tmp_path: Path) -> None:
     with SessionStore.open(curation_session, readonly=True) as store:
-        result, _ = _drain(iter_report(store, tmp_path / "ro.html", ReportOptions(full_cards=1)))
+        result, _ = drain_events(iter_report(store, tmp_path / "ro.html", ReportOptions(full_cards=1)))
     text = (tmp_path / "ro.html").read_text()
     assert_self_contained(text)
     assert result.cards == 1 and "The other 3 clusters" in text
@@ -107,7 +98,7 @@ def test_compare_two_runs(curation_session: Path, tmp_path: Path, capsys: pytest
     assert "a/s" in text and "b/s" in text  # two files called s.dcgui: told apart by their folders
     assert re.search(r'<tr><td class="diff">lr</td>', text)  # the difference, highlighted
     assert capsys.readouterr().err.count("warning:") == 0  # same image folder
-    result, _ = _drain(iter_compare([a, b], tmp_path / "c2.html"))
+    result, _ = drain_events(iter_compare([a, b], tmp_path / "c2.html"))
     assert result.warnings == []
     with SessionStore.open(b) as s:
         other = tmp_path / "elsewhere"
@@ -116,4 +107,4 @@ def test_compare_two_runs(curation_session: Path, tmp_path: Path, capsys: pytest
     assert main(["compare", str(a), str(b), "--out", str(out)]) == 0
     assert "different image folders" in capsys.readouterr().err and "different image folders" in out.read_text()
     with pytest.raises(DcguiError, match="at least two"):
-        _drain(iter_compare([a], tmp_path / "c3.html"))
+        drain_events(iter_compare([a], tmp_path / "c3.html"))
