@@ -325,7 +325,8 @@ def resolve_groups(
     for u, j in unit_code.items():
         lookup[u.cluster] = j
     img_unit[plain] = lookup[assign[plain]]
-    for c, (s, fixed) in sorted(active.items()):
+    # parts in the order of their key (a followed split's parts may have landed in any order)
+    for c, (s, fixed) in sorted(active.items(), key=lambda a: (a[1][0].cluster, a[1][0].id, a[1][1] or 0)):
         mine = np.flatnonzero(assign == c)
         if fixed is not None:  # a followed part: the whole cluster its set landed in
             u = Unit(s.cluster, s.id, fixed)
