@@ -153,6 +153,12 @@ def test_the_parts_of_a_split_stay_apart(one_epoch: Path, tmp_path: Path) -> Non
         assert len(set(raw[p1])) == 1 and len(set(raw[p2])) == 1
         assert raw[p1[0]] != raw[p2[0]]
         assert s.epochs()[1].splits_applied == 1
+        # the parts are shown where they landed, each as the whole cluster its part went to
+        now, view = s.assignments(2), s.group_view(2)
+        for key, part in ((f"{a}.1", p1), (f"{a}.2", p2)):
+            g = view.find(key)
+            assert g.follows and g.clusters == (int(now[part[0]]),)
+            np.testing.assert_array_equal(view.members(g.code), np.flatnonzero(now == now[part[0]]))
 
 
 def test_no_steer_leaves_the_training_as_the_paper(one_epoch: Path, tmp_path: Path) -> None:
