@@ -237,16 +237,15 @@ MemberSet = tuple[int, "int | None", np.ndarray]  # (group id, split part or Non
 
 
 def landing(assign: np.ndarray, members: np.ndarray) -> int | None:
-    """The cluster of ``assign`` where a member set landed: the one holding more than half of its
-    members that have a cluster (with steering on, all of them: the constraint gives a set one
-    pseudo-label); None when no cluster does (the epoch was clustered without the constraint)."""
+    """The cluster of ``assign`` where a member set landed: the one cluster all its members that
+    have a cluster are in (with steering on, the constraint gives a set one pseudo-label); None
+    when they are in several (the epoch was clustered without the constraint: trained before the
+    group was made, or with steering off) or in none (all left out)."""
     a = np.asarray(assign)[np.asarray(members, dtype=np.int64)]
-    a = a[a >= 0].astype(np.int64)
-    if not len(a):
+    a = a[a >= 0]
+    if not len(a) or (a != a[0]).any():
         return None
-    counts = np.bincount(a)
-    x = int(counts.argmax())
-    return x if 2 * int(counts[x]) > len(a) else None
+    return int(a[0])
 
 
 def resolve_groups(
