@@ -161,6 +161,25 @@ def test_the_parts_of_a_split_stay_apart(one_epoch: Path, tmp_path: Path) -> Non
             np.testing.assert_array_equal(view.members(g.code), np.flatnonzero(now == now[part[0]]))
 
 
+def test_splitting_a_cluster_again_replaces_its_split_for_the_training_too(one_epoch: Path, tmp_path: Path) -> None:
+    session = copy_session(one_epoch, tmp_path)
+    with SessionStore.open(session) as s:
+        a, _ = _two_clusters(s)
+        members = np.flatnonzero(s.assignments(1) == a)
+        halves = np.zeros(s.n_images, dtype=np.int64)
+        halves[members[len(members) // 2:]] = 1
+        s.apply_edit(SplitCluster(1, a, halves))
+        thirds = np.zeros(s.n_images, dtype=np.int64)
+        thirds[members[len(members) // 3:]] = 1
+        thirds[members[2 * len(members) // 3:]] = 2
+        s.apply_edit(SplitCluster(1, a, thirds))
+        steer = s.steering(2)
+        assert steer.splits == 1 and len(steer.sets) == 3  # the second split's three parts only
+        assert [set(x.tolist()) for x in steer.sets] == [set(members[thirds[members] == p].tolist()) for p in range(3)]
+        assert steer.origins == tuple((2, p) for p in range(3))
+        assert [g.key for g in s.group_view(1).groups if g.kind == "part"] == [f"{a}.1", f"{a}.2", f"{a}.3"]
+
+
 def test_no_steer_leaves_the_training_as_the_paper(one_epoch: Path, tmp_path: Path) -> None:
     session = copy_session(one_epoch, tmp_path)
     with SessionStore.open(session) as s:
