@@ -231,7 +231,10 @@ FIELD_HELP: dict[str, str] = {
     "head": "reset: the paper's new random top layer each epoch. centroids: DeepCluster-v2, top "
     "layer set to the k-means centroids, more stable on small collections.",
     "lr": "Learning rate of the body's SGD (paper: 0.05, momentum 0.9, weight decay 1e-5).",
-    "seed": "Random seed; with the same seed a CPU run is repeatable exactly.",
+    "crop_scale_min": "Smallest area of a training crop, as a fraction of the image (RandomResizedCrop; paper: "
+    "0.08 at 224 px). Each training image is a random crop of this much of the picture or more, resized to the "
+    "input size.",
+    "seed": "Random seed; with the same seed and a fixed thread count a CPU run is repeatable exactly.",
     "device": "auto picks CUDA, then Apple MPS, then the CPU.",
     "samples_per_epoch": "Training images drawn (uniformly over clusters) between two clusterings; 0 means "
     "one per image, as in the paper. Small collections get up to 250 batches (at most 4 passes) so that "
@@ -239,6 +242,7 @@ FIELD_HELP: dict[str, str] = {
     "steer": "Your corrections steer the training: images flagged exclude leave the clustering and the "
     "training from the next epoch, merged clusters are trained as one class and the parts of a split "
     "stay apart (docs/METHOD.md). Off: they only change what is shown and exported.",
-    "threads": "CPU threads for the network (0: automatic). On a busy or shared machine 1 thread can "
-    "be several times faster than all of them (benchmarks/results.md).",
+    "threads": "CPU threads for the network. 0: measured at every epoch on its first batches (all cores, "
+    "half of them, one) and the fastest kept: on a busy or shared machine 1 thread can be several times faster "
+    "than all of them (benchmarks/results.md). A fixed number makes a run repeatable bit for bit.",
 }
