@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from dcgui.core.config import DEVICES, FIELD_HELP
-from dcgui.core.control import RunControl
+from dcgui.core.control import RunControl, drain
 from dcgui.core.events import Event, Message, PhaseProgress, phase_label
 from dcgui.core.pathtext import terminal_text
 
@@ -87,19 +87,18 @@ class Progress:
 
 def drive(gen: Generator[Event, Any, T], progress: Progress | None = None, epochs: int | None = None) -> T:
     """Run a generator that only reports progress (bars on stderr), and return its result."""
-    progress = progress or Progress()
+    shown = progress or Progress()
+
+    def show(ev: Event) -> None:
+        if isinstance(ev, PhaseProgress):
+            shown.update(ev, epochs)
+        elif isinstance(ev, Message):
+            shown.write(f"{ev.level}: {ev.text}", sys.stderr)
+
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            if isinstance(ev, PhaseProgress):
-                progress.update(ev, epochs)
-            elif isinstance(ev, Message):
-                progress.write(f"{ev.level}: {ev.text}", sys.stderr)
+        return drain(gen, show)
     finally:
-        progress.close()
+        shown.close()
 
 
 def say(*parts: object, file: TextIO | None = None) -> None:
