@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -35,6 +34,7 @@ from superqt.utils import qdebounced
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
+from dcgui.gui.files import ask_folder, ask_save_file
 from dcgui.gui.layout import button, dialog_buttons, hbox, vbox, wrapped_label
 from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job, worker_progress
 from dcgui.services.curation import (
@@ -220,9 +220,7 @@ class ExportClustersDialog(QDialog):
             self.resize(self.width(), need)
 
     def _browse(self) -> None:
-        start = self.target.text() or str(self.store.folder.parent)
-        chosen = QFileDialog.getExistingDirectory(self, "Export clusters into", start)
-        if chosen:
+        if (chosen := ask_folder(self, "Export clusters into", self.target.text() or self.store.folder.parent)):
             self.set_target(chosen)
 
     def accept(self) -> None:
@@ -298,11 +296,8 @@ def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
     """Ask where to save the CSV (tests replace this). ``.csv`` is added only to a name typed
     without any suffix: a file the user picked (the session file, say) is taken as picked, so the
     output check refuses it by its own name instead of writing ``NAME.dcgui.csv`` beside it."""
-    path, _ = QFileDialog.getSaveFileName(parent, "Export cluster assignments", str(suggested), "CSV files (*.csv)")
-    if not path:
-        return None
-    out = Path(path)
-    return out if out.suffix or out.exists() else out.with_name(out.name + ".csv")
+    out = ask_save_file(parent, "Export cluster assignments", suggested, "CSV files (*.csv)")
+    return out if out is None or out.suffix or out.exists() else out.with_name(out.name + ".csv")
 
 
 def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: int, status: Status,

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QLineEdit,
     QProgressBar,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.gui import errors, theme
+from dcgui.gui.files import ask_save_file
 from dcgui.gui.layout import button, dialog_buttons, hbox, vbox, wrapped_label
 from dcgui.gui.worker import GeneratorWorker, WorkerError
 from dcgui.services.export import (
@@ -158,9 +158,8 @@ class ExportDialog(QDialog):
 
     def _browse(self) -> None:
         label = self.format_combo.currentText()
-        path, _ = QFileDialog.getSaveFileName(self, "Export the backbone as", self.path_edit.text(),
-                                              f"{label} (*{self._suffix()});;All files (*)")
-        if path:
+        if (path := ask_save_file(self, "Export the backbone as", self.path_edit.text(),
+                                  f"{label} (*{self._suffix()});;All files (*)")):
             self.set_output(path)
 
     # ---------------------------------------------------------------------------------------

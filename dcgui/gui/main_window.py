@@ -30,7 +30,6 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
@@ -43,6 +42,7 @@ from dcgui import __version__
 from dcgui.core.errors import SessionFileError
 from dcgui.gui import errors, theme
 from dcgui.gui.actions import WINDOW, ShortcutsDialog, registry_for
+from dcgui.gui.files import ask_folder, ask_open_file
 from dcgui.gui.help import HelpDialog, glossary_dialog, method_dialog
 from dcgui.gui.layout import open_dialog
 from dcgui.gui.new_session import LAST_SESSION_DIR_KEY, NewSessionDialog
@@ -340,10 +340,8 @@ class MainWindow(QMainWindow):
 
     def choose_session(self) -> None:
         start = str(QSettings().value(LAST_SESSION_DIR_KEY, str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open a dcgui session", start,
-                                              "dcgui sessions (*.dcgui);;All files (*)")
-        if path:
-            self.open_session(Path(path))
+        if (path := ask_open_file(self, "Open a dcgui session", start, "dcgui sessions (*.dcgui);;All files (*)")):
+            self.open_session(path)
 
     def open_session(self, path: Path) -> bool:
         """Open ``path`` (writable; read-only if the file cannot be written) and show it."""
@@ -417,10 +415,8 @@ class MainWindow(QMainWindow):
         store = self._store
         if store is None or self._readonly:
             return
-        folder = QFileDialog.getExistingDirectory(self, f"New photo folder of {store.path.name}",
-                                                  str(store.folder.parent))
-        if folder:
-            self.relink_to(Path(folder))
+        if (folder := ask_folder(self, f"New photo folder of {store.path.name}", store.folder.parent)):
+            self.relink_to(folder)
 
     def relink_to(self, folder: Path) -> None:
         """Check ``folder`` against the session's files on a worker, then point the session at it."""

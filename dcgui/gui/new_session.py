@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QGroupBox,
     QHeaderView,
     QLineEdit,
@@ -36,6 +35,7 @@ from dcgui.core.control import RunControl
 from dcgui.core.events import PhaseProgress
 from dcgui.gui import errors, theme
 from dcgui.gui.expected_time import ExpectedTimeLabel
+from dcgui.gui.files import ask_folder, ask_open_file, ask_save_file
 from dcgui.gui.layout import Stretch, button, dialog_buttons, hbox, vbox, wrapped_label
 from dcgui.gui.settings_form import SettingsForm
 from dcgui.gui.worker import GeneratorWorker, WorkerError
@@ -195,9 +195,8 @@ class NewSessionDialog(QDialog):
     # ---------------------------------------------------------------------------------------
     def choose_folder(self) -> None:
         start = str(QSettings().value(LAST_FOLDER_KEY, str(Path.home())))
-        folder = QFileDialog.getExistingDirectory(self, "Choose the folder of images", start)
-        if folder:
-            self.set_folder(Path(folder))
+        if (folder := ask_folder(self, "Choose the folder of images", start)):
+            self.set_folder(folder)
 
     def set_folder(self, folder: Path) -> None:
         """Show ``folder`` and scan it in the background (a running scan is cancelled)."""
@@ -287,8 +286,8 @@ class NewSessionDialog(QDialog):
 
     def choose_session_path(self) -> None:
         start = self.path_edit.text() or str(QSettings().value(LAST_SESSION_DIR_KEY, str(Path.home())))
-        path, _ = QFileDialog.getSaveFileName(self, "Save the session as", start, "dcgui session (*.dcgui)")
-        if path:
+        if (chosen := ask_save_file(self, "Save the session as", start, "dcgui session (*.dcgui)")):
+            path = str(chosen)
             if not path.endswith(SESSION_SUFFIX):
                 path += SESSION_SUFFIX
             self.path_edit.setText(path)
@@ -318,10 +317,8 @@ class NewSessionDialog(QDialog):
     # ---------------------------------------------------------------------------------------
     def choose_backbone(self) -> None:
         start = str(QSettings().value(LAST_BACKBONE_KEY, "") or Path.home())
-        name, _ = QFileDialog.getOpenFileName(self, "Start from a backbone file", start,
-                                              "State dicts (*.pt *.pth);;All files (*)")
-        if name:
-            self.load_backbone(Path(name))
+        if (path := ask_open_file(self, "Start from a backbone file", start, "State dicts (*.pt *.pth);;All files (*)")):
+            self.load_backbone(path)
 
     def load_backbone(self, path: Path) -> None:
         """Read ``path`` on a worker; ``set_backbone`` follows (or an error dialog)."""

@@ -21,7 +21,6 @@ from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGridLayout,
     QLabel,
     QTabWidget,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.events import EpochMetrics
 from dcgui.gui import errors, theme
+from dcgui.gui.files import ask_folder, ask_save_file
 from dcgui.gui.help import definitions_html, terms_in
 from dcgui.gui.layout import button, hbox, vbox
 from dcgui.gui.session_model import SessionModel
@@ -609,8 +609,8 @@ class PlotsPanel(QWidget):
     # ---------------------------------------------------------------------------------------
     def _save_one_clicked(self, name: str) -> None:
         start = str(Path(str(QSettings().value("paths/last_export_folder", str(Path.home())))) / f"{name}.png")
-        path, _ = QFileDialog.getSaveFileName(self, f"Save the {TITLES[name]} plot", start, "PNG image (*.png)")
-        if not path:
+        path = ask_save_file(self, f"Save the {TITLES[name]} plot", start, "PNG image (*.png)")
+        if path is None:
             return
         try:
             out = self.export_png(name, path)
@@ -621,8 +621,8 @@ class PlotsPanel(QWidget):
 
     def _save_all_clicked(self) -> None:
         start = str(QSettings().value("paths/last_export_folder", str(Path.home())))
-        folder = QFileDialog.getExistingDirectory(self, "Save every plot as PNG into…", start)
-        if not folder:
+        folder = ask_folder(self, "Save every plot as PNG into…", start)
+        if folder is None:
             return
         try:
             written = self.export_all(folder)

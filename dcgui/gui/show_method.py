@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from dcgui.core.events import PhaseProgress
 from dcgui.gui import errors
+from dcgui.gui.files import ask_save_file
 from dcgui.gui.layout import Stretch, button, dialog_buttons, hbox, open_dialog, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, session_job
@@ -38,8 +39,7 @@ LAST_DIR_KEY = "paths/last_export_folder"
 
 def ask_report_path(parent: QWidget | None, suggested: Path) -> Path | None:
     """Where to write the report. Tests replace this."""
-    path, _ = QFileDialog.getSaveFileName(parent, "Export the report as", str(suggested), "HTML page (*.html)")
-    return Path(path) if path else None
+    return ask_save_file(parent, "Export the report as", suggested, "HTML page (*.html)")
 
 
 def ask_sessions(parent: QWidget | None, start: Path) -> list[Path]:

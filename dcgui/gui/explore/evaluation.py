@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHeaderView,
     QTableWidgetItem,
     QWidget,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.control import RunControl
 from dcgui.gui.explore.common import ExploreTab, escape
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.files import ask_folder
 from dcgui.gui.help import GLOSSARY, definitions_html
 from dcgui.gui.layout import Stretch, button, hbox, read_only_table, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
@@ -114,9 +114,8 @@ class EvaluationTab(ExploreTab):
 
     # -- internals ------------------------------------------------------------------------------
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder with one sub-folder per class")
-        if folder:
-            self.set_folder(Path(folder))
+        if (folder := ask_folder(self, "Folder with one sub-folder per class")):
+            self.set_folder(folder)
 
     def _show_report(self, report: EvalReport) -> None:
         self._report = report

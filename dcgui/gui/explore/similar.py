@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImageReader, QPixmap
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QWidget,
 )
@@ -20,6 +19,7 @@ from dcgui.core.images.imageio import IMAGE_EXTENSIONS
 from dcgui.core.pathtext import printable
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, count_spin, escape
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.files import ask_open_file
 from dcgui.gui.layout import Stretch, button, hbox, vbox
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
@@ -170,6 +170,5 @@ class SimilarTab(ExploreTab):
 
     def _choose_query_file(self) -> None:
         exts = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
-        path, _ = QFileDialog.getOpenFileName(self, "Find similar images", "", f"Images ({exts})")
-        if path:
-            self.query_file(Path(path))
+        if (path := ask_open_file(self, "Find similar images", "", f"Images ({exts})")):
+            self.query_file(path)
