@@ -3,6 +3,7 @@ between a tab's image grid and the model's shared selection."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -130,8 +131,15 @@ class GridSelectionLink:
         if self.model.selection_source == self.source:
             self._update_banner()
             return
+        self._reselect()
+
+    def _reselect(self, new_content: Callable[[], None] | None = None) -> None:
+        """Select the shared selection's rows (after ``new_content`` filled the grid) without
+        sending it back to the model, then update the banner."""
         self._quiet = True
         try:
+            if new_content is not None:
+                new_content()
             self.grid.select_images(self.model.selection, self.model.current_image)
         finally:
             self._quiet = False
@@ -150,13 +158,7 @@ class GridSelectionLink:
 
     def show(self, indices: Any, captions: Any = None, tooltips: Any = None) -> None:
         """New content for the grid, with the shared selection re-applied to it."""
-        self._quiet = True
-        try:
-            self.grid.set_images(indices, captions, tooltips)
-            self.grid.select_images(self.model.selection, self.model.current_image)
-        finally:
-            self._quiet = False
-        self._update_banner()
+        self._reselect(lambda: self.grid.set_images(indices, captions, tooltips))
 
 
 def count_spin(maximum: int, value: int, on_change: Any) -> QSpinBox:
