@@ -19,7 +19,6 @@ import json
 import os
 import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, InvalidValue
 from dcgui.core.fsutil import check_file_target, is_stream_output, output_writer
+from dcgui.core.train.checkpoint import is_torchscript
 
 FORMATS = ("state-dict", "torchscript", "onnx")
 SUFFIXES = {"state-dict": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -161,11 +161,8 @@ def load_backbone(path: str | os.PathLike[str]) -> Backbone:
     path = Path(path)
     if not path.is_file():
         raise DcguiError(f"{path} does not exist: give the file written by `dcgui export --format state-dict`")
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if any(name.endswith("constants.pkl") for name in archive.namelist()):
-                # torch.load would hand a TorchScript archive to torch.jit.load, which runs its code
-                raise DcguiError(f"{path} is a TorchScript export: load it with torch.jit.load, not load_backbone")
+    if is_torchscript(path):
+        raise DcguiError(f"{path} is a TorchScript export: load it with torch.jit.load, not load_backbone")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a foreign or damaged file

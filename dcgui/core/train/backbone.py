@@ -11,7 +11,6 @@ the collection's defaults; an explicit setting that contradicts the file is an e
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from torch import nn
 
 from dcgui.core.config import ARCHS
 from dcgui.core.errors import DcguiError
+from dcgui.core.train.checkpoint import is_torchscript
 
 IMAGENET = "imagenet"
 IMAGENET_ARCHS = ("resnet18", "resnet50")
@@ -44,12 +44,10 @@ class InitWeights:
 
 
 def _refuse_torchscript(path: Path) -> None:
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if any(name.endswith("constants.pkl") for name in archive.namelist()):
-                raise DcguiError(
-                    f"{path} is a TorchScript file: loading it would run code from the file, so it is refused; "
-                    "export the backbone with `dcgui export --format state-dict` and pass that file to --init")
+    if is_torchscript(path):
+        raise DcguiError(
+            f"{path} is a TorchScript file: loading it would run code from the file, so it is refused; "
+            "export the backbone with `dcgui export --format state-dict` and pass that file to --init")
 
 
 def _load(path: Path) -> Any:
