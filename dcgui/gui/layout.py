@@ -17,10 +17,12 @@ from PySide6.QtWidgets import (
     QBoxLayout,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QLayout,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTableWidget,
     QVBoxLayout,
@@ -116,6 +118,41 @@ def button(text: str, slot: Callable[..., Any] | None = None, *, tip: str = "") 
     if slot is not None:
         b.clicked.connect(slot)
     return b
+
+
+_Spin = TypeVar("_Spin", QSpinBox, QDoubleSpinBox)
+
+
+def _bounded(box: _Spin, lo: float, hi: float, step: float | None, prefix: str, suffix: str,
+             special: str) -> _Spin:
+    box.setRange(lo, hi)  # type: ignore[arg-type]  # int for a QSpinBox, float for a QDoubleSpinBox
+    if step is not None:
+        box.setSingleStep(step)  # type: ignore[arg-type]
+    if prefix:
+        box.setPrefix(prefix)
+    if suffix:
+        box.setSuffix(suffix)
+    if special:
+        box.setSpecialValueText(special)  # shown instead of the minimum
+    return box
+
+
+def spin_box(lo: int, hi: int, *, step: int | None = None, prefix: str = "", suffix: str = "",
+             special: str = "", separators: bool = False) -> QSpinBox:
+    """A whole-number field bounded by ``lo``..``hi``; ``special`` is the text shown for ``lo``
+    (e.g. "automatic" for 0), ``separators`` groups the thousands."""
+    box = QSpinBox()
+    if separators:
+        box.setGroupSeparatorShown(True)
+    return _bounded(box, lo, hi, step, prefix, suffix, special)
+
+
+def float_spin_box(lo: float, hi: float, *, decimals: int, step: float | None = None,
+                   suffix: str = "") -> QDoubleSpinBox:
+    """A decimal field bounded by ``lo``..``hi`` with ``decimals`` digits after the point."""
+    box = QDoubleSpinBox()
+    box.setDecimals(decimals)
+    return _bounded(box, lo, hi, step, "", suffix, "")
 
 
 def wrapped_label(text: str = "") -> QLabel:

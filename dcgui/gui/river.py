@@ -21,13 +21,12 @@ from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
     QGraphicsView,
     QLabel,
-    QSpinBox,
     QToolTip,
     QWidget,
 )
 
 from dcgui.core.analysis.river import MAX_BANDS, Flows, River, band_members, river
-from dcgui.gui.layout import hbox, vbox, wrapped_label
+from dcgui.gui.layout import hbox, spin_box, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 
 MAX_COLUMNS = 40  # epochs drawn (the last ones); more would make every band a hairline
@@ -254,8 +253,7 @@ class RiverPanel(QWidget):
         self.view = RiverView()
         self.view.bandClicked.connect(self._on_band)
         self.status = wrapped_label("")
-        self.bands = QSpinBox()
-        self.bands.setRange(1, 1000)
+        self.bands = spin_box(1, 1000)
         self.bands.setValue(MAX_BANDS)
         self.bands.setToolTip("Bands drawn between two epochs (the largest flows); the rest of each cluster is a grey stub")
         self.bands.valueChanged.connect(lambda _v: self.reload())

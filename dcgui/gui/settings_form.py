@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, SEED_MAX, TrainConfig, default_config
 from dcgui.gui import theme
 from dcgui.gui.help import explain
-from dcgui.gui.layout import button, hbox, vbox, wrapped_label
+from dcgui.gui.layout import button, float_spin_box, hbox, spin_box, vbox, wrapped_label
 
 MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device", "steer")
 ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "crop_scale_min", "seed", "threads")
@@ -91,46 +91,25 @@ class SettingsForm(QWidget):
         self.editors: dict[str, QWidget] = {}
         self.labels: dict[str, QLabel] = {}
 
-        k = QSpinBox()
-        k.setRange(2, 100_000)
-        k.setGroupSeparatorShown(True)
+        k = spin_box(2, 100_000, separators=True)
         arch = QComboBox()
         for name in ARCHS:
             arch.addItem(name, name)
-        size = QSpinBox()
-        size.setRange(16, 1024)
-        size.setSingleStep(8)
-        size.setSuffix(" px")
-        epochs = QSpinBox()
-        epochs.setRange(1, 100_000)
+        size = spin_box(16, 1024, step=8, suffix=" px")
+        epochs = spin_box(1, 100_000)
         sobel = QCheckBox("grey + edges instead of colour")
-        batch = QSpinBox()
-        batch.setRange(2, 65_536)
+        batch = spin_box(2, 65_536)
         head = QComboBox()
         for name in HEADS:
             head.addItem(HEAD_TEXT.get(name, name), name)
         device = QComboBox()
-        lr = QDoubleSpinBox()
-        lr.setDecimals(4)
-        lr.setRange(0.0001, 10.0)
-        lr.setSingleStep(0.005)
-        seed = QSpinBox()
-        seed.setRange(0, SEED_MAX)  # the config's own bounds: the form cannot hold an invalid seed
+        lr = float_spin_box(0.0001, 10.0, decimals=4, step=0.005)
+        seed = spin_box(0, SEED_MAX)  # the config's own bounds: the form cannot hold an invalid seed
         projection = QCheckBox("cluster an MLP's output, keep the features before it")
         steer = QCheckBox("your exclusions, merges and splits steer the training")
-        samples = QSpinBox()
-        samples.setRange(0, 2**31 - 1)
-        samples.setSingleStep(1000)
-        samples.setGroupSeparatorShown(True)
-        samples.setSpecialValueText("one per image")  # 0
-        crop = QDoubleSpinBox()
-        crop.setDecimals(2)
-        crop.setRange(0.01, 1.0)
-        crop.setSingleStep(0.05)
-        crop.setSuffix(" of the image")
-        threads = QSpinBox()
-        threads.setRange(0, 1024)
-        threads.setSpecialValueText("automatic")  # 0
+        samples = spin_box(0, 2**31 - 1, step=1000, special="one per image", separators=True)
+        crop = float_spin_box(0.01, 1.0, decimals=2, step=0.05, suffix=" of the image")
+        threads = spin_box(0, 1024, special="automatic")
         self.editors = {"k": k, "arch": arch, "image_size": size, "epochs": epochs, "sobel": sobel,
                         "batch_size": batch, "head": head, "device": device, "lr": lr, "seed": seed,
                         "samples_per_epoch": samples, "crop_scale_min": crop, "threads": threads,

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QSizePolicy,
-    QSpinBox,
     QToolButton,
     QWidget,
 )
@@ -45,7 +44,7 @@ from dcgui.core.events import (
 )
 from dcgui.core.train.estimate import PhaseTimes, RunEta
 from dcgui.gui.actions import registry_for
-from dcgui.gui.layout import Space, hbox
+from dcgui.gui.layout import Space, hbox, spin_box
 from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, STOPPING, SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
 from dcgui.services.training import SessionBusyError
@@ -124,9 +123,7 @@ class TrainingPanel(QWidget):
         self.pause_button = tool(self.pause_action)
         self.stop_button = tool(self.stop_action)
 
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 100_000)
-        self.epochs_spin.setPrefix("until epoch ")
+        self.epochs_spin = spin_box(1, 100_000, prefix="until epoch ")
         self.epochs_spin.setToolTip("Train until this many epochs are done in total. Can be changed while "
                                     "training runs or is paused: the run then ends at the new target.")
         self.epochs_spin.valueChanged.connect(self._on_target_edited)

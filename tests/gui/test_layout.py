@@ -12,7 +12,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.gui.layout import Space, Stretch, button, dialog_buttons, hbox, vbox, wrapped_label
+from dcgui.gui.layout import (
+    Space,
+    Stretch,
+    button,
+    dialog_buttons,
+    float_spin_box,
+    hbox,
+    spin_box,
+    vbox,
+    wrapped_label,
+)
 
 
 def test_rows_and_columns_keep_order_stretch_and_spacing(qtbot):
@@ -70,3 +80,23 @@ def test_dialog_buttons_accept_reject_and_default(qtbot):
     assert other.result() == -1
     box.button(QDialogButtonBox.StandardButton.Close).click()
     assert closed == [True] and other.result() == -1
+
+
+def test_spin_boxes_hold_their_bounds_step_texts_and_decimals(qtbot):
+    n = spin_box(0, 1024, step=8, prefix="up to ", suffix=" px", special="automatic", separators=True)
+    qtbot.addWidget(n)
+    assert (n.minimum(), n.maximum(), n.singleStep()) == (0, 1024, 8)
+    assert (n.prefix(), n.suffix(), n.specialValueText()) == ("up to ", " px", "automatic")
+    assert n.isGroupSeparatorShown()
+    n.setValue(5000)
+    assert n.value() == 1024  # clamped to the bound
+    plain = spin_box(1, 10)
+    qtbot.addWidget(plain)
+    assert plain.singleStep() == 1 and plain.prefix() == plain.suffix() == plain.specialValueText() == ""
+    assert not plain.isGroupSeparatorShown()
+    # the decimals are set: with the default 2 the lower bound 0.0001 would read 0.0
+    f = float_spin_box(0.0001, 10.0, decimals=4, step=0.005, suffix=" x")
+    qtbot.addWidget(f)
+    assert f.decimals() == 4 and f.suffix() == " x"
+    assert abs(f.minimum() - 0.0001) < 1e-9 and abs(f.maximum() - 10.0) < 1e-9
+    assert abs(f.singleStep() - 0.005) < 1e-9

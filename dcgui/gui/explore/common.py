@@ -11,7 +11,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QSpinBox, QWidget
 
 from dcgui.gui.explore.jobs import ExploreJobs
-from dcgui.gui.layout import button, hbox
+from dcgui.gui.layout import button, hbox, spin_box
 from dcgui.gui.session_model import SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.worker import WorkerError
@@ -163,11 +163,8 @@ class GridSelectionLink:
 
 def count_spin(maximum: int, value: int, on_change: Any) -> QSpinBox:
     """"Show N images": how many results a tab lists; a change (typed or stepped) reruns it."""
-    spin = QSpinBox()
-    spin.setRange(1, maximum)
+    spin = spin_box(1, maximum, prefix="Show ", suffix=" images")
     spin.setValue(value)
-    spin.setPrefix("Show ")
-    spin.setSuffix(" images")
     spin.setKeyboardTracking(False)
     spin.valueChanged.connect(lambda _: on_change())
     return spin
