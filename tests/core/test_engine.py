@@ -283,3 +283,14 @@ def test_an_epoch_on_cuda_with_amp_and_channels_last(data, tmp_path: Path) -> No
     assert fin[0].assign_raw.shape == (48,) and m.empty_clusters == int((np.bincount(fin[0].assign_raw, minlength=4) == 0).sum())
     model, _ = load_model(tmp_path / "epoch_0001.pt")  # a GPU checkpoint loads on the CPU
     assert all(p.device.type == "cpu" and torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_checkpoint_torch_cannot_read_is_refused_naming_it_and_the_way_on(tmp_path: Path) -> None:
+    from dcgui.core.errors import DcguiError
+
+    bad = tmp_path / "epoch_0003.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(DcguiError, match=r"(?s)checkpoint .*epoch_0003\.pt cannot be read \(\w+: .*--from-epoch 2"):
+        load_checkpoint(bad, epoch=3)
+    with pytest.raises(DcguiError, match=r"(?s)cannot be read .*Retrain$"):
+        load_checkpoint(bad)

@@ -29,7 +29,7 @@ from dcgui._version import __version__
 from dcgui.core.config import TrainConfig
 from dcgui.core.errors import DcguiError, InvalidValue
 from dcgui.core.fsutil import check_file_target, is_stream_output, output_writer
-from dcgui.core.train.checkpoint import is_torchscript
+from dcgui.core.train.checkpoint import is_torchscript, load_weights_only
 
 FORMATS = ("state-dict", "torchscript", "onnx")
 SUFFIXES = {"state-dict": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -163,13 +163,9 @@ def load_backbone(path: str | os.PathLike[str]) -> Backbone:
         raise DcguiError(f"{path} does not exist: give the file written by `dcgui export --format state-dict`")
     if is_torchscript(path):
         raise DcguiError(f"{path} is a TorchScript export: load it with torch.jit.load, not load_backbone")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a foreign or damaged file
-        raise DcguiError(
-            f"{path} is not a dcgui state-dict export ({exc.__class__.__name__}); TorchScript files load "
-            "with torch.jit.load and ONNX files with onnxruntime"
-        ) from exc
+    payload = load_weights_only(
+        path, "cpu", lambda exc: f"{path} is not a dcgui state-dict export ({exc.__class__.__name__}); "
+        "TorchScript files load with torch.jit.load and ONNX files with onnxruntime")
     if not isinstance(payload, dict) or not {"state_dict", "preprocessing", "config"} <= set(payload):
         raise DcguiError(f"{path} is not a dcgui state-dict export (keys state_dict, preprocessing, config missing)")
     net = model_with_weights(TrainConfig.from_dict(payload["config"]), payload["state_dict"], str(path))

@@ -20,7 +20,7 @@ from torch import nn
 
 from dcgui.core.config import ARCHS
 from dcgui.core.errors import DcguiError
-from dcgui.core.train.checkpoint import is_torchscript
+from dcgui.core.train.checkpoint import is_torchscript, load_weights_only
 
 IMAGENET = "imagenet"
 IMAGENET_ARCHS = ("resnet18", "resnet50")
@@ -51,13 +51,10 @@ def _refuse_torchscript(path: Path) -> None:
 
 
 def _load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a foreign or damaged file
-        raise DcguiError(
-            f"{path} is not a state dict ({exc.__class__.__name__}: {str(exc).splitlines()[0][:120]}): give a "
-            "dcgui state-dict export (`dcgui export --format state-dict`) or a torchvision ResNet state dict"
-        ) from exc
+    return load_weights_only(
+        path, "cpu", lambda exc: f"{path} is not a state dict ({exc.__class__.__name__}: "
+        f"{str(exc).splitlines()[0][:120]}): give a dcgui state-dict export (`dcgui export --format state-dict`) "
+        "or a torchvision ResNet state dict")
 
 
 def _sidecar(path: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,17 @@ def is_torchscript(path: Path) -> bool:
         return any(name.endswith("constants.pkl") for name in archive.namelist())
 
 
+def load_weights_only(path: Path, map_location: Any, refusal: Callable[[Exception], str]) -> Any:
+    """``torch.load`` with ``weights_only=True`` (a file never runs code), the one way dcgui reads a
+    torch file; any failure becomes a :class:`DcguiError` saying ``refusal(exc)``."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a foreign or damaged file
+        raise DcguiError(refusal(exc)) from exc
+
+
 def earlier_epoch_advice(epoch: int) -> str:
     """How to continue when the checkpoint of ``epoch`` is unusable."""
     if epoch <= 0:
@@ -117,7 +129,6 @@ def load_checkpoint(
     refused before torch reads it. ``epoch``: the epoch the file must hold (a checkpoint copied
     in from another epoch or session is refused even without a recorded hash).
     """
-    import torch
 
     path = Path(path)
     if not path.is_file():
@@ -134,11 +145,9 @@ def load_checkpoint(
                 f"the recorded {sha256[:12]}…): it was damaged or replaced. "
                 + (earlier_epoch_advice(epoch) if epoch is not None else "Restore it from a backup")
             )
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise DcguiError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}: {exc}). "
-                         + (earlier_epoch_advice(epoch) if epoch is not None else "Retrain")) from exc
+    payload = load_weights_only(
+        path, map_location, lambda exc: f"checkpoint {path} cannot be read ({exc.__class__.__name__}: {exc}). "
+        + (earlier_epoch_advice(epoch) if epoch is not None else "Retrain"))
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise DcguiError(f"checkpoint {path} is not a dcgui checkpoint of format {FORMAT_VERSION}")
     if epoch is not None and payload.get("epoch") != epoch:
