@@ -18,7 +18,7 @@ from typing import Any, TextIO, TypeVar
 
 from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl
-from dcgui.core.events import Event, Message, PhaseProgress, phase_label
+from dcgui.core.events import Event, FirstLook, Message, PhaseProgress, first_look_summary, phase_label
 from dcgui.core.pathtext import terminal_text
 
 T = TypeVar("T")
@@ -94,6 +94,8 @@ def drive(gen: Generator[Event, Any, T], progress: Progress | None = None, epoch
                 progress.update(ev, epochs)
             elif isinstance(ev, Message):
                 progress.write(f"{ev.level}: {ev.text}", sys.stderr)
+            elif isinstance(ev, FirstLook):  # a new session's images are still decoding
+                progress.write(first_look_summary(ev))
     finally:
         progress.close()
 

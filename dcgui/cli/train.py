@@ -29,11 +29,13 @@ from dcgui.core.events import (
     CollectionReady,
     EpochFinished,
     Finished,
+    FirstLook,
     Message,
     Paused,
     PhaseProgress,
     Resumed,
     Stopped,
+    first_look_summary,
     steering_summary,
 )
 
@@ -291,6 +293,8 @@ def _train_loop(store: SessionStore, control: RunControl, progress: Progress, fo
             )
         elif isinstance(ev, Message):
             progress.write(f"{ev.level}: {ev.text}", sys.stderr)
+        elif isinstance(ev, FirstLook):
+            progress.write(first_look_summary(ev))
         elif isinstance(ev, CollectionReady):
             eta = RunEta(target, store.last_epoch(), PhaseTimes.from_epochs(store.epochs()))
             if ev.skipped:
