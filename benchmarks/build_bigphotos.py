@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_collections import PACKAGES, PHOTO_SCENES, unpack  # noqa: E402
+from build_collections import PACKAGES, PHOTO_SCENES, unpack
 
 SEED = 22
 MIN_MP, MAX_MP = 3.0, 12.0

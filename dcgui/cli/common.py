@@ -18,7 +18,14 @@ from typing import Any, TextIO, TypeVar
 
 from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl
-from dcgui.core.events import Event, FirstLook, Message, PhaseProgress, first_look_summary, phase_label
+from dcgui.core.events import (
+    Event,
+    FirstLook,
+    Message,
+    PhaseProgress,
+    first_look_summary,
+    phase_label,
+)
 from dcgui.core.pathtext import terminal_text
 
 T = TypeVar("T")

@@ -55,6 +55,7 @@ from dcgui.services.flags import flag_edit
 
 if TYPE_CHECKING:
     from dcgui.core.analysis.groups import Group, GroupView
+    from dcgui.core.events import FirstLook
     from dcgui.store import AppliedEdit, SessionStore
     from dcgui.store.editlog import EditRecord
     from dcgui.store.edits import Edit, EditPreview
@@ -139,6 +140,8 @@ class SessionModel(QObject):
     * ``editsChanged()``: the edit log changed (what undo / redo would do: ``next_undo_redo``).
     * ``similarRequested(int)``: "More like this" on an image.
     * ``message(str)``: a short status line; ``errorOccurred(str)``: a failed write, said to the user.
+    * ``firstLookChanged(object)``: the first look shown while a new session's images decode
+      (a ``FirstLook`` event), or None once epoch 1 (or another session) replaces it.
     """
 
     sessionChanged = Signal()
@@ -159,6 +162,7 @@ class SessionModel(QObject):
     similarRequested = Signal(int)
     message = Signal(str)
     errorOccurred = Signal(str)
+    firstLookChanged = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -177,6 +181,9 @@ class SessionModel(QObject):
         self._gview: GroupView | None = None
         self._gsig: object = None  # what the stored merges and splits looked like last time
         self._undo_redo: tuple[EditRecord | None, EditRecord | None] = (None, None)
+        # Not a ViewState field: it holds arrays (no cheap equality) and it is no epoch; kept in
+        # memory only (docs/ARCHITECTURE.md, "First looks").
+        self._first_look: FirstLook | None = None
 
     def _relay(self, signal: str, value: object) -> None:
         if signal == "selectionChanged":
@@ -225,7 +232,9 @@ class SessionModel(QObject):
             self.state.selection, self.state.current_image = Selection(), None
             self.state.active_cluster, self.state.clusters = None, ()
         self._read_user_data()
+        self._first_look = None
         self.sessionChanged.emit()
+        self.firstLookChanged.emit(None)
         self.followChanged.emit(True)
         self.epochsChanged.emit(last)
         self.epochChanged.emit(last)
@@ -303,6 +312,8 @@ class SessionModel(QObject):
                 self._paths = s.image_paths()
                 self._path_index = None
             last = s.last_epoch()
+            if last > 0:
+                self.set_first_look(None)  # epoch 1 replaces the first look
             if last != self.last_epoch:
                 self.state.last_epoch = last
                 if self.follow_live or self.epoch == 0 or self.epoch > last:
@@ -310,6 +321,22 @@ class SessionModel(QObject):
             self._sync_user_data()
         finally:
             self._syncing = False
+
+    # =========================================================================================
+    # first look (while a new session's images decode)
+    # =========================================================================================
+    @property
+    def first_look(self) -> FirstLook | None:
+        return self._first_look
+
+    def set_first_look(self, look: FirstLook | None) -> None:
+        """Show ``look`` (the trainer's latest) until epoch 1 exists; None: show none."""
+        if look is not None and (self._store is None or self.last_epoch > 0):
+            look = None  # the session has trained epochs: they are what the window shows
+        if look is self._first_look:
+            return
+        self._first_look = look
+        self.firstLookChanged.emit(look)
 
     # =========================================================================================
     # epochs

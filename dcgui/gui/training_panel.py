@@ -38,9 +38,11 @@ from dcgui.core.events import (
     EpochFinished,
     EpochMetrics,
     Finished,
+    FirstLook,
     Message,
     PhaseProgress,
     Stopped,
+    first_look_summary,
     phase_label,
     steering_summary,
 )
@@ -403,6 +405,9 @@ class TrainingPanel(QWidget):
             # than at the window's next poll.
             self.model.refresh()
             self.epochFinished.emit(ev)
+        elif isinstance(ev, FirstLook):
+            self._set_status(first_look_summary(ev))
+            self.model.set_first_look(ev)
         elif isinstance(ev, CollectionReady):
             skipped = f", {len(ev.skipped):,} skipped" if ev.skipped else ""
             self._set_status(f"{ev.n_images:,} images ready{skipped}. Starting epoch {self._last_epoch + 1}…")
@@ -542,6 +547,8 @@ class TrainingPanel(QWidget):
         self.phase_bar.setFormat("")
         self.phase_label.setText("Phase")
         self._show_run_progress(0.0)
+        # A first look promises that training follows: a run that ended before epoch 1 takes it back.
+        self.model.set_first_look(None)
         self.runEnded.emit(reason)
 
     # ---------------------------------------------------------------------------------------
