@@ -68,6 +68,13 @@ def test_first_look_clusters_the_decoded_images_with_the_epoch_0_network(tmp_pat
     assert sum(len(e) for e in look.examples) == min(look.n_decoded, sum(
         min(int(s), 12) for s in look.sizes()))
     assert [r.relpath for r in (records[p] for p in look.images)] == list(look.relpaths)
+    # Decoded in a spread order: the first look samples every class folder, not the first one.
+    assert len({p.split("/")[0] for p in look.relpaths}) >= 3
+
+    # The finished cache is the one a build without looks makes (same rows, same order).
+    plain, _ = drain_events(ImageCache.iter_build(tmp_path / "plain", folder, records, CFG.cache_size, workers=1))
+    assert [r.relpath for r in plain.records] == [r.relpath for r in cache.records]
+    assert np.array_equal(plain.pixels, cache.pixels) and plain.failed == cache.failed
 
     # Its pixels and thumbnails are the cache's rows of those files, as the finished cache has them.
     row_of = {r.relpath: i for i, r in enumerate(cache.records)}

@@ -406,6 +406,11 @@ class _Builder:
         window = 4 * self.workers  # bounded: results wait in memory only briefly
         next_t = 0
         looks = self.first_looks.timing if self.first_looks is not None else None
+        # With first looks the files are decoded in a seeded random order, so the images decoded
+        # so far are a sample of the whole folder, not its first sub-folders. Each still goes to
+        # its own stage row (todo order), so the finished file is the same either way.
+        order = (np.random.default_rng(0).permutation(len(self.todo)) if looks is not None
+                 else np.arange(len(self.todo)))
         look_gap = looks.after_s if looks is not None else 0.0
         next_look = look_gap if looks is not None else float("inf")  # seconds after t_start
         pending: dict[Future[_Decoded | str], int] = {}
@@ -413,8 +418,9 @@ class _Builder:
             try:
                 while pending or next_t < len(self.todo):
                     while next_t < len(self.todo) and len(pending) < window:
-                        path = self.folder / self.records[self.todo[next_t]].relpath
-                        pending[pool.submit(_decode, path, self.size)] = next_t
+                        t = int(order[next_t])
+                        path = self.folder / self.records[self.todo[t]].relpath
+                        pending[pool.submit(_decode, path, self.size)] = t
                         next_t += 1
                     done, _ = wait(pending, timeout=PROGRESS_INTERVAL_S, return_when=FIRST_COMPLETED)
                     for fut in done:
