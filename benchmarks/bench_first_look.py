@@ -13,7 +13,8 @@ window trains (``iter_train_file``, the worker's thread count).
 
 ``engine`` prints the seconds from the start of ``iter_train_file`` (what Train starts) to each
 first look (images decoded, k, the look's own seconds), to the end of decoding and to epoch 1;
-``--stop-after-look`` ends the run at the first look. ``window`` times from ``TrainingPanel.start``
+``--stop-after-look`` ends the run at the first look. Each line also gives the process's CPU
+seconds so far (from the start of the process, imports included). ``window`` times from ``TrainingPanel.start``
 to the first look's first thumbnail painted in the Clusters tab, and saves a screenshot there.
 """
 
@@ -33,7 +34,12 @@ THREADS = max(1, (os.cpu_count() or 2) - 1)  # the window's worker (torch_thread
 
 
 def _load() -> str:
-    return f"load {os.getloadavg()[0]:.1f}"
+    """The 1-minute load average and this process's CPU seconds so far (all threads): on a busy
+    machine the CPU seconds say what an idle one would need (at most, with 2 cores in use)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return f"load {os.getloadavg()[0]:.1f}, cpu {ru.ru_utime + ru.ru_stime:.1f} s"
 
 
 def new_session(folder: Path, tmp: Path) -> Path:

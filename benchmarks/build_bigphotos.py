@@ -15,6 +15,7 @@ Benchmark material only: the unit tests never read it.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -29,21 +30,25 @@ SEED = 22
 MIN_MP, MAX_MP = 3.0, 12.0
 
 
-def variant(src: Image.Image, rng: random.Random) -> tuple[Image.Image, int]:
-    """One random crop / flip / rescale of ``src`` and the JPEG quality to save it at."""
-    w, h = src.size
+def draw(rng: random.Random, w: int, h: int) -> tuple[tuple[int, int, int, int], bool, float, int]:
+    """The random choices of one variant (cheap: drawn for every index, so the folder is the
+    same whichever files already exist): crop box, mirror, megapixels, JPEG quality."""
     frac = rng.uniform(0.4, 1.0)
     aspect = rng.choice([4 / 3, 3 / 2, 16 / 9, 3 / 4, 2 / 3, 1.0])
     cw = min(w, round((frac * w * h * aspect) ** 0.5))
     ch = min(h, round(cw / aspect))
     left, top = rng.randrange(0, w - cw + 1), rng.randrange(0, h - ch + 1)
-    im = src.crop((left, top, left + cw, top + ch))
-    if rng.random() < 0.5:
+    return (left, top, left + cw, top + ch), rng.random() < 0.5, rng.uniform(MIN_MP, MAX_MP) * 1e6, rng.randint(85, 95)
+
+
+def variant(src: Image.Image, box: tuple[int, int, int, int], mirror: bool, mp: float) -> Image.Image:
+    """One random crop / flip / rescale of ``src``."""
+    im = src.crop(box)
+    if mirror:
         im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    mp = rng.uniform(MIN_MP, MAX_MP) * 1e6
+    cw, ch = im.size
     scale = (mp / (cw * ch)) ** 0.5
-    im = im.resize((round(cw * scale), round(ch * scale)), Image.Resampling.BILINEAR)
-    return im, rng.randint(85, 95)
+    return im.resize((round(cw * scale), round(ch * scale)), Image.Resampling.BILINEAR)
 
 
 def main() -> int:
@@ -51,26 +56,30 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("/work/data/bigphotos"))
     ap.add_argument("--count", type=int, default=4000)
     ap.add_argument("--debs", type=Path, default=Path("/work/data/debs"))
+    ap.add_argument("--reverse", action="store_true", help="make the missing files from the last one back "
+                    "(a second process then meets the first in the middle)")
     args = ap.parse_args()
     x = unpack(PACKAGES["photos"], args.debs)
     sources = {s: Image.open(x / f"usr/share/wallpapers/{s}/contents/images/2560x1600.jpg").convert("RGB")
                for s in PHOTO_SCENES}
     rng = random.Random(SEED)
-    t0 = time.perf_counter()
-    made = 0
+    plan = []
     for i in range(args.count):
         scene = PHOTO_SCENES[i % len(PHOTO_SCENES)]
-        im, quality = variant(sources[scene], rng)  # drawn even when the file exists: same folder every run
+        plan.append((i, scene, draw(rng, *sources[scene].size)))
+    t0 = time.perf_counter()
+    made = 0
+    for i, scene, (box, mirror, mp, quality) in (reversed(plan) if args.reverse else plan):
         path = args.out / scene.lower() / f"{scene.lower()}_{i:04d}.jpg"
         if path.exists():
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        im.save(tmp, "JPEG", quality=quality)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.part")
+        variant(sources[scene], box, mirror, mp).save(tmp, "JPEG", quality=quality)
         tmp.rename(path)  # a killed run leaves no half-written photo under a real name
         made += 1
         if made % 200 == 0:
-            print(f"{i + 1}/{args.count} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"{made} made, at {i + 1}/{args.count} ({time.perf_counter() - t0:.0f} s)", flush=True)
     print(f"{args.out}: {args.count} photos ({made} new) in {time.perf_counter() - t0:.0f} s")
     return 0
 
