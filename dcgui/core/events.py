@@ -203,12 +203,13 @@ class FirstLook(Event):
     n_decoded: int
     n_total: int
     k: int
-    images: np.ndarray
-    relpaths: tuple[str, ...]
-    assign: np.ndarray
-    examples: tuple[tuple[int, ...], ...]
-    thumbnails: dict[int, bytes]
-    seconds: float
+    # the per-image fields stay out of the repr (a test failure would print megabytes)
+    images: np.ndarray = field(repr=False)
+    relpaths: tuple[str, ...] = field(repr=False)
+    assign: np.ndarray = field(repr=False)
+    examples: tuple[tuple[int, ...], ...] = field(repr=False)
+    thumbnails: dict[int, bytes] = field(repr=False)
+    seconds: float = 0.0
     seconds_clustering: float = 0.0  # features + PCA + k-means of this look
 
     def sizes(self) -> np.ndarray:
