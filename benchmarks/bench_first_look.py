@@ -21,11 +21,14 @@ to the first look's first thumbnail painted in the Clusters tab, and saves a scr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -93,8 +96,7 @@ def bench_decode(folder: Path, n: int) -> None:
 
 
 def bench_engine(folder: Path, looks: bool, stop_after_look: bool) -> None:
-    from dcgui.core.control import RunControl
-    from dcgui.core.events import CollectionReady, EpochFinished, FirstLook, PhaseProgress
+    from dcgui.core.control import RunControl, StopRequested
     from dcgui.services import training
 
     if not looks:
@@ -104,23 +106,32 @@ def bench_engine(folder: Path, looks: bool, stop_after_look: bool) -> None:
         control = RunControl()
         _CPU0[0] = _cpu()
         t0 = time.perf_counter()
-        decoded_at = 0.0
-        for ev in training.iter_train_file(path, control, epochs=1, default_threads=THREADS):
-            now = time.perf_counter() - t0
-            if isinstance(ev, FirstLook):
-                print(f"{now:7.1f} s  first look {ev.index}: {ev.n_decoded} of {ev.n_total} decoded, k={ev.k}, "
-                      f"look took {ev.seconds_clustering:.1f} s (event says {ev.seconds:.1f} s); {_load()}", flush=True)
-                if stop_after_look:
-                    control.stop()
-            elif isinstance(ev, PhaseProgress) and ev.phase == "cache" and ev.done == ev.total and not decoded_at:
-                decoded_at = now
-                print(f"{now:7.1f} s  all decoded ({ev.images_per_second:.1f} photos/s); {_load()}", flush=True)
-            elif isinstance(ev, CollectionReady):
-                print(f"{now:7.1f} s  collection ready", flush=True)
-            elif isinstance(ev, EpochFinished):
-                m = ev.metrics
-                print(f"{now:7.1f} s  epoch 1 (the first clusters before this change): {m.seconds:.1f} s of "
-                      f"features + k-means + training; {_load()}", flush=True)
+        with contextlib.suppress(StopRequested):  # --stop-after-look: stopped while decoding
+            _report(training.iter_train_file(path, control, epochs=1, default_threads=THREADS), t0,
+                    control if stop_after_look else None)
+
+
+def _report(events: Iterator[object], t0: float, stop: Any) -> None:
+    """Print when each milestone of a run arrives; ``stop`` (a RunControl): stop at the first look."""
+    from dcgui.core.events import CollectionReady, EpochFinished, FirstLook, PhaseProgress
+
+    decoded = False
+    for ev in events:
+        now = time.perf_counter() - t0
+        if isinstance(ev, FirstLook):
+            print(f"{now:7.1f} s  first look {ev.index}: {ev.n_decoded} of {ev.n_total} decoded, k={ev.k}, "
+                  f"look took {ev.seconds_clustering:.1f} s (event says {ev.seconds:.1f} s); {_load()}", flush=True)
+            if stop is not None:
+                stop.stop()
+        elif isinstance(ev, PhaseProgress) and ev.phase == "cache" and ev.done == ev.total and not decoded:
+            decoded = True
+            print(f"{now:7.1f} s  all decoded ({ev.images_per_second:.1f} photos/s); {_load()}", flush=True)
+        elif isinstance(ev, CollectionReady):
+            print(f"{now:7.1f} s  collection ready", flush=True)
+        elif isinstance(ev, EpochFinished):
+            m = ev.metrics
+            print(f"{now:7.1f} s  epoch 1 (the first clusters before this change): {m.seconds:.1f} s of "
+                  f"features + k-means + training; {_load()}", flush=True)
 
 
 def bench_window(folder: Path, shot: Path | None) -> None:
