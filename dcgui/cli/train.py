@@ -69,6 +69,9 @@ def register(sub: Any) -> None:
     p.add_argument("--samples-per-epoch", type=int, metavar="S",
                    help=FIELD_HELP["samples_per_epoch"] + " (default: from the collection size)")
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
+    p.add_argument("--lr", type=float, metavar="LR", help=FIELD_HELP["lr"] + f" (default: {TrainConfig().lr})")
+    p.add_argument("--crop-scale-min", type=float, metavar="F",
+                   help=FIELD_HELP["crop_scale_min"] + f" (default: {TrainConfig().crop_scale_min})")
     p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
     p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
     p.add_argument("--steer", action=argparse.BooleanOptionalAction, default=None,
@@ -94,7 +97,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs, "k": args.k, "arch": args.arch, "image_size": args.image_size,
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
         "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
-        "head": args.head, "sobel": False if args.no_sobel else None,
+        "head": args.head, "lr": args.lr, "crop_scale_min": args.crop_scale_min, "sobel": False if args.no_sobel else None,
         "projection": False if args.no_projection else None, "steer": args.steer,
     }
     return {k: v for k, v in given.items() if v is not None}

@@ -347,8 +347,14 @@ class ClusterListModel(QAbstractTableModel):
             head = self.title(c) if self.name(c) is None else f"{self.title(c)} ({plain})"
             lines = [f"{head}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
             g = self.group(c)
-            if g is not None and g.kind == KIND_PART:
-                lines.append(f"part {int(g.part or 0) + 1} of cluster {g.clusters[0]}, split by you")
+            if g is not None and g.follows:
+                # steering keeps a group's images together: it is where they landed, not its old ids
+                what = (f"part {int(g.part or 0) + 1} of cluster {g.key.partition('.')[0]}, split"
+                        if g.kind == KIND_PART else "merged")
+                lines.append(f"{what} by you at epoch {g.made_at}; its images are in cluster "
+                             f"{', '.join(str(c) for c in g.clusters)} at this epoch (steering)")
+            elif g is not None and g.kind == KIND_PART:
+                lines.append(f"part {int(g.part or 0) + 1} of cluster {g.key.partition('.')[0]}, split by you")
             elif g is not None:
                 lines.append("merged by you from " + ", ".join(
                     display_name(KIND_PART if u.split is not None else KIND_CLUSTER,

@@ -258,7 +258,9 @@ class SessionModel(QObject):
         if s is None:
             return None
         splits, merges = s.cluster_groups()
-        return ([(x.id, x.epoch, x.cluster, x.names) for x in splits], [(m.id, m.epoch, m.units, m.name) for m in merges])
+        # with steering on, earlier groups are shown where their members landed: the switch regroups
+        return ([(x.id, x.epoch, x.cluster, x.names) for x in splits], [(m.id, m.epoch, m.units, m.name) for m in merges],
+                s.config.steer)
 
     def _sync_user_data(self) -> None:
         """Re-read the user data after an edit, an undo or another connection's commit, and tell

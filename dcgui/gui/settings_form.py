@@ -1,7 +1,7 @@
 """A form for ``TrainConfig``: smart defaults, a tooltip per field, inline validation.
 
 The form edits the fields a user should think about (k, backbone, image size, epochs, Sobel,
-batch size, head, device; projection head, learning rate, images per epoch, seed and CPU threads
+batch size, head, device; projection head, learning rate, images per epoch, smallest crop, seed and CPU threads
 under "Advanced"); every other field comes from the base config. ``config()`` builds a
 ``TrainConfig`` and runs its validation (including the checks that depend on the number of
 images); a ``ValueError`` is shown under the form with the offending field marked, never raised
@@ -33,7 +33,7 @@ from dcgui.gui import theme
 from dcgui.gui.help import explain
 
 MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device", "steer")
-ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "seed", "threads")
+ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "crop_scale_min", "seed", "threads")
 LABELS = {
     "k": "Clusters (k)",
     "arch": "Backbone",
@@ -47,6 +47,7 @@ LABELS = {
     "seed": "Random seed",
     "threads": "CPU threads",
     "samples_per_epoch": "Images per epoch",
+    "crop_scale_min": "Smallest crop",
     "projection": "Projection head",
     "steer": "Steering",
 }
@@ -124,12 +125,18 @@ class SettingsForm(QWidget):
         samples.setSingleStep(1000)
         samples.setGroupSeparatorShown(True)
         samples.setSpecialValueText("one per image")  # 0
+        crop = QDoubleSpinBox()
+        crop.setDecimals(2)
+        crop.setRange(0.01, 1.0)
+        crop.setSingleStep(0.05)
+        crop.setSuffix(" of the image")
         threads = QSpinBox()
         threads.setRange(0, 1024)
         threads.setSpecialValueText("automatic")  # 0
         self.editors = {"k": k, "arch": arch, "image_size": size, "epochs": epochs, "sobel": sobel,
                         "batch_size": batch, "head": head, "device": device, "lr": lr, "seed": seed,
-                        "samples_per_epoch": samples, "threads": threads, "projection": projection,
+                        "samples_per_epoch": samples, "crop_scale_min": crop, "threads": threads,
+                        "projection": projection,
                         "steer": steer}
 
         form = QFormLayout()
