@@ -57,6 +57,7 @@ FIRST_LOOK_AFTER_S = 4.0
 FIRST_LOOK_GROWTH = 2.0
 FIRST_LOOK_MIN_IMAGES = 20
 FIRST_LOOK_LAST_FRACTION = 0.9
+LOOK_WINDOW_PER_WORKER = 64  # files queued per decoding thread while a look runs (a few MB of rows)
 
 
 @dataclass
@@ -91,8 +92,8 @@ class LookTiming:
 @dataclass(frozen=True)
 class FirstLooks:
     """A cache build hands what it has decoded so far to ``hook`` (a generator of events that the
-    build yields on) at the times ``timing`` says. The decoding threads finish the files already
-    queued meanwhile; the next ones wait for the look."""
+    build yields on) at the times ``timing`` says. The decoding threads go on meanwhile, with
+    ``LOOK_WINDOW_PER_WORKER`` files each queued before the look starts."""
 
     hook: Callable[[DecodedSoFar], Generator[Event, None, None]]
     timing: LookTiming = LookTiming()
@@ -417,11 +418,7 @@ class _Builder:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="dcgui-decode") as pool:
             try:
                 while pending or next_t < len(self.todo):
-                    while next_t < len(self.todo) and len(pending) < window:
-                        t = int(order[next_t])
-                        path = self.folder / self.records[self.todo[t]].relpath
-                        pending[pool.submit(_decode, path, self.size)] = t
-                        next_t += 1
+                    next_t = self._submit(pool, pending, order, next_t, window)
                     done, _ = wait(pending, timeout=PROGRESS_INTERVAL_S, return_when=FIRST_COMPLETED)
                     for fut in done:
                         self._store(pending.pop(fut), fut.result())
@@ -440,7 +437,11 @@ class _Builder:
                             and done_count < looks.last_fraction * total
                             and len(self.reused) + len(self.decoded) >= looks.min_images):
                         assert self.first_looks is not None
-                        yield from self.first_looks.hook(self._so_far())
+                        so_far = self._so_far()
+                        # The decoding threads keep going while the look runs on this thread: queue
+                        # more files first (finished rows are small; they wait for the look's end).
+                        next_t = self._submit(pool, pending, order, next_t, LOOK_WINDOW_PER_WORKER * self.workers)
+                        yield from self.first_looks.hook(so_far)
                         took = time.perf_counter() - now
                         look_gap *= looks.growth
                         next_look = time.perf_counter() - t_start + max(look_gap, 3 * took)
@@ -449,6 +450,16 @@ class _Builder:
                     fut.cancel()
         elapsed = max(time.perf_counter() - t_start, 1e-9)
         yield PhaseProgress(PHASE_CACHE, total, total, 0, len(self.todo) / elapsed)
+
+    def _submit(self, pool: ThreadPoolExecutor, pending: dict[Future[_Decoded | str], int], order: np.ndarray,
+                next_t: int, window: int) -> int:
+        """Queue files ``order[next_t:]`` until ``window`` are pending; return the new ``next_t``."""
+        while next_t < len(self.todo) and len(pending) < window:
+            t = int(order[next_t])
+            path = self.folder / self.records[self.todo[t]].relpath
+            pending[pool.submit(_decode, path, self.size)] = t
+            next_t += 1
+        return next_t
 
     def _so_far(self) -> DecodedSoFar:
         """The usable images decoded so far, read back from the data files (reused rows from
