@@ -50,7 +50,7 @@ THUMB_QUALITY = 85
 PROGRESS_INTERVAL_S = 0.2
 COMMIT_INTERVAL_S = 30.0  # a killed build loses at most this much decoding work
 _COPY_CHUNK_BYTES = 64 << 20
-# First looks (issue 22): a new folder of big photos takes minutes to decode, so the images decoded
+# First looks (issue 22): a new folder of big photos can take minutes to decode, so the images decoded
 # so far are handed to a hook (which clusters them) after FIRST_LOOK_AFTER_S of decoding, then at
 # growing intervals; none once FIRST_LOOK_LAST_FRACTION of the images are done (epoch 1 is near).
 FIRST_LOOK_AFTER_S = 4.0
