@@ -48,6 +48,8 @@ LEVERS: dict[str, str] = {
     "spe12500": "12,500 training images between two clusterings (`--samples-per-epoch 12500`: about 11 passes "
     "over 1,100 images, 98 batches; the old rule gave 4 passes, 34 batches), 10 epochs",
     "spe12500-crop0.3": "both of the above (`--samples-per-epoch 12500 --crop-scale-min 0.3`), 10 epochs",
+    "demo-full": "the demo collection (4,000 Fashion-MNIST images, `ROOT/demo` = the extracted demo) at the "
+    "demo's settings, the window's \"full run\": the new defaults with k = 50 (`--k 50`), 20 epochs",
     "spe12500-centroids": "12,500 images per clustering and the centroid head (`--samples-per-epoch 12500 "
     "--head centroids`), 10 epochs",
 }

@@ -146,8 +146,7 @@ def _env_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.services.folder import announce_folder
-    from dcgui.services.session import claim_or_close
+    from dcgui.services.session import announced, claim_or_close
     from dcgui.store import SessionStore
 
     folder = Path(args.folder).expanduser().absolute()
@@ -158,12 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if _env_rank() == 0 and session.exists():
         # One trainer per session, checked before torch loads: a second one is refused at once,
         # naming the other process.
-        store = claim_or_close(SessionStore.open(session))
-        try:
-            announce_folder(store)
-        except BaseException:
-            store.close()
-            raise
+        store = announced(claim_or_close(SessionStore.open(session)))
     if store is not None and _nothing_to_train(store, folder, overrides, args):
         store.close()
         return 0

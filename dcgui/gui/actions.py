@@ -23,13 +23,12 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHeaderView,
     QStyle,
-    QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.analysis.groups import KIND_PART
+from dcgui.gui.layout import dialog_buttons, read_only_table, vbox
 from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, SessionModel
 
 Key = str | QKeySequence.StandardKey
@@ -318,20 +317,13 @@ class ShortcutsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         rows = registry.shortcuts()
-        self.table = QTableWidget(len(rows), 3, self)
-        self.table.setHorizontalHeaderLabels(["Action", "Shortcut", "What it does"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(["Action", "Shortcut", "What it does"], len(rows))
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.resizeColumnsToContents()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.table)
-        lay.addWidget(buttons)
+        vbox(self.table, dialog_buttons(self, QDialogButtonBox.StandardButton.Close), parent=self)
         self.resize(640, 520)
 
     def listed(self) -> list[tuple[str, str]]:

@@ -30,18 +30,17 @@ from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_PART, Group, GroupView, display_name
+from dcgui.gui.layout import hbox, vbox
 from dcgui.gui.session_model import cluster_display_name
 from dcgui.gui.thumbnails import (
     AsyncPixmapCache,
@@ -667,14 +666,7 @@ class ClusterListPanel(QWidget):
         self.hide_empty = QCheckBox("Hide empty", self)
         self.hide_empty.setToolTip("Hide clusters with no image at this epoch")
         self.view = ClusterListView(model, self)
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.filter_edit, 1)
-        top.addWidget(self.hide_empty)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(top)
-        lay.addWidget(self.view, 1)
+        vbox(hbox((self.filter_edit, 1), self.hide_empty, margins=0), (self.view, 1), parent=self, margins=0)
         self.filter_edit.textChanged.connect(self._apply)
         self.hide_empty.toggled.connect(self._apply)
 

@@ -19,18 +19,16 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QSpinBox,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, SEED_MAX, TrainConfig, default_config
 from dcgui.gui import theme
 from dcgui.gui.help import explain
+from dcgui.gui.layout import button, hbox, vbox, wrapped_label
 
 MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device", "steer")
 ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "crop_scale_min", "seed", "threads")
@@ -158,26 +156,15 @@ class SettingsForm(QWidget):
             adv_form.addRow(self._label(name), self.editors[name])
         self.advanced.setVisible(False)
 
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
+        self.error_label = wrapped_label()
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
-        self.hint_label = QLabel()
-        self.hint_label.setWordWrap(True)
-        self.reset_button = QPushButton("Suggested values")
-        self.reset_button.setToolTip("Reset every field to the defaults suggested for this collection and device")
-        self.reset_button.clicked.connect(self.reset_defaults)
-        hint_row = QHBoxLayout()
-        hint_row.addWidget(self.hint_label, 1)
-        hint_row.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(form)
-        layout.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.advanced)
-        layout.addLayout(hint_row)
-        layout.addWidget(self.error_label)
+        self.hint_label = wrapped_label()
+        self.reset_button = button("Suggested values", self.reset_defaults,
+                                   tip="Reset every field to the defaults suggested for this collection and device")
+        hint_row = hbox((self.hint_label, 1), (self.reset_button, 0, Qt.AlignmentFlag.AlignTop))
+        vbox(form, (self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft), self.advanced, hint_row, self.error_label,
+             parent=self, margins=0)
 
         for name, editor in self.editors.items():
             # tooltip and What's This, with the glossary entries the help text uses (k, epoch, Sobel...)
