@@ -130,9 +130,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.quit", "&Quit", (QKeySequence.StandardKey.Quit,), role=QAction.MenuRole.QuitRole),
     # -- Edit -------------------------------------------------------------------------------------
     ActionSpec("edit.undo", "&Undo", (QKeySequence.StandardKey.Undo,),
-               enabled=lambda m, f: m.writable and m.next_undo_redo()[0] is not None, label=_undo_label(0, "Undo")),
+               enabled=lambda m, f: m.writable and not m.edit_busy and m.next_undo_redo()[0] is not None,
+               label=_undo_label(0, "Undo")),
     ActionSpec("edit.redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"),
-               enabled=lambda m, f: m.writable and m.next_undo_redo()[1] is not None, label=_undo_label(1, "Redo")),
+               enabled=lambda m, f: m.writable and not m.edit_busy and m.next_undo_redo()[1] is not None,
+               label=_undo_label(1, "Redo")),
     # -- Training ---------------------------------------------------------------------------------
     ActionSpec("train.start", "Start training", ("Ctrl+Return", "Ctrl+Enter"),
                enabled=lambda m, f: bool(f.get("train_ready")) and f.get("train_state", IDLE) in (IDLE, PAUSED),
@@ -215,7 +217,8 @@ _MISSING = object()
 
 # Model signals after which every rule is evaluated again.
 _MODEL_SIGNALS = ("sessionChanged", "epochsChanged", "epochChanged", "activeClusterChanged", "selectionChanged",
-                  "clusterSelectionChanged", "clusterGroupsChanged", "editsChanged", "trainingStateChanged")
+                  "clusterSelectionChanged", "clusterGroupsChanged", "editsChanged", "trainingStateChanged",
+                  "editBusyChanged")
 
 
 class ActionRegistry(QObject):

@@ -139,7 +139,11 @@ def _decode_row(table: str, row: Row | None) -> Row | None:
 
 def encode_changes(changes: Sequence[RowChange]) -> bytes:
     data = [[c.table, c.key, _encode_row(c.table, c.before), _encode_row(c.table, c.after)] for c in changes]
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+    # The same text as one json.dumps of the list, written 2,000 rows at a time: one call holds
+    # the GIL throughout (0.2-0.5 s for a bulk edit of 100k images), and the window's thread
+    # waits for the GIL while a worker saves such an edit.
+    parts = [json.dumps(data[i:i + 2000], separators=(",", ":"))[1:-1] for i in range(0, len(data), 2000)]
+    return zlib.compress(("[" + ",".join(parts) + "]").encode("utf-8"), 6)
 
 
 def decode_changes(blob: bytes) -> list[RowChange]:
