@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from dcgui.gui.explore import TAB_DUPLICATES, ExplorePanel
 from dcgui.gui.session_images import SessionImages
 from dcgui.gui.session_model import SessionModel
-from tests.conftest import write_image_folder
+from tests.conftest import wait_for_edit, write_image_folder
 from tests.core.test_keep_complete import _photo
 
 WAIT_MS = 120_000
@@ -107,6 +107,7 @@ def test_tiles_say_which_copy_is_which_and_why_the_original_is_kept(qtbot, panel
     qtbot.keyClick(dup.members, Qt.Key.Key_K)
     assert dup.dialog is not None and "keep the selected image" in dup.dialog.text.text()
     dup.dialog.apply_button.click()
+    wait_for_edit(qtbot, panel.model)  # a group's flags: applied on a worker
     flags = panel.model.store.image_flags()
     assert flags[idx["downscale"]] == "keep" and flags[idx["original"]] == "duplicate"
     if len(dup.groups) > 1:
@@ -117,6 +118,7 @@ def test_tiles_say_which_copy_is_which_and_why_the_original_is_kept(qtbot, panel
     qtbot.keyClick(dup.members, Qt.Key.Key_P)
     assert dup.group_list.currentRow() == 0
     panel.model.undo()
+    wait_for_edit(qtbot, panel.model)
     assert panel.model.store.image_flags() == {}
 
 
