@@ -146,8 +146,30 @@ def encode_changes(changes: Sequence[RowChange]) -> bytes:
     return zlib.compress(("[" + ",".join(parts) + "]").encode("utf-8"), 6)
 
 
+def _loads_rows(text: str) -> Any:
+    """``json.loads`` of the log's compact array, one row per call: one call holds the GIL for
+    the whole text (an undo of 100k rows stalled the window's thread for seconds on a busy
+    machine); between rows another thread may run. Any other layout: the one-call parse."""
+    if not text.startswith("[") or text == "[]":
+        return json.loads(text)
+    decoder = json.JSONDecoder()
+    out, i, end = [], 1, len(text) - 1
+    try:
+        while True:
+            item, i = decoder.raw_decode(text, i)
+            out.append(item)
+            if i < end and text[i] == ",":
+                i += 1
+            elif i == end and text[i] == "]":
+                return out
+            else:
+                return json.loads(text)
+    except ValueError:  # spaces between rows (not written by encode_changes)
+        return json.loads(text)
+
+
 def decode_changes(blob: bytes) -> list[RowChange]:
-    data = json.loads(zlib.decompress(blob).decode("utf-8"))
+    data = _loads_rows(zlib.decompress(blob).decode("utf-8"))
     return [RowChange(t, k, _decode_row(t, b), _decode_row(t, a)) for t, k, b, a in data]
 
 

@@ -349,3 +349,15 @@ def test_the_edit_log_encodes_large_edits_in_pieces_to_the_same_text() -> None:
         blob = encode_changes(changes)
         assert zlib.decompress(blob).decode("utf-8") == whole, n
         assert decode_changes(blob) == changes
+
+
+def test_the_edit_log_reads_rows_one_at_a_time_and_any_other_text_whole() -> None:
+    """``decode_changes`` parses the log's array row by row (the window's thread gets the GIL
+    between rows during a worker's undo of 100k rows); other JSON still reads as json.loads does."""
+    import json
+
+    from dcgui.store.editlog import _loads_rows
+
+    for text in ("[]", "[1]", '[["image_flags","a",null,{"flag":"keep"}],{"x":null}]', '{"a":1}', "[1, 2]",
+                 "[1,2] ", '"x"'):
+        assert _loads_rows(text) == json.loads(text), text
