@@ -43,6 +43,15 @@ LEVERS: dict[str, str] = {
     "defaults": "the defaults now (plain `dcgui train FOLDER --session S`)",
     "no-sobel": "colour input instead of the Sobel front end (`--no-sobel`), all else at the old defaults",
     "centroids": "DeepCluster-v2 centroid head with temperature 0.1 (`--head centroids`)",
+    "crop0.3": "training crops of at least 30 % of the image (`--crop-scale-min 0.3`; paper: 8 % at 224 px), "
+    "10 epochs, all else at the old defaults",
+    "spe12500": "12,500 training images between two clusterings (`--samples-per-epoch 12500`: about 11 passes "
+    "over 1,100 images, 98 batches; the old rule gave 4 passes, 34 batches), 10 epochs",
+    "spe12500-crop0.3": "both of the above (`--samples-per-epoch 12500 --crop-scale-min 0.3`), 10 epochs",
+    "demo-full": "the demo collection (4,000 Fashion-MNIST images, `ROOT/demo` = the extracted demo) at the "
+    "demo's settings, the window's \"full run\": the new defaults with k = 50 (`--k 50`), 20 epochs",
+    "spe12500-centroids": "12,500 images per clustering and the centroid head (`--samples-per-epoch 12500 "
+    "--head centroids`), 10 epochs",
 }
 
 

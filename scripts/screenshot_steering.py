@@ -4,8 +4,8 @@ A small Fashion-MNIST folder from the demo archive (30 images per class) is trai
 with the command line; then, as a person would, the two clusters with the largest share of trousers are
 merged into a group named "my picks" and the 12 images farthest from their cluster's mean are
 flagged exclude. The window then trains epoch 4 itself; the screenshot shows the cluster
-list (the merged group, the "Excluded" row) and the training panel's steering
-line. Run offscreen: ``QT_QPA_PLATFORM=offscreen python scripts/screenshot_steering.py``.
+list (the merged group, shown as the cluster its images were trained into at epoch 4, and the
+"Excluded" row), the merged group's images in the grid and the training panel's steering line. Run offscreen: ``QT_QPA_PLATFORM=offscreen python scripts/screenshot_steering.py``.
 """
 
 from __future__ import annotations

@@ -108,12 +108,10 @@ def _few_threads() -> None:
 
 def drain_events(gen: Generator[Any, Any, Any]) -> tuple[Any, list[Any]]:
     """Run an engine generator to its end: (its return value, every event it yielded)."""
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
+    from dcgui.core.control import drain
+
+    events: list[Any] = []
+    return drain(gen, events.append), events
 
 
 def reference_knn_loo(features: np.ndarray, labels: np.ndarray, k: int = 20, t: float = 0.07) -> float:

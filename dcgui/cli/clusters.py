@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write ('-' for stdout)")
     p.add_argument("--groups", action="store_true",
                    help="also write cluster_name, group and group_name: the group each image is shown in "
-                   "after your merges and splits (12, 12.2 for part 2 of split cluster 12, g5 for a merge)")
+                   "after your merges and splits (12, 12.2 for part 2 of split cluster 12, g5 for a merge; with "
+                   "steering on, a group made at an earlier epoch is the cluster its images were trained into)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,12 +14,16 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from dcgui.core.config import DEVICES, FIELD_HELP
-from dcgui.core.control import RunControl
+from dcgui.core.control import RunControl, drain
 from dcgui.core.events import Event, Message, PhaseProgress, phase_label
 from dcgui.core.pathtext import terminal_text
+
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+    from dcgui.store.edits import AppliedEdit, Edit
 
 T = TypeVar("T")
 EXIT_USAGE = 2  # user errors, as argparse does
@@ -83,19 +87,18 @@ class Progress:
 
 def drive(gen: Generator[Event, Any, T], progress: Progress | None = None, epochs: int | None = None) -> T:
     """Run a generator that only reports progress (bars on stderr), and return its result."""
-    progress = progress or Progress()
+    shown = progress or Progress()
+
+    def show(ev: Event) -> None:
+        if isinstance(ev, PhaseProgress):
+            shown.update(ev, epochs)
+        elif isinstance(ev, Message):
+            shown.write(f"{ev.level}: {ev.text}", sys.stderr)
+
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            if isinstance(ev, PhaseProgress):
-                progress.update(ev, epochs)
-            elif isinstance(ev, Message):
-                progress.write(f"{ev.level}: {ev.text}", sys.stderr)
+        return drain(gen, show)
     finally:
-        progress.close()
+        shown.close()
 
 
 def say(*parts: object, file: TextIO | None = None) -> None:
@@ -112,6 +115,19 @@ def fmt(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.{digits}f}"
+
+
+def apply_confirmed(store: SessionStore, edit: Edit, yes: bool, *, what: str = "apply",
+                    small: int = -1) -> AppliedEdit | None:
+    """Apply ``edit`` when the command line said ``--yes`` (or it changes at most ``small`` images);
+    otherwise print what it would change and that nothing changed, and return None."""
+    if not yes:
+        preview = store.preview_edit(edit)
+        if preview.images > small:
+            say(preview.describe())
+            say(f"nothing changed: add --yes to {what}")
+            return None
+    return store.apply_edit(edit)
 
 
 def json_safe(value: Any) -> Any:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, drive, say
+from dcgui.cli.common import add_session_parser, apply_confirmed, drive, say
 from dcgui.core.analysis.duplicates import DEFAULT_THRESHOLD, MAX_DIFFERENCE
 from dcgui.core.analysis.keep import DEFAULT_KEEP_RULE, KEEP_RULE_DETAILS, KEEP_RULES
 from dcgui.core.errors import InvalidValue
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
             if not 1 <= args.dismiss <= len(groups):
                 raise InvalidValue(f"--dismiss {args.dismiss}: there are {len(groups)} group(s) at threshold "
                                  f"{args.threshold}; give a number from the CSV's group column (1-{len(groups)})")
-            applied = store.apply_edit(duplicates.dismiss_edit(store, groups[args.dismiss - 1].members))
-            say(f"{applied.preview.summary}: left out of later detections until one of them changes "
+            dismissed = store.apply_edit(duplicates.dismiss_edit(store, groups[args.dismiss - 1].members))
+            say(f"{dismissed.preview.summary}: left out of later detections until one of them changes "
                   f"(undo: dcgui undo {args.session})")
             if args.csv is None:
                 return 0
@@ -103,11 +103,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
         edit = keep_one_edit(store, [g.members for g in groups], args.keep, "flag duplicate groups",
                              include_hand_set=args.include_hand_set, crops_of=crops)
-        if not args.yes:
-            say(store.preview_edit(edit).describe())
-            say("nothing changed: add --yes to apply these flags")
+        applied = apply_confirmed(store, edit, args.yes, what="apply these flags")
+        if applied is None:
             return 0
-        applied = store.apply_edit(edit)
     say(applied.preview.describe())
     say(f"flags stored in {args.session} (no file deleted; undo: dcgui undo {args.session})")
     return 0

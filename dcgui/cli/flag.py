@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dcgui.cli.common import add_session_parser, say
+from dcgui.cli.common import add_session_parser, apply_confirmed, say
 from dcgui.core.errors import DcguiError
 
 
@@ -59,13 +59,9 @@ def run(args: argparse.Namespace) -> int:
     flag, given = chosen(args)
     paths = read_paths(args, given)
     with open_session(args.session, readonly=False) as store:
-        edit = flag_paths_edit(store, paths, flag)
-        preview = store.preview_edit(edit)
-        if preview.images > 1 and not args.yes:
-            say(preview.describe())
-            print("nothing changed: add --yes to apply")
+        applied = apply_confirmed(store, flag_paths_edit(store, paths, flag), args.yes, small=1)
+        if applied is None:
             return 0
-        applied = store.apply_edit(edit)
     say(applied.preview.describe())
     if applied.record is not None:
         print(f"stored in {args.session} (undo: dcgui undo {args.session})", file=sys.stderr)

@@ -67,6 +67,9 @@ def register(sub: Any) -> None:
     p.add_argument("--samples-per-epoch", type=int, metavar="S",
                    help=FIELD_HELP["samples_per_epoch"] + " (default: from the collection size)")
     p.add_argument("--head", choices=HEADS, help=FIELD_HELP["head"] + " (default: reset)")
+    p.add_argument("--lr", type=float, metavar="LR", help=FIELD_HELP["lr"] + f" (default: {TrainConfig().lr})")
+    p.add_argument("--crop-scale-min", type=float, metavar="F",
+                   help=FIELD_HELP["crop_scale_min"] + f" (default: {TrainConfig().crop_scale_min})")
     p.add_argument("--no-sobel", action="store_true", help="Use colour input instead of the paper's fixed Sobel front end.")
     p.add_argument("--no-projection", action="store_true", help=FIELD_HELP["projection"] + " This turns it off.")
     p.add_argument("--steer", action=argparse.BooleanOptionalAction, default=None,
@@ -92,7 +95,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs, "k": args.k, "arch": args.arch, "image_size": args.image_size,
         "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "workers": args.workers,
         "threads": args.threads, "samples_per_epoch": args.samples_per_epoch,
-        "head": args.head, "sobel": False if args.no_sobel else None,
+        "head": args.head, "lr": args.lr, "crop_scale_min": args.crop_scale_min, "sobel": False if args.no_sobel else None,
         "projection": False if args.no_projection else None, "steer": args.steer,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -141,8 +144,7 @@ def _env_rank() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgui.services.folder import announce_folder
-    from dcgui.services.session import claim_or_close
+    from dcgui.services.session import announced, claim_or_close
     from dcgui.store import SessionStore
 
     folder = Path(args.folder).expanduser().absolute()
@@ -153,12 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if _env_rank() == 0 and session.exists():
         # One trainer per session, checked before torch loads: a second one is refused at once,
         # naming the other process.
-        store = claim_or_close(SessionStore.open(session))
-        try:
-            announce_folder(store)
-        except BaseException:
-            store.close()
-            raise
+        store = announced(claim_or_close(SessionStore.open(session)))
     if store is not None and _nothing_to_train(store, folder, overrides, args):
         store.close()
         return 0

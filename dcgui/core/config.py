@@ -181,13 +181,25 @@ def suggest_k(n_images: int, n_classes: int | None = None) -> int:
 # initialisation; with more steps per clustering they are better.
 MIN_STEPS_PER_EPOCH = 250
 MAX_PASSES_PER_EPOCH = 4  # ...but tiny collections are not drawn more than 4x per clustering
+# On a CPU, collections under CPU_MIN_SAMPLES images train on CPU_MIN_SAMPLES between two clusterings
+# (about 100 batches of 128, up to CPU_MAX_PASSES passes): issue 22's table (docs/QUALITY.md) has
+# 4 passes (34 batches on 1,100 images) well behind, at equal CPU time too, and 20 such epochs are
+# about 250,000 training images, 10 minutes on an idle 2-core machine whatever the collection's size.
+CPU_MIN_SAMPLES = 12_500
+CPU_CROP_SCALE_MIN = 0.3
+CPU_MAX_PASSES = 16
 
 
-def suggest_samples_per_epoch(n_images: int, batch_size: int) -> int:
-    """0 (one pass over the images, as the paper) unless that is under ``MIN_STEPS_PER_EPOCH`` batches.
+def suggest_samples_per_epoch(n_images: int, batch_size: int, device_type: str = "cpu") -> int:
+    """Training images between two clusterings; 0 means one pass over the images (the paper).
 
-    Then ``min(MIN_STEPS_PER_EPOCH * batch_size, MAX_PASSES_PER_EPOCH * n_images)`` images.
+    On a CPU, a collection under ``CPU_MIN_SAMPLES`` images gets ``min(CPU_MIN_SAMPLES,
+    CPU_MAX_PASSES * n_images)``. Larger ones (and every collection on a GPU) get one pass, or
+    ``min(MIN_STEPS_PER_EPOCH * batch_size, MAX_PASSES_PER_EPOCH * n_images)`` when one pass is
+    under ``MIN_STEPS_PER_EPOCH`` batches.
     """
+    if device_type not in ("cuda",) and n_images < CPU_MIN_SAMPLES:
+        return max(min(CPU_MIN_SAMPLES, CPU_MAX_PASSES * n_images), n_images)
     minimum = MIN_STEPS_PER_EPOCH * batch_size
     if n_images >= minimum:
         return 0
@@ -201,9 +213,12 @@ def default_config(
     if device_type == "cuda":
         base: dict[str, Any] = dict(arch="resnet18", image_size=128, batch_size=256, epochs=100)
     else:  # CPU (and MPS): a small convnet at small size keeps an epoch to minutes
-        base = dict(arch="smallnet", image_size=32, batch_size=128, epochs=20)
+        # crops of at least 30 %: the paper's 8 % of a 32-px input is a 9-px patch, too little of the
+        # picture to carry what it shows (docs/QUALITY.md: +2.0 and +2.6 kNN points on clip art and
+        # Fashion-MNIST, +0.0 on icons)
+        base = dict(arch="smallnet", image_size=32, batch_size=128, epochs=20, crop_scale_min=CPU_CROP_SCALE_MIN)
     base["k"] = suggest_k(n_images, n_classes)
-    base["samples_per_epoch"] = suggest_samples_per_epoch(n_images, base["batch_size"])
+    base["samples_per_epoch"] = suggest_samples_per_epoch(n_images, base["batch_size"], device_type)
     base.update(overrides)
     cfg = TrainConfig(**base)
     cfg.validate(n_images)
@@ -231,14 +246,18 @@ FIELD_HELP: dict[str, str] = {
     "head": "reset: the paper's new random top layer each epoch. centroids: DeepCluster-v2, top "
     "layer set to the k-means centroids, more stable on small collections.",
     "lr": "Learning rate of the body's SGD (paper: 0.05, momentum 0.9, weight decay 1e-5).",
-    "seed": "Random seed; with the same seed a CPU run is repeatable exactly.",
+    "crop_scale_min": "Smallest area of a training crop, as a fraction of the image (RandomResizedCrop; paper: "
+    "0.08 at 224 px). Each training image is a random crop of this much of the picture or more, resized to the "
+    "input size. CPU default 0.3: at 32 px an 8 % crop is a 9-pixel patch (docs/QUALITY.md).",
+    "seed": "Random seed; with the same seed and a fixed thread count a CPU run is repeatable exactly.",
     "device": "auto picks CUDA, then Apple MPS, then the CPU.",
     "samples_per_epoch": "Training images drawn (uniformly over clusters) between two clusterings; 0 means "
-    "one per image, as in the paper. Small collections get up to 250 batches (at most 4 passes) so that "
-    "each clustering is learned from (docs/QUALITY.md).",
+    "one per image, as in the paper. On a CPU, collections under 12,500 images get 12,500 (at most 16 passes): "
+    "each clustering is then learned from, and the run stays near 10 minutes (docs/QUALITY.md).",
     "steer": "Your corrections steer the training: images flagged exclude leave the clustering and the "
     "training from the next epoch, merged clusters are trained as one class and the parts of a split "
     "stay apart (docs/METHOD.md). Off: they only change what is shown and exported.",
-    "threads": "CPU threads for the network (0: automatic). On a busy or shared machine 1 thread can "
-    "be several times faster than all of them (benchmarks/results.md).",
+    "threads": "CPU threads for the network. 0: measured at every epoch on its first batches (all cores, "
+    "half of them, one) and the fastest kept: on a busy or shared machine 1 thread can be several times faster "
+    "than all of them (benchmarks/results.md). A fixed number makes a run repeatable bit for bit.",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 from dcgui.core.events import Event, Paused, Resumed
@@ -97,10 +97,13 @@ def iter_pause_point(control: RunControl, epoch: int = 0) -> Generator[Event, No
     return paused
 
 
-def drain(gen: Generator[Any, Any, T]) -> T:
-    """Run a generator to its end and return its return value (events discarded)."""
+def drain(gen: Generator[Any, Any, T], on_event: Callable[[Any], object] | None = None) -> T:
+    """Run a generator to its end and return its return value; each event it yields goes to
+    ``on_event`` (by default it is dropped)."""
     while True:
         try:
-            next(gen)
+            event = next(gen)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        if on_event is not None:
+            on_event(event)

@@ -104,8 +104,13 @@ def atomic_writer(path: Path, text: bool = False, size: int = 0) -> Iterator[IO[
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames and new names inside ``folder`` durable (POSIX; elsewhere a no-op)."""
     if os.name == "posix":
-        fd = os.open(path.parent, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

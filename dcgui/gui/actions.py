@@ -23,13 +23,12 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHeaderView,
     QStyle,
-    QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.analysis.groups import KIND_PART
+from dcgui.gui.layout import dialog_buttons, read_only_table, vbox
 from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, SessionModel
 
 Key = str | QKeySequence.StandardKey
@@ -321,10 +320,7 @@ class ShortcutsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         rows = registry.shortcuts()
-        self.table = QTableWidget(len(rows), 3, self)
-        self.table.setHorizontalHeaderLabels(["Action", "Shortcut", "What it does"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(["Action", "Shortcut", "What it does"], len(rows))
         for r, (name, keys, tip) in enumerate(rows):
             for key in keys.split(", "):  # the Shortcut column says it: not again in the text
                 tip = tip.replace(f" ({key})", "")
@@ -338,11 +334,7 @@ class ShortcutsDialog(QDialog):
         # Rows as tall as their wrapped text, again whenever the stretched column changes width
         # (a fixed row cut "finished epochs are kept and training can …").
         self.table.horizontalHeader().sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.table)
-        lay.addWidget(buttons)
+        vbox(self.table, dialog_buttons(self, QDialogButtonBox.StandardButton.Close), parent=self)
         self.resize(640, 520)
 
     def showEvent(self, event: QShowEvent) -> None:

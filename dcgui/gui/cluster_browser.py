@@ -26,14 +26,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QMenu,
     QSlider,
-    QSplitter,
     QToolBar,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -50,6 +47,7 @@ from dcgui.gui.cluster_list import (
 from dcgui.gui.cluster_stats_cache import EpochStatsCache
 from dcgui.gui.edit_confirm import EditConfirmDialog
 from dcgui.gui.image_pane import ImagePane
+from dcgui.gui.layout import hbox, splitter, vbox
 from dcgui.gui.session_images import SessionImages
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.split_dialog import SplitJob
@@ -149,35 +147,18 @@ class ClusterBrowser(QWidget):
         export_button.setMenu(export_menu)
         self.toolbar.addWidget(export_button)
 
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.cluster_title, 1)
-        top.addWidget(self.back_button)
-        top.addWidget(self.clear_button)
-        top.addWidget(QLabel("Size", self))
-        top.addWidget(self.zoom_slider)
+        top = hbox((self.cluster_title, 1), self.back_button, self.clear_button, QLabel("Size", self), self.zoom_slider,
+                   margins=0)
 
         center = QWidget(self)
-        cl = QVBoxLayout(center)
-        cl.setContentsMargins(0, 0, 0, 0)
-        cl.setSpacing(2)
-        cl.addLayout(top)
-        cl.addWidget(self.toolbar)
-        cl.addWidget(self.grid, 1)
+        vbox(top, self.toolbar, (self.grid, 1), parent=center, margins=0, spacing=2)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(self.cluster_panel)
-        self.splitter.addWidget(center)
-        self.splitter.addWidget(self.image_pane)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 5)
-        self.splitter.setStretchFactor(2, 3)
+        self.splitter = splitter(Qt.Orientation.Horizontal, (self.cluster_panel, 2), (center, 5), (self.image_pane, 3),
+                                 parent=self)
         self.splitter.setSizes([420, 620, 340])
         self.splitter.setChildrenCollapsible(False)
 
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.splitter, 1)
+        vbox((self.splitter, 1), parent=self, margins=4)
 
         # -- the user's actions go to the model --------------------------------------------------------
         self.zoom_slider.valueChanged.connect(self.grid.set_thumb_size)
@@ -285,9 +266,7 @@ class ClusterBrowser(QWidget):
         self._update_action_state()
         if self._updating_grid:
             return
-        current = self.grid.currentIndex()
-        cur = self.grid_model.image_index(current.row()) if current.isValid() else None
-        self.model.select_images(self.grid.selected_images(), "grid", current=cur)
+        self.model.select_images(self.grid.selected_images(), "grid", current=self.grid.current_image())
 
     def show_active_cluster(self) -> None:
         """Leave the selection view: show the active cluster's members again."""

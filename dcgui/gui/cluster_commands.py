@@ -86,11 +86,16 @@ class ClusterCommands(QObject):
         curation.copy_paths_to_clipboard(paths)
         self.b.model.message.emit(f"Copied {len(paths):,} path{'s' if len(paths) != 1 else ''} to the clipboard")
 
-    def open_containing_folder(self) -> None:
+    def _focused_image(self) -> int | None:
+        """The image these commands act on: the one in the image pane, else the first selected."""
         i = self.b.image_pane.image_index
         if i is None:
             selected = self.b.grid.selected_images()
             i = selected[0] if selected else None
+        return i
+
+    def open_containing_folder(self) -> None:
+        i = self._focused_image()
         if i is None:
             self.b.model.message.emit("Select an image first")
             return
@@ -179,10 +184,7 @@ class ClusterCommands(QObject):
             self.b.model.message.emit(f"Could not open the folder {paths[0].parent}: is a file manager installed?")
 
     def _more_like_selected(self) -> None:
-        i = self.b.image_pane.image_index
-        if i is None:
-            sel = self.b.grid.selected_images()
-            i = sel[0] if sel else None
+        i = self._focused_image()
         if i is not None:
             self.b.model.request_similar(i)
 

@@ -30,18 +30,17 @@ from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.analysis.groups import KIND_CLUSTER, KIND_PART, Group, GroupView, display_name
+from dcgui.gui.layout import hbox, vbox
 from dcgui.gui.session_model import cluster_display_name
 from dcgui.gui.thumbnails import (
     AsyncPixmapCache,
@@ -347,8 +346,14 @@ class ClusterListModel(QAbstractTableModel):
             head = self.title(c) if self.name(c) is None else f"{self.title(c)} ({plain})"
             lines = [f"{head}: {int(s.sizes[c]):,} images at epoch {s.epoch}"]
             g = self.group(c)
-            if g is not None and g.kind == KIND_PART:
-                lines.append(f"part {int(g.part or 0) + 1} of cluster {g.clusters[0]}, split by you")
+            if g is not None and g.follows:
+                # steering keeps a group's images together: it is where they landed, not its old ids
+                what = (f"part {int(g.part or 0) + 1} of cluster {g.key.partition('.')[0]}, split"
+                        if g.kind == KIND_PART else "merged")
+                lines.append(f"{what} by you at epoch {g.made_at}; its images are in cluster "
+                             f"{', '.join(str(c) for c in g.clusters)} at this epoch (steering)")
+            elif g is not None and g.kind == KIND_PART:
+                lines.append(f"part {int(g.part or 0) + 1} of cluster {g.key.partition('.')[0]}, split by you")
             elif g is not None:
                 lines.append("merged by you from " + ", ".join(
                     display_name(KIND_PART if u.split is not None else KIND_CLUSTER,
@@ -661,14 +666,7 @@ class ClusterListPanel(QWidget):
         self.hide_empty = QCheckBox("Hide empty", self)
         self.hide_empty.setToolTip("Hide clusters with no image at this epoch")
         self.view = ClusterListView(model, self)
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.filter_edit, 1)
-        top.addWidget(self.hide_empty)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(top)
-        lay.addWidget(self.view, 1)
+        vbox(hbox((self.filter_edit, 1), self.hide_empty, margins=0), (self.view, 1), parent=self, margins=0)
         self.filter_edit.textChanged.connect(self._apply)
         self.hide_empty.toggled.connect(self._apply)
 

@@ -22,14 +22,11 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressDialog,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 from superqt.utils import qdebounced
@@ -37,7 +34,9 @@ from superqt.utils import qdebounced
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PhaseProgress
-from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job
+from dcgui.gui.files import ask_folder, ask_save_file
+from dcgui.gui.layout import button, dialog_buttons, hbox, vbox, wrapped_label
+from dcgui.gui.worker import GeneratorWorker, WorkerError, call_job, worker_progress
 from dcgui.services.curation import (
     CLUSTER_COLUMNS,
     EXIF_AT,
@@ -111,36 +110,23 @@ class ExportClustersDialog(QDialog):
         shown = ", ".join(titles(c) for c in self.clusters[:8]) + (" …" if len(self.clusters) > 8 else "")
         self.target = QLineEdit(self)
         self.target.setPlaceholderText("Choose an empty or new folder")
-        browse = QPushButton("Browse…", self)
-        browse.clicked.connect(self._browse)
         self.mode = QComboBox(self)
         for key, text in EXPORT_MODES.items():
             self.mode.addItem(text, key)
         self.leave_out = QCheckBox("Leave out images flagged “exclude”", self)
         self.leave_out.setChecked(True)
-        self.summary = QLabel(self)
-        self.summary.setWordWrap(True)
+        self.summary = wrapped_label()
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setMinimumWidth(460)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
-        export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        assert export_button is not None
-        self.export_button: QPushButton = export_button
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.export_button = QPushButton("Export")
+        self.buttons = dialog_buttons(self, QDialogButtonBox.StandardButton.Cancel, self.export_button)
 
-        row = QHBoxLayout()
-        row.addWidget(self.target, 1)
-        row.addWidget(browse)
         form = QFormLayout()
         form.addRow("Clusters", QLabel(f"{shown} (epoch {epoch})", self))
-        form.addRow("Into", row)
+        form.addRow("Into", hbox((self.target, 1), button("Browse…", self._browse)))
         form.addRow("How", self.mode)
         form.addRow("", self.leave_out)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.summary)
-        lay.addWidget(self.buttons)
+        vbox(form, self.summary, self.buttons, parent=self)
         # typing plans once the field rests (each plan lstat()s every image); choices plan at once
         self._plan_later: Any = qdebounced(self.update_plan, timeout=PLAN_DEBOUNCE_MS, parent=self)
         self.target.textChanged.connect(self._on_target_text)
@@ -194,9 +180,8 @@ class ExportClustersDialog(QDialog):
             with open_session(path, readonly=True, check=False) as store:
                 return request, inputs, plan_curation(store, epoch, out, mode, clusters, leave_out)
 
-        worker = GeneratorWorker(call_job(plan), name="plan-export", parent=self)
-        worker.returned.connect(self._on_plan)
-        worker.errored.connect(lambda err, r=request: self._on_plan_error(r, err))
+        worker = GeneratorWorker(call_job(plan), name="plan-export", parent=self, returned=self._on_plan,
+                                 errored=lambda err, r=request: self._on_plan_error(r, err))
         self._planner = worker
         worker.start()
 
@@ -235,9 +220,7 @@ class ExportClustersDialog(QDialog):
             self.resize(self.width(), need)
 
     def _browse(self) -> None:
-        start = self.target.text() or str(self.store.folder.parent)
-        chosen = QFileDialog.getExistingDirectory(self, "Export clusters into", start)
-        if chosen:
+        if (chosen := ask_folder(self, "Export clusters into", self.target.text() or self.store.folder.parent)):
             self.set_target(chosen)
 
     def accept(self) -> None:
@@ -259,12 +242,8 @@ def start_export(parent: QWidget | None, store: SessionStore, plan: CurationPlan
                  owner: ExportClustersDialog | None = None) -> GeneratorWorker:
     """Apply ``plan`` on a worker with a progress dialog; record the export in the session."""
     worker = GeneratorWorker(_apply_job(plan), name="export-clusters", parent=parent)
-    progress = QProgressDialog(f"Exporting {plan.n_files:,} files…", "Stop", 0, max(1, plan.n_files), parent)
-    progress.setWindowTitle("Export clusters")
-    progress.setMinimumDuration(400)  # no flash for a handful of files
-    progress.setAutoClose(False)
-    progress.setAutoReset(False)
-    progress.canceled.connect(worker.stop)
+    progress = worker_progress(worker, parent, f"Exporting {plan.n_files:,} files…", "Export clusters",
+                               max(1, plan.n_files))
     if owner is not None:
         owner.progress = progress
 
@@ -298,8 +277,6 @@ def start_export(parent: QWidget | None, store: SessionStore, plan: CurationPlan
     worker.returned.connect(on_returned)
     worker.stopped.connect(lambda: status(f"Export into {plan.out_dir} stopped; the files exported so far are kept"))
     worker.errored.connect(on_errored)
-    worker.finished.connect(progress.close)
-    worker.finished.connect(progress.deleteLater)
     worker.start()
     return worker
 
@@ -319,11 +296,8 @@ def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
     """Ask where to save the CSV (tests replace this). ``.csv`` is added only to a name typed
     without any suffix: a file the user picked (the session file, say) is taken as picked, so the
     output check refuses it by its own name instead of writing ``NAME.dcgui.csv`` beside it."""
-    path, _ = QFileDialog.getSaveFileName(parent, "Export cluster assignments", str(suggested), "CSV files (*.csv)")
-    if not path:
-        return None
-    out = Path(path)
-    return out if out.suffix or out.exists() else out.with_name(out.name + ".csv")
+    out = ask_save_file(parent, "Export cluster assignments", suggested, "CSV files (*.csv)")
+    return out if out is None or out.suffix or out.exists() else out.with_name(out.name + ".csv")
 
 
 def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: int, status: Status,
@@ -355,8 +329,6 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
         return out
         yield  # pragma: no cover - makes this a generator
 
-    worker = GeneratorWorker(job, name="export-csv", parent=parent)
-
     def done(_result: object) -> None:
         try:
             store.record_export("csv", out, {"epoch": epoch, "rows": n_rows})
@@ -370,7 +342,6 @@ def export_assignments_csv(parent: QWidget | None, store: SessionStore, epoch: i
 
         show_error(parent, f"Could not write {out}: {err.message}", title="Export CSV", details=err.details)
 
-    worker.returned.connect(done)
-    worker.errored.connect(failed)
+    worker = GeneratorWorker(job, name="export-csv", parent=parent, returned=done, errored=failed)
     worker.start()
     return worker

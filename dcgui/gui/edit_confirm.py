@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QWidget
 
+from dcgui.gui.layout import dialog_buttons, vbox, wrapped_label
 from dcgui.gui.session_model import deliver
 from dcgui.services.flags import BULK, HAND, flag_edit, leaves_hand_set, with_hand_set
 
@@ -39,30 +40,23 @@ class EditConfirmDialog(QDialog):
     def __init__(self, parent: QWidget | None, edit: Edit, preview: Preview, apply: Apply, title: str = "",
                  what: str = "") -> None:
         super().__init__(parent)
-        self.what = QLabel(what[:1].upper() + what[1:])  # which images: the selection's source named
-        self.what.setWordWrap(True)
+        self.what = wrapped_label(what[:1].upper() + what[1:])  # which images: the selection's source named
         self.what.setVisible(bool(what))
         self._edit = edit
         self._preview_fn = preview
         self._apply_fn = apply
         self.preview = preview(edit)
         self.setWindowTitle(title or self.preview.summary[:1].upper() + self.preview.summary[1:])
-        self.text = QLabel()
-        self.text.setWordWrap(True)
+        self.text = wrapped_label()
         self.text.setMinimumWidth(380)
         self.include_hand = QCheckBox()
         self.include_hand.setVisible(False)
         self.include_hand.toggled.connect(self._on_include_hand)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = dialog_buttons(self, QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel)
         self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
         self.apply_button.clicked.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.what)
-        lay.addWidget(self.text)
-        lay.addWidget(self.include_hand)
-        lay.addWidget(QLabel("Edit ▸ Undo (Ctrl+Z) takes it back."))
-        lay.addWidget(self.buttons)
+        vbox(self.what, self.text, self.include_hand, QLabel("Edit ▸ Undo (Ctrl+Z) takes it back."), self.buttons,
+             parent=self)
         hand = self.preview.hand_kept
         if hand and leaves_hand_set(edit):
             self.include_hand.setText(f"Also replace the {hand:,} flag{'s' if hand != 1 else ''} you set by hand "

@@ -117,10 +117,8 @@ class ExpectedTimeLabel(QLabel):
         threads = cfg.threads or torch_threads_for_worker()  # what the training worker will use
         folder = self._folder
         worker = GeneratorWorker(call_job(lambda: measure_rates(cfg, n, threads=threads, folder=folder)),
-                                 name="estimate")
-        worker.returned.connect(lambda rates, k=key: self._on_rates(k, rates))
-        worker.errored.connect(self._failed)
-        worker.finished.connect(self._finished)
+                                 name="estimate", returned=lambda rates, k=key: self._on_rates(k, rates),
+                                 errored=self._failed, finished=self._finished)
         self._worker = worker
         worker.start()
 

@@ -17,20 +17,17 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.gui import errors, theme
+from dcgui.gui.files import ask_save_file
+from dcgui.gui.layout import button, dialog_buttons, hbox, vbox, wrapped_label
 from dcgui.gui.worker import GeneratorWorker, WorkerError
 from dcgui.services.export import (
     backbone_outputs,
@@ -80,8 +77,7 @@ class ExportDialog(QDialog):
             self.format_combo.addItem(label, fid)
             self.format_combo.setItemData(self.format_combo.count() - 1, note, Qt.ItemDataRole.ToolTipRole)
         self.format_combo.currentIndexChanged.connect(self._format_changed)
-        self.format_note = QLabel()
-        self.format_note.setWordWrap(True)
+        self.format_note = wrapped_label()
 
         self.epoch_combo = QComboBox()
         checkpoints = [(e, p) for e, p, _sha in store.checkpoints() if p.exists()]
@@ -96,11 +92,7 @@ class ExportDialog(QDialog):
 
         self.path_edit = QLineEdit()
         self.path_edit.textEdited.connect(self._edited_path)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row = hbox((self.path_edit, 1), button("Browse…", self._browse))
 
         form = QFormLayout()
         form.addRow("Format:", self.format_combo)
@@ -108,29 +100,18 @@ class ExportDialog(QDialog):
         form.addRow("Checkpoint:", self.epoch_combo)
         form.addRow("File:", path_row)
 
-        self.info = QLabel("The preprocessing (input size, mean/std, Sobel, feature size) is written "
-                           "beside the model as FILE.json and embedded in the file.")
-        self.info.setWordWrap(True)
+        self.info = wrapped_label("The preprocessing (input size, mean/std, Sobel, feature size) is written "
+                                  "beside the model as FILE.json and embedded in the file.")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setVisible(False)
-        self.result_label = QLabel()
-        self.result_label.setWordWrap(True)
+        self.result_label = wrapped_label()
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.export_button = QPushButton("Export")
-        self.buttons.addButton(self.export_button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.start_export)
-        self.buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.info)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.result_label)
-        layout.addWidget(self.buttons)
+        self.export_button = button("Export", self.start_export)
+        self.buttons = dialog_buttons(self, QDialogButtonBox.StandardButton.Close, self.export_button,
+                                      QDialogButtonBox.ButtonRole.ActionRole)
+        vbox(form, self.info, self.progress, self.result_label, self.buttons, parent=self)
         if not checkpoints:
             self.result_label.setText("This session has no checkpoint yet: train at least one epoch first.")
             self.export_button.setEnabled(False)
@@ -177,9 +158,8 @@ class ExportDialog(QDialog):
 
     def _browse(self) -> None:
         label = self.format_combo.currentText()
-        path, _ = QFileDialog.getSaveFileName(self, "Export the backbone as", self.path_edit.text(),
-                                              f"{label} (*{self._suffix()});;All files (*)")
-        if path:
+        if (path := ask_save_file(self, "Export the backbone as", self.path_edit.text(),
+                                  f"{label} (*{self._suffix()});;All files (*)")):
             self.set_output(path)
 
     # ---------------------------------------------------------------------------------------
@@ -202,10 +182,9 @@ class ExportDialog(QDialog):
             self._show_problem(str(exc))
             return
         fmt = self.selected_format()
-        worker = GeneratorWorker(backbone_job(checkpoint, sha256, fmt, out, epoch), name="export")
-        worker.returned.connect(lambda meta, o=out, f=fmt, e=epoch: self._on_done(o, f, e, meta))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
+        worker = GeneratorWorker(backbone_job(checkpoint, sha256, fmt, out, epoch), name="export",
+                                 returned=lambda meta, o=out, f=fmt, e=epoch: self._on_done(o, f, e, meta),
+                                 errored=self._on_error, finished=self._on_finished)
         self._worker = worker
         self.progress.setVisible(True)
         self.export_button.setEnabled(False)

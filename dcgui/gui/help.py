@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QWidget
+
+from dcgui.gui.layout import dialog_buttons, vbox
 
 # term -> what it means here, in the window's words (ordered as a person meets them)
 GLOSSARY: dict[str, str] = {
@@ -121,11 +123,7 @@ class HelpDialog(QDialog):
         self.browser.setOpenExternalLinks(False)
         self.browser.setOpenLinks(False)  # links stay inside: anchors only
         self.browser.anchorClicked.connect(lambda url: self.browser.scrollToAnchor(url.fragment()))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.browser)
-        lay.addWidget(buttons)
+        vbox(self.browser, dialog_buttons(self, QDialogButtonBox.StandardButton.Close), parent=self)
         self.resize(720, 640)
         self.pending_anchor = ""  # scrolled to once the page is laid out
 

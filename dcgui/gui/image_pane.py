@@ -30,12 +30,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QSizePolicy,
     QToolTip,
-    QVBoxLayout,
     QWidget,
 )
 from superqt import QElidingLabel
@@ -44,6 +41,7 @@ from superqt.utils import qdebounced
 from dcgui.core.fsutil import human_bytes
 from dcgui.core.images.exif import PhotoFacts, photo_facts
 from dcgui.core.pathtext import printable
+from dcgui.gui.layout import Stretch, button, hbox, vbox
 from dcgui.gui.thumbnails import fit_rect
 
 if TYPE_CHECKING:
@@ -276,12 +274,10 @@ class ImagePane(QWidget):
         self.cluster_label = QLabel(self)
         self.history = ClusterHistoryStrip(self)
         self.history.epochClicked.connect(self.epochClicked)
-        self.more_button = QPushButton("More like this", self)
-        self.more_button.setToolTip("Find the images nearest to this one in the network's feature space")
-        self.more_button.clicked.connect(self._more)
-        self.folder_button = QPushButton("Show in folder", self)
-        self.folder_button.setToolTip("Open the folder holding this file in the system file manager")
-        self.folder_button.clicked.connect(self._open_folder)
+        self.more_button = button("More like this", self._more,
+                                  tip="Find the images nearest to this one in the network's feature space")
+        self.folder_button = button("Show in folder", self._open_folder,
+                                    tip="Open the folder holding this file in the system file manager")
 
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
@@ -296,15 +292,7 @@ class ImagePane(QWidget):
         self.history_legend.setTextFormat(Qt.TextFormat.RichText)
         self.history_legend.setWordWrap(True)
         form.addRow("", self.history_legend)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.more_button)
-        buttons.addWidget(self.folder_button)
-        buttons.addStretch(1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.view, 1)
-        lay.addLayout(form)
-        lay.addLayout(buttons)
+        vbox((self.view, 1), form, hbox(self.more_button, self.folder_button, Stretch(1)), parent=self, margins=4)
         self.clear()
 
     # -- API ----------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -45,7 +44,9 @@ from dcgui import __version__
 from dcgui.core.errors import SessionFileError
 from dcgui.gui import errors, theme
 from dcgui.gui.actions import WINDOW, ShortcutsDialog, registry_for
+from dcgui.gui.files import ask_folder, ask_open_file
 from dcgui.gui.help import HelpDialog, glossary_dialog, method_dialog
+from dcgui.gui.layout import open_dialog
 from dcgui.gui.new_session import LAST_SESSION_DIR_KEY, NewSessionDialog
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, TAB_SKIPPED, SessionView
@@ -276,18 +277,13 @@ class MainWindow(QMainWindow):
         return self._show_help(glossary_dialog(self, term))
 
     def _show_help(self, dialog: HelpDialog) -> HelpDialog:
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        self.help_dialog = dialog
+        self.help_dialog = open_dialog(dialog, modal=False)
         return dialog
 
     def show_shortcuts(self) -> ShortcutsDialog:
         """Help ▸ Keyboard shortcuts, generated from the action registry."""
-        dialog = ShortcutsDialog(self.action_registry, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        self.shortcuts_dialog = dialog
-        return dialog
+        self.shortcuts_dialog = open_dialog(ShortcutsDialog(self.action_registry, self), modal=False)
+        return self.shortcuts_dialog
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -354,9 +350,8 @@ class MainWindow(QMainWindow):
 
     def _new_session_now(self) -> None:
         dialog = NewSessionDialog(self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda d=dialog: self._session_created(d))
-        dialog.open()
+        open_dialog(dialog)
 
     def _session_created(self, dialog: NewSessionDialog) -> None:
         path = dialog.created_path
@@ -367,10 +362,8 @@ class MainWindow(QMainWindow):
 
     def choose_session(self) -> None:
         start = str(QSettings().value(LAST_SESSION_DIR_KEY, str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open a dcgui session", start,
-                                              "dcgui sessions (*.dcgui);;All files (*)")
-        if path:
-            self.open_session(Path(path))
+        if (path := ask_open_file(self, "Open a dcgui session", start, "dcgui sessions (*.dcgui);;All files (*)")):
+            self.open_session(path)
 
     def open_session(self, path: Path) -> bool:
         """Open ``path`` (writable; read-only if the file cannot be written) and show it."""
@@ -444,10 +437,8 @@ class MainWindow(QMainWindow):
         store = self._store
         if store is None or self._readonly:
             return
-        folder = QFileDialog.getExistingDirectory(self, f"New photo folder of {store.path.name}",
-                                                  str(store.folder.parent))
-        if folder:
-            self.relink_to(Path(folder))
+        if (folder := ask_folder(self, f"New photo folder of {store.path.name}", store.folder.parent)):
+            self.relink_to(folder)
 
     def relink_to(self, folder: Path) -> None:
         """Check ``folder`` against the session's files on a worker, then point the session at it."""
@@ -456,9 +447,9 @@ class MainWindow(QMainWindow):
         store, path = self._store, self._path
         if store is None or path is None or self._readonly:
             return
-        worker = GeneratorWorker(call_job(lambda: check_relink(store, folder)), name="relink")
-        worker.returned.connect(lambda result: self._relink_checked(path, folder, *result))
-        worker.errored.connect(lambda e: errors.show_error(self, e, "Cannot relink the folder"))
+        worker = GeneratorWorker(call_job(lambda: check_relink(store, folder)), name="relink",
+                                 returned=lambda result: self._relink_checked(path, folder, *result),
+                                 errored=lambda e: errors.show_error(self, e, "Cannot relink the folder"))
         self._relink_worker = worker
         worker.start()
 
@@ -548,10 +539,10 @@ class MainWindow(QMainWindow):
         progress.setMinimumDuration(400)
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         self._demo_progress = progress
-        worker = GeneratorWorker(call_job(prepare), name="demo")
-        worker.returned.connect(lambda result: self._demo_ready(path, *result))
-        worker.errored.connect(lambda err: errors.show_error(self, err, "Cannot prepare the demo"))
-        worker.finished.connect(self._demo_finished)
+        worker = GeneratorWorker(call_job(prepare), name="demo",
+                                 returned=lambda result: self._demo_ready(path, *result),
+                                 errored=lambda err: errors.show_error(self, err, "Cannot prepare the demo"),
+                                 finished=self._demo_finished)
         self._demo_worker = worker
         self.statusBar().showMessage("Preparing the demo collection…")
         worker.start()
@@ -666,10 +657,7 @@ class MainWindow(QMainWindow):
             return
         from dcgui.gui.export_dialog import ExportDialog
 
-        dialog = ExportDialog(self._store, self, epoch=self.model.epoch or None)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-        self._export_dialog = dialog
+        self._export_dialog = open_dialog(ExportDialog(self._store, self, epoch=self.model.epoch or None))
 
     def export_report(self) -> None:
         from dcgui.gui.show_method import export_report

@@ -21,17 +21,13 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -39,6 +35,8 @@ from dcgui.core.control import RunControl
 from dcgui.core.events import PhaseProgress
 from dcgui.gui import errors, theme
 from dcgui.gui.expected_time import ExpectedTimeLabel
+from dcgui.gui.files import ask_folder, ask_open_file, ask_save_file
+from dcgui.gui.layout import Stretch, button, dialog_buttons, hbox, vbox, wrapped_label
 from dcgui.gui.settings_form import SettingsForm
 from dcgui.gui.worker import GeneratorWorker, WorkerError
 
@@ -127,25 +125,16 @@ class NewSessionDialog(QDialog):
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("The folder that holds your images (sub-folders included)")
         self.folder_edit.returnPressed.connect(lambda: self.set_folder(Path(self.folder_edit.text())))
-        choose = QPushButton("Choose…")
-        choose.clicked.connect(self.choose_folder)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder_edit, 1)
-        folder_row.addWidget(choose)
+        folder_row = hbox((self.folder_edit, 1), button("Choose…", self.choose_folder))
 
         # 2. Scan
-        self.scan_label = QLabel("Choose a folder to scan.")
-        self.scan_label.setWordWrap(True)
+        self.scan_label = wrapped_label("Choose a folder to scan.")
         self.scan_progress = QProgressBar()
         self.scan_progress.setTextVisible(False)
         self.scan_progress.setMaximumHeight(14)
         self.scan_progress.setVisible(False)
-        self.cancel_scan_button = QPushButton("Cancel scan")
+        self.cancel_scan_button = button("Cancel scan", self.cancel_scan)
         self.cancel_scan_button.setVisible(False)
-        self.cancel_scan_button.clicked.connect(self.cancel_scan)
-        scan_row = QHBoxLayout()
-        scan_row.addWidget(self.scan_progress, 1)
-        scan_row.addWidget(self.cancel_scan_button)
         self.skipped_tree = QTreeWidget()
         self.skipped_tree.setHeaderLabels(["Skipped file", "Reason"])
         self.skipped_tree.setRootIsDecorated(False)
@@ -155,11 +144,8 @@ class NewSessionDialog(QDialog):
         self.skipped_tree.setVisible(False)
 
         folder_box = QGroupBox("1. Images")
-        fl = QVBoxLayout(folder_box)
-        fl.addLayout(folder_row)
-        fl.addWidget(self.scan_label)
-        fl.addLayout(scan_row)
-        fl.addWidget(self.skipped_tree)
+        vbox(folder_row, self.scan_label, hbox((self.scan_progress, 1), self.cancel_scan_button), self.skipped_tree,
+             parent=folder_box)
 
         # 3. Settings
         self.form = SettingsForm()
@@ -169,27 +155,17 @@ class NewSessionDialog(QDialog):
                                  "a machine busy with other work trains slower.")
         self.form.validityChanged.connect(lambda _v: self._update_expected())
         # Start from a backbone instead of a random network (dcgui train --init)
-        self.init_button = QPushButton("Start from a backbone file…")
-        self.init_button.setToolTip(
+        self.init_button = button("Start from a backbone file…", self.choose_backbone, tip=(
             "Start from a trained backbone instead of a random network: a file written by Export ▸ "
             "backbone (state dict) or a torchvision ResNet state dict. Its architecture, input size and "
-            "Sobel setting are then fixed by the file. TorchScript files are refused (loading them runs code).")
-        self.init_button.clicked.connect(self.choose_backbone)
-        self.init_clear = QPushButton("Random start")
-        self.init_clear.setToolTip("Start from a random network, as the paper")
-        self.init_clear.clicked.connect(lambda: self.set_backbone(None))
+            "Sobel setting are then fixed by the file. TorchScript files are refused (loading them runs code)."))
+        self.init_clear = button("Random start", lambda: self.set_backbone(None),
+                                 tip="Start from a random network, as the paper")
         self.init_clear.setVisible(False)
-        self.init_label = QLabel("Starts from a random network (the paper).")
-        self.init_label.setWordWrap(True)
-        init_row = QHBoxLayout()
-        init_row.addWidget(self.init_label, 1)
-        init_row.addWidget(self.init_button)
-        init_row.addWidget(self.init_clear)
+        self.init_label = wrapped_label("Starts from a random network (the paper).")
         settings_box = QGroupBox("2. Training settings")
-        sl = QVBoxLayout(settings_box)
-        sl.addWidget(self.form)
-        sl.addLayout(init_row)
-        sl.addWidget(self.expected)
+        vbox(self.form, hbox((self.init_label, 1), self.init_button, self.init_clear), self.expected,
+             parent=settings_box)
         self.settings_box = settings_box
         settings_box.setEnabled(False)
 
@@ -197,36 +173,19 @@ class NewSessionDialog(QDialog):
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("Where the session file (.dcgui) is saved")
         self.path_edit.textEdited.connect(self._path_edited)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self.choose_session_path)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
-        self.path_hint = QLabel("A folder named like the file plus “.d” is created beside it for the "
-                                "image cache and checkpoints.")
-        self.path_hint.setWordWrap(True)
+        path_row = hbox((self.path_edit, 1), button("Browse…", self.choose_session_path))
+        self.path_hint = wrapped_label("A folder named like the file plus “.d” is created beside it for the "
+                                       "image cache and checkpoints.")
         self.path_hint.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
         self.start_check = QCheckBox("Start training right away")
         self.start_check.setChecked(True)
         save_box = QGroupBox("3. Session file")
-        vl = QVBoxLayout(save_box)
-        vl.addLayout(path_row)
-        vl.addWidget(self.path_hint)
-        vl.addWidget(self.start_check)
+        vbox(path_row, self.path_hint, self.start_check, parent=save_box)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.create_button = QPushButton("Create session")
-        self.buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.create_button.setDefault(True)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(folder_box)
-        layout.addWidget(settings_box)
-        layout.addWidget(save_box)
-        layout.addStretch(1)  # extra height goes below the boxes, not into them
-        layout.addWidget(self.buttons)
+        self.buttons = dialog_buttons(self, QDialogButtonBox.StandardButton.Cancel, self.create_button)
+        # extra height goes below the boxes, not into them
+        vbox(folder_box, settings_box, save_box, Stretch(1), self.buttons, parent=self)
         self._update_buttons()
         if folder is not None:
             self.set_folder(Path(folder))
@@ -236,9 +195,8 @@ class NewSessionDialog(QDialog):
     # ---------------------------------------------------------------------------------------
     def choose_folder(self) -> None:
         start = str(QSettings().value(LAST_FOLDER_KEY, str(Path.home())))
-        folder = QFileDialog.getExistingDirectory(self, "Choose the folder of images", start)
-        if folder:
-            self.set_folder(Path(folder))
+        if (folder := ask_folder(self, "Choose the folder of images", start)):
+            self.set_folder(folder)
 
     def set_folder(self, folder: Path) -> None:
         """Show ``folder`` and scan it in the background (a running scan is cancelled)."""
@@ -256,12 +214,10 @@ class NewSessionDialog(QDialog):
         self.scan_progress.setRange(0, 0)  # busy: the total is unknown while walking folders
         self.scan_progress.setVisible(True)
         self.cancel_scan_button.setVisible(True)
-        worker = GeneratorWorker(scan_job(folder), name="scan")
-        worker.event.connect(self._on_scan_event)
-        worker.returned.connect(self._on_scan_done)
-        worker.errored.connect(self._on_scan_error)
-        worker.stopped.connect(lambda: self.scan_label.setText("Scan cancelled. Choose the folder again to rescan."))
-        worker.finished.connect(self._on_scan_finished)
+        worker = GeneratorWorker(
+            scan_job(folder), name="scan", event=self._on_scan_event, returned=self._on_scan_done,
+            errored=self._on_scan_error, finished=self._on_scan_finished,
+            stopped=lambda: self.scan_label.setText("Scan cancelled. Choose the folder again to rescan."))
         self._worker = worker
         self._update_buttons()
         worker.start()
@@ -330,8 +286,8 @@ class NewSessionDialog(QDialog):
 
     def choose_session_path(self) -> None:
         start = self.path_edit.text() or str(QSettings().value(LAST_SESSION_DIR_KEY, str(Path.home())))
-        path, _ = QFileDialog.getSaveFileName(self, "Save the session as", start, "dcgui session (*.dcgui)")
-        if path:
+        if (chosen := ask_save_file(self, "Save the session as", start, "dcgui session (*.dcgui)")):
+            path = str(chosen)
             if not path.endswith(SESSION_SUFFIX):
                 path += SESSION_SUFFIX
             self.path_edit.setText(path)
@@ -361,20 +317,16 @@ class NewSessionDialog(QDialog):
     # ---------------------------------------------------------------------------------------
     def choose_backbone(self) -> None:
         start = str(QSettings().value(LAST_BACKBONE_KEY, "") or Path.home())
-        name, _ = QFileDialog.getOpenFileName(self, "Start from a backbone file", start,
-                                              "State dicts (*.pt *.pth);;All files (*)")
-        if name:
-            self.load_backbone(Path(name))
+        if (path := ask_open_file(self, "Start from a backbone file", start, "State dicts (*.pt *.pth);;All files (*)")):
+            self.load_backbone(path)
 
     def load_backbone(self, path: Path) -> None:
         """Read ``path`` on a worker; ``set_backbone`` follows (or an error dialog)."""
         QSettings().setValue(LAST_BACKBONE_KEY, str(path.parent))
         self.init_label.setText(f"Reading {path.name} …")
         self.init_button.setEnabled(False)
-        worker = GeneratorWorker(backbone_job(path), name="backbone")
-        worker.returned.connect(self.set_backbone)
-        worker.errored.connect(self._on_backbone_error)
-        worker.finished.connect(lambda: self.init_button.setEnabled(True))
+        worker = GeneratorWorker(backbone_job(path), name="backbone", returned=self.set_backbone,
+                                 errored=self._on_backbone_error, finished=lambda: self.init_button.setEnabled(True))
         self._init_worker = worker
         worker.start()
 

@@ -21,20 +21,18 @@ from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QTabWidget,
     QToolTip,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.events import EpochMetrics
 from dcgui.gui import errors, theme
+from dcgui.gui.files import ask_folder, ask_save_file
 from dcgui.gui.help import definitions_html, terms_in
+from dcgui.gui.layout import button, hbox, vbox
 from dcgui.gui.session_model import SessionModel
 
 if TYPE_CHECKING:
@@ -179,13 +177,9 @@ class PlotsPanel(QWidget):
 
         self.summary = QLabel("No epochs yet.")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        save_all = QPushButton("Save plots as PNG…")
-        save_all.setToolTip("Write every plot as a PNG file into a folder you choose")
-        save_all.clicked.connect(self._save_all_clicked)
-        self.save_all_button = save_all
-        top = QHBoxLayout()
-        top.addWidget(self.summary, 1)
-        top.addWidget(save_all)
+        self.save_all_button = button("Save plots as PNG…", self._save_all_clicked,
+                                      tip="Write every plot as a PNG file into a folder you choose")
+        top = hbox((self.summary, 1), self.save_all_button)
 
         grid = QGridLayout()
         grid.setSpacing(6)
@@ -200,10 +194,7 @@ class PlotsPanel(QWidget):
             grid.setColumnStretch(c, 1)
 
         curves = QWidget()
-        curves_lay = QVBoxLayout(curves)
-        curves_lay.setContentsMargins(0, 0, 0, 0)
-        curves_lay.addLayout(top)
-        curves_lay.addLayout(grid, 1)
+        vbox(top, (grid, 1), parent=curves, margins=0)
         from dcgui.gui.river import RiverPanel
 
         self.river = RiverPanel(model)
@@ -211,9 +202,7 @@ class PlotsPanel(QWidget):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(curves, "Curves")
         self.tabs.addTab(self.river, "Cluster river")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.tabs, 1)
+        vbox((self.tabs, 1), parent=self, margins=6)
 
         self._build_curves()
         self._no_labels_text = pg.TextItem("No labels: put the images in class sub-folders\n"
@@ -259,16 +248,10 @@ class PlotsPanel(QWidget):
     def _start_ami(self, path: Path) -> None:
         """Compute the missing AMI on a worker with its own read-only connection; the values
         come back to the GUI thread, which stores them when the session is writable."""
-        from dcgui.gui.worker import GeneratorWorker
+        from dcgui.gui.worker import GeneratorWorker, session_job
+        from dcgui.services.metrics import iter_missing_ami
 
         generation = self._ami_generation
-
-        def factory(control: Any) -> Any:
-            from dcgui.services.metrics import iter_missing_ami
-            from dcgui.services.session import open_session
-
-            with open_session(path) as s:  # read-only, this thread's own connection
-                return (yield from iter_missing_ami(s, control, save=False))
 
         def done(values: dict[int, tuple[float | None, float | None]]) -> None:
             if generation != self._ami_generation:
@@ -288,10 +271,10 @@ class PlotsPanel(QWidget):
                 self.model.message.emit(f"AMI of the earlier epochs could not be computed: {err.message}")
                 self._update_all()
 
-        worker = GeneratorWorker(factory, name="ami")
-        worker.returned.connect(done)
-        worker.errored.connect(failed)
-        worker.finished.connect(lambda: setattr(self, "_ami_worker", None) if generation == self._ami_generation else None)
+        worker = GeneratorWorker(
+            session_job(path, lambda s, control: iter_missing_ami(s, control, save=False)), name="ami",
+            returned=done, errored=failed,
+            finished=lambda: setattr(self, "_ami_worker", None) if generation == self._ami_generation else None)
         self._ami_worker = worker
         self.ami_pending = True
         worker.start()
@@ -626,8 +609,8 @@ class PlotsPanel(QWidget):
     # ---------------------------------------------------------------------------------------
     def _save_one_clicked(self, name: str) -> None:
         start = str(Path(str(QSettings().value("paths/last_export_folder", str(Path.home())))) / f"{name}.png")
-        path, _ = QFileDialog.getSaveFileName(self, f"Save the {TITLES[name]} plot", start, "PNG image (*.png)")
-        if not path:
+        path = ask_save_file(self, f"Save the {TITLES[name]} plot", start, "PNG image (*.png)")
+        if path is None:
             return
         try:
             out = self.export_png(name, path)
@@ -638,8 +621,8 @@ class PlotsPanel(QWidget):
 
     def _save_all_clicked(self) -> None:
         start = str(QSettings().value("paths/last_export_folder", str(Path.home())))
-        folder = QFileDialog.getExistingDirectory(self, "Save every plot as PNG into…", start)
-        if not folder:
+        folder = ask_folder(self, "Save every plot as PNG into…", start)
+        if folder is None:
             return
         try:
             written = self.export_all(folder)

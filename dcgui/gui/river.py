@@ -20,15 +20,14 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSimpleTextItem,
     QGraphicsView,
-    QHBoxLayout,
     QLabel,
     QSpinBox,
     QToolTip,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.analysis.river import MAX_BANDS, Flows, River, band_members, river
+from dcgui.gui.layout import hbox, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 
 MAX_COLUMNS = 40  # epochs drawn (the last ones); more would make every band a hairline
@@ -254,21 +253,14 @@ class RiverPanel(QWidget):
         self.model = model
         self.view = RiverView()
         self.view.bandClicked.connect(self._on_band)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = wrapped_label("")
         self.bands = QSpinBox()
         self.bands.setRange(1, 1000)
         self.bands.setValue(MAX_BANDS)
         self.bands.setToolTip("Bands drawn between two epochs (the largest flows); the rest of each cluster is a grey stub")
         self.bands.valueChanged.connect(lambda _v: self.reload())
-        top = QHBoxLayout()
-        top.addWidget(self.status, 1)
-        top.addWidget(QLabel("Bands per epoch pair:"))
-        top.addWidget(self.bands)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(top)
-        lay.addWidget(self.view, 1)
+        top = hbox((self.status, 1), QLabel("Bands per epoch pair:"), self.bands)
+        vbox(top, (self.view, 1), parent=self, margins=0)
         self.river: River | None = None
         self.draw_seconds = 0.0
         self.selected_band = ""
@@ -280,7 +272,7 @@ class RiverPanel(QWidget):
 
     def reload(self) -> None:
         """Recompute the river on a worker (it reads the epochs' assignments)."""
-        from dcgui.gui.worker import GeneratorWorker
+        from dcgui.gui.worker import GeneratorWorker, session_job
 
         self._generation += 1
         generation = self._generation
@@ -292,24 +284,22 @@ class RiverPanel(QWidget):
             return
         path, last, max_bands = store.path, store.last_epoch(), self.bands.value()
 
-        def factory(control: Any) -> Any:
-            from dcgui.services.session import open_session
-
-            with open_session(path) as s:  # read-only, this thread's own connection
-                first = max(1, last - MAX_COLUMNS + 1)
-                arrays = []
-                for e in range(first, last + 1):
-                    control.check()
-                    arrays.append(s.assignments(e))
-                    yield None
-                k = max(int(s.cluster_sizes(last).size), int(max(int(a.max(initial=0)) for a in arrays)) + 1)
-                return river(arrays, k, first_epoch=first, max_bands=max_bands)
+        def compute(s: Any, control: Any) -> Any:
+            first = max(1, last - MAX_COLUMNS + 1)
+            arrays = []
+            for e in range(first, last + 1):
+                control.check()
+                arrays.append(s.assignments(e))
+                yield None
+            k = max(int(s.cluster_sizes(last).size), int(max(int(a.max(initial=0)) for a in arrays)) + 1)
+            return river(arrays, k, first_epoch=first, max_bands=max_bands)
 
         self.status.setText("Computing the river…")
-        worker = GeneratorWorker(factory, name="river")
-        worker.returned.connect(lambda r, g=generation: self._show(r) if g == self._generation else None)
-        worker.errored.connect(lambda err, g=generation: self.status.setText(f"The river could not be computed: {err.message}")
-                               if g == self._generation else None)
+        worker = GeneratorWorker(
+            session_job(path, compute), name="river",
+            returned=lambda r, g=generation: self._show(r) if g == self._generation else None,
+            errored=lambda err, g=generation: self.status.setText(f"The river could not be computed: {err.message}")
+            if g == self._generation else None)
         self._worker = worker
         worker.start()
 

@@ -142,7 +142,9 @@ class UserData:
 def groups_signature(store: SessionStore) -> object:
     """What the stored merges and splits look like (compared to notice a change)."""
     splits, merges = store.cluster_groups()
-    return ([(x.id, x.epoch, x.cluster, x.names) for x in splits], [(m.id, m.epoch, m.units, m.name) for m in merges])
+    # with steering on, earlier groups are shown where their members landed: the switch regroups
+    return ([(x.id, x.epoch, x.cluster, x.names) for x in splits], [(m.id, m.epoch, m.units, m.name) for m in merges],
+            store.config.steer)
 
 
 def read_user_data(store: SessionStore, base_flags: dict[int, str], token_seen: tuple[int, ...] | None = None,

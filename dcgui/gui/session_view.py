@@ -7,21 +7,19 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QSlider,
     QSpinBox,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.pathtext import printable
 from dcgui.gui.cluster_browser import ClusterBrowser
 from dcgui.gui.explore import ExplorePanel
+from dcgui.gui.layout import Space, hbox, read_only_table, vbox, wrapped_label
 from dcgui.gui.plots import PlotsPanel
 from dcgui.gui.session_images import SessionImages
 from dcgui.gui.session_model import SessionModel
@@ -46,15 +44,8 @@ class EpochBar(QWidget):
         self.follow_check.setToolTip("Show each new epoch as soon as it is saved (F5 toggles)")
         self.session_label = QLabel()
         self.session_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bar = QHBoxLayout(self)
-        bar.setContentsMargins(8, 0, 8, 0)
-        bar.addWidget(QLabel("Epoch"))
-        bar.addWidget(self.slider, 2)
-        bar.addWidget(self.spin)
-        bar.addWidget(self.of_label)
-        bar.addWidget(self.follow_check)
-        bar.addSpacing(16)
-        bar.addWidget(self.session_label, 3)
+        hbox(QLabel("Epoch"), (self.slider, 2), self.spin, self.of_label, self.follow_check, Space(16),
+             (self.session_label, 3), parent=self, margins=(8, 0, 8, 0))
         # A user's move goes to the model; the model's answer comes back through the slots below.
         self.slider.valueChanged.connect(self._user_epoch)
         self.spin.valueChanged.connect(self._user_epoch)
@@ -114,18 +105,12 @@ class SkippedFilesView(QWidget):
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["File", "Reason"])
+        self.table = read_only_table(["File", "Reason"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.label)
-        lay.addWidget(self.table, 1)
+        self.label = wrapped_label()
+        vbox(self.label, (self.table, 1), parent=self)
         model.sessionChanged.connect(self._reload)
         model.collectionChanged.connect(self._reload)
 
@@ -174,12 +159,7 @@ class SessionView(QWidget):
         model.similarRequested.connect(lambda _i: self.tabs.setCurrentIndex(TAB_EXPLORE))
         self.explore.showInGridRequested.connect(lambda: self.tabs.setCurrentIndex(TAB_CLUSTERS))
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        layout.addWidget(self.training)
-        layout.addWidget(self.epoch_bar)
-        layout.addWidget(self.tabs, 1)
+        vbox(self.training, self.epoch_bar, (self.tabs, 1), parent=self, margins=0, spacing=4)
 
     # Shortcuts used by the window's menus and by tests.
     @property

@@ -1,7 +1,7 @@
 """A form for ``TrainConfig``: smart defaults, a tooltip per field, inline validation.
 
 The form edits the fields a user should think about (k, backbone, image size, epochs, Sobel,
-batch size, head, device; projection head, learning rate, images per epoch, seed and CPU threads
+batch size, head, device; projection head, learning rate, images per epoch, smallest crop, seed and CPU threads
 under "Advanced"); every other field comes from the base config. ``config()`` builds a
 ``TrainConfig`` and runs its validation (including the checks that depend on the number of
 images); a ``ValueError`` is shown under the form with the offending field marked, never raised
@@ -19,21 +19,19 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QSpinBox,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.config import ARCHS, FIELD_HELP, HEADS, SEED_MAX, TrainConfig, default_config
 from dcgui.gui import theme
 from dcgui.gui.help import explain
+from dcgui.gui.layout import button, hbox, vbox, wrapped_label
 
 MAIN_FIELDS = ("k", "arch", "image_size", "epochs", "sobel", "batch_size", "head", "device", "steer")
-ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "seed", "threads")
+ADVANCED_FIELDS = ("projection", "lr", "samples_per_epoch", "crop_scale_min", "seed", "threads")
 LABELS = {
     "k": "Clusters (k)",
     "arch": "Backbone",
@@ -47,6 +45,7 @@ LABELS = {
     "seed": "Random seed",
     "threads": "CPU threads",
     "samples_per_epoch": "Images per epoch",
+    "crop_scale_min": "Smallest crop",
     "projection": "Projection head",
     "steer": "Steering",
 }
@@ -124,12 +123,18 @@ class SettingsForm(QWidget):
         samples.setSingleStep(1000)
         samples.setGroupSeparatorShown(True)
         samples.setSpecialValueText("one per image")  # 0
+        crop = QDoubleSpinBox()
+        crop.setDecimals(2)
+        crop.setRange(0.01, 1.0)
+        crop.setSingleStep(0.05)
+        crop.setSuffix(" of the image")
         threads = QSpinBox()
         threads.setRange(0, 1024)
         threads.setSpecialValueText("automatic")  # 0
         self.editors = {"k": k, "arch": arch, "image_size": size, "epochs": epochs, "sobel": sobel,
                         "batch_size": batch, "head": head, "device": device, "lr": lr, "seed": seed,
-                        "samples_per_epoch": samples, "threads": threads, "projection": projection,
+                        "samples_per_epoch": samples, "crop_scale_min": crop, "threads": threads,
+                        "projection": projection,
                         "steer": steer}
 
         form = QFormLayout()
@@ -151,26 +156,15 @@ class SettingsForm(QWidget):
             adv_form.addRow(self._label(name), self.editors[name])
         self.advanced.setVisible(False)
 
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
+        self.error_label = wrapped_label()
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
-        self.hint_label = QLabel()
-        self.hint_label.setWordWrap(True)
-        self.reset_button = QPushButton("Suggested values")
-        self.reset_button.setToolTip("Reset every field to the defaults suggested for this collection and device")
-        self.reset_button.clicked.connect(self.reset_defaults)
-        hint_row = QHBoxLayout()
-        hint_row.addWidget(self.hint_label, 1)
-        hint_row.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(form)
-        layout.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.advanced)
-        layout.addLayout(hint_row)
-        layout.addWidget(self.error_label)
+        self.hint_label = wrapped_label()
+        self.reset_button = button("Suggested values", self.reset_defaults,
+                                   tip="Reset every field to the defaults suggested for this collection and device")
+        hint_row = hbox((self.hint_label, 1), (self.reset_button, 0, Qt.AlignmentFlag.AlignTop))
+        vbox(form, (self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft), self.advanced, hint_row, self.error_label,
+             parent=self, margins=0)
 
         for name, editor in self.editors.items():
             # tooltip and What's This, with the glossary entries the help text uses (k, epoch, Sobel...)

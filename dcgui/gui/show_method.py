@@ -19,17 +19,17 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.events import PhaseProgress
 from dcgui.gui import errors
+from dcgui.gui.files import ask_save_file
+from dcgui.gui.layout import Stretch, button, dialog_buttons, hbox, open_dialog, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
-from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.gui.worker import GeneratorWorker, WorkerError, session_job
 from dcgui.services.compare import Comparison, compare_html, setting_rows
 from dcgui.services.html import COLOURS
 from dcgui.services.metrics import metric_arrays
@@ -39,8 +39,7 @@ LAST_DIR_KEY = "paths/last_export_folder"
 
 def ask_report_path(parent: QWidget | None, suggested: Path) -> Path | None:
     """Where to write the report. Tests replace this."""
-    path, _ = QFileDialog.getSaveFileName(parent, "Export the report as", str(suggested), "HTML page (*.html)")
-    return Path(path) if path else None
+    return ask_save_file(parent, "Export the report as", suggested, "HTML page (*.html)")
 
 
 def ask_sessions(parent: QWidget | None, start: Path) -> list[Path]:
@@ -58,32 +57,18 @@ class ReportDialog(QDialog):
         self.model = model
         self.out = out
         self.result: Any = None
-        self.label = QLabel(f"Writing {out.name}…")
-        self.label.setWordWrap(True)
+        self.label = wrapped_label(f"Writing {out.name}…")
         self.progress = QProgressBar()
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.rejected.connect(self._cancel)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.label)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.buttons)
+        self.buttons = dialog_buttons(self, QDialogButtonBox.StandardButton.Cancel, reject=self._cancel)
+        vbox(self.label, self.progress, self.buttons, parent=self)
         store = model.store
         assert store is not None
-        path = store.path
+        from dcgui.services.report import iter_report
 
-        def factory(control: Any) -> Any:
-            from dcgui.services.report import iter_report
-            from dcgui.services.session import open_session
-
-            with open_session(path) as s:  # read-only, this thread's own connection
-                return (yield from iter_report(s, out, control=control))
-
-        self.worker = GeneratorWorker(factory, name="report")
-        self.worker.event.connect(self._on_event)
-        self.worker.returned.connect(self._on_done)
-        self.worker.errored.connect(self._on_error)
-        self.worker.stopped.connect(lambda: self.label.setText("Stopped: no report was written."))
-        self.worker.finished.connect(self._on_finished)
+        self.worker = GeneratorWorker(
+            session_job(store.path, lambda s, control: iter_report(s, out, control=control)), name="report",
+            event=self._on_event, returned=self._on_done, errored=self._on_error,
+            stopped=lambda: self.label.setText("Stopped: no report was written."), finished=self._on_finished)
         self.worker.start()
 
     def _on_event(self, ev: Any) -> None:
@@ -134,10 +119,7 @@ def export_report(parent: QWidget, model: SessionModel) -> ReportDialog | None:
         errors.show_error(parent, exc, "Cannot write the report there")
         return None
     QSettings().setValue(LAST_DIR_KEY, str(out.parent))
-    dialog = ReportDialog(model, out, parent)
-    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.open()
-    return dialog
+    return open_dialog(ReportDialog(model, out, parent))
 
 
 class CompareDialog(QDialog):
@@ -175,31 +157,18 @@ class CompareDialog(QDialog):
         self.evaluation.setHorizontalHeaderLabels(["run", "model", "kNN accuracy", "linear probe", "NMI (k-means)"])
         self.evaluation.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.evaluation.setVisible(False)
-        self.save_button = QPushButton("Save as HTML…")
+        self.save_button = button("Save as HTML…", self._save)
         self.save_button.setEnabled(False)
-        self.save_button.clicked.connect(self._save)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.save_button)
-        bottom.addStretch(1)
-        bottom.addWidget(close)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.status)
-        lay.addWidget(self.warning)
-        lay.addLayout(row, 3)
-        lay.addWidget(self.evaluation, 1)
-        lay.addWidget(self.settings, 2)
-        lay.addLayout(bottom)
+        close = dialog_buttons(self, QDialogButtonBox.StandardButton.Close)
+        vbox(self.status, self.warning, (row, 3), (self.evaluation, 1), (self.settings, 2),
+             hbox(self.save_button, Stretch(1), close), parent=self)
 
         def factory(control: Any) -> Any:
             from dcgui.services.compare import iter_compare_data
 
             return (yield from iter_compare_data(self.paths))
 
-        self.worker = GeneratorWorker(factory, name="compare")
-        self.worker.returned.connect(self.show_comparison)
-        self.worker.errored.connect(self._on_error)
+        self.worker = GeneratorWorker(factory, name="compare", returned=self.show_comparison, errored=self._on_error)
         self.worker.start()
 
     def wait(self, timeout_ms: int = 60_000) -> bool:
@@ -284,7 +253,4 @@ def compare_with(parent: QWidget, model: SessionModel) -> CompareDialog | None:
     others = [p for p in ask_sessions(parent, store.path.parent) if p.absolute() != store.path.absolute()]
     if not others:
         return None
-    dialog = CompareDialog([store.path, *others], parent)
-    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.open()
-    return dialog
+    return open_dialog(CompareDialog([store.path, *others], parent))

@@ -18,23 +18,23 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressDialog,
+    QPushButton,
     QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.analysis.groups import SplitProposal
 from dcgui.core.control import RunControl
 from dcgui.core.events import Message, PhaseProgress
+from dcgui.gui.layout import dialog_buttons, vbox
 from dcgui.gui.session_model import SessionModel, deliver
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
-from dcgui.gui.worker import GeneratorWorker, WorkerError
+from dcgui.gui.worker import GeneratorWorker, WorkerError, session_job, worker_progress
 from dcgui.services.edits import iter_split_proposal, split_edit
-from dcgui.services.session import open_session
 
 if TYPE_CHECKING:
+    from dcgui.store import SessionStore
     from dcgui.store.edits import SplitCluster
 
 COLUMN_WIDTH = 240
@@ -63,30 +63,21 @@ class SplitPreviewDialog(QDialog):
         self.names: list[QLineEdit] = []
         self.grids: list[ThumbnailGrid] = []
         for p, (size, sample) in enumerate(zip(proposal.sizes, proposal.samples)):
-            col = QVBoxLayout()
             head = QLabel(f"<b>{c}.{p + 1}</b>: {size:,} image{'s' if size != 1 else ''}")
             name = QLineEdit()
             name.setPlaceholderText(f"name of {c}.{p + 1} (optional)")
             grid = ThumbnailGrid(thumbnails, row)
             grid.setMinimumWidth(COLUMN_WIDTH)
             grid.set_images([int(i) for i in sample])
-            col.addWidget(head)
-            col.addWidget(name)
-            col.addWidget(grid, 1)
-            columns.addLayout(col)
+            columns.addLayout(vbox(head, name, (grid, 1)))
             self.names.append(name)
             self.grids.append(grid)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(row)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.accept_button = self.buttons.addButton("Accept split", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(intro)
-        lay.addWidget(scroll, 1)
-        lay.addWidget(self.buttons)
+        self.accept_button = QPushButton("Accept split")
+        self.buttons = dialog_buttons(self, QDialogButtonBox.StandardButton.Cancel, self.accept_button)
+        vbox(intro, (scroll, 1), self.buttons, parent=self)
         self.resize(min(1400, 80 + (COLUMN_WIDTH + 20) * proposal.parts), 560)
 
     def edit(self) -> SplitCluster:
@@ -114,17 +105,12 @@ class SplitJob(QObject):
         path, epoch = store.path, model.epoch
         self.dialog: SplitPreviewDialog | None = None
 
-        def factory(control: RunControl) -> Generator[Any, None, SplitProposal]:
-            with open_session(path) as s:
-                return (yield from iter_split_proposal(s, epoch, cluster, parts, control=control))
+        def run(s: SessionStore, control: RunControl) -> Generator[Any, None, SplitProposal]:
+            return iter_split_proposal(s, epoch, cluster, parts, control=control)
 
-        self.worker = GeneratorWorker(factory, name="split-cluster", parent=self)
-        progress = QProgressDialog(f"Splitting {title} into {parts} parts…", "Stop", 0, 0, parent)
-        progress.setWindowTitle("Split cluster")
-        progress.setMinimumDuration(400)  # cached features: no flash
-        progress.setAutoClose(False)
-        progress.setAutoReset(False)
-        progress.canceled.connect(self.worker.stop)
+        self.worker = GeneratorWorker(session_job(path, run), name="split-cluster", parent=self)
+        # cached features: no flash
+        progress = worker_progress(self.worker, parent, f"Splitting {title} into {parts} parts…", "Split cluster")
         self.progress = progress
 
         def on_event(ev: object) -> None:
@@ -149,8 +135,6 @@ class SplitJob(QObject):
         self.worker.event.connect(on_event)
         self.worker.returned.connect(on_returned)
         self.worker.errored.connect(on_errored)
-        self.worker.finished.connect(progress.close)
-        self.worker.finished.connect(progress.deleteLater)
         self.worker.start()
 
     def wait(self, timeout_ms: int = 60_000) -> bool:

@@ -22,18 +22,17 @@ from PySide6.QtGui import QAction, QFont, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCommandLinkButton,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui import __version__
 from dcgui.gui import theme
+from dcgui.gui.layout import Space, Stretch, hbox, vbox, wrapped_label
 
 RECENT_KEY = "recent/sessions"
 MAX_RECENT = 12
@@ -148,9 +147,8 @@ class StartPage(QWidget):
         f.setPointSizeF(f.pointSizeF() * 2.2)
         f.setBold(True)
         title.setFont(f)
-        tagline = QLabel("DeepCluster on your own photos: train a network without labels, "
-                         "watch its clusters form, browse, curate and export.")
-        tagline.setWordWrap(True)
+        tagline = wrapped_label("DeepCluster on your own photos: train a network without labels, "
+                                "watch its clusters form, browse, curate and export.")
         version = QLabel(f"version {__version__}")
         version.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
 
@@ -163,21 +161,8 @@ class StartPage(QWidget):
         self.demo_button.clicked.connect(self.openDemoRequested)
         self.open_button.clicked.connect(self.openSessionRequested)
 
-        left = QVBoxLayout()
-        head = QHBoxLayout()
-        head.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
-        titles = QVBoxLayout()
-        titles.addWidget(title)
-        titles.addWidget(version)
-        titles.addStretch(1)
-        head.addLayout(titles, 1)
-        left.addLayout(head)
-        left.addWidget(tagline)
-        left.addSpacing(16)
-        left.addWidget(self.new_button)
-        left.addWidget(self.demo_button)
-        left.addWidget(self.open_button)
-        left.addStretch(1)
+        head = hbox((logo, 0, Qt.AlignmentFlag.AlignTop), (vbox(title, version, Stretch(1)), 1))
+        left = vbox(head, tagline, Space(16), self.new_button, self.demo_button, self.open_button, Stretch(1))
 
         recent_title = QLabel("Recent sessions")
         rf = QFont(recent_title.font())
@@ -197,23 +182,15 @@ class StartPage(QWidget):
         self.recent_tree.itemActivated.connect(self._activated)
         self.recent_tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.recent_tree.customContextMenuRequested.connect(self._context_menu)
-        self.empty_label = QLabel("No recent sessions yet. Start with the demo collection or a folder of your photos.")
-        self.empty_label.setWordWrap(True)
+        self.empty_label = wrapped_label("No recent sessions yet. Start with the demo collection or a folder of "
+                                         "your photos.")
         self.empty_label.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
-        right = QVBoxLayout()
-        right.addWidget(recent_title)
-        right.addWidget(self.recent_tree, 1)
-        right.addWidget(self.empty_label)
         hint = QLabel("Double-click to open · right-click to remove from the list")
         hint.setStyleSheet(f"color: {theme.muted_colour(self.palette()).name()};")
-        right.addWidget(hint)
         self.hint_label = hint
+        right = vbox(recent_title, (self.recent_tree, 1), self.empty_label, hint)
 
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(32, 28, 32, 28)
-        layout.setSpacing(32)
-        layout.addLayout(left, 2)
-        layout.addLayout(right, 3)
+        hbox((left, 2), (right, 3), parent=self, margins=(32, 28, 32, 28), spacing=32)
         self._generations = itertools.count(1)
         self._generation = 0
         self._pending: set[str] = set()  # paths whose summary has not arrived yet

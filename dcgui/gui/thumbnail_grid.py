@@ -409,6 +409,11 @@ class ThumbnailGrid(QListView):
     def zoom_out(self) -> None:
         self.set_thumb_size(round(self.thumb_size / 1.25))
 
+    def current_image(self) -> int | None:
+        """Image index of the current row (the keyboard focus), None when there is none."""
+        current = self.currentIndex()
+        return self._model.image_index(current.row()) if current.isValid() else None
+
     def selected_images(self) -> list[int]:
         """Image indices of the selected rows, in row order."""
         rows = sorted(ix.row() for ix in self.selectionModel().selectedIndexes())

@@ -17,7 +17,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QGridLayout,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QProgressBar,
@@ -46,6 +45,7 @@ from dcgui.core.events import (
 )
 from dcgui.core.train.estimate import PhaseTimes, RunEta
 from dcgui.gui.actions import registry_for
+from dcgui.gui.layout import Space, hbox
 from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, STOPPING, SessionModel
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
 from dcgui.services.training import SessionBusyError
@@ -149,16 +149,8 @@ class TrainingPanel(QWidget):
         for bar in (self.phase_bar, self.epoch_bar):
             bar.setMaximumHeight(18)
 
-        top = QHBoxLayout()
-        top.addWidget(self.start_button)
-        top.addWidget(self.pause_button)
-        top.addWidget(self.stop_button)
-        top.addWidget(self.epochs_spin)
-        top.addSpacing(8)
-        top.addWidget(self.status_label, 1)
-        top.addWidget(self.speed_label)
-        top.addSpacing(8)
-        top.addWidget(self.eta_label)
+        top = hbox(self.start_button, self.pause_button, self.stop_button, self.epochs_spin, Space(8),
+                   (self.status_label, 1), self.speed_label, Space(8), self.eta_label)
         bars = QGridLayout()
         bars.addWidget(self.phase_label, 0, 0)
         bars.addWidget(self.phase_bar, 0, 1)
@@ -301,14 +293,11 @@ class TrainingPanel(QWidget):
             self._last_epoch = from_epoch
         self._target = target
         self._set_spin(target, minimum=start_from + 1)
-        worker = GeneratorWorker(training_job(self._path, target, from_epoch), name="training", close_on_stop=False)
-        worker.event.connect(self._on_event)
+        worker = GeneratorWorker(training_job(self._path, target, from_epoch), name="training", close_on_stop=False,
+                                 event=self._on_event, stopped=self._on_stopped, returned=self._on_returned,
+                                 errored=self._on_errored, finished=self._on_finished)
         worker.paused.connect(lambda: self._set_state(PAUSED))
         worker.resumed.connect(lambda: self._set_state(RUNNING))
-        worker.stopped.connect(self._on_stopped)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
         self._worker = worker
         self._end_reason = ""
         self._eta = None
@@ -538,13 +527,7 @@ class TrainingPanel(QWidget):
     def _on_finished(self) -> None:
         reason = self._end_reason or "finished"
         self._set_state(IDLE)
-        self.speed_label.setText("")
-        self.eta_label.setText("")
-        self.phase_bar.setRange(0, 1)
-        self.phase_bar.setValue(0)
-        self.phase_bar.setFormat("")
-        self.phase_label.setText("Phase")
-        self._show_run_progress(0.0)
+        self._clear_bars()
         self.runEnded.emit(reason)
 
     # ---------------------------------------------------------------------------------------
@@ -553,6 +536,10 @@ class TrainingPanel(QWidget):
     def _reset_progress(self) -> None:
         self._last_progress = None
         self._phase_frac = {p: 0.0 for p in _EPOCH_PHASES}
+        self._clear_bars()
+
+    def _clear_bars(self) -> None:
+        """Empty phase and run bars, no speed, no ETA: nothing is running."""
         self.phase_bar.setRange(0, 1)
         self.phase_bar.setValue(0)
         self.phase_bar.setFormat("")

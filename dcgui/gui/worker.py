@@ -23,16 +23,21 @@ import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import QProgressDialog, QWidget
 from superqt.utils import GeneratorWorker as _SuperqtGeneratorWorker
 
 from dcgui.core.control import RunControl, StopRequested
 from dcgui.core.errors import is_user_error, user_message
 from dcgui.core.events import PhaseProgress
 
+if TYPE_CHECKING:
+    from dcgui.store import SessionStore
+
 GeneratorFactory = Callable[[RunControl], Generator[Any, Any, Any]]
+Slot_ = Callable[..., Any] | None  # a slot for one of GeneratorWorker's signals, or none
 
 # Workers still running (stop_all_workers stops and waits for them at shutdown).
 _ALIVE: set[GeneratorWorker] = set()
@@ -166,7 +171,11 @@ class GeneratorWorker(QObject):
     finished = Signal()
 
     def __init__(self, factory: GeneratorFactory, *, name: str = "worker", progress_hz: float = 20.0,
-                 close_on_stop: bool = True, parent: QObject | None = None) -> None:
+                 close_on_stop: bool = True, parent: QObject | None = None,
+                 event: Slot_ = None, returned: Slot_ = None, errored: Slot_ = None, stopped: Slot_ = None,
+                 finished: Slot_ = None) -> None:
+        """``event`` ... ``finished``: slots connected to the signals of those names (the usual
+        wiring, given where the worker is made; more can be connected to the signals later)."""
         super().__init__(parent)
         self.name = name
         self.control = RunControl()
@@ -179,6 +188,10 @@ class GeneratorWorker(QObject):
         self._running = False
         self._finished = False
         self._is_paused = False
+        for signal, slot in ((self.event, event), (self.returned, returned), (self.errored, errored),
+                             (self.stopped, stopped), (self.finished, finished)):
+            if slot is not None:
+                signal.connect(slot)
 
     # -- control (GUI thread) ----------------------------------------------------------------
     def start(self) -> None:
@@ -299,6 +312,35 @@ def training_job(session_path: Path, epochs: int | None = None, from_epoch: int 
                                             default_threads=torch_threads_for_worker())
 
     return job
+
+
+def session_job(path: Path, run: Callable[[SessionStore, RunControl], Generator[Any, Any, Any]]) -> GeneratorFactory:
+    """A factory for ``GeneratorWorker`` that opens the session file ``path`` in the worker thread
+    (read-only: its own SQLite connection, closed when the run ends) and yields from
+    ``run(store, control)``; the run's return value arrives as ``returned``."""
+
+    def job(control: RunControl) -> Generator[Any, Any, Any]:
+        from dcgui.services.session import open_session
+
+        with open_session(path) as store:
+            return (yield from run(store, control))
+
+    return job
+
+
+def worker_progress(worker: GeneratorWorker, parent: QWidget | None, text: str, title: str,
+                    maximum: int = 0) -> QProgressDialog:
+    """A progress dialog for ``worker``: shown after 0.4 s (short runs do not flash), its Stop button
+    stops the worker, and it closes when the worker finishes. ``maximum`` 0: busy, no percentage."""
+    progress = QProgressDialog(text, "Stop", 0, maximum, parent)
+    progress.setWindowTitle(title)
+    progress.setMinimumDuration(400)
+    progress.setAutoClose(False)
+    progress.setAutoReset(False)
+    progress.canceled.connect(worker.stop)
+    worker.finished.connect(progress.close)
+    worker.finished.connect(progress.deleteLater)
+    return progress
 
 
 def call_job(func: Callable[[], Any]) -> GeneratorFactory:

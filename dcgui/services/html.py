@@ -104,6 +104,16 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [round(start + i * step, 10) for i in range(int((hi - start) / step + 1e-9) + 1)]
 
 
+def _chart_frame(title: str, width: int, height: int, left: float, top: float, pw: float, ph: float) -> list[str]:
+    """The opening of an SVG chart: the canvas, its title (also as a tooltip) and the plot area's frame
+    (``pw`` x ``ph`` at ``left``, ``top``); the caller appends the marks and closes ``</svg>``."""
+    return [f"<svg width=\"{width}\" height=\"{height}\" "
+            f"viewBox=\"0 0 {width} {height}\" role=\"img\" font-family=\"sans-serif\" font-size=\"11\">",
+            f"<title>{esc(title)}</title>",
+            f"<text x=\"{left}\" y=\"15\" font-size=\"13\" font-weight=\"bold\">{esc(title)}</text>",
+            f"<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#999\"/>"]
+
+
 def line_chart(series: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str, y_label: str = "",
                width: int = 520, height: int = 240, y_range: tuple[float, float] | None = None,
                dashed: Iterable[str] = (), colours: Sequence[str] | None = None) -> str:
@@ -132,11 +142,7 @@ def line_chart(series: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str,
     def py(y: float) -> float:
         return top + (1 - (y - y0) / (y1 - y0)) * ph
 
-    out = [f"<svg width=\"{width}\" height=\"{height}\" "
-           f"viewBox=\"0 0 {width} {height}\" role=\"img\" font-family=\"sans-serif\" font-size=\"11\">",
-           f"<title>{esc(title)}</title>",
-           f"<text x=\"{left}\" y=\"15\" font-size=\"13\" font-weight=\"bold\">{esc(title)}</text>",
-           f"<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#999\"/>"]
+    out = _chart_frame(title, width, height, left, top, pw, ph)
     for t in _nice_ticks(y0, y1):
         y = py(t)
         out.append(f"<line x1=\"{left}\" x2=\"{left + pw}\" y1=\"{y:.1f}\" y2=\"{y:.1f}\" stroke=\"#eee\"/>"
@@ -181,11 +187,7 @@ def sizes_chart(sizes: np.ndarray, title: str, width: int = 520, height: int = 2
     left, top, bottom, right = 48, 26, 28, 12
     pw, ph = width - left - right, height - top - bottom
     top_size = max(int(s.max()) if len(s) else 1, 1)
-    out = [f"<svg width=\"{width}\" height=\"{height}\" "
-           f"viewBox=\"0 0 {width} {height}\" role=\"img\" font-family=\"sans-serif\" font-size=\"11\">",
-           f"<title>{esc(title)}</title>",
-           f"<text x=\"{left}\" y=\"15\" font-size=\"13\" font-weight=\"bold\">{esc(title)}</text>",
-           f"<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#999\"/>"]
+    out = _chart_frame(title, width, height, left, top, pw, ph)
     for t in _nice_ticks(0, top_size):
         y = top + ph - t / top_size * ph
         out.append(f"<text x=\"{left - 4}\" y=\"{y + 4:.1f}\" text-anchor=\"end\">{t:g}</text>")

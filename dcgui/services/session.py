@@ -29,18 +29,21 @@ def open_session(path: str | Path, readonly: bool = True, check: bool = True) ->
     """The session file at ``path``; a missing file says so (and how to fix it). ``check`` False:
     no page scan (a second connection to a file just opened and checked). When the photo folder
     it uses is not the recorded one, or is missing, a note says so (``folder_note``)."""
-    from dcgui.services.folder import announce_folder
     from dcgui.store import SessionStore
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise DcguiError(f"the session file {path} does not exist: give the path of a NAME.dcgui file")
-    store = SessionStore.open(path, readonly=readonly, check=check)
-    try:
+    return announced(SessionStore.open(path, readonly=readonly, check=check))
+
+
+def announced(store: SessionStore) -> SessionStore:
+    """``store`` after ``announce_folder`` (a note when the photo folder it uses is not the recorded
+    one); closed, and the error raised on, when that fails."""
+    from dcgui.services.folder import announce_folder
+
+    with closed_on_error(store):
         announce_folder(store)
-    except BaseException:
-        store.close()
-        raise
     return store
 
 

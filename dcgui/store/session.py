@@ -43,7 +43,7 @@ class SessionStore:
         self.images = Images(database, self.info, lambda: self.epoch_data.last())  # set just below
         self.epoch_data = EpochData(database, self.info, self.images)
         self.edits = Editor(database, self.images, self.epoch_data)
-        self.groups = Groups(database, self.epoch_data)
+        self.groups = Groups(database, self.epoch_data, self.images, self.info)
         self.archive = Archive(database, self.info, self.epoch_data)
 
     # opening, closing, the trainer's claim -----------------------------------------------------
@@ -146,6 +146,7 @@ class SessionStore:
     cluster_groups = delegate("groups", Groups.cluster_groups)
     dismissed_duplicates = delegate("groups", Groups.dismissed_duplicates)
     group_view = delegate("groups", Groups.view)
+    steering = delegate("groups", Groups.steering)
 
     # edits: every change of user data is one logged edit
     preview_edit = delegate("edits", Editor.preview)

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +22,14 @@ from dcgui.core.images import cache as cache_mod
 from dcgui.core.images import imageio
 from dcgui.core.images.cache import ImageCache
 from dcgui.core.images.collection import scan
+from tests.conftest import drain_events
 
 SIZE = 24
 
 
-def drain(gen: Generator[Any, None, Any]) -> tuple[Any, list[Any]]:
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
-
-
 def build(cache_dir: Path, folder: Path, size: int = SIZE, **kw: Any) -> tuple[ImageCache, list[Any]]:
     result = scan(folder)
-    return drain(ImageCache.iter_build(cache_dir, folder, result.images, size, workers=kw.pop("workers", 2), **kw))
+    return drain_events(ImageCache.iter_build(cache_dir, folder, result.images, size, workers=kw.pop("workers", 2), **kw))
 
 
 def solid(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> Path:
@@ -334,7 +325,7 @@ def test_labels_and_duplicate_check(tmp_path: Path) -> None:
     assert [r.label for r in c.records] == ["cats", "dogs"]
     records = scan(folder).images
     with pytest.raises(ValueError, match="twice"):
-        drain(ImageCache.iter_build(tmp_path / "c2", folder, records + records[:1], SIZE))
+        drain_events(ImageCache.iter_build(tmp_path / "c2", folder, records + records[:1], SIZE))
 
 
 def test_progress_is_throttled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -80,8 +80,14 @@ def test_small_collections_get_enough_steps_per_clustering() -> None:
     assert suggest_samples_per_epoch(32_000, 128) == 0
     # 20k images at batch 128: 156 batches per pass -> 250 batches
     assert default_config(20_000, "cpu", n_classes=10).samples_per_epoch == 250 * 128
-    # tiny collections: at most 4 passes per clustering
-    assert suggest_samples_per_epoch(100, 128) == 400
+    # on a CPU, collections under 12,500 images train on 12,500 between clusterings (issue 22's table)...
+    assert default_config(1_100, "cpu").samples_per_epoch == 12_500
+    assert default_config(5_000, "cpu").samples_per_epoch == 12_500
+    # ...but tiny ones are not drawn more than 16 times per clustering
+    assert suggest_samples_per_epoch(100, 128) == 1_600
+    # on a GPU: at most 4 passes per clustering, at least 250 batches when one pass is shorter
+    assert suggest_samples_per_epoch(100, 256, "cuda") == 400
+    assert default_config(5_000, "cuda").samples_per_epoch == 20_000
     assert default_config(100, "cpu", samples_per_epoch=0).samples_per_epoch == 0  # overrides win
 
 

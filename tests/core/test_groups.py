@@ -80,6 +80,49 @@ def test_newer_groups_supersede_older_ones_for_the_units_they_share() -> None:
     assert [g.key for g in v4.of_cluster(1)] == ["1.1", "1.2", "1.3"]
 
 
+def test_with_steering_a_merge_and_a_split_follow_their_member_sets() -> None:
+    """Steering keeps a merged group's images under one pseudo-label, so matching gives that one
+    cluster one of the merged ids and the other id to unrelated images: the group is shown where
+    its members landed, not by its ids; a split's parts likewise."""
+    # epoch 1: clusters 0 and 1 merged (images 0-3), cluster 2 split into {4, 5} and {6, 7}
+    merge = MergeDef(1, 1, (Unit(0), Unit(1)), "mine")
+    split = _split(2, 1, 2, [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0])
+    sets = [(1, None, np.array([0, 1, 2, 3])), (2, 0, np.array([4, 5])), (2, 1, np.array([6, 7]))]
+    # epoch 2: the merged images are all in cluster 0; id 1 now holds images 8 and 9; the split's
+    # parts landed in clusters 3 and 2; image 11 was left out (-1)
+    assign = np.array([0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, -1])
+    view = resolve_groups(2, assign, 4, [split], [merge], member_sets=sets)
+    g = view.find("g1")
+    np.testing.assert_array_equal(view.members(g.code), [0, 1, 2, 3, 10])  # cluster 0, where they landed
+    assert g.clusters == (0,) and g.units == (Unit(0),) and g.follows and g.made_at == 1
+    assert [(x.key, x.clusters) for x in view.groups] == [("1", (1,)), ("2.1", (3,)), ("2.2", (2,)), ("g1", (0,))]
+    np.testing.assert_array_equal(view.members(view.find("2.1").code), [4, 5])
+    np.testing.assert_array_equal(view.members(view.find("2.2").code), [6, 7])
+    np.testing.assert_array_equal(view.members(view.find("1").code), [8, 9])  # id 1 is another cluster now
+    assert view.labels[11] == -1
+    with pytest.raises(KeyError, match=r"split into 2\.1"):
+        view.find("3")
+    # without steering (no member sets): the ids, as matched across epochs
+    ids = resolve_groups(2, assign, 4, [split], [merge])
+    np.testing.assert_array_equal(ids.members(ids.find("g1").code), [0, 1, 2, 3, 8, 9, 10])
+    assert not ids.find("g1").follows
+    # at the epoch it was made, a group is its ids
+    made = resolve_groups(1, np.array([0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]), 4, [split], [merge], member_sets=[])
+    np.testing.assert_array_equal(made.members(made.find("g1").code), [0, 1, 2, 3])
+    # a set the epoch did not keep together (clustered before the merge was made): the ids
+    scattered = np.array([0, 1, 2, 3, 3, 3, 2, 2, 1, 1, 0, 0])
+    v = resolve_groups(2, scattered, 4, [split], [merge], member_sets=sets)
+    assert v.find("g1").clusters == (0, 1) and not v.find("g1").follows
+    # a merge with no set left (a later group took its images, or they are excluded) is not shown
+    v = resolve_groups(2, assign, 4, [split], [merge], member_sets=sets[1:])
+    assert [x.key for x in v.groups] == ["0", "1", "2.1", "2.2"]
+    # a merge made at epoch 2 of the followed group and cluster 1 takes it over
+    later = MergeDef(3, 2, (Unit(0), Unit(1)), "more")
+    v = resolve_groups(2, assign, 4, [split], [merge, later], member_sets=sets)
+    assert [x.key for x in v.groups] == ["2.1", "2.2", "g3"]
+    np.testing.assert_array_equal(v.members(v.find("g3").code), [0, 1, 2, 3, 8, 9, 10])
+
+
 def test_folder_names_of_unnamed_groups() -> None:
     view = resolve_groups(1, np.array([0, 1, 2, 2]), 3, [_split(7, 1, 2, [0, 0, 0, 1])],
                           [MergeDef(8, 1, (Unit(0), Unit(1)))])

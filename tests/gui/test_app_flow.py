@@ -134,8 +134,13 @@ def test_new_session_dialog_scans_validates_and_creates(qtbot: Any, env: GuiEnv,
     form = dialog.form
     assert form.editors["k"].value() == 6 and form.editors["arch"].currentData() == "smallnet"
     assert form.editors["device"].count() >= 2 and form.editors["k"].toolTip().startswith("Number of k-means")
-    # small collection: 4 passes per clustering (under 250 batches); threads left to dcgui
-    assert form.editors["samples_per_epoch"].value() == 4 * 32
+    # small collection on a CPU: 16 passes per clustering (under 12,500 images); threads left to dcgui
+    from dcgui.core.config import suggest_samples_per_epoch
+    from dcgui.gui.settings_form import device_type_of
+
+    kind = device_type_of(form.config().device, form._devices)
+    assert form.editors["samples_per_epoch"].value() == suggest_samples_per_epoch(32, 128, kind)
+    assert kind == "cuda" or form.editors["samples_per_epoch"].value() == 16 * 32
     assert form.editors["threads"].text() == "automatic" and form.config().threads == 0
     assert form.editors["projection"].isChecked() and form.config().projection
     assert dialog.session_path() == default_session_path(image_folder) == image_folder.parent / "photos.dcgui"

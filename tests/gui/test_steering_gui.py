@@ -80,7 +80,8 @@ def test_one_epoch_after_a_merge_and_an_exclusion_the_window_shows_what_was_appl
         a, b = (int(c) for c in np.argsort(-np.bincount(assign), kind="stable")[:2])
         excluded = [int(np.flatnonzero(assign == a)[0]), int(np.flatnonzero(assign == b)[0])]
         s.set_image_flag(excluded, "exclude")
-        s.apply_edit(MergeClusters(1, [Unit(a), Unit(b)], "both"))
+        gid = s.apply_edit(MergeClusters(1, [Unit(a), Unit(b)], "both")).preview.group_id
+        merged = np.setdiff1d(np.flatnonzero(np.isin(assign, [a, b])), excluded)
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
@@ -98,6 +99,13 @@ def test_one_epoch_after_a_merge_and_an_exclusion_the_window_shows_what_was_appl
     last = model.cluster_at(model.rowCount() - 1)
     assert model.is_excluded_row(last) and model.title(last) == "Excluded"
     assert sorted(browser.stats().members(last).tolist()) == sorted(excluded)
+    # the merged group's row holds the cluster its members landed in, not clusters a and b of epoch 2
+    now = w.store.assignments(2)
+    (landed,) = np.unique(now[merged])
+    assert model.view is not None
+    group = model.view.find(f"g{gid}")
+    assert model.title(group.code) == "both"
+    assert browser.stats().members(group.code).tolist() == np.flatnonzero(now == landed).tolist()
     browser.select_cluster(last)
     registry = browser.action_registry
     assert not registry.action("clusters.split").isEnabled() and not registry.action("clusters.rename").isEnabled()

@@ -199,3 +199,73 @@ def test_real_error_dialog_opens_without_blocking(qtbot: Any) -> None:
     assert len(errors._open_dialogs) == 1
     dialogs[0].accept()
     qtbot.waitUntil(lambda: not errors._open_dialogs, timeout=2000)
+
+
+def test_slots_given_at_construction_are_connected(qtbot: Any) -> None:
+    got: dict[str, list[Any]] = {"event": [], "returned": [], "finished": []}
+
+    def job(control: RunControl) -> Generator[Any, None, int]:
+        yield Message("one")
+        return 7
+
+    worker = GeneratorWorker(job, event=got["event"].append, returned=got["returned"].append,
+                             finished=lambda: got["finished"].append(True))
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        worker.start()
+    assert [e.text for e in got["event"]] == ["one"] and got["returned"] == [7] and got["finished"] == [True]
+
+    stopped: list[bool] = []
+    errored: list[WorkerError] = []
+    failing = GeneratorWorker(call_job(lambda: 1 / 0), errored=errored.append, stopped=lambda: stopped.append(True))
+    with qtbot.waitSignal(failing.finished, timeout=10_000):
+        failing.start()
+    assert len(errored) == 1 and isinstance(errored[0].exception, ZeroDivisionError) and not stopped
+
+
+def test_session_job_reads_the_session_in_the_worker_thread(qtbot: Any, tmp_path: Any, image_folder: Any) -> None:
+    from dcgui.core.config import TrainConfig
+    from dcgui.gui.worker import session_job
+    from dcgui.services.training import create_session
+
+    path = tmp_path / "s.dcgui"
+    create_session(path, image_folder, TrainConfig(k=4, epochs=1, image_size=32)).close()
+    seen: list[tuple[str, bool]] = []
+
+    def run(store: Any, control: RunControl) -> Generator[Any, None, str]:
+        seen.append((threading.current_thread().name, store.readonly))
+        control.check()
+        yield Message("reading")
+        return str(store.folder)
+
+    worker = GeneratorWorker(session_job(path, run))
+    with qtbot.waitSignal(worker.returned, timeout=10_000) as blocker:
+        worker.start()
+    assert blocker.args[0] == str(image_folder)
+    assert seen and seen[0][0] != threading.main_thread().name and seen[0][1]  # its own read-only connection
+    assert worker.wait(5000)
+
+
+def test_worker_progress_stops_the_worker_and_closes_with_it(qtbot: Any) -> None:
+    from dcgui.gui.worker import worker_progress
+
+    def job(control: RunControl) -> Generator[Any, None, None]:
+        while True:
+            control.check()
+            yield None
+            time.sleep(0.01)
+
+    worker = GeneratorWorker(job)
+    progress = worker_progress(worker, None, "Working…", "Job", maximum=10)
+    assert (progress.windowTitle(), progress.labelText(), progress.maximum()) == ("Job", "Working…", 10)
+    stopped: list[bool] = []
+    worker.stopped.connect(lambda: stopped.append(True))
+    worker.start()
+    progress.show()
+    from PySide6.QtWidgets import QPushButton
+
+    stop_button = progress.findChild(QPushButton)
+    assert stop_button is not None and stop_button.text() == "Stop"
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        stop_button.click()
+    assert stopped == [True]
+    qtbot.waitUntil(lambda: not progress.isVisible(), timeout=5000)

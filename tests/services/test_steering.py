@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from dcgui.cli import main
 from dcgui.core.analysis.groups import Unit
 from dcgui.store import SessionStore
 from dcgui.store.edits import MergeClusters, SplitCluster
-from tests.conftest import copy_session, write_image_folder
+from tests.conftest import copy_session, drain_events, write_image_folder
 
 TRAIN = ["--k", "4", "--arch", "smallnet", "--image-size", "32", "--device", "cpu", "--batch-size", "16",
          "--no-progress", "--threads", "1"]
@@ -76,6 +77,64 @@ def test_a_merge_is_one_pseudo_label_and_excluded_images_have_none(one_epoch: Pa
     assert "over the clustered images" in out.getvalue()
 
 
+def _csv_groups(session: Path, epoch: int) -> dict[str, str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["clusters", str(session), "--epoch", str(epoch), "--csv", "-", "--groups"]) == 0
+    return {r["path"]: r["group"] for r in csv.DictReader(io.StringIO(out.getvalue()))}
+
+
+def test_a_merged_group_is_shown_where_its_members_landed(one_epoch: Path, tmp_path: Path) -> None:
+    """Issue 24's display defect: the merged images get one pseudo-label, matching gives that
+    cluster one of the merged ids and the other id to unrelated images; every view of the next
+    epoch (the groups, the clusters CSV, curation, the report) shows the members, not the ids."""
+    from dcgui.services.curation import plan_curation
+    from dcgui.services.report import ReportOptions, iter_report
+
+    session = copy_session(one_epoch, tmp_path)
+    with SessionStore.open(session) as s:
+        a, b = _two_clusters(s)
+        seen = np.flatnonzero(np.isin(s.assignments(1), [a, b]))
+        gid = s.apply_edit(MergeClusters(1, [Unit(a), Unit(b)], "both")).preview.group_id
+    _train(session, 2)
+    with SessionStore.open(session) as s:
+        now = s.assignments(2)
+        (landed,) = np.unique(now[seen])  # steering gave them one pseudo-label
+        cluster = np.flatnonzero(now == landed)
+        unrelated = np.setdiff1d(np.flatnonzero(np.isin(now, [a, b])), cluster)
+        assert len(unrelated), "the old ids should hold other images at epoch 2 for this test to mean anything"
+        view = s.group_view(2)
+        g = view.find(f"g{gid}")
+        np.testing.assert_array_equal(view.members(g.code), cluster)
+        assert g.title == "both" and g.clusters == (int(landed),) and g.follows
+        assert not np.isin(unrelated, view.members(g.code)).any()
+        paths = s.image_paths()
+        plan = plan_curation(s, 2, tmp_path / "sorted", clusters=[f"g{gid}"])
+        assert sorted(src.name for src, _ in plan.ops) == sorted(Path(paths[i]).name for i in cluster)
+        assert {dst.parent.name for _, dst in plan.ops} == {"both"}
+        groups = _csv_groups(session, 2)
+        assert {groups[paths[i]] for i in cluster} == {f"g{gid}"}
+        assert f"g{gid}" not in {groups[paths[i]] for i in unrelated}
+        at_merge = _csv_groups(session, 1)  # at the epoch of the merge: what the person merged
+        assert {p for p, key in at_merge.items() if key == f"g{gid}"} == {paths[i] for i in seen}
+        # the report's cluster cards say which group each cluster is shown in
+        drain_events(iter_report(s, tmp_path / "r.html", ReportOptions(full_cards=4)))
+        html = (tmp_path / "r.html").read_text(encoding="utf-8")
+        in_group = {int(c) for c, rest in re.findall(r"<h3>cluster (\d+)</h3><div>([^<]*)</div>", html)
+                    if "in both" in rest}
+        assert in_group == {int(landed)}
+        # undo: the merge is gone from every epoch, the clusters are the epoch's own again
+        s.undo()
+        assert not s.group_view(2).refined and not s.group_view(1).refined
+        s.redo()
+        assert s.group_view(2).find(f"g{gid}").clusters == (int(landed),)
+        # steering off: as before steering, the group is its ids at every epoch
+        s.set_config(s.config.replace(steer=False))
+        ids = s.group_view(2).find(f"g{gid}")
+        assert ids.clusters == tuple(sorted((a, b))) and not ids.follows
+        assert np.isin(unrelated, s.group_view(2).members(ids.code)).all()
+
+
 def test_the_parts_of_a_split_stay_apart(one_epoch: Path, tmp_path: Path) -> None:
     session = copy_session(one_epoch, tmp_path)
     with SessionStore.open(session) as s:
@@ -94,6 +153,31 @@ def test_the_parts_of_a_split_stay_apart(one_epoch: Path, tmp_path: Path) -> Non
         assert len(set(raw[p1])) == 1 and len(set(raw[p2])) == 1
         assert raw[p1[0]] != raw[p2[0]]
         assert s.epochs()[1].splits_applied == 1
+        # the parts are shown where they landed, each as the whole cluster its part went to
+        now, view = s.assignments(2), s.group_view(2)
+        for key, part in ((f"{a}.1", p1), (f"{a}.2", p2)):
+            g = view.find(key)
+            assert g.follows and g.clusters == (int(now[part[0]]),)
+            np.testing.assert_array_equal(view.members(g.code), np.flatnonzero(now == now[part[0]]))
+
+
+def test_splitting_a_cluster_again_replaces_its_split_for_the_training_too(one_epoch: Path, tmp_path: Path) -> None:
+    session = copy_session(one_epoch, tmp_path)
+    with SessionStore.open(session) as s:
+        a, _ = _two_clusters(s)
+        members = np.flatnonzero(s.assignments(1) == a)
+        halves = np.zeros(s.n_images, dtype=np.int64)
+        halves[members[len(members) // 2:]] = 1
+        s.apply_edit(SplitCluster(1, a, halves))
+        thirds = np.zeros(s.n_images, dtype=np.int64)
+        thirds[members[len(members) // 3:]] = 1
+        thirds[members[2 * len(members) // 3:]] = 2
+        s.apply_edit(SplitCluster(1, a, thirds))
+        steer = s.steering(2)
+        assert steer.splits == 1 and len(steer.sets) == 3  # the second split's three parts only
+        assert [set(x.tolist()) for x in steer.sets] == [set(members[thirds[members] == p].tolist()) for p in range(3)]
+        assert steer.origins == tuple((2, p) for p in range(3))
+        assert [g.key for g in s.group_view(1).groups if g.kind == "part"] == [f"{a}.1", f"{a}.2", f"{a}.3"]
 
 
 def test_no_steer_leaves_the_training_as_the_paper(one_epoch: Path, tmp_path: Path) -> None:

@@ -1,14 +1,24 @@
 """Merged and split clusters on top of an epoch's k-means assignment (arrays in, arrays out).
 
 Users refine the clusters of an epoch: merge several into one named group, or split one into N
-parts (k-means on its members). Both refer to *matched* cluster ids, which the cluster matching
-keeps stable from epoch to epoch (``dcgui.core.analysis.matching``), so a group made at epoch e carries
-over to every later epoch: a merge takes whatever images its clusters hold there, and a split
-gives each image of its cluster the part it was given at epoch e. A split labels *every* image of
-the collection (nearest part centroid), so an image that joins the cluster later has a part too.
+parts (k-means on its members). Both refer to *matched* cluster ids of the epoch they are made
+at. How a group made at epoch e carries over to a later epoch depends on steering:
+
+* **Steering off**: by those ids, which the cluster matching keeps stable from epoch to epoch
+  (``dcgui.core.analysis.matching``): a merge takes whatever images its clusters hold there, and
+  a split gives each image of its cluster the part it was given at epoch e. A split labels
+  *every* image of the collection (nearest part centroid), so an image that joins the cluster
+  later has a part too.
+* **Steering on**: by its *member set*, the images it held at epoch e, which the later
+  clusterings keep together under one pseudo-label (``dcgui.core.train.steering``). Matching
+  cannot keep ids for such a group: a merge of clusters 3 and 7 becomes one cluster, which keeps
+  id 3, and id 7 goes to other images. So the group is shown as the cluster its set landed in
+  (``member_sets`` of ``resolve_groups``), and each part of a split as the cluster its part's
+  set landed in.
 
 Resolution at epoch E (``resolve_groups``), using only groups made at or before E:
-* per cluster, the latest split (highest (epoch, id)) replaces the cluster by its parts;
+* per cluster number, only its latest split counts (``current_splits``); it replaces the cluster
+  by its parts (a followed split: the clusters its parts landed in);
 * per unit (a whole cluster, or one part of a split), the latest merge that lists it owns it;
   a merge that owns no unit at E is not shown.
 So a newer merge or split supersedes an older one for the units they share, and nothing has
@@ -85,7 +95,8 @@ class Group:
     """One row of the cluster list at an epoch: a whole cluster, a split part or a merge.
 
     ``code``: its value in ``GroupView.labels`` (the cluster id for a whole cluster, ``k + j``
-    for the others); ``group_id``: the stored split (for a part) or merge; ``part``: 0-based.
+    for the others); ``group_id``: the stored split (for a part) or merge; ``part``: 0-based;
+    ``clusters``: the matched clusters its images are in at this epoch.
     """
 
     code: int
@@ -97,6 +108,8 @@ class Group:
     size: int
     group_id: int | None = None
     part: int | None = None
+    made_at: int | None = None  # the epoch the merge or split was made (None: a whole cluster)
+    follows: bool = False  # shown where its member set landed at this epoch (steering), not by ids
 
     @property
     def title(self) -> str:
@@ -211,6 +224,30 @@ def _latest(items: Iterable[D], epoch: int) -> list[D]:
     return sorted((x for x in items if x.epoch <= epoch), key=lambda x: (x.epoch, x.id))
 
 
+def current_splits(splits: Iterable[SplitDef], epoch: int) -> list[SplitDef]:
+    """The splits made at or before ``epoch`` that count there, oldest first: per cluster number,
+    only the latest (splitting a cluster again replaces its earlier split, parts and all)."""
+    latest: dict[int, SplitDef] = {}
+    for s in _latest(splits, epoch):
+        latest[s.cluster] = s
+    return sorted(latest.values(), key=lambda x: (x.epoch, x.id))
+
+
+MemberSet = tuple[int, "int | None", np.ndarray]  # (group id, split part or None for a merge, image indices)
+
+
+def landing(assign: np.ndarray, members: np.ndarray) -> int | None:
+    """The cluster of ``assign`` where a member set landed: the one cluster all its members that
+    have a cluster are in (with steering on, the constraint gives a set one pseudo-label); None
+    when they are in several (the epoch was clustered without the constraint: trained before the
+    group was made, or with steering off) or in none (all left out)."""
+    a = np.asarray(assign)[np.asarray(members, dtype=np.int64)]
+    a = a[a >= 0]
+    if not len(a) or (a != a[0]).any():
+        return None
+    return int(a[0])
+
+
 def resolve_groups(
     epoch: int,
     assign: np.ndarray,
@@ -218,40 +255,105 @@ def resolve_groups(
     splits: Sequence[SplitDef] = (),
     merges: Sequence[MergeDef] = (),
     cluster_names: dict[int, str | None] | None = None,
+    member_sets: Sequence[MemberSet] | None = None,
 ) -> GroupView:
-    """The groups at ``epoch`` from its matched assignment (see the module docstring)."""
+    """The groups at ``epoch`` from its matched assignment (see the module docstring).
+
+    ``member_sets`` (steering on): the sets the clustering of ``epoch`` kept together, one per
+    merge and per split part made at an earlier epoch (``dcgui.core.train.steering.Steering``'s
+    ``sets`` and ``origins``). Such a group then *follows* its set: it is shown as the cluster
+    where its set landed at ``epoch`` (``landing``), not by the cluster ids it was made of, which
+    later epochs give to other images. A merge or split made earlier with no set left (a later
+    group took its images, or they are excluded) is not shown; one whose set did not land in one
+    cluster (the epoch was not clustered with it) keeps the ids, as without steering.
+    """
     assign = np.asarray(assign, dtype=np.int64)
     n = len(assign)
     names = cluster_names or {}
-    active: dict[int, SplitDef] = {}
-    for s in _latest(splits, epoch):
+    current = current_splits(splits, epoch)
+    for s in current:
         if len(s.labels) != n:
             raise ValueError(f"split {s.id} labels {len(s.labels)} images but epoch {epoch} has {n}")
-        active[s.cluster] = s  # later ones win
+    shown_merges_defs = _latest(merges, epoch)
+    # which earlier groups follow their sets, and the cluster each set landed in
+    follow_merge: dict[int, tuple[int, ...]] = {}  # merge id -> the cluster(s) it is shown as
+    follow_split: dict[int, dict[int, int]] = {}  # split id -> part -> the cluster it is shown as
+    claim: dict[int, tuple[int, int | None]] = {}  # cluster -> the followed (group, part) shown there
+    if member_sets is not None:
+        landed: dict[tuple[int, int | None], int | None] = {
+            (int(gid), None if part is None else int(part)): landing(assign, members)
+            for gid, part, members in member_sets}
+        made: list[SplitDef | MergeDef] = [*current, *shown_merges_defs]
+        for g in sorted(made, key=lambda x: (x.epoch, x.id)):
+            if g.epoch >= epoch:
+                continue  # made at this epoch: its ids are this epoch's own
+            lands = {part: x for (gid, part), x in landed.items() if gid == g.id}
+            if isinstance(g, MergeDef):
+                if None not in lands:
+                    follow_merge[g.id] = ()  # no set left: its images are in later groups, or excluded
+                    continue
+                x = lands[None]
+                if x is None:
+                    continue  # did not land in one cluster: keep its ids
+                follow_merge[g.id] = (x,)
+                claim[x] = (g.id, None)
+            else:
+                where = {int(p): int(x) for p, x in lands.items() if p is not None and x is not None}
+                if len(where) < len(lands) or len(set(where.values())) < len(where):
+                    continue  # some part did not land, or two share a cluster: keep the split's ids
+                follow_split[g.id] = where
+                for p, x in where.items():
+                    claim[x] = (g.id, p)
+    # active[c]: cluster c shown as parts of a split, (split, None: its parts by labels | the one
+    # part a followed split shows there)
+    active: dict[int, tuple[SplitDef, int | None]] = {}
+    for s in current:
+        if s.id in follow_split:
+            for p, x in follow_split[s.id].items():
+                if claim.get(x) == (s.id, p):
+                    active[x] = (s, p)
+        else:
+            active[s.cluster] = (s, None)  # later ones win
     # unit of every image: (cluster, split, part) as one integer code per distinct unit
     units: list[Unit] = [Unit(c) for c in range(k) if c not in active]
     unit_code = {u: j for j, u in enumerate(units)}
+    unit_cluster = {u: u.cluster for u in units}  # where a unit's images are at this epoch
     img_unit = np.full(n, -1, dtype=np.int64)
     plain = ~np.isin(assign, np.fromiter(active, dtype=np.int64, count=len(active))) & (assign >= 0)
     lookup = np.full(max(k, 1), -1, dtype=np.int64)
     for u, j in unit_code.items():
         lookup[u.cluster] = j
     img_unit[plain] = lookup[assign[plain]]
-    for c, s in sorted(active.items()):
+    # parts in the order of their key (a followed split's parts may have landed in any order)
+    for c, (s, fixed) in sorted(active.items(), key=lambda a: (a[1][0].cluster, a[1][0].id, a[1][1] or 0)):
+        mine = np.flatnonzero(assign == c)
+        if fixed is not None:  # a followed part: the whole cluster its set landed in
+            u = Unit(s.cluster, s.id, fixed)
+            unit_code[u] = len(units)
+            unit_cluster[u] = c
+            units.append(u)
+            img_unit[mine] = unit_code[u]
+            continue
         for p in range(s.parts):
             unit_code[Unit(c, s.id, p)] = len(units)
+            unit_cluster[Unit(c, s.id, p)] = c
             units.append(Unit(c, s.id, p))
-        mine = np.flatnonzero(assign == c)
         base = unit_code[Unit(c, s.id, 0)]
         img_unit[mine] = base + np.clip(np.asarray(s.labels)[mine].astype(np.int64), 0, s.parts - 1)
+
+    def units_of(m: MergeDef) -> tuple[Unit, ...]:
+        if m.id in follow_merge:
+            return tuple(Unit(x) for x in follow_merge[m.id] if claim.get(x) == (m.id, None))
+        return m.units
+
     owner: dict[Unit, MergeDef] = {}
-    for m in _latest(merges, epoch):
-        for u in m.units:
+    for m in shown_merges_defs:
+        for u in units_of(m):
             if u in unit_code:
                 owner[u] = m  # later merges take units from earlier ones
     # codes: whole clusters keep their id; parts and merges get k, k + 1, ... (parts first)
     unit_to_code = np.empty(len(units), dtype=np.int64)
-    groups_spec: list[tuple[int, str, str, str | None, list[Unit], int | None, int | None]] = []
+    groups_spec: list[tuple[int, str, str, str | None, list[Unit], int | None, int | None, int | None]] = []
     next_code = k
     shown_merges: set[int] = set()  # coded after the parts
     for j, u in enumerate(units):
@@ -261,27 +363,28 @@ def resolve_groups(
             continue
         if u.split is None:
             unit_to_code[j] = u.cluster
-            groups_spec.append((u.cluster, str(u.cluster), KIND_CLUSTER, names.get(u.cluster), [u], None, None))
+            groups_spec.append((u.cluster, str(u.cluster), KIND_CLUSTER, names.get(u.cluster), [u], None, None, None))
         else:
-            s = active[u.cluster]
+            s = active[unit_cluster[u]][0]
             unit_to_code[j] = next_code
             groups_spec.append((next_code, f"{u.cluster}.{int(u.part or 0) + 1}", KIND_PART,
-                                s.names[int(u.part or 0)], [u], s.id, u.part))
+                                s.names[int(u.part or 0)], [u], s.id, u.part, s.epoch))
             next_code += 1
     merges_by_id = {m.id: m for m in merges}
     for mid in sorted(shown_merges):
         m = merges_by_id[mid]
-        owned = [u for u in m.units if owner.get(u) is m]
+        owned = [u for u in units_of(m) if owner.get(u) is m]
         for u in owned:
             unit_to_code[unit_code[u]] = next_code
-        groups_spec.append((next_code, f"g{m.id}", KIND_MERGE, m.name, sorted(owned), m.id, None))
+        groups_spec.append((next_code, f"g{m.id}", KIND_MERGE, m.name, sorted(owned), m.id, None, m.epoch))
         next_code += 1
     # images the epoch left out (steering's exclusions, assign -1) are in no group: label -1
     labels = np.where(img_unit >= 0, unit_to_code[np.maximum(img_unit, 0)], -1) if n else np.zeros(0, dtype=np.int64)
     sizes = np.bincount(labels[labels >= 0], minlength=next_code) if n else np.zeros(next_code, dtype=np.int64)
     groups = tuple(
-        Group(code, key, kind, name, tuple(sorted({u.cluster for u in us})), tuple(us), int(sizes[code]), gid, part)
-        for code, key, kind, name, us, gid, part in groups_spec
+        Group(code, key, kind, name, tuple(sorted({unit_cluster[u] for u in us})), tuple(us), int(sizes[code]),
+              gid, part, made, gid is not None and (gid in follow_merge or gid in follow_split))
+        for code, key, kind, name, us, gid, part, made in groups_spec
     )
     return GroupView(int(epoch), int(k), labels.astype(np.int64), groups)
 

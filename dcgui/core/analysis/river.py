@@ -81,43 +81,34 @@ def _column(epoch: int, assign: np.ndarray, k: int) -> Column:
     return Column(epoch, cluster.astype(np.int64), size, y0, y0 + size * scale)
 
 
+def _stack(col: Column, node: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Bands of ``count`` images stacked top-down inside their node of ``col`` (``node``: each
+    band's row in ``col``; the bands of a node are consecutive, in drawing order), then what is
+    left of each node as a grey stub. Returns the bands' y0 and y1 and the stubs' (cluster, size,
+    y0, y1)."""
+    scale = (col.y1[0] - col.y0[0]) / col.size[0] if len(col.size) else 0.0
+    before = np.concatenate([[0], np.cumsum(count)[:-1]])
+    first_of_node = np.concatenate([[0], np.cumsum(np.bincount(node, minlength=len(col.cluster)))[:-1]])
+    offset = before - np.concatenate([[0], np.cumsum(count)])[first_of_node[node]]
+    y0 = col.y0[node] + offset * scale
+    used = np.bincount(node, weights=count, minlength=len(col.cluster)).astype(np.int64)
+    rest = col.size - used
+    has = rest > 0
+    return y0, y0 + count * scale, (col.cluster[has], rest[has], col.y0[has] + used[has] * scale, col.y1[has])
+
+
 def _flows(left: Column, right: Column, a: np.ndarray, b: np.ndarray, k: int, max_bands: int) -> Flows:
-    scale_l = (left.y1[0] - left.y0[0]) / left.size[0] if len(left.size) else 0.0
-    scale_r = (right.y1[0] - right.y0[0]) / right.size[0] if len(right.size) else 0.0
     keys, counts = np.unique(a.astype(np.int64) * k + b, return_counts=True)
     order = np.argsort(-counts, kind="stable")[:max_bands]
     top = np.sort(order)  # by (src, dst): the order of bands inside a source node
     src, dst, count = keys[top] // k, keys[top] % k, counts[top]
     # left side: within each source node, bands in destination order, then the "other" stub
-    li = np.searchsorted(left.cluster, src)
-    before = np.concatenate([[0], np.cumsum(count)[:-1]])
-    first_of_src = np.concatenate([[0], np.cumsum(np.bincount(li, minlength=len(left.cluster)))[:-1]])
-    offset = before - np.concatenate([[0], np.cumsum(count)])[first_of_src[li]]
-    sy0 = left.y0[li] + offset * scale_l
-    sy1 = sy0 + count * scale_l
-    used_l = np.bincount(li, weights=count, minlength=len(left.cluster)).astype(np.int64)
-    rest_l = left.size - used_l
-    has_l = rest_l > 0
-    out_y0 = left.y0[has_l] + used_l[has_l] * scale_l
+    sy0, sy1, out_stubs = _stack(left, np.searchsorted(left.cluster, src), count)
     # right side: within each destination node, bands in source order, then the "other" stub
     by_dst = np.lexsort((src, dst))
-    ri = np.searchsorted(right.cluster, dst[by_dst])
-    c_sorted = count[by_dst]
-    before_r = np.concatenate([[0], np.cumsum(c_sorted)[:-1]])
-    first_of_dst = np.concatenate([[0], np.cumsum(np.bincount(ri, minlength=len(right.cluster)))[:-1]])
-    offset_r = before_r - np.concatenate([[0], np.cumsum(c_sorted)])[first_of_dst[ri]]
-    dy0 = np.empty(len(count))
-    dy0[by_dst] = right.y0[ri] + offset_r * scale_r
-    dy1 = dy0 + count * scale_r
-    used_r = np.bincount(ri, weights=c_sorted, minlength=len(right.cluster)).astype(np.int64)
-    rest_r = right.size - used_r
-    has_r = rest_r > 0
-    in_y0 = right.y0[has_r] + used_r[has_r] * scale_r
-    return Flows(
-        left.epoch, src, dst, count.astype(np.int64), sy0, sy1, dy0, dy1,
-        left.cluster[has_l], rest_l[has_l], out_y0, left.y1[has_l],
-        right.cluster[has_r], rest_r[has_r], in_y0, right.y1[has_r],
-    )
+    dy0, dy1 = np.empty(len(count)), np.empty(len(count))
+    dy0[by_dst], dy1[by_dst], in_stubs = _stack(right, np.searchsorted(right.cluster, dst[by_dst]), count[by_dst])
+    return Flows(left.epoch, src, dst, count.astype(np.int64), sy0, sy1, dy0, dy1, *out_stubs, *in_stubs)
 
 
 def river(assignments: list[np.ndarray], k: int, first_epoch: int = 1, max_bands: int = MAX_BANDS) -> River:

@@ -40,6 +40,7 @@ import numpy as np
 from dcgui.core.control import RunControl
 from dcgui.core.errors import InvalidValue
 from dcgui.core.events import PHASE_CURATE, PhaseProgress
+from dcgui.core.fsutil import fsync_dir
 
 MODES = ("copy", "symlink", "move")
 _MAX_NAME = 80  # characters of a user's cluster name kept in its folder name
@@ -266,13 +267,8 @@ def _open_source(src: Path) -> int:
 
 
 def _fsync_dir(folder: Path) -> None:
-    if os.name == "posix":
-        with contextlib.suppress(OSError):
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    with contextlib.suppress(OSError):
+        fsync_dir(folder)
 
 
 def _publish(tmp: Path, dst: Path) -> None:

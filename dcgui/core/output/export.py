@@ -156,7 +156,7 @@ def _export_onnx(wrapper: Backbone, example: torch.Tensor, out: Path, meta: dict
 
 def load_backbone(path: str | os.PathLike[str]) -> Backbone:
     """Rebuild a backbone from a ``state-dict`` export (eval mode, on the CPU)."""
-    from dcgui.core.train.models import build_model
+    from dcgui.core.train.models import model_with_weights
 
     path = Path(path)
     if not path.is_file():
@@ -175,10 +175,5 @@ def load_backbone(path: str | os.PathLike[str]) -> Backbone:
         ) from exc
     if not isinstance(payload, dict) or not {"state_dict", "preprocessing", "config"} <= set(payload):
         raise DcguiError(f"{path} is not a dcgui state-dict export (keys state_dict, preprocessing, config missing)")
-    config = TrainConfig.from_dict(payload["config"])
-    net = build_model(config)
-    missing, unexpected = net.load_state_dict(payload["state_dict"], strict=False)
-    missing = [m for m in missing if not m.startswith("top_layer")]
-    if missing or unexpected:
-        raise DcguiError(f"{path} does not match arch {config.arch!r} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    net = model_with_weights(TrainConfig.from_dict(payload["config"]), payload["state_dict"], str(path))
     return Backbone(net, dict(payload["preprocessing"])).eval()

@@ -142,15 +142,10 @@ def load_model(
 ) -> tuple[DeepClusterNet, TrainConfig]:
     """Rebuild the backbone of a checkpoint (eval mode, no top layer); ``sha256`` and ``epoch`` as
     for ``load_checkpoint``."""
-    from dcgui.core.train.models import build_model
+    from dcgui.core.train.models import model_with_weights
 
     payload = load_checkpoint(path, sha256=sha256, epoch=epoch)
     config = TrainConfig.from_json(payload["config"])
-    model = build_model(config)
-    missing, unexpected = model.load_state_dict(payload["model"], strict=False)
-    missing = [m for m in missing if not m.startswith("top_layer")]
-    if missing or unexpected:
-        raise DcguiError(f"checkpoint {path} does not match arch {config.arch!r} "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model = model_with_weights(config, payload["model"], f"checkpoint {path}")
     model.to(device).eval()
     return model, config

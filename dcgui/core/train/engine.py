@@ -65,6 +65,7 @@ from dcgui.core.train.models import DeepClusterNet, build_model
 from dcgui.core.train.prefetch import Prefetcher
 from dcgui.core.train.sampler import uniform_cluster_sample
 from dcgui.core.train.steering import Steering, collapse_sets, constrained_assign
+from dcgui.core.train.threads import ThreadTuner
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
 PROTOTYPE_CHUNK_ROWS = 65_536  # rows per step when summing the centroid head's prototypes
@@ -166,6 +167,10 @@ class DeepCluster:
 
         if config.threads > 0:  # process-wide: torch has one intra-op pool
             torch.set_num_threads(config.threads)
+        # threads=0 on a CPU: measured every epoch (busy machines train faster on fewer threads)
+        self.tuner = (ThreadTuner(torch.get_num_threads())
+                      if config.threads == 0 and self.device.type == "cpu" and not self.dist.is_distributed else None)
+        self.reported_threads = 0
         torch.manual_seed(config.seed)  # the random initialisation (epoch 0) depends on the seed only
         self.model: DeepClusterNet = build_model(config)
         if init_state is not None and resume is None:
@@ -253,6 +258,9 @@ class DeepCluster:
             if is_oom(exc):
                 raise oom_error(exc, self.config) from exc
             raise
+        finally:
+            if self.tuner is not None:  # the probe's count is process-wide: hand back the owner's
+                torch.set_num_threads(self.tuner.n_threads)
         yield Finished(self.epoch)
 
     def _run_epoch(self, epoch: int) -> Generator[Event, None, None]:
@@ -474,9 +482,15 @@ class DeepCluster:
         loss_sum, seen = 0.0, 0
         loss_acc = torch.zeros((), dtype=torch.float32, device=self.device)  # MPS has no float64
         last_report, t_start = 0.0, time.perf_counter()
+        tuner = self.tuner
+        if tuner is not None:
+            tuner.start_epoch(len(batches))
         with training_batches(self.pixels, batches, pin=self.cuda) as reader:
             for b, (batch_ids, batch_u8) in enumerate(reader):
                 yield from self._poll(epoch)
+                if tuner is not None:
+                    tuner.before_batch(b)
+                t_batch = time.perf_counter()
                 xb = batch_u8.to(self.device, non_blocking=True)
                 inputs = random_resized_crop_flip(xb, cfg.image_size, (cfg.crop_scale_min, 1.0), gen)
                 if self.channels_last:
@@ -491,6 +505,8 @@ class DeepCluster:
                 self.scaler.step(self.optimizer)
                 self.scaler.step(top_opt)
                 self.scaler.update()
+                if tuner is not None:
+                    tuner.after_batch(b, time.perf_counter() - t_batch)
                 # Summed on the device and read back only at progress reports: reading it every step
                 # would make the host wait for the GPU after each batch.
                 loss_acc += loss.detach().float() * len(batch_ids)
@@ -507,6 +523,10 @@ class DeepCluster:
                     yield PhaseProgress(PHASE_TRAINING, seen, total, epoch, seen / max(now - t_start, 1e-9))
         self.model.top_layer = None  # the top layer lives one epoch only (METHOD.md step 6)
         self.model.eval()
+        if tuner is not None and tuner.times and tuner.choice != self.reported_threads:
+            self.reported_threads = tuner.choice
+            yield Message(f"epoch {epoch}: training on {tuner.summary()} CPU threads, the fastest measured "
+                          "on this epoch's first batches (measured again every epoch)", "info")
         if self.dist.is_distributed:
             total_loss, total_seen = all_reduce_sum(np.array([loss_sum, seen], np.float64), self.dist)
             loss_sum, seen = float(total_loss), int(total_seen)

@@ -338,3 +338,18 @@ def build_model(config: TrainConfig) -> DeepClusterNet:
     """The model a config describes, without top layer, on the CPU."""
     return create_model(config.arch, sobel=config.sobel, input_size=config.image_size,
                         projection=config.projection)
+
+
+def model_with_weights(config: TrainConfig, state_dict: dict[str, Any], source: str) -> DeepClusterNet:
+    """``build_model(config)`` holding the weights of ``state_dict`` (saved by a checkpoint or an
+    export of ``source``). The top layer may be absent: it is fitted again every epoch. Weights that
+    do not fit the architecture raise a ``DcguiError`` naming ``source``."""
+    from dcgui.core.errors import DcguiError
+
+    model = build_model(config)
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    missing = [m for m in missing if not m.startswith("top_layer")]
+    if missing or unexpected:
+        raise DcguiError(f"{source} does not match arch {config.arch!r} "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model

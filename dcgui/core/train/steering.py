@@ -29,7 +29,9 @@ class Steering:
     ``excluded``: bool (n,), images left out of the method. ``sets``: disjoint arrays of image
     indices (no excluded image), each to get one pseudo-label. ``apart``: tuples of indices into
     ``sets`` whose sets get pairwise different pseudo-labels. ``merges`` / ``splits``: how many
-    merged groups and split clusters the sets come from (what the window reports).
+    merged groups and split clusters the sets come from (what the window reports). ``origins``:
+    per set, the group it stands for, ``(merge id, None)`` or ``(split id, part)``, so the cluster
+    list shows the group where its set landed (``dcgui.core.analysis.groups.resolve_groups``).
     """
 
     excluded: np.ndarray
@@ -37,6 +39,7 @@ class Steering:
     apart: tuple[tuple[int, ...], ...] = ()
     merges: int = 0
     splits: int = 0
+    origins: tuple[tuple[int, int | None], ...] = ()
 
     @property
     def n_excluded(self) -> int:
@@ -82,9 +85,10 @@ def build_steering(
     specs: list[tuple[str, list[int], list[np.ndarray]]] = []  # kind, set numbers, members per part
     n_sets = 0
     merge_sets: list[int] = []
-    for _gid, kind, parts in sorted(groups, key=lambda g: g[0]):
+    origin: list[tuple[int, int | None]] = []  # per set number: (group id, part; None for a merge)
+    for gid, kind, parts in sorted(groups, key=lambda g: g[0]):
         numbers, kept = [], []
-        for members in parts:
+        for p, members in enumerate(parts):
             m = np.asarray(members, dtype=np.int64)
             m = m[(m >= 0) & (m < n)]
             if kind == "merge":
@@ -97,6 +101,7 @@ def build_steering(
                         owner[held] = n_sets
                 merge_sets.append(n_sets)
             owner[m] = n_sets
+            origin.append((int(gid), None if kind == "merge" else p))
             numbers.append(n_sets)
             kept.append(m)
             n_sets += 1
@@ -129,7 +134,7 @@ def build_steering(
         if len(reps) >= 2:
             apart.append(tuple(reps))
             splits += 1
-    return Steering(excl, sets, tuple(apart), merges, splits)
+    return Steering(excl, sets, tuple(apart), merges, splits, tuple(origin[s] for s in alive))
 
 
 def constrained_assign(

@@ -3,13 +3,15 @@ between a tab's image grid and the model's shared selection."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QLabel, QSpinBox, QWidget
 
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.layout import button, hbox
 from dcgui.gui.session_model import SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.worker import WorkerError
@@ -108,13 +110,8 @@ class GridSelectionLink:
         self.banner = QWidget()
         self.banner_text = QLabel(self.banner)
         self.banner_text.setWordWrap(True)
-        clear = QPushButton("Clear selection", self.banner)
-        clear.setToolTip("Forget the selection in every tab")
-        clear.clicked.connect(model.clear_selection)
-        row = QHBoxLayout(self.banner)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.banner_text, 1)
-        row.addWidget(clear)
+        clear = button("Clear selection", model.clear_selection, tip="Forget the selection in every tab")
+        hbox((self.banner_text, 1), clear, parent=self.banner, margins=0)
         self.banner.setVisible(False)
         grid.selectionModel().selectionChanged.connect(self._from_grid)
         grid.selectionModel().currentChanged.connect(self._current_from_grid)
@@ -122,25 +119,27 @@ class GridSelectionLink:
         model.selectionChanged.connect(self._from_model)
 
     def _from_grid(self, *args: Any) -> None:
-        if self._quiet:
-            return
-        current = self.grid.currentIndex()
-        cur = self.grid.grid_model().image_index(current.row()) if current.isValid() else None
-        self.model.select_images(self.grid.selected_images(), self.source, current=cur)
+        if not self._quiet:
+            self.model.select_images(self.grid.selected_images(), self.source, current=self.grid.current_image())
 
     def _current_from_grid(self, *args: Any) -> None:
-        if self._quiet:
-            return
-        current = self.grid.currentIndex()
-        if current.isValid():
-            self.model.set_current_image(self.grid.grid_model().image_index(current.row()))
+        current = self.grid.current_image()
+        if current is not None and not self._quiet:
+            self.model.set_current_image(current)
 
     def _from_model(self) -> None:
         if self.model.selection_source == self.source:
             self._update_banner()
             return
+        self._reselect()
+
+    def _reselect(self, new_content: Callable[[], None] | None = None) -> None:
+        """Select the shared selection's rows (after ``new_content`` filled the grid) without
+        sending it back to the model, then update the banner."""
         self._quiet = True
         try:
+            if new_content is not None:
+                new_content()
             self.grid.select_images(self.model.selection, self.model.current_image)
         finally:
             self._quiet = False
@@ -159,13 +158,7 @@ class GridSelectionLink:
 
     def show(self, indices: Any, captions: Any = None, tooltips: Any = None) -> None:
         """New content for the grid, with the shared selection re-applied to it."""
-        self._quiet = True
-        try:
-            self.grid.set_images(indices, captions, tooltips)
-            self.grid.select_images(self.model.selection, self.model.current_image)
-        finally:
-            self._quiet = False
-        self._update_banner()
+        self._reselect(lambda: self.grid.set_images(indices, captions, tooltips))
 
 
 def count_spin(maximum: int, value: int, on_change: Any) -> QSpinBox:

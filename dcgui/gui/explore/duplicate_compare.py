@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
 from dcgui.gui.image_pane import DECODE_MAX_SIDE, ImageView, decode_for_display
+from dcgui.gui.layout import hbox, vbox
 
 if TYPE_CHECKING:
     from dcgui.store.paths import SessionPaths
@@ -56,21 +57,10 @@ class DuplicateCompare(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(FLICKER_MS)
         self._timer.timeout.connect(self._flip)
-        cols = QHBoxLayout()
-        for v, c in zip(self.views, self.captions):
-            col = QVBoxLayout()
-            col.addWidget(v, 1)
-            col.addWidget(c)
-            cols.addLayout(col, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(cols, 1)
+        cols = hbox(*((vbox((v, 1), c), 1) for v, c in zip(self.views, self.captions)))
         self.hint = QLabel(self)  # what the keys do (set by the view that binds them)
         self.hint.setEnabled(False)  # drawn muted
-        row = QHBoxLayout()
-        row.addWidget(self.flicker_box)
-        row.addWidget(self.hint, 1)
-        lay.addLayout(row)
+        vbox((cols, 1), hbox(self.flicker_box, (self.hint, 1)), parent=self, margins=0)
         self.clear()
 
     # -- API --------------------------------------------------------------------------------------

@@ -31,14 +31,10 @@ from PySide6.QtGui import QAction, QKeySequence, QValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
     QListWidget,
-    QPushButton,
     QSlider,
-    QSplitter,
     QStyleOptionViewItem,
-    QVBoxLayout,
     QWidget,
 )
 from superqt.utils import qdebounced
@@ -66,6 +62,7 @@ from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.duplicate_compare import DuplicateCompare
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.layout import Stretch, button, hbox, splitter, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -151,8 +148,7 @@ class DuplicatesTab(ExploreTab):
         self.entry_note.setStyleSheet(WARN_STYLE)
         self.entry_note.setVisible(False)
         self.spin.clamped.connect(self._on_clamped)
-        self.tiny_note = QLabel()  # groups of tiny pictures: the pixels cannot tell
-        self.tiny_note.setWordWrap(True)
+        self.tiny_note = wrapped_label()  # groups of tiny pictures: the pixels cannot tell
         self.tiny_note.setStyleSheet(WARN_STYLE)
         self.tiny_note.setVisible(False)
         self.strip_label = QLabel()
@@ -177,61 +173,39 @@ class DuplicatesTab(ExploreTab):
                                   "are crops or downscales of (from the pixel alignment), then the largest file, "
                                   "then the oldest. Each tile says why.")
         self.keep_rule.currentIndexChanged.connect(lambda _i: self._after_flags())
-        self.keep_first_button = QPushButton("Keep the rule's, flag the rest")
-        self.keep_first_button.setToolTip("In this group, flag the image the rule keeps 'keep' and the others "
-                                          "'duplicate' (you see the counts first). No file is deleted or moved.")
-        self.keep_first_button.clicked.connect(lambda: self.flag_group(self.group_list.currentRow()))
-        self.keep_selected_button = QPushButton("Keep selected, flag the rest")
-        self.keep_selected_button.setToolTip("Keep the copy selected in the group (K) and flag the others "
-                                             "'duplicate'; the next group is shown after")
-        self.keep_selected_button.clicked.connect(self._keep_selected)
-        self.unflag_button = QPushButton("Unflag group")
-        self.unflag_button.setToolTip("Clear the flags a bulk action set on this group; flags you set by hand stay")
-        self.unflag_button.clicked.connect(lambda: self.unflag_group(self.group_list.currentRow()))
-        self.dismiss_button = QPushButton("Not duplicates")
-        self.dismiss_button.setToolTip("These images are not copies of one photo: the group is left out of "
-                                       "this list and of later detections, until one of its images changes "
-                                       "(Edit ▸ Undo brings it back). No flag changes.")
-        self.dismiss_button.clicked.connect(lambda: self.dismiss_group(self.group_list.currentRow()))
-        self.flag_all_button = QPushButton("Flag all groups…")
-        self.flag_all_button.setToolTip("In every group, keep one by the rule and flag the others 'duplicate' "
-                                        "(you see the counts first). No file is deleted or moved.")
-        self.flag_all_button.clicked.connect(self.flag_all_groups)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Difference ≤"))
-        top.addWidget(self.slider, 2)
-        top.addWidget(self.spin)
-        top.addWidget(self.entry_note)
-        top.addWidget(self.count_label, 2)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.keep_rule)
-        for b in (self.keep_first_button, self.keep_selected_button, self.unflag_button, self.dismiss_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        buttons.addWidget(self.flag_all_button)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        tiles_and_compare = QSplitter(Qt.Orientation.Vertical)
-        tiles_and_compare.addWidget(self.members)
-        tiles_and_compare.addWidget(self.compare)
-        tiles_and_compare.setStretchFactor(0, 2)
-        tiles_and_compare.setStretchFactor(1, 3)
+        def current_row() -> int:
+            return self.group_list.currentRow()
+
+        self.keep_first_button = button(
+            "Keep the rule's, flag the rest", lambda: self.flag_group(current_row()),
+            tip="In this group, flag the image the rule keeps 'keep' and the others "
+                "'duplicate' (you see the counts first). No file is deleted or moved.")
+        self.keep_selected_button = button(
+            "Keep selected, flag the rest", self._keep_selected,
+            tip="Keep the copy selected in the group (K) and flag the others 'duplicate'; the next group is shown after")
+        self.unflag_button = button(
+            "Unflag group", lambda: self.unflag_group(current_row()),
+            tip="Clear the flags a bulk action set on this group; flags you set by hand stay")
+        self.dismiss_button = button(
+            "Not duplicates", lambda: self.dismiss_group(current_row()),
+            tip="These images are not copies of one photo: the group is left out of this list and of later "
+                "detections, until one of its images changes (Edit ▸ Undo brings it back). No flag changes.")
+        self.flag_all_button = button(
+            "Flag all groups…", self.flag_all_groups,
+            tip="In every group, keep one by the rule and flag the others 'duplicate' "
+                "(you see the counts first). No file is deleted or moved.")
+        top = hbox(QLabel("Difference ≤"), (self.slider, 2), self.spin, self.entry_note, (self.count_label, 2))
+        buttons = hbox(self.keep_rule, self.keep_first_button, self.keep_selected_button, self.unflag_button,
+                       self.dismiss_button, Stretch(1), self.flag_all_button)
+        tiles_and_compare = splitter(Qt.Orientation.Vertical, (self.members, 2), (self.compare, 3))
         tiles_and_compare.setCollapsible(0, False)
         # one row of tiles with all five caption lines stays visible above the comparison
         self.members.setMinimumHeight(self.members.itemDelegate().sizeHint(QStyleOptionViewItem(), QModelIndex())
                                       .height() + 2 * self.members.frameWidth() + 4)
-        rl.addWidget(tiles_and_compare, 1)
-        rl.addLayout(buttons)
-        split = QSplitter()
-        split.addWidget(self.group_list)
-        split.addWidget(right)
-        split.setStretchFactor(1, 3)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.strip_label)
-        lay.addWidget(self.tiny_note)
-        lay.addWidget(split, 1)
+        right = QWidget()
+        vbox((tiles_and_compare, 1), buttons, parent=right, margins=0)
+        split = splitter(Qt.Orientation.Horizontal, self.group_list, (right, 3))
+        vbox(top, self.strip_label, self.tiny_note, (split, 1), parent=self)
         model.flagsChanged.connect(lambda _i: self._after_flags())
         model.editsChanged.connect(self._after_edit)  # "not duplicates" done, undone or redone
         self.members.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())

@@ -9,21 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
-    QPushButton,
-    QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from dcgui.core.control import RunControl
 from dcgui.gui.explore.common import ExploreTab, escape
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.files import ask_folder
 from dcgui.gui.help import GLOSSARY, definitions_html
+from dcgui.gui.layout import Stretch, button, hbox, read_only_table, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 
 if TYPE_CHECKING:
@@ -37,42 +33,25 @@ class EvaluationTab(ExploreTab):
         self._folder: Path | None = None
         self._report: EvalReport | None = None
         self.labels_available = False
-        self.folder_label = QLabel()
-        self.folder_label.setWordWrap(True)
-        self.choose_button = QPushButton("Labelled folder…")
-        self.choose_button.setToolTip("Evaluate on another folder with one sub-folder per class")
-        self.choose_button.clicked.connect(self._choose_folder)
-        self.own_button = QPushButton("Use the session's folder")
-        self.own_button.clicked.connect(lambda: self.set_folder(None))
-        self.eval_button = QPushButton("Evaluate")
-        self.eval_button.setToolTip("kNN, linear probe and NMI of this epoch's network and of its random "
-                                    "initialisation (takes two feature passes)")
-        self.eval_button.clicked.connect(self.run)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Network", "kNN accuracy", "Linear probe", "NMI (k-means)"])
+        self.folder_label = wrapped_label()
+        self.choose_button = button("Labelled folder…", self._choose_folder,
+                                    tip="Evaluate on another folder with one sub-folder per class")
+        self.own_button = button("Use the session's folder", lambda: self.set_folder(None))
+        self.eval_button = button("Evaluate", self.run, tip="kNN, linear probe and NMI of this epoch's network and "
+                                  "of its random initialisation (takes two feature passes)")
+        self.table = read_only_table(["Network", "kNN accuracy", "Linear probe", "NMI (k-means)"])
         for col, term in ((1, "kNN"), (2, "linear probe"), (3, "NMI")):
             head = self.table.horizontalHeaderItem(col)
             if head is not None:  # the glossary entry of each measure, on its column header
                 head.setToolTip(f"{term}: {GLOSSARY[term]}")
                 head.setWhatsThis(definitions_html([term]))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setMaximumHeight(120)
-        self.notes = QLabel()
-        self.notes.setWordWrap(True)
+        self.notes = wrapped_label()
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.notes.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        top = QHBoxLayout()
-        top.addWidget(self.folder_label, 1)
-        top.addWidget(self.choose_button)
-        top.addWidget(self.own_button)
-        top.addWidget(self.eval_button)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.table)
-        lay.addWidget(self.notes)
-        lay.addStretch(1)
+        top = hbox((self.folder_label, 1), self.choose_button, self.own_button, self.eval_button)
+        vbox(top, self.table, self.notes, Stretch(1), parent=self)
 
     @property
     def report(self) -> EvalReport | None:
@@ -135,9 +114,8 @@ class EvaluationTab(ExploreTab):
 
     # -- internals ------------------------------------------------------------------------------
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder with one sub-folder per class")
-        if folder:
-            self.set_folder(Path(folder))
+        if (folder := ask_folder(self, "Folder with one sub-folder per class")):
+            self.set_folder(folder)
 
     def _show_report(self, report: EvalReport) -> None:
         self._report = report

@@ -169,12 +169,9 @@ class ExploreJobs(QObject):
         kind, job = self._queue.popitem(last=False)
         owner = job.owner
         # No Qt parent: the worker module keeps it alive until its thread has ended.
-        worker = GeneratorWorker(job.factory, name=f"explore-{kind}", progress_hz=10.0)
-        worker.event.connect(lambda ev: self._on_event(owner, ev))
-        worker.returned.connect(job.deliver)
-        worker.errored.connect(job.failed)
-        worker.stopped.connect(lambda: owner.say("Stopped."))
-        worker.finished.connect(self._on_worker_finished)
+        worker = GeneratorWorker(job.factory, name=f"explore-{kind}", progress_hz=10.0,
+                                 event=lambda ev: self._on_event(owner, ev), returned=job.deliver, errored=job.failed,
+                                 stopped=lambda: owner.say("Stopped."), finished=self._on_worker_finished)
         self._worker, self._owner, self._running = worker, owner, (kind, job.per_epoch)
         self.busyChanged.emit(True)
         owner.say("Working…", transient=True)

@@ -21,8 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QRadioButton,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -32,6 +30,7 @@ from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
 from dcgui.gui.help import definitions_html
+from dcgui.gui.layout import Stretch, button, hbox, splitter, vbox
 from dcgui.gui.session_model import SOURCE_TEXT, SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -91,43 +90,26 @@ class MapTab(ExploreTab):
                 b.setChecked(True)
         self.mode_group.buttonClicked.connect(lambda b: self.map_view.set_mode(b.property("mode")))
         self.selection_label = QLabel("No selection")
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.clicked.connect(model.clear_selection)
-        self.keep_button = QPushButton("Flag 'keep'")
-        self.keep_button.clicked.connect(lambda: self.flag_selection("keep"))
-        self.exclude_button = QPushButton("Flag 'exclude'")
-        self.exclude_button.clicked.connect(lambda: self.flag_selection("exclude"))
-        self.group_button = QPushButton("Add to group…")
-        self.group_button.setToolTip("Keep the selected images as a named group (saved in the session)")
-        self.group_button.clicked.connect(self._add_to_group)
-        self.show_in_grid_button = QPushButton("Show in the grid")
-        self.show_in_grid_button.setToolTip("Show the selected images in the Clusters tab's grid and image pane")
+        self.clear_button = button("Clear", model.clear_selection)
+        self.keep_button = button("Flag 'keep'", lambda: self.flag_selection("keep"))
+        self.exclude_button = button("Flag 'exclude'", lambda: self.flag_selection("exclude"))
+        self.group_button = button("Add to group…", self._add_to_group,
+                                   tip="Keep the selected images as a named group (saved in the session)")
+        self.show_in_grid_button = button("Show in the grid",
+                                          tip="Show the selected images in the Clusters tab's grid and image pane")
         self.show_in_grid_button.clicked.connect(self.showInGridRequested)
-        top = QHBoxLayout()
-        top.addWidget(self.colour_by)
-        top.addWidget(self.aligned)
-        top.addWidget(self.play_button)
-        top.addLayout(mode_row)
-        top.addStretch(1)
-        top.addWidget(self.selection_label)
-        for b in (self.clear_button, self.keep_button, self.exclude_button, self.group_button,
-                  self.show_in_grid_button):
-            top.addWidget(b)
+        top = hbox(self.colour_by, self.aligned, self.play_button, mode_row, Stretch(1), self.selection_label,
+                   self.clear_button, self.keep_button, self.exclude_button, self.group_button,
+                   self.show_in_grid_button)
         # The selection, listed lazily beside the map; a click shows that image in the image pane.
         self.selection_grid = ThumbnailGrid(thumbnails, self, thumb_size=64)
         self.selection_grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.selection_grid.selectionModel().currentChanged.connect(self._on_selection_current)
         self.selection_grid.imageActivated.connect(model.request_similar)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.map_view)
-        split.addWidget(self.selection_grid)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 1)
+        split = splitter(Qt.Orientation.Horizontal, (self.map_view, 4), (self.selection_grid, 1))
         split.setSizes([700, 220])
         split.setChildrenCollapsible(False)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(split, 1)
+        vbox(top, (split, 1), parent=self)
         model.selectionChanged.connect(self._on_selection)
         model.clusterDataChanged.connect(lambda _c: self._recolour())
         self.dialog: EditConfirmDialog | None = None  # the last preview shown (tests)

@@ -16,9 +16,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
 from dcgui.core.analysis.maps import points_in_polygon
+from dcgui.gui.layout import vbox
 from dcgui.gui.thumbnails import AsyncPixmapCache
 
 MODES = ("pan", "lasso", "rect")
@@ -94,11 +95,7 @@ class _Preview(QFrame):
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setMaximumWidth(220)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.setSpacing(2)
-        lay.addWidget(self.image)
-        lay.addWidget(self.caption)
+        vbox(self.image, self.caption, parent=self, margins=4, spacing=2)
         self.hide()
 
 
@@ -126,9 +123,7 @@ class MapView(QWidget):
             self.plot.addItem(item)
         self.legend: pg.LegendItem | None = None
         self.preview = _Preview(self.plot)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.plot)
+        vbox(self.plot, parent=self, margins=0)
 
         self.coords = np.zeros((0, 2), dtype=np.float64)
         self._selected = np.zeros(0, dtype=np.int64)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from dcgui.core.control import RunControl
 from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_flags
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, count_spin
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.layout import button, hbox, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -28,22 +29,13 @@ class OutliersTab(ExploreTab):
         self._outliers: list[es.Outlier] | None = None
         self.dialog: EditConfirmDialog | None = None
         self.count = count_spin(2000, 60, self.run)
-        explain = QLabel("Images far from every cluster of this epoch, most unusual first. Score = 1 − cosine "
-                         "similarity to the nearest cluster centroid (the mean feature of its members).")
-        explain.setWordWrap(True)
+        explain = wrapped_label("Images far from every cluster of this epoch, most unusual first. Score = 1 − cosine "
+                                "similarity to the nearest cluster centroid (the mean feature of its members).")
         self.grid = ThumbnailGrid(thumbnails, self, caption_lines=2)
         self.link = GridSelectionLink(self.grid, model, "outliers")
-        self.exclude_button = QPushButton("Flag selected as 'exclude'")
-        self.exclude_button.setToolTip("Mark the selected images so exports and curation leave them out")
-        self.exclude_button.clicked.connect(self.exclude_selected)
-        top = QHBoxLayout()
-        top.addWidget(explain, 1)
-        top.addWidget(self.count)
-        top.addWidget(self.exclude_button)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.link.banner)
-        lay.addWidget(self.grid, 1)
+        self.exclude_button = button("Flag selected as 'exclude'", self.exclude_selected,
+                                     tip="Mark the selected images so exports and curation leave them out")
+        vbox(hbox((explain, 1), self.count, self.exclude_button), self.link.banner, (self.grid, 1), parent=self)
         self.grid.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
         model.clusterDataChanged.connect(lambda _c: self._show())
         model.clusterGroupsChanged.connect(self._show)

@@ -12,12 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -30,6 +27,7 @@ from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_tab import MapTab
 from dcgui.gui.explore.outliers import OutliersTab
 from dcgui.gui.explore.similar import SimilarTab
+from dcgui.gui.layout import button, hbox, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnails import AsyncPixmapCache
 
@@ -68,26 +66,16 @@ class ExplorePanel(QWidget):
             tab.statusChanged.connect(lambda t=tab: self._show_status(t))
         self.tabs.currentChanged.connect(lambda _i: self._show_status(self.current_tab()))
 
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.status = wrapped_label()
         # the phase in a label of its own: inside a 240-px bar "Computing features 70%" was cut
         self.progress_label = QLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
         self.progress.setTextVisible(True)
         self.progress.setFormat("%p%")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop the computation running for this tab")
-        self.stop_button.clicked.connect(self.jobs.stop)
-        bar = QHBoxLayout()
-        bar.addWidget(self.status, 1)
-        bar.addWidget(self.progress_label)
-        bar.addWidget(self.progress)
-        bar.addWidget(self.stop_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.tabs, 1)
-        layout.addLayout(bar)
+        self.stop_button = button("Stop", self.jobs.stop, tip="Stop the computation running for this tab")
+        bar = hbox((self.status, 1), self.progress_label, self.progress, self.stop_button)
+        vbox((self.tabs, 1), bar, parent=self, margins=4)
 
         self.jobs.busyChanged.connect(self._set_busy)
         self.jobs.progress.connect(self._on_progress)

@@ -9,11 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImageReader, QPixmap
 from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -23,6 +19,8 @@ from dcgui.core.images.imageio import IMAGE_EXTENSIONS
 from dcgui.core.pathtext import printable
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink, count_spin, escape
 from dcgui.gui.explore.jobs import ExploreJobs
+from dcgui.gui.files import ask_open_file
+from dcgui.gui.layout import Stretch, button, hbox, vbox
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -51,26 +49,15 @@ class SimilarTab(ExploreTab):
                                     "in the cluster browser: its nearest neighbours under the network of the "
                                     "shown epoch appear below (cosine similarity of the features).")
         self.query_caption.setWordWrap(True)
-        self.open_image_button = QPushButton("Open image…")
-        self.open_image_button.setToolTip("Find the images most similar to any image file, inside or outside the folder")
-        self.open_image_button.clicked.connect(self._choose_query_file)
+        self.open_image_button = button(
+            "Open image…", self._choose_query_file,
+            tip="Find the images most similar to any image file, inside or outside the folder")
         self.count = count_spin(500, 40, self.run)
         self.grid = ThumbnailGrid(thumbnails, self, caption_lines=2)
         self.link = GridSelectionLink(self.grid, model, "similar")
-        top = QHBoxLayout()
-        top.addWidget(self.query_image)
-        col = QVBoxLayout()
-        col.addWidget(self.query_caption, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.open_image_button)
-        row.addWidget(self.count)
-        row.addStretch(1)
-        col.addLayout(row)
-        top.addLayout(col, 1)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.link.banner)
-        lay.addWidget(self.grid, 1)
+        caption = vbox((self.query_caption, 1), hbox(self.open_image_button, self.count, Stretch(1)))
+        top = hbox(self.query_image, (caption, 1))
+        vbox(top, self.link.banner, (self.grid, 1), parent=self)
         thumbnails.ready.connect(self._query_thumb_ready)
         model.flagsChanged.connect(lambda _i: self._recaption())
         self._results: list[es.Neighbour] = []
@@ -183,6 +170,5 @@ class SimilarTab(ExploreTab):
 
     def _choose_query_file(self) -> None:
         exts = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
-        path, _ = QFileDialog.getOpenFileName(self, "Find similar images", "", f"Images ({exts})")
-        if path:
-            self.query_file(Path(path))
+        if (path := ask_open_file(self, "Find similar images", "", f"Images ({exts})")):
+            self.query_file(path)
