@@ -29,6 +29,7 @@ PHASE_CURATE = "curate"
 PHASE_EMBED = "embed"
 PHASE_SIGNATURES = "signatures"  # near-duplicates: pixel signatures of the thumbnails
 PHASE_PAIRS = "pairs"  # near-duplicates: comparing candidate pairs
+PHASE_PAIRS_GROUPS = "pairs-groups"  # near-duplicates: the pairs no index proposed inside small groups
 PHASE_METRICS = "metrics"  # AMI of epochs trained before it was recorded
 PHASE_REPORT = "report"  # dcgui report / compare: writing the HTML
 PHASE_FIRST_LOOK = "first_look"  # while decoding: clustering the images decoded so far
@@ -59,6 +60,7 @@ PHASE_LABELS = {
     PHASE_EMBED: PhaseLabel("Embedding", "embedding", "img"),
     PHASE_SIGNATURES: PhaseLabel("Reading thumbnails", "signatures", "img"),
     PHASE_PAIRS: PhaseLabel("Comparing images", "comparing pairs", "pair"),
+    PHASE_PAIRS_GROUPS: PhaseLabel("Comparing the rest of each group", "completing groups", "pair"),
     PHASE_METRICS: PhaseLabel("Computing AMI of earlier epochs", "AMI", "epoch"),
     PHASE_REPORT: PhaseLabel("Writing the report", "report", "step"),
     PHASE_FIRST_LOOK: PhaseLabel("First look: clustering the images decoded so far", "first look", "img"),

@@ -255,6 +255,9 @@ class TrainingPanel(QWidget):
             return "Not trained yet. Press Start training (Ctrl+Enter)."
         if n < target:
             return f"{n} of {target} epochs trained. Resume training to continue from epoch {n + 1}."
+        until = self.epochs_spin.value()
+        if until > n:  # the box already offers more (one more epoch after a finished run)
+            return f"{n} epochs trained. Resume training to go on until epoch {until}, or raise “until epoch” first."
         return f"{n} epochs trained. Raise “until epoch” and resume to train more."
 
     # ---------------------------------------------------------------------------------------
