@@ -129,3 +129,8 @@ def reference_knn_loo(features: np.ndarray, labels: np.ndarray, k: int = 20, t: 
         np.add.at(votes, y[nearest], np.exp((sims[i, nearest] - 1.0) / t))
         correct += int(votes.argmax() == y[i])
     return correct / len(y)
+
+
+def wait_for_edit(qtbot: Any, model: Any, timeout: int = 30_000) -> None:
+    """Let a large edit (applied on a worker by ``SessionModel.apply_edit``) land in the window."""
+    qtbot.waitUntil(lambda: not model.edit_busy, timeout=timeout)

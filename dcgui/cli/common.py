@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl, drain
-from dcgui.core.events import Event, Message, PhaseProgress, phase_label
+from dcgui.core.events import (
+    Event,
+    FirstLook,
+    Message,
+    PhaseProgress,
+    first_look_summary,
+    phase_label,
+)
 from dcgui.core.pathtext import terminal_text
 
 if TYPE_CHECKING:
@@ -94,6 +101,8 @@ def drive(gen: Generator[Event, Any, T], progress: Progress | None = None, epoch
             shown.update(ev, epochs)
         elif isinstance(ev, Message):
             shown.write(f"{ev.level}: {ev.text}", sys.stderr)
+        elif isinstance(ev, FirstLook):  # a new session's images are still decoding
+            shown.write(first_look_summary(ev))
 
     try:
         return drain(gen, show)

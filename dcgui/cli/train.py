@@ -29,11 +29,13 @@ from dcgui.core.events import (
     CollectionReady,
     EpochFinished,
     Finished,
+    FirstLook,
     Message,
     Paused,
     PhaseProgress,
     Resumed,
     Stopped,
+    first_look_summary,
     steering_summary,
 )
 
@@ -55,7 +57,7 @@ def register(sub: Any) -> None:
     p.add_argument("folder", metavar="FOLDER", help="folder of images (JPEG, PNG, HEIC, AVIF, camera RAW, WebP, BMP, TIFF, GIF)")
     p.add_argument("--session", required=True, metavar="PATH",
                    help="session file (NAME.dcgui; created if missing; data goes to NAME.dcgui.d/ beside it)")
-    p.add_argument("--epochs", type=int, metavar="N", help=FIELD_HELP["epochs"] + " Total, counting epochs already trained. (default: 20 on a CPU, 100 on CUDA)")
+    p.add_argument("--epochs", type=int, metavar="N", help=FIELD_HELP["epochs"] + " Total, counting epochs already trained. (default: 10 on a CPU, 100 on CUDA)")
     p.add_argument("--k", type=int, metavar="K", help=FIELD_HELP["k"] + " (default: from the collection size)")
     p.add_argument("--arch", choices=ARCHS, metavar="NAME", help=FIELD_HELP["arch"] + f" One of {', '.join(ARCHS)}. (default: smallnet on a CPU, resnet18 on CUDA)")
     p.add_argument("--image-size", type=int, metavar="PX", help=FIELD_HELP["image_size"] + " (default: 32 on a CPU, 128 on CUDA)")
@@ -288,6 +290,8 @@ def _train_loop(store: SessionStore, control: RunControl, progress: Progress, fo
             )
         elif isinstance(ev, Message):
             progress.write(f"{ev.level}: {ev.text}", sys.stderr)
+        elif isinstance(ev, FirstLook):
+            progress.write(first_look_summary(ev))
         elif isinstance(ev, CollectionReady):
             eta = RunEta(target, store.last_epoch(), PhaseTimes.from_epochs(store.epochs()))
             if ev.skipped:

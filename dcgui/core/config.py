@@ -183,9 +183,11 @@ MIN_STEPS_PER_EPOCH = 250
 MAX_PASSES_PER_EPOCH = 4  # ...but tiny collections are not drawn more than 4x per clustering
 # On a CPU, collections under CPU_MIN_SAMPLES images train on CPU_MIN_SAMPLES between two clusterings
 # (about 100 batches of 128, up to CPU_MAX_PASSES passes): issue 22's table (docs/QUALITY.md) has
-# 4 passes (34 batches on 1,100 images) well behind, at equal CPU time too, and 20 such epochs are
-# about 250,000 training images, 10 minutes on an idle 2-core machine whatever the collection's size.
+# 4 passes (34 batches on 1,100 images) well behind, at equal CPU time too. 10 such epochs are 125,000
+# training images, about 5 minutes on an idle 2-core machine whatever the collection's size; 20 gave
+# no more (icons -1.0, Fashion-MNIST -1.9, the demo +0.7 kNN points from epoch 10 to 20).
 CPU_MIN_SAMPLES = 12_500
+CPU_EPOCHS = 10
 CPU_CROP_SCALE_MIN = 0.3
 CPU_MAX_PASSES = 16
 
@@ -216,7 +218,7 @@ def default_config(
         # crops of at least 30 %: the paper's 8 % of a 32-px input is a 9-px patch, too little of the
         # picture to carry what it shows (docs/QUALITY.md: +2.0 and +2.6 kNN points on clip art and
         # Fashion-MNIST, +0.0 on icons)
-        base = dict(arch="smallnet", image_size=32, batch_size=128, epochs=20, crop_scale_min=CPU_CROP_SCALE_MIN)
+        base = dict(arch="smallnet", image_size=32, batch_size=128, epochs=CPU_EPOCHS, crop_scale_min=CPU_CROP_SCALE_MIN)
     base["k"] = suggest_k(n_images, n_classes)
     base["samples_per_epoch"] = suggest_samples_per_epoch(n_images, base["batch_size"], device_type)
     base.update(overrides)

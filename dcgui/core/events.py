@@ -29,8 +29,10 @@ PHASE_CURATE = "curate"
 PHASE_EMBED = "embed"
 PHASE_SIGNATURES = "signatures"  # near-duplicates: pixel signatures of the thumbnails
 PHASE_PAIRS = "pairs"  # near-duplicates: comparing candidate pairs
+PHASE_PAIRS_GROUPS = "pairs-groups"  # near-duplicates: the pairs no index proposed inside small groups
 PHASE_METRICS = "metrics"  # AMI of epochs trained before it was recorded
 PHASE_REPORT = "report"  # dcgui report / compare: writing the HTML
+PHASE_FIRST_LOOK = "first_look"  # while decoding: clustering the images decoded so far
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,10 @@ PHASE_LABELS = {
     PHASE_EMBED: PhaseLabel("Embedding", "embedding", "img"),
     PHASE_SIGNATURES: PhaseLabel("Reading thumbnails", "signatures", "img"),
     PHASE_PAIRS: PhaseLabel("Comparing images", "comparing pairs", "pair"),
+    PHASE_PAIRS_GROUPS: PhaseLabel("Comparing the rest of each group", "completing groups", "pair"),
     PHASE_METRICS: PhaseLabel("Computing AMI of earlier epochs", "AMI", "epoch"),
     PHASE_REPORT: PhaseLabel("Writing the report", "report", "step"),
+    PHASE_FIRST_LOOK: PhaseLabel("First look: clustering the images decoded so far", "first look", "img"),
 }
 
 
@@ -178,6 +182,50 @@ class EpochFinished(Event):
     mapping: np.ndarray
     checkpoint_path: str = ""
     checkpoint_sha256: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class FirstLook(Event):
+    """A provisional clustering made while the images are still being decoded (issue 22).
+
+    The untrained network of epoch 0 (the random initialisation, or the ``--init`` backbone)
+    embeds the ``n_decoded`` images decoded so far; PCA-whitening + L2 + k-means as in an epoch
+    cluster them into ``k`` clusters. It is no epoch: nothing is trained, nothing is stored, and
+    epoch 1 (all images) replaces it. ``index`` counts the first looks of this run (1, 2, ...).
+
+    ``images``: record positions (int64, ascending) in the scan's order, *not* session image
+    indices (a file that fails to decode later has none); ``relpaths`` their files; ``assign``
+    their cluster (int32, 0..k-1, row i = ``images[i]``); ``examples[c]``: up to
+    ``FIRST_LOOK_EXAMPLES`` positions of cluster ``c``, nearest its centre first;
+    ``thumbnails``: JPEG bytes of every example (the cache's thumbnails).
+    ``seconds``: since preparing the collection began (the scan included).
+    """
+
+    index: int
+    n_decoded: int
+    n_total: int
+    k: int
+    # the per-image fields stay out of the repr (a test failure would print megabytes)
+    images: np.ndarray = field(repr=False)
+    relpaths: tuple[str, ...] = field(repr=False)
+    assign: np.ndarray = field(repr=False)
+    examples: tuple[tuple[int, ...], ...] = field(repr=False)
+    thumbnails: dict[int, bytes] = field(repr=False)
+    seconds: float = 0.0
+    seconds_clustering: float = 0.0  # features + PCA + k-means of this look
+
+    def sizes(self) -> np.ndarray:
+        """Images per cluster (int64, length k)."""
+        return np.bincount(self.assign, minlength=self.k)
+
+
+def first_look_summary(ev: FirstLook) -> str:
+    """One line about a first look (the command line and the window say the same)."""
+    sizes = np.sort(ev.sizes())[::-1]
+    top = ", ".join(f"{int(s):,}" for s in sizes[:3])
+    return (f"First look {ev.index}: the untrained network's {ev.k} clusters of {ev.n_decoded:,} of "
+            f"{ev.n_total:,} images decoded so far (largest {top}) after {ev.seconds:.1f} s; "
+            "training starts when all are decoded")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -129,9 +129,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.quit", "&Quit", (QKeySequence.StandardKey.Quit,), role=QAction.MenuRole.QuitRole),
     # -- Edit -------------------------------------------------------------------------------------
     ActionSpec("edit.undo", "&Undo", (QKeySequence.StandardKey.Undo,),
-               enabled=lambda m, f: m.writable and m.next_undo_redo()[0] is not None, label=_undo_label(0, "Undo")),
+               enabled=lambda m, f: m.writable and not m.edit_busy and m.next_undo_redo()[0] is not None,
+               label=_undo_label(0, "Undo")),
     ActionSpec("edit.redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"),
-               enabled=lambda m, f: m.writable and m.next_undo_redo()[1] is not None, label=_undo_label(1, "Redo")),
+               enabled=lambda m, f: m.writable and not m.edit_busy and m.next_undo_redo()[1] is not None,
+               label=_undo_label(1, "Redo")),
     # -- Training ---------------------------------------------------------------------------------
     ActionSpec("train.start", "Start training", ("Ctrl+Return", "Ctrl+Enter"),
                enabled=lambda m, f: bool(f.get("train_ready")) and f.get("train_state", IDLE) in (IDLE, PAUSED),
@@ -214,7 +216,8 @@ _MISSING = object()
 
 # Model signals after which every rule is evaluated again.
 _MODEL_SIGNALS = ("sessionChanged", "epochsChanged", "epochChanged", "activeClusterChanged", "selectionChanged",
-                  "clusterSelectionChanged", "clusterGroupsChanged", "editsChanged", "trainingStateChanged")
+                  "clusterSelectionChanged", "clusterGroupsChanged", "editsChanged", "trainingStateChanged",
+                  "editBusyChanged")
 
 
 class ActionRegistry(QObject):
@@ -318,13 +321,25 @@ class ShortcutsDialog(QDialog):
         self.setWindowTitle("Keyboard shortcuts")
         rows = registry.shortcuts()
         self.table = read_only_table(["Action", "Shortcut", "What it does"], len(rows))
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                self.table.setItem(r, c, QTableWidgetItem(text))
+        for r, (name, keys, tip) in enumerate(rows):
+            for key in keys.split(", "):  # the Shortcut column says it: not again in the text
+                tip = tip.replace(f" ({key})", "")
+            for c, text in enumerate((name, keys, tip)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(r, c, item)
+        self.table.setWordWrap(True)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.resizeColumnsToContents()
+        # Rows as tall as their wrapped text, again whenever the stretched column changes width
+        # (a fixed row cut "finished epochs are kept and training can …").
+        self.table.horizontalHeader().sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         vbox(self.table, dialog_buttons(self, QDialogButtonBox.StandardButton.Close), parent=self)
         self.resize(640, 520)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.table.resizeRowsToContents()
 
     def listed(self) -> list[tuple[str, str]]:
         """(action, shortcut) per row, as shown (tests)."""

@@ -18,6 +18,7 @@ from dcgui.gui.split_dialog import SplitJob
 
 if TYPE_CHECKING:
     from dcgui.gui.cluster_browser import ClusterBrowser
+    from dcgui.store import AppliedEdit
 
 
 def ask_merge_name(parent: QWidget, titles: list[str], n_images: int) -> str | None:
@@ -56,10 +57,15 @@ class ClusterEdits(QObject):
         name = ask_merge_name(self.b, titles, int(sum(int(stats.sizes[c]) for c in codes)))
         if name is None:
             return False
-        applied = self.b.model.merge_groups(codes, name or None)
-        if applied is None or applied.preview.group_id is None:
+        pending = self.b.model.merge_groups(codes, name or None)
+        if pending is None:
             return False
-        self._select_key(f"g{applied.preview.group_id}")
+
+        def landed(applied: AppliedEdit | None) -> None:  # from its worker: the list shows the new group
+            if applied is not None and applied.preview.group_id is not None:
+                self._select_key(f"g{applied.preview.group_id}")
+
+        pending.then(landed)
         return True
 
     def split_current_cluster(self) -> SplitJob | None:

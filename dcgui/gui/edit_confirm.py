@@ -21,6 +21,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QWidget
 
 from dcgui.gui.layout import dialog_buttons, vbox, wrapped_label
+from dcgui.gui.session_model import deliver
 from dcgui.services.flags import BULK, HAND, flag_edit, leaves_hand_set, with_hand_set
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ Apply = Callable[["Edit"], Any]
 
 
 class EditConfirmDialog(QDialog):
-    """The preview of ``edit`` with Apply / Cancel. ``applied(result)`` after Apply."""
+    """The preview of ``edit`` with Apply / Cancel. ``applied(result)`` once the edit Apply
+    started has landed (``SessionModel.apply_edit`` applies a large one on a worker)."""
 
     applied = Signal(object)
 
@@ -80,7 +82,7 @@ class EditConfirmDialog(QDialog):
     def accept(self) -> None:
         result = self._apply_fn(self._edit)
         super().accept()
-        self.applied.emit(result)
+        deliver(result, self.applied.emit)  # a large edit lands later, from its worker
 
 
 def needs_confirmation(preview: EditPreview) -> bool:
@@ -91,12 +93,12 @@ def needs_confirmation(preview: EditPreview) -> bool:
 
 def confirm_edit(parent: QWidget | None, edit: Edit, preview: Preview, apply: Apply, title: str = "",
                  done: Callable[[Any], None] | None = None, what: str = "") -> EditConfirmDialog | None:
-    """Apply ``edit`` at once when it touches at most one image, else open ``EditConfirmDialog``; ``done(result)`` follows the apply. Returns the dialog."""
+    """Apply ``edit`` at once when it touches at most one image, else open ``EditConfirmDialog``; ``done(result)`` follows once the edit has landed. Returns the dialog."""
     p = preview(edit)
     if not needs_confirmation(p):
         result = apply(edit)
         if done is not None:
-            done(result)
+            deliver(result, done)
         return None
     dialog = EditConfirmDialog(parent, edit, preview, apply, title, what)
     if done is not None:

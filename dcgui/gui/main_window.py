@@ -30,8 +30,10 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
+    QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
     QProgressDialog,
     QStackedWidget,
     QWhatsThis,
@@ -168,6 +170,17 @@ class MainWindow(QMainWindow):
         m.errorOccurred.connect(lambda text: errors.show_error(self, text, title="dcgui"))
         m.epochsChanged.connect(self._on_epochs)
         m.followChanged.connect(self._on_follow_changed)
+        # A large edit is saved on a worker: the status bar says so with a busy bar, and the
+        # pointer shows the window is working (it still answers; other edits wait their turn).
+        self.edit_busy = QLabel()
+        self.edit_busy_bar = QProgressBar()
+        self.edit_busy_bar.setRange(0, 0)
+        self.edit_busy_bar.setMaximumWidth(120)
+        self.statusBar().addPermanentWidget(self.edit_busy)
+        self.statusBar().addPermanentWidget(self.edit_busy_bar)
+        self.edit_busy.hide()
+        self.edit_busy_bar.hide()
+        m.editBusyChanged.connect(self._on_edit_busy)
 
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_MS)
@@ -294,6 +307,15 @@ class MainWindow(QMainWindow):
             theme.apply_theme(app, name)
         if name in self.theme_actions:
             self.theme_actions[name].setChecked(True)
+
+    def _on_edit_busy(self, busy: bool) -> None:
+        self.edit_busy.setText(f"Saving: {self.model.edit_busy_text}…" if busy else "")
+        self.edit_busy.setVisible(busy)
+        self.edit_busy_bar.setVisible(busy)
+        if busy:
+            QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        else:
+            QApplication.restoreOverrideCursor()
 
     def _update_actions(self) -> None:
         has = self._store is not None

@@ -30,7 +30,7 @@ The store is the GUI thread's writable connection; nothing here reads more than 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -55,6 +55,8 @@ from dcgui.services.flags import flag_edit
 
 if TYPE_CHECKING:
     from dcgui.core.analysis.groups import Group, GroupView
+    from dcgui.core.events import FirstLook
+    from dcgui.gui.worker import GeneratorWorker, WorkerError
     from dcgui.store import AppliedEdit, SessionStore
     from dcgui.store.editlog import EditRecord
     from dcgui.store.edits import Edit, EditPreview
@@ -116,6 +118,85 @@ def cluster_display_name(c: int, name: str | None) -> str:
     return display_name(KIND_CLUSTER, str(int(c)), name)
 
 
+# Edits that can be large are applied on a worker (a bulk flag of 100,000 images took 3.3 s on
+# the GUI thread, its undo 2.2 s): every flag edit of more than one image, merges, splits,
+# dissolving one, and named groups once the stored groups hold this many images. The rest (a
+# cluster's name, one image's flag, "not duplicates") is one small row: applied at once.
+WORKER_KINDS = ("merge", "split", "dissolve")
+GROUPS_ON_WORKER = 2000
+
+
+@dataclass(frozen=True)
+class UserData:
+    """The user data a view paints, read in one go (on a worker after a large edit). ``flags``
+    None: not read (the edit log says no edit happened since the last read)."""
+
+    flags: dict[int, str] | None
+    flags_changed: list[int]  # images whose flag differs from the flags the read started from
+    user: dict[int, dict[str, Any]]
+    groups: dict[str, list[int]] | None
+    gsig: object
+    undo_redo: tuple[EditRecord | None, EditRecord | None]
+    token: tuple[int, ...]
+
+
+def groups_signature(store: SessionStore) -> object:
+    """What the stored merges and splits look like (compared to notice a change)."""
+    splits, merges = store.cluster_groups()
+    # with steering on, earlier groups are shown where their members landed: the switch regroups
+    return ([(x.id, x.epoch, x.cluster, x.names) for x in splits], [(m.id, m.epoch, m.units, m.name) for m in merges],
+            store.config.steer)
+
+
+def read_user_data(store: SessionStore, base_flags: dict[int, str], token_seen: tuple[int, ...] | None = None,
+                   flags: bool = True, groups: bool = True) -> UserData:
+    """Read the user data; the image flags and the named groups (100k rows each at scale) only
+    when asked and the edit log moved on since ``token_seen``. Runs on any thread."""
+    token = store.edit_log_token()
+    moved = token != token_seen
+    new_flags = store.image_flags() if flags and moved else None
+    changed: list[int] = []
+    if new_flags is not None:
+        changed = sorted(i for i in set(new_flags) | set(base_flags) if new_flags.get(i) != base_flags.get(i))
+    new_groups = store.image_groups() if groups and moved else None
+    return UserData(new_flags, changed, store.cluster_user_data(), new_groups, groups_signature(store),
+                    store.next_undo_redo(), token)
+
+
+class PendingEdit:
+    """An edit on its way to the session file. ``then(fn)`` calls ``fn(result)`` in the GUI
+    thread once it has landed (at once when it has): the ``AppliedEdit`` (for undo / redo, the
+    records done), or None when it failed (the model said why)."""
+
+    def __init__(self, summary: str) -> None:
+        self.summary = summary
+        self.done = False
+        self.result: Any = None
+        self._then: list[Callable[[Any], Any]] = []
+
+    def then(self, fn: Callable[[Any], Any]) -> PendingEdit:
+        if self.done:
+            fn(self.result)
+        else:
+            self._then.append(fn)
+        return self
+
+    def resolve(self, result: Any) -> None:
+        self.done, self.result = True, result
+        callbacks, self._then = self._then, []
+        for fn in callbacks:
+            fn(result)
+
+
+def deliver(result: Any, fn: Callable[[Any], Any]) -> None:
+    """``fn(result)`` once ``result`` has landed: a ``PendingEdit`` calls it when its worker is
+    done, anything else (a store's own ``apply_edit`` in tests) at once."""
+    if isinstance(result, PendingEdit):
+        result.then(fn)
+    else:
+        fn(result)
+
+
 class SessionModel(QObject):
     """The window's shared state. Signals carry what changed; read the rest from properties.
 
@@ -137,8 +218,12 @@ class SessionModel(QObject):
     * ``groupsChanged()``: named groups were added, changed or removed.
     * ``clusterGroupsChanged()``: merges or splits changed (``group_view`` is new).
     * ``editsChanged()``: the edit log changed (what undo / redo would do: ``next_undo_redo``).
+    * ``editBusyChanged(bool)``: a large edit is being applied on a worker (True) or has landed;
+      meanwhile every other edit, undo and redo is refused with a message (``edit_busy``).
     * ``similarRequested(int)``: "More like this" on an image.
     * ``message(str)``: a short status line; ``errorOccurred(str)``: a failed write, said to the user.
+    * ``firstLookChanged(object)``: the first look shown while a new session's images decode
+      (a ``FirstLook`` event), or None once epoch 1 (or another session) replaces it.
     """
 
     sessionChanged = Signal()
@@ -156,9 +241,11 @@ class SessionModel(QObject):
     groupsChanged = Signal()
     clusterGroupsChanged = Signal()
     editsChanged = Signal()
+    editBusyChanged = Signal(bool)
     similarRequested = Signal(int)
     message = Signal(str)
     errorOccurred = Signal(str)
+    firstLookChanged = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -177,6 +264,12 @@ class SessionModel(QObject):
         self._gview: GroupView | None = None
         self._gsig: object = None  # what the stored merges and splits looked like last time
         self._undo_redo: tuple[EditRecord | None, EditRecord | None] = (None, None)
+        # Not a ViewState field: it holds arrays (no cheap equality) and it is no epoch; kept in
+        # memory only (docs/ARCHITECTURE.md, "First looks").
+        self._first_look: FirstLook | None = None
+        self._token: tuple[int, ...] | None = None  # the edit log as last read (edit_log_token)
+        self._edit_job: GeneratorWorker | None = None  # the large edit being applied
+        self._edit_pending: PendingEdit | None = None
 
     def _relay(self, signal: str, value: object) -> None:
         if signal == "selectionChanged":
@@ -225,7 +318,9 @@ class SessionModel(QObject):
             self.state.selection, self.state.current_image = Selection(), None
             self.state.active_cluster, self.state.clusters = None, ()
         self._read_user_data()
+        self._first_look = None
         self.sessionChanged.emit()
+        self.firstLookChanged.emit(None)
         self.followChanged.emit(True)
         self.epochsChanged.emit(last)
         self.epochChanged.emit(last)
@@ -240,47 +335,41 @@ class SessionModel(QObject):
         self._flags = s.image_flags() if s is not None else {}
         self._user = s.cluster_user_data() if s is not None else {}
         self._groups = s.image_groups() if s is not None else {}
-        self._gview, self._gsig = None, self._groups_signature()
+        self._gview, self._gsig = None, groups_signature(s) if s is not None else None
         self._undo_redo = s.next_undo_redo() if s is not None else (None, None)
+        self._token = s.edit_log_token() if s is not None else None
         self.editsChanged.emit()
 
-    def _groups_signature(self) -> object:
-        s = self._store
-        if s is None:
-            return None
-        splits, merges = s.cluster_groups()
-        # with steering on, earlier groups are shown where their members landed: the switch regroups
-        return ([(x.id, x.epoch, x.cluster, x.names) for x in splits], [(m.id, m.epoch, m.units, m.name) for m in merges],
-                s.config.steer)
-
-    def _sync_user_data(self) -> None:
+    def _sync_user_data(self, flags: bool = True, groups: bool = True) -> None:
         """Re-read the user data after an edit, an undo or another connection's commit, and tell
-        the views only what changed."""
+        the views only what changed. The flags and named groups are re-read only when the edit
+        log moved on (False: the caller knows they did not change, or updated them itself)."""
         s = self._store
         if s is None:
             return
-        flags = s.image_flags()
-        changed = [i for i in set(flags) | set(self._flags) if flags.get(i) != self._flags.get(i)]
-        self._flags = flags
-        if changed:
-            self.flagsChanged.emit(sorted(changed))
-        user = s.cluster_user_data()
-        changed = [c for c in set(user) | set(self._user) if user.get(c) != self._user.get(c)]
-        self._user = user
-        sig = self._groups_signature()
-        regroup = sig != self._gsig
+        self._install(read_user_data(s, self._flags, self._token, flags, groups))
+
+    def _install(self, data: UserData) -> None:
+        """Take ``data`` (read here or on a worker) and tell the views what changed."""
+        if data.flags is not None:
+            self._flags = data.flags
+            if data.flags_changed:
+                self.flagsChanged.emit(data.flags_changed)
+        changed = [c for c in set(data.user) | set(self._user) if data.user.get(c) != self._user.get(c)]
+        self._user = data.user
+        regroup = data.gsig != self._gsig
         if changed or regroup:
             self._gview = None  # group titles include cluster names
-        self._gsig = sig
+        self._gsig = data.gsig
         if regroup:
             self.clusterGroupsChanged.emit()
         if changed:
             self.clusterDataChanged.emit(sorted(changed))
-        groups = s.image_groups()
-        if groups != self._groups:
-            self._groups = groups
+        if data.groups is not None and data.groups != self._groups:
+            self._groups = data.groups
             self.groupsChanged.emit()
-        undo_redo = s.next_undo_redo()
+        self._token = data.token
+        undo_redo = data.undo_redo
         if [r.id if r else None for r in undo_redo] != [r.id if r else None for r in self._undo_redo]:
             self._undo_redo = undo_redo
             self.editsChanged.emit()
@@ -301,17 +390,36 @@ class SessionModel(QObject):
             return
         self._syncing = True  # a view's slot may call back into the model: no re-entry
         try:
-            if s.n_images != len(self._paths):
+            if s.n_images_now() != len(self._paths):  # a rescan by another process
                 self._paths = s.image_paths()
                 self._path_index = None
             last = s.last_epoch()
+            if last > 0:
+                self.set_first_look(None)  # epoch 1 replaces the first look
             if last != self.last_epoch:
                 self.state.last_epoch = last
                 if self.follow_live or self.epoch == 0 or self.epoch > last:
                     self._set_epoch(last)
-            self._sync_user_data()
+            if self._edit_job is None:  # else the edit's worker reads them once it has landed
+                self._sync_user_data()
         finally:
             self._syncing = False
+
+    # =========================================================================================
+    # first look (while a new session's images decode)
+    # =========================================================================================
+    @property
+    def first_look(self) -> FirstLook | None:
+        return self._first_look
+
+    def set_first_look(self, look: FirstLook | None) -> None:
+        """Show ``look`` (the trainer's latest) until epoch 1 exists; None: show none."""
+        if look is not None and (self._store is None or self.last_epoch > 0):
+            look = None  # the session has trained epochs: they are what the window shows
+        if look is self._first_look:
+            return
+        self._first_look = look
+        self.firstLookChanged.emit(look)
 
     # =========================================================================================
     # epochs
@@ -468,10 +576,10 @@ class SessionModel(QObject):
         return self._edit_cluster(c, note_cluster_edit(c, notes))
 
     def _edit_cluster(self, c: int, edit: Edit) -> bool:
-        applied = self.apply_edit(edit, quiet=True)
-        if applied is None:
+        pending = self.apply_edit(edit, quiet=True)
+        if pending is None:
             return False
-        self.message.emit(f"Saved {self.cluster_title(c)}")
+        pending.then(lambda applied: applied is not None and self.message.emit(f"Saved {self.cluster_title(c)}"))
         return True
 
     # =========================================================================================
@@ -500,8 +608,9 @@ class SessionModel(QObject):
         except KeyError:
             return None
 
-    def merge_groups(self, codes: Sequence[int], name: str | None = None) -> AppliedEdit | None:
-        """Merge the groups ``codes`` of the epoch shown into one group named ``name``."""
+    def merge_groups(self, codes: Sequence[int], name: str | None = None) -> PendingEdit | None:
+        """Merge the groups ``codes`` of the epoch shown into one group named ``name`` (on a
+        worker: ``then`` gives the ``AppliedEdit``, whose preview names the new group)."""
         view = self.group_view
         if view is None or self._store is None:
             return None
@@ -522,7 +631,7 @@ class SessionModel(QObject):
             return self.rename_cluster(g.clusters[0], name)
         return self.apply_edit(rename_group_edit(g, name)) is not None
 
-    def dissolve_group(self, code: int) -> AppliedEdit | None:
+    def dissolve_group(self, code: int) -> PendingEdit | None:
         """Undo a merge (its clusters show on their own) or the split a part belongs to."""
         g = self.group(code)
         edit = None if g is None else dissolve_group_edit(g)
@@ -537,33 +646,129 @@ class SessionModel(QObject):
             raise RuntimeError("no session is open")
         return self._store.preview_edit(edit)
 
-    def apply_edit(self, edit: Edit, quiet: bool = False) -> AppliedEdit | None:
-        """Apply and log ``edit``; the views hear what changed. None (and a message) on failure."""
+    @property
+    def edit_busy(self) -> bool:
+        """A large edit (or its undo / redo) is being applied on a worker."""
+        return self._edit_job is not None
+
+    @property
+    def edit_busy_text(self) -> str:
+        """What is being applied ("" when nothing is)."""
+        return self._edit_pending.summary if self._edit_pending is not None else ""
+
+    def wait_for_edit(self, timeout_ms: int = 60_000) -> bool:
+        """Tests and shutdown: block until the edit's worker thread has ended (its result is
+        delivered by the event loop after that)."""
+        job = self._edit_job
+        return job is None or job.wait(timeout_ms)
+
+    def apply_edit(self, edit: Edit, quiet: bool = False) -> PendingEdit | None:
+        """Apply and log ``edit``; the views hear what changed once it has landed. An edit that
+        can be large runs on a worker (``edit_busy`` meanwhile); a small one lands before this
+        returns. None (and a message) when it cannot start; ``then(None)`` when it failed."""
         s = self._store
-        if s is None or not self._check_writable():
+        if s is None or not self._check_writable() or not self._check_idle():
             return None
+        summary = _edit_text(edit)
+        if self._on_worker(edit):
+            return self._start_edit(summary, lambda st: st.apply_edit(edit),
+                                    lambda applied: self._edit_landed(applied, quiet))
+        pending = PendingEdit(summary)
         try:
             applied = s.apply_edit(edit)
         except Exception as exc:  # a locked or read-only file, an edit made stale by another window
-            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            self.errorOccurred.emit(f"Could not save the change in {s.path.name}: {text}")
-            return None
-        if applied.changes and all(ch.table == "image_flags" for ch in applied.changes):
+            self._save_failed(exc)
+            pending.resolve(None)
+            return pending
+        tables = {ch.table for ch in applied.changes}
+        if "image_flags" in tables:
             self._apply_flag_changes(applied)  # O(changed), not a re-read of every flag
+        self._sync_user_data(flags=False, groups="meta" in tables)  # the small tables; named groups if changed
+        self._edit_landed(applied, quiet)
+        pending.resolve(applied)
+        return pending
+
+    def _on_worker(self, edit: Edit) -> bool:
+        targets = getattr(edit, "targets", None)
+        if targets is not None:
+            return len(targets) > 1
+        if edit.kind == "image group":
+            stored = sum(len(v) for v in self._groups.values())
+            return stored + len(getattr(edit, "indices", None) or ()) > GROUPS_ON_WORKER
+        return edit.kind in WORKER_KINDS
+
+    def _edit_landed(self, applied: AppliedEdit | None, quiet: bool) -> None:
+        if applied is None or quiet:
+            return
+        if applied.record is None:
+            self.message.emit(f"{applied.preview.summary}: nothing to change")
         else:
-            self._sync_user_data()
-        if not quiet:
-            if applied.record is None:
-                self.message.emit(f"{applied.preview.summary}: nothing to change")
-            else:
-                self.message.emit(f"{applied.preview.summary[:1].upper()}{applied.preview.summary[1:]} "
-                                  "(Edit ▸ Undo takes it back)")
-        return applied
+            self.message.emit(f"{applied.preview.summary[:1].upper()}{applied.preview.summary[1:]} "
+                              "(Edit ▸ Undo takes it back)")
+
+    def _save_failed(self, exc: BaseException, verb: str = "save the change") -> None:
+        s = self._store
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        name = s.path.name if s is not None else "the session"
+        self.errorOccurred.emit(f"Could not {verb} in {name}: {text}")
+
+    def _check_idle(self) -> bool:
+        if self._edit_pending is None:
+            return True
+        self.message.emit(f"Still saving “{self._edit_pending.summary}”: the window takes the next change "
+                          "once it is in the session file")
+        return False
+
+    def _start_edit(self, summary: str, op: Callable[[SessionStore], Any], landed: Callable[[Any], Any],
+                    verb: str = "save the change") -> PendingEdit:
+        """Run ``op(store)`` on a worker with its own connection to the session file, then read
+        the user data there too; the GUI thread only takes the result (``_install``)."""
+        from dcgui.gui.worker import GeneratorWorker, call_job
+        from dcgui.store import SessionStore
+
+        s = self._store
+        assert s is not None
+        path, base = s.path, dict(self._flags)  # a copy: the worker diffs against it
+        pending = PendingEdit(summary)
+
+        def work() -> tuple[Any, UserData]:
+            with SessionStore.open(path, check=False) as store:
+                result = op(store)
+                return result, read_user_data(store, base)
+
+        # No Qt parent: the worker module keeps it alive until its thread is done, also when the
+        # model goes first (a window closed mid-edit); the transaction then still ends whole.
+        job = GeneratorWorker(call_job(work), name="edit")
+        outcome: list[Any] = []
+
+        def on_returned(value: tuple[Any, UserData]) -> None:
+            outcome.append(value)
+
+        def on_errored(err: WorkerError) -> None:
+            self._save_failed(err.exception, verb)
+
+        def on_finished() -> None:
+            self._edit_job = self._edit_pending = None
+            result = None
+            if outcome and self._store is not None and self._store.path == path:  # still the session shown
+                result, data = outcome[0]
+                self._install(data)
+            self.editBusyChanged.emit(False)
+            landed(result)
+            pending.resolve(result)
+            job.deleteLater()
+
+        job.returned.connect(on_returned)
+        job.errored.connect(on_errored)
+        job.finished.connect(on_finished)
+        self._edit_job, self._edit_pending = job, pending
+        job.start()
+        self.editBusyChanged.emit(True)
+        return pending
 
     def _apply_flag_changes(self, applied: AppliedEdit) -> None:
-        """Update the flags from the rows a flag edit wrote (keyed by path) and tell the views
-        those images alone: a bulk edit of 100,000 images no longer re-reads every flag and
-        rebuilds the path index on the GUI thread."""
+        """Update the flags from the rows a small flag edit wrote (keyed by path) and tell the
+        views those images alone, without re-reading every flag."""
         s = self._store
         if s is None:
             return
@@ -573,7 +778,7 @@ class SessionModel(QObject):
         changed = []
         for ch in applied.changes:
             i = index.get(ch.key)
-            if i is None:  # a flag kept for a file that is not in the collection now
+            if ch.table != "image_flags" or i is None:  # a flag kept for a file not in the collection now
                 continue
             flag = ch.after.get("flag") if ch.after else None
             if flag:
@@ -583,34 +788,47 @@ class SessionModel(QObject):
             changed.append(i)
         if changed:
             self.flagsChanged.emit(sorted(changed))
-        self._undo_redo = s.next_undo_redo()
-        self.editsChanged.emit()
 
     def next_undo_redo(self) -> tuple[EditRecord | None, EditRecord | None]:
         """(what undo would undo, what redo would redo)."""
         return self._undo_redo
 
-    def undo(self, steps: int = 1) -> list[EditRecord]:
+    def undo(self, steps: int = 1) -> PendingEdit | None:
         return self._undo_or_redo(steps, redo=False)
 
-    def redo(self, steps: int = 1) -> list[EditRecord]:
+    def redo(self, steps: int = 1) -> PendingEdit | None:
         return self._undo_or_redo(steps, redo=True)
 
-    def _undo_or_redo(self, steps: int, redo: bool) -> list[EditRecord]:
+    def _undo_or_redo(self, steps: int, redo: bool) -> PendingEdit | None:
+        """Undo or redo; on a worker when what it takes back can be large. ``then`` gives the
+        records done (None when it failed)."""
         s = self._store
-        if s is None or not self._check_writable():
-            return []
+        if s is None or not self._check_writable() or not self._check_idle():
+            return None
+        verb = "redo" if redo else "undo"
+        rec = self._undo_redo[1 if redo else 0]
+
+        def landed(done: list[EditRecord] | None) -> None:
+            if done:
+                self.message.emit(f"{'Redone' if redo else 'Undone'}: {done[-1].summary}")
+            elif done is not None:
+                self.message.emit(f"Nothing to {verb}")
+
+        large_groups = rec is not None and rec.kind == "image group" and \
+            sum(len(v) for v in self._groups.values()) > GROUPS_ON_WORKER
+        if rec is not None and (steps > 1 or rec.rows > 1 or rec.kind in WORKER_KINDS or large_groups):
+            return self._start_edit(f"{verb} {rec.summary}", lambda st: undo_or_redo(st, steps, redo), landed, verb)
+        pending = PendingEdit(verb)
         try:
             done = undo_or_redo(s, steps, redo)
         except Exception as exc:
-            self.errorOccurred.emit(f"Could not {'redo' if redo else 'undo'} in {s.path.name}: {exc}")
-            return []
+            self._save_failed(exc, verb)
+            pending.resolve(None)
+            return pending
         self._sync_user_data()
-        if done:
-            self.message.emit(f"{'Redone' if redo else 'Undone'}: {done[-1].summary}")
-        else:
-            self.message.emit(f"Nothing to {'redo' if redo else 'undo'}")
-        return done
+        landed(done)
+        pending.resolve(done)
+        return pending
 
     # =========================================================================================
     # image flags
@@ -627,12 +845,12 @@ class SessionModel(QObject):
         if self._store is None or not idx:
             self.message.emit("Select images first (click, Shift+click, Ctrl+A, or a lasso on the map)")
             return 0
-        applied = self.apply_edit(flag_edit(idx, flag), quiet=True)
-        if applied is None:
+        pending = self.apply_edit(flag_edit(idx, flag), quiet=True)
+        if pending is None:
             return 0
         what = f"flagged “{flag}”" if flag else "unflagged"
-        self.message.emit(f"{len(idx):,} image{'s' if len(idx) != 1 else ''} {what} (no file was changed; "
-                          "Edit ▸ Undo takes it back)")
+        pending.then(lambda applied: applied is not None and self.message.emit(
+            f"{len(idx):,} image{'s' if len(idx) != 1 else ''} {what} (no file was changed; Edit ▸ Undo takes it back)"))
         return len(idx)
 
     def flag_selection(self, flag: str | None) -> int:
@@ -651,9 +869,11 @@ class SessionModel(QObject):
         members = set(int(i) for i in indices)
         if add:
             members |= set(self._groups.get(name, []))
-        if self.apply_edit(image_group_edit(name, members), quiet=True) is None:
+        pending = self.apply_edit(image_group_edit(name, members), quiet=True)
+        if pending is None:
             return False
-        self.message.emit(f"Group “{name}”: {len(self._groups.get(name, [])):,} images")
+        pending.then(lambda applied: applied is not None and self.message.emit(
+            f"Group “{name}”: {len(self._groups.get(name, [])):,} images"))
         return True
 
     def delete_group(self, name: str) -> bool:
@@ -671,3 +891,17 @@ class SessionModel(QObject):
                                     "Make the file writable and open it again.")
             return False
         return True
+
+
+def _edit_text(edit: Edit) -> str:
+    """A short name for ``edit`` while it is saved ("flag 100000 images exclude")."""
+    targets = getattr(edit, "targets", None)
+    if targets is not None:
+        flags = set(targets.values())
+        n = f"{len(targets):,} image{'s' if len(targets) != 1 else ''}"
+        if len(flags) == 1:
+            (flag,) = flags
+            return f"unflag {n}" if flag is None else f"flag {n} “{flag}”"
+        return f"the flags of {n}"
+    return {"merge": "the merge", "split": "the split", "dissolve": "dissolving the group",
+            "image group": "the named group"}.get(edit.kind, f"the {edit.kind} edit")

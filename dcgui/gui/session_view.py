@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSlider,
     QSpinBox,
+    QStackedWidget,
     QTableWidgetItem,
     QTabWidget,
     QWidget,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
 from dcgui.core.pathtext import printable
 from dcgui.gui.cluster_browser import ClusterBrowser
 from dcgui.gui.explore import ExplorePanel
+from dcgui.gui.first_look import FirstLookView
 from dcgui.gui.layout import Space, hbox, read_only_table, vbox, wrapped_label
 from dcgui.gui.plots import PlotsPanel
 from dcgui.gui.session_images import SessionImages
@@ -141,13 +143,21 @@ class SessionView(QWidget):
         self.training = TrainingPanel(model)
         self.epoch_bar = EpochBar(model)
         self.clusters = ClusterBrowser(model, self.images)
+        self.first_look = FirstLookView(model)
+        # The Clusters tab shows the first look while a new session's images decode, the cluster
+        # browser otherwise (epoch 1 clears the model's first look).
+        self.clusters_stack = QStackedWidget()
+        self.clusters_stack.addWidget(self.clusters)
+        self.clusters_stack.addWidget(self.first_look)
+        model.firstLookChanged.connect(
+            lambda look: self.clusters_stack.setCurrentWidget(self.clusters if look is None else self.first_look))
         self.plots = PlotsPanel(model)
         self.explore = ExplorePanel(model, self.images.thumbnails)
         self.skipped = SkippedFilesView(model)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.clusters, "Clusters")
+        self.tabs.addTab(self.clusters_stack, "Clusters")
         self.tabs.addTab(self.plots, "Plots")
         self.tabs.addTab(self.explore, "Explore")
         self.tabs.addTab(self.skipped, "Skipped files")

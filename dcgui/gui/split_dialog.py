@@ -27,7 +27,7 @@ from dcgui.core.analysis.groups import SplitProposal
 from dcgui.core.control import RunControl
 from dcgui.core.events import Message, PhaseProgress
 from dcgui.gui.layout import dialog_buttons, vbox
-from dcgui.gui.session_model import SessionModel
+from dcgui.gui.session_model import SessionModel, deliver
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
 from dcgui.gui.worker import GeneratorWorker, WorkerError, session_job, worker_progress
@@ -41,7 +41,8 @@ COLUMN_WIDTH = 240
 
 
 class SplitPreviewDialog(QDialog):
-    """The parts of ``proposal`` side by side. ``applied(result)`` after Accept."""
+    """The parts of ``proposal`` side by side. ``applied(result)`` once the split Accept stored
+    has landed."""
 
     applied = Signal(object)
 
@@ -86,7 +87,7 @@ class SplitPreviewDialog(QDialog):
     def accept(self) -> None:
         result = self._apply(self.edit())
         super().accept()
-        self.applied.emit(result)
+        deliver(result, self.applied.emit)  # once the split has landed (it is applied on a worker)
 
 
 class SplitJob(QObject):

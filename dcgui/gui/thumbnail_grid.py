@@ -8,7 +8,7 @@ in ``paint()``: a dictionary lookup and one ``drawPixmap``.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence, Sized
 
 import numpy as np
 from PySide6.QtCore import (
@@ -111,7 +111,16 @@ class ThumbnailGridModel(QAbstractListModel):
         self._emit_rows([r for r in map(self.row_of, changed) if r is not None], [FlagRole])
 
     def update_flags(self, flags: dict[int, str], changed: Iterable[int]) -> None:
-        """Take the flags of the images ``changed`` from ``flags``; repaint their rows (O(changed))."""
+        """Take the flags of the images ``changed`` from ``flags``; repaint their rows (O(changed)).
+        More changes than rows (a bulk edit of 100k images): a copy and one repaint of every row,
+        which is faster than 100k lookups."""
+        if not isinstance(changed, Sized):
+            changed = list(changed)
+        if len(changed) > max(2000, self._n):
+            self._flags = dict(flags)
+            if self._n:
+                self.dataChanged.emit(self.index(0), self.index(self._n - 1), [FlagRole])
+            return
         rows = []
         for i in changed:
             flag = flags.get(int(i))

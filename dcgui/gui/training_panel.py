@@ -36,9 +36,11 @@ from dcgui.core.events import (
     EpochFinished,
     EpochMetrics,
     Finished,
+    FirstLook,
     Message,
     PhaseProgress,
     Stopped,
+    first_look_summary,
     phase_label,
     steering_summary,
 )
@@ -250,6 +252,9 @@ class TrainingPanel(QWidget):
             return "Not trained yet. Press Start training (Ctrl+Enter)."
         if n < target:
             return f"{n} of {target} epochs trained. Resume training to continue from epoch {n + 1}."
+        until = self.epochs_spin.value()
+        if until > n:  # the box already offers more (one more epoch after a finished run)
+            return f"{n} epochs trained. Resume training to go on until epoch {until}, or raise “until epoch” first."
         return f"{n} epochs trained. Raise “until epoch” and resume to train more."
 
     # ---------------------------------------------------------------------------------------
@@ -389,6 +394,9 @@ class TrainingPanel(QWidget):
             # than at the window's next poll.
             self.model.refresh()
             self.epochFinished.emit(ev)
+        elif isinstance(ev, FirstLook):
+            self._set_status(first_look_summary(ev))
+            self.model.set_first_look(ev)
         elif isinstance(ev, CollectionReady):
             skipped = f", {len(ev.skipped):,} skipped" if ev.skipped else ""
             self._set_status(f"{ev.n_images:,} images ready{skipped}. Starting epoch {self._last_epoch + 1}…")
@@ -522,6 +530,8 @@ class TrainingPanel(QWidget):
         reason = self._end_reason or "finished"
         self._set_state(IDLE)
         self._clear_bars()
+        # A first look promises that training follows: a run that ended before epoch 1 takes it back.
+        self.model.set_first_look(None)
         self.runEnded.emit(reason)
 
     # ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ in one transaction. Both are generators of engine events, shared by the CLI and 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dcgui.core.control import RunControl
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import CheckpointWritten, CollectionReady, EpochFinished, Event, Message
-from dcgui.core.images.cache import ImageCache
+from dcgui.core.images.cache import FirstLooks, ImageCache, LookTiming
 from dcgui.core.images.collection import iter_scan
 from dcgui.core.train.distributed import DistContext
 from dcgui.core.train.engine import DeepCluster, ResumeState
@@ -42,6 +43,9 @@ CONFIG_PENDING = "config_pending"
 CONFIG_OVERRIDES = "config_overrides"
 # The backbone a session starts from (--init): where it came from and the settings it fixed.
 INIT_META = "init_backbone"
+# When the first looks of an untrained session are made while its images decode (issue 22);
+# None: never. Read at each run (tests and benchmarks set it).
+FIRST_LOOK_TIMING: LookTiming | None = LookTiming()
 
 
 def check_folder(folder: Path) -> None:
@@ -117,16 +121,22 @@ def settle_pending_config(store: SessionStore, n_images: int, overrides: dict[st
     (``overrides``; default: those stored when the session was created) on top. The one rule for
     ``dcgui train`` and the window's trainer, so a session created by an interrupted ``dcgui train``
     trains with the same settings wherever it resumes."""
+    config = pending_config(store, n_images, len(store.label_names()), overrides)
+    settle_config(store, config)
+    return config
+
+
+def pending_config(store: SessionStore, n_images: int, n_labels: int, overrides: dict[str, Any] | None = None
+                   ) -> TrainConfig:
+    """The config ``settle_pending_config`` would decide for ``n_images`` images and ``n_labels``
+    labels, without storing it."""
     from dcgui.core.config import default_config
     from dcgui.core.device import resolve_device
 
     if overrides is None:
         overrides = dict(store.get_meta(CONFIG_OVERRIDES) or {})
-    n_labels = len(store.label_names())
     device_type = resolve_device(overrides.get("device", store.config.device)).type
-    config = default_config(n_images, device_type, n_labels or None, **overrides)
-    settle_config(store, config)
-    return config
+    return default_config(n_images, device_type, n_labels or None, **overrides)
 
 
 def check_resume(store: SessionStore, folder: Path, overrides: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -182,13 +192,17 @@ def discard_new_session(store: SessionStore) -> None:
             d.rmdir()  # only when empty
 
 
-def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Generator[Event, None, ImageCache]:
+def iter_prepare(store: SessionStore, control: RunControl | None = None, first_looks: bool = True
+                 ) -> Generator[Event, None, ImageCache]:
     """Scan the folder, decode new or changed images into the cache, and record the images.
 
     Once epochs exist, the set of usable images must not change (every stored assignment refers
     to image indices): ``store.set_images`` raises a clear error that suggests a new session.
     Takes the session's trainer lock first (``SessionBusyError`` when another process trains it).
+    ``first_looks``: while an untrained session's images decode, yield ``FirstLook`` events (the
+    untrained network's clusters of the images decoded so far; ``FIRST_LOOK_TIMING`` says when).
     """
+    started = time.perf_counter()
     store.claim_trainer()
     scan = yield from iter_scan(store.folder, control)
     # A trained session refuses another image list: refuse before the cache is rebuilt for it,
@@ -196,15 +210,41 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None) -> Gene
     if store.last_epoch() > 0:
         failed = {p for p, _ in store.skipped()}  # files that did not decode before are not in the list
         store.check_image_list([r.relpath for r in scan.images if r.relpath not in failed])
+    looks = None
+    if first_looks and FIRST_LOOK_TIMING is not None and store.last_epoch() == 0 and scan.images:
+        looks = FirstLooks(_first_look_hook(store, len(scan.images), len(scan.label_names), started, control),
+                           FIRST_LOOK_TIMING)
     cache = yield from ImageCache.iter_build(
         store.cache_dir, store.folder, scan.images, store.config.cache_size,
-        workers=store.config.workers, control=control,
+        workers=store.config.workers, control=control, first_looks=looks,
     )
     skipped = list(scan.skipped) + list(cache.failed)
     # set_images refuses a changed image list once epochs exist (indices address assignments)
     store.set_images(cache.records, skipped, scan.label_names, sizes=cache.original_sizes)
     yield CollectionReady(len(cache.records), tuple(skipped), len(scan.label_names))
     return cache
+
+
+def _first_look_hook(store: SessionStore, n_images: int, n_labels: int, started: float,
+                     control: RunControl | None) -> Any:
+    """The cache build's first-look hook for an untrained session: the settings epoch 1 will use
+    (decided from the scan's count when still provisional; the cache size does not depend on it)
+    and the network it will start from: checkpoint 0 when saved, else the ``--init`` backbone,
+    else the seeded random initialisation."""
+    from dcgui.core.train.first_look import first_look_hook, start_network
+
+    config = pending_config(store, n_images, n_labels) if config_pending(store) else store.config
+    ckpt0, sha0 = store.checkpoint_path(0), store.checkpoint_sha256(0)
+    has_init = bool(store.get_meta(INIT_META))
+
+    def network() -> Any:  # called on the build's thread at the first look only
+        from dcgui.core.train.checkpoint import load_checkpoint
+
+        if ckpt0.exists():
+            return start_network(config, checkpoint_state=load_checkpoint(ckpt0, sha256=sha0, epoch=0)["model"])
+        return start_network(config, init_state=read_session_init(store).state if has_init else None)
+
+    return first_look_hook(config, network, started, n_labels or None, control)
 
 
 def _resume_state(store: SessionStore, with_assignments: bool) -> ResumeState | None:
@@ -241,7 +281,7 @@ def rewind(store: SessionStore, epoch: int) -> Path:
 
 def iter_train(
     store: SessionStore, control: RunControl | None = None, epochs: int | None = None,
-    dist: DistContext | None = None,
+    dist: DistContext | None = None, first_looks: bool = True,
 ) -> Generator[Event, None, None]:
     """Train the session up to ``epochs`` in total (default: its config), resuming where it ended.
 
@@ -250,7 +290,7 @@ def iter_train(
     """
     control = control or RunControl()
     dist = dist or DistContext()
-    cache = yield from iter_prepare(store, control)
+    cache = yield from iter_prepare(store, control, first_looks=first_looks and not dist.is_distributed)
     if config_pending(store):  # created by a `dcgui train` stopped before its settings were decided
         settle_pending_config(store, len(cache.records))
     config = store.config

@@ -139,11 +139,37 @@ def _decode_row(table: str, row: Row | None) -> Row | None:
 
 def encode_changes(changes: Sequence[RowChange]) -> bytes:
     data = [[c.table, c.key, _encode_row(c.table, c.before), _encode_row(c.table, c.after)] for c in changes]
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+    # The same text as one json.dumps of the list, written 2,000 rows at a time: one call holds
+    # the GIL throughout (0.2-0.5 s for a bulk edit of 100k images), and the window's thread
+    # waits for the GIL while a worker saves such an edit.
+    parts = [json.dumps(data[i:i + 2000], separators=(",", ":"))[1:-1] for i in range(0, len(data), 2000)]
+    return zlib.compress(("[" + ",".join(parts) + "]").encode("utf-8"), 6)
+
+
+def _loads_rows(text: str) -> Any:
+    """``json.loads`` of the log's compact array, one row per call: one call holds the GIL for
+    the whole text (an undo of 100k rows stalled the window's thread for seconds on a busy
+    machine); between rows another thread may run. Any other layout: the one-call parse."""
+    if not text.startswith("[") or text == "[]":
+        return json.loads(text)
+    decoder = json.JSONDecoder()
+    out, i, end = [], 1, len(text) - 1
+    try:
+        while True:
+            item, i = decoder.raw_decode(text, i)
+            out.append(item)
+            if i < end and text[i] == ",":
+                i += 1
+            elif i == end and text[i] == "]":
+                return out
+            else:
+                return json.loads(text)
+    except ValueError:  # spaces between rows (not written by encode_changes)
+        return json.loads(text)
 
 
 def decode_changes(blob: bytes) -> list[RowChange]:
-    data = json.loads(zlib.decompress(blob).decode("utf-8"))
+    data = _loads_rows(zlib.decompress(blob).decode("utf-8"))
     return [RowChange(t, k, _decode_row(t, b), _decode_row(t, a)) for t, k, b, a in data]
 
 

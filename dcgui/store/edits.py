@@ -484,6 +484,15 @@ class Editor:
         with self._db.lock:
             return editlog.peek(self._db.conn)
 
+    def log_token(self) -> tuple[int, ...]:
+        """Changes whenever an edit is applied, undone, redone or archived (by any connection):
+        a window that saw this token has seen every user edit, and need not re-read 100k flags
+        after another connection's commit (a trainer's epoch) that changed none."""
+        with self._db.checked():
+            row = self._db.conn.execute(
+                "SELECT COUNT(*), MAX(id), TOTAL(undone = 1), TOTAL(undone = ?) FROM edits", (editlog.ARCHIVED,)).fetchone()
+        return tuple(int(v or 0) for v in row)
+
 
 # ---------------------------------------------------------------------------------------------
 # "not duplicates": a near-duplicate group the person has looked at and dismissed

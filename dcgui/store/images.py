@@ -115,6 +115,13 @@ class Images:
     def count(self) -> int:
         return len(self.shared_paths())
 
+    def count_now(self) -> int:
+        """The number of usable images the file holds now: one indexed COUNT, not the re-read of
+        100k paths that ``count`` makes after any other connection's commit (a poll that asks
+        "was the folder rescanned?" after every edit and epoch)."""
+        with self._db.checked():
+            return int(self._db.conn.execute("SELECT COUNT(*) FROM images WHERE idx IS NOT NULL").fetchone()[0])
+
     def files(self, indices: Iterable[int] | None = None) -> list[Path]:
         """The files of images ``indices`` (default: all), all checked; one bad row refuses all."""
         paths = self.shared_paths()

@@ -110,6 +110,7 @@ class SessionStore:
     set_images = delegate("images", Images.replace)
     check_image_list = delegate("images", Images.check_list)
     n_images = delegate_property("images", Images.count)
+    n_images_now = delegate("images", Images.count_now)
     image_paths = delegate("images", Images.paths)
     image_files = delegate("images", Images.files)
     skipped = delegate("images", Images.skipped)
@@ -154,6 +155,7 @@ class SessionStore:
     redo = delegate("edits", Editor.redo)
     edit_log = delegate("edits", Editor.log)
     next_undo_redo = delegate("edits", Editor.next_undo_redo)
+    edit_log_token = delegate("edits", Editor.log_token)
     set_image_flag = delegate("edits", Editor.set_image_flag)
     set_image_group = delegate("edits", Editor.set_image_group)
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QSettings
+from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu
 
@@ -114,3 +114,21 @@ def test_enabled_rules_follow_the_model(qtbot: Any, tmp_path: Path, qapp: QAppli
     model.close()
     assert not csv.isEnabled() and not undo.isEnabled()
     store.close()
+
+
+def test_the_shortcut_list_shows_each_description_whole_without_repeating_the_keys(window: MainWindow,
+                                                                                  qtbot: Any) -> None:
+    """Found in the walkthrough under Xvfb: "Stop after the current batch (Ctrl+.); finished
+    epochs are kept and training can …" was cut at one line and repeated the Shortcut column."""
+    dialog = window.show_shortcuts()
+    qtbot.waitExposed(dialog)
+    table = dialog.table
+    rows = {table.item(r, 0).text(): r for r in range(table.rowCount())}
+    r = rows["Stop"]
+    text = table.item(r, 2).text()
+    assert text.startswith("Stop after the current batch;") and "(Ctrl+.)" not in text
+    assert "(Ctrl+P)" not in table.item(rows["Pause"], 2).text()
+    width = table.columnWidth(2)
+    needed = table.fontMetrics().boundingRect(0, 0, width - 8, 10_000, int(Qt.TextFlag.TextWordWrap), text).height()
+    assert table.rowHeight(r) >= needed  # the whole description, wrapped
+    dialog.close()

@@ -20,7 +20,7 @@ from dcgui.gui.app import set_app_identity
 from dcgui.gui.cluster_list import COL_NAME
 from dcgui.gui.main_window import MainWindow
 from dcgui.store import SessionStore
-from tests.conftest import copy_session
+from tests.conftest import copy_session, wait_for_edit
 
 WAIT_MS = 120_000
 
@@ -104,6 +104,7 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
     asked: list[tuple[list[str], int]] = []
     monkeypatch.setattr(cluster_edits, "ask_merge_name", lambda parent, titles, n: asked.append((titles, n)) or "pets")
     assert browser.merge_selected_clusters()
+    wait_for_edit(qtbot, model)  # a merge is applied on a worker
     # the dialog names both clusters (in the list's order, which is not what this test is about)
     assert [(sorted(t), n) for t, n in asked] == [(sorted([f"cluster {a}", f"cluster {b}"]), int(sizes[a] + sizes[b]))]
     keys = [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
@@ -135,6 +136,7 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
         assert len(s.edit_log()) == 2  # nothing stored before Accept
     dialog.names[0].setText("sunny")
     dialog.accept_button.click()
+    wait_for_edit(qtbot, model)
     keys = [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
     assert f"{big}.1" in keys and f"{big}.2" in keys and str(big) not in keys
     assert m.key(model.active_cluster) == f"{big}.1" and m.title(model.active_cluster) == "sunny"
@@ -143,11 +145,14 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
     # dissolve the merge; then undo, undo, undo: back to the plain clusters
     browser.select_cluster(m.cluster_at([m.key(m.cluster_at(r)) for r in range(m.rowCount())].index("g1")))
     assert browser.act_dissolve.text() == "Dissolve group" and browser.dissolve_current_group()
+    wait_for_edit(qtbot, model)
     assert str(a) in [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
     model.undo(4)
+    wait_for_edit(qtbot, model)
     keys = [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
     assert keys == [str(c) for c in range(len(sizes))]
     model.redo(2)  # merge and rename again
+    wait_for_edit(qtbot, model)
     assert "g1" in [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
     w.close()
 
@@ -157,6 +162,7 @@ def test_outliers_name_the_users_groups_and_bulk_flags_show_a_preview(qtbot: Any
     w = _open(qtbot, session)
     model = w.model
     model.merge_groups([0, 1], "first two")
+    wait_for_edit(qtbot, model)
     model.rename_cluster(2, "third")
     panel = w.view.explore
     w.view.tabs.setCurrentWidget(panel)
@@ -181,6 +187,7 @@ def test_outliers_name_the_users_groups_and_bulk_flags_show_a_preview(qtbot: Any
     assert dialog is not None and "3 × no flag → exclude" in dialog.text.text()
     assert model.flags == {}
     dialog.apply_button.click()
+    wait_for_edit(qtbot, model)
     assert model.flags == dict.fromkeys(picked, "exclude")
     panel.stop()
     qtbot.waitUntil(lambda: not panel.busy, timeout=WAIT_MS)

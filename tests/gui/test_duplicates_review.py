@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from dcgui.gui.explore import TAB_DUPLICATES, ExplorePanel
 from dcgui.gui.session_images import SessionImages
 from dcgui.gui.session_model import SessionModel
-from tests.conftest import write_image_folder
+from tests.conftest import wait_for_edit, write_image_folder
 from tests.core.test_keep_complete import _photo
 
 WAIT_MS = 120_000
@@ -107,16 +108,24 @@ def test_tiles_say_which_copy_is_which_and_why_the_original_is_kept(qtbot, panel
     qtbot.keyClick(dup.members, Qt.Key.Key_K)
     assert dup.dialog is not None and "keep the selected image" in dup.dialog.text.text()
     dup.dialog.apply_button.click()
+    wait_for_edit(qtbot, panel.model)  # a group's flags: applied on a worker
     flags = panel.model.store.image_flags()
     assert flags[idx["downscale"]] == "keep" and flags[idx["original"]] == "duplicate"
     if len(dup.groups) > 1:
         assert dup.group_list.currentRow() == min(row + 1, len(dup.groups) - 1)  # on to the next group
     dup.group_list.setCurrentRow(0)
+    # The preview dialog became the active window while the edit was saved (the test waits in
+    # the event loop now); closed, it leaves the activation to the window manager, which the
+    # offscreen platform does not have: hand it back as one would.
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is panel.window(), timeout=10_000)
+    dup.members.setFocus()
     qtbot.keyClick(dup.members, Qt.Key.Key_N)
     assert dup.group_list.currentRow() == min(1, len(dup.groups) - 1)
     qtbot.keyClick(dup.members, Qt.Key.Key_P)
     assert dup.group_list.currentRow() == 0
     panel.model.undo()
+    wait_for_edit(qtbot, panel.model)
     assert panel.model.store.image_flags() == {}
 
 

@@ -18,7 +18,7 @@ from dcgui.gui.explore.map_view import MapView
 from dcgui.gui.session_images import SessionImages
 from dcgui.gui.session_model import SessionModel
 from dcgui.services import explore as es
-from tests.conftest import make_shape_image, reference_knn_loo, write_image_folder
+from tests.conftest import make_shape_image, reference_knn_loo, wait_for_edit, write_image_folder
 
 WAIT_MS = 120_000
 
@@ -114,8 +114,8 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
     dialog = dup.flag_group(row)  # "Keep one, flag the rest": the preview first
     assert dialog is not None and "1 flag you set by hand left as they are" in dialog.text.text()
     assert store.image_flags() == {copy: "exclude"}
-    with qtbot.waitSignal(model.flagsChanged):
-        dialog.apply_button.click()
+    dialog.apply_button.click()
+    wait_for_edit(qtbot, model)  # several images: applied on a worker
     flags = store.image_flag_sources()
     assert flags[orig] == ("keep", "bulk") and flags[copy] == ("exclude", "hand")
     assert all(flags[int(i)] == ("duplicate", "bulk") for i in grp.members if int(i) not in (orig, copy))
@@ -124,19 +124,24 @@ def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: 
     # "Unflag group" clears what the rule set and keeps what the user set
     dup.unflag_button.click()
     dup.dialog.apply_button.click()
+    wait_for_edit(qtbot, model)
     assert store.image_flag_sources() == {copy: ("exclude", "hand")}
     model.undo()  # Ctrl+Z: the rule's flags are back
+    wait_for_edit(qtbot, model)
     assert store.image_flag_sources()[orig] == ("keep", "bulk")
     model.undo()
+    wait_for_edit(qtbot, model)
     assert store.image_flag_sources() == {copy: ("exclude", "hand")}
     dialog = dup.flag_all_groups()
     assert dialog is not None and f"flag all groups (most complete picture): {strict[0]} group" in dialog.text.text()
     dialog.include_hand.setChecked(True)  # the user opts in to change the hand-set flag too
     dialog.apply_button.click()
+    wait_for_edit(qtbot, model)
     flags = store.image_flags()
     assert len(flags) == strict[1] and sum(f == "keep" for f in flags.values()) == strict[0]
     assert flags[copy] == "duplicate"
     model.undo(2)
+    wait_for_edit(qtbot, model)
     assert store.image_flags() == {}
 
 

@@ -15,6 +15,7 @@ from dcgui.core.config import TrainConfig
 from dcgui.core.events import EpochFinished, EpochMetrics
 from dcgui.gui.session_model import SessionModel, cluster_display_name
 from dcgui.store import SessionStore
+from tests.conftest import wait_for_edit
 
 N, K = 12, 3
 
@@ -124,12 +125,13 @@ def test_selection_is_shared_with_its_source_and_current_image(store: SessionSto
     assert spy.seen == [("similarRequested", (4,))]
 
 
-def test_flags_are_written_once_and_announced(store: SessionStore, tmp_path: Path) -> None:
+def test_flags_are_written_once_and_announced(qtbot: Any, store: SessionStore, tmp_path: Path) -> None:
     model = SessionModel()
     model.open(store)
     spy = Spy(model)
     model.select_images([1, 2], "grid")
     assert model.flag_selection("keep") == 2
+    wait_for_edit(qtbot, model)  # two images: applied on a worker
     assert store.image_flags() == {1: "keep", 2: "keep"} == model.flags
     assert ("flagsChanged", ([1, 2],)) in spy.seen
     # A flag set by another connection arrives through refresh, with only what changed.

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 
 from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, SessionView
+from tests.conftest import wait_for_edit
 from tests.gui.test_cluster_browser import errors, session  # noqa: F401  (fixtures)
 
 pytest.importorskip("pytestqt")
@@ -62,6 +63,7 @@ def test_a_lasso_on_the_map_shows_its_images_in_the_grid_and_the_pane(qtbot: Any
     assert session.image_flags() == {}  # eight images: the preview first
     assert "8 × no flag → exclude" in browser.dialog.text.text()
     browser.dialog.apply_button.click()
+    wait_for_edit(qtbot, model)  # eight images: applied on a worker
     assert session.image_flags() == {i: "exclude" for i in chosen}
     # Back to the cluster: its members again, the selection cleared of other clusters' images.
     browser.back_button.click()

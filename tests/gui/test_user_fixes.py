@@ -68,6 +68,9 @@ def test_the_epoch_target_does_not_carry_over_from_the_previous_session(qtbot: A
         model.open(demo)
         # finished at its target of 4: one more epoch is offered (it was 4 + 4: doubled on every reopen)
         assert panel.epochs_spin.value() == 5 and panel.epochs_spin.minimum() == 5
+        # and the status says so (it said "Raise “until epoch”" while the box already said 5)
+        assert panel.status_label.text() == ("4 epochs trained. Resume training to go on until epoch 5, "
+                                             "or raise “until epoch” first.")
         model.open(new)
         assert panel.epochs_spin.value() == 3 and panel.target == 3  # was 5: clamped by the demo's minimum
         assert panel.epochs_spin.minimum() == 1

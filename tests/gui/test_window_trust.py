@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.conftest import wait_for_edit
 from tests.gui.test_cluster_browser import K, browser, errors, session  # noqa: F401 (fixtures)
 
 pytest.importorskip("pytestqt")
 
 
-def _split_and_merge(model: Any, session: Any) -> tuple[int, int, int]:
+def _split_and_merge(qtbot: Any, model: Any, session: Any) -> tuple[int, int, int]:
     """Split cluster 2 in two, merge clusters 0 and 1 into "heels"; returns the codes of part
     2.1, of the merge and of the plain cluster 3."""
     from dcgui.store.edits import SplitCluster
@@ -25,8 +26,10 @@ def _split_and_merge(model: Any, session: Any) -> tuple[int, int, int]:
     parts = np.zeros(session.n_images, dtype=np.int64)
     parts[members[: len(members) // 2]] = 1
     assert model.apply_edit(SplitCluster(2, 2, parts)) is not None
+    wait_for_edit(qtbot, model)  # a split or a merge is applied on a worker
     view = model.group_view
     assert model.merge_groups([view.find("0").code, view.find("1").code], "heels") is not None
+    wait_for_edit(qtbot, model)
     view = model.group_view
     return view.find("2.1").code, view.find("g2").code, view.find("3").code
 
@@ -36,7 +39,7 @@ def test_one_name_per_cluster_or_group_in_the_list_the_pane_the_csv_and_the_fold
     from dcgui.gui.cluster_list import COL_CLUSTER
 
     model = browser.model
-    part, merged, plain = _split_and_merge(model, session)
+    part, merged, plain = _split_and_merge(qtbot, model, session)
     qtbot.waitUntil(lambda: browser.cluster_model.row_of_cluster(merged) is not None, timeout=5000)
     m = browser.cluster_model
     expected = {part: "cluster 2.1", merged: "heels", plain: "cluster 3"}
@@ -103,6 +106,7 @@ def test_the_csv_carries_flags_and_who_set_them_and_refuses_the_session_file(
     model = browser.model
     model.set_flag([0], "keep")  # by hand
     model.apply_edit(flag_edit([1, 2], "exclude", BULK, "a rule"), quiet=True)
+    wait_for_edit(qtbot, model)
     out = tmp_path / "flags.csv"
     worker = browser.export_csv(out)
     assert worker.wait(10_000)
@@ -137,6 +141,7 @@ def test_the_grids_keep_on_a_selection_is_a_bulk_edit_that_spares_hand_set_flags
     assert dialog.include_hand.isVisible() and not dialog.include_hand.isChecked()
     assert "1 flag you set by hand left as they are" in dialog.text.text()
     dialog.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
+    wait_for_edit(qtbot, model)
     flags = session.image_flag_sources()
     assert flags[members[0]] == ("exclude", "hand")  # unticked: the earlier hand-set flag stays
     assert flags[members[1]] == flags[members[2]] == ("keep", "bulk")
@@ -145,6 +150,7 @@ def test_the_grids_keep_on_a_selection_is_a_bulk_edit_that_spares_hand_set_flags
     browser.flag_selected("duplicate")
     browser.dialog.include_hand.setChecked(True)  # ticked: replaced too
     browser.dialog.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
+    wait_for_edit(qtbot, model)
     assert {session.image_flags()[i] for i in members} == {"duplicate"}
 
 
@@ -167,7 +173,8 @@ def test_a_flag_edit_updates_the_views_from_its_own_rows(qtbot: Any, browser: An
     for r in range(rows.rowCount()):
         i = rows.image_index(r)
         assert rows.index(r).data(FlagRole) == real().get(i)  # the grid shows the same
-    model.undo()  # undo re-reads (rare, and may touch anything)
+    model.undo()  # five rows: on a worker too
+    wait_for_edit(qtbot, model)
     assert model.flags == real() == {3: "keep"}
 
 
@@ -300,6 +307,7 @@ def test_the_browser_keeps_the_group_across_epochs_and_forgets_a_set_aside_run(
     parts = np.zeros(session.n_images, dtype=np.int64)
     parts[members[:3]] = 1
     assert model.apply_edit(SplitCluster(2, 2, parts)) is not None
+    wait_for_edit(qtbot, model)
     part = model.group_view.find("2.2").code
     browser.select_cluster(part)
     model.set_epoch(1)  # before the split

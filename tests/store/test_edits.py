@@ -332,3 +332,32 @@ def test_a_rewind_archives_the_splits_of_the_discarded_epochs(tmp_path: Path) ->
         a_splits, a_merges = old.cluster_groups()
         assert [s.cluster for s in a_splits] == [2] and [m.name for m in a_merges] == ["early"]
     store.close()
+
+
+def test_the_edit_log_encodes_large_edits_in_pieces_to_the_same_text() -> None:
+    """``encode_changes`` writes 2,000 rows per json call (so a worker saving 100k rows lets the
+    window's thread run between them); the blob is the one text of a single json.dumps."""
+    import json
+    import zlib
+
+    from dcgui.store.editlog import RowChange, decode_changes, encode_changes
+
+    for n in (0, 1, 1999, 2000, 2001, 4500):
+        changes = [RowChange("image_flags", f"c/{i}.png", None if i % 2 else {"flag": "keep", "source": "hand"},
+                             {"flag": "exclude", "source": "bulk"}) for i in range(n)]
+        whole = json.dumps([[c.table, c.key, c.before, c.after] for c in changes], separators=(",", ":"))
+        blob = encode_changes(changes)
+        assert zlib.decompress(blob).decode("utf-8") == whole, n
+        assert decode_changes(blob) == changes
+
+
+def test_the_edit_log_reads_rows_one_at_a_time_and_any_other_text_whole() -> None:
+    """``decode_changes`` parses the log's array row by row (the window's thread gets the GIL
+    between rows during a worker's undo of 100k rows); other JSON still reads as json.loads does."""
+    import json
+
+    from dcgui.store.editlog import _loads_rows
+
+    for text in ("[]", "[1]", '[["image_flags","a",null,{"flag":"keep"}],{"x":null}]', '{"a":1}', "[1, 2]",
+                 "[1,2] ", '"x"'):
+        assert _loads_rows(text) == json.loads(text), text

@@ -28,7 +28,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,53 @@ THUMB_QUALITY = 85
 PROGRESS_INTERVAL_S = 0.2
 COMMIT_INTERVAL_S = 30.0  # a killed build loses at most this much decoding work
 _COPY_CHUNK_BYTES = 64 << 20
+# First looks (issue 22): a new folder of big photos can take minutes to decode, so the images decoded
+# so far are handed to a hook (which clusters them) after FIRST_LOOK_AFTER_S of decoding, then at
+# growing intervals; none once FIRST_LOOK_LAST_FRACTION of the images are done (epoch 1 is near).
+FIRST_LOOK_AFTER_S = 4.0
+FIRST_LOOK_GROWTH = 2.0
+FIRST_LOOK_MIN_IMAGES = 20
+FIRST_LOOK_LAST_FRACTION = 0.9
+LOOK_WINDOW_PER_WORKER = 64  # files queued per decoding thread while a look runs (a few MB of rows)
+
+
+@dataclass
+class DecodedSoFar:
+    """What a cache build has decoded so far, handed to a first-look hook while it goes on.
+
+    ``positions``: record positions (int64, ascending) of the usable images decoded so far,
+    reused rows included; ``pixels``: their cache squares (a copy, row i = ``positions[i]``);
+    ``total``: the records of the build; ``thumbnail(position)``: that image's thumbnail JPEG
+    (readable while the hook runs)."""
+
+    positions: np.ndarray
+    relpaths: list[str]
+    total: int
+    pixels: np.ndarray
+    thumbnail: Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class LookTiming:
+    """When a cache build makes first looks: after ``after_s`` seconds of decoding with at least
+    ``min_images`` usable, then after gaps growing ``growth`` times (and at least 3x as long as
+    the last look took, so looks cost at most about a quarter of the decoding time), none once
+    ``last_fraction`` of the records are done."""
+
+    after_s: float = FIRST_LOOK_AFTER_S
+    growth: float = FIRST_LOOK_GROWTH
+    min_images: int = FIRST_LOOK_MIN_IMAGES
+    last_fraction: float = FIRST_LOOK_LAST_FRACTION
+
+
+@dataclass(frozen=True)
+class FirstLooks:
+    """A cache build hands what it has decoded so far to ``hook`` (a generator of events that the
+    build yields on) at the times ``timing`` says. The decoding threads go on meanwhile, with
+    ``LOOK_WINDOW_PER_WORKER`` files each queued before the look starts."""
+
+    hook: Callable[[DecodedSoFar], Generator[Event, None, None]]
+    timing: LookTiming = LookTiming()
 
 
 @dataclass
@@ -218,6 +265,7 @@ class ImageCache:
         size: int,
         workers: int = 0,
         control: RunControl | None = None,
+        first_looks: FirstLooks | None = None,
     ) -> Generator[Event, None, ImageCache]:
         """Bring the cache of ``records`` (files under ``folder``) at ``size`` up to date.
 
@@ -226,6 +274,8 @@ class ImageCache:
         when a damaged cache is discarded. Files that fail to decode end up in ``.failed``.
         Raises ``UnusableCollectionError`` when none of ``records`` can be decoded and
         ``StopRequested`` when ``control`` asks to stop (the decoded rows are kept for next time).
+        ``first_looks``: while decoding, hand the images decoded so far to its hook and yield what
+        it yields (see ``FirstLooks``).
         """
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"cache size={size!r} is invalid: use a positive number of pixels")
@@ -238,6 +288,7 @@ class ImageCache:
         folder = Path(folder)
         cache_dir.mkdir(parents=True, exist_ok=True)
         builder = _Builder(cache_dir, folder, list(records), size, workers or os.cpu_count() or 1, control)
+        builder.first_looks = first_looks
         return (yield from builder.run())
 
 
@@ -259,6 +310,7 @@ class _Builder:
         self._stage_fh: Any = None
         self._thumb_fh: Any = None
         self._thumb_end = 0
+        self.first_looks: FirstLooks | None = None
 
     # -- plan -------------------------------------------------------------------------------------
     def run(self) -> Generator[Event, None, ImageCache]:
@@ -354,14 +406,19 @@ class _Builder:
         last_done = base
         window = 4 * self.workers  # bounded: results wait in memory only briefly
         next_t = 0
+        looks = self.first_looks.timing if self.first_looks is not None else None
+        # With first looks the files are decoded in a seeded random order, so the images decoded
+        # so far are a sample of the whole folder, not its first sub-folders. Each still goes to
+        # its own stage row (todo order), so the finished file is the same either way.
+        order = (np.random.default_rng(0).permutation(len(self.todo)) if looks is not None
+                 else np.arange(len(self.todo)))
+        look_gap = looks.after_s if looks is not None else 0.0
+        next_look = look_gap if looks is not None else float("inf")  # seconds after t_start
         pending: dict[Future[_Decoded | str], int] = {}
         with ThreadPoolExecutor(self.workers, thread_name_prefix="dcgui-decode") as pool:
             try:
                 while pending or next_t < len(self.todo):
-                    while next_t < len(self.todo) and len(pending) < window:
-                        path = self.folder / self.records[self.todo[next_t]].relpath
-                        pending[pool.submit(_decode, path, self.size)] = next_t
-                        next_t += 1
+                    next_t = self._submit(pool, pending, order, next_t, window)
                     done, _ = wait(pending, timeout=PROGRESS_INTERVAL_S, return_when=FIRST_COMPLETED)
                     for fut in done:
                         self._store(pending.pop(fut), fut.result())
@@ -376,11 +433,58 @@ class _Builder:
                     if done_count - last_done >= step or now - last_report >= PROGRESS_INTERVAL_S:
                         last_report, last_done = now, done_count
                         yield PhaseProgress(PHASE_CACHE, done_count, total, 0, n_new / max(now - t_start, 1e-9))
+                    if (looks is not None and now - t_start >= next_look and done_count < total
+                            and done_count < looks.last_fraction * total
+                            and len(self.reused) + len(self.decoded) >= looks.min_images):
+                        assert self.first_looks is not None
+                        so_far = self._so_far()
+                        # The decoding threads keep going while the look runs on this thread: queue
+                        # more files first (finished rows are small; they wait for the look's end).
+                        next_t = self._submit(pool, pending, order, next_t, LOOK_WINDOW_PER_WORKER * self.workers)
+                        yield from self.first_looks.hook(so_far)
+                        took = time.perf_counter() - now
+                        look_gap *= looks.growth
+                        next_look = time.perf_counter() - t_start + max(look_gap, 3 * took)
             finally:
                 for fut in pending:
                     fut.cancel()
         elapsed = max(time.perf_counter() - t_start, 1e-9)
         yield PhaseProgress(PHASE_CACHE, total, total, 0, len(self.todo) / elapsed)
+
+    def _submit(self, pool: ThreadPoolExecutor, pending: dict[Future[_Decoded | str], int], order: np.ndarray,
+                next_t: int, window: int) -> int:
+        """Queue files ``order[next_t:]`` until ``window`` are pending; return the new ``next_t``."""
+        while next_t < len(self.todo) and len(pending) < window:
+            t = int(order[next_t])
+            path = self.folder / self.records[self.todo[t]].relpath
+            pending[pool.submit(_decode, path, self.size)] = t
+            next_t += 1
+        return next_t
+
+    def _so_far(self) -> DecodedSoFar:
+        """The usable images decoded so far, read back from the data files (reused rows from
+        the old files, new ones from the stage file, flushed first so a reader sees them)."""
+        if self._stage_fh is not None:
+            self._stage_fh.flush()
+            self._thumb_fh.flush()
+        rows = sorted({**self.reused, **self.decoded}.items())
+        positions = np.array([p for p, _ in rows], dtype=np.int64)
+        pixels = np.empty((len(rows), self.size, self.size, 3), np.uint8)
+        maps: dict[str, np.ndarray] = {}
+        for i, (_, r) in enumerate(rows):
+            if r.data not in maps:
+                maps[r.data] = np.memmap(self.cache_dir / r.data, np.uint8, "r").reshape(-1, self.size, self.size, 3)
+            pixels[i] = maps[r.data][r.row]
+        maps.clear()
+        by_pos = dict(rows)
+
+        def thumbnail(pos: int) -> bytes:
+            r = by_pos[pos]
+            with open(self.cache_dir / r.thumbs, "rb") as fh:
+                fh.seek(r.toff)
+                return fh.read(r.tlen)
+
+        return DecodedSoFar(positions, [r.record.relpath for _, r in rows], len(self.records), pixels, thumbnail)
 
     def _store(self, t: int, result: _Decoded | str) -> None:
         pos = self.todo[t]

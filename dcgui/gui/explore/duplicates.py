@@ -339,8 +339,9 @@ class DuplicatesTab(ExploreTab):
         store = self.model.store
         if not 0 <= row < len(self._groups) or store is None or not self.model.writable:
             return
-        if self.model.apply_edit(ds.dismiss_edit(store, self._groups[row].members)) is not None:
-            self._update_groups()
+        pending = self.model.apply_edit(ds.dismiss_edit(store, self._groups[row].members))
+        if pending is not None:
+            pending.then(lambda applied: self._update_groups() if applied is not None else None)
 
     def _after_edit(self) -> None:
         if self._dup is not None and self._info is not None and self.model.store is not None:

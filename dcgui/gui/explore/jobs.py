@@ -49,6 +49,11 @@ class _Job:
     per_epoch: bool = True
 
 
+# What each kind of job is, as a waiting tab names it.
+JOB_NAMES = {"duplicates": "the duplicate search", "eval": "the evaluation", "map": "the map",
+             "outliers": "the outlier scores", "similar": "the similar images"}
+
+
 class ExploreJobs(QObject):
     """``busyChanged(bool)``; ``progress(PhaseProgress)`` for the shared progress bar."""
 
@@ -151,6 +156,11 @@ class ExploreJobs(QObject):
         self._queue[kind] = _Job(factory, deliver, failed, owner, per_epoch)
         if self._worker is None:
             self._start_next()
+        elif self._running is not None and self._owner is not owner:
+            # One job at a time: say why this tab stays empty (the map sat black behind a long
+            # duplicate search with nothing saying so).
+            running = JOB_NAMES.get(self._running[0], f"the {self._running[0]} job")
+            owner.say(f"Waiting for {running} to finish (Stop, at the bottom right, ends it)…", transient=True)
 
     def _start_next(self) -> None:
         if not self._queue:
