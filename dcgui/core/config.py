@@ -65,7 +65,7 @@ class TrainConfig:
     workers: int = 0  # decode threads for the image cache; 0: one per CPU core
     threads: int = 0  # torch intra-op threads for the CPU; 0: torch's default (the GUI leaves one core free)
     amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with bf16 kernels
-    channels_last: bool = True  # with CUDA or CPU mixed precision
+    channels_last: bool = True  # on CUDA and CPUs (engine.use_channels_last)
     steer: bool = True  # exclusions, merges and splits constrain the next clusterings (issue 24)
 
     def __post_init__(self) -> None:

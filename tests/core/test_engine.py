@@ -294,3 +294,22 @@ def test_a_checkpoint_torch_cannot_read_is_refused_naming_it_and_the_way_on(tmp_
         load_checkpoint(bad, epoch=3)
     with pytest.raises(DcguiError, match=r"(?s)cannot be read .*Retrain$"):
         load_checkpoint(bad)
+
+
+def test_cpu_float32_trains_channels_last_and_matches_the_plain_layout(data) -> None:
+    """Channels-last pays on a CPU in float32 too (docs/QUALITY.md); the features it gives are the
+    plain layout's up to rounding (two code paths: a tolerance, not equality)."""
+    from dcgui.core.train.features import iter_features
+    from tests.conftest import drain_events
+
+    pixels, _ = data
+    cfg = CFG.replace(amp=False, epochs=1)
+    fast = DeepCluster(cfg, pixels)
+    plain = DeepCluster(cfg.replace(channels_last=False), pixels)
+    assert fast.channels_last and not plain.channels_last
+    conv = next(m for m in fast.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    plain.model.load_state_dict(fast.model.state_dict())
+    f_fast, _ = drain_events(iter_features(fast.model, pixels, cfg.image_size, 16, "cpu", channels_last=True))
+    f_plain, _ = drain_events(iter_features(plain.model, pixels, cfg.image_size, 16, "cpu", channels_last=False))
+    np.testing.assert_allclose(f_fast, f_plain, rtol=1e-4, atol=1e-4)

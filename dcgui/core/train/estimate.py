@@ -58,7 +58,7 @@ def measure_rates(config: TrainConfig, n_images: int, budget_s: float = 1.5, thr
     from dcgui.core.device import resolve_device
     from dcgui.core.train.augment import center_view, random_resized_crop_flip
     from dcgui.core.train.clustering import kmeans, pca_whiten_l2
-    from dcgui.core.train.engine import mixed_precision_dtype
+    from dcgui.core.train.engine import mixed_precision_dtype, use_channels_last
     from dcgui.core.train.models import build_model
 
     if threads > 0:
@@ -68,7 +68,7 @@ def measure_rates(config: TrainConfig, n_images: int, budget_s: float = 1.5, thr
     torch.manual_seed(0)
     model = build_model(config).to(device)
     k = min(config.k, max(2, n_images))
-    channels_last = config.channels_last and (device.type == "cuda" or amp_dtype is not None)
+    channels_last = use_channels_last(config, device, amp_dtype)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     # The run's batch, bounded so a ResNet at 224 px on a CPU is measured in seconds, not minutes.
