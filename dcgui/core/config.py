@@ -250,7 +250,7 @@ FIELD_HELP: dict[str, str] = {
     "lr": "Learning rate of the body's SGD (paper: 0.05, momentum 0.9, weight decay 1e-5).",
     "crop_scale_min": "Smallest area of a training crop, as a fraction of the image (RandomResizedCrop; paper: "
     "0.08 at 224 px). Each training image is a random crop of this much of the picture or more, resized to the "
-    "input size. CPU default 0.3: at 32 px an 8 % crop is a 9-pixel patch (docs/QUALITY.md).",
+    "input size. CPU default 0.3: at 32 px an 8-percent crop is a 9-pixel patch (docs/QUALITY.md).",
     "seed": "Random seed; with the same seed and a fixed thread count a CPU run is repeatable exactly.",
     "device": "auto picks CUDA, then Apple MPS, then the CPU.",
     "samples_per_epoch": "Training images drawn (uniformly over clusters) between two clusterings; 0 means "

@@ -212,8 +212,8 @@ def iter_prepare(store: SessionStore, control: RunControl | None = None, first_l
         store.check_image_list([r.relpath for r in scan.images if r.relpath not in failed])
     looks = None
     if first_looks and FIRST_LOOK_TIMING is not None and store.last_epoch() == 0 and scan.images:
-        looks = FirstLooks(_first_look_hook(store, len(scan.images), len(scan.label_names), started, control),
-                           FIRST_LOOK_TIMING)
+        hook = _first_look_hook(store, len(scan.images), len(scan.label_names), started, control)
+        looks = None if hook is None else FirstLooks(hook, FIRST_LOOK_TIMING)
     cache = yield from ImageCache.iter_build(
         store.cache_dir, store.folder, scan.images, store.config.cache_size,
         workers=store.config.workers, control=control, first_looks=looks,
@@ -233,7 +233,10 @@ def _first_look_hook(store: SessionStore, n_images: int, n_labels: int, started:
     else the seeded random initialisation."""
     from dcgui.core.train.first_look import first_look_hook, start_network
 
-    config = pending_config(store, n_images, n_labels) if config_pending(store) else store.config
+    try:
+        config = pending_config(store, n_images, n_labels) if config_pending(store) else store.config
+    except ValueError:  # settings that do not fit the collection: said once the images are decoded
+        return None
     ckpt0, sha0 = store.checkpoint_path(0), store.checkpoint_sha256(0)
     has_init = bool(store.get_meta(INIT_META))
 

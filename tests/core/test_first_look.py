@@ -89,7 +89,8 @@ def test_first_look_clusters_the_decoded_images_with_the_epoch_0_network(tmp_pat
     reference = start_network(CFG).state_dict()
     for name, value in engine.model.state_dict().items():
         assert torch.equal(value.cpu(), reference[name]), name
-    feats, _ = drain_events(iter_features(engine.model, cache.pixels[rows], CFG.image_size, CFG.batch_size * 2, "cpu"))
+    feats, _ = drain_events(iter_features(engine.model, cache.pixels[rows], CFG.image_size, CFG.batch_size * 2, "cpu",
+                                          channels_last=engine.channels_last))
     x = pca_whiten_l2(feats, CFG.pca_dim)
     again = kmeans(x, look.k, niter=CFG.kmeans_iters, seed=epoch_seed(CFG.seed, 1, SEED_STREAM)).assign
     assert nmi(again, look.assign) == pytest.approx(1.0, abs=1e-6)

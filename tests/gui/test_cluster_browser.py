@@ -13,7 +13,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QGuiApplication
 
 from dcgui.core.events import EpochFinished, EpochMetrics
-from tests.conftest import write_image_folder
+from tests.conftest import wait_for_edit, write_image_folder
 
 pytest.importorskip("pytestqt")
 
@@ -233,14 +233,19 @@ def test_flag_images_with_shortcuts_persists(qtbot: Any, browser: Any, session: 
     assert dialog is not None and "flag 2 images keep: 2 images" in dialog.text.text()
     assert gm.index(0).data(FlagRole) is None
     dialog.apply_button.click()
+    wait_for_edit(qtbot, browser.model)  # a bulk edit lands from a worker
     assert gm.index(0).data(FlagRole) == "keep"
     with SessionStore.open(session.path, readonly=True) as again:
         assert again.image_flags() == {first: "keep", third: "keep"}
+    browser.activateWindow()  # the preview dialog was the active window; shortcuts need ours
+    qtbot.waitUntil(browser.isActiveWindow, timeout=5000)
+    g.setFocus()
     sel.select(gm.index(0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
     qtbot.keyClick(g, Qt.Key.Key_X)
     qtbot.keyClick(g, Qt.Key.Key_0)
     sel.select(gm.index(2), QItemSelectionModel.SelectionFlag.ClearAndSelect)
     qtbot.keyClick(g, Qt.Key.Key_X)
+    wait_for_edit(qtbot, browser.model)
     with SessionStore.open(session.path, readonly=True) as again:
         assert again.image_flags() == {third: "exclude"}
 

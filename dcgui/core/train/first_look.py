@@ -25,7 +25,7 @@ from dcgui.core.device import resolve_device
 from dcgui.core.events import PHASE_FEATURES, Event, FirstLook, PhaseProgress
 from dcgui.core.images.cache import DecodedSoFar
 from dcgui.core.train.clustering import kmeans, pca_whiten_l2
-from dcgui.core.train.engine import epoch_seed, mixed_precision_dtype
+from dcgui.core.train.engine import epoch_seed, mixed_precision_dtype, use_channels_last
 from dcgui.core.train.features import iter_features
 from dcgui.core.train.models import DeepClusterNet, build_model
 
@@ -71,6 +71,7 @@ def first_look_hook(
     """
     device = resolve_device(config.device)
     amp_dtype = mixed_precision_dtype(device) if config.amp else None
+    channels_last = use_channels_last(config, device, amp_dtype)  # the layout epoch 1 will use
     held: dict[str, Any] = {}
     count = [0]
 
@@ -79,12 +80,13 @@ def first_look_hook(
         if "model" not in held:
             if config.threads > 0:  # as the engine does: torch has one intra-op pool
                 torch.set_num_threads(config.threads)
-            held["model"] = network().to(device).eval()
+            model = network().to(device).eval()
+            held["model"] = model.to(memory_format=torch.channels_last) if channels_last else model
         model = held["model"]
         n = len(so_far.positions)
         feats = yield from _quiet(iter_features(
             model, so_far.pixels, config.image_size, config.batch_size * 2, device,
-            control=control, autocast_dtype=amp_dtype))
+            control=control, channels_last=channels_last, autocast_dtype=amp_dtype))
         x = pca_whiten_l2(feats, config.pca_dim, inplace=True)
         k = first_look_k(config, n, n_classes)
         count[0] += 1
