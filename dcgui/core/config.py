@@ -63,7 +63,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 31
     workers: int = 0  # decode threads for the image cache; 0: one per CPU core
-    threads: int = 0  # torch intra-op threads for the CPU; 0: torch's default (the GUI leaves one core free)
+    threads: int = 0  # torch intra-op threads for the CPU; 0: measured every epoch (core/train/threads.py)
     amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with bf16 kernels
     channels_last: bool = True  # on CUDA and CPUs (engine.use_channels_last)
     steer: bool = True  # exclusions, merges and splits constrain the next clusterings (issue 24)
@@ -200,7 +200,7 @@ def suggest_samples_per_epoch(n_images: int, batch_size: int, device_type: str =
     ``min(MIN_STEPS_PER_EPOCH * batch_size, MAX_PASSES_PER_EPOCH * n_images)`` when one pass is
     under ``MIN_STEPS_PER_EPOCH`` batches.
     """
-    if device_type not in ("cuda",) and n_images < CPU_MIN_SAMPLES:
+    if device_type != "cuda" and n_images < CPU_MIN_SAMPLES:
         return max(min(CPU_MIN_SAMPLES, CPU_MAX_PASSES * n_images), n_images)
     minimum = MIN_STEPS_PER_EPOCH * batch_size
     if n_images >= minimum:
@@ -255,7 +255,7 @@ FIELD_HELP: dict[str, str] = {
     "device": "auto picks CUDA, then Apple MPS, then the CPU.",
     "samples_per_epoch": "Training images drawn (uniformly over clusters) between two clusterings; 0 means "
     "one per image, as in the paper. On a CPU, collections under 12,500 images get 12,500 (at most 16 passes): "
-    "each clustering is then learned from, and the run stays near 10 minutes (docs/QUALITY.md).",
+    "each clustering is then learned from, and a run of 10 epochs takes about 5 minutes (docs/QUALITY.md).",
     "steer": "Your corrections steer the training: images flagged exclude leave the clustering and the "
     "training from the next epoch, merged clusters are trained as one class and the parts of a split "
     "stay apart (docs/METHOD.md). Off: they only change what is shown and exported.",
