@@ -379,12 +379,16 @@ def test_not_duplicates_hides_the_group_as_an_undoable_edit(qtbot, panel: Explor
         return any({copy, orig} <= set(g.members.tolist()) for g in dup.groups)
 
     assert has_pair()
+    n_groups = len(dup.groups)
     row = next(r for r, g in enumerate(dup.groups) if {copy, orig} <= set(g.members.tolist()))
     dup.group_list.setCurrentRow(row)
     assert dup.dismiss_button.isEnabled()
     flags = store.image_flag_sources()
     dup.dismiss_button.click()
     assert not has_pair() and store.image_flag_sources() == flags  # no flag changes
+    # the count above the list says what the list holds now (it counted the dismissed group)
+    count = dup.count_label.text()
+    assert f"{n_groups - 1} group" in count and "1 group marked not duplicates" in count, count
     assert store.edit_log()[-1].kind == "not duplicates"
     panel.model.undo()
     assert has_pair()

@@ -390,7 +390,7 @@ class DuplicatesTab(ExploreTab):
         sel = self.members.selected_images()
         if len(sel) == 1:
             self.flag_group(self.group_list.currentRow(), keep=sel[0])
-        elif sel:
+        else:  # nothing or several selected: K alone must not look as if it did nothing
             self.say("Select one copy to keep (the others of the group are flagged 'duplicate').", transient=True)
 
     def _show_strip(self) -> None:
@@ -437,6 +437,13 @@ class DuplicatesTab(ExploreTab):
         for g, grp in enumerate(self._groups, start=1):
             self.group_list.addItem(self._group_text(g, grp))
         self.group_list.blockSignals(False)
+        # the count says what the list holds: groups marked "not duplicates" are not in it
+        shown = sum(len(g.members) for g in self._groups)
+        hidden = len(groups) - len(self._groups)
+        self.count_label.setText(
+            f"<b>{_plural(len(self._groups), 'group')}</b> · {_plural(shown, 'image')} · "
+            f"{shown - len(self._groups):,} would be flagged"
+            + (f" · {_plural(hidden, 'group')} marked not duplicates" if hidden else ""))
         if self._groups:
             self.group_list.setCurrentRow(row if 0 <= row < len(self._groups) else 0)
         else:
