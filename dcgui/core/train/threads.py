@@ -62,10 +62,8 @@ class ThreadTuner:
             self._plan += [c] * BATCHES_PER_CANDIDATE
 
     def before_batch(self, b: int) -> None:
-        if b < len(self._plan):
+        if b < len(self._plan):  # after the plan, after_batch has set the choice
             torch.set_num_threads(self._plan[b])
-        elif b == len(self._plan) and self._plan:
-            torch.set_num_threads(self.choice)
 
     def after_batch(self, b: int, seconds: float) -> None:
         if WARMUP_BATCHES <= b < len(self._plan):
