@@ -97,6 +97,22 @@ def browser(qtbot: Any, session: Any, errors: list[str]) -> Any:
     return w
 
 
+@pytest.fixture
+def view(qtbot: Any, session: Any, errors: list[str]) -> Any:
+    """The whole session view (clusters, plots, explore) on ``session``, its cache open."""
+    from dcgui.gui.session_model import SessionModel
+    from dcgui.gui.session_view import SessionView
+
+    v = SessionView(SessionModel())
+    qtbot.addWidget(v)
+    v.resize(1300, 800)
+    v.show()
+    qtbot.waitExposed(v)
+    v.model.open(session)
+    qtbot.waitUntil(lambda: v.images.cache is not None, timeout=5000)  # opened off the GUI thread
+    return v
+
+
 def _visible_thumbnails(w: Any) -> list[Any]:
     from dcgui.gui.thumbnail_grid import ThumbnailRole
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,14 +76,19 @@ def _rows(grid) -> int:
     return grid.grid_model().rowCount()
 
 
-def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: ExplorePanel, store) -> None:
+def _duplicates_tab(qtbot, panel: ExplorePanel, store) -> tuple[Any, list[str], int, int]:
+    """Show the Duplicates tab, wait for its detection; (the tab, image paths, the exact copy, its original)."""
     dup = panel.duplicates
     panel.show()
     panel.tabs.setCurrentIndex(TAB_DUPLICATES)
     qtbot.waitUntil(lambda: dup.index is not None, timeout=WAIT_MS)
     _idle(qtbot, panel)
     paths = store.image_paths()
-    copy, orig = paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
+    return dup, paths, paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
+
+
+def test_duplicate_count_follows_the_slider_and_flags_are_written(qtbot, panel: ExplorePanel, store) -> None:
+    dup, paths, copy, orig = _duplicates_tab(qtbot, panel, store)
     again = paths.index("class_2/img_001_again.jpg")
 
     dup.set_threshold(0.0)
@@ -366,13 +372,7 @@ def test_duplicates_are_not_restarted_by_a_new_epoch(qtbot, panel: ExplorePanel,
 
 
 def test_not_duplicates_hides_the_group_as_an_undoable_edit(qtbot, panel: ExplorePanel, store) -> None:
-    dup = panel.duplicates
-    panel.show()
-    panel.tabs.setCurrentIndex(TAB_DUPLICATES)
-    qtbot.waitUntil(lambda: dup.index is not None, timeout=WAIT_MS)
-    _idle(qtbot, panel)
-    paths = store.image_paths()
-    copy, orig = paths.index("class_0/img_000_copy.png"), paths.index("class_0/img_000.png")
+    dup, _, copy, orig = _duplicates_tab(qtbot, panel, store)
     dup.set_threshold(0.0)
 
     def has_pair() -> bool:

@@ -15,22 +15,9 @@ from PySide6.QtTest import QTest
 from dcgui.core.analysis.river import river
 from dcgui.gui.river import RiverView, describe
 from dcgui.gui.session_view import TAB_CLUSTERS, TAB_PLOTS, SessionView
-from tests.gui.test_cluster_browser import errors, session  # noqa: F401  (fixtures)
+from tests.gui.test_cluster_browser import errors, session, view  # noqa: F401  (fixtures)
 
 pytest.importorskip("pytestqt")
-
-
-@pytest.fixture
-def view(qtbot: Any, session: Any, errors: list[str]) -> SessionView:  # noqa: F811
-    from dcgui.gui.session_model import SessionModel
-
-    v = SessionView(SessionModel())
-    qtbot.addWidget(v)
-    v.resize(1300, 800)
-    v.show()
-    qtbot.waitExposed(v)
-    v.model.open(session)
-    return v
 
 
 def _click(panel: Any, key: tuple[int, str, int]) -> None:

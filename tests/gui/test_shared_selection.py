@@ -11,33 +11,19 @@ from PySide6.QtCore import QItemSelectionModel
 
 from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, SessionView
 from tests.conftest import wait_for_edit
-from tests.gui.test_cluster_browser import errors, session  # noqa: F401  (fixtures)
+from tests.gui.test_cluster_browser import errors, session, view  # noqa: F401  (fixtures)
 
 pytest.importorskip("pytestqt")
 
 
-@pytest.fixture
-def view(qtbot: Any, session: Any, errors: list[str]) -> SessionView:  # noqa: F811
-    from dcgui.gui.session_model import SessionModel
-
-    v = SessionView(SessionModel())
-    qtbot.addWidget(v)
-    v.resize(1300, 800)
-    v.show()
-    qtbot.waitExposed(v)
-    v.model.open(session)
-    qtbot.waitUntil(lambda: v.images.cache is not None, timeout=5000)
-    return v
-
-
-def _map_points(view: SessionView, n: int) -> np.ndarray:
+def _map_points(sv: SessionView, n: int) -> np.ndarray:
     """A 2-D map as the map job would deliver it: image i at (i, i mod 3)."""
     coords = np.stack([np.arange(n, dtype=float), np.arange(n) % 3], axis=1)
-    view.explore.map.map_view.set_points(coords)
+    sv.explore.map.map_view.set_points(coords)
     return coords
 
 
-def test_a_lasso_on_the_map_shows_its_images_in_the_grid_and_the_pane(qtbot: Any, view: SessionView,
+def test_a_lasso_on_the_map_shows_its_images_in_the_grid_and_the_pane(qtbot: Any, view: SessionView,  # noqa: F811
                                                                        session: Any) -> None:  # noqa: F811
     model, browser = view.model, view.clusters
     n = session.n_images
@@ -86,7 +72,7 @@ def test_a_selection_in_the_grid_is_outlined_on_the_map(qtbot: Any, view: Sessio
     assert not browser.showing_selection  # the grid keeps showing the cluster it was selected in
 
 
-def test_selecting_a_cluster_clears_an_image_of_another_cluster_from_the_pane(qtbot: Any, view: SessionView,
+def test_selecting_a_cluster_clears_an_image_of_another_cluster_from_the_pane(qtbot: Any, view: SessionView,  # noqa: F811
                                                                               session: Any) -> None:  # noqa: F811
     model, browser = view.model, view.clusters
     model.set_active_cluster(0)
