@@ -134,10 +134,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("dcgui")
         self._icon = icon or QIcon()
-        self._store: SessionStore | None = None
+        # The model holds the session's store, path and read-only state (one place); the window
+        # opens and closes them, plus a second connection that polls for other processes' commits.
         self._poll_store: SessionStore | None = None
-        self._path: Path | None = None
-        self._readonly = False
         self._relink_worker: GeneratorWorker | None = None
         self.relink_prompt: QMessageBox | None = None  # the "photo folder missing" question, while shown
         self._data_version = -1
@@ -318,19 +317,19 @@ class MainWindow(QMainWindow):
             QApplication.restoreOverrideCursor()
 
     def _update_actions(self) -> None:
-        has = self._store is not None
-        self.action_registry.publish(session_open=has, checkpoints=bool(self._store and self._store.checkpoints()))
+        store = self.model.store
+        self.action_registry.publish(session_open=store is not None, checkpoints=bool(store and store.checkpoints()))
 
     # =======================================================================================
     # sessions
     # =======================================================================================
     @property
     def store(self) -> SessionStore | None:
-        return self._store
+        return self.model.store
 
     @property
     def session_path(self) -> Path | None:
-        return self._path
+        return self.model.path
 
     @property
     def training(self) -> TrainingPanel:
@@ -390,8 +389,8 @@ class MainWindow(QMainWindow):
             poll_store = open_session(path, check=False)  # just checked above: one page scan per open
         except Exception:  # e.g. a WAL file in a read-only folder: poll through the main connection
             poll_store = None
-        self._close_stores()
-        self._store, self._poll_store, self._path, self._readonly = store, poll_store, path, readonly
+        self._close_stores(self.model.store)
+        self._poll_store = poll_store
         self._data_version = (poll_store or store).data_version()
         QSettings().setValue(LAST_SESSION_DIR_KEY, str(path.parent))
         RecentSessions.add(path)
@@ -419,7 +418,7 @@ class MainWindow(QMainWindow):
         if store.folder.is_dir():
             self.statusBar().showMessage(note[0].upper() + note[1:], 15000)
             return
-        if self._readonly:
+        if self.model.readonly:
             self.statusBar().showMessage(f"The photo folder {store.folder} does not exist", 15000)
             return
         box = QMessageBox(QMessageBox.Icon.Warning, "Photo folder missing",
@@ -434,8 +433,8 @@ class MainWindow(QMainWindow):
         box.open()
 
     def choose_relink_folder(self) -> None:
-        store = self._store
-        if store is None or self._readonly:
+        store = self.model.store
+        if store is None or self.model.readonly:
             return
         if (folder := ask_folder(self, f"New photo folder of {store.path.name}", store.folder.parent)):
             self.relink_to(folder)
@@ -444,8 +443,8 @@ class MainWindow(QMainWindow):
         """Check ``folder`` against the session's files on a worker, then point the session at it."""
         from dcgui.services.folder import check_relink
 
-        store, path = self._store, self._path
-        if store is None or path is None or self._readonly:
+        store, path = self.model.store, self.model.path
+        if store is None or path is None or self.model.readonly:
             return
         worker = GeneratorWorker(call_job(lambda: check_relink(store, folder)), name="relink",
                                  returned=lambda result: self._relink_checked(path, folder, *result),
@@ -456,8 +455,8 @@ class MainWindow(QMainWindow):
     def _relink_checked(self, path: Path, folder: Path, checked: int, bad: list[Any]) -> None:
         from dcgui.services.folder import relink
 
-        store = self._store
-        if store is None or self._path != path:
+        store = self.model.store
+        if store is None or self.model.path != path:
             return  # another session was opened meanwhile
         try:
             if bad:
@@ -475,9 +474,9 @@ class MainWindow(QMainWindow):
 
     def _close_now(self) -> None:
         self._poll_timer.stop()
+        store = self.model.store
         self.model.close()
-        self._close_stores()
-        self._path = None
+        self._close_stores(store)
         self.setWindowTitle("dcgui")
         self.setWindowFilePath("")
         self.show_start_page()
@@ -487,13 +486,14 @@ class MainWindow(QMainWindow):
         self.start_page.refresh()
         self.stack.setCurrentWidget(self.start_page)
 
-    def _close_stores(self) -> None:
-        for s in (self._poll_store, self._store):
+    def _close_stores(self, store: SessionStore | None) -> None:
+        """Close ``store`` (the model's, which the model no longer shows) and the poll connection."""
+        for s in (self._poll_store, store):
             if s is not None:
                 # Closing cannot lose data (every write is committed); a failure is harmless.
                 with contextlib.suppress(sqlite3.Error):
                     s.close()
-        self._store = self._poll_store = None
+        self._poll_store = None
 
     # =======================================================================================
     # demo
@@ -565,9 +565,9 @@ class MainWindow(QMainWindow):
                 return
         if not self.open_session(path):
             return
-        store = self._store
+        store = self.model.store
         self.statusBar().showMessage(f"Demo session: {path}", 8000)
-        if store is None or self._readonly:
+        if store is None or self.model.readonly:
             return
         # The demo's full run, even after a quick look lowered the session's own target.
         last, target = store.last_epoch(), max(store.config.epochs, demo_config(device_type).epochs)
@@ -593,7 +593,7 @@ class MainWindow(QMainWindow):
     # =======================================================================================
     def poll(self) -> None:
         """Cheap: one ``PRAGMA data_version``; reads more only when another connection committed."""
-        src = self._poll_store or self._store
+        src = self._poll_store or self.model.store
         if src is None:
             return
         try:
@@ -601,7 +601,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # the file vanished or was damaged under us: say it once
             self._poll_timer.stop()
             errors.show_error(self, exc, "Lost the session file",
-                              details=f"{self._path}: {exc}\nReopen the session once the file is back.")
+                              details=f"{self.model.path}: {exc}\nReopen the session once the file is back.")
             return
         if version == self._data_version:
             return
@@ -611,13 +611,13 @@ class MainWindow(QMainWindow):
         except (SessionFileError, sqlite3.DatabaseError) as exc:  # damaged while we read it
             self._poll_timer.stop()
             errors.show_error(self, exc, "Lost the session file",
-                              details=f"{self._path}: {exc}\nReopen the session once the file is back.")
+                              details=f"{self.model.path}: {exc}\nReopen the session once the file is back.")
         except Exception as exc:  # a bug in a view, not a lost file: a crash report; keep following
             errors.show_error(self, exc, "dcgui")
 
     def _on_epochs(self, last: int) -> None:
         # Only a new epoch is news (opening a session also announces its epoch count).
-        if self._store is not None and last > self._announced and self._announced >= 0 and not self.training.is_busy:
+        if self.model.store is not None and last > self._announced and self._announced >= 0 and not self.training.is_busy:
             self.statusBar().showMessage(f"Epoch {last} was saved by another process (following live)"
                                          if self.model.follow_live else f"Epoch {last} was saved", 8000)
         self._announced = last
@@ -653,11 +653,11 @@ class MainWindow(QMainWindow):
     # exports
     # =======================================================================================
     def export_backbone(self) -> None:
-        if self._store is None:
+        if self.model.store is None:
             return
         from dcgui.gui.export_dialog import ExportDialog
 
-        self._export_dialog = open_dialog(ExportDialog(self._store, self, epoch=self.model.epoch or None))
+        self._export_dialog = open_dialog(ExportDialog(self.model.store, self, epoch=self.model.epoch or None))
 
     def export_report(self) -> None:
         from dcgui.gui.show_method import export_report
@@ -757,8 +757,9 @@ class MainWindow(QMainWindow):
             return
         self._save_window()
         self._poll_timer.stop()
+        store = self.model.store
         self.model.close()  # the views let go of the session; Explore cancels its jobs
-        self._close_stores()
+        self._close_stores(store)
         event.accept()
         # Background jobs (Explore, thumbnails) end at their next check; wait for them so no
         # thread outlives the window (a QThread destroyed while running aborts the process).

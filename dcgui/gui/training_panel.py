@@ -10,8 +10,6 @@ every error as ``errorOccurred`` for the window's error dialog.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
@@ -51,9 +49,6 @@ from dcgui.gui.session_model import IDLE, PAUSED, RUNNING, STOPPING, SessionMode
 from dcgui.gui.worker import GeneratorWorker, WorkerError, training_job
 from dcgui.services.training import SessionBusyError
 
-if TYPE_CHECKING:
-    from dcgui.store import SessionStore
-
 # Share of an epoch's time per phase until a finished epoch gives real numbers.
 _DEFAULT_WEIGHTS = {PHASE_FEATURES: 0.25, PHASE_CLUSTERING: 0.1, PHASE_TRAINING: 0.65}
 _EPOCH_PHASES = (PHASE_FEATURES, PHASE_CLUSTERING, PHASE_TRAINING)
@@ -88,9 +83,6 @@ class TrainingPanel(QWidget):
     def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self._path: Path | None = None
-        self._store: SessionStore | None = None
-        self._readonly = False
         self._worker: GeneratorWorker | None = None
         self._state = IDLE
         self._last_epoch = 0
@@ -177,16 +169,11 @@ class TrainingPanel(QWidget):
     # session
     # ---------------------------------------------------------------------------------------
     def _on_session(self) -> None:
-        m = self.model
-        self.set_session(m.path, m.store, m.readonly)
-
-    def set_session(self, path: Path | None, store: SessionStore | None, readonly: bool = False) -> None:
-        """Show ``store`` (the GUI thread's connection); training opens its own connection to ``path``."""
+        """Show the model's session (the GUI thread's connection); training opens its own
+        connection to the session's path."""
         if self.is_busy:
             raise RuntimeError("stop training before switching sessions")
-        self._path = Path(path) if path is not None else None
-        self._store = store
-        self._readonly = readonly
+        store = self.model.store
         self._weights = dict(_DEFAULT_WEIGHTS)
         self.expected = None  # another session's measurement says nothing about this one
         if store is not None:
@@ -209,7 +196,7 @@ class TrainingPanel(QWidget):
 
     def _show_steering(self, m: EpochMetrics | None) -> None:
         """The steering line: what epoch ``m`` excluded and which constraints it applied."""
-        store = self._store
+        store = self.model.store
         if store is None:
             self.steering_label.setText("")
             return
@@ -230,23 +217,25 @@ class TrainingPanel(QWidget):
 
     def sync_epochs(self, last_epoch: int) -> None:
         """The store now holds ``last_epoch`` epochs (from our run or another process)."""
-        if last_epoch != self._last_epoch and self._store is not None:
-            epochs = self._store.epochs()
+        store = self.model.store
+        if last_epoch != self._last_epoch and store is not None:
+            epochs = store.epochs()
             self._show_steering(epochs[-1] if epochs else None)
         self._last_epoch = last_epoch
         if self._state == IDLE:
-            if self.epochs_spin.value() <= last_epoch and self._store is not None:
-                self._set_spin(max(self._store.config.epochs, last_epoch + 1), minimum=last_epoch + 1)
+            if self.epochs_spin.value() <= last_epoch and store is not None:
+                self._set_spin(max(store.config.epochs, last_epoch + 1), minimum=last_epoch + 1)
             self._set_status(self._idle_text())
             self._show_run_progress(0.0)
         self._update_actions()
 
     def _idle_text(self) -> str:
-        if self._store is None:
+        store = self.model.store
+        if store is None:
             return "No session open."
         n = self._last_epoch
-        target = self._store.config.epochs
-        if self._readonly:
+        target = store.config.epochs
+        if self.model.readonly:
             return f"{n} epoch{'s' if n != 1 else ''} trained. Opened read-only: training is off."
         if n == 0:
             return "Not trained yet. Press Start training (Ctrl+Enter)."
@@ -282,7 +271,7 @@ class TrainingPanel(QWidget):
     def start(self, epochs: int | None = None, from_epoch: int | None = None) -> bool:
         """Start (or continue) training up to ``epochs`` in total (default: the spin box);
         ``from_epoch``: continue from that earlier epoch instead of the last one."""
-        if self.is_busy or self._path is None or self._readonly:
+        if self.is_busy or self.model.path is None or self.model.readonly:
             return False
         target = int(epochs if epochs is not None else self.epochs_spin.value())
         start_from = self._last_epoch if from_epoch is None else from_epoch
@@ -292,7 +281,7 @@ class TrainingPanel(QWidget):
             self._last_epoch = from_epoch
         self._target = target
         self._set_spin(target, minimum=start_from + 1)
-        worker = GeneratorWorker(training_job(self._path, target, from_epoch), name="training", close_on_stop=False,
+        worker = GeneratorWorker(training_job(self.model.path, target, from_epoch), name="training", close_on_stop=False,
                                  event=self._on_event, stopped=self._on_stopped, returned=self._on_returned,
                                  errored=self._on_errored, finished=self._on_finished)
         worker.paused.connect(lambda: self._set_state(PAUSED))
@@ -339,14 +328,14 @@ class TrainingPanel(QWidget):
 
     def ask_resume_from(self) -> bool:
         """Ask for an earlier epoch and continue training from it (the later epochs are archived)."""
-        if self.is_busy or self._path is None or self._readonly or self._last_epoch < 1:
+        if self.is_busy or self.model.path is None or self.model.readonly or self._last_epoch < 1:
             return False
         last = self._last_epoch
         epoch, ok = QInputDialog.getInt(
             self, "Resume from an earlier epoch",
             f"Continue training from epoch (0-{last - 1}; 0 = the random initialisation), up to epoch {last} "
             f"again.\nThe epochs after it are set aside, whole, in an archive session in "
-            f"{self._path.name}.d/archive/, which dcgui can open.",
+            f"{self.model.path.name}.d/archive/, which dcgui can open.",
             last - 1, 0, last - 1)
         if not ok:
             return False
@@ -403,7 +392,7 @@ class TrainingPanel(QWidget):
             self.model.collection_ready()
             # The ETA starts with the epochs (scanning and decoding have their own progress):
             # the session's recorded epochs are the best expectation, else the measured estimate.
-            prior = PhaseTimes.from_epochs(self._store.epochs()) if self._store is not None else None
+            prior = PhaseTimes.from_epochs(self.model.store.epochs()) if self.model.store is not None else None
             self._eta = RunEta(self._target, self._last_epoch, prior or self.expected)
             self.collectionReady.emit(ev)
         elif isinstance(ev, Message):
@@ -493,7 +482,7 @@ class TrainingPanel(QWidget):
         self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
 
     def _samples_tip(self, total: int) -> str:
-        n = self._store.n_images if self._store is not None else 0
+        n = self.model.store.n_images if self.model.store is not None else 0
         if not n or not total:
             return ""
         per = total / n
@@ -580,7 +569,7 @@ class TrainingPanel(QWidget):
         self.stateChanged.emit(state)
 
     def _update_actions(self) -> None:
-        has_session = self._path is not None and self._store is not None and not self._readonly
+        has_session = self.model.path is not None and self.model.store is not None and not self.model.readonly
         s = self._state
         registry_for(self.model).publish(train_ready=has_session, train_state=s, train_last_epoch=self._last_epoch)
         # Editable while training too: the run can end earlier or later without stopping it.
