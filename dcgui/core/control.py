@@ -97,13 +97,28 @@ def iter_pause_point(control: RunControl, epoch: int = 0) -> Generator[Event, No
     return paused
 
 
-def drain(gen: Generator[Any, Any, T], on_event: Callable[[Any], object] | None = None) -> T:
-    """Run a generator to its end and return its return value; each event it yields goes to
-    ``on_event`` (by default it is dropped)."""
+def relay(gen: Generator[Any, Any, T], keep: Callable[[Any], bool]) -> Generator[Any, None, T]:
+    """``gen``'s events for which ``keep`` is true, then ``gen``'s return value (``yield from``
+    with a filter: pauses and the like pass through, noise such as nested progress does not)."""
     while True:
         try:
             event = next(gen)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        if keep(event):
+            yield event
+
+
+def drain(gen: Generator[Any, Any, T], on_event: Callable[[Any], object] | None = None) -> T:
+    """Run a generator to its end and return its return value; each event it yields goes to
+    ``on_event`` (by default it is dropped)."""
+    def handle(event: Any) -> bool:
         if on_event is not None:
             on_event(event)
+        return False  # nothing is relayed: the first next() below runs ``gen`` to its end
+
+    try:
+        next(relay(gen, handle))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise AssertionError("unreachable: relay yields nothing when keep is always false")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dcgui.core.config import TrainConfig, suggest_k
-from dcgui.core.control import RunControl
+from dcgui.core.control import RunControl, relay
 from dcgui.core.device import resolve_device
 from dcgui.core.events import PHASE_FEATURES, Event, FirstLook, PhaseProgress
 from dcgui.core.images.cache import DecodedSoFar
@@ -110,13 +110,7 @@ def first_look_hook(
 def _quiet(gen: Generator[Event, None, np.ndarray]) -> Generator[Event, None, np.ndarray]:
     """``gen``'s events without its progress (a look takes a second or two; the decoding's
     progress bar stays the one shown), its pauses and the like passed on."""
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        if not (isinstance(ev, PhaseProgress) and ev.phase == PHASE_FEATURES):
-            yield ev
+    return relay(gen, lambda ev: not (isinstance(ev, PhaseProgress) and ev.phase == PHASE_FEATURES))
 
 
 def _examples(x: np.ndarray, centroids: np.ndarray, assign: np.ndarray, k: int) -> list[np.ndarray]:
