@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from dcgui.core import numbers
 from dcgui.core.config import DEVICES, FIELD_HELP
 from dcgui.core.control import RunControl, drain
 from dcgui.core.events import (
@@ -121,9 +122,8 @@ def err(text: str) -> None:
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
+    """``numbers.fmt`` for the terminal: a missing value is an ASCII "-"."""
+    return numbers.fmt(value, digits, missing="-")
 
 
 def apply_confirmed(store: SessionStore, edit: Edit, yes: bool, *, what: str = "apply",

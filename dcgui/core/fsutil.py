@@ -16,20 +16,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from dcgui.core.errors import CannotWrite, DcguiError, DiskFullError
+from dcgui.core.numbers import human_bytes
 from dcgui.core.pathtext import PRINTABLE
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
-
-def human_bytes(n: float | None) -> str:
-    """``n`` bytes as people read them (decimal units, as file managers show sizes); None: "?"."""
-    if n is None:
-        return "?"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
 
 
 def is_disk_full(exc: BaseException) -> bool:

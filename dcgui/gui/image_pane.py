@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
 from superqt import QElidingLabel
 from superqt.utils import qdebounced
 
-from dcgui.core.fsutil import human_bytes
 from dcgui.core.images.exif import PhotoFacts, photo_facts
+from dcgui.core.numbers import human_bytes
 from dcgui.core.pathtext import printable
 from dcgui.gui.layout import Stretch, button, hbox, vbox
 from dcgui.gui.thumbnails import fit_rect

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dcgui.core.errors import DcguiError
 from dcgui.core.events import PHASE_REPORT, Event, PhaseProgress
 from dcgui.core.fsutil import atomic_write_text
+from dcgui.core.numbers import fmt
 from dcgui.services import html as h
 from dcgui.services.metrics import complete_metrics, metric_arrays
 
@@ -120,10 +121,10 @@ def compare_html(cmp: Comparison, absolute_paths: bool = False) -> str:
     if any(r.has_labels for r in runs):
         body.append(chart("Against the labels", [("nmi_labels", "NMI"), ("ami_labels", "AMI")], (0, 1)))
     body.append(chart("Training loss", [("loss", "")]))
-    last = [(r.name, len(r.metrics), h.fmt(r.metrics[-1].nmi_prev) if r.metrics else "–",
-             h.fmt(r.metrics[-1].ami_prev) if r.metrics else "–",
-             h.fmt(r.metrics[-1].nmi_labels) if r.metrics else "–", h.fmt(r.metrics[-1].ami_labels) if r.metrics else "–",
-             h.fmt(r.metrics[-1].loss) if r.metrics else "–") for r in runs]
+    last = [(r.name, len(r.metrics), fmt(r.metrics[-1].nmi_prev) if r.metrics else "–",
+             fmt(r.metrics[-1].ami_prev) if r.metrics else "–",
+             fmt(r.metrics[-1].nmi_labels) if r.metrics else "–", fmt(r.metrics[-1].ami_labels) if r.metrics else "–",
+             fmt(r.metrics[-1].loss) if r.metrics else "–") for r in runs]
     body.append(h.table(["run", "epochs", "NMI t−1", "AMI t−1", "NMI labels", "AMI labels", "loss"], last,
                         numeric=[False] + [True] * 6))
     evaluated = [r for r in runs if r.evaluation]
@@ -133,7 +134,7 @@ def compare_html(cmp: Comparison, absolute_paths: bool = False) -> str:
         for r in evaluated:
             e = r.evaluation or {}
             for row in e.get("rows", []):
-                rows.append((r.name, row["model"], h.fmt(row["knn_acc"]), h.fmt(row["linear_acc"]), h.fmt(row["nmi"]),
+                rows.append((r.name, row["model"], fmt(row["knn_acc"]), fmt(row["linear_acc"]), fmt(row["nmi"]),
                              e.get("n_images", ""), e.get("time", "")))
         body.append(h.table(["run", "model", "kNN accuracy", "linear probe", "NMI (k-means)", "images", "when"], rows,
                             numeric=[False, False, True, True, True, True, False]))

@@ -68,12 +68,6 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequ
     return "".join(out)
 
 
-def fmt(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}"
-
-
 def small_jpeg(jpeg: bytes, side: int = 64, quality: int = 70) -> bytes:
     """A thumbnail for the page: at most ``side`` px on its long side, JPEG at ``quality``."""
     from PIL import Image

@@ -27,6 +27,7 @@ from dcgui.core.analysis.river import river
 from dcgui.core.errors import USER_ERRORS
 from dcgui.core.events import PHASE_REPORT, Event, Message, PhaseProgress
 from dcgui.core.fsutil import atomic_write_text
+from dcgui.core.numbers import fmt
 from dcgui.services import html as h
 from dcgui.services.metrics import complete_metrics, metric_arrays
 
@@ -84,8 +85,8 @@ def _curves(metrics: list[EpochMetrics], has_labels: bool) -> str:
 
 
 def _metrics_table(metrics: list[EpochMetrics]) -> str:
-    rows = [(m.epoch, h.fmt(m.loss), h.fmt(m.nmi_prev), h.fmt(m.ami_prev), h.fmt(m.nmi_labels),
-             h.fmt(m.ami_labels), h.fmt(m.ari_labels), m.empty_clusters, m.max_cluster, h.fmt(m.seconds, 1))
+    rows = [(m.epoch, fmt(m.loss), fmt(m.nmi_prev), fmt(m.ami_prev), fmt(m.nmi_labels),
+             fmt(m.ami_labels), fmt(m.ari_labels), m.empty_clusters, m.max_cluster, fmt(m.seconds, 1))
             for m in metrics]
     return h.table(["epoch", "loss", "NMI t−1", "AMI t−1", "NMI labels", "AMI labels", "ARI labels",
                     "empty", "largest", "seconds"], rows, numeric=[True] * 10)
@@ -299,7 +300,7 @@ def _trained_sections(store: SessionStore, metrics: list[EpochMetrics], labels: 
         body.append(f"<h3>The {len(outl)} images farthest from every cluster centre</h3>")
         body.append("<div class=\"strip\">" + "".join(thumb(o.index) for o in outl) + "</div>")
         body.append(h.table(["rank", "image", "cluster", "score"],
-                            [(o.rank, rel(store.folder / o.path), o.cluster_name or o.group, h.fmt(o.score))
+                            [(o.rank, rel(store.folder / o.path), o.cluster_name or o.group, fmt(o.score))
                              for o in outl]))
     yield progress()
 
@@ -311,10 +312,10 @@ def _trained_sections(store: SessionStore, metrics: list[EpochMetrics], labels: 
         body.append("<h2>Evaluation</h2>")
         for e in evals[-3:]:
             body.append(f"<p>{h.esc(e.get('time', ''))}: {e.get('n_images')} images of {e.get('n_classes')} classes "
-                        f"in <code>{h.esc(rel(e.get('folder', '')))}</code>; chance {h.fmt(e.get('chance'))}; "
+                        f"in <code>{h.esc(rel(e.get('folder', '')))}</code>; chance {fmt(e.get('chance'))}; "
                         f"kNN {h.esc((e.get('knn') or {}).get('protocol', ''))}.</p>")
             body.append(h.table(["model", "kNN accuracy", "linear probe", "NMI (k-means)"],
-                                [(r["model"], h.fmt(r["knn_acc"]), h.fmt(r["linear_acc"]), h.fmt(r["nmi"]))
+                                [(r["model"], fmt(r["knn_acc"]), fmt(r["linear_acc"]), fmt(r["nmi"]))
                                  for r in e.get("rows", [])], numeric=[False, True, True, True]))
     return len(card_list)
 

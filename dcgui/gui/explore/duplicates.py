@@ -55,7 +55,7 @@ from dcgui.core.analysis.keep import (
     rank_members,
 )
 from dcgui.core.control import RunControl
-from dcgui.core.fsutil import human_bytes
+from dcgui.core.numbers import human_bytes
 from dcgui.core.pathtext import printable
 from dcgui.gui.actions import registry_for
 from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
