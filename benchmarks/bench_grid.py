@@ -254,7 +254,7 @@ def main() -> int:
         step_frames.append(timer.nsecsElapsed() / 1e6)
         QCoreApplication.processEvents()
     lru = len(browser.thumbnails.cache)
-    lru_mb = browser.thumbnails.cache.nbytes / 2**20
+    lru_mb = browser.thumbnails.cache.total_size / 2**20
     jump_frames = []
     for frac in np.linspace(0.05, 0.95, 19):  # dragging the scroll bar far: nothing decoded yet
         timer = QElapsedTimer()
@@ -294,7 +294,7 @@ def main() -> int:
         "",
         f"After scrolling {args.pages} pages and 300 wheel steps the thumbnail LRU holds {lru:,} pixmaps "
         f"({lru_mb:.0f} MB; bound: {browser.thumbnails.cache.capacity:,} pixmaps / "
-        f"{browser.thumbnails.cache.max_bytes / 2**20:.0f} MB). opening the session (cache included) took {set_session_s * 1e3:.0f} ms "
+        f"{(browser.thumbnails.cache.max_size or 0) / 2**20:.0f} MB). opening the session (cache included) took {set_session_s * 1e3:.0f} ms "
         f"(paths, labels and flags of {args.images:,} images; the cache opens off the GUI thread). "
         f"{args.trials} trials per cold/warm switch.",
         "",

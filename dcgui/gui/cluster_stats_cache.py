@@ -8,11 +8,11 @@ so the cache holds one run's numbers (``SessionStore.epochs_run``) and forgets t
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dcgui.core.lru import LRU
 from dcgui.gui.cluster_list import ClusterStats, compute_cluster_stats
 
 if TYPE_CHECKING:
@@ -26,21 +26,21 @@ class EpochStatsCache:
     """The last few epochs' :class:`ClusterStats` and the group views they count."""
 
     def __init__(self, capacity: int = _STATS_EPOCHS) -> None:
-        self.capacity = capacity
-        self._stats: OrderedDict[int, ClusterStats] = OrderedDict()
-        self._views: dict[int, GroupView] = {}  # the groups each cached ClusterStats counts
+        # Each epoch's numbers with the groups they count.
+        self._cached: LRU[int, tuple[ClusterStats, GroupView]] = LRU(capacity)
         self._run: int | None = None  # the run the cached epochs belong to
         self.run_changed = False  # set when a compute found another run (mosaics are stale too)
 
     def get(self, epoch: int) -> ClusterStats | None:
-        return self._stats.get(epoch)
+        hit = self._cached.get(epoch)
+        return hit[0] if hit is not None else None
 
     def view(self, epoch: int) -> GroupView | None:
-        return self._views.get(epoch)
+        hit = self._cached.get(epoch)
+        return hit[1] if hit is not None else None
 
     def clear(self) -> None:
-        self._stats.clear()
-        self._views.clear()
+        self._cached.clear()
 
     def compute(self, store: SessionStore, epoch: int, labels: np.ndarray | None) -> ClusterStats:
         """Per-epoch numbers, computed once with numpy (sizes, members, purity)."""
@@ -49,16 +49,11 @@ class EpochStatsCache:
             self.run_changed = self._run is not None
             self.clear()
             self._run = run
-        hit = self._stats.get(epoch)
+        hit = self._cached.get(epoch)
         if hit is not None:
-            self._stats.move_to_end(epoch)
-            return hit
+            return hit[0]
         view = store.group_view(epoch)  # rows: the groups after the user's merges and splits
         k = max((g.code for g in view.groups), default=-1) + 1
         stats = compute_cluster_stats(epoch, view.labels, k, labels)
-        self._stats[epoch] = stats
-        self._views[epoch] = view
-        while len(self._stats) > self.capacity:
-            old, _ = self._stats.popitem(last=False)
-            self._views.pop(old, None)
+        self._cached.put(epoch, (stats, view))
         return stats

@@ -23,6 +23,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen, QPixmap
 
+from dcgui.core.lru import LRU
+
 # A loader turns a key into an image; it runs in a worker thread, so it must only touch
 # thread-safe things (QImage, not QPixmap; its own store/cache handle, not the GUI's).
 LoadFunction = Callable[[Any], QImage]
@@ -60,58 +62,12 @@ def pixmap_nbytes(pixmap: QPixmap) -> int:
     return pixmap.width() * pixmap.height() * max(1, pixmap.depth() // 8)
 
 
-class PixmapLRU:
-    """Least-recently-used pixmaps, bounded by ``capacity`` items and ``max_bytes``."""
+class PixmapLRU(LRU[Hashable, QPixmap]):
+    """Least-recently-used pixmaps, bounded by ``capacity`` items and ``max_bytes``
+    (``total_size``: the bytes held)."""
 
     def __init__(self, capacity: int = 4000, max_bytes: int = 256 * 1024 * 1024) -> None:
-        if capacity < 1 or max_bytes < 1:
-            raise ValueError(f"PixmapLRU: capacity={capacity} and max_bytes={max_bytes} must both be at least 1")
-        self.capacity = capacity
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[Hashable, QPixmap] = OrderedDict()
-        self._nbytes = 0
-        self.evictions = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    @property
-    def nbytes(self) -> int:
-        return self._nbytes
-
-    def get(self, key: Hashable) -> QPixmap | None:
-        """The pixmap of ``key`` (marked as recently used), or None."""
-        pixmap = self._items.get(key)
-        if pixmap is not None:
-            self._items.move_to_end(key)
-        return pixmap
-
-    def put(self, key: Hashable, pixmap: QPixmap) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self._nbytes -= pixmap_nbytes(old)
-        self._items[key] = pixmap
-        self._nbytes += pixmap_nbytes(pixmap)
-        # Keep at least the newest item even when it alone exceeds the byte budget.
-        while len(self._items) > 1 and (len(self._items) > self.capacity or self._nbytes > self.max_bytes):
-            _, evicted = self._items.popitem(last=False)
-            self._nbytes -= pixmap_nbytes(evicted)
-            self.evictions += 1
-
-    def remove(self, key: Hashable) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self._nbytes -= pixmap_nbytes(old)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self._nbytes = 0
-
-    def keys(self) -> list[Hashable]:
-        return list(self._items)
+        super().__init__(capacity, max_bytes, pixmap_nbytes)
 
 
 class _Relay(QObject):

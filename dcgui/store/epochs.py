@@ -13,7 +13,6 @@ import dataclasses
 import math
 import os
 import zlib
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from dcgui.core.errors import SessionFileError
 from dcgui.core.events import EpochFinished, EpochMetrics
+from dcgui.core.lru import LRU
 from dcgui.core.train.checkpoint import checkpoint_name
 from dcgui.store import schema
 from dcgui.store.database import Database, now, relpath_or_none
@@ -56,7 +56,7 @@ class EpochData:
         self._db = database
         self._info = info
         self._images = images
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache: LRU[int, np.ndarray] = LRU(_ASSIGN_CACHE)
         self._cache_key: tuple[int, int] = (-1, -1)
         with database.checked():
             row = database.conn.execute("SELECT value FROM meta WHERE key = 'chunk_size'").fetchone()
@@ -124,7 +124,7 @@ class EpochData:
             )
             if ev.checkpoint_path:
                 self._insert_checkpoint(epoch, Path(ev.checkpoint_path), ev.checkpoint_sha256)
-        self._cache.pop(epoch, None)
+        self._cache.pop(epoch)
 
     def truncate(self, after: int, note: str = "made on a discarded epoch: can no longer be undone") -> None:
         """Forget epochs > ``after`` (rows only; checkpoint files are left on disk), with the merges
@@ -210,7 +210,6 @@ class EpochData:
                 self._cache_key = key
             hit = self._cache.get(epoch)
             if hit is not None:
-                self._cache.move_to_end(epoch)
                 return hit
             k, _, dtype = self.row(epoch)
             blobs = self._db.conn.execute(
@@ -226,9 +225,7 @@ class EpochData:
             if arr.shape != (n,) or (n and (arr.min() < -1 or arr.max() >= k)):
                 raise self._bad_epoch(epoch, "assignments", f"{arr.size} ids for {n} images, or ids outside [0, {k})")
             arr.setflags(write=False)
-            self._cache[epoch] = arr
-            while len(self._cache) > _ASSIGN_CACHE:
-                self._cache.popitem(last=False)
+            self._cache.put(epoch, arr)
             return arr
 
     def assignments(self, epoch: int, matched: bool = True) -> np.ndarray:

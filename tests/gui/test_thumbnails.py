@@ -56,7 +56,7 @@ def test_lru_bounded_by_count_and_bytes(qtbot: Any) -> None:
     by_bytes = PixmapLRU(capacity=1000, max_bytes=3 * per)
     for i in range(10):
         by_bytes.put(i, _pixmap(16, 16))
-    assert len(by_bytes) == 3 and by_bytes.nbytes == 3 * per
+    assert len(by_bytes) == 3 and by_bytes.total_size == 3 * per
     with pytest.raises(ValueError, match="capacity"):
         PixmapLRU(capacity=0)
 
