@@ -85,8 +85,53 @@ def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QIm
     return image, size
 
 
-class _Relay(QObject):
-    done = Signal(int, object, object, str)  # request id, QImage | None, ((w, h) | None, PhotoFacts), error
+def display_side(view: QWidget) -> int:
+    """The longest side worth decoding for ``view``: its size at the screen's pixel ratio, with
+    room to grow, within [512, DECODE_MAX_SIDE]."""
+    px = max(view.width(), view.height()) * view.devicePixelRatioF() * 1.5
+    return min(DECODE_MAX_SIDE, max(512, round(px)))
+
+
+class DisplayDecodes(QObject):
+    """Files decoded for display on the thread pool; only the newest batch reaches ``on_done``.
+
+    ``begin()`` starts a batch (the results of earlier ones are dropped: the user moved on);
+    ``decode(tag, path, max_side, facts)`` adds a file to it. ``on_done(tag, image, size, facts,
+    error)`` runs on the GUI thread: ``image`` None with ``error`` saying why (the file's name is in
+    it); ``size`` the original pixel size; ``facts`` the photo's EXIF facts when asked for.
+    ``path`` is a callable run on the worker, so that a row's path is checked off the GUI thread.
+    """
+
+    _done = Signal(int, int, object, object, object, str)  # batch, tag, image, size, facts, error
+
+    def __init__(self, on_done: Callable[[int, QImage | None, tuple[int, int] | None,
+                                          PhotoFacts | None, str], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._batches = itertools.count(1)
+        self._batch = 0
+        self._on_done = on_done
+        self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    def begin(self) -> None:
+        self._batch = next(self._batches)
+
+    def decode(self, tag: int, path: Callable[[], Path], max_side: int, facts: bool = False) -> None:
+        batch, done = self._batch, self._done
+
+        def job() -> None:
+            try:
+                p = path()
+                image, size = decode_for_display(p, max_side)
+                done.emit(batch, tag, image, size, photo_facts(p) if facts else None, "")
+            except Exception as exc:  # shown in the view; the message names the file
+                done.emit(batch, tag, None, None, None, str(exc) or type(exc).__name__)
+
+        QThreadPool.globalInstance().start(job)
+
+    def _deliver(self, batch: int, tag: int, image: QImage | None, size: tuple[int, int] | None,
+                 facts: PhotoFacts | None, error: str) -> None:
+        if batch == self._batch:
+            self._on_done(tag, image, size, facts, error)
 
 
 class ImageView(QWidget):
@@ -257,11 +302,7 @@ class ImagePane(QWidget):
         self._folder: SessionPaths | None = None
         self._index: int | None = None
         self._info: dict = {}
-        self._requests = itertools.count(1)
-        self._current_request = 0
-        self._relay = _Relay()
-        self._relay.done.connect(self._on_decoded, Qt.ConnectionType.QueuedConnection)
-        self._pool = QThreadPool.globalInstance()
+        self._decodes = DisplayDecodes(self._on_decoded, self)
 
         self.view = ImageView(self)
         self.path_label = QElidingLabel(self)  # one line, elided in the middle: a long path must not widen the pane
@@ -306,7 +347,7 @@ class ImagePane(QWidget):
 
     def clear(self, message: str = "Select an image to see it here") -> None:
         self._index = None
-        self._current_request = next(self._requests)  # late decodes of the old image are ignored
+        self._decodes.begin()  # late decodes of the old image are ignored
         self.view.set_image(None, message)
         for w in (self.path_label, self.size_label, self.label_label, self.flag_label, self.cluster_label):
             w.setText("")
@@ -338,21 +379,10 @@ class ImagePane(QWidget):
         if same and self.view.image() is not None:
             return  # only the facts changed (a flag, another epoch): keep the decoded pixels
         self.view.set_image(None, "Loading…")
-        request = self._current_request = next(self._requests)
-        dpr = self.devicePixelRatioF()
-        max_side = min(DECODE_MAX_SIDE, max(512, round(max(self.view.width(), self.view.height()) * dpr * 1.5)))
-        relay = self._relay
-
-        def job() -> None:
-            try:
-                # checked here, off the GUI thread: a row leading outside the folder is never opened
-                path = paths.image(rel, i) if paths is not None else Path(rel)
-                image, size = decode_for_display(path, max_side)
-                relay.done.emit(request, image, (size, photo_facts(path)), "")
-            except Exception as exc:  # shown in the pane; the file name is in the message
-                relay.done.emit(request, None, None, str(exc) or type(exc).__name__)
-
-        self._pool.start(job)
+        self._decodes.begin()
+        # The path is checked on the worker, off the GUI thread: a row leading outside the folder is never opened.
+        self._decodes.decode(i, lambda: paths.image(rel, i) if paths is not None else Path(rel),
+                             display_side(self.view), facts=True)
 
     # -- internals ---------------------------------------------------------------------------------
     def _set_size_text(self, info: dict, size: tuple[int, int] | None, facts: PhotoFacts | None = None) -> None:
@@ -363,15 +393,12 @@ class ImagePane(QWidget):
             text += f" · {facts.summary()}"  # EXIF capture date and camera
         self.size_label.setText(text)
 
-    def _on_decoded(self, request: int, image: QImage | None,
-                    size_facts: tuple[tuple[int, int] | None, PhotoFacts] | None, error: str) -> None:
-        if request != self._current_request:
-            return  # the user moved on to another image
+    def _on_decoded(self, _i: int, image: QImage | None, size: tuple[int, int] | None,
+                    facts: PhotoFacts | None, error: str) -> None:
         if image is None:
             self.view.set_image(None, f"Cannot show this image: {error}")
             return
         self.view.set_image(image)
-        size, facts = size_facts if size_facts is not None else (None, None)
         self._set_size_text(self._info, size, facts)
 
     def _more(self) -> None:

@@ -8,15 +8,15 @@ any colour mode, at most the pane's resolution); the GUI thread only scales the 
 
 from __future__ import annotations
 
-import itertools
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
-from dcgui.gui.image_pane import DECODE_MAX_SIDE, ImageView, decode_for_display
+from dcgui.gui.image_pane import DisplayDecodes, ImageView, display_side
 from dcgui.gui.layout import hbox, vbox
 
 if TYPE_CHECKING:
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 FLICKER_MS = 600  # one image, then the other: slow enough to see what moved
 
 
-class _Relay(QObject):
-    done = Signal(int, int, object, str)  # request, side, QImage | None, error
+def _file(paths: SessionPaths | None, rel: str, i: int) -> Path:
+    """Row ``i``'s file (on the worker: a row leading outside the folder is never opened)."""
+    return paths.image(rel, i) if paths is not None else Path(rel)
 
 
 class DuplicateCompare(QWidget):
@@ -40,10 +41,7 @@ class DuplicateCompare(QWidget):
         self._index: list[int | None] = [None, None]
         self._images: list[QImage | None] = [None, None]
         self._texts = ["", ""]
-        self._requests = itertools.count(1)
-        self._request = 0
-        self._relay = _Relay()
-        self._relay.done.connect(self._on_decoded, Qt.ConnectionType.QueuedConnection)
+        self._decodes = DisplayDecodes(self._on_decoded, self)
         self._shown = 0  # which image the flickering view shows now
         self.views = [ImageView(self), ImageView(self)]
         self.captions = [QLabel(self), QLabel(self)]
@@ -82,7 +80,7 @@ class DuplicateCompare(QWidget):
         return all(img is not None for img, i in zip(self._images, self._index) if i is not None)
 
     def clear(self, message: str = "Pick a group to compare its copies") -> None:
-        self._request = next(self._requests)
+        self._decodes.begin()
         self._index, self._rel, self._images, self._texts = [None, None], ["", ""], [None, None], ["", ""]
         for v in self.views:
             v.set_image(None, message)
@@ -95,35 +93,20 @@ class DuplicateCompare(QWidget):
         if self._index == [kept, other]:
             self._render_captions()
             return
-        self._request = request = next(self._requests)
+        self._decodes.begin()
         self._index, self._rel, self._images = [kept, other], [kept_rel, other_rel], [None, None]
-        dpr = self.devicePixelRatioF()
-        side = min(DECODE_MAX_SIDE, max(512, round(max(self.views[0].width(), self.views[0].height()) * dpr * 1.5)))
+        max_side, paths = display_side(self.views[0]), self._paths
         for s, (i, rel) in enumerate(zip(self._index, self._rel)):
             if i is None:
                 self.views[s].set_image(None, "Select another copy of the group to compare")
                 continue
             self.views[s].set_image(None, "Loading…")
-            QThreadPool.globalInstance().start(self._job(request, s, i, rel, side))
+            self._decodes.decode(s, partial(_file, paths, rel, i), max_side)
         self._shown = 0
         self._render_captions()
 
     # -- internals --------------------------------------------------------------------------------
-    def _job(self, request: int, side: int, i: int, rel: str, max_side: int):  # type: ignore[no-untyped-def]
-        paths, relay = self._paths, self._relay
-
-        def job() -> None:
-            try:
-                path = paths.image(rel, i) if paths is not None else Path(rel)
-                image, _ = decode_for_display(path, max_side)
-                relay.done.emit(request, side, image, "")
-            except Exception as exc:  # shown in the view; the message names the file
-                relay.done.emit(request, side, None, str(exc) or type(exc).__name__)
-        return job
-
-    def _on_decoded(self, request: int, side: int, image: QImage | None, error: str) -> None:
-        if request != self._request:
-            return
+    def _on_decoded(self, side: int, image: QImage | None, _size: object, _facts: object, error: str) -> None:
         self._images[side] = image
         if self.flicker and side == self._shown:
             self.views[0].set_image(image, error)
