@@ -15,6 +15,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject
 from PySide6.QtWidgets import QAbstractItemView
 
 from dcgui.gui.cluster_list import mosaic_loader
+from dcgui.gui.layout import quietly
 from dcgui.gui.session_model import SOURCE_TEXT
 
 if TYPE_CHECKING:
@@ -309,8 +310,7 @@ class ClusterBrowserSync(QObject):
         row = self.b.cluster_model.row_of_cluster(c) if c is not None else None
         if self.row_from_view:
             return  # the view's click or key: Qt selects as a file manager does
-        sel.blockSignals(True)
-        try:
+        with quietly(sel):
             if row is None:
                 sel.clearSelection()
                 sel.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
@@ -322,8 +322,6 @@ class ClusterBrowserSync(QObject):
                 else:
                     flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
                     sel.setCurrentIndex(ix, flags)
-        finally:
-            sel.blockSignals(False)
         self.b.cluster_view.viewport().update()
         if row is not None:
             self.b.cluster_view.scrollTo(self.b.cluster_model.index(row, 0), QAbstractItemView.ScrollHint.EnsureVisible)

@@ -8,11 +8,12 @@ place (``button("Evaluate", self.run, tip=...)``), and a dialog's buttons come f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QBoxLayout,
     QDialog,
@@ -108,6 +109,18 @@ def splitter(orientation: Qt.Orientation, *panes: QWidget | tuple[QWidget, int],
         if factor is not None:
             split.setStretchFactor(i, factor)
     return split
+
+
+@contextmanager
+def quietly(*objects: QObject) -> Iterator[None]:
+    """Change ``objects`` with their signals blocked, and restore what they were: a control that
+    shows the model's value must not send that value back as if the user had chosen it."""
+    was = [o.blockSignals(True) for o in objects]
+    try:
+        yield
+    finally:
+        for o, blocked in zip(objects, was):
+            o.blockSignals(blocked)
 
 
 def button(text: str, slot: Callable[..., Any] | None = None, *, tip: str = "") -> QPushButton:

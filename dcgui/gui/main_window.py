@@ -46,7 +46,7 @@ from dcgui.gui import errors, theme
 from dcgui.gui.actions import WINDOW, ShortcutsDialog, registry_for
 from dcgui.gui.files import ask_folder, ask_open_file
 from dcgui.gui.help import HelpDialog, glossary_dialog, method_dialog
-from dcgui.gui.layout import open_dialog
+from dcgui.gui.layout import open_dialog, quietly
 from dcgui.gui.new_session import LAST_SESSION_DIR_KEY, NewSessionDialog
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.session_view import TAB_CLUSTERS, TAB_EXPLORE, TAB_PLOTS, TAB_SKIPPED, SessionView
@@ -624,9 +624,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_follow_changed(self, on: bool) -> None:
-        self.act_follow.blockSignals(True)
-        self.act_follow.setChecked(on)
-        self.act_follow.blockSignals(False)
+        with quietly(self.act_follow):
+            self.act_follow.setChecked(on)
 
     @property
     def epoch(self) -> int:

@@ -21,7 +21,7 @@ from dcgui.core.pathtext import printable
 from dcgui.gui.cluster_browser import ClusterBrowser
 from dcgui.gui.explore import ExplorePanel
 from dcgui.gui.first_look import FirstLookView
-from dcgui.gui.layout import Space, hbox, read_only_table, vbox, wrapped_label
+from dcgui.gui.layout import Space, hbox, quietly, read_only_table, vbox, wrapped_label
 from dcgui.gui.plots import PlotsPanel
 from dcgui.gui.session_images import SessionImages
 from dcgui.gui.session_model import SessionModel
@@ -68,23 +68,20 @@ class EpochBar(QWidget):
             self._on_epoch(self.model.epoch)  # a refused value snaps back
 
     def _on_epochs(self, last: int) -> None:
-        for w in (self.slider, self.spin):
-            w.blockSignals(True)
-            w.setRange(1 if last else 0, last)
-            w.setEnabled(last > 1)
-            w.blockSignals(False)
+        with quietly(self.slider, self.spin):
+            for w in (self.slider, self.spin):
+                w.setRange(1 if last else 0, last)
+                w.setEnabled(last > 1)
         self.of_label.setText(f"of {last}")
 
     def _on_epoch(self, epoch: int) -> None:
-        for w in (self.slider, self.spin):
-            w.blockSignals(True)
-            w.setValue(epoch)
-            w.blockSignals(False)
+        with quietly(self.slider, self.spin):
+            self.slider.setValue(epoch)
+            self.spin.setValue(epoch)
 
     def _on_follow(self, on: bool) -> None:
-        self.follow_check.blockSignals(True)
-        self.follow_check.setChecked(on)
-        self.follow_check.blockSignals(False)
+        with quietly(self.follow_check):
+            self.follow_check.setChecked(on)
 
     def _on_session(self) -> None:
         s = self.model.store

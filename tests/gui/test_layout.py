@@ -100,3 +100,30 @@ def test_spin_boxes_hold_their_bounds_step_texts_and_decimals(qtbot):
     assert f.decimals() == 4 and f.suffix() == " x"
     assert abs(f.minimum() - 0.0001) < 1e-9 and abs(f.maximum() - 10.0) < 1e-9
     assert abs(f.singleStep() - 0.005) < 1e-9
+
+
+def test_quietly_sets_values_without_signals_and_restores_blocking(qtbot):
+    from PySide6.QtWidgets import QCheckBox, QSpinBox
+
+    from dcgui.gui.layout import quietly
+
+    spin, check = QSpinBox(), QCheckBox()
+    heard: list[object] = []
+    spin.valueChanged.connect(heard.append)
+    check.toggled.connect(heard.append)
+    with quietly(spin, check):
+        spin.setValue(5)
+        check.setChecked(True)
+    assert heard == [] and spin.value() == 5 and check.isChecked()
+    spin.setValue(6)  # unblocked again afterwards
+    assert heard == [6]
+    check.blockSignals(True)  # a control blocked before stays blocked
+    with quietly(check):
+        pass
+    assert check.signalsBlocked()
+    try:
+        with quietly(spin):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert not spin.signalsBlocked()

@@ -62,7 +62,7 @@ from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.duplicate_compare import DuplicateCompare
 from dcgui.gui.explore.jobs import ExploreJobs
-from dcgui.gui.layout import Stretch, button, hbox, splitter, vbox, wrapped_label
+from dcgui.gui.layout import Stretch, button, hbox, quietly, splitter, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -411,9 +411,8 @@ class DuplicatesTab(ExploreTab):
     def _on_slider(self, value: int) -> None:
         t = value / STEPS
         if abs(self.spin.value() - t) > 1e-9:
-            self.spin.blockSignals(True)
-            self.spin.setValue(t)
-            self.spin.blockSignals(False)
+            with quietly(self.spin):
+                self.spin.setValue(t)
         if self._dup is None:
             return
         groups, images = self._dup.count(t)  # a binary search: live while dragging
@@ -432,11 +431,10 @@ class DuplicatesTab(ExploreTab):
             self._groups = ds.without_dismissed(store, groups) if store is not None else groups
         except sqlite3.ProgrammingError:  # the session was closed while the detection ran: show them all
             self._groups = groups
-        self.group_list.blockSignals(True)
-        self.group_list.clear()
-        for g, grp in enumerate(self._groups, start=1):
-            self.group_list.addItem(self._group_text(g, grp))
-        self.group_list.blockSignals(False)
+        with quietly(self.group_list):
+            self.group_list.clear()
+            for g, grp in enumerate(self._groups, start=1):
+                self.group_list.addItem(self._group_text(g, grp))
         # the count says what the list holds: groups marked "not duplicates" are not in it
         shown = sum(len(g.members) for g in self._groups)
         hidden = len(groups) - len(self._groups)
