@@ -51,7 +51,7 @@ from dcgui.services.clusters import (
     tag_cluster_edit,
 )
 from dcgui.services.edits import merge_edit, undo_or_redo
-from dcgui.services.flags import flag_edit
+from dcgui.services.flags import flag_edit, flags_text
 
 if TYPE_CHECKING:
     from dcgui.core.analysis.groups import Group, GroupView
@@ -897,11 +897,6 @@ def _edit_text(edit: Edit) -> str:
     """A short name for ``edit`` while it is saved ("flag 100000 images exclude")."""
     targets = getattr(edit, "targets", None)
     if targets is not None:
-        flags = set(targets.values())
-        n = f"{len(targets):,} image{'s' if len(targets) != 1 else ''}"
-        if len(flags) == 1:
-            (flag,) = flags
-            return f"unflag {n}" if flag is None else f"flag {n} “{flag}”"
-        return f"the flags of {n}"
+        return flags_text(targets)
     return {"merge": "the merge", "split": "the split", "dissolve": "dissolving the group",
             "image group": "the named group"}.get(edit.kind, f"the {edit.kind} edit")

@@ -16,13 +16,13 @@ import numpy as np
 
 from dcgui.core.analysis.keep import KEEP_RULES, CropsOf, keep_one_flags
 from dcgui.core.errors import DcguiError
-from dcgui.store.edits import BULK, HAND, SetFlags
+from dcgui.store.edits import BULK, HAND, SetFlags, flags_text
 
 if TYPE_CHECKING:
     from dcgui.store import SessionStore
     from dcgui.store.edits import Edit
 
-__all__ = ["BULK", "HAND", "flag_edit", "flag_paths_edit", "image_indices_for_paths", "keep_chosen_edit",
+__all__ = ["BULK", "HAND", "flag_edit", "flag_paths_edit", "flags_text", "image_indices_for_paths", "keep_chosen_edit",
            "keep_one_edit", "leaves_hand_set", "unflag_edit", "with_hand_set"]
 
 

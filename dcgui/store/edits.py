@@ -107,6 +107,18 @@ class Edit(Protocol):
 # ---------------------------------------------------------------------------------------------
 # flags
 # ---------------------------------------------------------------------------------------------
+def flags_text(targets: Mapping[int, str | None]) -> str:
+    """What setting ``targets`` (image -> flag, None: unflag) does, in a few words: "flag 1,200
+    images exclude", "unflag 3 images", "change the flags of 5 images"."""
+    flags = set(targets.values())
+    n = len(targets)
+    what = f"{n:,} image{'s' if n != 1 else ''}"
+    if len(flags) == 1:
+        (flag,) = flags
+        return f"unflag {what}" if flag is None else f"flag {what} {flag}"
+    return f"change the flags of {what}"
+
+
 @dataclass(frozen=True)
 class SetFlags:
     """Give images new flags: ``targets[i]`` is image i's new flag (None clears it).
@@ -129,15 +141,7 @@ class SetFlags:
         return cls({i: flag for i in idx}, source, action, override_hand)
 
     def _summary(self) -> str:
-        if self.action:
-            return self.action
-        flags = set(self.targets.values())
-        n = len(self.targets)
-        what = f"{n} image{'s' if n != 1 else ''}"
-        if len(flags) == 1:
-            (flag,) = flags
-            return f"unflag {what}" if flag is None else f"flag {what} {flag}"
-        return f"change the flags of {what}"
+        return self.action or flags_text(self.targets)
 
     def plan(self, reader: Reader) -> Plan:
         if self.source not in SOURCES:

@@ -361,3 +361,13 @@ def test_the_edit_log_reads_rows_one_at_a_time_and_any_other_text_whole() -> Non
     for text in ("[]", "[1]", '[["image_flags","a",null,{"flag":"keep"}],{"x":null}]', '{"a":1}', "[1, 2]",
                  "[1,2] ", '"x"'):
         assert _loads_rows(text) == json.loads(text), text
+
+
+def test_flags_text_names_what_a_flag_edit_does() -> None:
+    from dcgui.store.edits import SetFlags, flags_text
+
+    assert flags_text({1: "keep"}) == "flag 1 image keep"
+    assert flags_text(dict.fromkeys(range(1200), "exclude")) == "flag 1,200 images exclude"
+    assert flags_text({1: None, 2: None}) == "unflag 2 images"
+    assert flags_text({1: "keep", 2: None}) == "change the flags of 2 images"
+    assert SetFlags.same(range(3), "duplicate")._summary() == "flag 3 images duplicate"
