@@ -20,9 +20,6 @@ registry's actions do, the context menus), ``cluster_edits`` (merge / split / di
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
@@ -34,7 +31,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dcgui.gui import curation
 from dcgui.gui.actions import registry_for
 from dcgui.gui.cluster_browser_sync import ClusterBrowserSync
 from dcgui.gui.cluster_commands import ClusterCommands
@@ -53,9 +49,6 @@ from dcgui.gui.session_model import SessionModel
 from dcgui.gui.split_dialog import SplitJob
 from dcgui.gui.thumbnail_grid import MAX_THUMB, MIN_THUMB, ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
-
-if TYPE_CHECKING:
-    from dcgui.gui.worker import GeneratorWorker
 
 
 class ClusterBrowser(QWidget):
@@ -275,36 +268,6 @@ class ClusterBrowser(QWidget):
         self.clear_button.setVisible(False)
         self.sync.reselect_cluster()
         self.sync.show_cluster(self.model.active_cluster)
-
-    # =============================================================================================
-    # commands (gui/cluster_commands.py, gui/cluster_edits.py), by name for the window and tests
-    # =============================================================================================
-    def flag_selected(self, flag: str | None) -> None:
-        self.commands.flag_selected(flag)
-
-    def copy_selected_paths(self) -> None:
-        self.commands.copy_selected_paths()
-
-    def open_containing_folder(self) -> None:
-        self.commands.open_containing_folder()
-
-    def export_selected_clusters(self) -> curation.ExportClustersDialog | None:
-        return self.commands.export_selected_clusters()
-
-    def export_csv(self, path: Path | None = None) -> GeneratorWorker | None:
-        return self.commands.export_csv(path)
-
-    def edit_current_notes(self) -> None:
-        self.commands.edit_current_notes()
-
-    def merge_selected_clusters(self) -> bool:
-        return self.edits.merge_selected_clusters()
-
-    def split_current_cluster(self) -> SplitJob | None:
-        return self.edits.split_current_cluster()
-
-    def dissolve_current_group(self) -> bool:
-        return self.edits.dissolve_current_group()
 
     # =============================================================================================
     # internals

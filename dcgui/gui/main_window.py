@@ -669,9 +669,7 @@ class MainWindow(QMainWindow):
         self._compare_dialog = compare_with(self, self.model)
 
     def export_cluster_csv(self) -> None:
-        fn = getattr(self.view.clusters, "export_csv", None)
-        if fn is not None:
-            fn()
+        self.view.clusters.commands.export_csv()
 
     # =======================================================================================
     # about

@@ -217,7 +217,7 @@ def test_notes_persist(browser: Any, session: Any, monkeypatch: pytest.MonkeyPat
 
     browser.select_cluster(3)
     monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("crosses on dark ground", True))
-    browser.edit_current_notes()
+    browser.commands.edit_current_notes()
     with SessionStore.open(session.path, readonly=True) as again:
         assert again.cluster_user_data()[3]["notes"] == "crosses on dark ground"
     m = browser.cluster_model
@@ -337,7 +337,7 @@ def test_export_clusters_dry_run_then_copy(qtbot: Any, browser: Any, session: An
     first = Path(session.image_paths()[int(session.cluster_members(2, 0)[0])]).name
     (out / "discs" / first).write_bytes(b"not yours")  # an existing file must never be overwritten
 
-    dialog = browser.export_selected_clusters()
+    dialog = browser.commands.export_selected_clusters()
     dialog.set_target(out)
     qtbot.waitUntil(lambda: not dialog.planning, timeout=10_000)  # planned on a worker once typing rests
     plan = dialog.plan
@@ -360,7 +360,7 @@ def test_export_clusters_dry_run_then_copy(qtbot: Any, browser: Any, session: An
 def test_export_csv(qtbot: Any, browser: Any, session: Any, tmp_path: Path) -> None:
     session.set_cluster_name(1, "squares")
     out = tmp_path / "assign.csv"
-    worker = browser.export_csv(out)
+    worker = browser.commands.export_csv(out)
     assert worker.wait(10_000)
     qtbot.waitUntil(lambda: session.exports() != [], timeout=5000)
     rows = list(csv.DictReader(out.open()))

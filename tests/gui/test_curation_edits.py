@@ -103,7 +103,7 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
         view.selectionModel().select(m.index(m.row_of_cluster(c), 0), flags)
     asked: list[tuple[list[str], int]] = []
     monkeypatch.setattr(cluster_edits, "ask_merge_name", lambda parent, titles, n: asked.append((titles, n)) or "pets")
-    assert browser.merge_selected_clusters()
+    assert browser.edits.merge_selected_clusters()
     wait_for_edit(qtbot, model)  # a merge is applied on a worker
     # the dialog names both clusters (in the list's order, which is not what this test is about)
     assert [(sorted(t), n) for t, n in asked] == [(sorted([f"cluster {a}", f"cluster {b}"]), int(sizes[a] + sizes[b]))]
@@ -124,7 +124,7 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
     # split the biggest cluster: k-means on a worker, the parts side by side, then accept
     browser.select_cluster(big)
     monkeypatch.setattr(cluster_edits, "ask_split_parts", lambda parent, title, size: 2)
-    job = browser.split_current_cluster()
+    job = browser.edits.split_current_cluster()
     assert job is not None
     assert job.wait(WAIT_MS)
     qtbot.waitUntil(lambda: job.dialog is not None, timeout=WAIT_MS)
@@ -144,7 +144,7 @@ def test_merge_rename_split_with_preview_dissolve_and_undo(qtbot: Any, window: l
 
     # dissolve the merge; then undo, undo, undo: back to the plain clusters
     browser.select_cluster(m.cluster_at([m.key(m.cluster_at(r)) for r in range(m.rowCount())].index("g1")))
-    assert browser.act_dissolve.text() == "Dissolve group" and browser.dissolve_current_group()
+    assert browser.act_dissolve.text() == "Dissolve group" and browser.edits.dissolve_current_group()
     wait_for_edit(qtbot, model)
     assert str(a) in [m.key(m.cluster_at(r)) for r in range(m.rowCount())]
     model.undo(4)

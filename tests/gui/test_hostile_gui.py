@@ -45,9 +45,9 @@ def test_a_doctored_row_is_never_opened_shown_or_revealed(qtbot: Any, browser: A
     qtbot.waitUntil(lambda: "Cannot show this image" in view._message, timeout=5000)
     assert view.image() is None
     assert f"image {i} '../victim.png': leads outside the folder with '..'" in view._message
-    browser.open_containing_folder()  # "Open folder" / "Show in folder"
+    browser.commands.open_containing_folder()  # "Open folder" / "Show in folder"
     assert opened == [] and len(errors) == 1 and "'../victim.png'" in errors[0]
-    browser.copy_selected_paths()
+    browser.commands.copy_selected_paths()
     assert QGuiApplication.clipboard().text() == "before"
 
 

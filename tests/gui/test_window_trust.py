@@ -56,7 +56,7 @@ def test_one_name_per_cluster_or_group_in_the_list_the_pane_the_csv_and_the_fold
 
     # the CSV: the same names
     out = tmp_path / "a.csv"
-    worker = browser.export_csv(out)
+    worker = browser.commands.export_csv(out)
     assert worker.wait(10_000)
     qtbot.waitUntil(lambda: out.exists(), timeout=5000)
     rows = list(csv.DictReader(out.open()))
@@ -108,7 +108,7 @@ def test_the_csv_carries_flags_and_who_set_them_and_refuses_the_session_file(
     model.apply_edit(flag_edit([1, 2], "exclude", BULK, "a rule"), quiet=True)
     wait_for_edit(qtbot, model)
     out = tmp_path / "flags.csv"
-    worker = browser.export_csv(out)
+    worker = browser.commands.export_csv(out)
     assert worker.wait(10_000)
     qtbot.waitUntil(lambda: out.exists(), timeout=5000)
     rows = list(csv.DictReader(out.open()))
@@ -119,7 +119,7 @@ def test_the_csv_carries_flags_and_who_set_them_and_refuses_the_session_file(
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(session.path), "")))
     assert curation.ask_save_path(None, tmp_path / "x.csv") == session.path
     before = sorted(p.name for p in session.path.parent.iterdir())
-    assert browser.export_csv() is None
+    assert browser.commands.export_csv() is None
     assert errors and "session file" in errors[-1] and session.path.name in errors[-1]
     assert sorted(p.name for p in session.path.parent.iterdir()) == before  # no s.dcgui.csv
 
@@ -135,7 +135,7 @@ def test_the_grids_keep_on_a_selection_is_a_bulk_edit_that_spares_hand_set_flags
     assert session.image_flag_sources()[members[0]] == ("exclude", "hand")
     browser.grid.select_images(members, members[0])
     assert sorted(browser.selected_images()) == sorted(members)
-    browser.flag_selected("keep")  # the grid's Keep (K) on three images
+    browser.commands.flag_selected("keep")  # the grid's Keep (K) on three images
     dialog = browser.dialog
     assert dialog is not None and dialog.isVisible()
     assert dialog.include_hand.isVisible() and not dialog.include_hand.isChecked()
@@ -147,7 +147,7 @@ def test_the_grids_keep_on_a_selection_is_a_bulk_edit_that_spares_hand_set_flags
     assert flags[members[1]] == flags[members[2]] == ("keep", "bulk")
 
     browser.grid.select_images(members, members[0])
-    browser.flag_selected("duplicate")
+    browser.commands.flag_selected("duplicate")
     browser.dialog.include_hand.setChecked(True)  # ticked: replaced too
     browser.dialog.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
     wait_for_edit(qtbot, model)
@@ -349,7 +349,7 @@ def test_a_selection_made_elsewhere_is_named_with_its_source_and_cleared_in_one_
     assert link.banner_text.text() == "2 of the 10 images chosen on the map are selected here."
 
     # a bulk action names what it acts on
-    browser.flag_selected("keep")
+    browser.commands.flag_selected("keep")
     assert browser.dialog is not None and browser.dialog.what.text() == "The 10 images chosen on the map"
     browser.dialog.reject()
 
