@@ -236,6 +236,14 @@ def _group_row(reader: Reader, gid: int, kind: str | None = None) -> dict[str, A
     return row
 
 
+def _new_group_plan(kind: str, gid: int, summary: str, **columns: Any) -> Plan:
+    """The plan that adds cluster group ``gid`` of ``kind`` (a merge or a split): one row of
+    ``cluster_groups`` from ``columns``, every other column NULL."""
+    row: dict[str, Any] = dict.fromkeys(editlog.TABLES["cluster_groups"].columns)
+    row.update(kind=kind, created=now(), **columns)
+    return Plan(EditPreview(kind, summary, 1, group_id=gid), [RowChange("cluster_groups", gid, None, row)])
+
+
 @dataclass(frozen=True)
 class MergeClusters:
     """Merge ``units`` (whole clusters and split parts of ``epoch``) into one group ``name``.
@@ -263,12 +271,11 @@ class MergeClusters:
                     raise KeyError(f"split {u.split} has no part {int(u.part or 0) + 1} of cluster {u.cluster}")
         gid = reader.next_group_id()
         name = (self.name or "").strip() or None
-        after = {"kind": "merge", "epoch": int(self.epoch), "cluster": None, "parts": None, "labels": None,
-                 "units": json.dumps([u.to_json() for u in units]), "name": name, "names": None, "created": now()}
         what = ", ".join(self.labels) if self.labels else ", ".join(
             str(u.cluster) if u.split is None else f"{u.cluster}.{int(u.part or 0) + 1}" for u in units)
         summary = f"merge {what} into g{gid}" + (f" “{name}”" if name else "") + f" (epoch {self.epoch})"
-        return Plan(EditPreview(self.kind, summary, 1, group_id=gid), [RowChange("cluster_groups", gid, None, after)])
+        return _new_group_plan(self.kind, gid, summary, epoch=int(self.epoch), name=name,
+                               units=json.dumps([u.to_json() for u in units]))
 
 
 @dataclass(frozen=True)
@@ -296,11 +303,10 @@ class SplitCluster:
                              f"[{labels.min() if n else 0}, {parts - 1}]")
         names = [(str(x).strip() or None) if x else None for x in self.names] + [None] * parts
         gid = reader.next_group_id()
-        after = {"kind": "split", "epoch": int(self.epoch), "cluster": int(self.cluster), "parts": parts,
-                 "labels": zlib.compress(labels.astype("<u2").tobytes(), 6), "units": None, "name": None,
-                 "names": json.dumps(names[:parts]), "created": now()}
         summary = f"split cluster {self.cluster} into {parts} parts (epoch {self.epoch})"
-        return Plan(EditPreview(self.kind, summary, 1, group_id=gid), [RowChange("cluster_groups", gid, None, after)])
+        return _new_group_plan(self.kind, gid, summary, epoch=int(self.epoch), cluster=int(self.cluster), parts=parts,
+                               labels=zlib.compress(labels.astype("<u2").tobytes(), 6),
+                               names=json.dumps(names[:parts]))
 
 
 @dataclass(frozen=True)
