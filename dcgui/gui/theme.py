@@ -49,8 +49,7 @@ def is_dark(palette: QPalette | None = None) -> bool:
 
 
 def light_palette() -> QPalette:
-    p = QPalette()
-    roles = {
+    return _palette({
         QPalette.ColorRole.Window: "#f3f3f3",
         QPalette.ColorRole.WindowText: "#1d1d1d",
         QPalette.ColorRole.Base: "#ffffff",
@@ -70,16 +69,11 @@ def light_palette() -> QPalette:
         QPalette.ColorRole.Mid: "#b8b8b8",
         QPalette.ColorRole.Dark: "#9a9a9a",
         QPalette.ColorRole.Shadow: "#5a5a5a",
-    }
-    for role, colour in roles.items():
-        p.setColor(role, QColor(colour))
-    _disabled(p, "#9a9a9a")
-    return p
+    }, disabled="#9a9a9a")
 
 
 def dark_palette() -> QPalette:
-    p = QPalette()
-    roles = {
+    return _palette({
         QPalette.ColorRole.Window: "#2b2b2e",
         QPalette.ColorRole.WindowText: "#e6e6e6",
         QPalette.ColorRole.Base: "#1e1e20",
@@ -99,16 +93,17 @@ def dark_palette() -> QPalette:
         QPalette.ColorRole.Mid: "#323236",
         QPalette.ColorRole.Dark: "#1a1a1c",
         QPalette.ColorRole.Shadow: "#000000",
-    }
+    }, disabled="#6e6e73")
+
+
+def _palette(roles: dict[QPalette.ColorRole, str], disabled: str) -> QPalette:
+    """A palette with ``roles``' colours and ``disabled`` for the text of disabled widgets."""
+    p = QPalette()
     for role, colour in roles.items():
         p.setColor(role, QColor(colour))
-    _disabled(p, "#6e6e73")
-    return p
-
-
-def _disabled(p: QPalette, colour: str) -> None:
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
-        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(colour))
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(disabled))
+    return p
 
 
 def error_colour(palette: QPalette | None = None) -> QColor:
