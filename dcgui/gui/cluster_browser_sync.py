@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject
+from PySide6.QtCore import QItemSelectionModel, QModelIndex
 from PySide6.QtWidgets import QAbstractItemView
 
+from dcgui.gui.browser_part import BrowserPart
 from dcgui.gui.cluster_list import mosaic_loader
 from dcgui.gui.layout import quietly
 from dcgui.gui.session_model import SOURCE_TEXT
@@ -24,12 +25,11 @@ if TYPE_CHECKING:
 
 
 
-class ClusterBrowserSync(QObject):
-    """The browser's slots for the model's signals (a child of the browser: they end with it)."""
+class ClusterBrowserSync(BrowserPart):
+    """The browser's slots for the model's signals."""
 
     def __init__(self, browser: ClusterBrowser) -> None:
         super().__init__(browser)
-        self.b = browser
         # True while the list's own click or key moves the current row: Qt then updates the
         # selection itself (Ctrl toggles, Shift extends, a right-click on a selected row keeps
         # it), and forcing the active row selected here undid that (Ctrl+click cleared it).

@@ -10,19 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
 from dcgui.core.errors import SessionFileError
 from dcgui.gui import curation
+from dcgui.gui.browser_part import BrowserPart
 from dcgui.gui.cluster_list import COL_CLUSTER, COL_TAGS
 from dcgui.gui.edit_confirm import confirm_flags
 from dcgui.gui.session_model import describe_selection
 
 if TYPE_CHECKING:
     from dcgui.gui.actions import ActionRegistry
-    from dcgui.gui.cluster_browser import ClusterBrowser
     from dcgui.gui.worker import GeneratorWorker
 
 
@@ -34,12 +33,8 @@ def ask_group_name(parent: QWidget, names: list[str], n: int) -> str | None:
     return (name.strip() or None) if ok else None
 
 
-class ClusterCommands(QObject):
+class ClusterCommands(BrowserPart):
     """What the cluster browser's actions do; see the module docstring."""
-
-    def __init__(self, browser: ClusterBrowser) -> None:
-        super().__init__(browser)  # a child of the browser: its slots end with it
-        self.b = browser
 
     def bind(self, reg: ActionRegistry) -> None:
         """Connect the registry's browser actions to these commands (shortcuts: the grid or the browser)."""

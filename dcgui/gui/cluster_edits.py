@@ -10,14 +10,13 @@ import contextlib
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QInputDialog, QWidget
 
 from dcgui.core.analysis.groups import KIND_PART
+from dcgui.gui.browser_part import BrowserPart
 from dcgui.gui.split_dialog import SplitJob
 
 if TYPE_CHECKING:
-    from dcgui.gui.cluster_browser import ClusterBrowser
     from dcgui.store import AppliedEdit
 
 
@@ -39,12 +38,8 @@ def ask_split_parts(parent: QWidget, title: str, size: int) -> int | None:
     return int(n) if ok else None
 
 
-class ClusterEdits(QObject):
+class ClusterEdits(BrowserPart):
     """The merge / split / dissolve commands of one cluster browser."""
-
-    def __init__(self, browser: ClusterBrowser) -> None:
-        super().__init__(browser)  # a child of the browser: its slots end with it
-        self.b = browser
 
     def merge_selected_clusters(self) -> bool:
         """Merge the clusters (or parts, or groups) selected in the list into one named group."""
