@@ -186,7 +186,6 @@ class GeneratorWorker(QObject):
         self._job.finished.connect(self._on_finished)  # type: ignore[arg-type]
         self._started = False
         self._running = False
-        self._finished = False
         self._is_paused = False
         for signal, slot in ((self.event, event), (self.returned, returned), (self.errored, errored),
                              (self.stopped, stopped), (self.finished, finished)):
@@ -262,7 +261,6 @@ class GeneratorWorker(QObject):
     def _on_finished(self) -> None:
         self._running = False
         self._is_paused = False
-        self._finished = True
         _ALIVE.discard(self)
         self.finished.emit()
 

@@ -81,14 +81,8 @@ def test_copy_keeps_sources_and_existing_files(tmp_path: Path) -> None:
     (out / "cluster_0000").mkdir(parents=True)
     (out / "cluster_0000" / "x.jpg").write_bytes(b"arrived later")
     before = snapshot(folder)
-    events = []
-    gen = iter_apply(ops, "copy")
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    events: list[PhaseProgress] = []
+    result = drain(iter_apply(ops, "copy"), events.append)
     assert all(isinstance(e, PhaseProgress) and e.phase == "curate" for e in events)
     assert events[-1].done == events[-1].total == len(ops)
     assert snapshot(folder) == before  # sources untouched

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dcgui.core.control import RunControl, StopRequested
+from dcgui.core.control import RunControl, StopRequested, drain
 from dcgui.core.errors import UnusableCollectionError
 from dcgui.core.events import PhaseProgress
 from dcgui.core.images.collection import ImageRecord, iter_scan, scan
@@ -153,14 +153,8 @@ def test_unreadable_subfolder_is_reported(tmp_path: Path) -> None:
 def test_progress_and_stop(tmp_path: Path) -> None:
     for i in range(3):
         _img(tmp_path / f"d{i}" / "a.png")
-    gen = iter_scan(tmp_path)
     events: list[PhaseProgress] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    result = drain(iter_scan(tmp_path), events.append)
     assert all(e.phase == "scan" for e in events)
     assert (events[-1].done, events[-1].total) == (3, 3)
     assert len(result.images) == 3

@@ -22,14 +22,8 @@ def test_relay_passes_the_kept_events_in_order_and_returns_the_value() -> None:
         value = yield from relay(_job(log), lambda ev: ev != "progress")
         return value + 1
 
-    gen = outer()
-    seen = []
-    while True:
-        try:
-            seen.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    seen: list[str] = []
+    result = drain(outer(), seen.append)
     assert seen == ["paused", "resumed"]
     assert result == 43
     assert len(log) == 4  # the dropped events were still produced (the job ran through)
