@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QFlowLayout
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,31 @@ def vbox(*items: Item, parent: QWidget | None = None, margins: Margins = None,
          spacing: int | None = None) -> QVBoxLayout:
     """A column of ``items``; as ``hbox``."""
     return _box(QVBoxLayout(parent) if parent is not None else QVBoxLayout(), items, margins, spacing)
+
+
+def flow(*items: QWidget | QLayout, parent: QWidget | None = None, spacing: int | None = None) -> QFlowLayout:
+    """``items`` in a row that wraps onto more lines when there is not room for it: a toolbar of
+    many buttons must not set the window's minimum width. A layout item (a group that stays on
+    one line, such as ``hbox(..., margins=0)``) is put in a widget of its own. ``spacing``: pixels
+    between items on a line."""
+    layout = QFlowLayout(parent)
+    layout.setContentsMargins(0, 0, 0, 0)
+    # Explicit: nested in another layout, the flow's "smart" spacing falls back to 0.
+    layout.setHorizontalSpacing(6 if spacing is None else spacing)
+    layout.setVerticalSpacing(4)
+    widgets = []
+    for item in items:
+        if isinstance(item, QLayout):
+            holder = QWidget()
+            holder.setLayout(item)
+            item = holder
+        layout.addWidget(item)
+        widgets.append(item)
+    # A flow line puts its items at the top: one height for all keeps a label level with buttons.
+    height = max((w.sizeHint().height() for w in widgets), default=0)
+    for w in widgets:
+        w.setMinimumHeight(height)
+    return layout
 
 
 def splitter(orientation: Qt.Orientation, *panes: QWidget | tuple[QWidget, int],

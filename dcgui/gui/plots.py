@@ -107,11 +107,56 @@ class _IntegerAxis(pg.AxisItem):
         return out
 
 
+class _LogCountAxis(pg.AxisItem):
+    """A log-scale axis of counts labelled as people read them: 1, 2, 5, 10, 20, 50, 100, 1k...
+    (pyqtgraph's own log labels read "3·10¹" and label every minor tick)."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:
+        if not self.logMode:
+            return list(super().tickValues(minVal, maxVal, size))
+        lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
+        steps = (1, 2, 5) if hi - lo <= 3 else (1,)  # wide ranges: powers of ten only
+        major = [float(np.log10(m * 10.0**e)) for e in range(lo, hi + 1) for m in steps]
+        return [(1.0, [v for v in major if minVal <= v <= maxVal])]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if not self.logMode:
+            return list(super().tickStrings(values, scale, spacing))
+        return [_count_text(10.0**v) for v in values]
+
+
+def _count_text(n: float) -> str:
+    n = round(n)
+    for div, unit in ((1_000_000, "M"), (1_000, "k")):
+        if n >= div:
+            return f"{n / div:g}{unit}"
+    return str(n)
+
+
 class _TitleLabel(pg.LabelItem):
     """A plot title that never widens its plot: pyqtgraph's makes its text width the minimum
-    width, so in a narrow window a long title pushed the plot's right edge out of the widget."""
+    width, so in a narrow window a long title pushed the plot's right edge out of the widget.
+    With a short variant (``set_variants``), a title too wide for its plot shows the short one
+    (the legend without the plot's name, which the plot's tooltip and What's This still give)."""
+
+    _variants: tuple[str, str] | None = None
+    _colour = ""
+    _choosing = False
+
+    def set_variants(self, full: str, short: str | None, colour: str) -> None:
+        self._variants, self._colour = (full, short or full), colour
+        self.resizeEvent(None)
 
     def resizeEvent(self, ev: Any) -> None:
+        if self._variants is not None and not self._choosing:
+            self._choosing = True  # setText resizes again
+            try:
+                for text in self._variants:
+                    self.setText(text, color=self._colour)
+                    if self.item.boundingRect().width() <= self.rect().width():
+                        break
+            finally:
+                self._choosing = False
         # Centred while it fits; left-aligned when clipped, so its start stays readable.
         fits = self.item.boundingRect().width() <= self.rect().width()
         self.opts["justify"] = "center" if fits else "left"
@@ -340,7 +385,8 @@ class PlotsPanel(QWidget):
     # construction
     # ---------------------------------------------------------------------------------------
     def _make_plot(self, name: str) -> pg.PlotWidget:
-        w = pg.PlotWidget(axisItems={"bottom": _IntegerAxis("bottom")})
+        axes = {"bottom": _IntegerAxis("bottom")} | ({"left": _LogCountAxis("left")} if name == "sizes" else {})
+        w = pg.PlotWidget(axisItems=axes)
         w.setMinimumSize(220, 160)
         item = w.getPlotItem()
         _install_title_label(item)
@@ -524,7 +570,7 @@ class PlotsPanel(QWidget):
             self.empty_line.setVisible(False)
             self._empty_text.setVisible(False)
             self._sizes_title = TITLES["sizes"]
-            _set_title(plot.getPlotItem(), self._sizes_title, self._fg())
+            _set_title(plot.getPlotItem(), self._sizes_title, None, self._fg())
             self._series["sizes"] = _Series(x_label="rank")
             return
         ordered = np.sort(sizes)[::-1]
@@ -536,7 +582,7 @@ class PlotsPanel(QWidget):
         self.curves["sizes"].setData(edges, nonempty.astype(float))
         k = int(ordered.size)
         self._sizes_title = f"{TITLES['sizes']}, epoch {self._epoch} (k = {k}, sorted)"
-        _set_title(plot.getPlotItem(), self._sizes_title, self._fg())
+        _set_title(plot.getPlotItem(), self._sizes_title, None, self._fg())
         self.empty_line.setPos(nonempty.size + 0.5)
         self.empty_line.setVisible(n_empty > 0)
         self._empty_text.setText(f"{n_empty} empty cluster{'s' if n_empty != 1 else ''}"
@@ -636,18 +682,20 @@ class PlotsPanel(QWidget):
     # theme
     # ---------------------------------------------------------------------------------------
     @staticmethod
-    def _title(name: str, dark: bool) -> str:
+    def _title(name: str, dark: bool) -> tuple[str, str | None]:
+        """Plot ``name``'s title and, for a plot with a legend, the legend alone (a narrow plot)."""
+        gap = "&nbsp;&nbsp;"
         if name == "labels":
-            return (f"{TITLES[name]}&nbsp;&nbsp;{_swatch('nmi_labels', dark, 'NMI')}&nbsp;&nbsp;"
-                    f"{_swatch('ami_labels', dark, 'AMI', '╍')}&nbsp;&nbsp;{_swatch('ari_labels', dark, 'ARI')}")
-        if name == "stability":
-            return (f"{TITLES[name]}&nbsp;&nbsp;{_swatch('nmi_prev', dark, 'NMI(t−1, t)')}&nbsp;&nbsp;"
-                    f"{_swatch('ami_prev', dark, 'AMI(t−1, t)', '╍')}")
-        if name == "time":
+            legend = gap.join((_swatch("nmi_labels", dark, "NMI"), _swatch("ami_labels", dark, "AMI", "╍"),
+                               _swatch("ari_labels", dark, "ARI")))
+        elif name == "stability":
+            legend = gap.join((_swatch("nmi_prev", dark, "NMI(t−1, t)"), _swatch("ami_prev", dark, "AMI(t−1, t)", "╍")))
+        elif name == "time":
             names = {"features": "features", "clustering": "k-means", "training": "training"}
-            parts = "&nbsp;&nbsp;".join(_swatch(k, dark, text, "■") for k, text in names.items())
-            return f"Time:&nbsp;&nbsp;{parts}"
-        return TITLES[name]
+            legend = gap.join(_swatch(k, dark, text, "■") for k, text in names.items())
+        else:
+            return TITLES[name], None
+        return f"{'Time:' if name == 'time' else TITLES[name]}{gap}{legend}", legend
 
     def _fg(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Text)
@@ -670,7 +718,7 @@ class PlotsPanel(QWidget):
                 ax.setPen(pg.mkPen(fg))
                 ax.setTextPen(pg.mkPen(fg))
             if name != "sizes":
-                _set_title(item, self._title(name, dark), fg)
+                _set_title(item, *self._title(name, dark), fg)
             line, text = self._hover[name]
             line.setPen(pg.mkPen(fg, width=1, style=Qt.PenStyle.DotLine))
             fill = QColor(bg)
@@ -707,10 +755,11 @@ class PlotsPanel(QWidget):
         self._no_labels_text.setColor(theme.muted_colour(pal))
         for hint in self.hints.values():
             hint.setColor(theme.muted_colour(pal))
-        _set_title(self.plots["sizes"].getPlotItem(), self._sizes_title, fg)
+        _set_title(self.plots["sizes"].getPlotItem(), self._sizes_title, None, fg)
 
-def _set_title(item: pg.PlotItem, html: str, colour: QColor) -> None:
+def _set_title(item: pg.PlotItem, html: str, short: str | None, colour: QColor) -> None:
     item.setTitle(html, color=colour.name())
+    item.titleLabel.set_variants(html, short, colour.name())
 
 
 def _num(value: float | None) -> float:

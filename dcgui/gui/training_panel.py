@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
+from superqt import QElidingLabel
 
 from dcgui.core.config import FIELD_HELP
 from dcgui.core.events import (
@@ -122,7 +123,8 @@ class TrainingPanel(QWidget):
                                     "training runs or is paused: the run then ends at the new target.")
         self.epochs_spin.valueChanged.connect(self._on_target_edited)
 
-        self.status_label = QLabel("No session open.")
+        # One line, "…" where a narrow window cuts it (the tooltip holds the whole sentence).
+        self.status_label = QElidingLabel("No session open.")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.speed_label = QLabel("")

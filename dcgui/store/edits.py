@@ -109,13 +109,14 @@ class Edit(Protocol):
 # ---------------------------------------------------------------------------------------------
 def flags_text(targets: Mapping[int, str | None]) -> str:
     """What setting ``targets`` (image -> flag, None: unflag) does, in a few words: "flag 1,200
-    images exclude", "unflag 3 images", "change the flags of 5 images"."""
+    images “exclude”", "unflag 3 images", "change the flags of 5 images" (the edit log's summary,
+    the Undo menu, the preview's title)."""
     flags = set(targets.values())
     n = len(targets)
     what = f"{n:,} image{'s' if n != 1 else ''}"
     if len(flags) == 1:
         (flag,) = flags
-        return f"unflag {what}" if flag is None else f"flag {what} {flag}"
+        return f"unflag {what}" if flag is None else f"flag {what} “{flag}”"
     return f"change the flags of {what}"
 
 

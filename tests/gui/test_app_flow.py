@@ -491,3 +491,27 @@ def test_main_py_and_run_gui(qtbot: Any, env: GuiEnv, image_folder: Path, monkey
     for win in seen:
         qtbot.addWidget(win)
         _close(qtbot, win)
+
+
+def test_the_window_fits_a_small_screen_and_a_selection_does_not_widen_it(
+        qtbot: Any, env: GuiEnv, image_folder: Path) -> None:
+    """Every tab and Explore page fits 1,000 px (a 1280-px laptop at 125 % scale has 1,024): the
+    map's and the duplicates' rows of buttons wrap instead of setting the window's minimum width
+    (it was 1,239 px), and a long selection text on the map does not widen it."""
+    w = _window(qtbot)
+    assert w.open_session(_make_session(env.tmp, image_folder))
+    explore = w.view.explore
+    for i in range(explore.tabs.count()):
+        explore.tabs.setCurrentIndex(i)
+        QApplication.processEvents()
+    before = w.minimumSizeHint().width()
+    assert before <= 1000
+    w.model.select_images(list(range(w.model.n_images)), "map")
+    explore.map.selection_label.setText("123,456 images chosen on the map, and then some more words")
+    QApplication.processEvents()
+    assert w.minimumSizeHint().width() == before
+    narrow = w.minimumSizeHint().width()
+    w.resize(narrow, 700)
+    QApplication.processEvents()
+    assert w.width() <= max(narrow, 1000)
+    _close(qtbot, w)

@@ -246,7 +246,7 @@ def test_flag_images_with_shortcuts_persists(qtbot: Any, browser: Any, session: 
     qtbot.keyClick(g, Qt.Key.Key_K)
     # two images: the preview first, nothing written before Apply
     dialog = browser.dialog
-    assert dialog is not None and "flag 2 images keep: 2 images" in dialog.text.text()
+    assert dialog is not None and "flag 2 images “keep”: 2 images" in dialog.text.text()
     assert gm.index(0).data(FlagRole) is None
     dialog.apply_button.click()
     wait_for_edit(qtbot, browser.model)  # a bulk edit lands from a worker

@@ -82,7 +82,7 @@ def test_a_bulk_edit_of_many_images_lands_while_the_window_keeps_answering(qtbot
     assert seen["returned"] < 0.5  # the GUI thread only started it
     # the window showed it was busy, and refused a second edit meanwhile
     busy, shown, text, undo_enabled = seen["busy"]
-    assert busy and shown and "flag 60,000 images exclude" in text and not undo_enabled
+    assert busy and shown and "flag 60,000 images “exclude”" in text and not undo_enabled
     flagged, renamed, messages = seen["second"]
     assert flagged == 0 and renamed is False and messages and "Still saving" in messages[-1]
     pending = seen["pending"]

@@ -127,3 +127,16 @@ def test_quietly_sets_values_without_signals_and_restores_blocking(qtbot):
     except RuntimeError:
         pass
     assert not spin.signalsBlocked()
+
+
+def test_flow_wraps_its_items_instead_of_widening(qtbot):
+    from dcgui.gui.layout import flow
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    buttons = [QPushButton(f"A button with a long name {i}") for i in range(6)]
+    layout = flow(hbox(QLabel("a group"), buttons[0], margins=0), *buttons[1:], parent=holder)
+    one_line = layout.heightForWidth(10_000)
+    assert layout.heightForWidth(300) > 2 * one_line  # several lines when narrow
+    widest = max(b.sizeHint().width() for b in buttons)
+    assert layout.minimumSize().width() < 2 * widest  # the minimum is about one item, not the row

@@ -221,3 +221,25 @@ def test_ami_of_older_epochs_is_computed_on_a_worker(qtbot: Any, tmp_path: Path)
         qtbot.addWidget(panel)
         model.open(s, readonly=True)
         assert not panel.ami_pending
+
+
+def test_cluster_sizes_read_as_plain_counts_and_narrow_titles_keep_their_legend(qtbot: Any, tmp_path: Path) -> None:
+    model = SessionModel()
+    panel = PlotsPanel(model)
+    qtbot.addWidget(panel)
+    panel.resize(1600, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model.open(_store(tmp_path, 3))
+    QApplication.processEvents()
+    axis = panel.plots["sizes"].getPlotItem().getAxis("left")
+    levels = axis.tickValues(0.0, np.log10(400.0), 300)  # 1 to 400 images, log scale
+    values = [v for _spacing, vs in levels for v in vs]
+    assert axis.tickStrings(values, 1.0, 1.0) == ["1", "2", "5", "10", "20", "50", "100", "200"]
+    assert axis.tickStrings([3.0, 6.0], 1.0, 1.0) == ["1k", "1M"]
+    title = panel.plots["stability"].getPlotItem().titleLabel
+    assert "Stability between epochs" in title.text and "AMI(t−1, t)" in title.text
+    panel.resize(560, 500)  # three plots a row: too narrow for the whole title
+    QApplication.processEvents()
+    assert "Stability between epochs" not in title.text and "AMI(t−1, t)" in title.text
+    assert title.item.boundingRect().width() <= title.rect().width()

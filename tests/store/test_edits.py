@@ -97,7 +97,7 @@ def test_log_is_linear_and_undo_takes_steps(tmp_path: Path) -> None:
     store.set_image_flag(0, "keep")
     store.set_image_flag(1, "keep")
     store.set_image_flag(2, "keep")
-    assert [r.summary for r in store.edit_log()] == ["flag 1 image keep"] * 3
+    assert [r.summary for r in store.edit_log()] == ["flag 1 image “keep”"] * 3
     assert len(store.undo(steps=2)) == 2
     assert store.image_flags() == {0: "keep"}
     assert [r.undone for r in store.edit_log()] == [False, True, True]
@@ -262,7 +262,7 @@ def test_edits_table_holds_whole_rows(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "s.dcgui")
     rows = conn.execute("SELECT kind, summary, rows, undone FROM edits").fetchall()
     conn.close()
-    assert rows == [("flags", f"flag {N} images keep", N, 0)]
+    assert rows == [("flags", f"flag {N} images “keep”", N, 0)]
 
 
 def test_setting_epochs_aside_starts_another_run(tmp_path: Path) -> None:
@@ -366,8 +366,8 @@ def test_the_edit_log_reads_rows_one_at_a_time_and_any_other_text_whole() -> Non
 def test_flags_text_names_what_a_flag_edit_does() -> None:
     from dcgui.store.edits import SetFlags, flags_text
 
-    assert flags_text({1: "keep"}) == "flag 1 image keep"
-    assert flags_text(dict.fromkeys(range(1200), "exclude")) == "flag 1,200 images exclude"
+    assert flags_text({1: "keep"}) == "flag 1 image “keep”"
+    assert flags_text(dict.fromkeys(range(1200), "exclude")) == "flag 1,200 images “exclude”"
     assert flags_text({1: None, 2: None}) == "unflag 2 images"
     assert flags_text({1: "keep", 2: None}) == "change the flags of 2 images"
-    assert SetFlags.same(range(3), "duplicate")._summary() == "flag 3 images duplicate"
+    assert SetFlags.same(range(3), "duplicate")._summary() == "flag 3 images “duplicate”"

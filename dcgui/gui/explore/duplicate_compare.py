@@ -58,6 +58,7 @@ class DuplicateCompare(QWidget):
         cols = hbox(*((vbox((v, 1), c), 1) for v, c in zip(self.views, self.captions)))
         self.hint = QLabel(self)  # what the keys do (set by the view that binds them)
         self.hint.setEnabled(False)  # drawn muted
+        self.hint.setWordWrap(True)  # a long line of keys must not widen the window
         vbox((cols, 1), hbox(self.flicker_box, (self.hint, 1)), parent=self, margins=0)
         self.clear()
 

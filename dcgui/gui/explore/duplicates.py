@@ -62,7 +62,7 @@ from dcgui.gui.edit_confirm import EditConfirmDialog, confirm_edit
 from dcgui.gui.explore.common import ExploreTab, GridSelectionLink
 from dcgui.gui.explore.duplicate_compare import DuplicateCompare
 from dcgui.gui.explore.jobs import ExploreJobs
-from dcgui.gui.layout import Stretch, button, hbox, quietly, splitter, vbox, wrapped_label
+from dcgui.gui.layout import button, flow, hbox, quietly, splitter, vbox, wrapped_label
 from dcgui.gui.session_model import SessionModel
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -195,8 +195,8 @@ class DuplicatesTab(ExploreTab):
             tip="In every group, keep one by the rule and flag the others 'duplicate' "
                 "(you see the counts first). No file is deleted or moved.")
         top = hbox(QLabel("Difference ≤"), (self.slider, 2), self.spin, self.entry_note, (self.count_label, 2))
-        buttons = hbox(self.keep_rule, self.keep_first_button, self.keep_selected_button, self.unflag_button,
-                       self.dismiss_button, Stretch(1), self.flag_all_button)
+        buttons = flow(self.keep_rule, self.keep_first_button, self.keep_selected_button, self.unflag_button,
+                       self.dismiss_button, self.flag_all_button)  # wraps in a narrow window
         tiles_and_compare = splitter(Qt.Orientation.Vertical, (self.members, 2), (self.compare, 3))
         tiles_and_compare.setCollapsible(0, False)
         # one row of tiles with all five caption lines stays visible above the comparison

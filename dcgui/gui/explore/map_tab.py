@@ -30,7 +30,7 @@ from dcgui.gui.explore.common import ExploreTab
 from dcgui.gui.explore.jobs import ExploreJobs
 from dcgui.gui.explore.map_view import MapView
 from dcgui.gui.help import definitions_html
-from dcgui.gui.layout import Stretch, button, hbox, splitter, vbox
+from dcgui.gui.layout import button, flow, hbox, splitter, vbox
 from dcgui.gui.session_model import SOURCE_TEXT, SessionModel, describe_selection
 from dcgui.gui.thumbnail_grid import ThumbnailGrid
 from dcgui.gui.thumbnails import AsyncPixmapCache
@@ -98,9 +98,11 @@ class MapTab(ExploreTab):
         self.show_in_grid_button = button("Show in the grid",
                                           tip="Show the selected images in the Clusters tab's grid and image pane")
         self.show_in_grid_button.clicked.connect(self.showInGridRequested)
-        top = hbox(self.colour_by, self.aligned, self.play_button, mode_row, Stretch(1), self.selection_label,
-                   self.clear_button, self.keep_button, self.exclude_button, self.group_button,
-                   self.show_in_grid_button)
+        # Three groups that wrap onto more lines in a narrow window (one long row set the
+        # window's minimum width to 1,240 px, and a longer selection text widened it further).
+        top = flow(hbox(self.colour_by, self.aligned, self.play_button, mode_row, margins=0), self.selection_label,
+                   hbox(self.clear_button, self.keep_button, self.exclude_button, self.group_button,
+                        self.show_in_grid_button, margins=0), spacing=16)
         # The selection, listed lazily beside the map; a click shows that image in the image pane.
         self.selection_grid = ThumbnailGrid(thumbnails, self, thumb_size=64)
         self.selection_grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
