@@ -149,10 +149,11 @@ class _TitleLabel(pg.LabelItem):
 
     def resizeEvent(self, ev: Any) -> None:
         if self._variants is not None and not self._choosing:
+            full, short = self._variants
             self._choosing = True  # setText resizes again
-            try:
-                for text in self._variants:
-                    self.setText(text, color=self._colour)
+            try:  # the whole title; else the legend; else the legend in a smaller font
+                for text, size in ((full, "11pt"), (short, "11pt"), (short, "9pt")):
+                    self.setText(text, color=self._colour, size=size)
                     if self.item.boundingRect().width() <= self.rect().width():
                         break
             finally:
@@ -222,6 +223,7 @@ class PlotsPanel(QWidget):
 
         self.summary = QLabel("No epochs yet.")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setWordWrap(True)  # a long line must not widen the window
         self.save_all_button = button("Save plots as PNG…", self._save_all_clicked,
                                       tip="Write every plot as a PNG file into a folder you choose")
         top = hbox((self.summary, 1), self.save_all_button)
