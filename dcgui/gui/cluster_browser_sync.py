@@ -125,10 +125,7 @@ class ClusterBrowserSync(BrowserPart):
     def on_active_cluster(self, c: int | None) -> None:
         if not self._translating:
             view = self.b._stats.view(self.b.model.epoch)
-            try:
-                g = view.group(c) if view is not None and c is not None else None
-            except KeyError:
-                g = None
+            g = view.get(c) if view is not None else None
             self.chosen = (g.key, g.clusters) if g is not None else None
         self.reselect_cluster()
         self.b._showing_selection = False
@@ -186,12 +183,8 @@ class ClusterBrowserSync(BrowserPart):
         active row stays on the same group when it still exists."""
         view = self.b.cluster_model.view
         c = self.b.model.active_cluster
-        key = None
-        if view is not None and c is not None:
-            try:
-                key = view.group(c).key
-            except KeyError:
-                key = None
+        old = view.get(c) if view is not None else None
+        key = old.key if old is not None else None
         self.b._stats.clear()
         self.on_cache()  # mosaics are keyed by (epoch, code): codes now mean other groups
         epoch = self.b.model.epoch
@@ -201,12 +194,8 @@ class ClusterBrowserSync(BrowserPart):
         new = self.b._stats.view(epoch)
         self.set_rows(lambda: self.b.cluster_model.set_epoch_data(
             stats, self.b.model.cluster_user_data(), self.b._label_names, new))
-        target = None
-        if key is not None and new is not None:
-            try:
-                target = new.find(key).code
-            except KeyError:
-                target = None
+        found = new.lookup(key) if new is not None else None
+        target = found.code if found is not None else None
         if target is None or self.b.cluster_model.row_of_cluster(target) is None:
             target = self.first_visible_cluster()
         if target != self.b.model.active_cluster:

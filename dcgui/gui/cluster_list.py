@@ -215,11 +215,8 @@ class ClusterListModel(QAbstractTableModel):
         """The merge or split part with code ``c`` (None for a whole cluster)."""
         if self.view is None or self.is_excluded_row(c):
             return None
-        try:
-            g = self.view.group(c)
-        except KeyError:
-            return None
-        return None if g.kind == KIND_CLUSTER else g
+        g = self.view.get(c)
+        return None if g is None or g.kind == KIND_CLUSTER else g
 
     def key(self, c: int) -> str:
         """The key a user types for row ``c``: "12", "12.2" (part 2 of cluster 12), "g5" (a merge)."""

@@ -601,12 +601,7 @@ class SessionModel(QObject):
     def group(self, code: int) -> Group | None:
         """The group with ``code`` (a row of the cluster list) at the epoch shown."""
         view = self.group_view
-        if view is None:
-            return None
-        try:
-            return view.group(int(code))
-        except KeyError:
-            return None
+        return view.get(code) if view is not None else None
 
     def merge_groups(self, codes: Sequence[int], name: str | None = None) -> PendingEdit | None:
         """Merge the groups ``codes`` of the epoch shown into one group named ``name`` (on a

@@ -37,6 +37,9 @@ def test_plain_view_is_the_assignment() -> None:
         ("0", 2, "cluster 0"), ("1", 1, "cats"), ("2", 2, "cluster 2"), ("3", 0, "cluster 3")]
     assert not view.refined
     assert view.curate_names() == {0: None, 1: "cats", 2: None, 3: None}
+    # the lookups that answer None instead of raising
+    assert view.get(1) is view.group(1) and view.get(None) is None and view.get(9) is None
+    assert view.lookup("1") is view.find("1") and view.lookup(None) is None and view.lookup("g4") is None
 
 
 def _split(gid: int, epoch: int, cluster: int, labels: list[int], names: tuple[str | None, ...] = (None, None)) -> SplitDef:

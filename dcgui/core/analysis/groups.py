@@ -171,6 +171,10 @@ class GroupView:
     def group(self, code: int) -> Group:
         return self._by_code[int(code)]
 
+    def get(self, code: int | None) -> Group | None:
+        """The group with ``code``, or None (no code, or none at this epoch)."""
+        return self._by_code.get(int(code)) if code is not None else None
+
     def of_image(self, i: int) -> Group:
         return self._by_code[int(self.labels[int(i)])]
 
@@ -180,6 +184,15 @@ class GroupView:
 
     def members(self, code: int) -> np.ndarray:
         return np.flatnonzero(self.labels == int(code)).astype(np.int64)
+
+    def lookup(self, key: str | None) -> Group | None:
+        """``find``, or None when ``key`` names no group at this epoch."""
+        if key is None:
+            return None
+        try:
+            return self.find(key)
+        except KeyError:
+            return None
 
     def find(self, key: str) -> Group:
         """The group a user's key names at this epoch; ``KeyError`` saying what it is instead."""
