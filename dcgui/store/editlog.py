@@ -18,7 +18,7 @@ import binascii
 import json
 import sqlite3
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,18 +123,20 @@ def write_rows(conn: sqlite3.Connection, changes: Sequence[RowChange], forward: 
             )
 
 
-def _encode_row(table: str, row: Row | None) -> Row | None:
+def _map_blobs(table: str, row: Row | None, convert: Callable[[Any], Any]) -> Row | None:
+    """``row`` with ``convert`` applied to its blob columns (the log's JSON holds them as base64)."""
     blobs = TABLES[table].blobs
     if row is None or not blobs:
         return row
-    return {k: (base64.b64encode(v).decode("ascii") if k in blobs and v is not None else v) for k, v in row.items()}
+    return {k: (convert(v) if k in blobs and v is not None else v) for k, v in row.items()}
+
+
+def _encode_row(table: str, row: Row | None) -> Row | None:
+    return _map_blobs(table, row, lambda v: base64.b64encode(v).decode("ascii"))
 
 
 def _decode_row(table: str, row: Row | None) -> Row | None:
-    blobs = TABLES[table].blobs
-    if row is None or not blobs:
-        return row
-    return {k: (base64.b64decode(v) if k in blobs and v is not None else v) for k, v in row.items()}
+    return _map_blobs(table, row, base64.b64decode)
 
 
 def encode_changes(changes: Sequence[RowChange]) -> bytes:
