@@ -12,6 +12,7 @@ import colorsys
 import html
 import itertools
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,12 @@ def decode_for_display(path: Path, max_side: int = DECODE_MAX_SIDE) -> tuple[QIm
     data = rgb.tobytes()
     image = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
     return image, size
+
+
+def session_file(paths: SessionPaths | None, rel: str, i: int) -> Path:
+    """Row ``i``'s file (``rel``), checked to lie inside the session's folder; call it on the
+    worker (``DisplayDecodes.decode``): a row leading outside the folder is never opened."""
+    return paths.image(rel, i) if paths is not None else Path(rel)
 
 
 def display_side(view: QWidget) -> int:
@@ -380,9 +387,7 @@ class ImagePane(QWidget):
             return  # only the facts changed (a flag, another epoch): keep the decoded pixels
         self.view.set_image(None, "Loading…")
         self._decodes.begin()
-        # The path is checked on the worker, off the GUI thread: a row leading outside the folder is never opened.
-        self._decodes.decode(i, lambda: paths.image(rel, i) if paths is not None else Path(rel),
-                             display_side(self.view), facts=True)
+        self._decodes.decode(i, partial(session_file, paths, rel, i), display_side(self.view), facts=True)
 
     # -- internals ---------------------------------------------------------------------------------
     def _set_size_text(self, info: dict, size: tuple[int, int] | None, facts: PhotoFacts | None = None) -> None:

@@ -9,25 +9,19 @@ any colour mode, at most the pane's resolution); the GUI thread only scales the 
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QCheckBox, QLabel, QWidget
 
-from dcgui.gui.image_pane import DisplayDecodes, ImageView, display_side
+from dcgui.gui.image_pane import DisplayDecodes, ImageView, display_side, session_file
 from dcgui.gui.layout import hbox, vbox
 
 if TYPE_CHECKING:
     from dcgui.store.paths import SessionPaths
 
 FLICKER_MS = 600  # one image, then the other: slow enough to see what moved
-
-
-def _file(paths: SessionPaths | None, rel: str, i: int) -> Path:
-    """Row ``i``'s file (on the worker: a row leading outside the folder is never opened)."""
-    return paths.image(rel, i) if paths is not None else Path(rel)
 
 
 class DuplicateCompare(QWidget):
@@ -102,7 +96,7 @@ class DuplicateCompare(QWidget):
                 self.views[s].set_image(None, "Select another copy of the group to compare")
                 continue
             self.views[s].set_image(None, "Loading…")
-            self._decodes.decode(s, partial(_file, paths, rel, i), max_side)
+            self._decodes.decode(s, partial(session_file, paths, rel, i), max_side)
         self._shown = 0
         self._render_captions()
 
