@@ -889,7 +889,7 @@ class SessionModel(QObject):
 
 
 def _edit_text(edit: Edit) -> str:
-    """A short name for ``edit`` while it is saved ("flag 100000 images exclude")."""
+    """A short name for ``edit`` while it is saved ("flag 100,000 images “exclude”")."""
     targets = getattr(edit, "targets", None)
     if targets is not None:
         return flags_text(targets)
