@@ -183,21 +183,21 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples' line breaks; defaults are written into each help text."""
 
 
-def add_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any, name: str, help: str, description: str, *,
+               run: Callable[[argparse.Namespace], int], **defaults: Any) -> argparse.ArgumentParser:
+    """The parser of command ``name``; ``run`` (called with ``defaults`` among the arguments) is
+    what the command does. Every command is registered through here or ``add_session_parser``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(name, formatter_class=Formatter, help=help,
                                                             description=description)
+    parser.set_defaults(func=run, **defaults)
     return parser
 
 
-def add_session_parser(subparsers: Any, name: str, help: str, description: str,
-                       run: Callable[[argparse.Namespace], int] | None = None, **defaults: Any
-                       ) -> argparse.ArgumentParser:
-    """The parser of a command on an existing session: SESSION is its first argument; ``run``
-    (with ``defaults``) is what the command does."""
-    parser = add_parser(subparsers, name, help, description)
+def add_session_parser(subparsers: Any, name: str, help: str, description: str, *,
+                       run: Callable[[argparse.Namespace], int], **defaults: Any) -> argparse.ArgumentParser:
+    """``add_parser`` for a command on an existing session: SESSION is its first argument."""
+    parser = add_parser(subparsers, name, help, description, run=run, **defaults)
     parser.add_argument("session", type=Path, metavar="SESSION", help=SESSION_HELP)
-    if run is not None:
-        parser.set_defaults(func=run, **defaults)
     return parser
 
 

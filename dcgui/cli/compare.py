@@ -15,11 +15,10 @@ def register(sub: Any) -> None:
                    description="Write one self-contained HTML page with the NMI/AMI/loss curves of several "
                    "sessions in one plot each, their evaluation results where they have one, and each run's "
                    "settings with the differences highlighted. Sessions of different image folders are "
-                   "allowed (with a warning line). The sessions are only read.")
+                   "allowed (with a warning line). The sessions are only read.", run=run)
     p.add_argument("sessions", type=Path, nargs="+", metavar="SESSION", help="two or more NAME.dcgui files")
     p.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write (replaced if it exists)")
     p.add_argument("--absolute-paths", action="store_true", help="show full paths of sessions and folders")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
         description="Flag the images PATH (relative to the session's image folder, as `dcgui clusters` writes "
         "them) as one edit that `dcgui undo` takes back. 'exclude' takes an image out of the training from the "
         "next epoch on (it gets no cluster; see --no-steer of `dcgui train`); 'keep' only marks it. More than "
-        "one image: what would change is shown first and --yes applies it, as for the bulk actions.")
+        "one image: what would change is shown first and --yes applies it, as for the bulk actions.", run=run)
     what = p.add_mutually_exclusive_group(required=True)
     # the paths follow the action: `dcgui flag S --exclude a.jpg b.jpg`
     what.add_argument("--exclude", nargs="*", metavar="PATH",
@@ -28,7 +28,6 @@ def register(sub: Any) -> None:
     p.add_argument("--from-file", type=Path, metavar="F",
                    help="read the paths from F, one per line (blank lines and lines starting with # ignored)")
     p.add_argument("--yes", action="store_true", help="apply a change to more than one image (after the summary)")
-    p.set_defaults(func=run)
 
 
 def chosen(args: argparse.Namespace) -> tuple[str | None, list[str]]:

@@ -10,11 +10,11 @@ from dcgui.cli.common import EXIT_USAGE, add_parser, err
 
 def register(sub: Any) -> None:
     p = add_parser(sub, "gui", help="open the window (optionally on a session)",
-                   description="Open the dcgui window, optionally on a session file or on the demo collection.")
+                   description="Open the dcgui window, optionally on a session file or on the demo collection.",
+                   run=run)
     p.add_argument("session", metavar="SESSION", nargs="?", help="session file to open")
     p.add_argument("--demo", action="store_true", help="open the bundled demo collection")
     p.add_argument("qt_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    p.set_defaults(func=run)
 
 
 def run_window(rest: list[str], demo: bool = False, session: str | None = None) -> int:

@@ -16,9 +16,8 @@ def register(sub: Any) -> None:
         description="After the photos moved (another disk, a renamed folder), point the session at "
         "their new folder. A sample of the session's files (names and byte sizes) is compared with "
         "the new folder first; any file missing or of another size refuses the relink, naming it, "
-        "and nothing is changed.")
+        "and nothing is changed.", run=run)
     p.add_argument("folder", type=Path, metavar="NEWFOLDER", help="the folder that now holds the photos")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,13 +17,12 @@ def register(sub: Any) -> None:
                            "NMI/AMI/loss curves, cluster sizes, the cluster river, one card per cluster "
                            "(members nearest the centroid, a random sample, boundary members; name, group, "
                            "purity), duplicates and outliers in brief, evaluations, the edit log and the "
-                           "exports. Paths are relative to the image folder unless --absolute-paths.")
+                           "exports. Paths are relative to the image folder unless --absolute-paths.", run=run)
     p.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write (replaced if it exists)")
     p.add_argument("--absolute-paths", action="store_true",
                    help="show full paths (they may contain your home folder and user name)")
     p.add_argument("--device", choices=DEVICES, default=None,
                    help="where to compute the features the cards need (default: the session's setting)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ def register(sub: Any) -> None:
         "file is created with settings chosen from the collection size and the device; an existing "
         "one resumes from its last completed epoch and trains up to --epochs in total. Ctrl-C stops "
         "after the current batch and keeps the last completed epoch.",
+        run=run,
     )
     p.add_argument("folder", metavar="FOLDER", help="folder of images (JPEG, PNG, HEIC, AVIF, camera RAW, WebP, BMP, TIFF, GIF)")
     p.add_argument("--session", required=True, metavar="PATH",
@@ -89,7 +90,6 @@ def register(sub: Any) -> None:
                    "session under NAME.dcgui.d/archive/ that dcgui info/clusters and the window can open. "
                    "0 = from the random initialisation")
     progress_flags(p)
-    p.set_defaults(func=run)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
