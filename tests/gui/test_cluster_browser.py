@@ -86,15 +86,20 @@ def _browser(qtbot: Any) -> Any:
     return w
 
 
-@pytest.fixture
-def browser(qtbot: Any, session: Any, errors: list[str]) -> Any:
-    w = _browser(qtbot)
-    w.resize(1200, 700)
+def _shown_on(qtbot: Any, w: Any, session: Any, width: int, height: int) -> Any:
+    """``w`` (a view with ``model`` and ``images``) shown at ``width`` x ``height`` on ``session``,
+    its image cache open."""
+    w.resize(width, height)
     w.show()
     qtbot.waitExposed(w)
     w.model.open(session)
     qtbot.waitUntil(lambda: w.images.cache is not None, timeout=5000)  # opened off the GUI thread
     return w
+
+
+@pytest.fixture
+def browser(qtbot: Any, session: Any, errors: list[str]) -> Any:
+    return _shown_on(qtbot, _browser(qtbot), session, 1200, 700)
 
 
 @pytest.fixture
@@ -105,12 +110,7 @@ def view(qtbot: Any, session: Any, errors: list[str]) -> Any:
 
     v = SessionView(SessionModel())
     qtbot.addWidget(v)
-    v.resize(1300, 800)
-    v.show()
-    qtbot.waitExposed(v)
-    v.model.open(session)
-    qtbot.waitUntil(lambda: v.images.cache is not None, timeout=5000)  # opened off the GUI thread
-    return v
+    return _shown_on(qtbot, v, session, 1300, 800)
 
 
 def _visible_thumbnails(w: Any) -> list[Any]:

@@ -62,6 +62,18 @@ def _store(tmp_path: Path, epochs: int, labels: bool = True, empty: int = 0) -> 
     return store
 
 
+def _shown_panel(qtbot: Any, tmp_path: Path, width: int, height: int) -> PlotsPanel:
+    """A shown PlotsPanel of ``width`` x ``height`` on a 3-epoch session."""
+    panel = PlotsPanel(SessionModel())
+    qtbot.addWidget(panel)
+    panel.resize(width, height)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.model.open(_store(tmp_path, 3))
+    QApplication.processEvents()
+    return panel
+
+
 def test_points_from_the_store_and_live_refresh(qtbot: Any, tmp_path: Path) -> None:
     store = _store(tmp_path, 3, empty=2)
     model = SessionModel()
@@ -102,14 +114,8 @@ def test_without_labels_the_labels_plot_says_why(qtbot: Any, tmp_path: Path) -> 
 
 
 def test_hover_shows_values_and_click_selects_an_epoch(qtbot: Any, tmp_path: Path) -> None:
-    model = SessionModel()
-    panel = PlotsPanel(model)
-    qtbot.addWidget(panel)
-    panel.resize(1200, 700)
-    panel.show()
-    qtbot.waitExposed(panel)
-    model.open(_store(tmp_path, 3))
-    QApplication.processEvents()
+    panel = _shown_panel(qtbot, tmp_path, 1200, 700)
+    model = panel.model
     plot = panel.plots["loss"]
     vb = plot.getPlotItem().getViewBox()
     target = vb.mapViewToScene(pg_point(2.1, 1.0))
@@ -176,14 +182,7 @@ def test_background_follows_the_palette(qtbot: Any, tmp_path: Path, qapp: QAppli
 
 
 def test_titles_never_push_a_plot_out_of_its_widget(qtbot: Any, tmp_path: Path) -> None:
-    model = SessionModel()
-    panel = PlotsPanel(model)
-    qtbot.addWidget(panel)
-    panel.resize(760, 480)  # narrower than the titles want
-    panel.show()
-    qtbot.waitExposed(panel)
-    model.open(_store(tmp_path, 3))
-    QApplication.processEvents()
+    panel = _shown_panel(qtbot, tmp_path, 760, 480)  # narrower than the titles want
     for name, w in panel.plots.items():
         item_rect = w.getPlotItem().sceneBoundingRect()
         assert item_rect.right() <= w.viewport().width() + 1, name
@@ -224,14 +223,7 @@ def test_ami_of_older_epochs_is_computed_on_a_worker(qtbot: Any, tmp_path: Path)
 
 
 def test_cluster_sizes_read_as_plain_counts_and_narrow_titles_keep_their_legend(qtbot: Any, tmp_path: Path) -> None:
-    model = SessionModel()
-    panel = PlotsPanel(model)
-    qtbot.addWidget(panel)
-    panel.resize(1600, 700)
-    panel.show()
-    qtbot.waitExposed(panel)
-    model.open(_store(tmp_path, 3))
-    QApplication.processEvents()
+    panel = _shown_panel(qtbot, tmp_path, 1600, 700)
     axis = panel.plots["sizes"].getPlotItem().getAxis("left")
     levels = axis.tickValues(0.0, np.log10(400.0), 300)  # 1 to 400 images, log scale
     values = [v for _spacing, vs in levels for v in vs]
