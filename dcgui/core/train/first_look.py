@@ -25,7 +25,12 @@ from dcgui.core.device import resolve_device
 from dcgui.core.events import PHASE_FEATURES, Event, FirstLook, PhaseProgress
 from dcgui.core.images.cache import DecodedSoFar
 from dcgui.core.train.clustering import kmeans, pca_whiten_l2
-from dcgui.core.train.engine import epoch_seed, mixed_precision_dtype, use_channels_last
+from dcgui.core.train.engine import (
+    apply_thread_setting,
+    epoch_seed,
+    mixed_precision_dtype,
+    use_channels_last,
+)
 from dcgui.core.train.features import iter_features
 from dcgui.core.train.models import DeepClusterNet, build_model
 
@@ -78,8 +83,7 @@ def first_look_hook(
     def hook(so_far: DecodedSoFar) -> Generator[Event, None, None]:
         t0 = time.perf_counter()
         if "model" not in held:
-            if config.threads > 0:  # as the engine does: torch has one intra-op pool
-                torch.set_num_threads(config.threads)
+            apply_thread_setting(config)  # as epoch 1 will
             model = network().to(device).eval()
             held["model"] = model.to(memory_format=torch.channels_last) if channels_last else model
         model = held["model"]
